@@ -1,0 +1,292 @@
+/*
+ * libsrtm: the client library of the Software-based Root of Trust for Measurement.
+ *
+ * Components use it to register and extend their Component Configuration Registers
+ * (CCRs); anyone may read CCR values, iterate measurement logs and list components.
+ *
+ * Conventions
+ * - Every function returns an srtm_err; SRTM_OK is 0. srtm_strerror() names it.
+ * - Out-parameters come last and are written only on success.
+ * - Objects returned through "**out" are owned by the caller and released with the
+ *   matching *_free()/srtm_close(); every destructor accepts NULL.
+ * - Strings and buffers passed in are copied when needed; the library keeps no pointer
+ *   to them after the call returns.
+ * - A connection (srtm_conn) may be used by one thread at a time. Open one connection
+ *   per thread for parallel use; srtmd serves many connections at once.
+ * - Capabilities are secrets. libsrtm wipes its own copies; callers should wipe theirs
+ *   with srtm_cap_wipe().
+ */
+#ifndef SRTM_SRTM_H
+#define SRTM_SRTM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SRTM_BUILDING_LIB)
+#define SRTM_API __attribute__((visibility("default")))
+#else
+#define SRTM_API
+#endif
+
+#define SRTM_VERSION_STRING "0.1.0"
+
+/* Limits shared by srtmd and libsrtm (docs/protocol.md). */
+#define SRTM_DIGEST_LEN 32u                      /* SHA-256 */
+#define SRTM_CAP_LEN 32u                         /* 256-bit capability */
+#define SRTM_MAX_NAME 128u                       /* bytes of a component name */
+#define SRTM_MAX_DESC 256u                       /* bytes of a log entry description */
+#define SRTM_MAX_BATCH 8192u                     /* measurements per extend request */
+#define SRTM_MAX_CCRS_PER_REGISTER 64u           /* CCRs created by one register */
+#define SRTM_MAX_LOG_PAGE 1024u                  /* log entries per log response */
+#define SRTM_MAX_LIST_PAGE 1024u                 /* components per list response */
+#define SRTM_MAX_MESSAGE (4u * 1024u * 1024u)    /* bytes of one protocol message */
+
+/* Default endpoint of srtmd when running as root. */
+#define SRTM_DEFAULT_URL "ipc:///run/srtm/srtmd.sock"
+
+typedef enum srtm_err {
+    SRTM_OK = 0,
+    SRTM_E_INVALID = 1,      /* a field is missing, empty or out of its bounds */
+    SRTM_E_MALFORMED = 2,    /* bytes that are not a valid message */
+    SRTM_E_VERSION = 3,      /* unsupported protocol version */
+    SRTM_E_TOO_BIG = 4,      /* message, name, description or batch over its limit */
+    SRTM_E_NO_COMPONENT = 5, /* unknown component */
+    SRTM_E_EXISTS = 6,       /* a component of that name exists */
+    SRTM_E_DENIED = 7,       /* missing or wrong capability */
+    SRTM_E_NO_CCR = 8,       /* CCR index out of range */
+    SRTM_E_RANGE = 9,        /* log offset or other index out of range */
+    SRTM_E_NO_MEMORY = 10,
+    SRTM_E_TRANSPORT = 11,   /* connection or socket failure */
+    SRTM_E_TIMEOUT = 12,     /* no answer in time */
+    SRTM_E_INTERNAL = 13,
+    SRTM_E_CRYPTO = 14,      /* a cryptographic primitive failed */
+    SRTM_E_UNSUPPORTED = 15, /* operation not offered by this daemon */
+    SRTM_E_IO = 16,          /* a local file could not be read or written */
+    SRTM_E_END = 17,         /* iteration finished: no more entries */
+} srtm_err;
+
+#define SRTM_ERR_COUNT 18
+
+/* Change policy of a CCR, fixed when the CCR is created. */
+typedef enum srtm_policy {
+    SRTM_POLICY_IRREVERSIBLE = 1, /* extend only, like a PCR */
+    SRTM_POLICY_REVERSIBLE = 2,   /* may be reverted to an earlier point of its log */
+} srtm_policy;
+
+/* A human-readable, static description of err; never NULL. */
+SRTM_API const char *srtm_strerror(srtm_err err);
+
+/* The library version, SRTM_VERSION_STRING of the build. */
+SRTM_API const char *srtm_version(void);
+
+/* ---- Capabilities ---------------------------------------------------------------- */
+
+/* A capability is SRTM_CAP_LEN secret bytes; it is a value type, not a handle. */
+typedef struct srtm_cap {
+    uint8_t bytes[SRTM_CAP_LEN];
+} srtm_cap;
+
+/*
+ * Read a capability file (SRTM_CAP_LEN*2 hex digits, optional trailing newline).
+ * Refuses a file that is not a regular file, is readable or writable by group or
+ * others, or is not owned by the caller's uid or root (SRTM_E_DENIED), and a file of
+ * the wrong size or content (SRTM_E_INVALID).
+ */
+SRTM_API srtm_err srtm_cap_load(const char *path, srtm_cap *out);
+
+/* Write cap to a new file at path with mode 0600 (refuses to overwrite: SRTM_E_EXISTS). */
+SRTM_API srtm_err srtm_cap_save(const char *path, const srtm_cap *cap);
+
+/* Parse SRTM_CAP_LEN*2 hex digits. */
+SRTM_API srtm_err srtm_cap_from_hex(const char *hex, srtm_cap *out);
+
+/* Format cap as SRTM_CAP_LEN*2 lower-case hex digits and a NUL into out (size >= 65). */
+SRTM_API srtm_err srtm_cap_to_hex(const srtm_cap *cap, char *out, size_t out_size);
+
+/* Overwrite cap with zeros in a way the compiler keeps. */
+SRTM_API void srtm_cap_wipe(srtm_cap *cap);
+
+/* ---- Connections ----------------------------------------------------------------- */
+
+typedef struct srtm_conn srtm_conn;
+
+/*
+ * Connect to srtmd at url (NULL: $SRTM_SOCKET, else SRTM_DEFAULT_URL when root, else
+ * ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock). The caller owns *out; release it with
+ * srtm_close(). The connection does not wait for the daemon: a daemon that is not
+ * running makes the first request fail with SRTM_E_TRANSPORT or SRTM_E_TIMEOUT.
+ */
+SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out);
+
+/* Close and free a connection; accepts NULL. */
+SRTM_API void srtm_close(srtm_conn *conn);
+
+/* Time to wait for each answer, in milliseconds (default 10000). */
+SRTM_API srtm_err srtm_set_timeout(srtm_conn *conn, int32_t timeout_ms);
+
+/*
+ * The daemon's human-readable message for the last failed request on conn, or "" when
+ * the last request succeeded. Valid until the next call on conn.
+ */
+SRTM_API const char *srtm_last_message(const srtm_conn *conn);
+
+/* ---- Registration ---------------------------------------------------------------- */
+
+/*
+ * Register a component called name with ccr_count irreversible CCRs (0 means 1).
+ * auth is the capability allowed to register it (the admin capability for children of
+ * component 0). On success *handle_out is its handle and *cap_out its fresh capability,
+ * which the caller must keep secret and wipe after use.
+ */
+SRTM_API srtm_err srtm_register(srtm_conn *conn, const srtm_cap *auth, const char *name,
+                                uint32_t ccr_count, uint64_t *handle_out, srtm_cap *cap_out);
+
+/* ---- Extending CCRs -------------------------------------------------------------- */
+
+/*
+ * Extend CCR ccr of component with one SRTM_DIGEST_LEN-byte digest. description may be
+ * NULL. *seq_out (may be NULL) receives the global sequence number of the measurement.
+ */
+SRTM_API srtm_err srtm_extend(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                              uint32_t ccr, const uint8_t digest[SRTM_DIGEST_LEN],
+                              uint32_t event_type, const char *description, uint64_t *seq_out);
+
+/* Hash len bytes of data with SHA-256 locally, then extend with the digest. */
+SRTM_API srtm_err srtm_extend_data(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                                   uint32_t ccr, const void *data, size_t len,
+                                   uint32_t event_type, const char *description,
+                                   uint64_t *seq_out);
+
+/* Hash the file at path with SHA-256 locally (SRTM_E_IO if unreadable), then extend. */
+SRTM_API srtm_err srtm_extend_file(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                                   uint32_t ccr, const char *path, uint32_t event_type,
+                                   const char *description, uint64_t *seq_out);
+
+/*
+ * A batch of measurements for one component, sent in one request and applied
+ * atomically and in order: either every measurement lands or none does.
+ */
+typedef struct srtm_batch srtm_batch;
+
+/* A new, empty batch; the caller owns *out and releases it with srtm_batch_free(). */
+SRTM_API srtm_err srtm_batch_new(srtm_batch **out);
+
+/* Free a batch; accepts NULL. */
+SRTM_API void srtm_batch_free(srtm_batch *batch);
+
+/* Drop every measurement, keeping the memory for reuse. */
+SRTM_API void srtm_batch_clear(srtm_batch *batch);
+
+/* Number of measurements in the batch. */
+SRTM_API size_t srtm_batch_count(const srtm_batch *batch);
+
+/*
+ * Append a measurement (digest copied, description copied; may be NULL). Refuses a
+ * description over SRTM_MAX_DESC and a batch already holding SRTM_MAX_BATCH entries
+ * (SRTM_E_TOO_BIG), leaving the batch as it was.
+ */
+SRTM_API srtm_err srtm_batch_add(srtm_batch *batch, uint32_t ccr,
+                                 const uint8_t digest[SRTM_DIGEST_LEN], uint32_t event_type,
+                                 const char *description);
+
+/*
+ * Send the batch for component. *first_seq_out and *last_seq_out (each may be NULL)
+ * receive the sequence numbers of its first and last measurement. The batch is left
+ * unchanged; clear it to reuse it.
+ */
+SRTM_API srtm_err srtm_batch_submit(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                                    const srtm_batch *batch, uint64_t *first_seq_out,
+                                    uint64_t *last_seq_out);
+
+/* ---- Reading CCRs ---------------------------------------------------------------- */
+
+typedef struct srtm_ccrs srtm_ccrs;
+
+/*
+ * Read the CCRs of component: every CCR when indexes is NULL or count is 0, otherwise
+ * the count CCRs listed. The caller owns *out; release it with srtm_ccrs_free().
+ */
+SRTM_API srtm_err srtm_read(srtm_conn *conn, const char *component, const uint32_t *indexes,
+                            size_t count, srtm_ccrs **out);
+
+SRTM_API void srtm_ccrs_free(srtm_ccrs *ccrs);
+SRTM_API size_t srtm_ccrs_count(const srtm_ccrs *ccrs);
+SRTM_API uint64_t srtm_ccrs_handle(const srtm_ccrs *ccrs);
+/* Global sequence number at which the values were read. */
+SRTM_API uint64_t srtm_ccrs_seq(const srtm_ccrs *ccrs);
+/*
+ * The i-th CCR read (i < srtm_ccrs_count): its index, policy, value and log length.
+ * Any out-parameter may be NULL. SRTM_E_RANGE when i is out of range.
+ */
+SRTM_API srtm_err srtm_ccrs_get(const srtm_ccrs *ccrs, size_t i, uint32_t *index_out,
+                                srtm_policy *policy_out, uint8_t value_out[SRTM_DIGEST_LEN],
+                                uint64_t *log_length_out);
+
+/* ---- Measurement logs ------------------------------------------------------------ */
+
+typedef struct srtm_log_iter srtm_log_iter;
+typedef struct srtm_log_entry srtm_log_entry;
+
+/*
+ * Iterate the log of CCR ccr of component from entry offset on (0: the beginning).
+ * Entries are fetched from srtmd in pages as the iteration advances, so a log of any
+ * length is read in bounded memory, and an iteration that reached the end may be
+ * continued later to pick up entries appended since (incremental reads). The caller
+ * owns *out; release it with srtm_log_iter_free(). conn must outlive the iterator.
+ */
+SRTM_API srtm_err srtm_log_open(srtm_conn *conn, const char *component, uint32_t ccr,
+                                uint64_t offset, srtm_log_iter **out);
+
+/*
+ * The next entry, valid until the next call on it. Returns SRTM_E_END (and leaves the
+ * iterator ready to continue) when no entry is left now.
+ */
+SRTM_API srtm_err srtm_log_next(srtm_log_iter *it, const srtm_log_entry **entry_out);
+
+/* Offset of the next entry srtm_log_next() will return. */
+SRTM_API uint64_t srtm_log_offset(const srtm_log_iter *it);
+
+SRTM_API void srtm_log_iter_free(srtm_log_iter *it);
+
+SRTM_API uint64_t srtm_log_entry_index(const srtm_log_entry *e);
+SRTM_API uint64_t srtm_log_entry_seq(const srtm_log_entry *e);
+SRTM_API const uint8_t *srtm_log_entry_digest(const srtm_log_entry *e); /* 32 bytes */
+SRTM_API uint32_t srtm_log_entry_event_type(const srtm_log_entry *e);
+SRTM_API const char *srtm_log_entry_description(const srtm_log_entry *e); /* never NULL */
+
+/* ---- Listing components ---------------------------------------------------------- */
+
+typedef struct srtm_components srtm_components;
+
+/*
+ * List every registered component (component 0, the platform, included), fetched in
+ * pages. The caller owns *out; release it with srtm_components_free().
+ */
+SRTM_API srtm_err srtm_list(srtm_conn *conn, srtm_components **out);
+
+SRTM_API void srtm_components_free(srtm_components *list);
+SRTM_API size_t srtm_components_count(const srtm_components *list);
+/* Accessors for entry i < count; strings are owned by list. Out of range: 0 or "". */
+SRTM_API const char *srtm_components_name(const srtm_components *list, size_t i);
+SRTM_API uint64_t srtm_components_handle(const srtm_components *list, size_t i);
+SRTM_API uint32_t srtm_components_ccr_count(const srtm_components *list, size_t i);
+SRTM_API uint32_t srtm_components_peer_uid(const srtm_components *list, size_t i);
+SRTM_API uint32_t srtm_components_peer_pid(const srtm_components *list, size_t i);
+
+/* ---- Local hashing helpers ------------------------------------------------------- */
+
+/* SHA-256 of a buffer. */
+SRTM_API srtm_err srtm_sha256(const void *data, size_t len, uint8_t digest_out[SRTM_DIGEST_LEN]);
+
+/* SHA-256 of a file's contents (SRTM_E_IO when it cannot be read). */
+SRTM_API srtm_err srtm_sha256_file(const char *path, uint8_t digest_out[SRTM_DIGEST_LEN]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SRTM_SRTM_H */

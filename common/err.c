@@ -1,0 +1,35 @@
+/* The one string table for srtm_err: the status codes of the protocol and of libsrtm. */
+#include "common.h"
+
+static const char *const err_strings[SRTM_ERR_COUNT] = {
+    [SRTM_OK] = "success",
+    [SRTM_E_INVALID] = "invalid argument",
+    [SRTM_E_MALFORMED] = "malformed message",
+    [SRTM_E_VERSION] = "unsupported protocol version",
+    [SRTM_E_TOO_BIG] = "over a size limit",
+    [SRTM_E_NO_COMPONENT] = "no such component",
+    [SRTM_E_EXISTS] = "already exists",
+    [SRTM_E_DENIED] = "permission denied (missing or wrong capability)",
+    [SRTM_E_NO_CCR] = "no such CCR",
+    [SRTM_E_RANGE] = "out of range",
+    [SRTM_E_NO_MEMORY] = "out of memory",
+    [SRTM_E_TRANSPORT] = "transport failure (is srtmd running?)",
+    [SRTM_E_TIMEOUT] = "timed out",
+    [SRTM_E_INTERNAL] = "internal error",
+    [SRTM_E_CRYPTO] = "cryptographic failure",
+    [SRTM_E_UNSUPPORTED] = "not supported",
+    [SRTM_E_IO] = "input/output error",
+    [SRTM_E_END] = "no more entries",
+};
+
+SRTM_API const char *srtm_strerror(srtm_err err)
+{
+    if ((unsigned)err >= SRTM_ERR_COUNT || err_strings[err] == NULL)
+        return "unknown error";
+    return err_strings[err];
+}
+
+SRTM_API const char *srtm_version(void)
+{
+    return SRTM_VERSION_STRING;
+}

@@ -1,0 +1,192 @@
+/* hex, logging, file reading and UTF-8 checking shared by srtmd, libsrtm and the tools. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+srtm_err hex_encode(const uint8_t *in, size_t len, char *out, size_t out_size)
+{
+    static const char digits[] = "0123456789abcdef";
+    if (out_size < 1 || len > (out_size - 1) / 2)
+        return SRTM_E_TOO_BIG;
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0xf];
+    }
+    out[2 * len] = '\0';
+    return SRTM_OK;
+}
+
+static int hex_nibble(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+srtm_err hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t out_len)
+{
+    if (hex == NULL || hex_len != 2 * out_len)
+        return SRTM_E_INVALID;
+    for (size_t i = 0; i < out_len; i++) {
+        int hi = hex_nibble(hex[2 * i]);
+        int lo = hex_nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return SRTM_E_INVALID;
+        out[i] = (uint8_t)((hi << 4) | lo);
+    }
+    return SRTM_OK;
+}
+
+static _Atomic int g_log_level = SRTM_LOG_INFO;
+
+void srtm_log_set_level(srtm_log_level level)
+{
+    atomic_store(&g_log_level, (int)level);
+}
+
+srtm_log_level srtm_log_get_level(void)
+{
+    return (srtm_log_level)atomic_load(&g_log_level);
+}
+
+bool srtm_log_parse_level(const char *s, srtm_log_level *out)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (size_t i = 0; i < SRTM_ARRAY_LEN(names); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (srtm_log_level)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+void srtm_log(srtm_log_level level, const char *fmt, ...)
+{
+    static const char *const tags[] = {"error", "warn", "info", "debug"};
+    if ((int)level > atomic_load(&g_log_level))
+        return;
+    char line[1024];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ srtm %s: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ts.tv_nsec / 1000000, tags[level]);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    size_t len = (m < 0) ? (size_t)n : (size_t)n + (size_t)m;
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    /* One write per line so that lines of concurrent threads do not interleave. */
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+}
+
+srtm_err read_small_file(const char *path, size_t max_len, char **buf_out, size_t *len_out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return SRTM_E_IO;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return SRTM_E_IO;
+    }
+    if ((uint64_t)st.st_size > max_len) {
+        close(fd);
+        return SRTM_E_TOO_BIG;
+    }
+    char *buf = malloc(max_len + 1);
+    if (buf == NULL) {
+        close(fd);
+        return SRTM_E_NO_MEMORY;
+    }
+    size_t len = 0;
+    srtm_err err = SRTM_OK;
+    for (;;) {
+        /* Read one byte past max_len to notice a file that grew after fstat. */
+        ssize_t n = read(fd, buf + len, max_len + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = SRTM_E_IO;
+            break;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > max_len) {
+            err = SRTM_E_TOO_BIG;
+            break;
+        }
+    }
+    close(fd);
+    if (err != SRTM_OK) {
+        free(buf);
+        return err;
+    }
+    buf[len] = '\0';
+    *buf_out = buf;
+    *len_out = len;
+    return SRTM_OK;
+}
+
+bool utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        size_t extra;
+        uint32_t cp;
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            extra = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            extra = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            extra = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i <= extra)
+            return false;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        /* Reject overlong forms, surrogates and code points past U+10FFFF. */
+        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
+            (extra == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += extra + 1;
+    }
+    return true;
+}

@@ -1,0 +1,448 @@
+/*
+ * The CCR table. Invariants, all kept under the service mutex held by the caller:
+ * - a CCR's log is append-only and its value is always the replay of its log from
+ *   32 zero bytes: extend appends the entry and updates the value in the same step;
+ * - every mutation takes the next global sequence number, so sequence numbers order
+ *   all mutations across components;
+ * - a batch is applied all-or-nothing: it is validated, memory is reserved and the new
+ *   values are computed before the first entry is appended.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "ccr.h"
+
+typedef struct log_entry {
+    uint64_t seq;
+    uint8_t digest[SRTM_DIGEST_LEN];
+    uint32_t event_type;
+    uint16_t desc_len;
+    uint16_t flags; /* reserved for revert markers */
+    uint64_t desc_off; /* into the CCR's description arena */
+} log_entry;
+
+typedef struct ccr {
+    uint8_t value[SRTM_DIGEST_LEN];
+    uint8_t policy;
+    uint8_t batch_mark; /* 0: untouched by the batch being applied, 1: counted, 2: reserved */
+    uint32_t batch_entries;
+    uint32_t batch_desc;
+    int32_t batch_last; /* index into the scratch values of this CCR's newest value, or -1 */
+    log_entry *entries;
+    uint64_t len, cap;
+    char *descs;
+    uint64_t descs_len, descs_cap;
+} ccr;
+
+struct ccr_component {
+    uint64_t handle;
+    uint64_t registered_seq;
+    uint32_t peer_uid, peer_pid;
+    uint32_t nccrs;
+    uint8_t cap_hash[SRTM_DIGEST_LEN];
+    ccr *ccrs;
+    uint32_t name_hash_lo; /* low bits of the name's hash, to skip most string compares */
+    uint16_t name_len;
+    char name[]; /* NUL-terminated */
+};
+
+struct ccr_table {
+    ccr_component **by_handle; /* index = handle */
+    size_t count, by_handle_cap;
+    ccr_component **slots; /* name index, open addressing, linear probing */
+    size_t nslots;         /* power of two; at most half full */
+    uint8_t sip_key[16];
+    uint64_t seq;
+    sha256_hasher *hasher;
+    uint8_t (*scratch)[SRTM_DIGEST_LEN]; /* SRTM_MAX_BATCH new values of a batch */
+    size_t memory;
+};
+
+static uint64_t name_hash(const ccr_table *t, const char *name, size_t len)
+{
+    return siphash24(t->sip_key, name, len);
+}
+
+static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, uint32_t nccrs,
+                              srtm_policy policy, const uint8_t cap_hash[SRTM_DIGEST_LEN],
+                              uint32_t uid, uint32_t pid, ccr_component **out);
+
+srtm_err ccr_table_new(const uint8_t cap_hash[SRTM_DIGEST_LEN], ccr_table **out)
+{
+    ccr_table *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm_err err = SRTM_E_NO_MEMORY;
+    t->nslots = 64;
+    t->slots = calloc(t->nslots, sizeof(*t->slots));
+    t->by_handle_cap = 64;
+    t->by_handle = calloc(t->by_handle_cap, sizeof(*t->by_handle));
+    t->scratch = malloc(SRTM_MAX_BATCH * sizeof(*t->scratch));
+    if (t->slots == NULL || t->by_handle == NULL || t->scratch == NULL)
+        goto fail;
+    if (RAND_bytes(t->sip_key, sizeof(t->sip_key)) != 1) {
+        err = SRTM_E_CRYPTO;
+        goto fail;
+    }
+    err = sha256_hasher_new(&t->hasher);
+    if (err != SRTM_OK)
+        goto fail;
+    ccr_component *platform = NULL;
+    err = add_component(t, CCR_PLATFORM_NAME, strlen(CCR_PLATFORM_NAME), 1,
+                        SRTM_POLICY_IRREVERSIBLE, cap_hash, 0, 0, &platform);
+    if (err != SRTM_OK)
+        goto fail;
+    *out = t;
+    return SRTM_OK;
+fail:
+    ccr_table_free(t);
+    return err;
+}
+
+static void component_free(ccr_component *c)
+{
+    if (c == NULL)
+        return;
+    for (uint32_t i = 0; i < c->nccrs; i++) {
+        free(c->ccrs[i].entries);
+        free(c->ccrs[i].descs);
+    }
+    free(c->ccrs);
+    OPENSSL_cleanse(c->cap_hash, sizeof(c->cap_hash));
+    free(c);
+}
+
+void ccr_table_free(ccr_table *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->count; i++)
+        component_free(t->by_handle[i]);
+    free(t->by_handle);
+    free(t->slots);
+    free(t->scratch);
+    sha256_hasher_free(t->hasher);
+    OPENSSL_cleanse(t->sip_key, sizeof(t->sip_key));
+    free(t);
+}
+
+uint64_t ccr_table_seq(const ccr_table *t)
+{
+    return t->seq;
+}
+
+size_t ccr_table_count(const ccr_table *t)
+{
+    return t->count;
+}
+
+size_t ccr_table_memory(const ccr_table *t)
+{
+    return t->memory + t->nslots * sizeof(*t->slots) + t->by_handle_cap * sizeof(*t->by_handle) +
+           sizeof(*t);
+}
+
+/* Index of the slot holding name, or of the empty slot where it would go. */
+static size_t find_slot(const ccr_table *t, const char *name, size_t len, uint64_t h)
+{
+    size_t mask = t->nslots - 1;
+    size_t i = (size_t)h & mask;
+    for (;;) {
+        const ccr_component *c = t->slots[i];
+        if (c == NULL)
+            return i;
+        if (c->name_hash_lo == (uint32_t)h && c->name_len == len && memcmp(c->name, name, len) == 0)
+            return i;
+        i = (i + 1) & mask;
+    }
+}
+
+static srtm_err grow_slots(ccr_table *t)
+{
+    size_t n = t->nslots * 2;
+    ccr_component **slots = calloc(n, sizeof(*slots));
+    if (slots == NULL)
+        return SRTM_E_NO_MEMORY;
+    ccr_component **old = t->slots;
+    size_t old_n = t->nslots;
+    t->slots = slots;
+    t->nslots = n;
+    for (size_t i = 0; i < old_n; i++) {
+        ccr_component *c = old[i];
+        if (c == NULL)
+            continue;
+        uint64_t h = name_hash(t, c->name, c->name_len);
+        t->slots[find_slot(t, c->name, c->name_len, h)] = c;
+    }
+    free(old);
+    return SRTM_OK;
+}
+
+static srtm_err grow_handles(ccr_table *t)
+{
+    size_t n = t->by_handle_cap * 2;
+    ccr_component **p = realloc(t->by_handle, n * sizeof(*p));
+    if (p == NULL)
+        return SRTM_E_NO_MEMORY;
+    t->by_handle = p;
+    t->by_handle_cap = n;
+    return SRTM_OK;
+}
+
+static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, uint32_t nccrs,
+                              srtm_policy policy, const uint8_t cap_hash[SRTM_DIGEST_LEN],
+                              uint32_t uid, uint32_t pid, ccr_component **out)
+{
+    if (name_len == 0 || nccrs == 0)
+        return SRTM_E_INVALID;
+    if (name_len > SRTM_MAX_NAME || nccrs > SRTM_MAX_CCRS_PER_REGISTER)
+        return SRTM_E_TOO_BIG;
+    if (!utf8_valid(name, name_len))
+        return SRTM_E_INVALID;
+    if (policy != SRTM_POLICY_IRREVERSIBLE && policy != SRTM_POLICY_REVERSIBLE)
+        return SRTM_E_INVALID;
+    uint64_t h = name_hash(t, name, name_len);
+    if (t->slots[find_slot(t, name, name_len, h)] != NULL)
+        return SRTM_E_EXISTS;
+    /* Reserve room in both indexes first so that nothing can fail after insertion. */
+    if ((t->count + 1) * 2 > t->nslots && grow_slots(t) != SRTM_OK)
+        return SRTM_E_NO_MEMORY;
+    if (t->count == t->by_handle_cap && grow_handles(t) != SRTM_OK)
+        return SRTM_E_NO_MEMORY;
+    ccr_component *c = calloc(1, sizeof(*c) + name_len + 1);
+    if (c == NULL)
+        return SRTM_E_NO_MEMORY;
+    c->ccrs = calloc(nccrs, sizeof(*c->ccrs));
+    if (c->ccrs == NULL) {
+        free(c);
+        return SRTM_E_NO_MEMORY;
+    }
+    for (uint32_t i = 0; i < nccrs; i++) {
+        c->ccrs[i].policy = (uint8_t)policy;
+        c->ccrs[i].batch_last = -1;
+    }
+    c->nccrs = nccrs;
+    memcpy(c->name, name, name_len);
+    c->name[name_len] = '\0';
+    c->name_len = (uint16_t)name_len;
+    c->name_hash_lo = (uint32_t)h;
+    memcpy(c->cap_hash, cap_hash, SRTM_DIGEST_LEN);
+    c->peer_uid = uid;
+    c->peer_pid = pid;
+    c->handle = t->count;
+    c->registered_seq = ++t->seq;
+    t->by_handle[t->count++] = c;
+    t->slots[find_slot(t, name, name_len, h)] = c;
+    t->memory += sizeof(*c) + name_len + 1 + nccrs * sizeof(ccr);
+    *out = c;
+    return SRTM_OK;
+}
+
+srtm_err ccr_register(ccr_table *t, const char *name, size_t name_len, uint32_t nccrs,
+                      srtm_policy policy, const uint8_t cap_hash[SRTM_DIGEST_LEN],
+                      uint32_t peer_uid, uint32_t peer_pid, uint64_t *handle_out,
+                      uint64_t *seq_out)
+{
+    ccr_component *c = NULL;
+    srtm_err err = add_component(t, name, name_len, nccrs, policy, cap_hash, peer_uid, peer_pid,
+                                 &c);
+    if (err != SRTM_OK)
+        return err;
+    *handle_out = c->handle;
+    *seq_out = c->registered_seq;
+    return SRTM_OK;
+}
+
+ccr_component *ccr_find_name(const ccr_table *t, const char *name, size_t name_len)
+{
+    if (name_len == 0 || name_len > SRTM_MAX_NAME)
+        return NULL;
+    uint64_t h = name_hash(t, name, name_len);
+    return t->slots[find_slot(t, name, name_len, h)];
+}
+
+ccr_component *ccr_find_handle(const ccr_table *t, uint64_t handle)
+{
+    return handle < t->count ? t->by_handle[handle] : NULL;
+}
+
+bool ccr_cap_matches(const ccr_component *c, const uint8_t cap_hash[SRTM_DIGEST_LEN])
+{
+    return CRYPTO_memcmp(c->cap_hash, cap_hash, SRTM_DIGEST_LEN) == 0;
+}
+
+/* Make room for add_entries more entries and add_desc more description bytes. */
+static srtm_err reserve(ccr_table *t, ccr *r, uint64_t add_entries, uint64_t add_desc)
+{
+    if (r->len + add_entries > r->cap) {
+        uint64_t n = r->cap ? r->cap : 4;
+        while (n < r->len + add_entries)
+            n *= 2;
+        log_entry *p = realloc(r->entries, n * sizeof(*p));
+        if (p == NULL)
+            return SRTM_E_NO_MEMORY;
+        t->memory += (n - r->cap) * sizeof(*p);
+        r->entries = p;
+        r->cap = n;
+    }
+    if (r->descs_len + add_desc > r->descs_cap) {
+        uint64_t n = r->descs_cap ? r->descs_cap : 64;
+        while (n < r->descs_len + add_desc)
+            n *= 2;
+        char *p = realloc(r->descs, n);
+        if (p == NULL)
+            return SRTM_E_NO_MEMORY;
+        t->memory += n - r->descs_cap;
+        r->descs = p;
+        r->descs_cap = n;
+    }
+    return SRTM_OK;
+}
+
+static void clear_marks(ccr_component *c, const ccr_measurement *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ccr *r = &c->ccrs[m[i].ccr];
+        r->batch_mark = 0;
+        r->batch_entries = 0;
+        r->batch_desc = 0;
+        r->batch_last = -1;
+    }
+}
+
+srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measurement *m, size_t n,
+                    uint64_t *first_seq_out, uint64_t *last_seq_out)
+{
+    if (n == 0)
+        return SRTM_E_INVALID;
+    if (n > SRTM_MAX_BATCH)
+        return SRTM_E_TOO_BIG;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].ccr >= c->nccrs)
+            return SRTM_E_NO_CCR;
+        if (m[i].desc_len > SRTM_MAX_DESC)
+            return SRTM_E_TOO_BIG;
+        if (m[i].digest == NULL || (m[i].desc_len > 0 && m[i].desc == NULL))
+            return SRTM_E_INVALID;
+    }
+    /* Count what each touched CCR receives, then reserve it: after this nothing fails
+     * but the hash, and the hashes are computed before anything is appended. */
+    for (size_t i = 0; i < n; i++) {
+        ccr *r = &c->ccrs[m[i].ccr];
+        r->batch_mark = 1;
+        r->batch_entries++;
+        r->batch_desc += (uint32_t)m[i].desc_len;
+    }
+    srtm_err err = SRTM_OK;
+    for (size_t i = 0; i < n && err == SRTM_OK; i++) {
+        ccr *r = &c->ccrs[m[i].ccr];
+        if (r->batch_mark == 1) {
+            r->batch_mark = 2;
+            err = reserve(t, r, r->batch_entries, r->batch_desc);
+        }
+    }
+    for (size_t i = 0; i < n && err == SRTM_OK; i++) {
+        ccr *r = &c->ccrs[m[i].ccr];
+        const uint8_t *prev = r->batch_last >= 0 ? t->scratch[r->batch_last] : r->value;
+        err = sha256_hasher_two(t->hasher, prev, SRTM_DIGEST_LEN, m[i].digest, SRTM_DIGEST_LEN,
+                                t->scratch[i]);
+        r->batch_last = (int32_t)i;
+    }
+    if (err != SRTM_OK) {
+        clear_marks(c, m, n);
+        return err;
+    }
+    uint64_t first = t->seq + 1;
+    for (size_t i = 0; i < n; i++) {
+        ccr *r = &c->ccrs[m[i].ccr];
+        log_entry *e = &r->entries[r->len++];
+        e->seq = ++t->seq;
+        memcpy(e->digest, m[i].digest, SRTM_DIGEST_LEN);
+        e->event_type = m[i].event_type;
+        e->desc_len = (uint16_t)m[i].desc_len;
+        e->flags = 0;
+        e->desc_off = r->descs_len;
+        if (m[i].desc_len > 0)
+            memcpy(r->descs + r->descs_len, m[i].desc, m[i].desc_len);
+        r->descs_len += m[i].desc_len;
+        memcpy(r->value, t->scratch[i], SRTM_DIGEST_LEN);
+    }
+    clear_marks(c, m, n);
+    *first_seq_out = first;
+    *last_seq_out = t->seq;
+    return SRTM_OK;
+}
+
+uint64_t ccr_comp_handle(const ccr_component *c)
+{
+    return c->handle;
+}
+
+const char *ccr_comp_name(const ccr_component *c)
+{
+    return c->name;
+}
+
+uint32_t ccr_comp_ccr_count(const ccr_component *c)
+{
+    return c->nccrs;
+}
+
+uint32_t ccr_comp_peer_uid(const ccr_component *c)
+{
+    return c->peer_uid;
+}
+
+uint32_t ccr_comp_peer_pid(const ccr_component *c)
+{
+    return c->peer_pid;
+}
+
+uint64_t ccr_comp_registered_seq(const ccr_component *c)
+{
+    return c->registered_seq;
+}
+
+srtm_err ccr_get(const ccr_component *c, uint32_t index, const uint8_t **value_out,
+                 srtm_policy *policy_out, uint64_t *log_len_out)
+{
+    if (index >= c->nccrs)
+        return SRTM_E_NO_CCR;
+    const ccr *r = &c->ccrs[index];
+    *value_out = r->value;
+    *policy_out = (srtm_policy)r->policy;
+    *log_len_out = r->len;
+    return SRTM_OK;
+}
+
+srtm_err ccr_log_at(const ccr_component *c, uint32_t index, uint64_t i, ccr_log_view *out)
+{
+    if (index >= c->nccrs)
+        return SRTM_E_NO_CCR;
+    const ccr *r = &c->ccrs[index];
+    if (i >= r->len)
+        return SRTM_E_RANGE;
+    const log_entry *e = &r->entries[i];
+    out->seq = e->seq;
+    out->digest = e->digest;
+    out->event_type = e->event_type;
+    out->desc = r->descs + e->desc_off;
+    out->desc_len = e->desc_len;
+    return SRTM_OK;
+}
+
+srtm_err ccr_replay(sha256_hasher *h, const uint8_t (*digests)[SRTM_DIGEST_LEN], size_t n,
+                    uint8_t out[SRTM_DIGEST_LEN])
+{
+    uint8_t v[SRTM_DIGEST_LEN] = {0};
+    for (size_t i = 0; i < n; i++) {
+        srtm_err err = sha256_hasher_two(h, v, sizeof(v), digests[i], SRTM_DIGEST_LEN, v);
+        if (err != SRTM_OK)
+            return err;
+    }
+    memcpy(out, v, sizeof(v));
+    return SRTM_OK;
+}

@@ -1,0 +1,105 @@
+/*
+ * The CCR table: every component's Component Configuration Registers and their
+ * append-only measurement logs (BIM, paper section 6.1). Pure data structure: no I/O,
+ * no sockets, no TPM, no locking. srtmd's service layer holds one mutex around every
+ * call, which is also what orders mutations by the global sequence number.
+ *
+ * Components are found in O(1) on average by handle (handles are dense, never reused:
+ * an array) and by name (open addressing under a keyed SipHash, so peers cannot force
+ * collisions).
+ */
+#ifndef SRTM_CCR_H
+#define SRTM_CCR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+typedef struct ccr_table ccr_table;
+typedef struct ccr_component ccr_component;
+
+/* Component 0 is the platform TCB, described by the TPM's PCRs. */
+#define CCR_PLATFORM_HANDLE 0u
+#define CCR_PLATFORM_NAME "platform"
+
+typedef struct ccr_measurement {
+    uint32_t ccr;
+    const uint8_t *digest; /* SRTM_DIGEST_LEN bytes */
+    uint32_t event_type;
+    const char *desc; /* desc_len bytes, not NUL-terminated; may be NULL when 0 */
+    size_t desc_len;
+} ccr_measurement;
+
+/* A read-only view of one log entry; pointers are valid until the next mutation. */
+typedef struct ccr_log_view {
+    uint64_t seq;
+    const uint8_t *digest;
+    uint32_t event_type;
+    const char *desc;
+    size_t desc_len;
+} ccr_log_view;
+
+/* A new table holding only component 0 (one CCR) whose capability hash is cap_hash. */
+SRTM_WUR srtm_err ccr_table_new(const uint8_t cap_hash[SRTM_DIGEST_LEN], ccr_table **out);
+void ccr_table_free(ccr_table *t);
+
+/* The global sequence number of the last mutation (0: none yet). */
+uint64_t ccr_table_seq(const ccr_table *t);
+/* Number of components, component 0 included. */
+size_t ccr_table_count(const ccr_table *t);
+
+/*
+ * Add a component with nccrs CCRs of the given policy. name must be valid UTF-8 of
+ * 1..SRTM_MAX_NAME bytes. SRTM_E_EXISTS if the name is taken. On failure nothing
+ * changes.
+ */
+SRTM_WUR srtm_err ccr_register(ccr_table *t, const char *name, size_t name_len, uint32_t nccrs,
+                               srtm_policy policy, const uint8_t cap_hash[SRTM_DIGEST_LEN],
+                               uint32_t peer_uid, uint32_t peer_pid, uint64_t *handle_out,
+                               uint64_t *seq_out);
+
+/* NULL when absent. */
+ccr_component *ccr_find_name(const ccr_table *t, const char *name, size_t name_len);
+ccr_component *ccr_find_handle(const ccr_table *t, uint64_t handle);
+
+/* Constant-time comparison of the component's capability hash with cap_hash. */
+bool ccr_cap_matches(const ccr_component *c, const uint8_t cap_hash[SRTM_DIGEST_LEN]);
+
+/*
+ * Apply n measurements to component c in order, atomically: every one lands or none
+ * does. Each gets the next global sequence number. Errors: SRTM_E_INVALID (n == 0),
+ * SRTM_E_TOO_BIG (n > SRTM_MAX_BATCH or a description over SRTM_MAX_DESC),
+ * SRTM_E_NO_CCR, SRTM_E_NO_MEMORY, SRTM_E_CRYPTO.
+ */
+SRTM_WUR srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measurement *m, size_t n,
+                             uint64_t *first_seq_out, uint64_t *last_seq_out);
+
+uint64_t ccr_comp_handle(const ccr_component *c);
+const char *ccr_comp_name(const ccr_component *c); /* NUL-terminated */
+uint32_t ccr_comp_ccr_count(const ccr_component *c);
+uint32_t ccr_comp_peer_uid(const ccr_component *c);
+uint32_t ccr_comp_peer_pid(const ccr_component *c);
+uint64_t ccr_comp_registered_seq(const ccr_component *c);
+
+/* The CCR's value (pointer into the table, valid until the next mutation), policy and
+ * log length. SRTM_E_NO_CCR when index is out of range. */
+SRTM_WUR srtm_err ccr_get(const ccr_component *c, uint32_t index, const uint8_t **value_out,
+                          srtm_policy *policy_out, uint64_t *log_len_out);
+
+/* Entry i of the CCR's log. SRTM_E_NO_CCR or SRTM_E_RANGE. */
+SRTM_WUR srtm_err ccr_log_at(const ccr_component *c, uint32_t index, uint64_t i,
+                             ccr_log_view *out);
+
+/*
+ * Replay: the value a log of digests yields from the all-zero initial value. Used by
+ * tests and, later, the verifier; out = H(...H(H(0^32 || d0) || d1)... || dn-1).
+ */
+SRTM_WUR srtm_err ccr_replay(sha256_hasher *h, const uint8_t (*digests)[SRTM_DIGEST_LEN],
+                             size_t n, uint8_t out[SRTM_DIGEST_LEN]);
+
+/* Approximate bytes of memory the table uses (for benchmarks). */
+size_t ccr_table_memory(const ccr_table *t);
+
+#endif /* SRTM_CCR_H */

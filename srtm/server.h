@@ -1,0 +1,28 @@
+/*
+ * srtmd's transport: an nng rep0 socket served by a pool of contexts, each an
+ * asynchronous receive -> handle -> send loop, so many clients are served at once and a
+ * slow client holds up nobody but itself.
+ */
+#ifndef SRTM_SERVER_H
+#define SRTM_SERVER_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "service.h"
+
+typedef struct srtm_server srtm_server;
+
+typedef struct server_config {
+    const char *url;     /* ipc:// (mutations and reads) */
+    int socket_mode;     /* permission bits of an ipc:// socket file */
+    unsigned workers;    /* concurrent requests in flight */
+} server_config;
+
+/* Listen and start serving s. The caller owns *out; srtm_server_free() stops it. */
+SRTM_WUR srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **out);
+
+/* Stop serving (in-flight requests are abandoned), close the socket, free. NULL is fine. */
+void server_free(srtm_server *srv);
+
+#endif /* SRTM_SERVER_H */

@@ -1,0 +1,717 @@
+/*
+ * Request dispatch. Every operation has one handler in a static table and the same
+ * phases: validate (fields alone, no lock), then under the table lock authorise (find
+ * the component, check the capability) and act, then answer (the response is built in
+ * the worker's arena from copies, so it is packed after the lock is released).
+ * Malformed input gets an error response and changes nothing.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "arena.h"
+#include "ccr.h"
+#include "service.h"
+#include "srtm.pb-c.h"
+
+/* A request may make protobuf-c and the handlers allocate at most this much. A full
+ * batch (SRTM_MAX_BATCH measurements with SRTM_MAX_DESC descriptions) needs about 3.5 MiB. */
+#define REQUEST_ARENA_BUDGET (16u * 1024u * 1024u)
+
+_Static_assert((int)SRTM__STATUS__STATUS_END == (int)SRTM_E_END, "status enum drifted");
+_Static_assert(SRTM_ERR_COUNT == (int)SRTM_E_END + 1, "SRTM_ERR_COUNT drifted");
+
+struct srtm_service {
+    pthread_mutex_t lock; /* covers table; see the file comment of service.h */
+    ccr_table *table;
+};
+
+struct service_worker {
+    srtm_service *svc;
+    arena arena;
+    sha256_hasher *hasher;
+    Srtm__Response resp;
+    srtm_err status;
+    uint8_t *secret;     /* a secret copied into the response, wiped after packing */
+    size_t secret_len;
+};
+
+/* What a handler works with. */
+typedef struct op_call {
+    service_worker *w;
+    const Srtm__Request *req;
+    const service_peer *peer;
+    Srtm__Response *resp;
+    ccr_table *table; /* valid in authorise and act only (under the lock) */
+    ccr_component *comp;
+} op_call;
+
+typedef struct op_desc {
+    const char *name;
+    bool mutation;
+    /* Fields alone; no lock held. */
+    srtm_err (*validate)(op_call *c);
+    /* Under the lock: find the target and decide; then change state and answer. */
+    srtm_err (*authorise)(op_call *c);
+    srtm_err (*act)(op_call *c);
+} op_desc;
+
+static void set_message(op_call *c, const char *fmt, ...) SRTM_PRINTF(2, 3);
+
+static void set_message(op_call *c, const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = strlen(buf);
+    char *p = arena_alloc(&c->w->arena, len + 1);
+    if (p == NULL)
+        return;
+    memcpy(p, buf, len + 1);
+    c->resp->message = p;
+}
+
+static void *zalloc(op_call *c, size_t size)
+{
+    void *p = arena_alloc(&c->w->arena, size);
+    if (p != NULL)
+        memset(p, 0, size);
+    return p;
+}
+
+static char *copy_str(op_call *c, const char *s, size_t len)
+{
+    char *p = arena_alloc(&c->w->arena, len + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+static uint8_t *copy_bytes(op_call *c, const uint8_t *b, size_t len)
+{
+    uint8_t *p = arena_alloc(&c->w->arena, len);
+    if (p != NULL)
+        memcpy(p, b, len);
+    return p;
+}
+
+/* ---- shared phases ---- */
+
+static srtm_err validate_ref(op_call *c, const Srtm__ComponentRef *ref)
+{
+    if (ref == NULL || ref->ref_case == SRTM__COMPONENT_REF__REF__NOT_SET) {
+        set_message(c, "component missing");
+        return SRTM_E_INVALID;
+    }
+    if (ref->ref_case == SRTM__COMPONENT_REF__REF_NAME) {
+        size_t len = strlen(ref->name);
+        if (len == 0) {
+            set_message(c, "component name empty");
+            return SRTM_E_INVALID;
+        }
+        if (len > SRTM_MAX_NAME) {
+            set_message(c, "component name longer than %u bytes", SRTM_MAX_NAME);
+            return SRTM_E_TOO_BIG;
+        }
+    }
+    return SRTM_OK;
+}
+
+static srtm_err find_ref(op_call *c, const Srtm__ComponentRef *ref)
+{
+    if (ref->ref_case == SRTM__COMPONENT_REF__REF_NAME) {
+        c->comp = ccr_find_name(c->table, ref->name, strlen(ref->name));
+        if (c->comp == NULL) {
+            /* Names are public (list shows them); echoing is safe and helps users. */
+            set_message(c, "no component named '%.*s'", (int)SRTM_MAX_NAME, ref->name);
+            return SRTM_E_NO_COMPONENT;
+        }
+    } else {
+        c->comp = ccr_find_handle(c->table, ref->handle);
+        if (c->comp == NULL) {
+            set_message(c, "no component with handle %llu", (unsigned long long)ref->handle);
+            return SRTM_E_NO_COMPONENT;
+        }
+    }
+    return SRTM_OK;
+}
+
+/* Hash of the capability presented with the request; outside the lock. */
+static srtm_err presented_cap_hash(op_call *c, uint8_t out[SRTM_DIGEST_LEN])
+{
+    const ProtobufCBinaryData *cap = &c->req->capability;
+    if (cap->len == 0) {
+        set_message(c, "this operation needs a capability");
+        return SRTM_E_DENIED;
+    }
+    if (cap->len != SRTM_CAP_LEN) {
+        set_message(c, "capability must be %u bytes", SRTM_CAP_LEN);
+        return SRTM_E_DENIED;
+    }
+    srtm_err err = sha256_hasher_two(c->w->hasher, cap->data, cap->len, NULL, 0, out);
+    if (err != SRTM_OK)
+        set_message(c, "hashing the capability failed");
+    return err;
+}
+
+static srtm_err check_cap(op_call *c, const ccr_component *comp)
+{
+    uint8_t h[SRTM_DIGEST_LEN];
+    srtm_err err = presented_cap_hash(c, h);
+    if (err != SRTM_OK)
+        return err;
+    if (!ccr_cap_matches(comp, h)) {
+        set_message(c, "capability does not authorise changes to '%s'", ccr_comp_name(comp));
+        return SRTM_E_DENIED;
+    }
+    return SRTM_OK;
+}
+
+/* ---- register ---- */
+
+static srtm_err register_validate(op_call *c)
+{
+    const Srtm__RegisterRequest *r = c->req->register_component;
+    size_t len = strlen(r->name);
+    if (len == 0) {
+        set_message(c, "component name empty");
+        return SRTM_E_INVALID;
+    }
+    if (len > SRTM_MAX_NAME) {
+        set_message(c, "component name longer than %u bytes", SRTM_MAX_NAME);
+        return SRTM_E_TOO_BIG;
+    }
+    if (r->ccr_count > SRTM_MAX_CCRS_PER_REGISTER) {
+        set_message(c, "more than %u CCRs in one registration", SRTM_MAX_CCRS_PER_REGISTER);
+        return SRTM_E_TOO_BIG;
+    }
+    return SRTM_OK;
+}
+
+static srtm_err register_authorise(op_call *c)
+{
+    /* Flat model (BIM): every component is a child of component 0, so registering
+     * needs the admin capability. */
+    c->comp = ccr_find_handle(c->table, CCR_PLATFORM_HANDLE);
+    return check_cap(c, c->comp);
+}
+
+static srtm_err register_act(op_call *c)
+{
+    const Srtm__RegisterRequest *r = c->req->register_component;
+    uint8_t *cap = arena_alloc(&c->w->arena, SRTM_CAP_LEN);
+    Srtm__RegisterResponse *out = zalloc(c, sizeof(*out));
+    if (cap == NULL || out == NULL)
+        return SRTM_E_NO_MEMORY;
+    if (RAND_priv_bytes(cap, SRTM_CAP_LEN) != 1) {
+        set_message(c, "random generator failed");
+        return SRTM_E_CRYPTO;
+    }
+    c->w->secret = cap;
+    c->w->secret_len = SRTM_CAP_LEN;
+    uint8_t cap_hash[SRTM_DIGEST_LEN];
+    srtm_err err = sha256_hasher_two(c->w->hasher, cap, SRTM_CAP_LEN, NULL, 0, cap_hash);
+    if (err != SRTM_OK)
+        return err;
+    uint32_t nccrs = r->ccr_count ? r->ccr_count : 1;
+    uint64_t handle = 0, seq = 0;
+    err = ccr_register(c->table, r->name, strlen(r->name), nccrs, SRTM_POLICY_IRREVERSIBLE,
+                       cap_hash, c->peer->uid, c->peer->pid, &handle, &seq);
+    if (err == SRTM_E_EXISTS)
+        set_message(c, "a component named '%s' exists", r->name);
+    else if (err == SRTM_E_INVALID)
+        set_message(c, "component name is not valid UTF-8");
+    if (err != SRTM_OK)
+        return err;
+    srtm__register_response__init(out);
+    out->handle = handle;
+    out->seq = seq;
+    out->capability.data = cap;
+    out->capability.len = SRTM_CAP_LEN;
+    c->resp->result_case = SRTM__RESPONSE__RESULT_REGISTER_COMPONENT;
+    c->resp->register_component = out;
+    return SRTM_OK;
+}
+
+/* ---- extend ---- */
+
+static srtm_err extend_validate(op_call *c)
+{
+    const Srtm__ExtendRequest *r = c->req->extend;
+    srtm_err err = validate_ref(c, r->component);
+    if (err != SRTM_OK)
+        return err;
+    if (r->n_measurements == 0) {
+        set_message(c, "empty batch");
+        return SRTM_E_INVALID;
+    }
+    if (r->n_measurements > SRTM_MAX_BATCH) {
+        set_message(c, "batch of %zu measurements; at most %u", r->n_measurements,
+                    SRTM_MAX_BATCH);
+        return SRTM_E_TOO_BIG;
+    }
+    for (size_t i = 0; i < r->n_measurements; i++) {
+        const Srtm__Measurement *m = r->measurements[i];
+        if (m->digest.len != SRTM_DIGEST_LEN) {
+            set_message(c, "measurement %zu: digest of %zu bytes; must be %u", i, m->digest.len,
+                        SRTM_DIGEST_LEN);
+            return SRTM_E_INVALID;
+        }
+        size_t dlen = strlen(m->description);
+        if (dlen > SRTM_MAX_DESC) {
+            set_message(c, "measurement %zu: description longer than %u bytes", i,
+                        SRTM_MAX_DESC);
+            return SRTM_E_TOO_BIG;
+        }
+        if (!utf8_valid(m->description, dlen)) {
+            set_message(c, "measurement %zu: description is not valid UTF-8", i);
+            return SRTM_E_INVALID;
+        }
+    }
+    return SRTM_OK;
+}
+
+static srtm_err extend_authorise(op_call *c)
+{
+    srtm_err err = find_ref(c, c->req->extend->component);
+    if (err == SRTM_OK)
+        err = check_cap(c, c->comp);
+    return err;
+}
+
+static srtm_err extend_act(op_call *c)
+{
+    const Srtm__ExtendRequest *r = c->req->extend;
+    ccr_measurement *m = arena_alloc(&c->w->arena, r->n_measurements * sizeof(*m));
+    Srtm__ExtendResponse *out = zalloc(c, sizeof(*out));
+    if (m == NULL || out == NULL)
+        return SRTM_E_NO_MEMORY;
+    for (size_t i = 0; i < r->n_measurements; i++) {
+        const Srtm__Measurement *in = r->measurements[i];
+        m[i].ccr = in->ccr;
+        m[i].digest = in->digest.data;
+        m[i].event_type = in->event_type;
+        m[i].desc = in->description;
+        m[i].desc_len = strlen(in->description);
+    }
+    uint64_t first = 0, last = 0;
+    srtm_err err = ccr_extend(c->table, c->comp, m, r->n_measurements, &first, &last);
+    if (err == SRTM_E_NO_CCR)
+        set_message(c, "component '%s' has %u CCRs", ccr_comp_name(c->comp),
+                    ccr_comp_ccr_count(c->comp));
+    if (err != SRTM_OK)
+        return err;
+    srtm__extend_response__init(out);
+    out->first_seq = first;
+    out->last_seq = last;
+    c->resp->result_case = SRTM__RESPONSE__RESULT_EXTEND;
+    c->resp->extend = out;
+    return SRTM_OK;
+}
+
+/* ---- read ---- */
+
+static srtm_err read_validate(op_call *c)
+{
+    const Srtm__ReadRequest *r = c->req->read;
+    srtm_err err = validate_ref(c, r->component);
+    if (err == SRTM_OK && r->n_ccrs > SRTM_MAX_LOG_PAGE) {
+        set_message(c, "more than %u CCRs requested", SRTM_MAX_LOG_PAGE);
+        err = SRTM_E_TOO_BIG;
+    }
+    return err;
+}
+
+static srtm_err find_component(op_call *c)
+{
+    const Srtm__ComponentRef *ref = NULL;
+    switch (c->req->op_case) {
+    case SRTM__REQUEST__OP_READ:
+        ref = c->req->read->component;
+        break;
+    case SRTM__REQUEST__OP_LOG:
+        ref = c->req->log->component;
+        break;
+    default:
+        return SRTM_E_INTERNAL;
+    }
+    return find_ref(c, ref);
+}
+
+static srtm_err fill_ccr(op_call *c, uint32_t index, Srtm__CcrValue **slot)
+{
+    const uint8_t *value = NULL;
+    srtm_policy policy;
+    uint64_t log_len = 0;
+    srtm_err err = ccr_get(c->comp, index, &value, &policy, &log_len);
+    if (err != SRTM_OK) {
+        set_message(c, "component '%s' has no CCR %u", ccr_comp_name(c->comp), index);
+        return err;
+    }
+    Srtm__CcrValue *v = zalloc(c, sizeof(*v));
+    uint8_t *val = copy_bytes(c, value, SRTM_DIGEST_LEN);
+    if (v == NULL || val == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm__ccr_value__init(v);
+    v->index = index;
+    v->policy = policy == SRTM_POLICY_REVERSIBLE ? SRTM__CHANGE_POLICY__POLICY_REVERSIBLE
+                                                 : SRTM__CHANGE_POLICY__POLICY_IRREVERSIBLE;
+    v->value.data = val;
+    v->value.len = SRTM_DIGEST_LEN;
+    v->log_length = log_len;
+    *slot = v;
+    return SRTM_OK;
+}
+
+static srtm_err read_act(op_call *c)
+{
+    const Srtm__ReadRequest *r = c->req->read;
+    size_t n = r->n_ccrs ? r->n_ccrs : ccr_comp_ccr_count(c->comp);
+    Srtm__ReadResponse *out = zalloc(c, sizeof(*out));
+    Srtm__CcrValue **vals = zalloc(c, (n ? n : 1) * sizeof(*vals));
+    char *name = copy_str(c, ccr_comp_name(c->comp), strlen(ccr_comp_name(c->comp)));
+    if (out == NULL || vals == NULL || name == NULL)
+        return SRTM_E_NO_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t index = r->n_ccrs ? r->ccrs[i] : (uint32_t)i;
+        srtm_err err = fill_ccr(c, index, &vals[i]);
+        if (err != SRTM_OK)
+            return err;
+    }
+    srtm__read_response__init(out);
+    out->handle = ccr_comp_handle(c->comp);
+    out->name = name;
+    out->n_ccrs = n;
+    out->ccrs = vals;
+    out->seq = ccr_table_seq(c->table);
+    c->resp->result_case = SRTM__RESPONSE__RESULT_READ;
+    c->resp->read = out;
+    return SRTM_OK;
+}
+
+/* ---- log ---- */
+
+static srtm_err log_validate(op_call *c)
+{
+    return validate_ref(c, c->req->log->component);
+}
+
+static srtm_err log_act(op_call *c)
+{
+    const Srtm__LogRequest *r = c->req->log;
+    const uint8_t *value = NULL;
+    srtm_policy policy;
+    uint64_t len = 0;
+    srtm_err err = ccr_get(c->comp, r->ccr, &value, &policy, &len);
+    if (err != SRTM_OK) {
+        set_message(c, "component '%s' has no CCR %u", ccr_comp_name(c->comp), r->ccr);
+        return err;
+    }
+    if (r->offset > len) {
+        set_message(c, "offset %llu is past the end of the log (%llu entries)",
+                    (unsigned long long)r->offset, (unsigned long long)len);
+        return SRTM_E_RANGE;
+    }
+    uint64_t max = r->max_entries == 0 || r->max_entries > SRTM_MAX_LOG_PAGE ? SRTM_MAX_LOG_PAGE
+                                                                              : r->max_entries;
+    uint64_t n = len - r->offset < max ? len - r->offset : max;
+    Srtm__LogResponse *out = zalloc(c, sizeof(*out));
+    Srtm__LogEntry **entries = zalloc(c, (n ? n : 1) * sizeof(*entries));
+    Srtm__LogEntry *storage = arena_alloc(&c->w->arena, (n ? n : 1) * sizeof(*storage));
+    uint8_t *val = copy_bytes(c, value, SRTM_DIGEST_LEN);
+    if (out == NULL || entries == NULL || storage == NULL || val == NULL)
+        return SRTM_E_NO_MEMORY;
+    for (uint64_t i = 0; i < n; i++) {
+        ccr_log_view v;
+        err = ccr_log_at(c->comp, r->ccr, r->offset + i, &v);
+        if (err != SRTM_OK)
+            return err;
+        Srtm__LogEntry *e = &storage[i];
+        srtm__log_entry__init(e);
+        e->index = r->offset + i;
+        e->seq = v.seq;
+        e->digest.data = copy_bytes(c, v.digest, SRTM_DIGEST_LEN);
+        e->digest.len = SRTM_DIGEST_LEN;
+        e->event_type = v.event_type;
+        e->description = copy_str(c, v.desc, v.desc_len);
+        if (e->digest.data == NULL || e->description == NULL)
+            return SRTM_E_NO_MEMORY;
+        entries[i] = e;
+    }
+    srtm__log_response__init(out);
+    out->entries = entries;
+    out->n_entries = n;
+    out->next_offset = r->offset + n;
+    out->log_length = len;
+    out->value.data = val;
+    out->value.len = SRTM_DIGEST_LEN;
+    c->resp->result_case = SRTM__RESPONSE__RESULT_LOG;
+    c->resp->log = out;
+    return SRTM_OK;
+}
+
+/* ---- list ---- */
+
+static srtm_err list_validate(op_call *c)
+{
+    (void)c;
+    return SRTM_OK;
+}
+
+static srtm_err list_authorise(op_call *c)
+{
+    /* Component names and handles are public. */
+    (void)c;
+    return SRTM_OK;
+}
+
+static srtm_err list_act(op_call *c)
+{
+    const Srtm__ListRequest *r = c->req->list;
+    size_t count = ccr_table_count(c->table);
+    uint64_t start = r->after_handle + 1;
+    if (r->after_handle == 0 && r->include_platform)
+        start = 0;
+    uint64_t max = r->max_entries == 0 || r->max_entries > SRTM_MAX_LIST_PAGE ? SRTM_MAX_LIST_PAGE
+                                                                               : r->max_entries;
+    uint64_t n = start >= count ? 0 : count - start;
+    bool more = n > max;
+    if (more)
+        n = max;
+    Srtm__ListResponse *out = zalloc(c, sizeof(*out));
+    Srtm__ComponentInfo **items = zalloc(c, (n ? n : 1) * sizeof(*items));
+    Srtm__ComponentInfo *storage = arena_alloc(&c->w->arena, (n ? n : 1) * sizeof(*storage));
+    if (out == NULL || items == NULL || storage == NULL)
+        return SRTM_E_NO_MEMORY;
+    for (uint64_t i = 0; i < n; i++) {
+        const ccr_component *comp = ccr_find_handle(c->table, start + i);
+        Srtm__ComponentInfo *ci = &storage[i];
+        srtm__component_info__init(ci);
+        ci->handle = ccr_comp_handle(comp);
+        ci->name = copy_str(c, ccr_comp_name(comp), strlen(ccr_comp_name(comp)));
+        if (ci->name == NULL)
+            return SRTM_E_NO_MEMORY;
+        ci->ccr_count = ccr_comp_ccr_count(comp);
+        ci->peer_uid = ccr_comp_peer_uid(comp);
+        ci->peer_pid = ccr_comp_peer_pid(comp);
+        ci->registered_seq = ccr_comp_registered_seq(comp);
+        items[i] = ci;
+    }
+    srtm__list_response__init(out);
+    out->components = items;
+    out->n_components = n;
+    out->more = more;
+    out->seq = ccr_table_seq(c->table);
+    c->resp->result_case = SRTM__RESPONSE__RESULT_LIST;
+    c->resp->list = out;
+    return SRTM_OK;
+}
+
+/* ---- the table ---- */
+
+static const op_desc ops[] = {
+    [SRTM__REQUEST__OP_REGISTER_COMPONENT] = {.name = "register",
+                                              .mutation = true,
+                                              .validate = register_validate,
+                                              .authorise = register_authorise,
+                                              .act = register_act},
+    [SRTM__REQUEST__OP_EXTEND] = {.name = "extend",
+                                  .mutation = true,
+                                  .validate = extend_validate,
+                                  .authorise = extend_authorise,
+                                  .act = extend_act},
+    [SRTM__REQUEST__OP_READ] = {.name = "read",
+                                .validate = read_validate,
+                                .authorise = find_component,
+                                .act = read_act},
+    [SRTM__REQUEST__OP_LOG] = {.name = "log",
+                               .validate = log_validate,
+                               .authorise = find_component,
+                               .act = log_act},
+    [SRTM__REQUEST__OP_LIST] = {.name = "list",
+                                .validate = list_validate,
+                                .authorise = list_authorise,
+                                .act = list_act},
+};
+
+static const op_desc *find_op(const Srtm__Request *req)
+{
+    size_t i = (size_t)req->op_case;
+    if (i >= SRTM_ARRAY_LEN(ops) || ops[i].name == NULL)
+        return NULL;
+    return &ops[i];
+}
+
+static srtm_err run(op_call *c)
+{
+    const op_desc *op = find_op(c->req);
+    if (op == NULL) {
+        set_message(c, "no operation in request, or one this daemon does not offer");
+        return SRTM_E_UNSUPPORTED;
+    }
+    srtm_err err = op->validate(c);
+    if (err != SRTM_OK)
+        return err;
+    srtm_service *s = c->w->svc;
+    pthread_mutex_lock(&s->lock);
+    c->table = s->table;
+    err = op->authorise(c);
+    if (err == SRTM_OK)
+        err = op->act(c);
+    c->table = NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (err == SRTM_E_NO_MEMORY && c->resp->message == NULL)
+        set_message(c, "out of memory");
+    if (err != SRTM_OK && op->mutation)
+        log_debug("%s refused: %s", op->name, srtm_strerror(err));
+    return err;
+}
+
+static void wipe_secret(service_worker *w)
+{
+    if (w->secret != NULL)
+        OPENSSL_cleanse(w->secret, w->secret_len);
+    w->secret = NULL;
+    w->secret_len = 0;
+}
+
+size_t service_worker_handle(service_worker *w, const uint8_t *req, size_t len,
+                             const service_peer *peer)
+{
+    wipe_secret(w);
+    arena_reset(&w->arena);
+    srtm__response__init(&w->resp);
+    op_call c = {.w = w, .peer = peer, .resp = &w->resp};
+    srtm_err err;
+    Srtm__Request *r = NULL;
+    if (len > SRTM_MAX_MESSAGE) {
+        set_message(&c, "message of %zu bytes; at most %u", len, SRTM_MAX_MESSAGE);
+        err = SRTM_E_TOO_BIG;
+    } else if ((r = srtm__request__unpack(&w->arena.pb, len, req)) == NULL) {
+        /* Either not a Request at all or one that needs more memory than allowed. */
+        arena_reset(&w->arena);
+        set_message(&c, "not a valid srtm Request message");
+        err = SRTM_E_MALFORMED;
+    } else if (r->version != SRTM__VERSION__VERSION_1) {
+        set_message(&c, "protocol version %d not supported; this daemon speaks %d",
+                    (int)r->version, (int)SRTM__VERSION__VERSION_1);
+        err = SRTM_E_VERSION;
+    } else {
+        c.req = r;
+        err = run(&c);
+    }
+    if (err != SRTM_OK) {
+        /* An error answer carries no partial result. */
+        w->resp.result_case = SRTM__RESPONSE__RESULT__NOT_SET;
+        wipe_secret(w);
+    }
+    w->resp.status = (Srtm__Status)err;
+    w->status = err;
+    return srtm__response__get_packed_size(&w->resp);
+}
+
+void service_worker_pack(service_worker *w, uint8_t *out)
+{
+    srtm__response__pack(&w->resp, out);
+    wipe_secret(w);
+}
+
+void service_worker_discard(service_worker *w)
+{
+    wipe_secret(w);
+}
+
+srtm_err service_worker_status(const service_worker *w)
+{
+    return w->status;
+}
+
+srtm_err service_call(service_worker *w, const uint8_t *req, size_t len, const service_peer *peer,
+                      uint8_t **resp_out, size_t *resp_len_out)
+{
+    size_t n = service_worker_handle(w, req, len, peer);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf == NULL) {
+        wipe_secret(w);
+        return SRTM_E_NO_MEMORY;
+    }
+    service_worker_pack(w, buf);
+    *resp_out = buf;
+    *resp_len_out = n;
+    return SRTM_OK;
+}
+
+srtm_err service_new(const srtm_cap *admin, srtm_service **out)
+{
+    srtm_service *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return SRTM_E_NO_MEMORY;
+    uint8_t h[SRTM_DIGEST_LEN];
+    srtm_err err = srtm_sha256(admin->bytes, SRTM_CAP_LEN, h);
+    if (err == SRTM_OK)
+        err = ccr_table_new(h, &s->table);
+    if (err == SRTM_OK && pthread_mutex_init(&s->lock, NULL) != 0) {
+        ccr_table_free(s->table);
+        err = SRTM_E_INTERNAL;
+    }
+    if (err != SRTM_OK) {
+        free(s);
+        return err;
+    }
+    *out = s;
+    return SRTM_OK;
+}
+
+void service_free(srtm_service *s)
+{
+    if (s == NULL)
+        return;
+    ccr_table_free(s->table);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+srtm_err service_worker_new(srtm_service *s, service_worker **out)
+{
+    service_worker *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm_err err = sha256_hasher_new(&w->hasher);
+    if (err != SRTM_OK) {
+        free(w);
+        return err;
+    }
+    w->svc = s;
+    arena_init(&w->arena, REQUEST_ARENA_BUDGET);
+    *out = w;
+    return SRTM_OK;
+}
+
+void service_worker_free(service_worker *w)
+{
+    if (w == NULL)
+        return;
+    wipe_secret(w);
+    arena_fini(&w->arena);
+    sha256_hasher_free(w->hasher);
+    free(w);
+}
+
+void service_stats(srtm_service *s, size_t *components_out, uint64_t *seq_out)
+{
+    pthread_mutex_lock(&s->lock);
+    *components_out = ccr_table_count(s->table);
+    *seq_out = ccr_table_seq(s->table);
+    pthread_mutex_unlock(&s->lock);
+}

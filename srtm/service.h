@@ -1,0 +1,58 @@
+/*
+ * The service: srtmd's request handling without any transport. A request is bytes in,
+ * a response is bytes out; srtm/server.c moves them over nng, the tests and fuzzers call
+ * it directly. One mutex covers the CCR table: it serialises every mutation (which is
+ * what makes the global sequence number a total order) and every read (so a read never
+ * sees half a batch).
+ */
+#ifndef SRTM_SERVICE_H
+#define SRTM_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+typedef struct srtm_service srtm_service;
+typedef struct service_worker service_worker;
+
+/* What the transport knows about the sender of a request. */
+typedef struct service_peer {
+    uint32_t uid, pid; /* 0 when unknown */
+} service_peer;
+
+/* A service whose component 0 (the platform) is administered by the holder of admin. */
+SRTM_WUR srtm_err service_new(const srtm_cap *admin, srtm_service **out);
+void service_free(srtm_service *s);
+
+/* Per-thread (per nng context) state: decode arena and hasher. Not shared. */
+SRTM_WUR srtm_err service_worker_new(srtm_service *s, service_worker **out);
+void service_worker_free(service_worker *w);
+
+/*
+ * Handle one request of len bytes. Always prepares a response (an error status for bad
+ * input; state is unchanged then) and returns its packed size; copy it out with
+ * service_worker_pack() before the next call on w. Returns 0 only if not even an
+ * error response could be built (out of memory).
+ */
+size_t service_worker_handle(service_worker *w, const uint8_t *req, size_t len,
+                             const service_peer *peer);
+
+/* Pack the prepared response into out (the size returned by handle), then wipe any
+ * secret it held from the worker's memory. */
+void service_worker_pack(service_worker *w, uint8_t *out);
+
+/* Drop the prepared response without packing it, wiping any secret it held. */
+void service_worker_discard(service_worker *w);
+
+/* Status of the prepared response (for logging and tests). */
+srtm_err service_worker_status(const service_worker *w);
+
+/* Convenience for tests and fuzzers: handle and pack into a new malloc'd buffer. */
+SRTM_WUR srtm_err service_call(service_worker *w, const uint8_t *req, size_t len,
+                               const service_peer *peer, uint8_t **resp_out, size_t *resp_len_out);
+
+/* Number of components and the global sequence number, read under the lock. */
+void service_stats(srtm_service *s, size_t *components_out, uint64_t *seq_out);
+
+#endif /* SRTM_SERVICE_H */

@@ -1,0 +1,407 @@
+/*
+ * srtmd: the SRTM daemon. Sets up the CCR service, writes the admin capability of
+ * component 0 to a root-only file, serves requests over nng until SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "server.h"
+#include "service.h"
+
+#define DEFAULT_WORKERS 64u
+#define MAX_WORKERS 1024u
+
+typedef struct options {
+    char listen[PATH_MAX + 16];
+    char admin_cap[PATH_MAX];
+    char pidfile[PATH_MAX];
+    int socket_mode;
+    unsigned workers;
+    bool foreground;
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: srtmd [OPTION]...\n"
+            "The SRTM daemon: Component Configuration Registers for every component of the\n"
+            "host, served over a local socket.\n"
+            "\n"
+            "  --listen URL        where to serve (default ipc:///run/srtm/srtmd.sock as root,\n"
+            "                      else ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock)\n"
+            "  --admin-cap FILE    write the admin capability of component 0 here, mode 0600\n"
+            "                      (default: admin.cap beside an ipc:// socket)\n"
+            "  --socket-mode MODE  permission bits of the ipc:// socket file (default 0660)\n"
+            "  --workers N         requests served concurrently (default %u)\n"
+            "  --pidfile FILE      write the daemon's pid here\n"
+            "  --foreground        do not detach; without it srtmd returns once it serves\n"
+            "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
+            "  --help              show this help\n"
+            "  --version           show the version\n"
+            "\n"
+            "Exit status: 0 after a clean shutdown (SIGTERM, SIGINT); 1 when srtmd could not\n"
+            "start (the message says why); 2 for a usage error.\n",
+            DEFAULT_WORKERS);
+}
+
+static bool copy_opt(char *dst, size_t size, const char *src, const char *what)
+{
+    size_t n = strlen(src);
+    if (n == 0 || n >= size) {
+        fprintf(stderr, "srtmd: %s is empty or too long\n", what);
+        return false;
+    }
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
+/* Default runtime directory: /run/srtm for root, else $XDG_RUNTIME_DIR/srtm or /tmp/srtm-UID. */
+static bool default_dir(char *out, size_t size)
+{
+    int n;
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (geteuid() == 0)
+        n = snprintf(out, size, "/run/srtm");
+    else if (xdg != NULL && xdg[0] == '/')
+        n = snprintf(out, size, "%s/srtm", xdg);
+    else
+        n = snprintf(out, size, "/tmp/srtm-%u", (unsigned)geteuid());
+    return n > 0 && (size_t)n < size;
+}
+
+static bool ensure_dir(const char *dir)
+{
+    /* Only the daemon's own runtime directory is created, never its parents. */
+    if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) != 0 && errno != EEXIST) {
+        log_error("cannot create %s: %s", dir, strerror(errno));
+        return false;
+    }
+    struct stat st;
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        log_error("%s is not a directory owned by uid %u", dir, (unsigned)geteuid());
+        return false;
+    }
+    return true;
+}
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    enum { O_LISTEN = 256, O_ADMIN, O_MODE, O_WORKERS, O_PIDFILE, O_FG, O_LEVEL, O_HELP, O_VER };
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"admin-cap", required_argument, NULL, O_ADMIN},
+        {"socket-mode", required_argument, NULL, O_MODE},
+        {"workers", required_argument, NULL, O_WORKERS},
+        {"pidfile", required_argument, NULL, O_PIDFILE},
+        {"foreground", no_argument, NULL, O_FG},
+        {"log-level", required_argument, NULL, O_LEVEL},
+        {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VER},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    o->socket_mode = 0660;
+    o->workers = DEFAULT_WORKERS;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        char *end = NULL;
+        unsigned long v;
+        srtm_log_level lvl;
+        switch (c) {
+        case O_LISTEN:
+            if (!copy_opt(o->listen, sizeof(o->listen), optarg, "--listen"))
+                return 2;
+            break;
+        case O_ADMIN:
+            if (!copy_opt(o->admin_cap, sizeof(o->admin_cap), optarg, "--admin-cap"))
+                return 2;
+            break;
+        case O_PIDFILE:
+            if (!copy_opt(o->pidfile, sizeof(o->pidfile), optarg, "--pidfile"))
+                return 2;
+            break;
+        case O_MODE:
+            errno = 0;
+            v = strtoul(optarg, &end, 8);
+            if (errno != 0 || *end != '\0' || v > 0777) {
+                fprintf(stderr, "srtmd: --socket-mode takes octal permission bits, e.g. 0660\n");
+                return 2;
+            }
+            o->socket_mode = (int)v;
+            break;
+        case O_WORKERS:
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || v == 0 || v > MAX_WORKERS) {
+                fprintf(stderr, "srtmd: --workers takes a number from 1 to %u\n", MAX_WORKERS);
+                return 2;
+            }
+            o->workers = (unsigned)v;
+            break;
+        case O_FG:
+            o->foreground = true;
+            break;
+        case O_LEVEL:
+            if (!srtm_log_parse_level(optarg, &lvl)) {
+                fprintf(stderr, "srtmd: --log-level takes error, warn, info or debug\n");
+                return 2;
+            }
+            srtm_log_set_level(lvl);
+            break;
+        case O_HELP:
+            usage(stdout);
+            exit(0);
+        case O_VER:
+            printf("srtmd %s\n", SRTM_VERSION_STRING);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "srtmd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+/* Fill in defaults that depend on the environment; create the runtime directory when
+ * the defaults put files there. */
+static bool resolve_paths(options *o)
+{
+    char dir[PATH_MAX];
+    bool need_dir = o->listen[0] == '\0' || o->admin_cap[0] == '\0';
+    if (!need_dir)
+        return true;
+    if (o->listen[0] != '\0' && strncmp(o->listen, "ipc://", 6) == 0) {
+        /* Put the admin capability beside the socket. */
+        const char *path = o->listen + 6;
+        const char *slash = strrchr(path, '/');
+        size_t n = slash ? (size_t)(slash - path) : 0;
+        if (n == 0 || n >= sizeof(dir)) {
+            log_error("give --admin-cap: no directory to put it in");
+            return false;
+        }
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    } else if (o->listen[0] != '\0') {
+        log_error("give --admin-cap: no default place for it with --listen %s", o->listen);
+        return false;
+    } else if (!default_dir(dir, sizeof(dir))) {
+        log_error("runtime directory path too long");
+        return false;
+    } else if (!ensure_dir(dir)) {
+        return false;
+    }
+    if (o->listen[0] == '\0' &&
+        (size_t)snprintf(o->listen, sizeof(o->listen), "ipc://%s/srtmd.sock", dir) >=
+            sizeof(o->listen))
+        return false;
+    if (o->admin_cap[0] == '\0' &&
+        (size_t)snprintf(o->admin_cap, sizeof(o->admin_cap), "%s/admin.cap", dir) >=
+            sizeof(o->admin_cap))
+        return false;
+    return true;
+}
+
+/* Replace path atomically with a 0600 file holding text (a temporary file is renamed). */
+static bool write_private_file(const char *path, const char *text, size_t len)
+{
+    char tmp[PATH_MAX + 16];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= sizeof(tmp))
+        return false;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("cannot create %s: %s", tmp, strerror(errno));
+        return false;
+    }
+    bool ok = fchmod(fd, 0600) == 0;
+    size_t off = 0;
+    while (ok && off < len) {
+        ssize_t n = write(fd, text + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            ok = false;
+            break;
+        }
+        off += (size_t)n;
+    }
+    ok = ok && fsync(fd) == 0;
+    int saved = errno;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) != 0) {
+        saved = errno;
+        ok = false;
+    }
+    if (!ok) {
+        log_error("cannot write %s: %s", path, strerror(saved));
+        unlink(tmp);
+    }
+    return ok;
+}
+
+static bool write_admin_cap(const char *path, const srtm_cap *cap)
+{
+    char text[SRTM_CAP_LEN * 2 + 2];
+    if (srtm_cap_to_hex(cap, text, sizeof(text)) != SRTM_OK)
+        return false;
+    size_t n = strlen(text);
+    text[n++] = '\n';
+    bool ok = write_private_file(path, text, n);
+    OPENSSL_cleanse(text, sizeof(text));
+    return ok;
+}
+
+static bool write_pidfile(const char *path)
+{
+    char text[32];
+    int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+    return write_private_file(path, text, (size_t)n);
+}
+
+/*
+ * Detach unless --foreground: the parent waits until the child serves (or failed) and
+ * exits with the matching status, so "srtmd && srtmctl ..." never races the socket.
+ */
+static int detach(int *ready_fd)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        log_error("pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid > 0) {
+        close(p[1]);
+        char status = 1;
+        ssize_t n;
+        do {
+            n = read(p[0], &status, 1);
+        } while (n < 0 && errno == EINTR);
+        _exit(n == 1 && status == 0 ? 0 : 1);
+    }
+    close(p[0]);
+    setsid();
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        dup2(devnull, STDIN_FILENO);
+        dup2(devnull, STDOUT_FILENO);
+        close(devnull);
+    }
+    *ready_fd = p[1];
+    return 0;
+}
+
+static void report_ready(int *ready_fd, char status)
+{
+    if (*ready_fd < 0)
+        return;
+    ssize_t n = write(*ready_fd, &status, 1);
+    (void)n;
+    close(*ready_fd);
+    *ready_fd = -1;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc != 0)
+        return rc;
+    umask(077);
+    if (!resolve_paths(&o))
+        return 1;
+
+    int ready_fd = -1;
+    if (!o.foreground && detach(&ready_fd) != 0)
+        return 1;
+
+    /* Signals are taken synchronously by the main thread; nng's threads inherit the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    srtm_service *svc = NULL;
+    srtm_server *srv = NULL;
+    bool cap_written = false, pid_written = false;
+    rc = 1;
+
+    srtm_cap admin;
+    if (RAND_priv_bytes(admin.bytes, sizeof(admin.bytes)) != 1) {
+        log_error("random generator failed");
+        goto out;
+    }
+    srtm_err err = service_new(&admin, &svc);
+    if (err != SRTM_OK) {
+        log_error("cannot set up the CCR table: %s", srtm_strerror(err));
+        goto out;
+    }
+    server_config cfg = {.url = o.listen, .socket_mode = o.socket_mode, .workers = o.workers};
+    err = server_start(svc, &cfg, &srv);
+    if (err != SRTM_OK)
+        goto out;
+    /* Written only once the socket is ours: a second srtmd fails above and never
+     * overwrites the admin capability of the one that serves. */
+    if (!write_admin_cap(o.admin_cap, &admin))
+        goto out;
+    cap_written = true;
+    srtm_cap_wipe(&admin);
+    if (o.pidfile[0] != '\0') {
+        if (!write_pidfile(o.pidfile))
+            goto out;
+        pid_written = true;
+    }
+    log_info("srtmd %s serving on %s with %u workers; admin capability in %s",
+             SRTM_VERSION_STRING, o.listen, o.workers, o.admin_cap);
+    log_warn("no TPM in use: CCRs are served, reports are not signed");
+    report_ready(&ready_fd, 0);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            size_t comps = 0;
+            uint64_t seq = 0;
+            service_stats(svc, &comps, &seq);
+            log_info("%zu components, sequence number %llu", comps, (unsigned long long)seq);
+            continue;
+        }
+        log_info("signal %d: shutting down", sig);
+        break;
+    }
+    rc = 0;
+out:
+    srtm_cap_wipe(&admin);
+    server_free(srv);
+    service_free(svc);
+    if (cap_written)
+        unlink(o.admin_cap);
+    if (pid_written)
+        unlink(o.pidfile);
+    report_ready(&ready_fd, 1);
+    return rc;
+}
