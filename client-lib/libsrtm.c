@@ -1,0 +1,812 @@
+/*
+ * libsrtm: the client side of the srtm protocol. Every call builds one Request, sends
+ * it over an nng req0 socket, waits for the Response and checks that its shape matches
+ * what was asked before anything is handed to the caller: a daemon's answer is input
+ * like any other.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <openssl/crypto.h>
+
+#include "common.h"
+#include "srtm.pb-c.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+
+struct srtm_conn {
+    nng_socket sock;
+    char message[256]; /* the daemon's message for the last failed request */
+};
+
+/* ---- connection ---- */
+
+static srtm_err default_url(char *out, size_t size)
+{
+    const char *env = getenv("SRTM_SOCKET");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n;
+    if (env != NULL && env[0] != '\0')
+        n = snprintf(out, size, "%s", env);
+    else if (geteuid() == 0)
+        n = snprintf(out, size, "%s", SRTM_DEFAULT_URL);
+    else if (xdg != NULL && xdg[0] == '/')
+        n = snprintf(out, size, "ipc://%s/srtm/srtmd.sock", xdg);
+    else
+        n = snprintf(out, size, "ipc:///tmp/srtm-%u/srtmd.sock", (unsigned)geteuid());
+    return n > 0 && (size_t)n < size ? SRTM_OK : SRTM_E_TOO_BIG;
+}
+
+SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out)
+{
+    if (out == NULL)
+        return SRTM_E_INVALID;
+    char buf[PATH_MAX + 16];
+    if (url == NULL) {
+        srtm_err err = default_url(buf, sizeof(buf));
+        if (err != SRTM_OK)
+            return err;
+        url = buf;
+    }
+    srtm_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return SRTM_E_NO_MEMORY;
+    if (nng_req0_open(&c->sock) != 0) {
+        free(c);
+        return SRTM_E_TRANSPORT;
+    }
+    /* A request is never sent twice: an extend applied twice would be a false
+     * measurement. A lost answer surfaces as a timeout instead. */
+    int rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    if (rv == 0)
+        rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 2 * (size_t)SRTM_MAX_MESSAGE);
+    if (rv == 0)
+        rv = srtm_set_timeout(c, DEFAULT_TIMEOUT_MS) == SRTM_OK ? 0 : NNG_EINVAL;
+    if (rv == 0)
+        rv = nng_dial(c->sock, url, NULL, 0);
+    if (rv != 0) {
+        nng_close(c->sock);
+        free(c);
+        return rv == NNG_ENOMEM ? SRTM_E_NO_MEMORY : SRTM_E_TRANSPORT;
+    }
+    *out = c;
+    return SRTM_OK;
+}
+
+SRTM_API void srtm_close(srtm_conn *conn)
+{
+    if (conn == NULL)
+        return;
+    nng_close(conn->sock);
+    free(conn);
+}
+
+SRTM_API srtm_err srtm_set_timeout(srtm_conn *conn, int32_t timeout_ms)
+{
+    if (conn == NULL || timeout_ms <= 0)
+        return SRTM_E_INVALID;
+    if (nng_socket_set_ms(conn->sock, NNG_OPT_RECVTIMEO, timeout_ms) != 0 ||
+        nng_socket_set_ms(conn->sock, NNG_OPT_SENDTIMEO, timeout_ms) != 0)
+        return SRTM_E_TRANSPORT;
+    return SRTM_OK;
+}
+
+SRTM_API const char *srtm_last_message(const srtm_conn *conn)
+{
+    return conn != NULL ? conn->message : "";
+}
+
+static void set_message(srtm_conn *c, const char *msg)
+{
+    snprintf(c->message, sizeof(c->message), "%s", msg != NULL ? msg : "");
+}
+
+static srtm_err from_nng(int rv)
+{
+    switch (rv) {
+    case NNG_ETIMEDOUT:
+        return SRTM_E_TIMEOUT;
+    case NNG_ENOMEM:
+        return SRTM_E_NO_MEMORY;
+    default:
+        return SRTM_E_TRANSPORT;
+    }
+}
+
+/*
+ * Send req, receive and decode the answer. On SRTM_OK *resp_out holds a response of
+ * result case want; the caller frees it with srtm__response__free_unpacked(.., NULL).
+ */
+static srtm_err call(srtm_conn *c, Srtm__Request *req, Srtm__Response__ResultCase want,
+                     Srtm__Response **resp_out)
+{
+    c->message[0] = '\0';
+    req->version = SRTM__VERSION__VERSION_1;
+    size_t len = srtm__request__get_packed_size(req);
+    if (len > SRTM_MAX_MESSAGE) {
+        set_message(c, "request over the message size limit");
+        return SRTM_E_TOO_BIG;
+    }
+    nng_msg *msg = NULL;
+    int rv = nng_msg_alloc(&msg, len);
+    if (rv != 0)
+        return from_nng(rv);
+    srtm__request__pack(req, nng_msg_body(msg));
+    rv = nng_sendmsg(c->sock, msg, 0);
+    /* The packed request may hold a capability: wipe it whether or not it was sent. */
+    if (rv != 0) {
+        OPENSSL_cleanse(nng_msg_body(msg), len);
+        nng_msg_free(msg);
+        return from_nng(rv);
+    }
+    nng_msg *reply = NULL;
+    rv = nng_recvmsg(c->sock, &reply, 0);
+    if (rv != 0) {
+        set_message(c, rv == NNG_ETIMEDOUT ? "no answer from srtmd in time" : nng_strerror(rv));
+        return from_nng(rv);
+    }
+    Srtm__Response *resp = srtm__response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
+    if (resp != NULL && resp->result_case == SRTM__RESPONSE__RESULT_REGISTER_COMPONENT)
+        OPENSSL_cleanse(nng_msg_body(reply), nng_msg_len(reply));
+    nng_msg_free(reply);
+    if (resp == NULL) {
+        set_message(c, "srtmd's answer is not a valid Response");
+        return SRTM_E_MALFORMED;
+    }
+    srtm_err err = (srtm_err)resp->status;
+    if ((unsigned)resp->status >= SRTM_ERR_COUNT) {
+        err = SRTM_E_MALFORMED;
+        set_message(c, "srtmd answered with an unknown status");
+    } else if (err != SRTM_OK) {
+        set_message(c, resp->message);
+    } else if (resp->result_case != want) {
+        err = SRTM_E_MALFORMED;
+        set_message(c, "srtmd's answer does not match the request");
+    }
+    if (err != SRTM_OK) {
+        srtm__response__free_unpacked(resp, NULL);
+        return err;
+    }
+    *resp_out = resp;
+    return SRTM_OK;
+}
+
+static srtm_err check_name(const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return SRTM_E_INVALID;
+    if (strnlen(name, SRTM_MAX_NAME + 1) > SRTM_MAX_NAME)
+        return SRTM_E_TOO_BIG;
+    return SRTM_OK;
+}
+
+static void set_ref(Srtm__ComponentRef *ref, const char *name)
+{
+    srtm__component_ref__init(ref);
+    ref->ref_case = SRTM__COMPONENT_REF__REF_NAME;
+    ref->name = (char *)name;
+}
+
+static void set_cap(Srtm__Request *req, const srtm_cap *cap)
+{
+    req->capability.data = (uint8_t *)cap->bytes;
+    req->capability.len = SRTM_CAP_LEN;
+}
+
+/* ---- register ---- */
+
+SRTM_API srtm_err srtm_register(srtm_conn *conn, const srtm_cap *auth, const char *name,
+                                uint32_t ccr_count, uint64_t *handle_out, srtm_cap *cap_out)
+{
+    if (conn == NULL || auth == NULL || handle_out == NULL || cap_out == NULL)
+        return SRTM_E_INVALID;
+    srtm_err err = check_name(name);
+    if (err != SRTM_OK)
+        return err;
+    if (ccr_count > SRTM_MAX_CCRS_PER_REGISTER)
+        return SRTM_E_TOO_BIG;
+    Srtm__RegisterRequest r = SRTM__REGISTER_REQUEST__INIT;
+    r.name = (char *)name;
+    r.ccr_count = ccr_count;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    set_cap(&req, auth);
+    req.op_case = SRTM__REQUEST__OP_REGISTER_COMPONENT;
+    req.register_component = &r;
+    Srtm__Response *resp = NULL;
+    err = call(conn, &req, SRTM__RESPONSE__RESULT_REGISTER_COMPONENT, &resp);
+    if (err != SRTM_OK)
+        return err;
+    const Srtm__RegisterResponse *out = resp->register_component;
+    if (out->capability.len != SRTM_CAP_LEN) {
+        set_message(conn, "srtmd returned a capability of the wrong size");
+        err = SRTM_E_MALFORMED;
+    } else {
+        memcpy(cap_out->bytes, out->capability.data, SRTM_CAP_LEN);
+        *handle_out = out->handle;
+    }
+    OPENSSL_cleanse(out->capability.data, out->capability.len);
+    srtm__response__free_unpacked(resp, NULL);
+    return err;
+}
+
+/* ---- extend ---- */
+
+typedef struct batch_item {
+    uint32_t ccr;
+    uint32_t event_type;
+    uint8_t digest[SRTM_DIGEST_LEN];
+    size_t desc_off, desc_len;
+} batch_item;
+
+struct srtm_batch {
+    batch_item *items;
+    size_t n, cap;
+    char *descs; /* every description, each NUL-terminated */
+    size_t descs_len, descs_cap;
+};
+
+static srtm_err submit(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                       const srtm_batch *b, uint64_t *first_out, uint64_t *last_out)
+{
+    if (conn == NULL || cap == NULL || b == NULL)
+        return SRTM_E_INVALID;
+    srtm_err err = check_name(component);
+    if (err != SRTM_OK)
+        return err;
+    if (b->n == 0)
+        return SRTM_E_INVALID;
+    Srtm__Measurement *ms = malloc(b->n * sizeof(*ms));
+    Srtm__Measurement **ptrs = malloc(b->n * sizeof(*ptrs));
+    if (ms == NULL || ptrs == NULL) {
+        free(ms);
+        free(ptrs);
+        return SRTM_E_NO_MEMORY;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const batch_item *it = &b->items[i];
+        srtm__measurement__init(&ms[i]);
+        ms[i].ccr = it->ccr;
+        ms[i].event_type = it->event_type;
+        ms[i].digest.data = (uint8_t *)it->digest;
+        ms[i].digest.len = SRTM_DIGEST_LEN;
+        ms[i].description = b->descs + it->desc_off;
+        ptrs[i] = &ms[i];
+    }
+    Srtm__ComponentRef ref;
+    set_ref(&ref, component);
+    Srtm__ExtendRequest r = SRTM__EXTEND_REQUEST__INIT;
+    r.component = &ref;
+    r.n_measurements = b->n;
+    r.measurements = ptrs;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    set_cap(&req, cap);
+    req.op_case = SRTM__REQUEST__OP_EXTEND;
+    req.extend = &r;
+    Srtm__Response *resp = NULL;
+    err = call(conn, &req, SRTM__RESPONSE__RESULT_EXTEND, &resp);
+    free(ms);
+    free(ptrs);
+    if (err != SRTM_OK)
+        return err;
+    const Srtm__ExtendResponse *out = resp->extend;
+    if (out->last_seq < out->first_seq || out->last_seq - out->first_seq + 1 != b->n) {
+        set_message(conn, "srtmd acknowledged a different number of measurements");
+        err = SRTM_E_MALFORMED;
+    } else {
+        if (first_out != NULL)
+            *first_out = out->first_seq;
+        if (last_out != NULL)
+            *last_out = out->last_seq;
+    }
+    srtm__response__free_unpacked(resp, NULL);
+    return err;
+}
+
+SRTM_API srtm_err srtm_batch_new(srtm_batch **out)
+{
+    if (out == NULL)
+        return SRTM_E_INVALID;
+    srtm_batch *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return SRTM_E_NO_MEMORY;
+    *out = b;
+    return SRTM_OK;
+}
+
+SRTM_API void srtm_batch_free(srtm_batch *batch)
+{
+    if (batch == NULL)
+        return;
+    free(batch->items);
+    free(batch->descs);
+    free(batch);
+}
+
+SRTM_API void srtm_batch_clear(srtm_batch *batch)
+{
+    if (batch == NULL)
+        return;
+    batch->n = 0;
+    batch->descs_len = 0;
+}
+
+SRTM_API size_t srtm_batch_count(const srtm_batch *batch)
+{
+    return batch != NULL ? batch->n : 0;
+}
+
+SRTM_API srtm_err srtm_batch_add(srtm_batch *b, uint32_t ccr, const uint8_t digest[SRTM_DIGEST_LEN],
+                                 uint32_t event_type, const char *description)
+{
+    if (b == NULL || digest == NULL)
+        return SRTM_E_INVALID;
+    if (description == NULL)
+        description = "";
+    size_t dlen = strnlen(description, SRTM_MAX_DESC + 1);
+    if (dlen > SRTM_MAX_DESC || b->n >= SRTM_MAX_BATCH)
+        return SRTM_E_TOO_BIG;
+    if (!utf8_valid(description, dlen))
+        return SRTM_E_INVALID;
+    if (b->n == b->cap) {
+        size_t n = b->cap ? b->cap * 2 : 64;
+        batch_item *p = realloc(b->items, n * sizeof(*p));
+        if (p == NULL)
+            return SRTM_E_NO_MEMORY;
+        b->items = p;
+        b->cap = n;
+    }
+    if (b->descs_len + dlen + 1 > b->descs_cap) {
+        size_t n = b->descs_cap ? b->descs_cap : 1024;
+        while (n < b->descs_len + dlen + 1)
+            n *= 2;
+        char *p = realloc(b->descs, n);
+        if (p == NULL)
+            return SRTM_E_NO_MEMORY;
+        b->descs = p;
+        b->descs_cap = n;
+    }
+    batch_item *it = &b->items[b->n++];
+    it->ccr = ccr;
+    it->event_type = event_type;
+    memcpy(it->digest, digest, SRTM_DIGEST_LEN);
+    it->desc_off = b->descs_len;
+    it->desc_len = dlen;
+    memcpy(b->descs + b->descs_len, description, dlen + 1);
+    b->descs_len += dlen + 1;
+    return SRTM_OK;
+}
+
+SRTM_API srtm_err srtm_batch_submit(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                                    const srtm_batch *batch, uint64_t *first_seq_out,
+                                    uint64_t *last_seq_out)
+{
+    return submit(conn, cap, component, batch, first_seq_out, last_seq_out);
+}
+
+SRTM_API srtm_err srtm_extend(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                              uint32_t ccr, const uint8_t digest[SRTM_DIGEST_LEN],
+                              uint32_t event_type, const char *description, uint64_t *seq_out)
+{
+    if (digest == NULL)
+        return SRTM_E_INVALID;
+    if (description == NULL)
+        description = "";
+    size_t dlen = strnlen(description, SRTM_MAX_DESC + 1);
+    if (dlen > SRTM_MAX_DESC)
+        return SRTM_E_TOO_BIG;
+    if (!utf8_valid(description, dlen))
+        return SRTM_E_INVALID;
+    /* A one-entry batch on the stack: no allocation on the single-extend path. */
+    batch_item item = {.ccr = ccr, .event_type = event_type, .desc_off = 0, .desc_len = dlen};
+    memcpy(item.digest, digest, SRTM_DIGEST_LEN);
+    srtm_batch one = {.items = &item, .n = 1, .cap = 1, .descs = (char *)description,
+                      .descs_len = dlen + 1, .descs_cap = dlen + 1};
+    return submit(conn, cap, component, &one, seq_out, NULL);
+}
+
+SRTM_API srtm_err srtm_extend_data(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                                   uint32_t ccr, const void *data, size_t len,
+                                   uint32_t event_type, const char *description,
+                                   uint64_t *seq_out)
+{
+    uint8_t d[SRTM_DIGEST_LEN];
+    srtm_err err = srtm_sha256(data, len, d);
+    if (err != SRTM_OK)
+        return err;
+    return srtm_extend(conn, cap, component, ccr, d, event_type, description, seq_out);
+}
+
+SRTM_API srtm_err srtm_extend_file(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                                   uint32_t ccr, const char *path, uint32_t event_type,
+                                   const char *description, uint64_t *seq_out)
+{
+    uint8_t d[SRTM_DIGEST_LEN];
+    srtm_err err = srtm_sha256_file(path, d);
+    if (err != SRTM_OK)
+        return err;
+    return srtm_extend(conn, cap, component, ccr, d, event_type, description, seq_out);
+}
+
+/* ---- read ---- */
+
+typedef struct ccr_info {
+    uint32_t index;
+    srtm_policy policy;
+    uint8_t value[SRTM_DIGEST_LEN];
+    uint64_t log_length;
+} ccr_info;
+
+struct srtm_ccrs {
+    uint64_t handle, seq;
+    size_t n;
+    ccr_info items[];
+};
+
+static srtm_policy policy_from_wire(Srtm__ChangePolicy p)
+{
+    return p == SRTM__CHANGE_POLICY__POLICY_REVERSIBLE ? SRTM_POLICY_REVERSIBLE
+                                                       : SRTM_POLICY_IRREVERSIBLE;
+}
+
+SRTM_API srtm_err srtm_read(srtm_conn *conn, const char *component, const uint32_t *indexes,
+                            size_t count, srtm_ccrs **out)
+{
+    if (conn == NULL || out == NULL || (indexes == NULL && count != 0))
+        return SRTM_E_INVALID;
+    srtm_err err = check_name(component);
+    if (err != SRTM_OK)
+        return err;
+    if (count > SRTM_MAX_LOG_PAGE)
+        return SRTM_E_TOO_BIG;
+    Srtm__ComponentRef ref;
+    set_ref(&ref, component);
+    Srtm__ReadRequest r = SRTM__READ_REQUEST__INIT;
+    r.component = &ref;
+    r.n_ccrs = count;
+    r.ccrs = (uint32_t *)indexes;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    req.op_case = SRTM__REQUEST__OP_READ;
+    req.read = &r;
+    Srtm__Response *resp = NULL;
+    err = call(conn, &req, SRTM__RESPONSE__RESULT_READ, &resp);
+    if (err != SRTM_OK)
+        return err;
+    const Srtm__ReadResponse *rr = resp->read;
+    srtm_ccrs *res = NULL;
+    if (count != 0 && rr->n_ccrs != count)
+        err = SRTM_E_MALFORMED;
+    for (size_t i = 0; err == SRTM_OK && i < rr->n_ccrs; i++)
+        if (rr->ccrs[i]->value.len != SRTM_DIGEST_LEN)
+            err = SRTM_E_MALFORMED;
+    if (err == SRTM_OK && (res = malloc(sizeof(*res) + rr->n_ccrs * sizeof(ccr_info))) == NULL)
+        err = SRTM_E_NO_MEMORY;
+    if (err == SRTM_OK) {
+        res->handle = rr->handle;
+        res->seq = rr->seq;
+        res->n = rr->n_ccrs;
+        for (size_t i = 0; i < rr->n_ccrs; i++) {
+            res->items[i].index = rr->ccrs[i]->index;
+            res->items[i].policy = policy_from_wire(rr->ccrs[i]->policy);
+            memcpy(res->items[i].value, rr->ccrs[i]->value.data, SRTM_DIGEST_LEN);
+            res->items[i].log_length = rr->ccrs[i]->log_length;
+        }
+        *out = res;
+    } else if (err == SRTM_E_MALFORMED) {
+        set_message(conn, "srtmd's CCR values are malformed");
+    }
+    srtm__response__free_unpacked(resp, NULL);
+    return err;
+}
+
+SRTM_API void srtm_ccrs_free(srtm_ccrs *ccrs)
+{
+    free(ccrs);
+}
+
+SRTM_API size_t srtm_ccrs_count(const srtm_ccrs *ccrs)
+{
+    return ccrs != NULL ? ccrs->n : 0;
+}
+
+SRTM_API uint64_t srtm_ccrs_handle(const srtm_ccrs *ccrs)
+{
+    return ccrs != NULL ? ccrs->handle : 0;
+}
+
+SRTM_API uint64_t srtm_ccrs_seq(const srtm_ccrs *ccrs)
+{
+    return ccrs != NULL ? ccrs->seq : 0;
+}
+
+SRTM_API srtm_err srtm_ccrs_get(const srtm_ccrs *ccrs, size_t i, uint32_t *index_out,
+                                srtm_policy *policy_out, uint8_t value_out[SRTM_DIGEST_LEN],
+                                uint64_t *log_length_out)
+{
+    if (ccrs == NULL || i >= ccrs->n)
+        return SRTM_E_RANGE;
+    const ccr_info *c = &ccrs->items[i];
+    if (index_out != NULL)
+        *index_out = c->index;
+    if (policy_out != NULL)
+        *policy_out = c->policy;
+    if (value_out != NULL)
+        memcpy(value_out, c->value, SRTM_DIGEST_LEN);
+    if (log_length_out != NULL)
+        *log_length_out = c->log_length;
+    return SRTM_OK;
+}
+
+/* ---- logs ---- */
+
+struct srtm_log_entry {
+    uint64_t index, seq;
+    uint32_t event_type;
+    const uint8_t *digest;
+    const char *description;
+};
+
+struct srtm_log_iter {
+    srtm_conn *conn;
+    char component[SRTM_MAX_NAME + 1];
+    uint32_t ccr;
+    uint64_t offset;     /* of the next entry to return */
+    Srtm__Response *page; /* current page, or NULL */
+    size_t pos;          /* next entry of the page */
+    srtm_log_entry cur;
+};
+
+static srtm_err fetch_page(srtm_log_iter *it)
+{
+    if (it->page != NULL) {
+        srtm__response__free_unpacked(it->page, NULL);
+        it->page = NULL;
+    }
+    it->pos = 0;
+    Srtm__ComponentRef ref;
+    set_ref(&ref, it->component);
+    Srtm__LogRequest r = SRTM__LOG_REQUEST__INIT;
+    r.component = &ref;
+    r.ccr = it->ccr;
+    r.offset = it->offset;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    req.op_case = SRTM__REQUEST__OP_LOG;
+    req.log = &r;
+    Srtm__Response *resp = NULL;
+    srtm_err err = call(it->conn, &req, SRTM__RESPONSE__RESULT_LOG, &resp);
+    if (err != SRTM_OK)
+        return err;
+    const Srtm__LogResponse *lr = resp->log;
+    bool ok = lr->n_entries <= SRTM_MAX_LOG_PAGE && lr->next_offset == it->offset + lr->n_entries;
+    for (size_t i = 0; ok && i < lr->n_entries; i++)
+        ok = lr->entries[i]->digest.len == SRTM_DIGEST_LEN &&
+             lr->entries[i]->index == it->offset + i;
+    if (!ok) {
+        srtm__response__free_unpacked(resp, NULL);
+        set_message(it->conn, "srtmd's log page is malformed");
+        return SRTM_E_MALFORMED;
+    }
+    it->page = resp;
+    return SRTM_OK;
+}
+
+SRTM_API srtm_err srtm_log_open(srtm_conn *conn, const char *component, uint32_t ccr,
+                                uint64_t offset, srtm_log_iter **out)
+{
+    if (conn == NULL || out == NULL)
+        return SRTM_E_INVALID;
+    srtm_err err = check_name(component);
+    if (err != SRTM_OK)
+        return err;
+    srtm_log_iter *it = calloc(1, sizeof(*it));
+    if (it == NULL)
+        return SRTM_E_NO_MEMORY;
+    it->conn = conn;
+    memcpy(it->component, component, strlen(component) + 1);
+    it->ccr = ccr;
+    it->offset = offset;
+    /* Fetch the first page now so that an unknown component, CCR or offset is reported
+     * by open rather than by the first next. */
+    err = fetch_page(it);
+    if (err != SRTM_OK) {
+        free(it);
+        return err;
+    }
+    *out = it;
+    return SRTM_OK;
+}
+
+SRTM_API srtm_err srtm_log_next(srtm_log_iter *it, const srtm_log_entry **entry_out)
+{
+    if (it == NULL || entry_out == NULL)
+        return SRTM_E_INVALID;
+    if (it->page == NULL || it->pos >= it->page->log->n_entries) {
+        srtm_err err = fetch_page(it);
+        if (err != SRTM_OK)
+            return err;
+        if (it->page->log->n_entries == 0)
+            return SRTM_E_END;
+    }
+    const Srtm__LogEntry *e = it->page->log->entries[it->pos++];
+    it->cur.index = e->index;
+    it->cur.seq = e->seq;
+    it->cur.event_type = e->event_type;
+    it->cur.digest = e->digest.data;
+    it->cur.description = e->description;
+    it->offset = e->index + 1;
+    *entry_out = &it->cur;
+    return SRTM_OK;
+}
+
+SRTM_API uint64_t srtm_log_offset(const srtm_log_iter *it)
+{
+    return it != NULL ? it->offset : 0;
+}
+
+SRTM_API void srtm_log_iter_free(srtm_log_iter *it)
+{
+    if (it == NULL)
+        return;
+    if (it->page != NULL)
+        srtm__response__free_unpacked(it->page, NULL);
+    free(it);
+}
+
+SRTM_API uint64_t srtm_log_entry_index(const srtm_log_entry *e)
+{
+    return e != NULL ? e->index : 0;
+}
+
+SRTM_API uint64_t srtm_log_entry_seq(const srtm_log_entry *e)
+{
+    return e != NULL ? e->seq : 0;
+}
+
+SRTM_API const uint8_t *srtm_log_entry_digest(const srtm_log_entry *e)
+{
+    return e != NULL ? e->digest : NULL;
+}
+
+SRTM_API uint32_t srtm_log_entry_event_type(const srtm_log_entry *e)
+{
+    return e != NULL ? e->event_type : 0;
+}
+
+SRTM_API const char *srtm_log_entry_description(const srtm_log_entry *e)
+{
+    return e != NULL && e->description != NULL ? e->description : "";
+}
+
+/* ---- list ---- */
+
+typedef struct comp_info {
+    uint64_t handle;
+    char *name;
+    uint32_t ccr_count, uid, pid;
+} comp_info;
+
+struct srtm_components {
+    comp_info *items;
+    size_t n, cap;
+};
+
+SRTM_API void srtm_components_free(srtm_components *list)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < list->n; i++)
+        free(list->items[i].name);
+    free(list->items);
+    free(list);
+}
+
+static srtm_err append_page(srtm_components *l, const Srtm__ListResponse *lr, uint64_t *last)
+{
+    for (size_t i = 0; i < lr->n_components; i++) {
+        const Srtm__ComponentInfo *ci = lr->components[i];
+        /* Handles come in increasing order; anything else would make paging loop. */
+        if ((l->n > 0 || i > 0) && ci->handle <= *last)
+            return SRTM_E_MALFORMED;
+        if (l->n == l->cap) {
+            size_t n = l->cap ? l->cap * 2 : 64;
+            comp_info *p = realloc(l->items, n * sizeof(*p));
+            if (p == NULL)
+                return SRTM_E_NO_MEMORY;
+            l->items = p;
+            l->cap = n;
+        }
+        char *name = strndup(ci->name, SRTM_MAX_NAME);
+        if (name == NULL)
+            return SRTM_E_NO_MEMORY;
+        l->items[l->n++] = (comp_info){.handle = ci->handle,
+                                       .name = name,
+                                       .ccr_count = ci->ccr_count,
+                                       .uid = ci->peer_uid,
+                                       .pid = ci->peer_pid};
+        *last = ci->handle;
+    }
+    return SRTM_OK;
+}
+
+SRTM_API srtm_err srtm_list(srtm_conn *conn, srtm_components **out)
+{
+    if (conn == NULL || out == NULL)
+        return SRTM_E_INVALID;
+    srtm_components *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm_err err = SRTM_OK;
+    uint64_t last = 0;
+    bool more = true, first = true;
+    while (err == SRTM_OK && more) {
+        Srtm__ListRequest r = SRTM__LIST_REQUEST__INIT;
+        r.after_handle = last;
+        r.include_platform = first;
+        Srtm__Request req = SRTM__REQUEST__INIT;
+        req.op_case = SRTM__REQUEST__OP_LIST;
+        req.list = &r;
+        Srtm__Response *resp = NULL;
+        err = call(conn, &req, SRTM__RESPONSE__RESULT_LIST, &resp);
+        if (err != SRTM_OK)
+            break;
+        size_t before = l->n;
+        err = append_page(l, resp->list, &last);
+        more = resp->list->more;
+        srtm__response__free_unpacked(resp, NULL);
+        if (err == SRTM_OK && more && l->n == before)
+            err = SRTM_E_MALFORMED; /* "more" with an empty page would never end */
+        first = false;
+    }
+    if (err == SRTM_E_MALFORMED)
+        set_message(conn, "srtmd's component list is malformed");
+    if (err != SRTM_OK) {
+        srtm_components_free(l);
+        return err;
+    }
+    *out = l;
+    return SRTM_OK;
+}
+
+SRTM_API size_t srtm_components_count(const srtm_components *list)
+{
+    return list != NULL ? list->n : 0;
+}
+
+static const comp_info *comp_at(const srtm_components *l, size_t i)
+{
+    return l != NULL && i < l->n ? &l->items[i] : NULL;
+}
+
+SRTM_API const char *srtm_components_name(const srtm_components *list, size_t i)
+{
+    const comp_info *c = comp_at(list, i);
+    return c != NULL ? c->name : "";
+}
+
+SRTM_API uint64_t srtm_components_handle(const srtm_components *list, size_t i)
+{
+    const comp_info *c = comp_at(list, i);
+    return c != NULL ? c->handle : 0;
+}
+
+SRTM_API uint32_t srtm_components_ccr_count(const srtm_components *list, size_t i)
+{
+    const comp_info *c = comp_at(list, i);
+    return c != NULL ? c->ccr_count : 0;
+}
+
+SRTM_API uint32_t srtm_components_peer_uid(const srtm_components *list, size_t i)
+{
+    const comp_info *c = comp_at(list, i);
+    return c != NULL ? c->uid : 0;
+}
+
+SRTM_API uint32_t srtm_components_peer_pid(const srtm_components *list, size_t i)
+{
+    const comp_info *c = comp_at(list, i);
+    return c != NULL ? c->pid : 0;
+}

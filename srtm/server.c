@@ -6,14 +6,32 @@
  * The socket's receive limit is twice SRTM_MAX_MESSAGE: a message between the two
  * limits gets a TOO_BIG answer from the service; a larger one is dropped by nng, which
  * closes that connection (the sender's libsrtm refuses to send one in the first place).
+ *
+ * Listener watchdog: in nng 1.5 (Debian 12) a peer that connects and closes during the
+ * SP handshake makes the listener stop accepting for good (nanomsg/nng#1518, fixed in
+ * later releases), which would let any local user cut srtmd off from new clients. A
+ * watchdog thread therefore connects to srtmd's own socket every WATCHDOG_PERIOD_MS with
+ * a fresh connection and a read-only request; when two probes in a row get no answer it
+ * replaces the listener. Connections already established are not affected.
  */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include "server.h"
+#include "srtm.pb-c.h"
+
+#define WATCHDOG_PERIOD_MS 250
+#define WATCHDOG_TIMEOUT_MS 750
 
 typedef enum { W_RECV, W_SEND } worker_state;
 
@@ -31,6 +49,19 @@ struct srtm_server {
     bool sock_open;
     unsigned nworkers;
     worker *workers;
+    char url[PATH_MAX + 16];
+    int socket_mode;
+    bool ipc;
+    bool relistened;  /* the socket file is ours to remove at exit, not nng's */
+    /* watchdog */
+    pthread_t watchdog;
+    bool watchdog_running;
+    bool stopping;        /* under wd_lock */
+    pthread_mutex_t wd_lock;
+    pthread_cond_t wd_cond;
+    uint8_t probe[64];
+    size_t probe_len;
+    unsigned restarts;
 };
 
 static void peer_of(nng_msg *msg, service_peer *peer)
@@ -93,31 +124,162 @@ static void worker_cb(void *arg)
     nng_ctx_send(w->ctx, w->aio);
 }
 
-static srtm_err listen_on(srtm_server *srv, const server_config *cfg)
+/* Create and start a listener on url; *out is valid only on success. */
+static srtm_err listen_on(srtm_server *srv, const char *url, nng_listener *out)
 {
-    int rv = nng_listener_create(&srv->listener, srv->sock, cfg->url);
+    nng_listener l;
+    int rv = nng_listener_create(&l, srv->sock, url);
     if (rv != 0) {
-        log_error("cannot listen on %s: %s", cfg->url, nng_strerror(rv));
+        log_error("cannot listen on %s: %s", url, nng_strerror(rv));
         return SRTM_E_TRANSPORT;
     }
-    if (strncmp(cfg->url, "ipc://", 6) == 0) {
-        rv = nng_listener_set_int(srv->listener, NNG_OPT_IPC_PERMISSIONS, cfg->socket_mode);
+    if (srv->ipc) {
+        rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, srv->socket_mode);
         if (rv != 0) {
-            log_error("cannot set permissions of %s: %s", cfg->url, nng_strerror(rv));
+            log_error("cannot set permissions of %s: %s", url, nng_strerror(rv));
+            nng_listener_close(l);
             return SRTM_E_TRANSPORT;
         }
     }
-    rv = nng_listener_start(srv->listener, 0);
-    if (rv == NNG_EADDRINUSE) {
-        log_error("cannot listen on %s: another srtmd (or another program) is serving there",
-                  cfg->url);
-        return SRTM_E_TRANSPORT;
-    }
+    rv = nng_listener_start(l, 0);
     if (rv != 0) {
-        log_error("cannot listen on %s: %s", cfg->url, nng_strerror(rv));
+        if (rv == NNG_EADDRINUSE)
+            log_error("cannot listen on %s: another srtmd (or another program) is serving there",
+                      url);
+        else
+            log_error("cannot listen on %s: %s", url, nng_strerror(rv));
+        nng_listener_close(l);
         return SRTM_E_TRANSPORT;
     }
+    *out = l;
     return SRTM_OK;
+}
+
+/* One probe: a fresh connection and a one-entry list request; true if answered. */
+static bool probe_once(srtm_server *srv)
+{
+    nng_socket s;
+    if (nng_req0_open(&s) != 0)
+        return true; /* cannot tell; do not act on our own failure */
+    bool ok = false;
+    void *buf = NULL;
+    size_t n = 0;
+    if (nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, WATCHDOG_TIMEOUT_MS) == 0 &&
+        nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, WATCHDOG_TIMEOUT_MS) == 0 &&
+        nng_dial(s, srv->url, NULL, NNG_FLAG_NONBLOCK) == 0 &&
+        nng_send(s, srv->probe, srv->probe_len, 0) == 0 &&
+        nng_recv(s, &buf, &n, NNG_FLAG_ALLOC) == 0) {
+        ok = true;
+        nng_free(buf, n);
+    }
+    nng_close(s);
+    return ok;
+}
+
+/*
+ * Replace the listener. For ipc:// the new one listens on a temporary name that is
+ * renamed over the socket path once the old listener (which unlinks its path on close)
+ * is gone, so the path is missing for microseconds only.
+ */
+static void relisten(srtm_server *srv)
+{
+    nng_listener fresh;
+    if (!srv->ipc) {
+        nng_listener_close(srv->listener);
+        if (listen_on(srv, srv->url, &fresh) == SRTM_OK)
+            srv->listener = fresh;
+        return;
+    }
+    char tmp_url[sizeof(srv->url) + 16];
+    if ((size_t)snprintf(tmp_url, sizeof(tmp_url), "%s.%ld", srv->url, (long)getpid()) >=
+        sizeof(tmp_url))
+        return;
+    unlink(tmp_url + 6);
+    if (listen_on(srv, tmp_url, &fresh) != SRTM_OK)
+        return;
+    nng_listener_close(srv->listener);
+    if (rename(tmp_url + 6, srv->url + 6) != 0) {
+        log_error("cannot move the new socket into place: %s", strerror(errno));
+        nng_listener_close(fresh);
+        return;
+    }
+    srv->listener = fresh;
+    srv->relistened = true;
+}
+
+static void *watchdog_main(void *arg)
+{
+    srtm_server *srv = arg;
+    unsigned misses = 0;
+    pthread_mutex_lock(&srv->wd_lock);
+    while (!srv->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)WATCHDOG_PERIOD_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&srv->wd_cond, &srv->wd_lock, &ts);
+        if (srv->stopping)
+            break;
+        pthread_mutex_unlock(&srv->wd_lock);
+        bool ok = probe_once(srv);
+        misses = ok ? 0 : misses + 1;
+        if (misses >= 2) {
+            log_warn("the listener on %s stopped accepting connections; replacing it", srv->url);
+            relisten(srv);
+            srv->restarts++;
+            misses = 0;
+        }
+        pthread_mutex_lock(&srv->wd_lock);
+    }
+    pthread_mutex_unlock(&srv->wd_lock);
+    return NULL;
+}
+
+static srtm_err build_probe(srtm_server *srv)
+{
+    Srtm__ListRequest lr = SRTM__LIST_REQUEST__INIT;
+    lr.max_entries = 1;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    req.version = SRTM__VERSION__VERSION_1;
+    req.op_case = SRTM__REQUEST__OP_LIST;
+    req.list = &lr;
+    srv->probe_len = srtm__request__get_packed_size(&req);
+    if (srv->probe_len > sizeof(srv->probe))
+        return SRTM_E_INTERNAL;
+    srtm__request__pack(&req, srv->probe);
+    return SRTM_OK;
+}
+
+static srtm_err start_watchdog(srtm_server *srv)
+{
+    if (pthread_mutex_init(&srv->wd_lock, NULL) != 0)
+        return SRTM_E_INTERNAL;
+    if (pthread_cond_init(&srv->wd_cond, NULL) != 0) {
+        pthread_mutex_destroy(&srv->wd_lock);
+        return SRTM_E_INTERNAL;
+    }
+    if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
+        pthread_cond_destroy(&srv->wd_cond);
+        pthread_mutex_destroy(&srv->wd_lock);
+        return SRTM_E_INTERNAL;
+    }
+    srv->watchdog_running = true;
+    return SRTM_OK;
+}
+
+static void stop_watchdog(srtm_server *srv)
+{
+    if (!srv->watchdog_running)
+        return;
+    pthread_mutex_lock(&srv->wd_lock);
+    srv->stopping = true;
+    pthread_cond_signal(&srv->wd_cond);
+    pthread_mutex_unlock(&srv->wd_lock);
+    pthread_join(srv->watchdog, NULL);
+    pthread_cond_destroy(&srv->wd_cond);
+    pthread_mutex_destroy(&srv->wd_lock);
+    srv->watchdog_running = false;
 }
 
 srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **out)
@@ -126,6 +288,12 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
     if (srv == NULL)
         return SRTM_E_NO_MEMORY;
     srtm_err err = SRTM_E_TRANSPORT;
+    if ((size_t)snprintf(srv->url, sizeof(srv->url), "%s", cfg->url) >= sizeof(srv->url)) {
+        log_error("listen URL too long");
+        goto fail;
+    }
+    srv->ipc = strncmp(cfg->url, "ipc://", 6) == 0;
+    srv->socket_mode = cfg->socket_mode;
     int rv = nng_rep0_open(&srv->sock);
     if (rv != 0) {
         log_error("cannot open socket: %s", nng_strerror(rv));
@@ -156,11 +324,24 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
             goto fail;
         }
     }
-    err = listen_on(srv, cfg);
+    err = build_probe(srv);
+    if (err != SRTM_OK)
+        goto fail;
+    /* Ask an existing socket file with a real request first: nng's own stale-socket
+     * check (a bare connect and close) would trip nanomsg/nng#1518 in a live srtmd. */
+    if (srv->ipc && access(srv->url + 6, F_OK) == 0 && probe_once(srv)) {
+        log_error("cannot listen on %s: another srtmd is serving there", srv->url);
+        err = SRTM_E_TRANSPORT;
+        goto fail;
+    }
+    err = listen_on(srv, srv->url, &srv->listener);
     if (err != SRTM_OK)
         goto fail;
     for (unsigned i = 0; i < srv->nworkers; i++)
         worker_recv(&srv->workers[i]);
+    err = start_watchdog(srv);
+    if (err != SRTM_OK)
+        goto fail;
     *out = srv;
     return SRTM_OK;
 fail:
@@ -172,6 +353,7 @@ void server_free(srtm_server *srv)
 {
     if (srv == NULL)
         return;
+    stop_watchdog(srv);
     /* Stop every aio first: after nng_aio_stop no callback runs any more. */
     for (unsigned i = 0; i < srv->nworkers; i++)
         if (srv->workers[i].aio != NULL)
@@ -189,5 +371,12 @@ void server_free(srtm_server *srv)
         service_worker_free(w->sw);
     }
     free(srv->workers);
+    if (srv->relistened)
+        unlink(srv->url + 6);
     free(srv);
+}
+
+unsigned server_listener_restarts(const srtm_server *srv)
+{
+    return srv->restarts;
 }

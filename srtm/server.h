@@ -25,4 +25,7 @@ SRTM_WUR srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_s
 /* Stop serving (in-flight requests are abandoned), close the socket, free. NULL is fine. */
 void server_free(srtm_server *srv);
 
+/* How often the watchdog had to replace a listener that stopped accepting. */
+unsigned server_listener_restarts(const srtm_server *srv);
+
 #endif /* SRTM_SERVER_H */

@@ -116,9 +116,11 @@ typedef struct srtm_conn srtm_conn;
 
 /*
  * Connect to srtmd at url (NULL: $SRTM_SOCKET, else SRTM_DEFAULT_URL when root, else
- * ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock). The caller owns *out; release it with
- * srtm_close(). The connection does not wait for the daemon: a daemon that is not
- * running makes the first request fail with SRTM_E_TRANSPORT or SRTM_E_TIMEOUT.
+ * ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock, else ipc:///tmp/srtm-UID/srtmd.sock). The
+ * caller owns *out; release it with srtm_close(). Fails at once with SRTM_E_TRANSPORT
+ * when nothing listens at url. Should srtmd restart later, the connection reconnects by
+ * itself; a request in flight at that moment fails with SRTM_E_TIMEOUT and is never
+ * sent twice (an extend must not be applied twice).
  */
 SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out);
 

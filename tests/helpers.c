@@ -1,0 +1,177 @@
+/* Test helpers: a real srtmd per test on a private socket; see helpers.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+
+const char *test_binary(const char *env_name)
+{
+    const char *p = getenv(env_name);
+    cr_assert(p != NULL && p[0] != '\0', "%s is not set (run the tests with meson test)",
+              env_name);
+    return p;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+void test_daemon_start(test_daemon *d, const char *const *extra_args)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->dir, sizeof(d->dir), "/tmp/srtm-test-XXXXXX");
+    cr_assert(mkdtemp(d->dir) != NULL, "mkdtemp: %s", strerror(errno));
+    snprintf(d->sock_path, sizeof(d->sock_path), "%s/srtmd.sock", d->dir);
+    snprintf(d->url, sizeof(d->url), "ipc://%s", d->sock_path);
+    snprintf(d->cap_path, sizeof(d->cap_path), "%s/admin.cap", d->dir);
+    const char *srtmd = test_binary("SRTMD");
+    const char *argv[32];
+    size_t n = 0;
+    argv[n++] = srtmd;
+    argv[n++] = "--foreground";
+    argv[n++] = "--listen";
+    argv[n++] = d->url;
+    argv[n++] = "--admin-cap";
+    argv[n++] = d->cap_path;
+    argv[n++] = "--log-level";
+    argv[n++] = "warn";
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 31; i++)
+        argv[n++] = extra_args[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        execv(srtmd, (char *const *)argv);
+        _exit(127);
+    }
+    d->pid = pid;
+    for (int i = 0; i < 500; i++) {
+        if (access(d->cap_path, F_OK) == 0 && srtm_cap_load(d->cap_path, &d->admin) == SRTM_OK)
+            return;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            d->pid = 0;
+            cr_assert_fail("srtmd exited during start-up (status %d)", status);
+        }
+        sleep_ms(10);
+    }
+    cr_assert_fail("srtmd did not write %s within 5 s", d->cap_path);
+}
+
+bool test_daemon_alive(const test_daemon *d)
+{
+    return d->pid > 0 && kill(d->pid, 0) == 0 && waitpid(d->pid, NULL, WNOHANG) == 0;
+}
+
+int test_daemon_stop(test_daemon *d)
+{
+    int rc = -1;
+    if (d->pid > 0) {
+        kill(d->pid, SIGTERM);
+        int status = 0;
+        for (int i = 0; i < 1000; i++) {
+            pid_t r = waitpid(d->pid, &status, WNOHANG);
+            if (r == d->pid) {
+                rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+                break;
+            }
+            if (i == 999) {
+                kill(d->pid, SIGKILL);
+                waitpid(d->pid, &status, 0);
+            }
+            sleep_ms(10);
+        }
+        d->pid = 0;
+    }
+    srtm_cap_wipe(&d->admin);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+    if (d->dir[0] != '\0' && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", d->dir);
+    return rc;
+}
+
+/* Read what fd has into buf; false at end of file or error. */
+static bool drain(int fd, char *buf, size_t size, size_t *len)
+{
+    char tmp[4096];
+    ssize_t n = read(fd, tmp, sizeof(tmp));
+    if (n < 0 && errno == EINTR)
+        return true;
+    if (n <= 0)
+        return false;
+    size_t room = (buf != NULL && size > 0) ? size - 1 - *len : 0;
+    size_t take = (size_t)n < room ? (size_t)n : room;
+    if (take > 0) {
+        memcpy(buf + *len, tmp, take);
+        *len += take;
+        buf[*len] = '\0';
+    }
+    return true;
+}
+
+int test_run(const char *const *argv, char *out, size_t out_size, char *err, size_t err_size)
+{
+    int po[2], pe[2];
+    if (pipe(po) != 0)
+        return -1;
+    if (pipe(pe) != 0) {
+        close(po[0]);
+        close(po[1]);
+        return -1;
+    }
+    if (out != NULL && out_size > 0)
+        out[0] = '\0';
+    if (err != NULL && err_size > 0)
+        err[0] = '\0';
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(po[1], STDOUT_FILENO);
+        dup2(pe[1], STDERR_FILENO);
+        close(po[0]);
+        close(pe[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    size_t lens[2] = {0, 0};
+    char *bufs[2] = {out, err};
+    size_t sizes[2] = {out_size, err_size};
+    struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, 30000) <= 0)
+            break;
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || fds[i].revents == 0)
+                continue;
+            if (!drain(fds[i].fd, bufs[i], sizes[i], &lens[i])) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (fds[i].fd >= 0)
+            close(fds[i].fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
