@@ -72,7 +72,11 @@ SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out)
     if (rv != 0) {
         nng_close(c->sock);
         free(c);
-        return rv == NNG_ENOMEM ? SRTM_E_NO_MEMORY : SRTM_E_TRANSPORT;
+        if (rv == NNG_ENOMEM)
+            return SRTM_E_NO_MEMORY;
+        /* A URL nng cannot parse or a transport it lacks is the caller's mistake, not a
+         * missing daemon. */
+        return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? SRTM_E_INVALID : SRTM_E_TRANSPORT;
     }
     *out = c;
     return SRTM_OK;

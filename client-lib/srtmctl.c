@@ -1,0 +1,1037 @@
+/*
+ * srtmctl: the command-line client of srtmd, built on the public libsrtm API only.
+ *
+ * Every command is one entry of a table and goes through the same phases: parse its
+ * arguments (no I/O, so a usage error never touches a file or the daemon), load the
+ * capability when the command mutates, connect, act, print. The command names, options,
+ * output formats and exit codes are an interface: scripts outside the project call them.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include <srtm/srtm.h>
+
+#include "common.h"
+
+/* Exit codes, documented in EXIT_HELP. */
+enum {
+    CTL_CONTINUE = -1, /* internal: no verdict yet, go on to the next phase */
+    CTL_OK = 0,
+    CTL_FAILED = 1,      /* srtmd refused, or the operation failed */
+    CTL_USAGE = 2,       /* bad or missing arguments */
+    CTL_UNREACHABLE = 3, /* srtmd could not be reached or did not answer in time */
+    CTL_LOCAL_FILE = 4,  /* a local file could not be used */
+};
+
+#define MAX_URL 4096u
+/* A --json log holds every entry in memory; past this many it stops and says where to
+ * go on (--from next_offset), so memory stays bounded whatever the log length. */
+#define LOG_JSON_MAX_ENTRIES 65536u
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define HEX_DIGEST_LEN (2u * SRTM_DIGEST_LEN)
+
+static const char EXIT_HELP[] =
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  srtmd refused the request or the operation failed; the reason is on stderr and,\n"
+    "     with --json, also on stdout as {\"error\":..,\"code\":N,\"message\":..}\n"
+    "  2  usage error: a bad or missing argument, including register or extend without\n"
+    "     --cap (nothing is sent to srtmd)\n"
+    "  3  srtmd could not be reached or did not answer in time\n"
+    "  4  local file problem: the --cap file, --cap-out or --file is unreadable, exists,\n"
+    "     or has unsafe permissions (a capability file must be mode 0600, owned by you\n"
+    "     or root); the message names the file; with --json also the error object\n";
+
+typedef struct globals {
+    const char *socket;   /* NULL: libsrtm's default */
+    const char *cap_path; /* NULL: none given */
+    bool json;
+    int32_t timeout_ms; /* 0: libsrtm's default */
+} globals;
+
+typedef enum source_kind { SRC_NONE, SRC_DIGEST, SRC_FILE, SRC_DATA } source_kind;
+
+/* Everything a command may take; each command reads the fields its options fill. */
+typedef struct cmd_args {
+    const char *name; /* component */
+    uint32_t ccr;
+    bool has_ccr;
+    uint32_t ccr_count;
+    const char *cap_out;
+    source_kind source;
+    unsigned n_sources;
+    const char *source_arg; /* --file path or --data text */
+    uint8_t digest[SRTM_DIGEST_LEN];
+    const char *desc;
+    uint32_t event_type;
+    uint64_t from;
+} cmd_args;
+
+typedef struct ctx {
+    globals g;
+    srtm_conn *conn;
+    srtm_cap cap;
+} ctx;
+
+typedef struct command {
+    const char *name;
+    int (*run)(ctx *c, const cmd_args *a);
+    bool needs_cap;
+    bool needs_source;          /* exactly one of --digest, --file, --data */
+    unsigned min_pos, max_pos;  /* positional arguments are NAME, then CCR */
+    const struct option *opts;  /* --help included */
+    const char *synopsis;
+    const char *help;
+} command;
+
+/* ---- small helpers ----------------------------------------------------------------- */
+
+/* Digits only: strtoull alone would accept blanks, a sign and wrap "-1" to UINT64_MAX. */
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+    uint64_t v;
+    if (!parse_u64(s, max, &v))
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* Text output keeps one record per line and fields split by spaces whatever a peer
+ * stored: backslash, control bytes and (in non-final fields) spaces become escapes. */
+static void print_escaped(const char *s, bool escape_space)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '\\')
+            fputs("\\\\", stdout);
+        else if (*p < 0x20 || *p == 0x7f || (escape_space && *p == ' '))
+            printf("\\x%02x", *p);
+        else
+            putchar(*p);
+    }
+}
+
+static const char *policy_name(srtm_policy p)
+{
+    switch (p) {
+    case SRTM_POLICY_IRREVERSIBLE:
+        return "irreversible";
+    case SRTM_POLICY_REVERSIBLE:
+        return "reversible";
+    }
+    return "unknown";
+}
+
+/* ---- JSON output ------------------------------------------------------------------- */
+
+/* Adds v under key, taking ownership of v; false (v released) when anything is NULL. */
+static bool jput(json_object *o, const char *key, json_object *v)
+{
+    if (o == NULL || v == NULL || json_object_object_add(o, key, v) != 0) {
+        json_object_put(v);
+        return false;
+    }
+    return true;
+}
+
+static bool jput_hex(json_object *o, const char *key, const uint8_t *bytes, size_t len)
+{
+    char hex[2 * SRTM_DIGEST_LEN + 1];
+    if (len > SRTM_DIGEST_LEN || hex_encode(bytes, len, hex, sizeof(hex)) != SRTM_OK)
+        return false;
+    return jput(o, key, json_object_new_string(hex));
+}
+
+/* Prints o as one line and releases it; ok false means building it ran out of memory. */
+static int emit_json(json_object *o, bool ok)
+{
+    const char *s = ok && o != NULL ? json_object_to_json_string_ext(o, JSON_FLAGS) : NULL;
+    int rc = CTL_OK;
+    if (s == NULL) {
+        fprintf(stderr, "srtmctl: out of memory building JSON output\n");
+        rc = CTL_FAILED;
+    } else {
+        puts(s);
+    }
+    json_object_put(o);
+    return rc;
+}
+
+static void json_error(const ctx *c, srtm_err err, const char *message)
+{
+    if (!c->g.json)
+        return;
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "error", json_object_new_string(srtm_strerror(err)));
+    ok = ok && jput(o, "code", json_object_new_int((int)err));
+    ok = ok && jput(o, "message", json_object_new_string(message));
+    emit_json(o, ok);
+}
+
+/* ---- failures ---------------------------------------------------------------------- */
+
+static int exit_code_for(srtm_err err)
+{
+    if (err == SRTM_E_TRANSPORT || err == SRTM_E_TIMEOUT)
+        return CTL_UNREACHABLE;
+    if (err == SRTM_E_IO)
+        return CTL_LOCAL_FILE;
+    return CTL_FAILED;
+}
+
+/* A request that libsrtm or srtmd refused. */
+static int fail(const ctx *c, srtm_err err)
+{
+    const char *msg = c->conn != NULL ? srtm_last_message(c->conn) : "";
+    char where[MAX_URL + 32] = "";
+    if (msg[0] == '\0' && exit_code_for(err) == CTL_UNREACHABLE) {
+        /* The daemon said nothing, so name the place it was looked for. */
+        snprintf(where, sizeof(where), "%s srtmd at %s",
+                 err == SRTM_E_TIMEOUT ? "no answer from" : "could not reach",
+                 c->g.socket != NULL ? c->g.socket : "libsrtm's default socket");
+        msg = where;
+    }
+    if (msg[0] != '\0')
+        fprintf(stderr, "srtmctl: %s: %s\n", srtm_strerror(err), msg);
+    else
+        fprintf(stderr, "srtmctl: %s\n", srtm_strerror(err));
+    json_error(c, err, msg);
+    return exit_code_for(err);
+}
+
+/* A local file that could not be used; the message names it. */
+static int file_error(const ctx *c, srtm_err err, const char *fmt, ...) SRTM_PRINTF(3, 4);
+static int file_error(const ctx *c, srtm_err err, const char *fmt, ...)
+{
+    char msg[PATH_MAX + 256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "srtmctl: %s\n", msg);
+    json_error(c, err, msg);
+    return CTL_LOCAL_FILE;
+}
+
+/* One line: what is wrong and where to read more. */
+static int usage_error(const command *cmd, const char *fmt, ...) SRTM_PRINTF(2, 3);
+static int usage_error(const command *cmd, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (cmd != NULL)
+        fprintf(stderr, "srtmctl: %s: %s (try 'srtmctl %s --help')\n", cmd->name, msg,
+                cmd->name);
+    else
+        fprintf(stderr, "srtmctl: %s (try 'srtmctl --help')\n", msg);
+    return CTL_USAGE;
+}
+
+static const char *cap_load_reason(srtm_err err)
+{
+    switch (err) {
+    case SRTM_E_DENIED:
+        return "must be a regular file (not a symlink) owned by you or root, mode 0600";
+    case SRTM_E_INVALID:
+        return "does not hold a capability (64 hex digits)";
+    case SRTM_E_IO:
+        return "cannot be read";
+    default:
+        return srtm_strerror(err);
+    }
+}
+
+/* ---- register ---------------------------------------------------------------------- */
+
+/* srtm_cap_save refuses an existing file, but only after srtmd has issued a capability
+ * that would then be lost; checking the obvious failures before registering loses nothing
+ * (a race with another writer can still make the save fail, see save_new_cap). */
+static int check_cap_out_usable(const ctx *c, const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return file_error(c, SRTM_E_EXISTS, "--cap-out file '%s' exists; not overwriting it",
+                          path);
+    if (errno != ENOENT)
+        return file_error(c, SRTM_E_IO, "--cap-out file '%s': %s", path, strerror(errno));
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (access(dir, W_OK | X_OK) != 0)
+        return file_error(c, SRTM_E_IO, "--cap-out file '%s': cannot create it in '%s': %s",
+                          path, dir, strerror(errno));
+    return CTL_CONTINUE;
+}
+
+static int save_new_cap(const ctx *c, const cmd_args *a, uint64_t handle, const srtm_cap *cap)
+{
+    srtm_err err = srtm_cap_save(a->cap_out, cap);
+    if (err != SRTM_OK)
+        /* Printing the capability instead would defeat --cap-out, whose point is to keep
+         * it off stdout; the component stays registered without a usable capability. */
+        return file_error(c, err,
+                          "cannot write --cap-out file '%s' (%s); component '%s' is "
+                          "registered with handle %llu but its capability is lost",
+                          a->cap_out, srtm_strerror(err), a->name, (unsigned long long)handle);
+    if (!c->g.json) {
+        printf("handle %llu\ncapability_file %s\n", (unsigned long long)handle, a->cap_out);
+        return CTL_OK;
+    }
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "name", json_object_new_string(a->name));
+    ok = ok && jput(o, "handle", json_object_new_uint64(handle));
+    ok = ok && jput(o, "capability_file", json_object_new_string(a->cap_out));
+    return emit_json(o, ok);
+}
+
+/* Best effort against the capability lingering in freed heap: the printed text and the
+ * string under key are json-c's own malloc'ed buffers, so writing through them is defined. */
+static int emit_json_secret(json_object *o, const char *key, bool ok)
+{
+    const char *s = ok ? json_object_to_json_string_ext(o, JSON_FLAGS) : NULL;
+    if (s == NULL)
+        return emit_json(o, false);
+    puts(s);
+    explicit_bzero((char *)s, strlen(s));
+    json_object *secret = NULL;
+    if (json_object_object_get_ex(o, key, &secret)) {
+        const char *v = json_object_get_string(secret);
+        explicit_bzero((char *)v, strlen(v));
+    }
+    json_object_put(o);
+    return CTL_OK;
+}
+
+static int print_new_cap(const ctx *c, const cmd_args *a, uint64_t handle, const srtm_cap *cap)
+{
+    char hex[2 * SRTM_CAP_LEN + 1];
+    if (srtm_cap_to_hex(cap, hex, sizeof(hex)) != SRTM_OK)
+        return fail(c, SRTM_E_INTERNAL);
+    int rc = CTL_OK;
+    if (!c->g.json) {
+        printf("handle %llu\ncapability %s\n", (unsigned long long)handle, hex);
+    } else {
+        json_object *o = json_object_new_object();
+        bool ok = jput(o, "name", json_object_new_string(a->name));
+        ok = ok && jput(o, "handle", json_object_new_uint64(handle));
+        ok = ok && jput(o, "capability", json_object_new_string(hex));
+        rc = emit_json_secret(o, "capability", ok);
+    }
+    explicit_bzero(hex, sizeof(hex));
+    return rc;
+}
+
+static int cmd_register(ctx *c, const cmd_args *a)
+{
+    if (a->cap_out != NULL) {
+        int rc = check_cap_out_usable(c, a->cap_out);
+        if (rc != CTL_CONTINUE)
+            return rc;
+    }
+    uint64_t handle = 0;
+    srtm_cap cap = {{0}};
+    srtm_err err = srtm_register(c->conn, &c->cap, a->name, a->ccr_count, &handle, &cap);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    int rc = a->cap_out != NULL ? save_new_cap(c, a, handle, &cap)
+                                : print_new_cap(c, a, handle, &cap);
+    srtm_cap_wipe(&cap);
+    return rc;
+}
+
+/* ---- extend ------------------------------------------------------------------------ */
+
+/* Hashing locally, before anything is sent, tells a local file problem (exit 4) apart
+ * from a refusal by srtmd (exit 1). */
+static int source_digest(const ctx *c, const cmd_args *a, uint8_t out[SRTM_DIGEST_LEN])
+{
+    srtm_err err = SRTM_OK;
+    switch (a->source) {
+    case SRC_DIGEST:
+        memcpy(out, a->digest, SRTM_DIGEST_LEN);
+        break;
+    case SRC_DATA:
+        err = srtm_sha256(a->source_arg, strlen(a->source_arg), out);
+        break;
+    case SRC_FILE:
+        err = srtm_sha256_file(a->source_arg, out);
+        if (err == SRTM_E_IO)
+            return file_error(c, err, "--file '%s' cannot be read", a->source_arg);
+        break;
+    case SRC_NONE:
+        err = SRTM_E_INVALID;
+        break;
+    }
+    return err == SRTM_OK ? CTL_CONTINUE : fail(c, err);
+}
+
+static int cmd_extend(ctx *c, const cmd_args *a)
+{
+    uint8_t digest[SRTM_DIGEST_LEN];
+    int rc = source_digest(c, a, digest);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    uint64_t seq = 0;
+    srtm_err err =
+        srtm_extend(c->conn, &c->cap, a->name, a->ccr, digest, a->event_type, a->desc, &seq);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    if (!c->g.json) {
+        printf("seq %llu\n", (unsigned long long)seq);
+        return CTL_OK;
+    }
+    json_object *o = json_object_new_object();
+    return emit_json(o, jput(o, "seq", json_object_new_uint64(seq)));
+}
+
+/* ---- read -------------------------------------------------------------------------- */
+
+static int read_text(const ctx *c, const srtm_ccrs *ccrs)
+{
+    for (size_t i = 0; i < srtm_ccrs_count(ccrs); i++) {
+        uint32_t index = 0;
+        uint8_t value[SRTM_DIGEST_LEN];
+        char hex[HEX_DIGEST_LEN + 1];
+        srtm_err err = srtm_ccrs_get(ccrs, i, &index, NULL, value, NULL);
+        if (err == SRTM_OK)
+            err = hex_encode(value, sizeof(value), hex, sizeof(hex));
+        if (err != SRTM_OK)
+            return fail(c, err);
+        printf("%u %s\n", (unsigned)index, hex);
+    }
+    return CTL_OK;
+}
+
+static json_object *ccr_json(const srtm_ccrs *ccrs, size_t i)
+{
+    uint32_t index = 0;
+    srtm_policy policy = SRTM_POLICY_IRREVERSIBLE;
+    uint8_t value[SRTM_DIGEST_LEN];
+    uint64_t log_length = 0;
+    if (srtm_ccrs_get(ccrs, i, &index, &policy, value, &log_length) != SRTM_OK)
+        return NULL;
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "index", json_object_new_uint64(index));
+    ok = ok && jput(o, "policy", json_object_new_string(policy_name(policy)));
+    ok = ok && jput_hex(o, "value", value, sizeof(value));
+    ok = ok && jput(o, "log_length", json_object_new_uint64(log_length));
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int read_json(const cmd_args *a, const srtm_ccrs *ccrs)
+{
+    json_object *o = json_object_new_object();
+    json_object *arr = json_object_new_array();
+    bool ok = jput(o, "component", json_object_new_string(a->name));
+    ok = ok && jput(o, "handle", json_object_new_uint64(srtm_ccrs_handle(ccrs)));
+    ok = ok && jput(o, "seq", json_object_new_uint64(srtm_ccrs_seq(ccrs)));
+    for (size_t i = 0; ok && i < srtm_ccrs_count(ccrs); i++) {
+        json_object *e = ccr_json(ccrs, i);
+        ok = e != NULL && json_object_array_add(arr, e) == 0;
+        if (!ok)
+            json_object_put(e);
+    }
+    ok = jput(o, "ccrs", arr) && ok;
+    return emit_json(o, ok);
+}
+
+static int cmd_read(ctx *c, const cmd_args *a)
+{
+    srtm_ccrs *ccrs = NULL;
+    srtm_err err = srtm_read(c->conn, a->name, a->has_ccr ? &a->ccr : NULL, a->has_ccr ? 1 : 0,
+                             &ccrs);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    int rc = c->g.json ? read_json(a, ccrs) : read_text(c, ccrs);
+    srtm_ccrs_free(ccrs);
+    return rc;
+}
+
+/* ---- log --------------------------------------------------------------------------- */
+
+static void print_entry(const srtm_log_entry *e)
+{
+    char hex[HEX_DIGEST_LEN + 1];
+    if (hex_encode(srtm_log_entry_digest(e), SRTM_DIGEST_LEN, hex, sizeof(hex)) != SRTM_OK)
+        hex[0] = '\0';
+    const char *desc = srtm_log_entry_description(e);
+    printf("%llu %llu %s %u", (unsigned long long)srtm_log_entry_index(e),
+           (unsigned long long)srtm_log_entry_seq(e), hex,
+           (unsigned)srtm_log_entry_event_type(e));
+    if (desc[0] != '\0') {
+        putchar(' ');
+        print_escaped(desc, false);
+    }
+    putchar('\n');
+}
+
+/* Streams: any log length in constant memory. */
+static int log_text(const ctx *c, srtm_log_iter *it)
+{
+    const srtm_log_entry *e = NULL;
+    srtm_err err;
+    while ((err = srtm_log_next(it, &e)) == SRTM_OK)
+        print_entry(e);
+    return err == SRTM_E_END ? CTL_OK : fail(c, err);
+}
+
+static json_object *entry_json(const srtm_log_entry *e)
+{
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "index", json_object_new_uint64(srtm_log_entry_index(e)));
+    ok = ok && jput(o, "seq", json_object_new_uint64(srtm_log_entry_seq(e)));
+    ok = ok && jput_hex(o, "digest", srtm_log_entry_digest(e), SRTM_DIGEST_LEN);
+    ok = ok && jput(o, "event_type", json_object_new_uint64(srtm_log_entry_event_type(e)));
+    ok = ok && jput(o, "description", json_object_new_string(srtm_log_entry_description(e)));
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Fills arr with up to LOG_JSON_MAX_ENTRIES entries; *more tells whether some are left. */
+static srtm_err log_collect(srtm_log_iter *it, json_object *arr, bool *more)
+{
+    const srtm_log_entry *e = NULL;
+    srtm_err err = SRTM_OK;
+    *more = false;
+    for (size_t n = 0; err == SRTM_OK; n++) {
+        if (n == LOG_JSON_MAX_ENTRIES) {
+            *more = true;
+            return SRTM_OK;
+        }
+        err = srtm_log_next(it, &e);
+        if (err != SRTM_OK)
+            break;
+        json_object *j = entry_json(e);
+        if (j == NULL || json_object_array_add(arr, j) != 0) {
+            json_object_put(j);
+            err = SRTM_E_NO_MEMORY;
+        }
+    }
+    return err == SRTM_E_END ? SRTM_OK : err;
+}
+
+static int log_json(const ctx *c, const cmd_args *a, srtm_log_iter *it)
+{
+    json_object *arr = json_object_new_array();
+    if (arr == NULL)
+        return emit_json(NULL, false);
+    bool more = false;
+    srtm_err err = log_collect(it, arr, &more);
+    if (err != SRTM_OK) {
+        json_object_put(arr);
+        return fail(c, err);
+    }
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "component", json_object_new_string(a->name));
+    ok = ok && jput(o, "ccr", json_object_new_uint64(a->ccr));
+    ok = ok && jput(o, "next_offset", json_object_new_uint64(srtm_log_offset(it)));
+    ok = ok && jput(o, "more", json_object_new_boolean(more));
+    ok = jput(o, "entries", arr) && ok;
+    return emit_json(o, ok);
+}
+
+static int cmd_log(ctx *c, const cmd_args *a)
+{
+    srtm_log_iter *it = NULL;
+    srtm_err err = srtm_log_open(c->conn, a->name, a->ccr, a->from, &it);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    int rc = c->g.json ? log_json(c, a, it) : log_text(c, it);
+    srtm_log_iter_free(it);
+    return rc;
+}
+
+/* ---- list -------------------------------------------------------------------------- */
+
+static void list_text(const srtm_components *l)
+{
+    for (size_t i = 0; i < srtm_components_count(l); i++) {
+        printf("%llu ", (unsigned long long)srtm_components_handle(l, i));
+        print_escaped(srtm_components_name(l, i), true);
+        printf(" %u uid=%u pid=%u\n", (unsigned)srtm_components_ccr_count(l, i),
+               (unsigned)srtm_components_peer_uid(l, i),
+               (unsigned)srtm_components_peer_pid(l, i));
+    }
+}
+
+static json_object *component_json(const srtm_components *l, size_t i)
+{
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "handle", json_object_new_uint64(srtm_components_handle(l, i)));
+    ok = ok && jput(o, "name", json_object_new_string(srtm_components_name(l, i)));
+    ok = ok && jput(o, "ccr_count", json_object_new_uint64(srtm_components_ccr_count(l, i)));
+    ok = ok && jput(o, "peer_uid", json_object_new_uint64(srtm_components_peer_uid(l, i)));
+    ok = ok && jput(o, "peer_pid", json_object_new_uint64(srtm_components_peer_pid(l, i)));
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int list_json(const srtm_components *l)
+{
+    json_object *o = json_object_new_object();
+    json_object *arr = json_object_new_array();
+    bool ok = arr != NULL;
+    for (size_t i = 0; ok && i < srtm_components_count(l); i++) {
+        json_object *e = component_json(l, i);
+        ok = e != NULL && json_object_array_add(arr, e) == 0;
+        if (!ok)
+            json_object_put(e);
+    }
+    ok = jput(o, "components", arr) && ok;
+    return emit_json(o, ok);
+}
+
+static int cmd_list(ctx *c, const cmd_args *a)
+{
+    (void)a;
+    srtm_components *l = NULL;
+    srtm_err err = srtm_list(c->conn, &l);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    int rc = CTL_OK;
+    if (c->g.json)
+        rc = list_json(l);
+    else
+        list_text(l);
+    srtm_components_free(l);
+    return rc;
+}
+
+/* ---- the command table ------------------------------------------------------------- */
+
+enum {
+    O_HELP = 256,
+    O_VERSION,
+    O_SOCKET,
+    O_CAP,
+    O_JSON,
+    O_TIMEOUT,
+    O_CCRS,
+    O_CAP_OUT,
+    O_DIGEST,
+    O_FILE,
+    O_DATA,
+    O_DESC,
+    O_EVENT,
+    O_FROM,
+};
+
+#define OPT_HELP {"help", no_argument, NULL, O_HELP}
+#define OPT_END {NULL, 0, NULL, 0}
+
+static const struct option register_opts[] = {
+    {"ccrs", required_argument, NULL, O_CCRS},
+    {"cap-out", required_argument, NULL, O_CAP_OUT},
+    OPT_HELP,
+    OPT_END,
+};
+static const struct option extend_opts[] = {
+    {"digest", required_argument, NULL, O_DIGEST},
+    {"file", required_argument, NULL, O_FILE},
+    {"data", required_argument, NULL, O_DATA},
+    {"desc", required_argument, NULL, O_DESC},
+    {"event-type", required_argument, NULL, O_EVENT},
+    OPT_HELP,
+    OPT_END,
+};
+static const struct option log_opts[] = {
+    {"from", required_argument, NULL, O_FROM},
+    OPT_HELP,
+    OPT_END,
+};
+static const struct option help_only_opts[] = {OPT_HELP, OPT_END};
+
+static const command commands[] = {
+    {
+        .name = "register",
+        .run = cmd_register,
+        .needs_cap = true,
+        .min_pos = 1,
+        .max_pos = 1,
+        .opts = register_opts,
+        .synopsis = "register NAME [--ccrs N] [--cap-out FILE]",
+        .help = "Register component NAME with N irreversible CCRs (1 to 64, default 1).\n"
+                "Needs --cap with the admin capability. Prints 'handle H' and\n"
+                "'capability HEX' (keep it secret: it authorises extending NAME).\n"
+                "  --ccrs N          number of CCRs\n"
+                "  --cap-out FILE    write the capability to FILE (mode 0600; an existing\n"
+                "                    FILE is refused before registering) and print\n"
+                "                    'capability_file FILE' instead of the capability\n"
+                "JSON: {\"name\",\"handle\",\"capability\"} or {\"name\",\"handle\","
+                "\"capability_file\"}\n",
+    },
+    {
+        .name = "extend",
+        .run = cmd_extend,
+        .needs_cap = true,
+        .needs_source = true,
+        .min_pos = 2,
+        .max_pos = 2,
+        .opts = extend_opts,
+        .synopsis = "extend NAME CCR (--digest HEX | --file PATH | --data TEXT) [--desc TEXT] "
+                    "[--event-type N]",
+        .help = "Extend CCR number CCR of component NAME with one SHA-256 digest and log it.\n"
+                "Needs --cap with NAME's capability. Prints 'seq N', the global sequence\n"
+                "number of the measurement.\n"
+                "  --digest HEX      the digest itself, 64 hex digits\n"
+                "  --file PATH       SHA-256 of the contents of PATH, hashed locally\n"
+                "  --data TEXT       SHA-256 of the bytes of TEXT, hashed locally\n"
+                "  --desc TEXT       description for the log (at most 256 bytes of UTF-8)\n"
+                "  --event-type N    event type for the log (0 to 4294967295, default 0)\n"
+                "JSON: {\"seq\"}\n",
+    },
+    {
+        .name = "read",
+        .run = cmd_read,
+        .min_pos = 1,
+        .max_pos = 2,
+        .opts = help_only_opts,
+        .synopsis = "read NAME [CCR]",
+        .help = "Print the value of every CCR of component NAME, or of CCR alone, one line\n"
+                "each: 'INDEX HEXVALUE'.\n"
+                "JSON: {\"component\",\"handle\",\"seq\",\"ccrs\":[{\"index\",\"policy\","
+                "\"value\",\"log_length\"}]}\n",
+    },
+    {
+        .name = "log",
+        .run = cmd_log,
+        .min_pos = 2,
+        .max_pos = 2,
+        .opts = log_opts,
+        .synopsis = "log NAME CCR [--from OFFSET]",
+        .help = "Print the measurement log of CCR number CCR of component NAME, one line per\n"
+                "entry: 'INDEX SEQ DIGESTHEX EVENT_TYPE DESCRIPTION'. In the description a\n"
+                "backslash is written '\\\\' and control bytes '\\xHH', so every entry is one\n"
+                "line.\n"
+                "  --from OFFSET     start at entry OFFSET (default 0)\n"
+                "JSON: {\"component\",\"ccr\",\"next_offset\",\"more\",\"entries\":[{\"index\","
+                "\"seq\",\"digest\",\"event_type\",\"description\"}]}; at most 65536\n"
+                "entries per run: when \"more\" is true, go on with --from next_offset.\n",
+    },
+    {
+        .name = "list",
+        .run = cmd_list,
+        .opts = help_only_opts,
+        .synopsis = "list",
+        .help = "Print every registered component, the platform (handle 0) included, one\n"
+                "line each: 'HANDLE NAME CCRS uid=UID pid=PID' (the uid and pid of the\n"
+                "process that registered it). In NAME a backslash is written '\\\\', spaces\n"
+                "and control bytes '\\xHH'.\n"
+                "JSON: {\"components\":[{\"handle\",\"name\",\"ccr_count\",\"peer_uid\","
+                "\"peer_pid\"}]}\n",
+    },
+};
+
+static void usage(void)
+{
+    printf("Usage: srtmctl [--socket URL] [--cap FILE] [--json] [--timeout MS] COMMAND [ARGS]\n"
+           "Command-line client of srtmd, the Software-based Root of Trust for Measurement.\n"
+           "\n"
+           "Global options (before COMMAND):\n"
+           "  --socket URL   srtmd endpoint (default $SRTM_SOCKET, else libsrtm's default)\n"
+           "  --cap FILE     capability file authorising a change: the admin capability\n"
+           "                 for register, the component's own capability for extend\n"
+           "  --json         print the result (or the error) as one JSON object\n"
+           "  --timeout MS   wait at most MS milliseconds for each answer (default 10000)\n"
+           "  --help         show this help; 'srtmctl COMMAND --help' describes COMMAND\n"
+           "  --version      show the version\n"
+           "\n"
+           "Commands:\n");
+    for (size_t i = 0; i < SRTM_ARRAY_LEN(commands); i++)
+        printf("  %s\n", commands[i].synopsis);
+    printf("\n%s", EXIT_HELP);
+}
+
+static void command_usage(const command *cmd)
+{
+    printf("Usage: srtmctl [GLOBAL OPTIONS] %s\n%s\n%s", cmd->synopsis, cmd->help, EXIT_HELP);
+}
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < SRTM_ARRAY_LEN(commands); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* ---- argument parsing ------------------------------------------------------------- */
+
+static const struct option global_opts[] = {
+    {"socket", required_argument, NULL, O_SOCKET},
+    {"cap", required_argument, NULL, O_CAP},
+    {"json", no_argument, NULL, O_JSON},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"help", no_argument, NULL, O_HELP},
+    {"version", no_argument, NULL, O_VERSION},
+    OPT_END,
+};
+
+static bool is_global_option(const char *arg)
+{
+    for (const struct option *o = global_opts; o->name != NULL; o++) {
+        size_t n = strlen(o->name);
+        if (strncmp(arg, "--", 2) == 0 && strncmp(arg + 2, o->name, n) == 0 &&
+            (arg[2 + n] == '\0' || arg[2 + n] == '='))
+            return true;
+    }
+    return false;
+}
+
+/* getopt's own messages are off (opterr = 0) so every usage error is one line of ours. */
+static int bad_option(const command *cmd, int c, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    if (c == ':')
+        return usage_error(cmd, "option '%s' needs an argument", arg);
+    if (optopt != 0 && optopt < 256)
+        return usage_error(cmd, "unknown option '-%c'", optopt);
+    if (cmd != NULL && is_global_option(arg))
+        return usage_error(cmd, "'%s' is a global option: put it before the command", arg);
+    return usage_error(cmd, "unknown option '%s'", arg);
+}
+
+static int take_string(const command *cmd, const char *opt, const char *arg, size_t max,
+                       const char **out)
+{
+    size_t n = strnlen(arg, max + 1);
+    if (n == 0 || n > max)
+        return usage_error(cmd, "%s takes 1 to %zu bytes", opt, max);
+    *out = arg;
+    return CTL_CONTINUE;
+}
+
+static int set_source(const command *cmd, cmd_args *a, source_kind kind, const char *arg)
+{
+    a->n_sources++;
+    a->source = kind;
+    a->source_arg = arg;
+    if (kind == SRC_DIGEST &&
+        hex_decode(arg, strnlen(arg, HEX_DIGEST_LEN + 1), a->digest, SRTM_DIGEST_LEN) != SRTM_OK)
+        return usage_error(cmd, "--digest takes exactly %u hex digits", HEX_DIGEST_LEN);
+    if (kind == SRC_FILE)
+        return take_string(cmd, "--file", arg, PATH_MAX - 1, &a->source_arg);
+    return CTL_CONTINUE;
+}
+
+static int command_option(const command *cmd, int code, const char *arg, cmd_args *a)
+{
+    switch (code) {
+    case O_HELP:
+        command_usage(cmd);
+        return CTL_OK;
+    case O_CCRS:
+        if (!parse_u32(arg, SRTM_MAX_CCRS_PER_REGISTER, &a->ccr_count) || a->ccr_count == 0)
+            return usage_error(cmd, "--ccrs takes a number from 1 to %u",
+                               SRTM_MAX_CCRS_PER_REGISTER);
+        return CTL_CONTINUE;
+    case O_CAP_OUT:
+        return take_string(cmd, "--cap-out", arg, PATH_MAX - 1, &a->cap_out);
+    case O_DIGEST:
+        return set_source(cmd, a, SRC_DIGEST, arg);
+    case O_FILE:
+        return set_source(cmd, a, SRC_FILE, arg);
+    case O_DATA:
+        return set_source(cmd, a, SRC_DATA, arg);
+    case O_DESC:
+        return take_string(cmd, "--desc", arg, SRTM_MAX_DESC, &a->desc);
+    case O_EVENT:
+        if (!parse_u32(arg, UINT32_MAX, &a->event_type))
+            return usage_error(cmd, "--event-type takes a number from 0 to %u", UINT32_MAX);
+        return CTL_CONTINUE;
+    case O_FROM:
+        if (!parse_u64(arg, UINT64_MAX, &a->from))
+            return usage_error(cmd, "--from takes an entry offset (a number from 0)");
+        return CTL_CONTINUE;
+    default:
+        return usage_error(cmd, "unexpected option");
+    }
+}
+
+static int command_positionals(const command *cmd, int n, char **pos, cmd_args *a)
+{
+    if (n < (int)cmd->min_pos || n > (int)cmd->max_pos)
+        return usage_error(cmd, "%s arguments; usage: srtmctl %s",
+                           n < (int)cmd->min_pos ? "missing" : "too many", cmd->synopsis);
+    if (n >= 1) {
+        int rc = take_string(cmd, "NAME", pos[0], SRTM_MAX_NAME, &a->name);
+        if (rc != CTL_CONTINUE)
+            return rc;
+    }
+    if (n >= 2) {
+        if (!parse_u32(pos[1], UINT32_MAX, &a->ccr))
+            return usage_error(cmd, "CCR takes a CCR index (a number from 0), not '%s'",
+                               pos[1]);
+        a->has_ccr = true;
+    }
+    return CTL_CONTINUE;
+}
+
+/* argv[0] is the command name. Returns CTL_CONTINUE when a holds a runnable command. */
+static int parse_command(const command *cmd, int argc, char **argv, cmd_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    optind = 0; /* glibc: start a fresh scan of a new argv */
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", cmd->opts, NULL)) != -1) {
+        if (c == '?' || c == ':')
+            return bad_option(cmd, c, argv);
+        int rc = command_option(cmd, c, optarg, a);
+        if (rc != CTL_CONTINUE)
+            return rc;
+    }
+    if (cmd->needs_source && a->n_sources != 1)
+        return usage_error(cmd, "give exactly one of --digest, --file and --data");
+    return command_positionals(cmd, argc - optind, argv + optind, a);
+}
+
+static int global_option(int code, const char *arg, globals *g)
+{
+    uint32_t ms = 0;
+    switch (code) {
+    case O_SOCKET:
+        return take_string(NULL, "--socket", arg, MAX_URL, &g->socket);
+    case O_CAP:
+        return take_string(NULL, "--cap", arg, PATH_MAX - 1, &g->cap_path);
+    case O_JSON:
+        g->json = true;
+        return CTL_CONTINUE;
+    case O_TIMEOUT:
+        if (!parse_u32(arg, INT32_MAX, &ms) || ms == 0)
+            return usage_error(NULL, "--timeout takes milliseconds, from 1 to %d", INT32_MAX);
+        g->timeout_ms = (int32_t)ms;
+        return CTL_CONTINUE;
+    case O_HELP:
+        usage();
+        return CTL_OK;
+    case O_VERSION:
+        printf("srtmctl %s (libsrtm %s)\n", SRTM_VERSION_STRING, srtm_version());
+        return CTL_OK;
+    default:
+        return usage_error(NULL, "unexpected option");
+    }
+}
+
+/* Global options stop at the first non-option ('+'): what follows belongs to COMMAND.
+ * *cmd_index is the index of COMMAND in argv. */
+static int parse_globals(int argc, char **argv, globals *g, int *cmd_index)
+{
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+:", global_opts, NULL)) != -1) {
+        if (c == '?' || c == ':')
+            return bad_option(NULL, c, argv);
+        int rc = global_option(c, optarg, g);
+        if (rc != CTL_CONTINUE)
+            return rc;
+    }
+    if (optind >= argc)
+        return usage_error(NULL, "no command given");
+    if (g->socket == NULL) {
+        const char *env = getenv("SRTM_SOCKET");
+        if (env != NULL && env[0] != '\0' && strnlen(env, MAX_URL + 1) <= MAX_URL)
+            g->socket = env;
+    }
+    *cmd_index = optind;
+    return CTL_CONTINUE;
+}
+
+/* ---- main -------------------------------------------------------------------------- */
+
+static int load_cap(ctx *c, const command *cmd)
+{
+    if (c->g.cap_path == NULL)
+        return usage_error(cmd, "needs --cap FILE before the command");
+    srtm_err err = srtm_cap_load(c->g.cap_path, &c->cap);
+    if (err != SRTM_OK)
+        return file_error(c, err, "capability file '%s' %s", c->g.cap_path,
+                          cap_load_reason(err));
+    return CTL_CONTINUE;
+}
+
+static int run_command(ctx *c, const command *cmd, const cmd_args *a)
+{
+    if (cmd->needs_cap) {
+        int rc = load_cap(c, cmd);
+        if (rc != CTL_CONTINUE)
+            return rc;
+    }
+    srtm_err err = srtm_open(c->g.socket, &c->conn);
+    if (err == SRTM_OK && c->g.timeout_ms > 0)
+        err = srtm_set_timeout(c->conn, c->g.timeout_ms);
+    int rc = err == SRTM_OK ? cmd->run(c, a) : fail(c, err);
+    srtm_close(c->conn);
+    c->conn = NULL;
+    return rc;
+}
+
+/* Output that never reached stdout (a full disk, a closed pipe) is a failure too. */
+static int finish_output(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "srtmctl: cannot write output: %s\n", strerror(errno));
+        return rc == CTL_OK ? CTL_FAILED : rc;
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    ctx c;
+    memset(&c, 0, sizeof(c));
+    int cmd_index = 0;
+    int rc = parse_globals(argc, argv, &c.g, &cmd_index);
+    const command *cmd = NULL;
+    if (rc == CTL_CONTINUE) {
+        cmd = find_command(argv[cmd_index]);
+        if (cmd == NULL)
+            rc = usage_error(NULL, "unknown command '%s'", argv[cmd_index]);
+    }
+    cmd_args a;
+    if (rc == CTL_CONTINUE)
+        rc = parse_command(cmd, argc - cmd_index, argv + cmd_index, &a);
+    if (rc == CTL_CONTINUE)
+        rc = run_command(&c, cmd, &a);
+    srtm_cap_wipe(&c.cap);
+    return finish_output(rc);
+}

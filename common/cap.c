@@ -45,7 +45,9 @@ SRTM_API srtm_err srtm_cap_load(const char *path, srtm_cap *out)
 {
     if (path == NULL || out == NULL)
         return SRTM_E_INVALID;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below as
+     * not a regular file. Reads of a regular file ignore the flag. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return errno == ELOOP ? SRTM_E_DENIED : SRTM_E_IO;
     struct stat st;
@@ -67,7 +69,9 @@ SRTM_API srtm_err srtm_cap_load(const char *path, srtm_cap *out)
             break;
         len += (size_t)n;
     }
+    int saved_errno = errno;
     close(fd);
+    errno = saved_errno;
     if (err == SRTM_OK) {
         if (len > 0 && buf[len - 1] == '\n')
             len--;

@@ -103,7 +103,8 @@ void srtm_log(srtm_log_level level, const char *fmt, ...)
 
 srtm_err read_small_file(const char *path, size_t max_len, char **buf_out, size_t *len_out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK so that a FIFO does not block the open; it is refused below. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return SRTM_E_IO;
     struct stat st;

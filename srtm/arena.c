@@ -36,9 +36,10 @@ void arena_init(arena *a, size_t budget)
 
 void *arena_alloc(arena *a, size_t size)
 {
-    size = (size + 15u) & ~(size_t)15u;
-    if (size == 0)
-        size = 16;
+    /* Check before rounding: rounding SIZE_MAX up would wrap to 0. */
+    if (size > a->budget - a->used)
+        return NULL;
+    size = size == 0 ? 16 : (size + 15u) & ~(size_t)15u;
     if (size > a->budget - a->used)
         return NULL;
     arena_chunk *c = a->head;

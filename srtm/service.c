@@ -480,7 +480,8 @@ static srtm_err list_act(op_call *c)
 {
     const Srtm__ListRequest *r = c->req->list;
     size_t count = ccr_table_count(c->table);
-    uint64_t start = r->after_handle + 1;
+    /* after_handle + 1 would wrap for UINT64_MAX and list everything again. */
+    uint64_t start = r->after_handle == UINT64_MAX ? UINT64_MAX : r->after_handle + 1;
     if (r->after_handle == 0 && r->include_platform)
         start = 0;
     uint64_t max = r->max_entries == 0 || r->max_entries > SRTM_MAX_LIST_PAGE ? SRTM_MAX_LIST_PAGE

@@ -94,7 +94,7 @@ typedef struct srtm_cap {
  * Read a capability file (SRTM_CAP_LEN*2 hex digits, optional trailing newline).
  * Refuses a file that is not a regular file, is readable or writable by group or
  * others, or is not owned by the caller's uid or root (SRTM_E_DENIED), and a file of
- * the wrong size or content (SRTM_E_INVALID).
+ * the wrong size or content (SRTM_E_INVALID). On SRTM_E_IO errno tells why.
  */
 SRTM_API srtm_err srtm_cap_load(const char *path, srtm_cap *out);
 
@@ -118,7 +118,7 @@ typedef struct srtm_conn srtm_conn;
  * Connect to srtmd at url (NULL: $SRTM_SOCKET, else SRTM_DEFAULT_URL when root, else
  * ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock, else ipc:///tmp/srtm-UID/srtmd.sock). The
  * caller owns *out; release it with srtm_close(). Fails at once with SRTM_E_TRANSPORT
- * when nothing listens at url. Should srtmd restart later, the connection reconnects by
+ * when nothing listens at url, and with SRTM_E_INVALID for a malformed url. Should srtmd restart later, the connection reconnects by
  * itself; a request in flight at that moment fails with SRTM_E_TIMEOUT and is never
  * sent twice (an extend must not be applied twice).
  */

@@ -1,0 +1,288 @@
+/*
+ * bench_extend: in one run and on the same machine state, measures
+ *   1. a bare nng req/rep round trip between two processes, with the byte sizes of an
+ *      srtm single-extend request and its answer, served the way srtmd serves (a pool
+ *      of nng contexts with aio callbacks);
+ *   2. a single synchronous srtm extend round trip through libsrtm to a real srtmd;
+ *   3. batched extend throughput (measurements per second) through libsrtm, with one
+ *      and with two client connections.
+ * Rounds of 1 and 2 alternate so that drift of the machine hits both alike; the median
+ * round is reported. Usage: bench_extend SRTMD_PATH [ROUNDS]
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include <srtm/srtm.h>
+
+#define RTT_ITERS 5000
+#define BATCH 8192
+#define BATCHES_PER_ROUND 40
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- the bare echo server (child process) ---- */
+
+#define ECHO_WORKERS 64
+#define REPLY_LEN 8 /* size of a packed srtm extend answer */
+
+typedef struct echo_worker {
+    nng_ctx ctx;
+    nng_aio *aio;
+    int sending;
+} echo_worker;
+
+static void echo_cb(void *arg)
+{
+    echo_worker *w = arg;
+    if (nng_aio_result(w->aio) != 0)
+        return;
+    if (w->sending) {
+        w->sending = 0;
+        nng_ctx_recv(w->ctx, w->aio);
+        return;
+    }
+    nng_msg *m = nng_aio_get_msg(w->aio);
+    nng_msg_chop(m, nng_msg_len(m));
+    nng_msg_append(m, "\x08\x01\x10\x01\x00\x00\x00\x00", REPLY_LEN);
+    nng_aio_set_msg(w->aio, m);
+    w->sending = 1;
+    nng_ctx_send(w->ctx, w->aio);
+}
+
+static void run_echo(const char *url)
+{
+    nng_socket s;
+    static echo_worker ws[ECHO_WORKERS];
+    if (nng_rep0_open(&s) != 0)
+        _exit(1);
+    for (int i = 0; i < ECHO_WORKERS; i++) {
+        if (nng_aio_alloc(&ws[i].aio, echo_cb, &ws[i]) != 0 || nng_ctx_open(&ws[i].ctx, s) != 0)
+            _exit(1);
+    }
+    if (nng_listen(s, url, NULL, 0) != 0)
+        _exit(1);
+    for (int i = 0; i < ECHO_WORKERS; i++)
+        nng_ctx_recv(ws[i].ctx, ws[i].aio);
+    for (;;)
+        pause();
+}
+
+/* ---- measurements ---- */
+
+static double bare_rtt_us(const char *url, size_t req_len)
+{
+    nng_socket s;
+    if (nng_req0_open(&s) != 0 || nng_dial(s, url, NULL, 0) != 0) {
+        fprintf(stderr, "bench: cannot reach the echo server\n");
+        exit(1);
+    }
+    char buf[512] = {0};
+    double t0 = now_s();
+    for (int i = 0; i < RTT_ITERS; i++) {
+        void *r = NULL;
+        size_t n = 0;
+        if (nng_send(s, buf, req_len, 0) != 0 || nng_recv(s, &r, &n, NNG_FLAG_ALLOC) != 0) {
+            fprintf(stderr, "bench: echo failed\n");
+            exit(1);
+        }
+        nng_free(r, n);
+    }
+    double t = now_s() - t0;
+    nng_close(s);
+    return t / RTT_ITERS * 1e6;
+}
+
+static srtm_conn *open_conn(const char *url)
+{
+    srtm_conn *c = NULL;
+    srtm_err err = srtm_open(url, &c);
+    if (err != SRTM_OK) {
+        fprintf(stderr, "bench: srtm_open: %s\n", srtm_strerror(err));
+        exit(1);
+    }
+    return c;
+}
+
+static double srtm_rtt_us(srtm_conn *c, const srtm_cap *cap, const char *name)
+{
+    uint8_t d[SRTM_DIGEST_LEN] = {1};
+    double t0 = now_s();
+    for (int i = 0; i < RTT_ITERS; i++) {
+        d[0] = (uint8_t)i;
+        srtm_err err = srtm_extend(c, cap, name, 0, d, 0, NULL, NULL);
+        if (err != SRTM_OK) {
+            fprintf(stderr, "bench: extend: %s\n", srtm_strerror(err));
+            exit(1);
+        }
+    }
+    return (now_s() - t0) / RTT_ITERS * 1e6;
+}
+
+typedef struct batch_job {
+    const char *url;
+    srtm_cap cap;
+    const char *name;
+    int batches;
+    double seconds;
+} batch_job;
+
+static void *batch_thread(void *p)
+{
+    batch_job *j = p;
+    srtm_conn *c = open_conn(j->url);
+    srtm_batch *b = NULL;
+    if (srtm_batch_new(&b) != SRTM_OK)
+        exit(1);
+    uint8_t d[SRTM_DIGEST_LEN] = {2};
+    double t0 = now_s();
+    for (int k = 0; k < j->batches; k++) {
+        /* Building the batch is part of the cost a component pays. */
+        srtm_batch_clear(b);
+        for (uint32_t i = 0; i < BATCH; i++) {
+            d[0] = (uint8_t)i;
+            d[1] = (uint8_t)(i >> 8);
+            d[2] = (uint8_t)k;
+            if (srtm_batch_add(b, i % 4, d, 0, NULL) != SRTM_OK)
+                exit(1);
+        }
+        srtm_err err = srtm_batch_submit(c, &j->cap, j->name, b, NULL, NULL);
+        if (err != SRTM_OK) {
+            fprintf(stderr, "bench: batch: %s (%s)\n", srtm_strerror(err), srtm_last_message(c));
+            exit(1);
+        }
+    }
+    j->seconds = now_s() - t0;
+    srtm_batch_free(b);
+    srtm_close(c);
+    return NULL;
+}
+
+/* Measurements per second with nthreads connections, each to its own component. */
+static double batched_rate(const char *url, batch_job *jobs, int nthreads)
+{
+    pthread_t th[2];
+    double t0 = now_s();
+    for (int i = 0; i < nthreads; i++)
+        pthread_create(&th[i], NULL, batch_thread, &jobs[i]);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(th[i], NULL);
+    double t = now_s() - t0;
+    (void)url;
+    return (double)nthreads * BATCHES_PER_ROUND * BATCH / t;
+}
+
+static pid_t spawn(char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_extend SRTMD_PATH [ROUNDS]\n");
+        return 2;
+    }
+    int rounds = argc > 2 ? atoi(argv[2]) : 7;
+    if (rounds < 1 || rounds > 100)
+        rounds = 7;
+    char dir[] = "/tmp/srtm-bench-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    char srtm_url[128], echo_url[128], cap_path[128];
+    snprintf(srtm_url, sizeof(srtm_url), "ipc://%s/srtmd.sock", dir);
+    snprintf(echo_url, sizeof(echo_url), "ipc://%s/echo.sock", dir);
+    snprintf(cap_path, sizeof(cap_path), "%s/admin.cap", dir);
+
+    char *srtmd_argv[] = {argv[1], "--foreground", "--listen", srtm_url, "--admin-cap", cap_path,
+                          "--log-level", "error", NULL};
+    pid_t srtmd = spawn(srtmd_argv);
+    pid_t echo = fork();
+    if (echo == 0)
+        run_echo(echo_url);
+    srtm_cap admin;
+    int tries = 0;
+    while (srtm_cap_load(cap_path, &admin) != SRTM_OK && tries++ < 500)
+        usleep(10000);
+    usleep(50000); /* let the echo server listen */
+
+    srtm_conn *c = open_conn(srtm_url);
+    srtm_cap caps[3];
+    const char *names[3] = {"bench-single", "bench-batch-a", "bench-batch-b"};
+    for (int i = 0; i < 3; i++) {
+        uint64_t h;
+        srtm_err err = srtm_register(c, &admin, names[i], 4, &h, &caps[i]);
+        if (err != SRTM_OK) {
+            fprintf(stderr, "bench: register: %s\n", srtm_strerror(err));
+            return 1;
+        }
+    }
+    /* The packed size of a single extend request for bench-single (measured by
+     * libsrtm's encoding: envelope, capability, name, one 32-byte digest). */
+    size_t req_len = 2 + 34 + 2 + 2 + 2 + (strlen(names[0]) + 2) + 2 + 34;
+
+    double bare[100], single[100], rate1[100], rate2[100];
+    batch_job jobs[2] = {{srtm_url, caps[1], names[1], BATCHES_PER_ROUND, 0},
+                         {srtm_url, caps[2], names[2], BATCHES_PER_ROUND, 0}};
+    bare_rtt_us(echo_url, req_len); /* warm-up */
+    srtm_rtt_us(c, &caps[0], names[0]);
+    for (int r = 0; r < rounds; r++) {
+        bare[r] = bare_rtt_us(echo_url, req_len);
+        single[r] = srtm_rtt_us(c, &caps[0], names[0]);
+        rate1[r] = batched_rate(srtm_url, jobs, 1);
+        rate2[r] = batched_rate(srtm_url, jobs, 2);
+    }
+    double mb = median(bare, rounds), ms = median(single, rounds);
+    double r1 = median(rate1, rounds), r2 = median(rate2, rounds);
+    printf("bench_extend: %d rounds, medians\n", rounds);
+    printf("  bare nng req/rep round trip (%zu B request, %d B answer): %8.1f us\n", req_len,
+           REPLY_LEN, mb);
+    printf("  srtm single extend round trip:                       %8.1f us  (%.2fx bare)\n", ms,
+           ms / mb);
+    printf("  srtm batched extend, %d per batch, 1 connection:   %10.0f measurements/s\n", BATCH,
+           r1);
+    printf("  srtm batched extend, %d per batch, 2 connections:  %10.0f measurements/s\n", BATCH,
+           r2);
+    srtm_close(c);
+    srtm_cap_wipe(&admin);
+    kill(echo, SIGKILL);
+    kill(srtmd, SIGTERM);
+    waitpid(echo, NULL, 0);
+    waitpid(srtmd, NULL, 0);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return 0;
+}
