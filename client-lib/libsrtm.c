@@ -193,7 +193,8 @@ static void set_ref(Srtm__ComponentRef *ref, const char *name)
 {
     srtm__component_ref__init(ref);
     ref->ref_case = SRTM__COMPONENT_REF__REF_NAME;
-    ref->name = (char *)name;
+    ref->name.data = (uint8_t *)name;
+    ref->name.len = strlen(name);
 }
 
 static void set_cap(Srtm__Request *req, const srtm_cap *cap)
@@ -215,7 +216,8 @@ SRTM_API srtm_err srtm_register(srtm_conn *conn, const srtm_cap *auth, const cha
     if (ccr_count > SRTM_MAX_CCRS_PER_REGISTER)
         return SRTM_E_TOO_BIG;
     Srtm__RegisterRequest r = SRTM__REGISTER_REQUEST__INIT;
-    r.name = (char *)name;
+    r.name.data = (uint8_t *)name;
+    r.name.len = strlen(name);
     r.ccr_count = ccr_count;
     Srtm__Request req = SRTM__REQUEST__INIT;
     set_cap(&req, auth);
@@ -240,65 +242,67 @@ SRTM_API srtm_err srtm_register(srtm_conn *conn, const srtm_cap *auth, const cha
 
 /* ---- extend ---- */
 
-typedef struct batch_item {
-    uint32_t ccr;
-    uint32_t event_type;
-    uint8_t digest[SRTM_DIGEST_LEN];
-    size_t desc_off, desc_len;
-} batch_item;
-
+/*
+ * A batch is kept column-wise, the way the protocol sends it: submitting builds no
+ * per-measurement structures, only the descriptions column when there is one.
+ */
 struct srtm_batch {
-    batch_item *items;
     size_t n, cap;
-    char *descs; /* every description, each NUL-terminated */
+    uint8_t (*digests)[SRTM_DIGEST_LEN];
+    uint32_t *ccrs;
+    uint32_t *events;
+    size_t *desc_off; /* into descs */
+    uint16_t *desc_len;
+    char *descs;
     size_t descs_len, descs_cap;
+    bool any_event, any_desc;
 };
 
+/* One batch's columns as the wire wants them; descs may be NULL (all empty). */
+typedef struct columns {
+    size_t n;
+    const uint8_t *digests;
+    const uint32_t *ccrs;
+    const uint32_t *events; /* NULL: all 0 */
+    ProtobufCBinaryData *descs; /* NULL: all empty */
+} columns;
+
 static srtm_err submit(srtm_conn *conn, const srtm_cap *cap, const char *component,
-                       const srtm_batch *b, uint64_t *first_out, uint64_t *last_out)
+                       const columns *cols, uint64_t *first_out, uint64_t *last_out)
 {
-    if (conn == NULL || cap == NULL || b == NULL)
+    if (conn == NULL || cap == NULL)
         return SRTM_E_INVALID;
     srtm_err err = check_name(component);
     if (err != SRTM_OK)
         return err;
-    if (b->n == 0)
+    if (cols->n == 0)
         return SRTM_E_INVALID;
-    Srtm__Measurement *ms = malloc(b->n * sizeof(*ms));
-    Srtm__Measurement **ptrs = malloc(b->n * sizeof(*ptrs));
-    if (ms == NULL || ptrs == NULL) {
-        free(ms);
-        free(ptrs);
-        return SRTM_E_NO_MEMORY;
-    }
-    for (size_t i = 0; i < b->n; i++) {
-        const batch_item *it = &b->items[i];
-        srtm__measurement__init(&ms[i]);
-        ms[i].ccr = it->ccr;
-        ms[i].event_type = it->event_type;
-        ms[i].digest.data = (uint8_t *)it->digest;
-        ms[i].digest.len = SRTM_DIGEST_LEN;
-        ms[i].description = b->descs + it->desc_off;
-        ptrs[i] = &ms[i];
-    }
     Srtm__ComponentRef ref;
     set_ref(&ref, component);
     Srtm__ExtendRequest r = SRTM__EXTEND_REQUEST__INIT;
     r.component = &ref;
-    r.n_measurements = b->n;
-    r.measurements = ptrs;
+    r.digests.data = (uint8_t *)cols->digests;
+    r.digests.len = cols->n * SRTM_DIGEST_LEN;
+    r.n_ccrs = cols->n;
+    r.ccrs = (uint32_t *)cols->ccrs;
+    if (cols->events != NULL) {
+        r.n_event_types = cols->n;
+        r.event_types = (uint32_t *)cols->events;
+    }
+    if (cols->descs != NULL) {
+        r.n_descriptions = cols->n;
+        r.descriptions = cols->descs;
+    }
     Srtm__Request req = SRTM__REQUEST__INIT;
     set_cap(&req, cap);
     req.op_case = SRTM__REQUEST__OP_EXTEND;
     req.extend = &r;
     Srtm__Response *resp = NULL;
     err = call(conn, &req, SRTM__RESPONSE__RESULT_EXTEND, &resp);
-    free(ms);
-    free(ptrs);
     if (err != SRTM_OK)
         return err;
     const Srtm__ExtendResponse *out = resp->extend;
-    if (out->last_seq < out->first_seq || out->last_seq - out->first_seq + 1 != b->n) {
+    if (out->last_seq < out->first_seq || out->last_seq - out->first_seq + 1 != cols->n) {
         set_message(conn, "srtmd acknowledged a different number of measurements");
         err = SRTM_E_MALFORMED;
     } else {
@@ -326,7 +330,11 @@ SRTM_API void srtm_batch_free(srtm_batch *batch)
 {
     if (batch == NULL)
         return;
-    free(batch->items);
+    free(batch->digests);
+    free(batch->ccrs);
+    free(batch->events);
+    free(batch->desc_off);
+    free(batch->desc_len);
     free(batch->descs);
     free(batch);
 }
@@ -337,11 +345,36 @@ SRTM_API void srtm_batch_clear(srtm_batch *batch)
         return;
     batch->n = 0;
     batch->descs_len = 0;
+    batch->any_event = false;
+    batch->any_desc = false;
 }
 
 SRTM_API size_t srtm_batch_count(const srtm_batch *batch)
 {
     return batch != NULL ? batch->n : 0;
+}
+
+/* Grow every column to hold cap entries; on failure the batch is unchanged in content. */
+static srtm_err batch_grow(srtm_batch *b, size_t cap)
+{
+    void *p;
+    if ((p = realloc(b->digests, cap * SRTM_DIGEST_LEN)) == NULL)
+        return SRTM_E_NO_MEMORY;
+    b->digests = p;
+    if ((p = realloc(b->ccrs, cap * sizeof(*b->ccrs))) == NULL)
+        return SRTM_E_NO_MEMORY;
+    b->ccrs = p;
+    if ((p = realloc(b->events, cap * sizeof(*b->events))) == NULL)
+        return SRTM_E_NO_MEMORY;
+    b->events = p;
+    if ((p = realloc(b->desc_off, cap * sizeof(*b->desc_off))) == NULL)
+        return SRTM_E_NO_MEMORY;
+    b->desc_off = p;
+    if ((p = realloc(b->desc_len, cap * sizeof(*b->desc_len))) == NULL)
+        return SRTM_E_NO_MEMORY;
+    b->desc_len = p;
+    b->cap = cap;
+    return SRTM_OK;
 }
 
 SRTM_API srtm_err srtm_batch_add(srtm_batch *b, uint32_t ccr, const uint8_t digest[SRTM_DIGEST_LEN],
@@ -358,15 +391,15 @@ SRTM_API srtm_err srtm_batch_add(srtm_batch *b, uint32_t ccr, const uint8_t dige
         return SRTM_E_INVALID;
     if (b->n == b->cap) {
         size_t n = b->cap ? b->cap * 2 : 64;
-        batch_item *p = realloc(b->items, n * sizeof(*p));
-        if (p == NULL)
-            return SRTM_E_NO_MEMORY;
-        b->items = p;
-        b->cap = n;
+        if (n > SRTM_MAX_BATCH)
+            n = SRTM_MAX_BATCH;
+        srtm_err err = batch_grow(b, n);
+        if (err != SRTM_OK)
+            return err;
     }
-    if (b->descs_len + dlen + 1 > b->descs_cap) {
+    if (b->descs_len + dlen > b->descs_cap) {
         size_t n = b->descs_cap ? b->descs_cap : 1024;
-        while (n < b->descs_len + dlen + 1)
+        while (n < b->descs_len + dlen)
             n *= 2;
         char *p = realloc(b->descs, n);
         if (p == NULL)
@@ -374,22 +407,43 @@ SRTM_API srtm_err srtm_batch_add(srtm_batch *b, uint32_t ccr, const uint8_t dige
         b->descs = p;
         b->descs_cap = n;
     }
-    batch_item *it = &b->items[b->n++];
-    it->ccr = ccr;
-    it->event_type = event_type;
-    memcpy(it->digest, digest, SRTM_DIGEST_LEN);
-    it->desc_off = b->descs_len;
-    it->desc_len = dlen;
-    memcpy(b->descs + b->descs_len, description, dlen + 1);
-    b->descs_len += dlen + 1;
+    size_t i = b->n++;
+    memcpy(b->digests[i], digest, SRTM_DIGEST_LEN);
+    b->ccrs[i] = ccr;
+    b->events[i] = event_type;
+    b->desc_off[i] = b->descs_len;
+    b->desc_len[i] = (uint16_t)dlen;
+    if (dlen > 0)
+        memcpy(b->descs + b->descs_len, description, dlen);
+    b->descs_len += dlen;
+    b->any_event |= event_type != 0;
+    b->any_desc |= dlen > 0;
     return SRTM_OK;
 }
 
 SRTM_API srtm_err srtm_batch_submit(srtm_conn *conn, const srtm_cap *cap, const char *component,
-                                    const srtm_batch *batch, uint64_t *first_seq_out,
+                                    const srtm_batch *b, uint64_t *first_seq_out,
                                     uint64_t *last_seq_out)
 {
-    return submit(conn, cap, component, batch, first_seq_out, last_seq_out);
+    if (b == NULL)
+        return SRTM_E_INVALID;
+    columns cols = {.n = b->n,
+                    .digests = (const uint8_t *)b->digests,
+                    .ccrs = b->ccrs,
+                    .events = b->any_event ? b->events : NULL};
+    /* The descriptions column is built only when some measurement has one. */
+    if (b->any_desc) {
+        cols.descs = malloc(b->n * sizeof(*cols.descs));
+        if (cols.descs == NULL)
+            return SRTM_E_NO_MEMORY;
+        for (size_t i = 0; i < b->n; i++) {
+            cols.descs[i].data = (uint8_t *)b->descs + b->desc_off[i];
+            cols.descs[i].len = b->desc_len[i];
+        }
+    }
+    srtm_err err = submit(conn, cap, component, &cols, first_seq_out, last_seq_out);
+    free(cols.descs);
+    return err;
 }
 
 SRTM_API srtm_err srtm_extend(srtm_conn *conn, const srtm_cap *cap, const char *component,
@@ -405,12 +459,14 @@ SRTM_API srtm_err srtm_extend(srtm_conn *conn, const srtm_cap *cap, const char *
         return SRTM_E_TOO_BIG;
     if (!utf8_valid(description, dlen))
         return SRTM_E_INVALID;
-    /* A one-entry batch on the stack: no allocation on the single-extend path. */
-    batch_item item = {.ccr = ccr, .event_type = event_type, .desc_off = 0, .desc_len = dlen};
-    memcpy(item.digest, digest, SRTM_DIGEST_LEN);
-    srtm_batch one = {.items = &item, .n = 1, .cap = 1, .descs = (char *)description,
-                      .descs_len = dlen + 1, .descs_cap = dlen + 1};
-    return submit(conn, cap, component, &one, seq_out, NULL);
+    /* One measurement straight from the caller's memory: no allocation on this path. */
+    ProtobufCBinaryData desc = {.len = dlen, .data = (uint8_t *)description};
+    columns cols = {.n = 1,
+                    .digests = digest,
+                    .ccrs = &ccr,
+                    .events = event_type != 0 ? &event_type : NULL,
+                    .descs = dlen > 0 ? &desc : NULL};
+    return submit(conn, cap, component, &cols, seq_out, NULL);
 }
 
 SRTM_API srtm_err srtm_extend_data(srtm_conn *conn, const srtm_cap *cap, const char *component,

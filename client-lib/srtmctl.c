@@ -431,6 +431,20 @@ static int read_text(const ctx *c, const srtm_ccrs *ccrs)
     return CTL_OK;
 }
 
+/* Append item(src, 0..n-1) to arr; false (arr partly filled) if any item fails. */
+static bool fill_array(json_object *arr, size_t n, json_object *(*item)(const void *, size_t),
+                       const void *src)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = item(src, i);
+        if (e == NULL || json_object_array_add(arr, e) != 0) {
+            json_object_put(e);
+            return false;
+        }
+    }
+    return true;
+}
+
 static json_object *ccr_json(const srtm_ccrs *ccrs, size_t i)
 {
     uint32_t index = 0;
@@ -451,6 +465,11 @@ static json_object *ccr_json(const srtm_ccrs *ccrs, size_t i)
     return o;
 }
 
+static json_object *ccr_item(const void *ccrs, size_t i)
+{
+    return ccr_json(ccrs, i);
+}
+
 static int read_json(const cmd_args *a, const srtm_ccrs *ccrs)
 {
     json_object *o = json_object_new_object();
@@ -458,12 +477,7 @@ static int read_json(const cmd_args *a, const srtm_ccrs *ccrs)
     bool ok = jput(o, "component", json_object_new_string(a->name));
     ok = ok && jput(o, "handle", json_object_new_uint64(srtm_ccrs_handle(ccrs)));
     ok = ok && jput(o, "seq", json_object_new_uint64(srtm_ccrs_seq(ccrs)));
-    for (size_t i = 0; ok && i < srtm_ccrs_count(ccrs); i++) {
-        json_object *e = ccr_json(ccrs, i);
-        ok = e != NULL && json_object_array_add(arr, e) == 0;
-        if (!ok)
-            json_object_put(e);
-    }
+    ok = ok && fill_array(arr, srtm_ccrs_count(ccrs), ccr_item, ccrs);
     ok = jput(o, "ccrs", arr) && ok;
     return emit_json(o, ok);
 }
@@ -605,17 +619,16 @@ static json_object *component_json(const srtm_components *l, size_t i)
     return o;
 }
 
+static json_object *component_item(const void *l, size_t i)
+{
+    return component_json(l, i);
+}
+
 static int list_json(const srtm_components *l)
 {
     json_object *o = json_object_new_object();
     json_object *arr = json_object_new_array();
-    bool ok = arr != NULL;
-    for (size_t i = 0; ok && i < srtm_components_count(l); i++) {
-        json_object *e = component_json(l, i);
-        ok = e != NULL && json_object_array_add(arr, e) == 0;
-        if (!ok)
-            json_object_put(e);
-    }
+    bool ok = arr != NULL && fill_array(arr, srtm_components_count(l), component_item, l);
     ok = jput(o, "components", arr) && ok;
     return emit_json(o, ok);
 }

@@ -37,6 +37,15 @@ done
 say "the measurement log of vm-one, CCR 0 (index seq digest event description)"
 "$ctl" log vm-one 0
 
+say "a verifier's check, independent of srtm's code: replaying the log gives the CCR value"
+"$ctl" --json log vm-one 0 | python3 -c '
+import hashlib, json, sys
+v = bytes(32)
+for e in json.load(sys.stdin)["entries"]:
+    v = hashlib.sha256(v + bytes.fromhex(e["digest"])).digest()
+print("replayed:", v.hex())'
+printf 'CCR 0:    %s\n' "$("$ctl" read vm-one 0 | cut -d' ' -f2)"
+
 say "vm-two loads a module: only vm-two's CCR changes (no false dependency between VMs)"
 before_one=$("$ctl" read vm-one 0)
 "$ctl" --cap "$dir/vm-two.cap" extend vm-two 0 --data "virtio_net.ko" --desc "kernel module"

@@ -429,7 +429,8 @@ srtm_err ccr_log_at(const ccr_component *c, uint32_t index, uint64_t i, ccr_log_
     out->seq = e->seq;
     out->digest = e->digest;
     out->event_type = e->event_type;
-    out->desc = r->descs + e->desc_off;
+    /* A CCR that never got a description has no description storage at all. */
+    out->desc = e->desc_len > 0 ? r->descs + e->desc_off : "";
     out->desc_len = e->desc_len;
     return SRTM_OK;
 }

@@ -39,6 +39,9 @@ struct service_worker {
     srtm_err status;
     uint8_t *secret;     /* a secret copied into the response, wiped after packing */
     size_t secret_len;
+    /* The answer's message lives outside the arena, so that a request that used up its
+     * memory budget still gets an error that says why. */
+    char message[256];
 };
 
 /* What a handler works with. */
@@ -65,19 +68,12 @@ static void set_message(op_call *c, const char *fmt, ...) SRTM_PRINTF(2, 3);
 
 static void set_message(op_call *c, const char *fmt, ...)
 {
-    char buf[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    int n = vsnprintf(c->w->message, sizeof(c->w->message), fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    size_t len = strlen(buf);
-    char *p = arena_alloc(&c->w->arena, len + 1);
-    if (p == NULL)
-        return;
-    memcpy(p, buf, len + 1);
-    c->resp->message = p;
+    if (n >= 0)
+        c->resp->message = c->w->message;
 }
 
 static void *zalloc(op_call *c, size_t size)
@@ -93,7 +89,8 @@ static char *copy_str(op_call *c, const char *s, size_t len)
     char *p = arena_alloc(&c->w->arena, len + 1);
     if (p == NULL)
         return NULL;
-    memcpy(p, s, len);
+    if (len > 0)
+        memcpy(p, s, len);
     p[len] = '\0';
     return p;
 }
@@ -101,12 +98,30 @@ static char *copy_str(op_call *c, const char *s, size_t len)
 static uint8_t *copy_bytes(op_call *c, const uint8_t *b, size_t len)
 {
     uint8_t *p = arena_alloc(&c->w->arena, len);
-    if (p != NULL)
+    if (p != NULL && len > 0)
         memcpy(p, b, len);
     return p;
 }
 
 /* ---- shared phases ---- */
+
+/* A component name from a peer: 1..SRTM_MAX_NAME bytes of UTF-8 without NUL. */
+static srtm_err validate_name(op_call *c, const ProtobufCBinaryData *name)
+{
+    if (name->len == 0) {
+        set_message(c, "component name empty");
+        return SRTM_E_INVALID;
+    }
+    if (name->len > SRTM_MAX_NAME) {
+        set_message(c, "component name longer than %u bytes", SRTM_MAX_NAME);
+        return SRTM_E_TOO_BIG;
+    }
+    if (!utf8_valid((const char *)name->data, name->len)) {
+        set_message(c, "component name is not UTF-8 without NUL bytes");
+        return SRTM_E_INVALID;
+    }
+    return SRTM_OK;
+}
 
 static srtm_err validate_ref(op_call *c, const Srtm__ComponentRef *ref)
 {
@@ -114,27 +129,20 @@ static srtm_err validate_ref(op_call *c, const Srtm__ComponentRef *ref)
         set_message(c, "component missing");
         return SRTM_E_INVALID;
     }
-    if (ref->ref_case == SRTM__COMPONENT_REF__REF_NAME) {
-        size_t len = strlen(ref->name);
-        if (len == 0) {
-            set_message(c, "component name empty");
-            return SRTM_E_INVALID;
-        }
-        if (len > SRTM_MAX_NAME) {
-            set_message(c, "component name longer than %u bytes", SRTM_MAX_NAME);
-            return SRTM_E_TOO_BIG;
-        }
-    }
+    if (ref->ref_case == SRTM__COMPONENT_REF__REF_NAME)
+        return validate_name(c, &ref->name);
     return SRTM_OK;
 }
 
 static srtm_err find_ref(op_call *c, const Srtm__ComponentRef *ref)
 {
     if (ref->ref_case == SRTM__COMPONENT_REF__REF_NAME) {
-        c->comp = ccr_find_name(c->table, ref->name, strlen(ref->name));
+        c->comp = ccr_find_name(c->table, (const char *)ref->name.data, ref->name.len);
         if (c->comp == NULL) {
-            /* Names are public (list shows them); echoing is safe and helps users. */
-            set_message(c, "no component named '%.*s'", (int)SRTM_MAX_NAME, ref->name);
+            /* Names are public (list shows them) and were checked to be UTF-8 without
+             * NUL; echoing one helps users. */
+            set_message(c, "no component named '%.*s'", (int)ref->name.len,
+                        (const char *)ref->name.data);
             return SRTM_E_NO_COMPONENT;
         }
     } else {
@@ -183,15 +191,9 @@ static srtm_err check_cap(op_call *c, const ccr_component *comp)
 static srtm_err register_validate(op_call *c)
 {
     const Srtm__RegisterRequest *r = c->req->register_component;
-    size_t len = strlen(r->name);
-    if (len == 0) {
-        set_message(c, "component name empty");
-        return SRTM_E_INVALID;
-    }
-    if (len > SRTM_MAX_NAME) {
-        set_message(c, "component name longer than %u bytes", SRTM_MAX_NAME);
-        return SRTM_E_TOO_BIG;
-    }
+    srtm_err err = validate_name(c, &r->name);
+    if (err != SRTM_OK)
+        return err;
     if (r->ccr_count > SRTM_MAX_CCRS_PER_REGISTER) {
         set_message(c, "more than %u CCRs in one registration", SRTM_MAX_CCRS_PER_REGISTER);
         return SRTM_E_TOO_BIG;
@@ -226,12 +228,12 @@ static srtm_err register_act(op_call *c)
         return err;
     uint32_t nccrs = r->ccr_count ? r->ccr_count : 1;
     uint64_t handle = 0, seq = 0;
-    err = ccr_register(c->table, r->name, strlen(r->name), nccrs, SRTM_POLICY_IRREVERSIBLE,
-                       cap_hash, c->peer->uid, c->peer->pid, &handle, &seq);
+    err = ccr_register(c->table, (const char *)r->name.data, r->name.len, nccrs,
+                       SRTM_POLICY_IRREVERSIBLE, cap_hash, c->peer->uid, c->peer->pid, &handle,
+                       &seq);
     if (err == SRTM_E_EXISTS)
-        set_message(c, "a component named '%s' exists", r->name);
-    else if (err == SRTM_E_INVALID)
-        set_message(c, "component name is not valid UTF-8");
+        set_message(c, "a component named '%.*s' exists", (int)r->name.len,
+                    (const char *)r->name.data);
     if (err != SRTM_OK)
         return err;
     srtm__register_response__init(out);
@@ -252,30 +254,36 @@ static srtm_err extend_validate(op_call *c)
     srtm_err err = validate_ref(c, r->component);
     if (err != SRTM_OK)
         return err;
-    if (r->n_measurements == 0) {
+    if (r->digests.len == 0) {
         set_message(c, "empty batch");
         return SRTM_E_INVALID;
     }
-    if (r->n_measurements > SRTM_MAX_BATCH) {
-        set_message(c, "batch of %zu measurements; at most %u", r->n_measurements,
-                    SRTM_MAX_BATCH);
+    if (r->digests.len % SRTM_DIGEST_LEN != 0) {
+        set_message(c, "digests: %zu bytes is not a whole number of %u-byte digests",
+                    r->digests.len, SRTM_DIGEST_LEN);
+        return SRTM_E_INVALID;
+    }
+    size_t n = r->digests.len / SRTM_DIGEST_LEN;
+    if (n > SRTM_MAX_BATCH) {
+        set_message(c, "batch of %zu measurements; at most %u", n, SRTM_MAX_BATCH);
         return SRTM_E_TOO_BIG;
     }
-    for (size_t i = 0; i < r->n_measurements; i++) {
-        const Srtm__Measurement *m = r->measurements[i];
-        if (m->digest.len != SRTM_DIGEST_LEN) {
-            set_message(c, "measurement %zu: digest of %zu bytes; must be %u", i, m->digest.len,
-                        SRTM_DIGEST_LEN);
-            return SRTM_E_INVALID;
-        }
-        size_t dlen = strlen(m->description);
-        if (dlen > SRTM_MAX_DESC) {
+    if (r->n_ccrs != n || (r->n_event_types != 0 && r->n_event_types != n) ||
+        (r->n_descriptions != 0 && r->n_descriptions != n)) {
+        set_message(c, "batch columns disagree: %zu digests, %zu CCR indexes, %zu event types, "
+                       "%zu descriptions",
+                    n, r->n_ccrs, r->n_event_types, r->n_descriptions);
+        return SRTM_E_INVALID;
+    }
+    for (size_t i = 0; i < r->n_descriptions; i++) {
+        const ProtobufCBinaryData *d = &r->descriptions[i];
+        if (d->len > SRTM_MAX_DESC) {
             set_message(c, "measurement %zu: description longer than %u bytes", i,
                         SRTM_MAX_DESC);
             return SRTM_E_TOO_BIG;
         }
-        if (!utf8_valid(m->description, dlen)) {
-            set_message(c, "measurement %zu: description is not valid UTF-8", i);
+        if (!utf8_valid((const char *)d->data, d->len)) {
+            set_message(c, "measurement %zu: description is not UTF-8 without NUL bytes", i);
             return SRTM_E_INVALID;
         }
     }
@@ -293,20 +301,20 @@ static srtm_err extend_authorise(op_call *c)
 static srtm_err extend_act(op_call *c)
 {
     const Srtm__ExtendRequest *r = c->req->extend;
-    ccr_measurement *m = arena_alloc(&c->w->arena, r->n_measurements * sizeof(*m));
+    size_t n = r->digests.len / SRTM_DIGEST_LEN;
+    ccr_measurement *m = arena_alloc(&c->w->arena, n * sizeof(*m));
     Srtm__ExtendResponse *out = zalloc(c, sizeof(*out));
     if (m == NULL || out == NULL)
         return SRTM_E_NO_MEMORY;
-    for (size_t i = 0; i < r->n_measurements; i++) {
-        const Srtm__Measurement *in = r->measurements[i];
-        m[i].ccr = in->ccr;
-        m[i].digest = in->digest.data;
-        m[i].event_type = in->event_type;
-        m[i].desc = in->description;
-        m[i].desc_len = strlen(in->description);
+    for (size_t i = 0; i < n; i++) {
+        m[i].ccr = r->ccrs[i];
+        m[i].digest = r->digests.data + i * SRTM_DIGEST_LEN;
+        m[i].event_type = r->n_event_types ? r->event_types[i] : 0;
+        m[i].desc = r->n_descriptions ? (const char *)r->descriptions[i].data : NULL;
+        m[i].desc_len = r->n_descriptions ? r->descriptions[i].len : 0;
     }
     uint64_t first = 0, last = 0;
-    srtm_err err = ccr_extend(c->table, c->comp, m, r->n_measurements, &first, &last);
+    srtm_err err = ccr_extend(c->table, c->comp, m, n, &first, &last);
     if (err == SRTM_E_NO_CCR)
         set_message(c, "component '%s' has %u CCRs", ccr_comp_name(c->comp),
                     ccr_comp_ccr_count(c->comp));

@@ -316,17 +316,33 @@ static void expect_status(Srtm__Response *r, srtm_err want, const char *what)
     srtm__response__free_unpacked(r, NULL);
 }
 
-/* An extend request of the one measurement *mp for name. */
+/* One measurement's columns, owned by the test. */
+typedef struct one_measurement {
+    uint8_t digest[32];
+    uint32_t ccr;
+    ProtobufCBinaryData desc;
+} one_measurement;
+
+static ProtobufCBinaryData text(const char *s)
+{
+    return (ProtobufCBinaryData){.len = strlen(s), .data = (uint8_t *)s};
+}
+
+/* An extend request of the one measurement *m for name. */
 static Srtm__Request extend_req(Srtm__ExtendRequest *ex, Srtm__ComponentRef *ref,
-                                Srtm__Measurement **mp, const char *name, const srtm_cap *cap)
+                                one_measurement *m, const char *name, const srtm_cap *cap)
 {
     srtm__component_ref__init(ref);
     ref->ref_case = SRTM__COMPONENT_REF__REF_NAME;
-    ref->name = (char *)name;
+    ref->name = text(name);
     srtm__extend_request__init(ex);
     ex->component = ref;
-    ex->n_measurements = 1;
-    ex->measurements = mp;
+    ex->digests.data = m->digest;
+    ex->digests.len = 32;
+    ex->n_ccrs = 1;
+    ex->ccrs = &m->ccr;
+    ex->n_descriptions = 1;
+    ex->descriptions = &m->desc;
     Srtm__Request req = SRTM__REQUEST__INIT;
     req.version = SRTM__VERSION__VERSION_1;
     req.op_case = SRTM__REQUEST__OP_EXTEND;
@@ -356,13 +372,11 @@ Test(daemon, bad_input_is_refused_without_state_change)
     expect_unchanged(c, &before);
 
     /* A valid envelope with a wrong protocol version. */
-    Srtm__Measurement m = SRTM__MEASUREMENT__INIT;
-    m.digest.data = dg;
-    m.digest.len = 32;
-    Srtm__Measurement *mp = &m;
+    one_measurement m = {.ccr = 0, .desc = text("")};
+    memcpy(m.digest, dg, 32);
     Srtm__ExtendRequest ex;
     Srtm__ComponentRef ref;
-    Srtm__Request req = extend_req(&ex, &ref, &mp, "target", &cap);
+    Srtm__Request req = extend_req(&ex, &ref, &m, "target", &cap);
     req.version = 2;
     expect_status(raw_request(&req), SRTM_E_VERSION, "version 2");
     req.version = SRTM__VERSION__VERSION_UNSPECIFIED;
@@ -370,50 +384,63 @@ Test(daemon, bad_input_is_refused_without_state_change)
     expect_unchanged(c, &before);
 
     /* Missing, wrong and another component's capability. */
-    req = extend_req(&ex, &ref, &mp, "target", NULL);
+    req = extend_req(&ex, &ref, &m, "target", NULL);
     expect_status(raw_request(&req), SRTM_E_DENIED, "no capability");
     srtm_cap wrong = cap;
     wrong.bytes[5] ^= 1;
-    req = extend_req(&ex, &ref, &mp, "target", &wrong);
+    req = extend_req(&ex, &ref, &m, "target", &wrong);
     expect_status(raw_request(&req), SRTM_E_DENIED, "wrong capability");
-    req = extend_req(&ex, &ref, &mp, "target", &other);
+    req = extend_req(&ex, &ref, &m, "target", &other);
     expect_status(raw_request(&req), SRTM_E_DENIED, "capability of another component");
     cr_expect_eq(srtm_extend(c, &other, "target", 0, dg, 0, NULL, NULL), SRTM_E_DENIED);
     expect_unchanged(c, &before);
 
-    /* Unknown component, by name and by handle. */
-    req = extend_req(&ex, &ref, &mp, "nobody", &cap);
+    /* Unknown component, by name and by handle; a name with a NUL in it. */
+    req = extend_req(&ex, &ref, &m, "nobody", &cap);
     expect_status(raw_request(&req), SRTM_E_NO_COMPONENT, "unknown name");
-    req = extend_req(&ex, &ref, &mp, "target", &cap);
+    req = extend_req(&ex, &ref, &m, "target", &cap);
+    ref.name.len = sizeof("target\0x") - 1;
+    ref.name.data = (uint8_t *)"target\0x";
+    expect_status(raw_request(&req), SRTM_E_INVALID, "name with a NUL");
     ref.ref_case = SRTM__COMPONENT_REF__REF_HANDLE;
     ref.handle = 999;
     expect_status(raw_request(&req), SRTM_E_NO_COMPONENT, "unknown handle");
     expect_unchanged(c, &before);
 
-    /* Over-long description, empty batch, batch over the limit, bad digest. */
+    /* Over-long description, bad digests, CCR out of range, inconsistent columns, empty
+     * batch, batch over the limit. */
     char longdesc[SRTM_MAX_DESC + 2];
     memset(longdesc, 'd', sizeof(longdesc) - 1);
     longdesc[sizeof(longdesc) - 1] = '\0';
-    req = extend_req(&ex, &ref, &mp, "target", &cap);
-    m.description = longdesc;
+    req = extend_req(&ex, &ref, &m, "target", &cap);
+    m.desc = text(longdesc);
     expect_status(raw_request(&req), SRTM_E_TOO_BIG, "long description");
-    m.description = (char *)"";
-    m.digest.len = 31;
+    m.desc = (ProtobufCBinaryData){.len = 5, .data = (uint8_t *)"ab\0cd"};
+    expect_status(raw_request(&req), SRTM_E_INVALID, "description with a NUL");
+    m.desc = text("");
+    ex.digests.len = 31;
     expect_status(raw_request(&req), SRTM_E_INVALID, "31-byte digest");
-    m.digest.len = 32;
+    ex.digests.len = 32;
     m.ccr = 5;
     expect_status(raw_request(&req), SRTM_E_NO_CCR, "CCR out of range");
     m.ccr = 0;
-    ex.n_measurements = 0;
+    ex.n_ccrs = 0;
+    expect_status(raw_request(&req), SRTM_E_INVALID, "no CCR column");
+    ex.n_ccrs = 1;
+    ex.digests.len = 0;
     expect_status(raw_request(&req), SRTM_E_INVALID, "empty batch");
-    Srtm__Measurement **many = malloc((SRTM_MAX_BATCH + 1) * sizeof(*many));
-    cr_assert(many != NULL);
-    for (size_t i = 0; i <= SRTM_MAX_BATCH; i++)
-        many[i] = &m;
-    ex.n_measurements = SRTM_MAX_BATCH + 1;
-    ex.measurements = many;
+    size_t over = SRTM_MAX_BATCH + 1;
+    uint8_t *digests = calloc(over, 32);
+    uint32_t *ccrs = calloc(over, sizeof(uint32_t));
+    cr_assert(digests != NULL && ccrs != NULL);
+    ex.digests.data = digests;
+    ex.digests.len = over * 32;
+    ex.n_ccrs = over;
+    ex.ccrs = ccrs;
+    ex.n_descriptions = 0;
     expect_status(raw_request(&req), SRTM_E_TOO_BIG, "batch over the limit");
-    free(many);
+    free(digests);
+    free(ccrs);
     expect_unchanged(c, &before);
 
     /* Registration: over-long name, duplicate name, no capability. */
@@ -421,7 +448,7 @@ Test(daemon, bad_input_is_refused_without_state_change)
     memset(longname, 'n', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
     Srtm__RegisterRequest rr = SRTM__REGISTER_REQUEST__INIT;
-    rr.name = longname;
+    rr.name = text(longname);
     Srtm__Request rq = SRTM__REQUEST__INIT;
     rq.version = SRTM__VERSION__VERSION_1;
     rq.op_case = SRTM__REQUEST__OP_REGISTER_COMPONENT;
@@ -429,9 +456,9 @@ Test(daemon, bad_input_is_refused_without_state_change)
     rq.capability.data = d.admin.bytes;
     rq.capability.len = SRTM_CAP_LEN;
     expect_status(raw_request(&rq), SRTM_E_TOO_BIG, "long name");
-    rr.name = (char *)"target";
+    rr.name = text("target");
     expect_status(raw_request(&rq), SRTM_E_EXISTS, "duplicate name");
-    rr.name = (char *)"fresh";
+    rr.name = text("fresh");
     rq.capability.data = cap.bytes; /* a component's capability is not the admin's */
     expect_status(raw_request(&rq), SRTM_E_DENIED, "register without admin capability");
     expect_unchanged(c, &before);

@@ -197,7 +197,10 @@ Test(srtmctl, register_text)
     char path[300];
     snprintf(path, sizeof(path), "%s/printed.cap", D.dir);
     char line[HEX_LEN + 2];
-    snprintf(line, sizeof(line), "%s\n", cap);
+    cr_assert_eq(strlen(cap), (size_t)HEX_LEN);
+    memcpy(line, cap, HEX_LEN);
+    line[HEX_LEN] = '\n';
+    line[HEX_LEN + 1] = '\0';
     write_file(path, line, strlen(line), 0600);
     CTL("--socket", D.url, "--cap", path, "extend", "comp-a", "2", "--data", "x");
     ASSERT_RC(0);
