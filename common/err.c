@@ -20,6 +20,7 @@ static const char *const err_strings[SRTM_ERR_COUNT] = {
     [SRTM_E_UNSUPPORTED] = "not supported",
     [SRTM_E_IO] = "input/output error",
     [SRTM_E_END] = "no more entries",
+    [SRTM_E_TPM] = "TPM failure",
 };
 
 SRTM_API const char *srtm_strerror(srtm_err err)

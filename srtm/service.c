@@ -16,6 +16,7 @@
 
 #include "arena.h"
 #include "ccr.h"
+#include "report.h"
 #include "service.h"
 #include "srtm.pb-c.h"
 
@@ -23,12 +24,14 @@
  * batch (SRTM_MAX_BATCH measurements with SRTM_MAX_DESC descriptions) needs about 3.5 MiB. */
 #define REQUEST_ARENA_BUDGET (16u * 1024u * 1024u)
 
-_Static_assert((int)SRTM__STATUS__STATUS_END == (int)SRTM_E_END, "status enum drifted");
-_Static_assert(SRTM_ERR_COUNT == (int)SRTM_E_END + 1, "SRTM_ERR_COUNT drifted");
+_Static_assert((int)SRTM__STATUS__STATUS_TPM == (int)SRTM_E_TPM, "status enum drifted");
+_Static_assert(SRTM_ERR_COUNT == (int)SRTM_E_TPM + 1, "SRTM_ERR_COUNT drifted");
 
 struct srtm_service {
     pthread_mutex_t lock; /* covers table; see the file comment of service.h */
     ccr_table *table;
+    report_identity identity; /* set once before serving */
+    bool can_quote;           /* a TPM and a certified IRK are in place */
 };
 
 struct service_worker {
@@ -39,6 +42,9 @@ struct service_worker {
     srtm_err status;
     uint8_t *secret;     /* a secret copied into the response, wiped after packing */
     size_t secret_len;
+    /* A quote in the making: the snapshot taken under the lock, for the quoter. */
+    uint8_t *report;
+    size_t report_len;
     /* The answer's message lives outside the arena, so that a request that used up its
      * memory budget still gets an error that says why. */
     char message[256];
@@ -527,6 +533,77 @@ static srtm_err list_act(op_call *c)
     return SRTM_OK;
 }
 
+/* ---- quote ---- */
+
+#define QUOTE_MAX_SELECTION SRTM_MAX_LIST_PAGE
+
+static srtm_err quote_validate(op_call *c)
+{
+    const Srtm__QuoteRequest *r = c->req->quote;
+    if (r->nonce.len < SRTM_MIN_NONCE || r->nonce.len > SRTM_MAX_NONCE) {
+        set_message(c, "nonce of %zu bytes; it must have %u to %u", r->nonce.len,
+                    SRTM_MIN_NONCE, SRTM_MAX_NONCE);
+        return SRTM_E_INVALID;
+    }
+    if (r->n_components > QUOTE_MAX_SELECTION) {
+        set_message(c, "more than %u components selected", QUOTE_MAX_SELECTION);
+        return SRTM_E_TOO_BIG;
+    }
+    for (size_t i = 0; i < r->n_components; i++) {
+        srtm_err err = validate_ref(c, r->components[i]);
+        if (err != SRTM_OK)
+            return err;
+    }
+    return SRTM_OK;
+}
+
+static int by_handle(const void *a, const void *b)
+{
+    uint64_t x = ccr_comp_handle(*(const ccr_component *const *)a);
+    uint64_t y = ccr_comp_handle(*(const ccr_component *const *)b);
+    return x < y ? -1 : x > y;
+}
+
+/* Reads need no capability; the selection must name existing components. */
+static srtm_err quote_authorise(op_call *c)
+{
+    if (!c->w->svc->can_quote) {
+        set_message(c, "srtmd runs without a TPM (--no-tpm): reports cannot be signed");
+        return SRTM_E_UNSUPPORTED;
+    }
+    return SRTM_OK;
+}
+
+static srtm_err quote_act(op_call *c)
+{
+    const Srtm__QuoteRequest *r = c->req->quote;
+    const ccr_component **sel = NULL;
+    size_t n = 0;
+    if (r->n_components > 0) {
+        sel = arena_alloc(&c->w->arena, r->n_components * sizeof(*sel));
+        if (sel == NULL)
+            return SRTM_E_NO_MEMORY;
+        for (size_t i = 0; i < r->n_components; i++) {
+            srtm_err err = find_ref(c, r->components[i]);
+            if (err != SRTM_OK)
+                return err;
+            sel[i] = c->comp;
+        }
+        /* Ascending handles, each once, whatever order the verifier asked in. */
+        qsort(sel, r->n_components, sizeof(*sel), by_handle);
+        for (size_t i = 0; i < r->n_components; i++)
+            if (n == 0 || sel[n - 1] != sel[i])
+                sel[n++] = sel[i];
+    }
+    srtm_err err = report_build(c->table, &c->w->svc->identity,
+                                (const ccr_component *const *)sel, n, &c->w->report,
+                                &c->w->report_len);
+    if (err == SRTM_E_TOO_BIG)
+        set_message(c, "the report would exceed %u bytes; select fewer components",
+                    SRTM_MAX_REPORT);
+    return err;
+}
+
 /* ---- the table ---- */
 
 static const op_desc ops[] = {
@@ -552,6 +629,10 @@ static const op_desc ops[] = {
                                 .validate = list_validate,
                                 .authorise = list_authorise,
                                 .act = list_act},
+    [SRTM__REQUEST__OP_QUOTE] = {.name = "quote",
+                                 .validate = quote_validate,
+                                 .authorise = quote_authorise,
+                                 .act = quote_act},
 };
 
 static const op_desc *find_op(const Srtm__Request *req)
@@ -595,10 +676,18 @@ static void wipe_secret(service_worker *w)
     w->secret_len = 0;
 }
 
+static void drop_report(service_worker *w)
+{
+    free(w->report);
+    w->report = NULL;
+    w->report_len = 0;
+}
+
 size_t service_worker_handle(service_worker *w, const uint8_t *req, size_t len,
                              const service_peer *peer)
 {
     wipe_secret(w);
+    drop_report(w);
     arena_reset(&w->arena);
     srtm__response__init(&w->resp);
     op_call c = {.w = w, .peer = peer, .resp = &w->resp};
@@ -712,9 +801,24 @@ void service_worker_free(service_worker *w)
     if (w == NULL)
         return;
     wipe_secret(w);
+    drop_report(w);
     arena_fini(&w->arena);
     sha256_hasher_free(w->hasher);
     free(w);
+}
+
+void service_set_identity(srtm_service *s, const report_identity *id, bool can_quote)
+{
+    pthread_mutex_lock(&s->lock);
+    s->identity = *id;
+    s->can_quote = can_quote;
+    pthread_mutex_unlock(&s->lock);
+}
+
+const uint8_t *service_worker_report(const service_worker *w, size_t *len_out)
+{
+    *len_out = w->report_len;
+    return w->report;
 }
 
 void service_stats(srtm_service *s, size_t *components_out, uint64_t *seq_out)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "report.h"
 
 typedef struct srtm_service srtm_service;
 typedef struct service_worker service_worker;
@@ -51,6 +52,16 @@ srtm_err service_worker_status(const service_worker *w);
 /* Convenience for tests and fuzzers: handle and pack into a new malloc'd buffer. */
 SRTM_WUR srtm_err service_call(service_worker *w, const uint8_t *req, size_t len,
                                const service_peer *peer, uint8_t **resp_out, size_t *resp_len_out);
+
+/*
+ * Who signs reports: this srtmd run and the TPM boot of its IRK certificate. can_quote
+ * is false when srtmd runs without a TPM; quotes are then refused (SRTM_E_UNSUPPORTED).
+ */
+void service_set_identity(srtm_service *s, const report_identity *id, bool can_quote);
+
+/* The serialised CCR report of the last quote request handled by w (NULL if none);
+ * valid until the next call on w. */
+const uint8_t *service_worker_report(const service_worker *w, size_t *len_out);
 
 /* Number of components and the global sequence number, read under the lock. */
 void service_stats(srtm_service *s, size_t *components_out, uint64_t *seq_out);

@@ -396,6 +396,7 @@ Test(service, status_enum_equals_srtm_err)
         {"STATUS_UNSUPPORTED", SRTM_E_UNSUPPORTED},
         {"STATUS_IO", SRTM_E_IO},
         {"STATUS_END", SRTM_E_END},
+        {"STATUS_TPM", SRTM_E_TPM},
     };
     const ProtobufCEnumDescriptor *d = &srtm__status__descriptor;
     cr_assert_eq(d->n_values, SRTM_ERR_COUNT);
@@ -1375,8 +1376,9 @@ Test(service, request_without_operation)
     Srtm__Request req;
     req_init(&req, &admin);
     refused(&req, SRTM_E_UNSUPPORTED, "no operation");
-    /* An operation this daemon does not know (field 15, an empty message). */
-    const uint8_t unknown_op[] = {0x08, 0x01, 0x7a, 0x00};
+    /* An operation this daemon does not know (field 99, an empty message: tag
+     * (99 << 3) | 2 = 794 = varint 0x9a 0x06). */
+    const uint8_t unknown_op[] = {0x08, 0x01, 0x9a, 0x06, 0x00};
     refused_bytes(unknown_op, sizeof(unknown_op), SRTM_E_UNSUPPORTED, "unknown operation");
 }
 

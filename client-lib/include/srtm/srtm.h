@@ -44,6 +44,9 @@ extern "C" {
 #define SRTM_MAX_LOG_PAGE 1024u                  /* log entries per log response */
 #define SRTM_MAX_LIST_PAGE 1024u                 /* components per list response */
 #define SRTM_MAX_MESSAGE (4u * 1024u * 1024u)    /* bytes of one protocol message */
+#define SRTM_MAX_REPORT (48u * 1024u * 1024u)    /* bytes of one serialised CCR report */
+#define SRTM_MIN_NONCE 16u                       /* bytes of a quote nonce, at least */
+#define SRTM_MAX_NONCE 64u                       /* ... and at most */
 
 /* Default endpoint of srtmd when running as root. */
 #define SRTM_DEFAULT_URL "ipc:///run/srtm/srtmd.sock"
@@ -67,9 +70,10 @@ typedef enum srtm_err {
     SRTM_E_UNSUPPORTED = 15, /* operation not offered by this daemon */
     SRTM_E_IO = 16,          /* a local file could not be read or written */
     SRTM_E_END = 17,         /* iteration finished: no more entries */
+    SRTM_E_TPM = 18,         /* the TPM refused an operation or could not be reached */
 } srtm_err;
 
-#define SRTM_ERR_COUNT 18
+#define SRTM_ERR_COUNT 19
 
 /* Change policy of a CCR, fixed when the CCR is created. */
 typedef enum srtm_policy {

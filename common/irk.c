@@ -1,0 +1,201 @@
+/* The Integrity Report Key's cryptography; see irk.h. OpenSSL 3 EVP only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "irk.h"
+
+struct irk {
+    EVP_PKEY *pkey;
+    bool has_private;
+};
+
+static bool is_p256(EVP_PKEY *pkey)
+{
+    char group[32];
+    size_t n = 0;
+    return EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC &&
+           EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                          &n) == 1 &&
+           strcmp(group, "prime256v1") == 0;
+}
+
+static srtm_err wrap(EVP_PKEY *pkey, bool priv, irk **out)
+{
+    if (pkey == NULL)
+        return SRTM_E_INVALID;
+    if (!is_p256(pkey)) {
+        EVP_PKEY_free(pkey);
+        return SRTM_E_INVALID;
+    }
+    irk *k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        EVP_PKEY_free(pkey);
+        return SRTM_E_NO_MEMORY;
+    }
+    k->pkey = pkey;
+    k->has_private = priv;
+    *out = k;
+    return SRTM_OK;
+}
+
+srtm_err irk_generate(irk **out)
+{
+    EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    if (pkey == NULL)
+        return SRTM_E_CRYPTO;
+    return wrap(pkey, true, out);
+}
+
+srtm_err irk_from_private_der(const uint8_t *der, size_t len, irk **out)
+{
+    if (der == NULL || len == 0 || len > IRK_PRIV_DER_MAX)
+        return SRTM_E_INVALID;
+    const unsigned char *p = der;
+    EVP_PKEY *pkey = d2i_PrivateKey(EVP_PKEY_EC, NULL, &p, (long)len);
+    if (pkey != NULL && p != der + len) {
+        EVP_PKEY_free(pkey); /* trailing bytes: not exactly one key */
+        pkey = NULL;
+    }
+    return wrap(pkey, true, out);
+}
+
+srtm_err irk_from_public_der(const uint8_t *der, size_t len, irk **out)
+{
+    if (der == NULL || len == 0 || len > IRK_PUB_DER_MAX)
+        return SRTM_E_INVALID;
+    const unsigned char *p = der;
+    EVP_PKEY *pkey = d2i_PUBKEY(NULL, &p, (long)len);
+    if (pkey != NULL && p != der + len) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+    return wrap(pkey, false, out);
+}
+
+srtm_err irk_private_der(const irk *k, uint8_t out[IRK_PRIV_DER_MAX], size_t *len_out)
+{
+    if (k == NULL || !k->has_private)
+        return SRTM_E_INVALID;
+    int n = i2d_PrivateKey(k->pkey, NULL);
+    if (n <= 0 || (size_t)n > IRK_PRIV_DER_MAX)
+        return SRTM_E_CRYPTO;
+    unsigned char *p = out;
+    if (i2d_PrivateKey(k->pkey, &p) != n)
+        return SRTM_E_CRYPTO;
+    *len_out = (size_t)n;
+    return SRTM_OK;
+}
+
+srtm_err irk_public_der(const irk *k, uint8_t out[IRK_PUB_DER_MAX], size_t *len_out)
+{
+    if (k == NULL)
+        return SRTM_E_INVALID;
+    int n = i2d_PUBKEY(k->pkey, NULL);
+    if (n <= 0 || (size_t)n > IRK_PUB_DER_MAX)
+        return SRTM_E_CRYPTO;
+    unsigned char *p = out;
+    if (i2d_PUBKEY(k->pkey, &p) != n)
+        return SRTM_E_CRYPTO;
+    *len_out = (size_t)n;
+    return SRTM_OK;
+}
+
+void irk_free(irk *k)
+{
+    if (k == NULL)
+        return;
+    EVP_PKEY_free(k->pkey); /* OpenSSL clears private key material when freeing */
+    free(k);
+}
+
+/* The signed message: IRK_REPORT_TAG || nonce || SHA-256(report). */
+static srtm_err report_message(const uint8_t *nonce, size_t nonce_len, const uint8_t *report,
+                               size_t report_len, uint8_t *msg, size_t *msg_len)
+{
+    if (nonce == NULL || nonce_len == 0 || nonce_len > 64 || (report == NULL && report_len > 0))
+        return SRTM_E_INVALID;
+    size_t tag = strlen(IRK_REPORT_TAG);
+    memcpy(msg, IRK_REPORT_TAG, tag);
+    memcpy(msg + tag, nonce, nonce_len);
+    srtm_err err = srtm_sha256(report, report_len, msg + tag + nonce_len);
+    if (err == SRTM_OK)
+        *msg_len = tag + nonce_len + SRTM_DIGEST_LEN;
+    return err;
+}
+
+#define REPORT_MSG_MAX (sizeof(IRK_REPORT_TAG) + 64 + SRTM_DIGEST_LEN)
+
+srtm_err irk_sign_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
+                         const uint8_t *report, size_t report_len, uint8_t sig[IRK_SIG_MAX],
+                         size_t *sig_len_out)
+{
+    if (k == NULL || !k->has_private || sig == NULL || sig_len_out == NULL)
+        return SRTM_E_INVALID;
+    uint8_t msg[REPORT_MSG_MAX];
+    size_t msg_len = 0;
+    srtm_err err = report_message(nonce, nonce_len, report, report_len, msg, &msg_len);
+    if (err != SRTM_OK)
+        return err;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t n = IRK_SIG_MAX;
+    if (ctx == NULL)
+        return SRTM_E_NO_MEMORY;
+    if (EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, k->pkey, NULL) != 1 ||
+        EVP_DigestSign(ctx, sig, &n, msg, msg_len) != 1)
+        err = SRTM_E_CRYPTO;
+    EVP_MD_CTX_free(ctx);
+    if (err == SRTM_OK)
+        *sig_len_out = n;
+    return err;
+}
+
+srtm_err irk_verify_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
+                           const uint8_t *report, size_t report_len, const uint8_t *sig,
+                           size_t sig_len)
+{
+    if (k == NULL || sig == NULL || sig_len == 0 || sig_len > IRK_SIG_MAX)
+        return SRTM_E_INVALID;
+    uint8_t msg[REPORT_MSG_MAX];
+    size_t msg_len = 0;
+    srtm_err err = report_message(nonce, nonce_len, report, report_len, msg, &msg_len);
+    if (err != SRTM_OK)
+        return err;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return SRTM_E_NO_MEMORY;
+    if (EVP_DigestVerifyInit_ex(ctx, NULL, "SHA256", NULL, NULL, k->pkey, NULL) != 1)
+        err = SRTM_E_CRYPTO;
+    else if (EVP_DigestVerify(ctx, sig, sig_len, msg, msg_len) != 1)
+        err = SRTM_E_DENIED; /* wrong signature, or not a DER signature at all */
+    EVP_MD_CTX_free(ctx);
+    return err;
+}
+
+srtm_err irk_quote_qualifier(const uint8_t *nonce, size_t nonce_len, const uint8_t *report,
+                             size_t report_len, uint8_t out[SRTM_DIGEST_LEN])
+{
+    if (nonce == NULL || nonce_len == 0 || nonce_len > 64 || (report == NULL && report_len > 0))
+        return SRTM_E_INVALID;
+    uint8_t buf[64 + SRTM_DIGEST_LEN];
+    memcpy(buf, nonce, nonce_len);
+    srtm_err err = srtm_sha256(report, report_len, buf + nonce_len);
+    if (err == SRTM_OK)
+        err = srtm_sha256(buf, nonce_len + SRTM_DIGEST_LEN, out);
+    return err;
+}
+
+srtm_err irk_cert_qualifier(const uint8_t *pub_der, size_t pub_len, uint8_t out[SRTM_DIGEST_LEN])
+{
+    if (pub_der == NULL || pub_len == 0 || pub_len > IRK_PUB_DER_MAX)
+        return SRTM_E_INVALID;
+    uint8_t buf[sizeof(IRK_CERT_TAG) + IRK_PUB_DER_MAX];
+    size_t tag = strlen(IRK_CERT_TAG);
+    memcpy(buf, IRK_CERT_TAG, tag);
+    memcpy(buf + tag, pub_der, pub_len);
+    return srtm_sha256(buf, tag + pub_len, out);
+}

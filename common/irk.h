@@ -1,0 +1,70 @@
+/*
+ * The Integrity Report Key (IRK): an ECDSA P-256 key in software, created by the key
+ * management entity (case MIT) or by srtmd (case S1T), obtainable only during the
+ * SRTM-proof-period, and used by srtmd to sign CCR reports. This file holds its
+ * cryptography (OpenSSL 3 EVP only) and the exact byte strings that are signed and
+ * quoted, so that srtmd and every verifier derive them the same way.
+ */
+#ifndef SRTM_IRK_H
+#define SRTM_IRK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+/* Domain tags: a signature or quote made for one purpose is never valid for another. */
+#define IRK_REPORT_TAG "srtm-irk-report-v1"
+#define IRK_CERT_TAG "srtm-irk-certificate-v1"
+
+/* The private key as sealed by the TPM: DER ECPrivateKey (with the public point),
+ * at most TPM2's MAX_SYM_DATA of 128 bytes. */
+#define IRK_PRIV_DER_MAX 128u
+/* DER SubjectPublicKeyInfo of a P-256 key is 91 bytes. */
+#define IRK_PUB_DER_MAX 128u
+/* DER ECDSA P-256 signature: at most 72 bytes. */
+#define IRK_SIG_MAX 80u
+
+typedef struct irk irk;
+
+/* A fresh P-256 key from the OpenSSL RNG. The caller owns *out (irk_free). */
+SRTM_WUR srtm_err irk_generate(irk **out);
+
+/* Parse a private key (DER ECPrivateKey, P-256 only). */
+SRTM_WUR srtm_err irk_from_private_der(const uint8_t *der, size_t len, irk **out);
+
+/* Parse a public key (DER SubjectPublicKeyInfo, P-256 only). */
+SRTM_WUR srtm_err irk_from_public_der(const uint8_t *der, size_t len, irk **out);
+
+/* Serialise the private key into out (at most IRK_PRIV_DER_MAX bytes). The bytes are a
+ * secret: the caller wipes them (OPENSSL_cleanse) when done. */
+SRTM_WUR srtm_err irk_private_der(const irk *k, uint8_t out[IRK_PRIV_DER_MAX], size_t *len_out);
+
+/* Serialise the public key into out (at most IRK_PUB_DER_MAX bytes). */
+SRTM_WUR srtm_err irk_public_der(const irk *k, uint8_t out[IRK_PUB_DER_MAX], size_t *len_out);
+
+/* Free and wipe; NULL is fine. */
+void irk_free(irk *k);
+
+/*
+ * The report signature: DER ECDSA over SHA-256(IRK_REPORT_TAG || nonce || SHA-256(report)).
+ * sign needs a private key; verify returns SRTM_OK only for a valid signature
+ * (SRTM_E_DENIED for a wrong one, another code when the inputs are malformed).
+ */
+SRTM_WUR srtm_err irk_sign_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
+                                  const uint8_t *report, size_t report_len,
+                                  uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out);
+SRTM_WUR srtm_err irk_verify_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
+                                    const uint8_t *report, size_t report_len, const uint8_t *sig,
+                                    size_t sig_len);
+
+/* qualifyingData of a joint quote: SHA-256(nonce || SHA-256(report)). */
+SRTM_WUR srtm_err irk_quote_qualifier(const uint8_t *nonce, size_t nonce_len,
+                                      const uint8_t *report, size_t report_len,
+                                      uint8_t out[SRTM_DIGEST_LEN]);
+
+/* qualifyingData of the IRK certificate: SHA-256(IRK_CERT_TAG || public key DER). */
+SRTM_WUR srtm_err irk_cert_qualifier(const uint8_t *pub_der, size_t pub_len,
+                                     uint8_t out[SRTM_DIGEST_LEN]);
+
+#endif /* SRTM_IRK_H */

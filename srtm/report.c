@@ -1,0 +1,124 @@
+/*
+ * Building a CcrReport. The protobuf structures point into the table (values, digests,
+ * names) and into a private arena (descriptions, which the table keeps without NUL), and
+ * are packed before the caller releases the table lock.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "report.h"
+#include "srtm.pb-c.h"
+
+/* Generous: protobuf-c structures of a report as large as SRTM_MAX_REPORT. */
+#define REPORT_ARENA_BUDGET (8u * (size_t)SRTM_MAX_REPORT)
+
+static srtm_err fill_ccr(arena *a, const ccr_component *c, uint32_t index, Srtm__ReportCcr *rc)
+{
+    const uint8_t *value = NULL;
+    srtm_policy policy;
+    uint64_t len = 0;
+    srtm_err err = ccr_get(c, index, &value, &policy, &len);
+    if (err != SRTM_OK)
+        return err;
+    srtm__report_ccr__init(rc);
+    rc->index = index;
+    rc->policy = policy == SRTM_POLICY_REVERSIBLE ? SRTM__CHANGE_POLICY__POLICY_REVERSIBLE
+                                                  : SRTM__CHANGE_POLICY__POLICY_IRREVERSIBLE;
+    rc->value.data = (uint8_t *)value;
+    rc->value.len = SRTM_DIGEST_LEN;
+    if (len == 0)
+        return SRTM_OK;
+    Srtm__LogEntry *entries = arena_alloc(a, len * sizeof(*entries));
+    Srtm__LogEntry **ptrs = arena_alloc(a, len * sizeof(*ptrs));
+    if (entries == NULL || ptrs == NULL)
+        return SRTM_E_TOO_BIG;
+    for (uint64_t i = 0; i < len; i++) {
+        ccr_log_view v;
+        err = ccr_log_at(c, index, i, &v);
+        if (err != SRTM_OK)
+            return err;
+        Srtm__LogEntry *e = &entries[i];
+        srtm__log_entry__init(e);
+        e->index = i;
+        e->seq = v.seq;
+        e->digest.data = (uint8_t *)v.digest;
+        e->digest.len = SRTM_DIGEST_LEN;
+        e->event_type = v.event_type;
+        char *desc = arena_alloc(a, v.desc_len + 1);
+        if (desc == NULL)
+            return SRTM_E_TOO_BIG;
+        if (v.desc_len > 0)
+            memcpy(desc, v.desc, v.desc_len);
+        desc[v.desc_len] = '\0';
+        e->description = desc;
+        ptrs[i] = e;
+    }
+    rc->log = ptrs;
+    rc->n_log = len;
+    return SRTM_OK;
+}
+
+static srtm_err fill_component(arena *a, const ccr_component *c, Srtm__ReportComponent *out)
+{
+    srtm__report_component__init(out);
+    out->handle = ccr_comp_handle(c);
+    out->name = (char *)ccr_comp_name(c);
+    uint32_t n = ccr_comp_ccr_count(c);
+    Srtm__ReportCcr *ccrs = arena_alloc(a, n * sizeof(*ccrs));
+    Srtm__ReportCcr **ptrs = arena_alloc(a, n * sizeof(*ptrs));
+    if (ccrs == NULL || ptrs == NULL)
+        return SRTM_E_TOO_BIG;
+    for (uint32_t i = 0; i < n; i++) {
+        srtm_err err = fill_ccr(a, c, i, &ccrs[i]);
+        if (err != SRTM_OK)
+            return err;
+        ptrs[i] = &ccrs[i];
+    }
+    out->ccrs = ptrs;
+    out->n_ccrs = n;
+    return SRTM_OK;
+}
+
+srtm_err report_build(const ccr_table *t, const report_identity *id,
+                      const ccr_component *const *comps, size_t n, uint8_t **out, size_t *len_out)
+{
+    size_t count = comps != NULL ? n : ccr_table_count(t);
+    arena a;
+    arena_init(&a, REPORT_ARENA_BUDGET);
+    srtm_err err = SRTM_OK;
+    Srtm__ReportComponent *rcs = arena_alloc(&a, (count ? count : 1) * sizeof(*rcs));
+    Srtm__ReportComponent **ptrs = arena_alloc(&a, (count ? count : 1) * sizeof(*ptrs));
+    if (rcs == NULL || ptrs == NULL)
+        err = SRTM_E_NO_MEMORY;
+    for (size_t i = 0; err == SRTM_OK && i < count; i++) {
+        const ccr_component *c = comps != NULL ? comps[i] : ccr_find_handle(t, i);
+        err = fill_component(&a, c, &rcs[i]);
+        ptrs[i] = &rcs[i];
+    }
+    Srtm__CcrReport r = SRTM__CCR_REPORT__INIT;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (err == SRTM_OK) {
+        r.format = 1;
+        r.srtm_instance.data = (uint8_t *)id->instance;
+        r.srtm_instance.len = sizeof(id->instance);
+        r.reset_count = id->reset_count;
+        r.restart_count = id->restart_count;
+        r.seq = ccr_table_seq(t);
+        r.components = ptrs;
+        r.n_components = count;
+        len = srtm__ccr_report__get_packed_size(&r);
+        if (len > SRTM_MAX_REPORT)
+            err = SRTM_E_TOO_BIG;
+        else if ((buf = malloc(len ? len : 1)) == NULL)
+            err = SRTM_E_NO_MEMORY;
+    }
+    if (err == SRTM_OK) {
+        srtm__ccr_report__pack(&r, buf);
+        *out = buf;
+        *len_out = len;
+    }
+    arena_fini(&a);
+    return err;
+}
