@@ -64,7 +64,9 @@ SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out)
      * measurement. A lost answer surfaces as a timeout instead. */
     int rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     if (rv == 0)
-        rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 2 * (size_t)SRTM_MAX_MESSAGE);
+        /* Evidence carries a whole CCR report: allow the largest one srtmd builds. */
+        rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
+                                 (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE);
     if (rv == 0)
         rv = srtm_set_timeout(c, DEFAULT_TIMEOUT_MS) == SRTM_OK ? 0 : NNG_EINVAL;
     if (rv == 0)
@@ -869,4 +871,65 @@ SRTM_API uint32_t srtm_components_peer_pid(const srtm_components *list, size_t i
 {
     const comp_info *c = comp_at(list, i);
     return c != NULL ? c->pid : 0;
+}
+
+/* ---- joint quotes ---- */
+
+SRTM_API srtm_err srtm_quote(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
+                             const char *const *components, size_t count,
+                             uint8_t **evidence_out, size_t *len_out)
+{
+    if (conn == NULL || nonce == NULL || evidence_out == NULL || len_out == NULL ||
+        (components == NULL && count != 0))
+        return SRTM_E_INVALID;
+    if (nonce_len < SRTM_MIN_NONCE || nonce_len > SRTM_MAX_NONCE)
+        return SRTM_E_INVALID;
+    if (count > SRTM_MAX_LIST_PAGE)
+        return SRTM_E_TOO_BIG;
+    Srtm__ComponentRef *refs = calloc(count ? count : 1, sizeof(*refs));
+    Srtm__ComponentRef **ptrs = calloc(count ? count : 1, sizeof(*ptrs));
+    srtm_err err = refs != NULL && ptrs != NULL ? SRTM_OK : SRTM_E_NO_MEMORY;
+    for (size_t i = 0; err == SRTM_OK && i < count; i++) {
+        err = check_name(components[i]);
+        set_ref(&refs[i], components[i]);
+        ptrs[i] = &refs[i];
+    }
+    Srtm__Response *resp = NULL;
+    if (err == SRTM_OK) {
+        Srtm__QuoteRequest q = SRTM__QUOTE_REQUEST__INIT;
+        q.nonce.data = (uint8_t *)nonce;
+        q.nonce.len = nonce_len;
+        q.n_components = count;
+        q.components = ptrs;
+        Srtm__Request req = SRTM__REQUEST__INIT;
+        req.op_case = SRTM__REQUEST__OP_QUOTE;
+        req.quote = &q;
+        err = call(conn, &req, SRTM__RESPONSE__RESULT_QUOTE, &resp);
+    }
+    free(refs);
+    free(ptrs);
+    if (err != SRTM_OK)
+        return err;
+    const Srtm__Evidence *ev = resp->quote->evidence;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (ev == NULL) {
+        set_message(conn, "srtmd's answer holds no evidence");
+        err = SRTM_E_MALFORMED;
+    } else {
+        /* The report and the TPM structures are bytes fields: re-encoding the envelope
+         * keeps every signed byte as srtmd sent it. */
+        n = srtm__evidence__get_packed_size(ev);
+        buf = malloc(n ? n : 1);
+        if (buf == NULL)
+            err = SRTM_E_NO_MEMORY;
+        else
+            srtm__evidence__pack(ev, buf);
+    }
+    srtm__response__free_unpacked(resp, NULL);
+    if (err == SRTM_OK) {
+        *evidence_out = buf;
+        *len_out = n;
+    }
+    return err;
 }

@@ -27,13 +27,14 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "quoter.h"
 #include "server.h"
 #include "srtm.pb-c.h"
 
 #define WATCHDOG_PERIOD_MS 250
 #define WATCHDOG_TIMEOUT_MS 750
 
-typedef enum { W_RECV, W_SEND } worker_state;
+typedef enum { W_RECV, W_QUOTE, W_SEND } worker_state;
 
 typedef struct worker {
     srtm_server *srv;
@@ -41,9 +42,11 @@ typedef struct worker {
     nng_aio *aio;
     worker_state state;
     service_worker *sw;
+    quote_job job; /* while W_QUOTE: owned by the quoter until job.done */
 } worker;
 
 struct srtm_server {
+    srtm_quoter *quoter; /* NULL without a TPM */
     nng_socket sock;
     nng_listener listener;
     bool sock_open;
@@ -82,6 +85,9 @@ static void worker_recv(worker *w)
     nng_ctx_recv(w->ctx, w->aio);
 }
 
+static void send_answer(worker *w, size_t n);
+static void quote_done(quote_job *job);
+
 static void worker_cb(void *arg)
 {
     worker *w = arg;
@@ -109,6 +115,24 @@ static void worker_cb(void *arg)
     peer_of(in, &peer);
     size_t n = service_worker_handle(w->sw, nng_msg_body(in), nng_msg_len(in), &peer);
     nng_msg_free(in);
+    if (service_worker_quote_pending(w->sw) && w->srv->quoter == NULL) {
+        service_signed none = {.err = SRTM_E_UNSUPPORTED};
+        n = service_worker_finish_quote(w->sw, &none);
+    } else if (service_worker_quote_pending(w->sw)) {
+        /* The quoter calls quote_done on its own thread; this one goes back to nng. */
+        w->state = W_QUOTE;
+        w->job.nonce = service_worker_quote_nonce(w->sw, &w->job.nonce_len);
+        w->job.report = service_worker_report(w->sw, &w->job.report_len);
+        w->job.done = quote_done;
+        w->job.arg = w;
+        quoter_submit(w->srv->quoter, &w->job);
+        return;
+    }
+    send_answer(w, n);
+}
+
+static void send_answer(worker *w, size_t n)
+{
     nng_msg *out = NULL;
     if (n == 0 || nng_msg_alloc(&out, n) != 0) {
         /* Not even an error answer fits in memory: drop the request; the client times
@@ -122,6 +146,31 @@ static void worker_cb(void *arg)
     nng_aio_set_msg(w->aio, out);
     w->state = W_SEND;
     nng_ctx_send(w->ctx, w->aio);
+}
+
+static void to_service_quote(const km_tpm_quote *q, service_tpm_quote *out)
+{
+    out->attest = q->attest;
+    out->attest_len = q->attest_len;
+    out->sig = q->sig;
+    out->sig_len = q->sig_len;
+    out->pcr_mask = q->pcrs.mask;
+    out->pcr_values = (const uint8_t(*)[SRTM_DIGEST_LEN])q->pcrs.value;
+}
+
+/* On the quoter thread: the report is signed (or signing failed); answer the client. */
+static void quote_done(quote_job *job)
+{
+    worker *w = job->arg;
+    const quoter_identity *id = quoter_get_identity(w->srv->quoter);
+    service_signed s = {.err = job->result.err,
+                        .irk_sig = job->result.irk_sig,
+                        .irk_sig_len = job->result.irk_sig_len,
+                        .irk_public = id->irk_public,
+                        .irk_public_len = id->irk_public_len};
+    to_service_quote(&job->result.quote, &s.quote);
+    to_service_quote(&id->certificate, &s.certificate);
+    send_answer(w, service_worker_finish_quote(w->sw, &s));
 }
 
 /* Create and start a listener on url; *out is valid only on success. */
@@ -285,8 +334,11 @@ static void stop_watchdog(srtm_server *srv)
 srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **out)
 {
     srtm_server *srv = calloc(1, sizeof(*srv));
-    if (srv == NULL)
+    if (srv == NULL) {
+        quoter_free(cfg->quoter);
         return SRTM_E_NO_MEMORY;
+    }
+    srv->quoter = cfg->quoter; /* ours from now on, freed by server_free */
     srtm_err err = SRTM_E_TRANSPORT;
     if ((size_t)snprintf(srv->url, sizeof(srv->url), "%s", cfg->url) >= sizeof(srv->url)) {
         log_error("listen URL too long");
@@ -360,6 +412,9 @@ void server_free(srtm_server *srv)
             nng_aio_stop(srv->workers[i].aio);
     if (srv->sock_open)
         nng_close(srv->sock);
+    /* After the aios: a quote finishing now fails to send (ECANCELED) and is dropped;
+     * queued quotes are dropped with the quoter. Only then can the workers go. */
+    quoter_free(srv->quoter);
     for (unsigned i = 0; i < srv->nworkers; i++) {
         worker *w = &srv->workers[i];
         if (w->aio != NULL) {

@@ -13,8 +13,12 @@
 
 typedef struct srtm_server srtm_server;
 
+typedef struct srtm_quoter srtm_quoter;
+
 typedef struct server_config {
     const char *url;     /* ipc:// (mutations and reads) */
+    srtm_quoter *quoter; /* signs reports, owned by the server from server_start on
+                          * (also on failure); NULL without a TPM: quotes are refused */
     int socket_mode;     /* permission bits of an ipc:// socket file */
     unsigned workers;    /* concurrent requests in flight */
 } server_config;

@@ -45,6 +45,8 @@ struct service_worker {
     /* A quote in the making: the snapshot taken under the lock, for the quoter. */
     uint8_t *report;
     size_t report_len;
+    ProtobufCBinaryData quote_nonce; /* points into the request, in the arena */
+    bool quote_pending;
     /* The answer's message lives outside the arena, so that a request that used up its
      * memory budget still gets an error that says why. */
     char message[256];
@@ -598,6 +600,10 @@ static srtm_err quote_act(op_call *c)
     srtm_err err = report_build(c->table, &c->w->svc->identity,
                                 (const ccr_component *const *)sel, n, &c->w->report,
                                 &c->w->report_len);
+    if (err == SRTM_OK) {
+        c->w->quote_nonce = r->nonce;
+        c->w->quote_pending = true;
+    }
     if (err == SRTM_E_TOO_BIG)
         set_message(c, "the report would exceed %u bytes; select fewer components",
                     SRTM_MAX_REPORT);
@@ -681,6 +687,7 @@ static void drop_report(service_worker *w)
     free(w->report);
     w->report = NULL;
     w->report_len = 0;
+    w->quote_pending = false;
 }
 
 size_t service_worker_handle(service_worker *w, const uint8_t *req, size_t len,
@@ -713,6 +720,7 @@ size_t service_worker_handle(service_worker *w, const uint8_t *req, size_t len,
         /* An error answer carries no partial result. */
         w->resp.result_case = SRTM__RESPONSE__RESULT__NOT_SET;
         wipe_secret(w);
+        drop_report(w);
     }
     w->resp.status = (Srtm__Status)err;
     w->status = err;
@@ -805,6 +813,86 @@ void service_worker_free(service_worker *w)
     arena_fini(&w->arena);
     sha256_hasher_free(w->hasher);
     free(w);
+}
+
+bool service_worker_quote_pending(const service_worker *w)
+{
+    return w->quote_pending;
+}
+
+const uint8_t *service_worker_quote_nonce(const service_worker *w, size_t *len_out)
+{
+    *len_out = w->quote_nonce.len;
+    return w->quote_nonce.data;
+}
+
+static Srtm__TpmQuote *tpm_quote_msg(op_call *c, const service_tpm_quote *q)
+{
+    Srtm__TpmQuote *m = zalloc(c, sizeof(*m));
+    unsigned n = (unsigned)__builtin_popcount(q->pcr_mask);
+    uint32_t *pcrs = arena_alloc(&c->w->arena, (n ? n : 1) * sizeof(*pcrs));
+    ProtobufCBinaryData *vals = arena_alloc(&c->w->arena, (n ? n : 1) * sizeof(*vals));
+    if (m == NULL || pcrs == NULL || vals == NULL)
+        return NULL;
+    srtm__tpm_quote__init(m);
+    size_t k = 0;
+    for (unsigned i = 0; i < 32; i++) {
+        if (!(q->pcr_mask & (1u << i)))
+            continue;
+        pcrs[k] = i;
+        vals[k].data = (uint8_t *)q->pcr_values[i];
+        vals[k].len = SRTM_DIGEST_LEN;
+        k++;
+    }
+    m->attest.data = (uint8_t *)q->attest;
+    m->attest.len = q->attest_len;
+    m->signature.data = (uint8_t *)q->sig;
+    m->signature.len = q->sig_len;
+    m->n_pcrs = n;
+    m->pcrs = pcrs;
+    m->n_pcr_values = n;
+    m->pcr_values = vals;
+    return m;
+}
+
+size_t service_worker_finish_quote(service_worker *w, const service_signed *s)
+{
+    op_call c = {.w = w, .resp = &w->resp};
+    srtm_err err = s->err;
+    if (err != SRTM_OK) {
+        set_message(&c, "signing the report failed: %s", srtm_strerror(err));
+    } else {
+        Srtm__QuoteResponse *qr = zalloc(&c, sizeof(*qr));
+        Srtm__Evidence *ev = zalloc(&c, sizeof(*ev));
+        Srtm__TpmQuote *quote = tpm_quote_msg(&c, &s->quote);
+        Srtm__TpmQuote *cert = tpm_quote_msg(&c, &s->certificate);
+        if (qr == NULL || ev == NULL || quote == NULL || cert == NULL) {
+            err = SRTM_E_NO_MEMORY;
+            set_message(&c, "out of memory");
+        } else {
+            srtm__evidence__init(ev);
+            ev->format = 1;
+            ev->nonce = w->quote_nonce;
+            ev->report.data = w->report;
+            ev->report.len = w->report_len;
+            ev->irk_signature.data = (uint8_t *)s->irk_sig;
+            ev->irk_signature.len = s->irk_sig_len;
+            ev->quote = quote;
+            ev->irk_certificate = cert;
+            ev->irk_public.data = (uint8_t *)s->irk_public;
+            ev->irk_public.len = s->irk_public_len;
+            srtm__quote_response__init(qr);
+            qr->evidence = ev;
+            w->resp.result_case = SRTM__RESPONSE__RESULT_QUOTE;
+            w->resp.quote = qr;
+        }
+    }
+    if (err != SRTM_OK)
+        w->resp.result_case = SRTM__RESPONSE__RESULT__NOT_SET;
+    w->resp.status = (Srtm__Status)err;
+    w->status = err;
+    w->quote_pending = false;
+    return srtm__response__get_packed_size(&w->resp);
 }
 
 void service_set_identity(srtm_service *s, const report_identity *id, bool can_quote)

@@ -63,6 +63,37 @@ void service_set_identity(srtm_service *s, const report_identity *id, bool can_q
  * valid until the next call on w. */
 const uint8_t *service_worker_report(const service_worker *w, size_t *len_out);
 
+/* One TPM quote as the quoter produced it (pointers valid during the call). */
+typedef struct service_tpm_quote {
+    const uint8_t *attest;
+    size_t attest_len;
+    const uint8_t *sig;
+    size_t sig_len;
+    uint32_t pcr_mask;
+    const uint8_t (*pcr_values)[SRTM_DIGEST_LEN]; /* indexed by PCR number */
+} service_tpm_quote;
+
+/* What signs a report: the quoter's results and the proof period's certificate. */
+typedef struct service_signed {
+    srtm_err err; /* SRTM_OK, or why signing failed */
+    const uint8_t *irk_sig;
+    size_t irk_sig_len;
+    service_tpm_quote quote, certificate;
+    const uint8_t *irk_public;
+    size_t irk_public_len;
+} service_signed;
+
+/* true when the request just handled is a quote whose report awaits signing: the
+ * transport passes service_worker_report() to the quoter instead of answering. */
+bool service_worker_quote_pending(const service_worker *w);
+
+/* The nonce of the pending quote (valid until the next handle on w). */
+const uint8_t *service_worker_quote_nonce(const service_worker *w, size_t *len_out);
+
+/* Complete the pending quote: build the Evidence answer (or the error of s->err) and
+ * return its packed size, as service_worker_handle() does. */
+size_t service_worker_finish_quote(service_worker *w, const service_signed *s);
+
 /* Number of components and the global sequence number, read under the lock. */
 void service_stats(srtm_service *s, size_t *components_out, uint64_t *seq_out);
 

@@ -18,11 +18,17 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "proof.h"
 #include "server.h"
 #include "service.h"
 
 #define DEFAULT_WORKERS 64u
 #define MAX_WORKERS 1024u
+
+#define DEFAULT_SRTM_PCR 15u
+#define DEFAULT_PROOF_PCRS 0x000000FFu /* PCRs 0-7: the boot chain */
+#define DEFAULT_AIK_HANDLE 0x81010002u
+#define DEFAULT_IRK_BLOB "/var/lib/srtm/irk.sealed"
 
 typedef struct options {
     char listen[PATH_MAX + 16];
@@ -31,6 +37,10 @@ typedef struct options {
     int socket_mode;
     unsigned workers;
     bool foreground;
+    bool no_tpm;
+    char tcti[256];
+    char irk_blob[PATH_MAX];
+    proof_config proof;
 } options;
 
 static void usage(FILE *f)
@@ -49,12 +59,31 @@ static void usage(FILE *f)
             "  --pidfile FILE      write the daemon's pid here\n"
             "  --foreground        do not detach; without it srtmd returns once it serves\n"
             "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
+            "  --config FILE       options from FILE, one per line without the dashes\n"
+            "                      (\"srtm-pcr 15\"); srtm-launch measures this file\n"
+            "\n"
+            "The SRTM-proof-period (run at start; see docs/key-management.md):\n"
+            "  --tcti STRING       TPM to use, a tctildr string (default: tctildr's default;\n"
+            "                      swtpm:host=127.0.0.1,port=2321 for a software TPM)\n"
+            "  --srtm-pcr N        the SRTM PCR the launcher extended (default %u)\n"
+            "  --proof-pcrs LIST   PCRs the IRK is sealed to and quotes cover, e.g. 0-7\n"
+            "                      (default 0-7; the SRTM PCR is always added)\n"
+            "  --aik-handle HEX    persistent handle of the AIK (default 0x%08x)\n"
+            "  --irk-blob FILE     the sealed IRK (default %s)\n"
+            "  --irk-scheme NAME   mit (srtm-keymgr wraps the IRK; default) or s1t (srtmd\n"
+            "                      creates and seals it at its first start)\n"
+            "  --insecure-resettable-pcr  accept PCR 16 or 23 as the SRTM PCR: any process\n"
+            "                      can reset those, so only for tests on a software TPM\n"
+            "  --no-tpm            run without a TPM: CCRs are served, reports are never\n"
+            "                      signed and quotes are refused (development only)\n"
             "  --help              show this help\n"
             "  --version           show the version\n"
             "\n"
+            "Without --no-tpm srtmd does not start unless the proof period succeeds; it\n"
+            "closes the period (extends the SRTM PCR) on failure too.\n"
             "Exit status: 0 after a clean shutdown (SIGTERM, SIGINT); 1 when srtmd could not\n"
             "start (the message says why); 2 for a usage error.\n",
-            DEFAULT_WORKERS);
+            DEFAULT_WORKERS, DEFAULT_SRTM_PCR, DEFAULT_AIK_HANDLE, DEFAULT_IRK_BLOB);
 }
 
 static bool copy_opt(char *dst, size_t size, const char *src, const char *what)
@@ -97,9 +126,43 @@ static bool ensure_dir(const char *dir)
     return true;
 }
 
+/* "0-7,9,15": PCR numbers and ranges, each below 24. */
+static bool parse_pcr_list(const char *s, uint32_t *mask_out)
+{
+    uint32_t mask = 0;
+    while (*s != '\0') {
+        char *end = NULL;
+        errno = 0;
+        unsigned long a = strtoul(s, &end, 10), b;
+        if (errno != 0 || end == s || a >= KM_PCR_COUNT)
+            return false;
+        b = a;
+        if (*end == '-') {
+            const char *t = end + 1;
+            b = strtoul(t, &end, 10);
+            if (errno != 0 || end == t || b >= KM_PCR_COUNT || b < a)
+                return false;
+        }
+        for (unsigned long i = a; i <= b; i++)
+            mask |= 1u << i;
+        if (*end == ',')
+            end++;
+        else if (*end != '\0')
+            return false;
+        s = end;
+    }
+    if (mask == 0)
+        return false;
+    *mask_out = mask;
+    return true;
+}
+
 static int parse_args(int argc, char **argv, options *o)
 {
-    enum { O_LISTEN = 256, O_ADMIN, O_MODE, O_WORKERS, O_PIDFILE, O_FG, O_LEVEL, O_HELP, O_VER };
+    enum {
+        O_LISTEN = 256, O_ADMIN, O_MODE, O_WORKERS, O_PIDFILE, O_FG, O_LEVEL, O_HELP, O_VER,
+        O_NOTPM, O_TCTI, O_SPCR, O_PPCRS, O_AIK, O_BLOB, O_SCHEME, O_INSECURE
+    };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"admin-cap", required_argument, NULL, O_ADMIN},
@@ -110,11 +173,24 @@ static int parse_args(int argc, char **argv, options *o)
         {"log-level", required_argument, NULL, O_LEVEL},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VER},
+        {"no-tpm", no_argument, NULL, O_NOTPM},
+        {"tcti", required_argument, NULL, O_TCTI},
+        {"srtm-pcr", required_argument, NULL, O_SPCR},
+        {"proof-pcrs", required_argument, NULL, O_PPCRS},
+        {"aik-handle", required_argument, NULL, O_AIK},
+        {"irk-blob", required_argument, NULL, O_BLOB},
+        {"irk-scheme", required_argument, NULL, O_SCHEME},
+        {"insecure-resettable-pcr", no_argument, NULL, O_INSECURE},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     o->socket_mode = 0660;
     o->workers = DEFAULT_WORKERS;
+    o->proof.srtm_pcr = DEFAULT_SRTM_PCR;
+    o->proof.proof_mask = DEFAULT_PROOF_PCRS;
+    o->proof.aik_handle = DEFAULT_AIK_HANDLE;
+    o->proof.scheme = IRK_SCHEME_MIT;
+    memcpy(o->irk_blob, DEFAULT_IRK_BLOB, sizeof(DEFAULT_IRK_BLOB));
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         char *end = NULL;
@@ -161,6 +237,56 @@ static int parse_args(int argc, char **argv, options *o)
             }
             srtm_log_set_level(lvl);
             break;
+        case O_NOTPM:
+            o->no_tpm = true;
+            break;
+        case O_TCTI:
+            if (!copy_opt(o->tcti, sizeof(o->tcti), optarg, "--tcti"))
+                return 2;
+            break;
+        case O_BLOB:
+            if (!copy_opt(o->irk_blob, sizeof(o->irk_blob), optarg, "--irk-blob"))
+                return 2;
+            break;
+        case O_SPCR:
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || v >= KM_PCR_COUNT) {
+                fprintf(stderr, "srtmd: --srtm-pcr takes a PCR number from 0 to 23\n");
+                return 2;
+            }
+            o->proof.srtm_pcr = (unsigned)v;
+            break;
+        case O_PPCRS:
+            if (!parse_pcr_list(optarg, &o->proof.proof_mask)) {
+                fprintf(stderr, "srtmd: --proof-pcrs takes PCR numbers and ranges, e.g. 0-7,9\n");
+                return 2;
+            }
+            break;
+        case O_AIK:
+            errno = 0;
+            v = strtoul(optarg, &end, 16);
+            if (errno != 0 || *end != '\0' || v < KM_PERSISTENT_FIRST || v > KM_PERSISTENT_LAST) {
+                fprintf(stderr, "srtmd: --aik-handle takes a persistent handle from 0x%08x to "
+                                "0x%08x\n",
+                        KM_PERSISTENT_FIRST, KM_PERSISTENT_LAST);
+                return 2;
+            }
+            o->proof.aik_handle = (uint32_t)v;
+            break;
+        case O_SCHEME:
+            if (strcmp(optarg, "mit") == 0) {
+                o->proof.scheme = IRK_SCHEME_MIT;
+            } else if (strcmp(optarg, "s1t") == 0) {
+                o->proof.scheme = IRK_SCHEME_S1T;
+            } else {
+                fprintf(stderr, "srtmd: --irk-scheme takes mit or s1t\n");
+                return 2;
+            }
+            break;
+        case O_INSECURE:
+            o->proof.allow_resettable = true;
+            break;
         case O_HELP:
             usage(stdout);
             exit(0);
@@ -176,6 +302,9 @@ static int parse_args(int argc, char **argv, options *o)
         fprintf(stderr, "srtmd: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    o->proof.proof_mask |= 1u << o->proof.srtm_pcr;
+    o->proof.tcti = o->tcti[0] != '\0' ? o->tcti : NULL;
+    o->proof.irk_blob = o->irk_blob;
     return 0;
 }
 
@@ -321,9 +450,85 @@ static void report_ready(int *ready_fd, char status)
     *ready_fd = -1;
 }
 
+#define CONFIG_MAX_BYTES (64u * 1024u)
+#define CONFIG_MAX_ARGS 128
+
+/*
+ * --config FILE: the options srtmd runs with, one per line ("srtm-pcr 15", "no-tpm"; '#'
+ * starts a comment). srtm-launch measures this file, so the configuration a verifier
+ * trusts is the one in force. Builds a new argv: the file's options first, then the
+ * command line's other arguments. Returns the new argc, 0 without --config, -1 on error.
+ */
+static int expand_config(int argc, char **argv, char **out, char *text_out[1])
+{
+    int at = -1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--config") == 0)
+            at = i;
+    if (at < 0)
+        return 0;
+    if (at + 1 >= argc) {
+        fprintf(stderr, "srtmd: --config takes a file\n");
+        return -1;
+    }
+    size_t len = 0;
+    char *text = NULL;
+    srtm_err err = read_small_file(argv[at + 1], CONFIG_MAX_BYTES, &text, &len);
+    if (err != SRTM_OK) {
+        fprintf(stderr, "srtmd: cannot read the configuration %s: %s\n", argv[at + 1],
+                srtm_strerror(err));
+        return -1;
+    }
+    int n = 0;
+    out[n++] = argv[0];
+    static char dashes[CONFIG_MAX_ARGS][80];
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char *hash = strchr(line, '#');
+        if (hash != NULL)
+            *hash = '\0';
+        char *save = NULL;
+        char *name = strtok_r(line, " \t\r", &save);
+        if (name == NULL)
+            continue;
+        char *value = strtok_r(NULL, " \t\r", &save);
+        if (n + 2 >= CONFIG_MAX_ARGS || strlen(name) + 3 > sizeof(dashes[0]) ||
+            strtok_r(NULL, " \t\r", &save) != NULL) {
+            fprintf(stderr, "srtmd: %s: bad line for option '%s'\n", argv[at + 1], name);
+            free(text);
+            return -1;
+        }
+        snprintf(dashes[n], sizeof(dashes[n]), "--%s", name);
+        out[n] = dashes[n];
+        n++;
+        if (value != NULL)
+            out[n++] = value;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (i == at || i == at + 1)
+            continue;
+        if (n + 1 >= CONFIG_MAX_ARGS) {
+            free(text);
+            return -1;
+        }
+        out[n++] = argv[i];
+    }
+    out[n] = NULL;
+    text_out[0] = text; /* the values point into it */
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     options o;
+    char *cfg_argv[CONFIG_MAX_ARGS + 1];
+    char *cfg_text[1] = {NULL};
+    int cfg_argc = expand_config(argc, argv, cfg_argv, cfg_text);
+    if (cfg_argc < 0)
+        return 2;
+    if (cfg_argc > 0) {
+        argc = cfg_argc;
+        argv = cfg_argv;
+    }
     int rc = parse_args(argc, argv, &o);
     if (rc != 0)
         return rc;
@@ -354,12 +559,27 @@ int main(int argc, char **argv)
         log_error("random generator failed");
         goto out;
     }
+    srtm_quoter *quoter = NULL;
+    report_identity id;
+    memset(&id, 0, sizeof(id));
+    if (o.no_tpm) {
+        log_warn("*** --no-tpm: running WITHOUT a TPM. CCRs are served, but no report can be "
+                 "signed and every quote is refused. For development and tests only. ***");
+    } else if (proof_period(&o.proof, &quoter, &id) != SRTM_OK) {
+        log_error("srtmd does not start without a completed SRTM-proof-period");
+        goto out;
+    }
     srtm_err err = service_new(&admin, &svc);
     if (err != SRTM_OK) {
         log_error("cannot set up the CCR table: %s", srtm_strerror(err));
+        quoter_free(quoter);
         goto out;
     }
-    server_config cfg = {.url = o.listen, .socket_mode = o.socket_mode, .workers = o.workers};
+    service_set_identity(svc, &id, quoter != NULL);
+    server_config cfg = {.url = o.listen,
+                         .socket_mode = o.socket_mode,
+                         .workers = o.workers,
+                         .quoter = quoter};
     err = server_start(svc, &cfg, &srv);
     if (err != SRTM_OK)
         goto out;
@@ -376,7 +596,6 @@ int main(int argc, char **argv)
     }
     log_info("srtmd %s serving on %s with %u workers; admin capability in %s",
              SRTM_VERSION_STRING, o.listen, o.workers, o.admin_cap);
-    log_warn("no TPM in use: CCRs are served, reports are not signed");
     report_ready(&ready_fd, 0);
 
     for (;;) {

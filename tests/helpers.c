@@ -1,4 +1,4 @@
-/* Test helpers: a real srtmd per test on a private socket; see helpers.h. */
+/* Test helpers: a real srtmd per test on a private socket, a real swtpm; see helpers.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,6 +10,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <criterion/criterion.h>
 
@@ -48,6 +52,12 @@ void test_daemon_start(test_daemon *d, const char *const *extra_args)
     argv[n++] = d->cap_path;
     argv[n++] = "--log-level";
     argv[n++] = "warn";
+    /* Without a TPM unless the test names one. */
+    bool tpm = false;
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+        tpm = tpm || strcmp(extra_args[i], "--tcti") == 0;
+    if (!tpm)
+        argv[n++] = "--no-tpm";
     for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 31; i++)
         argv[n++] = extra_args[i];
     argv[n] = NULL;
@@ -174,4 +184,141 @@ int test_run(const char *const *argv, char *out, size_t out_size, char *err, siz
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* ---- swtpm ---------------------------------------------------------------------------- */
+
+/* Bind 127.0.0.1:port (0: any) and return the bound port, or -1. The socket is closed. */
+static int probe_port(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    int got = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        got = ntohs(a.sin_port);
+    close(fd);
+    return got;
+}
+
+/* A port P such that P and P+1 are free right now. */
+static int free_port_pair(void)
+{
+    for (int i = 0; i < 50; i++) {
+        int p = probe_port(0);
+        if (p > 0 && p < 65535 && probe_port(p + 1) == p + 1)
+            return p;
+    }
+    return -1;
+}
+
+static bool port_accepts(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Spawn swtpm on t->dir and a free port; true once it accepts connections. */
+static bool swtpm_spawn(test_swtpm *t)
+{
+    const char *bin = getenv("SWTPM");
+    if (bin == NULL || bin[0] == '\0')
+        bin = "swtpm";
+    int port = free_port_pair();
+    if (port < 0)
+        return false;
+    char server[96], ctrl[96], state[300];
+    snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", port);
+    snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", port + 1);
+    snprintf(state, sizeof(state), "dir=%s", t->dir);
+    const char *argv[] = {bin,       "socket", "--tpm2",     "--server", server,
+                          "--ctrl",  ctrl,     "--tpmstate", state,      "--flags",
+                          "not-need-init,startup-clear", NULL};
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDOUT_FILENO);
+        execvp(bin, (char *const *)argv);
+        _exit(127);
+    }
+    t->pid = pid;
+    t->port = port;
+    snprintf(t->tcti, sizeof(t->tcti), "swtpm:host=127.0.0.1,port=%d", port);
+    for (int i = 0; i < 500; i++) {
+        if (port_accepts(port))
+            return true;
+        if (waitpid(pid, NULL, WNOHANG) == pid) { /* lost a port race: caller retries */
+            t->pid = 0;
+            return false;
+        }
+        sleep_ms(10);
+    }
+    test_swtpm_kill(t);
+    return false;
+}
+
+static void swtpm_spawn_retry(test_swtpm *t)
+{
+    for (int i = 0; i < 5; i++)
+        if (swtpm_spawn(t))
+            return;
+    cr_assert_fail("swtpm did not start (state %s)", t->dir);
+}
+
+void test_swtpm_start(test_swtpm *t)
+{
+    memset(t, 0, sizeof(*t));
+    snprintf(t->dir, sizeof(t->dir), "/tmp/srtm-swtpm-XXXXXX");
+    cr_assert(mkdtemp(t->dir) != NULL, "mkdtemp: %s", strerror(errno));
+    swtpm_spawn_retry(t);
+}
+
+void test_swtpm_kill(test_swtpm *t)
+{
+    if (t->pid > 0) {
+        kill(t->pid, SIGKILL);
+        waitpid(t->pid, NULL, 0);
+        t->pid = 0;
+    }
+}
+
+void test_swtpm_reboot(test_swtpm *t)
+{
+    /* SIGTERM lets swtpm finish writing its state; persistent data is written as it
+     * changes anyway. */
+    if (t->pid > 0) {
+        kill(t->pid, SIGTERM);
+        int i;
+        for (i = 0; i < 300 && waitpid(t->pid, NULL, WNOHANG) != t->pid; i++)
+            sleep_ms(10);
+        if (i == 300)
+            test_swtpm_kill(t);
+        t->pid = 0;
+    }
+    swtpm_spawn_retry(t);
+}
+
+void test_swtpm_stop(test_swtpm *t)
+{
+    test_swtpm_kill(t);
+    if (t->dir[0] != '\0') {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", t->dir);
+        t->dir[0] = '\0';
+    }
 }

@@ -638,7 +638,8 @@ Test(daemon, second_daemon_on_same_socket_refused)
     char cap2[320];
     snprintf(cap2, sizeof(cap2), "%s/second.cap", d.dir);
     const char *srtmd = test_binary("SRTMD");
-    const char *argv[] = {srtmd, "--foreground", "--listen", d.url, "--admin-cap", cap2, NULL};
+    const char *argv[] = {srtmd,       "--foreground", "--listen", d.url,
+                          "--admin-cap", cap2,           "--no-tpm", NULL};
     char out[256], err[2048];
     int rc = test_run(argv, out, sizeof(out), err, sizeof(err));
     cr_expect_eq(rc, 1, "second srtmd exited %d", rc);
@@ -667,6 +668,36 @@ Test(daemon, unreachable_daemon_is_a_transport_error)
     srtm_conn *c = NULL;
     cr_expect_eq(srtm_open("ipc:///nonexistent/srtmd.sock", &c), SRTM_E_TRANSPORT);
     cr_expect(c == NULL);
+}
+
+/* Without --no-tpm, srtmd does not start when no TPM answers: no silent downgrade. */
+Test(daemon, no_tpm_means_no_start_unless_asked)
+{
+    char url[320], cap[320];
+    snprintf(url, sizeof(url), "ipc://%s/other.sock", d.dir);
+    snprintf(cap, sizeof(cap), "%s/other.cap", d.dir);
+    const char *argv[] = {test_binary("SRTMD"), "--foreground", "--listen", url, "--admin-cap",
+                          cap, "--tcti", "swtpm:host=127.0.0.1,port=1", NULL};
+    char out[256], err[4096];
+    cr_expect_eq(test_run(argv, out, sizeof(out), err, sizeof(err)), 1);
+    cr_expect(strstr(err, "--no-tpm") != NULL, "the message does not say what to do: %s", err);
+    cr_expect_neq(access(cap, F_OK), 0, "an admin capability was written");
+}
+
+/* With --no-tpm, srtmd says so and refuses quotes with a clear error. */
+Test(daemon, quotes_are_refused_without_a_tpm)
+{
+    Srtm__QuoteRequest q = SRTM__QUOTE_REQUEST__INIT;
+    uint8_t nonce[16] = {1};
+    q.nonce.data = nonce;
+    q.nonce.len = sizeof(nonce);
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    req.version = SRTM__VERSION__VERSION_1;
+    req.op_case = SRTM__REQUEST__OP_QUOTE;
+    req.quote = &q;
+    Srtm__Response *r = raw_request(&req);
+    cr_expect(strstr(r->message, "without a TPM") != NULL, "unclear: %s", r->message);
+    expect_status(r, SRTM_E_UNSUPPORTED, "quote with --no-tpm");
 }
 
 Test(daemon, help_and_version)

@@ -261,7 +261,7 @@ int main(int argc, char **argv)
     snprintf(cap_path, sizeof(cap_path), "%s/admin.cap", dir);
 
     char *srtmd_argv[] = {argv[1], "--foreground", "--listen", srtm_url, "--admin-cap", cap_path,
-                          "--log-level", "error", NULL};
+                          "--log-level", "error", "--no-tpm", NULL};
     pid_t srtmd = spawn(srtmd_argv);
     pid_t echo = fork();
     if (echo == 0)

@@ -283,6 +283,20 @@ SRTM_API uint32_t srtm_components_ccr_count(const srtm_components *list, size_t 
 SRTM_API uint32_t srtm_components_peer_uid(const srtm_components *list, size_t i);
 SRTM_API uint32_t srtm_components_peer_pid(const srtm_components *list, size_t i);
 
+/* ---- Joint quotes ---------------------------------------------------------------- */
+
+/*
+ * Ask srtmd for a joint quote: a CCR report of the count named components (all when
+ * components is NULL or count is 0) signed with the IRK, and a TPM quote with the AIK
+ * binding nonce (SRTM_MIN_NONCE..SRTM_MAX_NONCE bytes, chosen by the verifier) and the
+ * report. *evidence_out receives the serialised Evidence message, the format of evidence
+ * files; the caller releases it with free(). Nothing in it is checked here: verify it.
+ * SRTM_E_UNSUPPORTED from a daemon running without a TPM.
+ */
+SRTM_API srtm_err srtm_quote(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
+                             const char *const *components, size_t count,
+                             uint8_t **evidence_out, size_t *len_out);
+
 /* ---- Local hashing helpers ------------------------------------------------------- */
 
 /* SHA-256 of a buffer. */

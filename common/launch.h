@@ -1,0 +1,25 @@
+/*
+ * The launch measurement: what the launcher extends into the SRTM PCR before srtmd
+ * starts, and what srtm-keymgr predicts. One definition for both:
+ *   launch = SHA-256("srtm-launch-v1" || SHA-256(srtmd binary) || SHA-256(configuration))
+ * where the configuration is srtmd's --config file (empty when there is none).
+ */
+#ifndef SRTM_LAUNCH_H
+#define SRTM_LAUNCH_H
+
+#include "common.h"
+
+#define LAUNCH_TAG "srtm-launch-v1"
+
+typedef struct launch_measurement {
+    uint8_t binary[SRTM_DIGEST_LEN]; /* SHA-256 of the srtmd binary */
+    uint8_t config[SRTM_DIGEST_LEN]; /* SHA-256 of the configuration file */
+    uint8_t event[SRTM_DIGEST_LEN];  /* the digest extended into the SRTM PCR */
+} launch_measurement;
+
+/* Measure srtmd at binary_path with the configuration at config_path (NULL: none).
+ * SRTM_E_IO when a file cannot be read. */
+SRTM_WUR srtm_err launch_measure(const char *binary_path, const char *config_path,
+                                 launch_measurement *out);
+
+#endif /* SRTM_LAUNCH_H */

@@ -1,0 +1,208 @@
+/* The SRTM-proof-period; see proof.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "proof.h"
+
+srtm_err proof_close_digest(uint8_t out[SRTM_DIGEST_LEN])
+{
+    return srtm_sha256(PROOF_CLOSE_TAG, strlen(PROOF_CLOSE_TAG), out);
+}
+
+static bool resettable(unsigned pcr)
+{
+    return pcr == 16 || pcr == 23;
+}
+
+static srtm_err check_config(const proof_config *cfg)
+{
+    if (cfg->srtm_pcr >= KM_PCR_COUNT || !(cfg->proof_mask & (1u << cfg->srtm_pcr))) {
+        log_error("the SRTM PCR %u must be one of the proof PCRs", cfg->srtm_pcr);
+        return SRTM_E_INVALID;
+    }
+    if (resettable(cfg->srtm_pcr) && !cfg->allow_resettable) {
+        log_error("PCR %u can be reset at locality 0 by any process, so it cannot prove "
+                  "that srtmd obtained the IRK: use a PCR that cannot be reset (--srtm-pcr), "
+                  "or --insecure-resettable-pcr for tests on a software TPM",
+                  cfg->srtm_pcr);
+        return SRTM_E_INVALID;
+    }
+    return SRTM_OK;
+}
+
+static srtm_err load_blob(const char *path, km_sealed *out)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    srtm_err err = read_small_file(path, KM_MAX_SEALED, &buf, &len);
+    if (err != SRTM_OK)
+        return err;
+    memcpy(out->blob, buf, len);
+    out->len = len;
+    free(buf);
+    return SRTM_OK;
+}
+
+/* Write the sealed IRK (not secret, but only srtmd should replace it): 0600, atomically. */
+static srtm_err save_blob(const char *path, const km_sealed *s)
+{
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= sizeof(tmp))
+        return SRTM_E_TOO_BIG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return SRTM_E_IO;
+    bool ok = write(fd, s->blob, s->len) == (ssize_t)s->len && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok)
+        unlink(tmp);
+    return ok ? SRTM_OK : SRTM_E_IO;
+}
+
+/* Case S1T, first start: create the IRK and seal it to the PCRs as they are now, which
+ * is the proof state. */
+static srtm_err s1t_create(km_ctx *ctx, const proof_config *cfg, irk **out)
+{
+    km_pcr_values now;
+    uint8_t policy[KM_DIGEST_LEN];
+    uint8_t der[IRK_PRIV_DER_MAX];
+    size_t der_len = 0;
+    km_sealed sealed;
+    irk *k = NULL;
+    srtm_err err = km_pcr_read(ctx, cfg->proof_mask, &now);
+    if (err == SRTM_OK)
+        err = km_policy_pcr(NULL, &now, policy);
+    if (err == SRTM_OK)
+        err = irk_generate(&k);
+    if (err == SRTM_OK)
+        err = irk_private_der(k, der, &der_len);
+    if (err == SRTM_OK)
+        err = km_seal(ctx, KM_PARENT_PRIMARY, policy, der, der_len, &sealed);
+    OPENSSL_cleanse(der, sizeof(der));
+    if (err == SRTM_OK && (err = save_blob(cfg->irk_blob, &sealed)) != SRTM_OK)
+        log_error("cannot write the sealed IRK to %s: %s", cfg->irk_blob, strerror(errno));
+    if (err != SRTM_OK) {
+        irk_free(k);
+        return err;
+    }
+    log_info("case S1T: created the IRK and sealed it to the proof PCRs in %s", cfg->irk_blob);
+    *out = k;
+    return SRTM_OK;
+}
+
+static srtm_err obtain_irk(km_ctx *ctx, const proof_config *cfg, irk **out)
+{
+    km_sealed sealed;
+    srtm_err err = load_blob(cfg->irk_blob, &sealed);
+    if (err != SRTM_OK && cfg->scheme == IRK_SCHEME_S1T && access(cfg->irk_blob, F_OK) != 0)
+        return s1t_create(ctx, cfg, out);
+    if (err != SRTM_OK) {
+        log_error("cannot read the sealed IRK %s (%s): create it with `srtm-keymgr wrap-irk`",
+                  cfg->irk_blob, srtm_strerror(err));
+        return err;
+    }
+    km_secret secret;
+    err = km_unseal(ctx, KM_PARENT_PRIMARY, &sealed, cfg->proof_mask, &secret);
+    if (err == SRTM_E_DENIED) {
+        log_error("the TPM refuses to unseal the IRK: the PCRs are not in the SRTM-proof-PCR "
+                  "state it was wrapped for (another srtmd binary or configuration, another "
+                  "boot chain, or the period was already closed in this boot); re-wrap with "
+                  "`srtm-keymgr rewrap` for an intended change, or reboot");
+        return err;
+    }
+    if (err != SRTM_OK) {
+        log_error("cannot unseal the IRK from %s: %s", cfg->irk_blob, srtm_strerror(err));
+        return err;
+    }
+    err = irk_from_private_der(secret.bytes, secret.len, out);
+    km_secret_wipe(&secret);
+    if (err != SRTM_OK)
+        log_error("the unsealed IRK is not a P-256 private key");
+    return err;
+}
+
+/* Quote with qualifyingData = SHA-256(tag || IRK public key): the IRK certificate. */
+static srtm_err certify(km_ctx *ctx, const km_aik *aik, const proof_config *cfg, const irk *k,
+                        quoter_identity *qid, report_identity *id)
+{
+    uint8_t q[SRTM_DIGEST_LEN];
+    km_quote_info info;
+    srtm_err err = irk_public_der(k, qid->irk_public, &qid->irk_public_len);
+    if (err == SRTM_OK)
+        err = irk_cert_qualifier(qid->irk_public, qid->irk_public_len, q);
+    if (err == SRTM_OK)
+        err = km_quote(ctx, aik, cfg->proof_mask, q, sizeof(q), &qid->certificate);
+    if (err == SRTM_OK)
+        err = km_quote_parse(qid->certificate.attest, qid->certificate.attest_len, &info);
+    if (err != SRTM_OK) {
+        log_error("cannot certify the IRK with the AIK: %s", srtm_strerror(err));
+        return err;
+    }
+    qid->quote_mask = cfg->proof_mask;
+    id->reset_count = info.reset_count;
+    id->restart_count = info.restart_count;
+    return RAND_bytes(id->instance, sizeof(id->instance)) == 1 ? SRTM_OK : SRTM_E_CRYPTO;
+}
+
+static srtm_err close_period(km_ctx *ctx, unsigned pcr)
+{
+    uint8_t d[SRTM_DIGEST_LEN];
+    srtm_err err = proof_close_digest(d);
+    if (err == SRTM_OK)
+        err = km_pcr_extend(ctx, pcr, d);
+    if (err != SRTM_OK)
+        log_error("COULD NOT CLOSE the proof period (extend of PCR %u failed: %s): the IRK "
+                  "stays obtainable in this boot; reboot before trusting this platform",
+                  pcr, srtm_strerror(err));
+    return err;
+}
+
+srtm_err proof_period(const proof_config *cfg, srtm_quoter **quoter_out, report_identity *id_out)
+{
+    km_ctx *ctx = NULL;
+    srtm_err err = km_open(cfg->tcti, &ctx);
+    if (err != SRTM_OK) {
+        log_error("cannot use the TPM (TCTI %s): %s; srtmd does not start without one "
+                  "(--no-tpm runs it for development, without signed reports)",
+                  cfg->tcti ? cfg->tcti : "default", srtm_strerror(err));
+        return err;
+    }
+    const km_aik *aik = NULL;
+    irk *key = NULL;
+    quoter_identity qid;
+    report_identity id;
+    memset(&qid, 0, sizeof(qid));
+    memset(&id, 0, sizeof(id));
+    err = check_config(cfg);
+    if (err == SRTM_OK && (err = km_aik_load(ctx, cfg->aik_handle, &aik)) != SRTM_OK)
+        log_error("no usable AIK at handle 0x%08x: create it with `srtm-keymgr enroll`",
+                  cfg->aik_handle);
+    if (err == SRTM_OK)
+        err = obtain_irk(ctx, cfg, &key);
+    if (err == SRTM_OK)
+        err = certify(ctx, aik, cfg, key, &qid, &id);
+    /* Close whatever happened above. */
+    srtm_err closed = close_period(ctx, cfg->srtm_pcr);
+    if (err == SRTM_OK)
+        err = closed;
+    if (err == SRTM_OK)
+        err = quoter_start(ctx, aik, key, &qid, quoter_out);
+    if (err != SRTM_OK) {
+        irk_free(key);
+        km_close(ctx);
+        return err;
+    }
+    log_info("proof period closed: IRK certified by the AIK at 0x%08x (TPM resetCount %u, "
+             "restartCount %u)",
+             cfg->aik_handle, id.reset_count, id.restart_count);
+    *id_out = id;
+    return SRTM_OK;
+}

@@ -1,0 +1,47 @@
+/*
+ * The SRTM-proof-period (paper section 5; ../shared/DESIGN.md). Run once at srtmd start,
+ * after the launcher extended the SRTM PCR with the digest of srtmd and its
+ * configuration: obtain the IRK (unseal it, case MIT; or create and seal it on the very
+ * first start, case S1T), certify it with a TPM2_Quote whose qualifyingData binds the
+ * IRK's public key, then close the period by extending the SRTM PCR with the close event.
+ * Once a TPM is reachable the period is closed on every path, success or failure: until
+ * then anyone could unseal the IRK.
+ */
+#ifndef SRTM_PROOF_H
+#define SRTM_PROOF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "quoter.h"
+#include "report.h"
+
+/* The digest extended into the SRTM PCR to close the period: SHA-256 of this text. */
+#define PROOF_CLOSE_TAG "srtm: SRTM-proof-period closed"
+
+typedef enum irk_scheme {
+    IRK_SCHEME_MIT = 0, /* M creates the IRK; srtm-keymgr wraps it for the TPM */
+    IRK_SCHEME_S1T = 1, /* srtmd creates it at its first start and seals it for later */
+} irk_scheme;
+
+typedef struct proof_config {
+    const char *tcti;      /* tctildr string; NULL: the tctildr default */
+    unsigned srtm_pcr;     /* the SRTM PCR */
+    uint32_t proof_mask;   /* PCRs the IRK is sealed to and quotes cover; has srtm_pcr */
+    uint32_t aik_handle;   /* persistent AIK */
+    const char *irk_blob;  /* sealed IRK file */
+    irk_scheme scheme;
+    bool allow_resettable; /* accept PCR 16 or 23 as the SRTM PCR (tests on swtpm only) */
+} proof_config;
+
+/*
+ * Run the proof period. On success *quoter_out serves joint quotes and *id_out is the
+ * boot identity for reports. Every failure is logged with what to do about it.
+ */
+SRTM_WUR srtm_err proof_period(const proof_config *cfg, srtm_quoter **quoter_out,
+                               report_identity *id_out);
+
+/* The digest extended at the close: SHA-256(PROOF_CLOSE_TAG). */
+SRTM_WUR srtm_err proof_close_digest(uint8_t out[SRTM_DIGEST_LEN]);
+
+#endif /* SRTM_PROOF_H */

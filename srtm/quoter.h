@@ -1,0 +1,67 @@
+/*
+ * The quoter: the one thread that owns the TPM once the proof period is over. nng's
+ * callback threads never wait for the TPM; they hand a job (a nonce and a serialised
+ * report) to the quoter and are called back when the IRK signature and the TPM quote
+ * are ready. One thread per TPM also keeps to what tcti-swtpm and a TPM without resource
+ * manager allow (see ../shared/TPM-RECIPE.md).
+ */
+#ifndef SRTM_QUOTER_H
+#define SRTM_QUOTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "irk.h"
+#include "km.h"
+
+typedef struct srtm_quoter srtm_quoter;
+
+/* What one joint quote adds to a report. */
+typedef struct quote_result {
+    srtm_err err;
+    uint8_t irk_sig[IRK_SIG_MAX];
+    size_t irk_sig_len;
+    km_tpm_quote quote;
+} quote_result;
+
+typedef struct quote_job quote_job;
+struct quote_job {
+    /* in: valid until done is called */
+    const uint8_t *nonce;
+    size_t nonce_len;
+    const uint8_t *report;
+    size_t report_len;
+    /* out */
+    quote_result result;
+    /* called on the quoter thread when result is filled (err set on failure) */
+    void (*done)(quote_job *job);
+    void *arg;
+    quote_job *next; /* queue link, owned by the quoter */
+};
+
+/* What the proof period produced and the quoter keeps for every answer. */
+typedef struct quoter_identity {
+    km_tpm_quote certificate;          /* the IRK certificate (proof-period quote) */
+    uint8_t irk_public[IRK_PUB_DER_MAX];
+    size_t irk_public_len;
+    uint32_t quote_mask;               /* PCRs every joint quote covers */
+} quoter_identity;
+
+/*
+ * Start the quoter thread. It takes ownership of ctx (closed by quoter_free) and irk
+ * (freed and wiped by quoter_free); aik belongs to ctx.
+ */
+SRTM_WUR srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key,
+                               const quoter_identity *id, srtm_quoter **out);
+
+/* Queue a job; done runs later on the quoter thread. */
+void quoter_submit(srtm_quoter *q, quote_job *job);
+
+const quoter_identity *quoter_get_identity(const srtm_quoter *q);
+
+/* Stop the thread: the job being served finishes (done is called), queued jobs are
+ * dropped without a call, then the TPM context is closed and the IRK wiped. NULL is fine. */
+void quoter_free(srtm_quoter *q);
+
+#endif /* SRTM_QUOTER_H */
