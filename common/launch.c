@@ -1,4 +1,5 @@
 /* The launch measurement; see launch.h. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "launch.h"
@@ -22,4 +23,31 @@ srtm_err launch_measure(const char *binary_path, const char *config_path,
     if (err == SRTM_OK)
         *out = m;
     return err;
+}
+
+/* The value of option name in srtmd's configuration file (lines "name value"), copied
+ * into out; false when absent. */
+bool launch_config_value(const char *path, const char *name, char *out, size_t size)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (path == NULL || read_small_file(path, 64u * 1024u, &text, &len) != SRTM_OK)
+        return false;
+    bool found = false;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line != NULL && !found;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *hash = strchr(line, '#');
+        if (hash != NULL)
+            *hash = '\0';
+        char *s2 = NULL;
+        char *key = strtok_r(line, " \t\r", &s2);
+        char *value = key != NULL ? strtok_r(NULL, " \t\r", &s2) : NULL;
+        if (key != NULL && value != NULL && strcmp(key, name) == 0 && strlen(value) < size) {
+            memcpy(out, value, strlen(value) + 1);
+            found = true;
+        }
+    }
+    free(text);
+    return found;
 }

@@ -22,4 +22,8 @@ typedef struct launch_measurement {
 SRTM_WUR srtm_err launch_measure(const char *binary_path, const char *config_path,
                                  launch_measurement *out);
 
+/* The value of option name in srtmd's configuration file at path (lines "name value",
+ * '#' comments), copied into out (size bytes); false when absent or path is NULL. */
+bool launch_config_value(const char *path, const char *name, char *out, size_t size);
+
 #endif /* SRTM_LAUNCH_H */

@@ -54,6 +54,7 @@ static void usage(FILE *f)
         "           marshalled TPM2B_PUBLIC); --reuse takes an AIK already there\n"
         "  predict  --srtmd BIN [--config FILE] [--srtm-pcr N] [--proof-pcrs LIST]\n"
         "           [--srtm-pcr-base HEX] -o REFERENCE.json\n"
+        "           (SRTM PCR and proof PCRs default to those in srtmd's --config file)\n"
         "           the PCR values during the proof period and after its close, from the\n"
         "           boot PCRs as they are now and the SRTM PCR's value before the launch\n"
         "           (default 32 zero bytes: its reset value)\n"
@@ -385,7 +386,7 @@ int main(int argc, char **argv)
               .srtm_pcr = DEFAULT_SRTM_PCR,
               .proof_mask = DEFAULT_PROOF_PCRS};
     const command *cmd = NULL;
-    bool help = false;
+    bool help = false, pcr_given = false, pcrs_given = false;
     /* Options may come before or after the command name. */
     int c;
     while ((c = getopt_long(argc, argv, "+o:", longopts, NULL)) != -1 || optind < argc) {
@@ -441,12 +442,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             o.srtm_pcr = (unsigned)v;
+            pcr_given = true;
             break;
         case O_PCRS:
             if (!parse_pcr_list(optarg, &o.proof_mask)) {
                 fprintf(stderr, "srtm-keymgr: --proof-pcrs takes e.g. 0-7,9\n");
                 return 2;
             }
+            pcrs_given = true;
             break;
         case O_BASE:
             if (hex_decode(optarg, strlen(optarg), o.srtm_base, SRTM_DIGEST_LEN) != SRTM_OK) {
@@ -480,6 +483,23 @@ int main(int argc, char **argv)
     if (help || cmd == NULL) {
         usage(help ? stdout : stderr);
         return help ? 0 : 2;
+    }
+    /* Take the SRTM PCR and the proof PCRs from srtmd's configuration when it names
+     * them and the command line does not, so the prediction matches what srtmd uses. */
+    char value[64];
+    if (!pcr_given && launch_config_value(o.config, "srtm-pcr", value, sizeof(value))) {
+        char *end = NULL;
+        unsigned long v = strtoul(value, &end, 10);
+        if (*end != '\0' || v >= KM_PCR_COUNT) {
+            fprintf(stderr, "srtm-keymgr: %s: bad srtm-pcr\n", o.config);
+            return 2;
+        }
+        o.srtm_pcr = (unsigned)v;
+    }
+    if (!pcrs_given && launch_config_value(o.config, "proof-pcrs", value, sizeof(value)) &&
+        !parse_pcr_list(value, &o.proof_mask)) {
+        fprintf(stderr, "srtm-keymgr: %s: bad proof-pcrs\n", o.config);
+        return 2;
     }
     o.proof_mask |= 1u << o.srtm_pcr;
     return cmd->run(&o);

@@ -22,8 +22,9 @@ static void usage(FILE *f)
             "\n"
             "  --srtmd PATH      the srtmd binary that is about to run\n"
             "  --config FILE     its configuration file (srtmd --config FILE); none: empty\n"
-            "  --srtm-pcr N      the SRTM PCR (default 15)\n"
-            "  --tcti STRING     the TPM (tctildr string; default: tctildr's default)\n"
+            "  --srtm-pcr N      the SRTM PCR (default: srtm-pcr of the configuration, else 15)\n"
+            "  --tcti STRING     the TPM (tctildr string; default: tcti of the configuration,\n"
+            "                    else tctildr's default)\n"
             "  --print           print the measurement and do not extend\n"
             "  --help            show this help\n"
             "\n"
@@ -41,6 +42,8 @@ int main(int argc, char **argv)
     };
     const char *srtmd = NULL, *config = NULL, *tcti = NULL;
     unsigned long pcr = 15;
+    bool pcr_given = false;
+    char cfg_tcti[256], cfg_pcr[8];
     bool print_only = false;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -62,6 +65,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "srtm-launch: --srtm-pcr takes 0 to 23\n");
                 return 2;
             }
+            pcr_given = true;
             break;
         case 'P':
             print_only = true;
@@ -78,6 +82,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "srtm-launch: --srtmd PATH is required (see --help)\n");
         return 2;
     }
+    /* Unless told otherwise, use the SRTM PCR and the TPM that srtmd's configuration
+     * names, so the launcher and srtmd cannot disagree. */
+    if (!pcr_given && launch_config_value(config, "srtm-pcr", cfg_pcr, sizeof(cfg_pcr))) {
+        char *end = NULL;
+        pcr = strtoul(cfg_pcr, &end, 10);
+        if (*end != '\0' || pcr >= KM_PCR_COUNT) {
+            fprintf(stderr, "srtm-launch: %s: bad srtm-pcr\n", config);
+            return 2;
+        }
+    }
+    if (tcti == NULL && launch_config_value(config, "tcti", cfg_tcti, sizeof(cfg_tcti)))
+        tcti = cfg_tcti;
     launch_measurement m;
     srtm_err err = launch_measure(srtmd, config, &m);
     if (err != SRTM_OK) {

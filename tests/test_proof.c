@@ -371,3 +371,32 @@ Test(proof, rewrap_moves_the_irk_to_an_updated_configuration)
     launch(&P, conf2, 15);
     cr_expect_eq(srtmd_fails(&P, conf2, err, sizeof(err)), 1);
 }
+
+/* srtm-keymgr predict and srtm-launch take the SRTM PCR and the proof PCRs from the
+ * configuration they measure, so they cannot disagree with srtmd. */
+Test(proof, tools_take_the_pcrs_from_the_configuration)
+{
+    char conf[400], ref[400], err[4096];
+    snprintf(conf, sizeof(conf), "%s/pcr14.conf", P.dir);
+    snprintf(ref, sizeof(ref), "%s/pcr14.json", P.dir);
+    write_text(conf, "srtm-pcr 14\nproof-pcrs 0-3\n");
+    cr_assert_eq(KEYMGR("--tcti", P.tpm.tcti, "predict", "--srtmd", test_binary("SRTMD"),
+                        "--config", conf, "-o", ref),
+                 0, "predict: %s", err);
+    json_object *r = json_object_from_file(ref), *proof = NULL, *pcr = NULL;
+    cr_assert(r != NULL && json_object_object_get_ex(r, "proof", &proof) &&
+              json_object_object_get_ex(r, "srtm_pcr", &pcr));
+    cr_expect_eq(json_object_get_int(pcr), 14);
+    cr_expect_eq(json_object_object_length(proof), 5, "PCRs 0-3 and 14");
+    json_object_put(r);
+    uint8_t want[32];
+    ref_value(ref, "proof", 14, want);
+    cr_assert_eq(LAUNCH("--tcti", P.tpm.tcti, "--srtmd", test_binary("SRTMD"), "--config", conf),
+                 0, "srtm-launch: %s", err);
+    km_ctx *ctx = NULL;
+    km_pcr_values v;
+    cr_assert_eq(km_open(P.tpm.tcti, &ctx), SRTM_OK);
+    cr_assert_eq(km_pcr_read(ctx, 1u << 14, &v), SRTM_OK);
+    km_close(ctx);
+    cr_expect_arr_eq(v.value[14], want, 32, "srtm-launch extended another PCR or value");
+}
