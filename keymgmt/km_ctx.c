@@ -36,10 +36,10 @@ static srtm_err flush_range(km_ctx *ctx, TPM2_HC first)
         TPM2_HANDLE h = cap->data.handles.handle[i];
         /* The loaded-session query (0x02) lists HMAC (0x02) and policy (0x03) sessions;
          * the saved-session query (0x03) both kinds too. */
-        TPM2_HC type = h & TPM2_HR_RANGE_MASK;
-        bool session_query = first != TPM2_HR_TRANSIENT;
-        if (session_query ? (type != TPM2_HR_HMAC_SESSION && type != TPM2_HR_POLICY_SESSION)
-                          : type != TPM2_HR_TRANSIENT)
+        TPM2_HC type = h & KM_HR_RANGE_MASK;
+        bool session_query = first != KM_HR_TRANSIENT;
+        if (session_query ? (type != KM_HR_HMAC_SESSION && type != KM_HR_POLICY_SESSION)
+                          : type != KM_HR_TRANSIENT)
             break;
         ESYS_TR tr = ESYS_TR_NONE;
         err = km_rc(Esys_TR_FromTPMPublic(ctx->esys, h, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -74,7 +74,7 @@ static srtm_err ctx_start(km_ctx *ctx, const char *tcti)
         if (err != SRTM_OK)
             return err;
     }
-    const TPM2_HC ranges[] = {TPM2_HR_TRANSIENT, TPM2_HR_HMAC_SESSION, TPM2_HR_POLICY_SESSION};
+    const TPM2_HC ranges[] = {KM_HR_TRANSIENT, KM_HR_HMAC_SESSION, KM_HR_POLICY_SESSION};
     for (size_t i = 0; i < SRTM_ARRAY_LEN(ranges) && err == SRTM_OK; i++)
         err = flush_range(ctx, ranges[i]);
     return err;

@@ -48,6 +48,12 @@ srtm_err km_parent_get(km_ctx *ctx, uint32_t parent, ESYS_TR *out, bool *flush);
 /* EVP_PKEY of an ECC P-256 TPMT_PUBLIC (OpenSSL 3 fromdata). Caller frees. */
 srtm_err km_ecc_public_to_evp(const TPMT_PUBLIC *pub, void **pkey_out);
 
+/* Handle ranges; tss2 3.2.1's TPM2_HR_TRANSIENT shifts a signed 0x80 by 24 (UBSan). */
+#define KM_HR_TRANSIENT 0x80000000u
+#define KM_HR_HMAC_SESSION 0x02000000u
+#define KM_HR_POLICY_SESSION 0x03000000u
+#define KM_HR_RANGE_MASK 0xFF000000u
+
 /* Persistent handle in the owner range? */
 static inline bool km_handle_valid(uint32_t h)
 {

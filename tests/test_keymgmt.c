@@ -483,7 +483,7 @@ Test(keymgmt, reboot_keeps_the_aik_and_changes_reset_count)
     cr_assert_gt(after.reset_count, before.reset_count);
 }
 
-/* How many handles of a range the TPM holds; for TPM2_HR_HMAC_SESSION: all loaded
+/* How many handles of a range the TPM holds; for KM_HR_HMAC_SESSION: all loaded
  * sessions (the test peeks into the km context). */
 static uint32_t loaded_count(TPM2_HC first)
 {
@@ -494,9 +494,9 @@ static uint32_t loaded_count(TPM2_HC first)
                  TSS2_RC_SUCCESS);
     uint32_t n = 0;
     for (uint32_t i = 0; i < cap->data.handles.count; i++)
-        if ((cap->data.handles.handle[i] & TPM2_HR_RANGE_MASK) == first ||
-            (first == TPM2_HR_HMAC_SESSION &&
-             (cap->data.handles.handle[i] & TPM2_HR_RANGE_MASK) == TPM2_HR_POLICY_SESSION))
+        if ((cap->data.handles.handle[i] & KM_HR_RANGE_MASK) == first ||
+            (first == KM_HR_HMAC_SESSION &&
+             (cap->data.handles.handle[i] & KM_HR_RANGE_MASK) == KM_HR_POLICY_SESSION))
             n++; /* the loaded-session query lists policy sessions too */
     Esys_Free(cap);
     return n;
@@ -535,14 +535,14 @@ Test(keymgmt, open_flushes_what_a_crashed_run_left_loaded)
     km_sealed blob;
     cr_assert_eq(km_seal(ctx, KM_PARENT_PRIMARY, policy, secret, sizeof(secret), &blob),
                  SRTM_E_TPM);
-    cr_assert_eq(loaded_count(TPM2_HR_HMAC_SESSION), 2, "two sessions left behind");
+    cr_assert_eq(loaded_count(KM_HR_HMAC_SESSION), 2, "two sessions left behind");
     /* A new km_open cleans up. */
     km_close(ctx);
     ctx = NULL;
     cr_assert_eq(km_open(tpm.tcti, &ctx), SRTM_OK);
-    cr_assert_eq(loaded_count(TPM2_HR_TRANSIENT), 0);
-    cr_assert_eq(loaded_count(TPM2_HR_HMAC_SESSION), 0);
-    cr_assert_eq(loaded_count(TPM2_HR_POLICY_SESSION), 0);
+    cr_assert_eq(loaded_count(KM_HR_TRANSIENT), 0);
+    cr_assert_eq(loaded_count(KM_HR_HMAC_SESSION), 0);
+    cr_assert_eq(loaded_count(KM_HR_POLICY_SESSION), 0);
     cr_assert_eq(km_seal(ctx, KM_PARENT_PRIMARY, policy, secret, sizeof(secret), &blob),
                  SRTM_OK);
 }
