@@ -194,7 +194,7 @@ srtm_err proof_period(const proof_config *cfg, srtm_quoter **quoter_out, report_
     if (err == SRTM_OK)
         err = closed;
     if (err == SRTM_OK)
-        err = quoter_start(ctx, aik, key, &qid, quoter_out);
+        err = quoter_start(ctx, aik, key, &qid, cfg->tcti, cfg->aik_handle, quoter_out);
     if (err != SRTM_OK) {
         irk_free(key);
         km_close(ctx);

@@ -9,8 +9,11 @@
 #include "quoter.h"
 
 struct srtm_quoter {
-    km_ctx *ctx;
+    km_ctx *ctx; /* NULL after a TPM failure until the next job reconnects */
     const km_aik *aik;
+    char tcti[256];
+    bool has_tcti;
+    uint32_t aik_handle;
     irk *key;
     quoter_identity id;
     pthread_t thread;
@@ -20,10 +23,34 @@ struct srtm_quoter {
     bool stopping;
 };
 
+/* A context whose TPM went away stays broken in ESYS: open a new one. The AIK is the
+ * persistent one of the proof period; a rebooted TPM still holds it, and verifiers see
+ * the reboot in the quote's resetCount. */
+static srtm_err reconnect(srtm_quoter *q)
+{
+    km_close(q->ctx);
+    q->ctx = NULL;
+    q->aik = NULL;
+    km_ctx *ctx = NULL;
+    srtm_err err = km_open(q->has_tcti ? q->tcti : NULL, &ctx);
+    if (err == SRTM_OK && (err = km_aik_load(ctx, q->aik_handle, &q->aik)) != SRTM_OK)
+        km_close(ctx);
+    if (err == SRTM_OK) {
+        q->ctx = ctx;
+        log_info("quoter: reconnected to the TPM");
+    }
+    return err;
+}
+
 static void serve(srtm_quoter *q, quote_job *job)
 {
     quote_result *r = &job->result;
     memset(r, 0, sizeof(*r));
+    if (q->ctx == NULL && (r->err = reconnect(q)) != SRTM_OK) {
+        log_warn("quote failed: the TPM is still unreachable");
+        job->done(job);
+        return;
+    }
     r->err = irk_sign_report(q->key, job->nonce, job->nonce_len, job->report, job->report_len,
                              r->irk_sig, &r->irk_sig_len);
     uint8_t qual[SRTM_DIGEST_LEN];
@@ -34,6 +61,11 @@ static void serve(srtm_quoter *q, quote_job *job)
         r->err = km_quote(q->ctx, q->aik, q->id.quote_mask, qual, sizeof(qual), &r->quote);
     if (r->err != SRTM_OK)
         log_warn("quote failed: %s", srtm_strerror(r->err));
+    if (r->err == SRTM_E_TPM) {
+        km_close(q->ctx);
+        q->ctx = NULL;
+        q->aik = NULL;
+    }
     job->done(job);
 }
 
@@ -59,13 +91,19 @@ static void *quoter_main(void *arg)
 }
 
 srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key, const quoter_identity *id,
-                      srtm_quoter **out)
+                      const char *tcti, uint32_t aik_handle, srtm_quoter **out)
 {
+    if (tcti != NULL && strlen(tcti) >= sizeof(((srtm_quoter *)0)->tcti))
+        return SRTM_E_TOO_BIG;
     srtm_quoter *q = calloc(1, sizeof(*q));
     if (q == NULL)
         return SRTM_E_NO_MEMORY;
     q->ctx = ctx;
     q->aik = aik;
+    q->has_tcti = tcti != NULL;
+    if (tcti != NULL)
+        memcpy(q->tcti, tcti, strlen(tcti) + 1);
+    q->aik_handle = aik_handle;
     q->key = key;
     q->id = *id;
     if (pthread_mutex_init(&q->lock, NULL) != 0) {

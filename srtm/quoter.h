@@ -50,10 +50,13 @@ typedef struct quoter_identity {
 
 /*
  * Start the quoter thread. It takes ownership of ctx (closed by quoter_free) and irk
- * (freed and wiped by quoter_free); aik belongs to ctx.
+ * (freed and wiped by quoter_free); aik belongs to ctx. tcti (copied; NULL: tctildr's
+ * default) and the AIK's handle let the quoter reconnect: a TPM context that lost its
+ * connection stays broken, so after a TPM failure the next job opens a new one.
  */
 SRTM_WUR srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key,
-                               const quoter_identity *id, srtm_quoter **out);
+                               const quoter_identity *id, const char *tcti,
+                               uint32_t aik_handle, srtm_quoter **out);
 
 /* Queue a job; done runs later on the quoter thread. */
 void quoter_submit(srtm_quoter *q, quote_job *job);

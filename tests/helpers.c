@@ -228,13 +228,13 @@ static bool port_accepts(int port)
     return ok;
 }
 
-/* Spawn swtpm on t->dir and a free port; true once it accepts connections. */
-static bool swtpm_spawn(test_swtpm *t)
+/* Spawn swtpm on t->dir and port (0: a free one); true once it accepts connections. */
+static bool swtpm_spawn(test_swtpm *t, int want_port)
 {
     const char *bin = getenv("SWTPM");
     if (bin == NULL || bin[0] == '\0')
         bin = "swtpm";
-    int port = free_port_pair();
+    int port = want_port > 0 ? want_port : free_port_pair();
     if (port < 0)
         return false;
     char server[96], ctrl[96], state[300];
@@ -272,8 +272,11 @@ static bool swtpm_spawn(test_swtpm *t)
 
 static void swtpm_spawn_retry(test_swtpm *t)
 {
+    /* Come back on the same port when it is still free (a daemon under test keeps its
+     * TCTI string across the reboot); otherwise on any free one. */
+    int same = t->port;
     for (int i = 0; i < 5; i++)
-        if (swtpm_spawn(t))
+        if (swtpm_spawn(t, i == 0 ? same : 0))
             return;
     cr_assert_fail("swtpm did not start (state %s)", t->dir);
 }

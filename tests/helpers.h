@@ -53,7 +53,8 @@ typedef struct test_swtpm {
 void test_swtpm_start(test_swtpm *t);
 
 /* Power-cycle: stop swtpm and start it again on the same state dir (PCRs reset, resetCount
- * grows, persistent handles stay). The port (and t->tcti) may change. */
+ * grows, persistent handles stay), on the same port when it is free; otherwise the port
+ * (and t->tcti) change. */
 void test_swtpm_reboot(test_swtpm *t);
 
 /* SIGKILL swtpm and reap it, keeping the state dir: the TPM is gone. */

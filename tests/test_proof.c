@@ -292,7 +292,7 @@ Test(proof, resettable_srtm_pcr_is_refused_unless_insecure)
     start_srtmd(&P, conf23);
 }
 
-Test(proof, tpm_gone_fails_quotes_but_not_ccr_operations)
+Test(proof, tpm_gone_fails_quotes_but_not_ccr_operations_until_it_returns)
 {
     provision(&P, P.conf, P.blob, P.ref);
     launch(&P, P.conf, 15);
@@ -300,8 +300,8 @@ Test(proof, tpm_gone_fails_quotes_but_not_ccr_operations)
     test_swtpm_kill(&P.tpm);
     uint8_t nonce[16] = {9};
     srtm_err err = SRTM_OK;
-    Srtm__Evidence *e = get_evidence(&P, nonce, sizeof(nonce), &err);
-    cr_expect(e == NULL);
+    Srtm__Evidence *gone = get_evidence(&P, nonce, sizeof(nonce), &err);
+    cr_expect(gone == NULL);
     cr_expect_eq(err, SRTM_E_TPM, "quote without a TPM: %s", srtm_strerror(err));
     srtm_conn *c = NULL;
     cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
@@ -312,6 +312,21 @@ Test(proof, tpm_gone_fails_quotes_but_not_ccr_operations)
     cr_expect_eq(srtm_extend(c, &cap, "vm-after", 0, d, 0, NULL, NULL), SRTM_OK);
     srtm_close(c);
     cr_expect(test_daemon_alive(&P.d));
+    /* The TPM comes back (a reboot of the TPM alone): srtmd reconnects and quotes again,
+     * and the quote shows the new boot, which a verifier will not match with the IRK
+     * certificate of the old one. */
+    int port = P.tpm.port;
+    test_swtpm_reboot(&P.tpm);
+    cr_assert_eq(P.tpm.port, port, "swtpm did not come back on its port");
+    Srtm__Evidence *e = get_evidence(&P, nonce, sizeof(nonce), &err);
+    cr_assert(e != NULL, "no quote after the TPM came back: %s", srtm_strerror(err));
+    km_quote_info cert, quote;
+    cr_assert_eq(km_quote_parse(e->irk_certificate->attest.data, e->irk_certificate->attest.len,
+                                &cert),
+                 SRTM_OK);
+    cr_assert_eq(km_quote_parse(e->quote->attest.data, e->quote->attest.len, &quote), SRTM_OK);
+    cr_expect_neq(cert.reset_count, quote.reset_count);
+    srtm__evidence__free_unpacked(e, NULL);
 }
 
 Test(proof, s1t_creates_the_irk_once_and_recovers_it_after_a_reboot)
