@@ -1,0 +1,186 @@
+/*
+ * bench_quote: on swtpm, in one run,
+ *   1. the SRTM-proof-period: wall time from starting srtmd (which unseals the IRK,
+ *      certifies it and closes the period before it serves) until it serves, against
+ *      the time of starting srtmd --no-tpm (the same daemon without the period);
+ *   2. joint quote latency through libsrtm (report of 10 components, IRK signature, TPM
+ *      quote) against a bare km_quote on a second swtpm with the same kind of AIK (the
+ *      TPM's share), alternating, medians.
+ * Usage: bench_quote BUILD_DIR [ROUNDS]
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <srtm/srtm.h>
+
+#include "km.h"
+
+#define QUOTES_PER_ROUND 50
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench_quote: failed: %s\n", cmd);
+        exit(1);
+    }
+}
+
+static pid_t swtpm(const char *dir, int port)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char server[80], ctrl[80], state[300];
+        snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", port);
+        snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", port + 1);
+        snprintf(state, sizeof(state), "dir=%s", dir);
+        execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl,
+               "--tpmstate", state, "--flags", "not-need-init,startup-clear", (char *)NULL);
+        _exit(127);
+    }
+    usleep(200000);
+    return pid;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_quote BUILD_DIR [ROUNDS]\n");
+        return 2;
+    }
+    const char *b = argv[1];
+    int rounds = argc > 2 ? atoi(argv[2]) : 5;
+    if (rounds < 1 || rounds > 50)
+        rounds = 5;
+    setenv("TSS2_LOG", "all+NONE", 1);
+    char dir[] = "/tmp/srtm-bench-quote-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    sh("mkdir -p %s/tpm-a %s/tpm-b", dir, dir);
+    int port_a = 23410, port_b = 23420;
+    pid_t ta = swtpm(strcat(strcpy((char[300]){0}, dir), "/tpm-a"), port_a);
+    pid_t tb = swtpm(strcat(strcpy((char[300]){0}, dir), "/tpm-b"), port_b);
+    char tcti_a[64], tcti_b[64];
+    snprintf(tcti_a, sizeof(tcti_a), "swtpm:host=127.0.0.1,port=%d", port_a);
+    snprintf(tcti_b, sizeof(tcti_b), "swtpm:host=127.0.0.1,port=%d", port_b);
+
+    /* Provision platform A as an administrator would. */
+    sh("printf 'srtm-pcr 15\\nproof-pcrs 0-7\\nirk-blob %s/irk.sealed\\nlog-level error\\n' > %s/srtmd.conf",
+       dir, dir);
+    sh("%s/keymgmt/srtm-keymgr --tcti %s enroll --aik-pem %s/aik.pem >/dev/null", b, tcti_a, dir);
+    sh("%s/keymgmt/srtm-keymgr --tcti %s predict --srtmd %s/srtm/srtmd --config %s/srtmd.conf "
+       "-o %s/ref.json >/dev/null",
+       b, tcti_a, b, dir, dir);
+    sh("%s/keymgmt/srtm-keymgr --tcti %s wrap-irk --reference %s/ref.json -o %s/irk.sealed "
+       ">/dev/null",
+       b, tcti_a, dir, dir);
+
+    /* 1. Start-up with and without the proof period (srtmd returns once it serves). */
+    double with_tpm = 0, without = 0;
+    sh("%s/srtm/srtm-launch --tcti %s --srtmd %s/srtm/srtmd --config %s/srtmd.conf >/dev/null",
+       b, tcti_a, b, dir);
+    double t0 = now_s();
+    sh("%s/srtm/srtmd --config %s/srtmd.conf --tcti %s --listen ipc://%s/s.sock "
+       "--admin-cap %s/a.cap --pidfile %s/pid",
+       b, dir, tcti_a, dir, dir, dir);
+    with_tpm = now_s() - t0;
+    t0 = now_s();
+    sh("%s/srtm/srtmd --no-tpm --log-level error --listen ipc://%s/n.sock --admin-cap %s/n.cap "
+       "--pidfile %s/npid",
+       b, dir, dir, dir);
+    without = now_s() - t0;
+    sh("kill $(cat %s/npid)", dir);
+
+    /* 2. Joint quotes over 10 components of 10 entries each. */
+    char url[400], cap_path[400];
+    snprintf(url, sizeof(url), "ipc://%s/s.sock", dir);
+    snprintf(cap_path, sizeof(cap_path), "%s/a.cap", dir);
+    srtm_conn *c = NULL;
+    srtm_cap admin, cap;
+    uint64_t h;
+    if (srtm_cap_load(cap_path, &admin) != SRTM_OK || srtm_open(url, &c) != SRTM_OK)
+        return 1;
+    for (int i = 0; i < 10; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "vm-%d", i);
+        if (srtm_register(c, &admin, name, 1, &h, &cap) != SRTM_OK)
+            return 1;
+        for (int k = 0; k < 10; k++) {
+            uint8_t d[32] = {(uint8_t)i, (uint8_t)k};
+            if (srtm_extend(c, &cap, name, 0, d, 0, "module", NULL) != SRTM_OK)
+                return 1;
+        }
+    }
+    km_ctx *kb = NULL;
+    const km_aik *aik = NULL;
+    if (km_open(tcti_b, &kb) != SRTM_OK || km_aik_create(kb, 0x81010002, &aik) != SRTM_OK)
+        return 1;
+    double joint[50], tpm[50];
+    uint8_t nonce[32] = {1};
+    for (int r = 0; r < rounds; r++) {
+        t0 = now_s();
+        for (int i = 0; i < QUOTES_PER_ROUND; i++) {
+            nonce[0] = (uint8_t)i;
+            uint8_t *ev = NULL;
+            size_t len = 0;
+            if (srtm_quote(c, nonce, sizeof(nonce), NULL, 0, &ev, &len) != SRTM_OK)
+                return 1;
+            free(ev);
+        }
+        joint[r] = (now_s() - t0) / QUOTES_PER_ROUND;
+        t0 = now_s();
+        for (int i = 0; i < QUOTES_PER_ROUND; i++) {
+            km_tpm_quote q;
+            uint8_t qual[32] = {(uint8_t)i};
+            if (km_quote(kb, aik, 0x80FF, qual, sizeof(qual), &q) != SRTM_OK)
+                return 1;
+        }
+        tpm[r] = (now_s() - t0) / QUOTES_PER_ROUND;
+    }
+    double mj = median(joint, rounds), mt = median(tpm, rounds);
+    printf("bench_quote: %d rounds of %d quotes, medians\n", rounds, QUOTES_PER_ROUND);
+    printf("  srtmd start with the proof period:   %7.1f ms  (without, --no-tpm: %.1f ms)\n",
+           with_tpm * 1e3, without * 1e3);
+    printf("  joint quote (10 components):         %7.2f ms\n", mj * 1e3);
+    printf("  bare km_quote (TPM share, same PCRs): %7.2f ms\n", mt * 1e3);
+    printf("  srtm's share (joint - TPM):           %7.2f ms\n", (mj - mt) * 1e3);
+    km_close(kb);
+    srtm_close(c);
+    sh("kill $(cat %s/pid)", dir);
+    kill(ta, SIGTERM);
+    kill(tb, SIGTERM);
+    waitpid(ta, NULL, 0);
+    waitpid(tb, NULL, 0);
+    sh("rm -rf %s", dir);
+    return 0;
+}
