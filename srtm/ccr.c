@@ -17,10 +17,16 @@
 
 typedef struct log_entry {
     uint64_t seq;
-    uint8_t digest[SRTM_DIGEST_LEN];
+    union {
+        uint8_t digest[SRTM_DIGEST_LEN]; /* a measurement */
+        struct {
+            uint64_t to_seq;   /* a revert marker: the entry reverted to (0: the start) */
+            uint64_t by;       /* handle of the component that asked */
+        } revert;
+    } u;
     uint32_t event_type;
     uint16_t desc_len;
-    uint16_t flags; /* reserved for revert markers */
+    uint16_t flags;    /* CCR_ENTRY_REVERTED, CCR_ENTRY_MARKER */
     uint64_t desc_off; /* into the CCR's description arena */
 } log_entry;
 
@@ -67,7 +73,7 @@ static uint64_t name_hash(const ccr_table *t, const char *name, size_t len)
 }
 
 static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, uint32_t nccrs,
-                              srtm_policy policy, const uint8_t cap_hash[SRTM_DIGEST_LEN],
+                              uint64_t reversible, const uint8_t cap_hash[SRTM_DIGEST_LEN],
                               uint32_t uid, uint32_t pid, ccr_component **out);
 
 srtm_err ccr_table_new(const uint8_t cap_hash[SRTM_DIGEST_LEN], ccr_table **out)
@@ -91,8 +97,8 @@ srtm_err ccr_table_new(const uint8_t cap_hash[SRTM_DIGEST_LEN], ccr_table **out)
     if (err != SRTM_OK)
         goto fail;
     ccr_component *platform = NULL;
-    err = add_component(t, CCR_PLATFORM_NAME, strlen(CCR_PLATFORM_NAME), 1,
-                        SRTM_POLICY_IRREVERSIBLE, cap_hash, 0, 0, &platform);
+    err = add_component(t, CCR_PLATFORM_NAME, strlen(CCR_PLATFORM_NAME), 1, 0, cap_hash, 0, 0,
+                        &platform);
     if (err != SRTM_OK)
         goto fail;
     *out = t;
@@ -193,7 +199,7 @@ static srtm_err grow_handles(ccr_table *t)
 }
 
 static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, uint32_t nccrs,
-                              srtm_policy policy, const uint8_t cap_hash[SRTM_DIGEST_LEN],
+                              uint64_t reversible, const uint8_t cap_hash[SRTM_DIGEST_LEN],
                               uint32_t uid, uint32_t pid, ccr_component **out)
 {
     if (name_len == 0 || nccrs == 0)
@@ -202,8 +208,8 @@ static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, u
         return SRTM_E_TOO_BIG;
     if (!utf8_valid(name, name_len))
         return SRTM_E_INVALID;
-    if (policy != SRTM_POLICY_IRREVERSIBLE && policy != SRTM_POLICY_REVERSIBLE)
-        return SRTM_E_INVALID;
+    if (nccrs < 64 && (reversible >> nccrs) != 0)
+        return SRTM_E_NO_CCR; /* a reversible index beyond the CCRs created */
     uint64_t h = name_hash(t, name, name_len);
     if (t->slots[find_slot(t, name, name_len, h)] != NULL)
         return SRTM_E_EXISTS;
@@ -221,7 +227,8 @@ static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, u
         return SRTM_E_NO_MEMORY;
     }
     for (uint32_t i = 0; i < nccrs; i++) {
-        c->ccrs[i].policy = (uint8_t)policy;
+        c->ccrs[i].policy = (uint8_t)((reversible >> i) & 1 ? SRTM_POLICY_REVERSIBLE
+                                                            : SRTM_POLICY_IRREVERSIBLE);
         c->ccrs[i].batch_last = -1;
     }
     c->nccrs = nccrs;
@@ -246,9 +253,23 @@ srtm_err ccr_register(ccr_table *t, const char *name, size_t name_len, uint32_t 
                       uint32_t peer_uid, uint32_t peer_pid, uint64_t *handle_out,
                       uint64_t *seq_out)
 {
+    if (policy != SRTM_POLICY_IRREVERSIBLE && policy != SRTM_POLICY_REVERSIBLE)
+        return SRTM_E_INVALID;
+    uint64_t mask = 0;
+    if (policy == SRTM_POLICY_REVERSIBLE)
+        mask = nccrs >= 64 ? UINT64_MAX : (((uint64_t)1 << nccrs) - 1);
+    return ccr_register_mixed(t, name, name_len, nccrs, mask, cap_hash, peer_uid, peer_pid,
+                              handle_out, seq_out);
+}
+
+srtm_err ccr_register_mixed(ccr_table *t, const char *name, size_t name_len, uint32_t nccrs,
+                            uint64_t reversible, const uint8_t cap_hash[SRTM_DIGEST_LEN],
+                            uint32_t peer_uid, uint32_t peer_pid, uint64_t *handle_out,
+                            uint64_t *seq_out)
+{
     ccr_component *c = NULL;
-    srtm_err err = add_component(t, name, name_len, nccrs, policy, cap_hash, peer_uid, peer_pid,
-                                 &c);
+    srtm_err err = add_component(t, name, name_len, nccrs, reversible, cap_hash, peer_uid,
+                                 peer_pid, &c);
     if (err != SRTM_OK)
         return err;
     *handle_out = c->handle;
@@ -360,7 +381,7 @@ srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measurement *m, si
         ccr *r = &c->ccrs[m[i].ccr];
         log_entry *e = &r->entries[r->len++];
         e->seq = ++t->seq;
-        memcpy(e->digest, m[i].digest, SRTM_DIGEST_LEN);
+        memcpy(e->u.digest, m[i].digest, SRTM_DIGEST_LEN);
         e->event_type = m[i].event_type;
         e->desc_len = (uint16_t)m[i].desc_len;
         e->flags = 0;
@@ -427,11 +448,78 @@ srtm_err ccr_log_at(const ccr_component *c, uint32_t index, uint64_t i, ccr_log_
         return SRTM_E_RANGE;
     const log_entry *e = &r->entries[i];
     out->seq = e->seq;
-    out->digest = e->digest;
+    out->flags = e->flags;
+    out->digest = (e->flags & CCR_ENTRY_MARKER) ? NULL : e->u.digest;
+    out->revert_to = (e->flags & CCR_ENTRY_MARKER) ? e->u.revert.to_seq : 0;
+    out->revert_by = (e->flags & CCR_ENTRY_MARKER) ? e->u.revert.by : 0;
     out->event_type = e->event_type;
     /* A CCR that never got a description has no description storage at all. */
     out->desc = e->desc_len > 0 ? r->descs + e->desc_off : "";
     out->desc_len = e->desc_len;
+    return SRTM_OK;
+}
+
+/* Index of the live measurement with global sequence number seq in r's log, or -1. The
+ * log is in increasing seq order: binary search. */
+static int64_t find_live(const ccr *r, uint64_t seq)
+{
+    uint64_t lo = 0, hi = r->len;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (r->entries[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == r->len || r->entries[lo].seq != seq ||
+        (r->entries[lo].flags & (CCR_ENTRY_REVERTED | CCR_ENTRY_MARKER)))
+        return -1;
+    return (int64_t)lo;
+}
+
+srtm_err ccr_revert(ccr_table *t, ccr_component *c, uint32_t index, uint64_t to_seq,
+                    uint64_t by, uint64_t *reverted_out, uint64_t *seq_out)
+{
+    if (index >= c->nccrs)
+        return SRTM_E_NO_CCR;
+    ccr *r = &c->ccrs[index];
+    if (r->policy != SRTM_POLICY_REVERSIBLE)
+        return SRTM_E_DENIED;
+    /* The point to return to: just after a live measurement of this CCR, or the start. */
+    int64_t at = -1;
+    if (to_seq != 0 && (at = find_live(r, to_seq)) < 0)
+        return SRTM_E_RANGE;
+    srtm_err err = reserve(t, r, 1, 0);
+    if (err != SRTM_OK)
+        return err;
+    /* The value then: the replay of the live measurements up to and including it. */
+    uint8_t v[SRTM_DIGEST_LEN] = {0};
+    for (int64_t i = 0; i <= at; i++) {
+        const log_entry *e = &r->entries[i];
+        if (e->flags & (CCR_ENTRY_REVERTED | CCR_ENTRY_MARKER))
+            continue;
+        if ((err = sha256_hasher_two(t->hasher, v, sizeof(v), e->u.digest, SRTM_DIGEST_LEN, v)) !=
+            SRTM_OK)
+            return err;
+    }
+    uint64_t reverted = 0;
+    for (uint64_t i = (uint64_t)(at + 1); i < r->len; i++) {
+        log_entry *e = &r->entries[i];
+        if (!(e->flags & (CCR_ENTRY_REVERTED | CCR_ENTRY_MARKER))) {
+            e->flags |= CCR_ENTRY_REVERTED;
+            reverted++;
+        }
+    }
+    log_entry *m = &r->entries[r->len++];
+    memset(m, 0, sizeof(*m));
+    m->seq = ++t->seq;
+    m->flags = CCR_ENTRY_MARKER;
+    m->u.revert.to_seq = to_seq;
+    m->u.revert.by = by;
+    m->desc_off = r->descs_len;
+    memcpy(r->value, v, sizeof(v));
+    *reverted_out = reverted;
+    *seq_out = m->seq;
     return SRTM_OK;
 }
 

@@ -32,10 +32,18 @@ typedef struct ccr_measurement {
     size_t desc_len;
 } ccr_measurement;
 
+/* Log entry flags. A reverted measurement stays in the log, marked; a revert marker is
+ * the entry that records a revert (to which point, asked by whom). */
+#define CCR_ENTRY_REVERTED 1u
+#define CCR_ENTRY_MARKER 2u
+
 /* A read-only view of one log entry; pointers are valid until the next mutation. */
 typedef struct ccr_log_view {
     uint64_t seq;
-    const uint8_t *digest;
+    unsigned flags;
+    uint64_t revert_to; /* markers: the seq reverted to (0: the start) */
+    uint64_t revert_by; /* markers: handle of the component that asked */
+    const uint8_t *digest; /* NULL for a marker */
     uint32_t event_type;
     const char *desc;
     size_t desc_len;
@@ -59,6 +67,27 @@ SRTM_WUR srtm_err ccr_register(ccr_table *t, const char *name, size_t name_len, 
                                srtm_policy policy, const uint8_t cap_hash[SRTM_DIGEST_LEN],
                                uint32_t peer_uid, uint32_t peer_pid, uint64_t *handle_out,
                                uint64_t *seq_out);
+
+/*
+ * As ccr_register, with CCR i REVERSIBLE when bit i of reversible is set and IRREVERSIBLE
+ * otherwise (fixed for the CCR's life). SRTM_E_NO_CCR for a bit beyond nccrs.
+ */
+SRTM_WUR srtm_err ccr_register_mixed(ccr_table *t, const char *name, size_t name_len,
+                                     uint32_t nccrs, uint64_t reversible,
+                                     const uint8_t cap_hash[SRTM_DIGEST_LEN], uint32_t peer_uid,
+                                     uint32_t peer_pid, uint64_t *handle_out, uint64_t *seq_out);
+
+/*
+ * Revert REVERSIBLE CCR index of c to the value it had right after its live measurement
+ * with global sequence number to_seq (0: back to the initial value). The live
+ * measurements after that point stay in the log, marked CCR_ENTRY_REVERTED; a marker
+ * entry recording to_seq and by (the asking component's handle) is appended with the next
+ * sequence number. Afterwards the value is the replay of the live measurements.
+ * SRTM_E_NO_CCR, SRTM_E_DENIED (an IRREVERSIBLE CCR), SRTM_E_RANGE (to_seq is not a live
+ * measurement of this CCR), SRTM_E_NO_MEMORY; nothing changes on error.
+ */
+SRTM_WUR srtm_err ccr_revert(ccr_table *t, ccr_component *c, uint32_t index, uint64_t to_seq,
+                             uint64_t by, uint64_t *reverted_out, uint64_t *seq_out);
 
 /* NULL when absent. */
 ccr_component *ccr_find_name(const ccr_table *t, const char *name, size_t name_len);

@@ -42,8 +42,14 @@ static srtm_err fill_ccr(arena *a, const ccr_component *c, uint32_t index, Srtm_
         srtm__log_entry__init(e);
         e->index = i;
         e->seq = v.seq;
-        e->digest.data = (uint8_t *)v.digest;
-        e->digest.len = SRTM_DIGEST_LEN;
+        if (v.digest != NULL) {
+            e->digest.data = (uint8_t *)v.digest;
+            e->digest.len = SRTM_DIGEST_LEN;
+        }
+        e->reverted = (v.flags & CCR_ENTRY_REVERTED) != 0;
+        e->revert_marker = (v.flags & CCR_ENTRY_MARKER) != 0;
+        e->revert_to_seq = v.revert_to;
+        e->revert_by = v.revert_by;
         e->event_type = v.event_type;
         char *desc = arena_alloc(a, v.desc_len + 1);
         if (desc == NULL)

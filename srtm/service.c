@@ -457,11 +457,19 @@ static srtm_err log_act(op_call *c)
         srtm__log_entry__init(e);
         e->index = r->offset + i;
         e->seq = v.seq;
-        e->digest.data = copy_bytes(c, v.digest, SRTM_DIGEST_LEN);
-        e->digest.len = SRTM_DIGEST_LEN;
+        if (v.digest != NULL) {
+            e->digest.data = copy_bytes(c, v.digest, SRTM_DIGEST_LEN);
+            e->digest.len = SRTM_DIGEST_LEN;
+            if (e->digest.data == NULL)
+                return SRTM_E_NO_MEMORY;
+        }
+        e->reverted = (v.flags & CCR_ENTRY_REVERTED) != 0;
+        e->revert_marker = (v.flags & CCR_ENTRY_MARKER) != 0;
+        e->revert_to_seq = v.revert_to;
+        e->revert_by = v.revert_by;
         e->event_type = v.event_type;
         e->description = copy_str(c, v.desc, v.desc_len);
-        if (e->digest.data == NULL || e->description == NULL)
+        if (e->description == NULL)
             return SRTM_E_NO_MEMORY;
         entries[i] = e;
     }
