@@ -45,6 +45,7 @@ typedef struct ccr {
 
 struct ccr_component {
     uint64_t handle;
+    uint64_t parent; /* the component that registered it; 0 for component 0 itself */
     uint64_t registered_seq;
     uint32_t peer_uid, peer_pid;
     uint32_t nccrs;
@@ -400,6 +401,21 @@ srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measurement *m, si
 uint64_t ccr_comp_handle(const ccr_component *c)
 {
     return c->handle;
+}
+
+uint64_t ccr_comp_parent(const ccr_component *c)
+{
+    return c->parent;
+}
+
+void ccr_comp_set_parent(ccr_component *c, uint64_t parent)
+{
+    c->parent = parent;
+}
+
+uint64_t ccr_table_next_seq(ccr_table *t)
+{
+    return ++t->seq;
 }
 
 const char *ccr_comp_name(const ccr_component *c)

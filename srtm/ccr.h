@@ -106,6 +106,13 @@ SRTM_WUR srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measureme
                              uint64_t *first_seq_out, uint64_t *last_seq_out);
 
 uint64_t ccr_comp_handle(const ccr_component *c);
+/* The component that registered c (0 for children of the platform and for component 0). */
+uint64_t ccr_comp_parent(const ccr_component *c);
+/* Set by the service in the critical section that registered c. */
+void ccr_comp_set_parent(ccr_component *c, uint64_t parent);
+/* Take the next global sequence number for a structural change (dependencies,
+ * termination), which the table itself does not record. */
+uint64_t ccr_table_next_seq(ccr_table *t);
 const char *ccr_comp_name(const ccr_component *c); /* NUL-terminated */
 uint32_t ccr_comp_ccr_count(const ccr_component *c);
 uint32_t ccr_comp_peer_uid(const ccr_component *c);

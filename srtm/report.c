@@ -65,11 +65,31 @@ static srtm_err fill_ccr(arena *a, const ccr_component *c, uint32_t index, Srtm_
     return SRTM_OK;
 }
 
-static srtm_err fill_component(arena *a, const ccr_component *c, Srtm__ReportComponent *out)
+static srtm_err fill_edges(arena *a, const graph *g, uint64_t h, Srtm__ReportComponent *out)
+{
+    size_t ndeps = 0, ndependents = 0, got = 0;
+    srtm_err err = graph_degree(g, h, &ndeps, &ndependents);
+    if (err != SRTM_OK || ndeps == 0)
+        return err;
+    out->depends_on = arena_alloc(a, ndeps * sizeof(uint64_t));
+    if (out->depends_on == NULL)
+        return SRTM_E_TOO_BIG;
+    err = graph_deps(g, h, 0, out->depends_on, ndeps, &got);
+    out->n_depends_on = got;
+    return err;
+}
+
+static srtm_err fill_component(arena *a, const graph *g, const ccr_component *c,
+                               Srtm__ReportComponent *out)
 {
     srtm__report_component__init(out);
     out->handle = ccr_comp_handle(c);
     out->name = (char *)ccr_comp_name(c);
+    out->parent = ccr_comp_parent(c);
+    out->terminated = graph_is_terminated(g, out->handle);
+    srtm_err edges = fill_edges(a, g, out->handle, out);
+    if (edges != SRTM_OK)
+        return edges;
     uint32_t n = ccr_comp_ccr_count(c);
     Srtm__ReportCcr *ccrs = arena_alloc(a, n * sizeof(*ccrs));
     Srtm__ReportCcr **ptrs = arena_alloc(a, n * sizeof(*ptrs));
@@ -86,7 +106,7 @@ static srtm_err fill_component(arena *a, const ccr_component *c, Srtm__ReportCom
     return SRTM_OK;
 }
 
-srtm_err report_build(const ccr_table *t, const report_identity *id,
+srtm_err report_build(const ccr_table *t, const graph *g, const report_identity *id,
                       const ccr_component *const *comps, size_t n, uint8_t **out, size_t *len_out)
 {
     size_t count = comps != NULL ? n : ccr_table_count(t);
@@ -99,7 +119,7 @@ srtm_err report_build(const ccr_table *t, const report_identity *id,
         err = SRTM_E_NO_MEMORY;
     for (size_t i = 0; err == SRTM_OK && i < count; i++) {
         const ccr_component *c = comps != NULL ? comps[i] : ccr_find_handle(t, i);
-        err = fill_component(&a, c, &rcs[i]);
+        err = fill_component(&a, g, c, &rcs[i]);
         ptrs[i] = &rcs[i];
     }
     Srtm__CcrReport r = SRTM__CCR_REPORT__INIT;

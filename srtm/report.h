@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "ccr.h"
+#include "graph.h"
 
 /* Who is reporting: this srtmd run and the TPM boot its IRK certificate belongs to. */
 typedef struct report_identity {
@@ -20,10 +21,11 @@ typedef struct report_identity {
 
 /*
  * Serialise a CcrReport of the n components comps (ascending handles, no duplicates;
- * all components when comps is NULL) into a new malloc'd buffer (*out, *len_out); the
+ * all components when comps is NULL), each with its parent, its direct dependencies in g
+ * and whether it is terminated, into a new malloc'd buffer (*out, *len_out); the
  * caller frees it. SRTM_E_TOO_BIG when it would exceed SRTM_MAX_REPORT.
  */
-SRTM_WUR srtm_err report_build(const ccr_table *t, const report_identity *id,
+SRTM_WUR srtm_err report_build(const ccr_table *t, const graph *g, const report_identity *id,
                                const ccr_component *const *comps, size_t n, uint8_t **out,
                                size_t *len_out);
 

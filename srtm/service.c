@@ -16,6 +16,7 @@
 
 #include "arena.h"
 #include "ccr.h"
+#include "graph.h"
 #include "report.h"
 #include "service.h"
 #include "srtm.pb-c.h"
@@ -28,8 +29,10 @@ _Static_assert((int)SRTM__STATUS__STATUS_TPM == (int)SRTM_E_TPM, "status enum dr
 _Static_assert(SRTM_ERR_COUNT == (int)SRTM_E_TPM + 1, "SRTM_ERR_COUNT drifted");
 
 struct srtm_service {
-    pthread_mutex_t lock; /* covers table; see the file comment of service.h */
+    pthread_mutex_t lock; /* covers table and graph; see the file comment of service.h */
     ccr_table *table;
+    graph *graph;         /* node i is the component with handle i, always */
+    bool broken;          /* table and graph disagree after an allocation failure */
     report_identity identity; /* set once before serving */
     bool can_quote;           /* a TPM and a certified IRK are in place */
 };
@@ -59,7 +62,10 @@ typedef struct op_call {
     const service_peer *peer;
     Srtm__Response *resp;
     ccr_table *table; /* valid in authorise and act only (under the lock) */
+    graph *graph;     /* likewise */
     ccr_component *comp;
+    ccr_component *other; /* the second component an operation names (dependency target) */
+    ccr_component *actor; /* the component whose capability authorises the change */
 } op_call;
 
 typedef struct op_desc {
@@ -206,15 +212,88 @@ static srtm_err register_validate(op_call *c)
         set_message(c, "more than %u CCRs in one registration", SRTM_MAX_CCRS_PER_REGISTER);
         return SRTM_E_TOO_BIG;
     }
+    if (r->parent != NULL && (err = validate_ref(c, r->parent)) != SRTM_OK)
+        return err;
+    if (r->n_depends_on > SRTM_MAX_DEPS) {
+        set_message(c, "more than %u dependencies declared", SRTM_MAX_DEPS);
+        return SRTM_E_TOO_BIG;
+    }
+    for (size_t i = 0; i < r->n_depends_on; i++)
+        if ((err = validate_ref(c, r->depends_on[i])) != SRTM_OK)
+            return err;
+    uint32_t nccrs = r->ccr_count ? r->ccr_count : 1;
+    for (size_t i = 0; i < r->n_reversible; i++) {
+        if (r->reversible[i] >= nccrs) {
+            set_message(c, "reversible CCR %u, but the component gets %u CCRs", r->reversible[i],
+                        nccrs);
+            return SRTM_E_NO_CCR;
+        }
+    }
+    return SRTM_OK;
+}
+
+/* Resolve ref into *out without disturbing c->comp. */
+static srtm_err find_into(op_call *c, const Srtm__ComponentRef *ref, ccr_component **out)
+{
+    ccr_component *saved = c->comp;
+    srtm_err err = find_ref(c, ref);
+    if (err == SRTM_OK)
+        *out = c->comp;
+    c->comp = saved;
+    return err;
+}
+
+/* Refuse everything that changes state once table and graph disagree. */
+static srtm_err check_not_broken(op_call *c)
+{
+    if (c->w->svc->broken) {
+        set_message(c, "srtmd ran out of memory in the middle of a change and accepts no "
+                       "more changes; restart it (after a reboot)");
+        return SRTM_E_INTERNAL;
+    }
     return SRTM_OK;
 }
 
 static srtm_err register_authorise(op_call *c)
 {
-    /* Flat model (BIM): every component is a child of component 0, so registering
-     * needs the admin capability. */
-    c->comp = ccr_find_handle(c->table, CCR_PLATFORM_HANDLE);
-    return check_cap(c, c->comp);
+    /* The parent registers its child: component 0 (the admin capability) unless the
+     * request names another parent. */
+    const Srtm__RegisterRequest *r = c->req->register_component;
+    srtm_err err = check_not_broken(c);
+    if (err != SRTM_OK)
+        return err;
+    c->actor = ccr_find_handle(c->table, CCR_PLATFORM_HANDLE);
+    if (r->parent != NULL && (err = find_into(c, r->parent, &c->actor)) != SRTM_OK)
+        return err;
+    if ((err = check_cap(c, c->actor)) != SRTM_OK)
+        return err;
+    if (graph_is_terminated(c->graph, ccr_comp_handle(c->actor))) {
+        set_message(c, "'%s' is terminated and cannot register components",
+                    ccr_comp_name(c->actor));
+        return SRTM_E_INVALID;
+    }
+    return SRTM_OK;
+}
+
+/* The child's dependencies: its parent, then the declared ones, each once. */
+static srtm_err child_deps(op_call *c, uint64_t *deps, size_t *n_out)
+{
+    const Srtm__RegisterRequest *r = c->req->register_component;
+    size_t n = 0;
+    deps[n++] = ccr_comp_handle(c->actor);
+    for (size_t i = 0; i < r->n_depends_on; i++) {
+        ccr_component *d = NULL;
+        srtm_err err = find_into(c, r->depends_on[i], &d);
+        if (err != SRTM_OK)
+            return err;
+        bool seen = false;
+        for (size_t k = 0; k < n && !seen; k++)
+            seen = deps[k] == ccr_comp_handle(d);
+        if (!seen)
+            deps[n++] = ccr_comp_handle(d);
+    }
+    *n_out = n;
+    return SRTM_OK;
 }
 
 static srtm_err register_act(op_call *c)
@@ -235,15 +314,35 @@ static srtm_err register_act(op_call *c)
     if (err != SRTM_OK)
         return err;
     uint32_t nccrs = r->ccr_count ? r->ccr_count : 1;
-    uint64_t handle = 0, seq = 0;
-    err = ccr_register(c->table, (const char *)r->name.data, r->name.len, nccrs,
-                       SRTM_POLICY_IRREVERSIBLE, cap_hash, c->peer->uid, c->peer->pid, &handle,
-                       &seq);
-    if (err == SRTM_E_EXISTS)
+    uint64_t reversible = 0;
+    for (size_t i = 0; i < r->n_reversible; i++)
+        reversible |= (uint64_t)1 << r->reversible[i];
+    uint64_t deps[SRTM_MAX_DEPS + 1];
+    size_t ndeps = 0;
+    if ((err = child_deps(c, deps, &ndeps)) != SRTM_OK)
+        return err;
+    if (ccr_find_name(c->table, (const char *)r->name.data, r->name.len) != NULL) {
         set_message(c, "a component named '%.*s' exists", (int)r->name.len,
                     (const char *)r->name.data);
+        return SRTM_E_EXISTS;
+    }
+    uint64_t handle = 0, seq = 0, ghandle = 0;
+    err = ccr_register_mixed(c->table, (const char *)r->name.data, r->name.len, nccrs,
+                             reversible, cap_hash, c->peer->uid, c->peer->pid, &handle, &seq);
     if (err != SRTM_OK)
         return err;
+    ccr_comp_set_parent(ccr_find_handle(c->table, handle), deps[0]);
+    /* Every check that could refuse the graph node was made above; what remains is an
+     * allocation failure, after which table and graph would disagree: stop changes. */
+    err = graph_add_node(c->graph, deps, ndeps, &ghandle);
+    if (err != SRTM_OK || ghandle != handle) {
+        c->w->svc->broken = true;
+        log_error("the dependency graph could not follow registration %llu (%s): refusing "
+                  "all further changes",
+                  (unsigned long long)handle, srtm_strerror(err));
+        set_message(c, "out of memory");
+        return SRTM_E_NO_MEMORY;
+    }
     srtm__register_response__init(out);
     out->handle = handle;
     out->seq = seq;
@@ -300,7 +399,9 @@ static srtm_err extend_validate(op_call *c)
 
 static srtm_err extend_authorise(op_call *c)
 {
-    srtm_err err = find_ref(c, c->req->extend->component);
+    srtm_err err = check_not_broken(c);
+    if (err == SRTM_OK)
+        err = find_ref(c, c->req->extend->component);
     if (err == SRTM_OK)
         err = check_cap(c, c->comp);
     return err;
@@ -543,6 +644,281 @@ static srtm_err list_act(op_call *c)
     return SRTM_OK;
 }
 
+/* ---- hierarchical integrity management ---- */
+
+/* The actor of a change to component c->comp: actor_ref, or the component itself. Its
+ * capability must be presented, and it must be the component or one it depends on (the
+ * paper's defence against spurious dependencies). */
+static srtm_err authorise_actor(op_call *c, const Srtm__ComponentRef *actor_ref)
+{
+    srtm_err err = check_not_broken(c);
+    if (err != SRTM_OK)
+        return err;
+    c->actor = c->comp;
+    if (actor_ref != NULL && (err = find_into(c, actor_ref, &c->actor)) != SRTM_OK)
+        return err;
+    if ((err = check_cap(c, c->actor)) != SRTM_OK)
+        return err;
+    if (!graph_may_change_deps(c->graph, ccr_comp_handle(c->actor), ccr_comp_handle(c->comp))) {
+        set_message(c, "'%s' may not change '%s': only the component itself or a component it "
+                       "depends on may",
+                    ccr_comp_name(c->actor), ccr_comp_name(c->comp));
+        return SRTM_E_DENIED;
+    }
+    return SRTM_OK;
+}
+
+static srtm_err depend_validate(op_call *c)
+{
+    const Srtm__DependRequest *r = c->req->depend;
+    srtm_err err = validate_ref(c, r->component);
+    if (err == SRTM_OK)
+        err = validate_ref(c, r->on);
+    if (err == SRTM_OK && r->actor != NULL)
+        err = validate_ref(c, r->actor);
+    return err;
+}
+
+static srtm_err depend_authorise(op_call *c)
+{
+    const Srtm__DependRequest *r = c->req->depend;
+    srtm_err err = find_ref(c, r->component);
+    if (err == SRTM_OK)
+        err = find_into(c, r->on, &c->other);
+    if (err == SRTM_OK)
+        err = authorise_actor(c, r->actor);
+    return err;
+}
+
+static srtm_err depend_act(op_call *c)
+{
+    const Srtm__DependRequest *r = c->req->depend;
+    uint64_t a = ccr_comp_handle(c->comp), b = ccr_comp_handle(c->other);
+    const char *an = ccr_comp_name(c->comp), *bn = ccr_comp_name(c->other);
+    srtm_err err;
+    if (r->remove) {
+        if (b == ccr_comp_parent(c->comp) && a != CCR_PLATFORM_HANDLE) {
+            set_message(c, "'%s' always depends on its parent '%s'", an, bn);
+            return SRTM_E_INVALID;
+        }
+        err = graph_remove_edge(c->graph, a, b);
+        if (err == SRTM_E_INVALID)
+            set_message(c, "'%s' does not depend on '%s'", an, bn);
+    } else {
+        graph_refusal why = GRAPH_REFUSAL_NONE;
+        err = graph_add_edge(c->graph, a, b, &why);
+        if (why == GRAPH_REFUSAL_SELF_LOOP)
+            set_message(c, "'%s' cannot depend on itself", an);
+        else if (why == GRAPH_REFUSAL_CYCLE)
+            set_message(c, "'%s' already depends on '%s': the dependency would make a cycle", bn,
+                        an);
+        else if (err == SRTM_E_EXISTS)
+            set_message(c, "'%s' already depends on '%s'", an, bn);
+    }
+    if (err != SRTM_OK)
+        return err;
+    Srtm__DependResponse *out = zalloc(c, sizeof(*out));
+    if (out == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm__depend_response__init(out);
+    out->seq = ccr_table_next_seq(c->table);
+    c->resp->result_case = SRTM__RESPONSE__RESULT_DEPEND;
+    c->resp->depend = out;
+    return SRTM_OK;
+}
+
+static srtm_err revert_validate(op_call *c)
+{
+    const Srtm__RevertRequest *r = c->req->revert;
+    srtm_err err = validate_ref(c, r->component);
+    if (err == SRTM_OK && r->actor != NULL)
+        err = validate_ref(c, r->actor);
+    return err;
+}
+
+static srtm_err revert_authorise(op_call *c)
+{
+    const Srtm__RevertRequest *r = c->req->revert;
+    srtm_err err = find_ref(c, r->component);
+    if (err == SRTM_OK)
+        err = authorise_actor(c, r->actor);
+    return err;
+}
+
+static srtm_err revert_act(op_call *c)
+{
+    const Srtm__RevertRequest *r = c->req->revert;
+    uint64_t reverted = 0, seq = 0;
+    srtm_err err = ccr_revert(c->table, c->comp, r->ccr, r->to_seq, ccr_comp_handle(c->actor),
+                              &reverted, &seq);
+    const char *n = ccr_comp_name(c->comp);
+    if (err == SRTM_E_NO_CCR)
+        set_message(c, "'%s' has no CCR %u", n, r->ccr);
+    else if (err == SRTM_E_DENIED)
+        set_message(c, "CCR %u of '%s' is irreversible", r->ccr, n);
+    else if (err == SRTM_E_RANGE)
+        set_message(c, "sequence number %llu is not a live measurement of CCR %u of '%s'",
+                    (unsigned long long)r->to_seq, r->ccr, n);
+    if (err != SRTM_OK)
+        return err;
+    const uint8_t *value = NULL;
+    srtm_policy policy;
+    uint64_t len = 0;
+    Srtm__RevertResponse *out = zalloc(c, sizeof(*out));
+    if (out == NULL || ccr_get(c->comp, r->ccr, &value, &policy, &len) != SRTM_OK)
+        return SRTM_E_NO_MEMORY;
+    srtm__revert_response__init(out);
+    out->seq = seq;
+    out->reverted = reverted;
+    out->value.data = copy_bytes(c, value, SRTM_DIGEST_LEN);
+    out->value.len = SRTM_DIGEST_LEN;
+    if (out->value.data == NULL)
+        return SRTM_E_NO_MEMORY;
+    c->resp->result_case = SRTM__RESPONSE__RESULT_REVERT;
+    c->resp->revert = out;
+    return SRTM_OK;
+}
+
+static srtm_err terminate_validate(op_call *c)
+{
+    return validate_ref(c, c->req->terminate->component);
+}
+
+static srtm_err terminate_authorise(op_call *c)
+{
+    srtm_err err = check_not_broken(c);
+    if (err == SRTM_OK)
+        err = find_ref(c, c->req->terminate->component);
+    if (err != SRTM_OK)
+        return err;
+    if (ccr_comp_handle(c->comp) == CCR_PLATFORM_HANDLE) {
+        set_message(c, "component 0, the platform, cannot be terminated");
+        return SRTM_E_INVALID;
+    }
+    /* A parent terminates its child. */
+    c->actor = ccr_find_handle(c->table, ccr_comp_parent(c->comp));
+    return check_cap(c, c->actor);
+}
+
+static srtm_err terminate_act(op_call *c)
+{
+    srtm_err err = graph_terminate(c->graph, ccr_comp_handle(c->comp));
+    Srtm__TerminateResponse *out = zalloc(c, sizeof(*out));
+    if (err != SRTM_OK || out == NULL)
+        return err != SRTM_OK ? err : SRTM_E_NO_MEMORY;
+    srtm__terminate_response__init(out);
+    out->seq = ccr_table_next_seq(c->table);
+    c->resp->result_case = SRTM__RESPONSE__RESULT_TERMINATE;
+    c->resp->terminate = out;
+    return SRTM_OK;
+}
+
+static srtm_err graph_validate(op_call *c)
+{
+    const Srtm__GraphRequest *r = c->req->graph;
+    return r->component != NULL ? validate_ref(c, r->component) : SRTM_OK;
+}
+
+static srtm_err graph_authorise(op_call *c)
+{
+    const Srtm__GraphRequest *r = c->req->graph;
+    return r->component != NULL ? find_ref(c, r->component) : SRTM_OK;
+}
+
+static srtm_err fill_node(op_call *c, uint64_t h, Srtm__GraphNode *n)
+{
+    const ccr_component *comp = ccr_find_handle(c->table, h);
+    size_t ndeps = 0, ndependents = 0;
+    srtm_err err = graph_degree(c->graph, h, &ndeps, &ndependents);
+    if (err != SRTM_OK)
+        return err;
+    srtm__graph_node__init(n);
+    n->handle = h;
+    n->name = copy_str(c, ccr_comp_name(comp), strlen(ccr_comp_name(comp)));
+    n->parent = ccr_comp_parent(comp);
+    n->terminated = graph_is_terminated(c->graph, h);
+    n->depends_on = arena_alloc(&c->w->arena, (ndeps ? ndeps : 1) * sizeof(uint64_t));
+    if (n->name == NULL || n->depends_on == NULL)
+        return SRTM_E_NO_MEMORY;
+    size_t got = 0;
+    err = graph_deps(c->graph, h, 0, n->depends_on, ndeps, &got);
+    n->n_depends_on = got;
+    return err;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static srtm_err graph_act(op_call *c)
+{
+    const Srtm__GraphRequest *r = c->req->graph;
+    uint64_t *handles = NULL;
+    size_t n = 0;
+    bool more = false;
+    srtm_err err = SRTM_OK;
+    if (r->component != NULL) {
+        /* The component and its dependency closure, by handle. */
+        uint64_t *closure = NULL;
+        size_t nc = 0;
+        if ((err = graph_closure(c->graph, ccr_comp_handle(c->comp), &closure, &nc)) != SRTM_OK)
+            return err;
+        handles = arena_alloc(&c->w->arena, (nc + 1) * sizeof(*handles));
+        if (handles != NULL) {
+            if (nc > 0)
+                memcpy(handles, closure, nc * sizeof(*handles));
+            handles[nc] = ccr_comp_handle(c->comp);
+            n = nc + 1;
+            qsort(handles, n, sizeof(*handles), cmp_u64);
+        }
+        free(closure);
+        if (handles == NULL)
+            return SRTM_E_NO_MEMORY;
+        if (n > SRTM_MAX_LIST_PAGE) {
+            set_message(c, "the closure has %zu components; read the graph page by page", n);
+            return SRTM_E_TOO_BIG;
+        }
+    } else {
+        uint64_t count = ccr_table_count(c->table);
+        uint64_t start = r->after_handle == 0 ? 0 : r->after_handle + 1;
+        if (r->after_handle == UINT64_MAX)
+            start = count;
+        uint64_t max = r->max_entries == 0 || r->max_entries > SRTM_MAX_LIST_PAGE
+                           ? SRTM_MAX_LIST_PAGE
+                           : r->max_entries;
+        n = start >= count ? 0 : (size_t)(count - start);
+        more = n > max;
+        if (more)
+            n = (size_t)max;
+        handles = arena_alloc(&c->w->arena, (n ? n : 1) * sizeof(*handles));
+        if (handles == NULL)
+            return SRTM_E_NO_MEMORY;
+        for (size_t i = 0; i < n; i++)
+            handles[i] = start + i;
+    }
+    Srtm__GraphResponse *out = zalloc(c, sizeof(*out));
+    Srtm__GraphNode *nodes = arena_alloc(&c->w->arena, (n ? n : 1) * sizeof(*nodes));
+    Srtm__GraphNode **ptrs = arena_alloc(&c->w->arena, (n ? n : 1) * sizeof(*ptrs));
+    if (out == NULL || nodes == NULL || ptrs == NULL)
+        return SRTM_E_NO_MEMORY;
+    for (size_t i = 0; i < n && err == SRTM_OK; i++) {
+        err = fill_node(c, handles[i], &nodes[i]);
+        ptrs[i] = &nodes[i];
+    }
+    if (err != SRTM_OK)
+        return err;
+    srtm__graph_response__init(out);
+    out->nodes = ptrs;
+    out->n_nodes = n;
+    out->more = more;
+    out->seq = ccr_table_seq(c->table);
+    c->resp->result_case = SRTM__RESPONSE__RESULT_GRAPH;
+    c->resp->graph = out;
+    return SRTM_OK;
+}
+
 /* ---- quote ---- */
 
 #define QUOTE_MAX_SELECTION SRTM_MAX_LIST_PAGE
@@ -574,6 +950,43 @@ static int by_handle(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Append the dependency closures of the count components in *sel (in a new arena array). */
+static srtm_err add_closures(op_call *c, const ccr_component ***sel, size_t *count)
+{
+    size_t total = *count;
+    uint64_t **closures = arena_alloc(&c->w->arena, *count * sizeof(*closures));
+    size_t *sizes = arena_alloc(&c->w->arena, *count * sizeof(*sizes));
+    if (closures == NULL || sizes == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm_err err = SRTM_OK;
+    size_t done = 0;
+    for (; done < *count && err == SRTM_OK; done++) {
+        err = graph_closure(c->graph, ccr_comp_handle((*sel)[done]), &closures[done],
+                            &sizes[done]);
+        if (err == SRTM_OK)
+            total += sizes[done];
+        else
+            done--; /* nothing allocated for this one */
+    }
+    const ccr_component **all = NULL;
+    if (err == SRTM_OK && (all = arena_alloc(&c->w->arena, total * sizeof(*all))) == NULL)
+        err = SRTM_E_NO_MEMORY;
+    size_t k = 0;
+    for (size_t i = 0; i < done; i++) {
+        if (all != NULL) {
+            all[k++] = (*sel)[i];
+            for (size_t j = 0; j < sizes[i]; j++)
+                all[k++] = ccr_find_handle(c->table, closures[i][j]);
+        }
+        free(closures[i]);
+    }
+    if (err != SRTM_OK)
+        return err;
+    *sel = all;
+    *count = k;
+    return SRTM_OK;
+}
+
 /* Reads need no capability; the selection must name existing components. */
 static srtm_err quote_authorise(op_call *c)
 {
@@ -599,13 +1012,21 @@ static srtm_err quote_act(op_call *c)
                 return err;
             sel[i] = c->comp;
         }
+        size_t count = r->n_components;
+        /* By default the report covers what the selection depends on, with the edges,
+         * so the verifier can apply the dependency rule. */
+        if (!r->no_closure) {
+            srtm_err err = add_closures(c, &sel, &count);
+            if (err != SRTM_OK)
+                return err;
+        }
         /* Ascending handles, each once, whatever order the verifier asked in. */
-        qsort(sel, r->n_components, sizeof(*sel), by_handle);
-        for (size_t i = 0; i < r->n_components; i++)
+        qsort(sel, count, sizeof(*sel), by_handle);
+        for (size_t i = 0; i < count; i++)
             if (n == 0 || sel[n - 1] != sel[i])
                 sel[n++] = sel[i];
     }
-    srtm_err err = report_build(c->table, &c->w->svc->identity,
+    srtm_err err = report_build(c->table, c->graph, &c->w->svc->identity,
                                 (const ccr_component *const *)sel, n, &c->w->report,
                                 &c->w->report_len);
     if (err == SRTM_OK) {
@@ -647,6 +1068,25 @@ static const op_desc ops[] = {
                                  .validate = quote_validate,
                                  .authorise = quote_authorise,
                                  .act = quote_act},
+    [SRTM__REQUEST__OP_DEPEND] = {.name = "depend",
+                                  .mutation = true,
+                                  .validate = depend_validate,
+                                  .authorise = depend_authorise,
+                                  .act = depend_act},
+    [SRTM__REQUEST__OP_REVERT] = {.name = "revert",
+                                  .mutation = true,
+                                  .validate = revert_validate,
+                                  .authorise = revert_authorise,
+                                  .act = revert_act},
+    [SRTM__REQUEST__OP_TERMINATE] = {.name = "terminate",
+                                     .mutation = true,
+                                     .validate = terminate_validate,
+                                     .authorise = terminate_authorise,
+                                     .act = terminate_act},
+    [SRTM__REQUEST__OP_GRAPH] = {.name = "graph",
+                                 .validate = graph_validate,
+                                 .authorise = graph_authorise,
+                                 .act = graph_act},
 };
 
 static const op_desc *find_op(const Srtm__Request *req)
@@ -670,10 +1110,12 @@ static srtm_err run(op_call *c)
     srtm_service *s = c->w->svc;
     pthread_mutex_lock(&s->lock);
     c->table = s->table;
+    c->graph = s->graph;
     err = op->authorise(c);
     if (err == SRTM_OK)
         err = op->act(c);
     c->table = NULL;
+    c->graph = NULL;
     pthread_mutex_unlock(&s->lock);
     if (err == SRTM_E_NO_MEMORY && c->resp->message == NULL)
         set_message(c, "out of memory");
@@ -775,8 +1217,11 @@ srtm_err service_new(const srtm_cap *admin, srtm_service **out)
     srtm_err err = srtm_sha256(admin->bytes, SRTM_CAP_LEN, h);
     if (err == SRTM_OK)
         err = ccr_table_new(h, &s->table);
+    if (err == SRTM_OK && (err = graph_new(&s->graph)) != SRTM_OK)
+        ccr_table_free(s->table);
     if (err == SRTM_OK && pthread_mutex_init(&s->lock, NULL) != 0) {
         ccr_table_free(s->table);
+        graph_free(s->graph);
         err = SRTM_E_INTERNAL;
     }
     if (err != SRTM_OK) {
@@ -792,6 +1237,7 @@ void service_free(srtm_service *s)
     if (s == NULL)
         return;
     ccr_table_free(s->table);
+    graph_free(s->graph);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

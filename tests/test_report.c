@@ -107,6 +107,8 @@ static const uint8_t nonce[16] = "0123456789abcdef";
 
 /* Ask for a quote of the named components (none: all); return the status and, on
  * success, the report (caller frees). */
+static bool no_closure;
+
 static Srtm__Status quote(service_worker *wk, const char *const *names, size_t n,
                           size_t nonce_len, Srtm__CcrReport **out)
 {
@@ -125,6 +127,7 @@ static Srtm__Status quote(service_worker *wk, const char *const *names, size_t n
     q.nonce.len = nonce_len;
     q.n_components = n;
     q.components = pr;
+    q.no_closure = no_closure;
     Srtm__Request req = SRTM__REQUEST__INIT;
     req.op_case = SRTM__REQUEST__OP_QUOTE;
     req.quote = &q;
@@ -174,11 +177,16 @@ Test(report, contents_selection_and_identity)
     cr_assert_eq(r->srtm_instance.len, 16);
     cr_expect_eq(r->srtm_instance.data[3], 4);
     cr_expect_eq(r->seq, 7, "4 registrations (platform included) and 3 extends");
-    cr_assert_eq(r->n_components, 2, "duplicates and unselected components");
-    cr_expect_str_eq(r->components[0]->name, "vm-a");
-    cr_expect_str_eq(r->components[1]->name, "vm-b");
-    cr_expect_lt(r->components[0]->handle, r->components[1]->handle);
-    const Srtm__ReportComponent *va = r->components[0];
+    /* The selection and its dependency closure (here the platform), each once. */
+    cr_assert_eq(r->n_components, 3, "duplicates, unselected components or no closure");
+    cr_expect_str_eq(r->components[0]->name, "platform");
+    cr_expect_str_eq(r->components[1]->name, "vm-a");
+    cr_expect_str_eq(r->components[2]->name, "vm-b");
+    cr_expect_lt(r->components[1]->handle, r->components[2]->handle);
+    cr_assert_eq(r->components[1]->n_depends_on, 1, "the edge to the parent is missing");
+    cr_expect_eq(r->components[1]->depends_on[0], 0);
+    cr_expect_eq(r->components[1]->parent, 0);
+    const Srtm__ReportComponent *va = r->components[1];
     cr_assert_eq(va->n_ccrs, 2);
     cr_expect_eq(va->ccrs[0]->n_log, 0);
     cr_assert_eq(va->ccrs[1]->n_log, 2);
@@ -191,6 +199,12 @@ Test(report, contents_selection_and_identity)
         cr_assert_eq(va->ccrs[i]->value.len, 32);
         cr_expect_arr_eq(va->ccrs[i]->value.data, v, 32, "CCR %zu is not its log's replay", i);
     }
+    srtm__ccr_report__free_unpacked(r, NULL);
+    /* Without the closure: exactly the selection. */
+    no_closure = true;
+    cr_assert_eq(quote(w, sel, 3, 16, &r), SRTM__STATUS__STATUS_OK);
+    no_closure = false;
+    cr_expect_eq(r->n_components, 2);
     srtm__ccr_report__free_unpacked(r, NULL);
     /* No selection: every component, platform included. */
     cr_assert_eq(quote(w, NULL, 0, 64, &r), SRTM__STATUS__STATUS_OK);
