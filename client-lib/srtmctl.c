@@ -45,13 +45,16 @@ static const char EXIT_HELP[] =
     "Exit status:\n"
     "  0  success\n"
     "  1  srtmd refused the request or the operation failed; the reason is on stderr and,\n"
-    "     with --json, also on stdout as {\"error\":..,\"code\":N,\"message\":..}\n"
+    "     with --json, also on stdout as {\"error\":..,\"code\":N,\"message\":..};\n"
+    "     for verify: the evidence does not verify or a requested component is untrusted\n"
     "  2  usage error: a bad or missing argument, including register or extend without\n"
     "     --cap (nothing is sent to srtmd)\n"
     "  3  srtmd could not be reached or did not answer in time\n"
     "  4  local file problem: the --cap file, --cap-out or --file is unreadable, exists,\n"
     "     or has unsafe permissions (a capability file must be mode 0600, owned by you\n"
-    "     or root); the message names the file; with --json also the error object\n";
+    "     or root); for quote and verify: the evidence, AIK, policy or export files\n"
+    "     cannot be read or written, or the policy or AIK file is malformed; the message\n"
+    "     names the file; with --json also the error object\n";
 
 typedef struct globals {
     const char *socket;   /* NULL: libsrtm's default */
@@ -76,6 +79,16 @@ typedef struct cmd_args {
     const char *desc;
     uint32_t event_type;
     uint64_t from;
+    /* quote and verify */
+    uint8_t nonce[SRTM_MAX_NONCE];
+    size_t nonce_len;
+    const char *output;     /* quote: -o EVIDENCE */
+    const char *export_dir; /* quote: --export-tpm DIR */
+    const char *const *names; /* quote: NAME... (points into argv) */
+    size_t n_names;
+    const char *evidence; /* verify: EVIDENCE */
+    const char *aik;      /* verify: --aik FILE */
+    const char *policy;   /* verify: --policy FILE */
 } cmd_args;
 
 typedef struct ctx {
@@ -84,12 +97,24 @@ typedef struct ctx {
     srtm_cap cap;
 } ctx;
 
+/* What the positional arguments are. */
+typedef enum pos_kind {
+    POS_NAME_CCR = 0, /* NAME, then CCR */
+    POS_NAMES,        /* any number of component names */
+    POS_FILE,         /* one local file */
+} pos_kind;
+
 typedef struct command {
     const char *name;
     int (*run)(ctx *c, const cmd_args *a);
     bool needs_cap;
     bool needs_source;          /* exactly one of --digest, --file, --data */
-    unsigned min_pos, max_pos;  /* positional arguments are NAME, then CCR */
+    bool offline;               /* works on local files only: no connection to srtmd */
+    pos_kind pos;
+    unsigned min_pos, max_pos;  /* how many positional arguments */
+    int (*check)(const struct command *cmd, const cmd_args *a); /* after parsing: options
+                                                                   that must be given */
+    const char *shortopts;      /* getopt short options after ':' (NULL: none) */
     const struct option *opts;  /* --help included */
     const char *synopsis;
     const char *help;
@@ -649,6 +674,225 @@ static int cmd_list(ctx *c, const cmd_args *a)
     return rc;
 }
 
+/* ---- quote ------------------------------------------------------------------------- */
+
+/* Write len bytes to path with mode 0644 through a temporary file and a rename, so a
+ * reader never sees half an evidence file. */
+static srtm_err write_public_file(const char *path, const uint8_t *data, size_t len)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return SRTM_E_IO;
+    }
+    FILE *f = fopen(tmp, "wbxe");
+    if (f == NULL && errno == EEXIST && unlink(tmp) == 0)
+        f = fopen(tmp, "wbxe");
+    if (f == NULL)
+        return SRTM_E_IO;
+    bool ok = fchmod(fileno(f), 0644) == 0 && fwrite(data, 1, len, f) == len;
+    int saved = errno;
+    ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, path) == 0)
+        return SRTM_OK;
+    saved = errno != 0 ? errno : saved;
+    unlink(tmp);
+    errno = saved;
+    return SRTM_E_IO;
+}
+
+static int quote_output(const ctx *c, const cmd_args *a, size_t len)
+{
+    if (!c->g.json) {
+        printf("evidence %s %zu\n", a->output, len);
+        if (a->export_dir != NULL)
+            printf("export_tpm %s\n", a->export_dir);
+        return CTL_OK;
+    }
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "evidence", json_object_new_string(a->output));
+    ok = ok && jput(o, "bytes", json_object_new_uint64(len));
+    if (a->export_dir != NULL)
+        ok = ok && jput(o, "export_tpm", json_object_new_string(a->export_dir));
+    return emit_json(o, ok);
+}
+
+static int export_tpm(const ctx *c, const cmd_args *a, const uint8_t *ev, size_t len)
+{
+    if (mkdir(a->export_dir, 0755) != 0 && errno != EEXIST)
+        return file_error(c, SRTM_E_IO, "--export-tpm directory '%s': %s", a->export_dir,
+                          strerror(errno));
+    srtm_err err = srtm_evidence_export_tpm(ev, len, a->export_dir);
+    if (err == SRTM_E_IO)
+        return file_error(c, err, "--export-tpm directory '%s': cannot write: %s",
+                          a->export_dir, strerror(errno));
+    return err == SRTM_OK ? CTL_CONTINUE : fail(c, err);
+}
+
+static int cmd_quote(ctx *c, const cmd_args *a)
+{
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    srtm_err err = srtm_quote(c->conn, a->nonce, a->nonce_len, a->names, a->n_names, &ev, &len);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    int rc = CTL_CONTINUE;
+    if (write_public_file(a->output, ev, len) != SRTM_OK)
+        rc = file_error(c, SRTM_E_IO, "cannot write evidence file '%s': %s", a->output,
+                        strerror(errno));
+    if (rc == CTL_CONTINUE && a->export_dir != NULL)
+        rc = export_tpm(c, a, ev, len);
+    if (rc == CTL_CONTINUE)
+        rc = quote_output(c, a, len);
+    free(ev);
+    return rc;
+}
+
+static int quote_check(const command *cmd, const cmd_args *a)
+{
+    if (a->nonce_len == 0)
+        return usage_error(cmd, "needs --nonce HEX (%u to %u bytes)", SRTM_MIN_NONCE,
+                           SRTM_MAX_NONCE);
+    if (a->output == NULL)
+        return usage_error(cmd, "needs -o EVIDENCE");
+    return CTL_CONTINUE;
+}
+
+/* ---- verify ------------------------------------------------------------------------ */
+
+static void verify_text(const srtm_verify_result *r)
+{
+    for (size_t i = 0; i < srtm_verify_result_check_count(r); i++) {
+        if (srtm_verify_result_check_ok(r, i))
+            continue;
+        printf("check %s: failed: ", srtm_verify_result_check_name(r, i));
+        print_escaped(srtm_verify_result_check_reason(r, i), false);
+        putchar('\n');
+    }
+    for (size_t i = 0; i < srtm_verify_result_component_count(r); i++) {
+        print_escaped(srtm_verify_result_component_name(r, i), false);
+        if (srtm_verify_result_component_trusted(r, i)) {
+            fputs(": trusted\n", stdout);
+            continue;
+        }
+        fputs(": untrusted: ", stdout);
+        for (size_t j = 0; j < srtm_verify_result_component_reason_count(r, i); j++) {
+            if (j > 0)
+                fputs("; ", stdout);
+            print_escaped(srtm_verify_result_component_reason(r, i, j), false);
+        }
+        putchar('\n');
+    }
+}
+
+static json_object *check_item(const void *r, size_t i)
+{
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "name", json_object_new_string(srtm_verify_result_check_name(r, i)));
+    ok = ok && jput(o, "ok", json_object_new_boolean(srtm_verify_result_check_ok(r, i)));
+    ok = ok && jput(o, "reason", json_object_new_string(srtm_verify_result_check_reason(r, i)));
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_object *verdict_item(const void *r, size_t i)
+{
+    json_object *o = json_object_new_object();
+    json_object *reasons = json_object_new_array();
+    bool ok = jput(o, "name", json_object_new_string(srtm_verify_result_component_name(r, i)));
+    ok = ok &&
+         jput(o, "trusted", json_object_new_boolean(srtm_verify_result_component_trusted(r, i)));
+    for (size_t j = 0; ok && j < srtm_verify_result_component_reason_count(r, i); j++)
+        ok = json_object_array_add(
+                 reasons, json_object_new_string(srtm_verify_result_component_reason(r, i, j))) ==
+             0;
+    ok = jput(o, "reasons", reasons) && ok;
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int verify_json(const srtm_verify_result *r)
+{
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "ok", json_object_new_boolean(srtm_verify_result_ok(r)));
+    json_object *checks = json_object_new_array();
+    ok = checks != NULL &&
+         fill_array(checks, srtm_verify_result_check_count(r), check_item, r) && ok;
+    ok = jput(o, "checks", checks) && ok;
+    json_object *comps = json_object_new_array();
+    ok = comps != NULL &&
+         fill_array(comps, srtm_verify_result_component_count(r), verdict_item, r) && ok;
+    ok = jput(o, "components", comps) && ok;
+    return emit_json(o, ok);
+}
+
+/* The three local inputs; any problem is exit 4 with the file named. */
+static int verify_inputs(const ctx *c, const cmd_args *a, uint8_t **ev, size_t *ev_len,
+                         char **pem, srtm_verifier_policy **pol)
+{
+    size_t pem_len = 0;
+    srtm_err err = read_small_file(a->evidence, (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE,
+                                   (char **)ev, ev_len);
+    if (err != SRTM_OK)
+        return file_error(c, err, "evidence file '%s': %s", a->evidence,
+                          err == SRTM_E_IO ? strerror(errno) : srtm_strerror(err));
+    err = read_small_file(a->aik, 64 * 1024, pem, &pem_len);
+    if (err != SRTM_OK)
+        return file_error(c, err, "AIK file '%s': %s", a->aik,
+                          err == SRTM_E_IO ? strerror(errno) : srtm_strerror(err));
+    char msg[1024];
+    err = srtm_policy_load(a->policy, pol, msg, sizeof(msg));
+    if (err != SRTM_OK)
+        return file_error(c, err, "policy file '%s': %s", a->policy, msg);
+    return CTL_CONTINUE;
+}
+
+static int cmd_verify(ctx *c, const cmd_args *a)
+{
+    uint8_t *ev = NULL;
+    size_t ev_len = 0;
+    char *pem = NULL;
+    srtm_verifier_policy *pol = NULL;
+    srtm_verify_result *r = NULL;
+    int rc = verify_inputs(c, a, &ev, &ev_len, &pem, &pol);
+    if (rc == CTL_CONTINUE) {
+        srtm_err err = srtm_verify(ev, ev_len, pem, pol, a->nonce, a->nonce_len, &r);
+        if (err == SRTM_E_INVALID)
+            rc = file_error(c, err, "AIK file '%s' is not the PEM of a P-256 public key",
+                            a->aik);
+        else if (err != SRTM_OK && err != SRTM_E_DENIED)
+            rc = fail(c, err);
+        else if (c->g.json)
+            rc = verify_json(r) == CTL_OK && err == SRTM_OK ? CTL_OK : CTL_FAILED;
+        else {
+            verify_text(r);
+            rc = err == SRTM_OK ? CTL_OK : CTL_FAILED;
+        }
+    }
+    srtm_verify_result_free(r);
+    srtm_policy_free(pol);
+    free(pem);
+    free(ev);
+    return rc;
+}
+
+static int verify_check(const command *cmd, const cmd_args *a)
+{
+    if (a->nonce_len == 0)
+        return usage_error(cmd, "needs --nonce HEX, the nonce the quote was asked with");
+    if (a->aik == NULL)
+        return usage_error(cmd, "needs --aik FILE");
+    if (a->policy == NULL)
+        return usage_error(cmd, "needs --policy FILE");
+    return CTL_CONTINUE;
+}
+
 /* ---- the command table ------------------------------------------------------------- */
 
 enum {
@@ -666,6 +910,11 @@ enum {
     O_DESC,
     O_EVENT,
     O_FROM,
+    O_NONCE,
+    O_OUTPUT = 'o',
+    O_EXPORT_TPM = 300,
+    O_AIK,
+    O_POLICY,
 };
 
 #define OPT_HELP {"help", no_argument, NULL, O_HELP}
@@ -688,6 +937,20 @@ static const struct option extend_opts[] = {
 };
 static const struct option log_opts[] = {
     {"from", required_argument, NULL, O_FROM},
+    OPT_HELP,
+    OPT_END,
+};
+static const struct option quote_opts[] = {
+    {"nonce", required_argument, NULL, O_NONCE},
+    {"output", required_argument, NULL, O_OUTPUT},
+    {"export-tpm", required_argument, NULL, O_EXPORT_TPM},
+    OPT_HELP,
+    OPT_END,
+};
+static const struct option verify_opts[] = {
+    {"nonce", required_argument, NULL, O_NONCE},
+    {"aik", required_argument, NULL, O_AIK},
+    {"policy", required_argument, NULL, O_POLICY},
     OPT_HELP,
     OPT_END,
 };
@@ -771,6 +1034,54 @@ static const command commands[] = {
                 "and control bytes '\\xHH'.\n"
                 "JSON: {\"components\":[{\"handle\",\"name\",\"ccr_count\",\"peer_uid\","
                 "\"peer_pid\"}]}\n",
+    },
+    {
+        .name = "quote",
+        .run = cmd_quote,
+        .pos = POS_NAMES,
+        .min_pos = 0,
+        .max_pos = SRTM_MAX_LIST_PAGE,
+        .opts = quote_opts,
+        .shortopts = "o:",
+        .check = quote_check,
+        .synopsis = "quote --nonce HEX [NAME...] -o EVIDENCE [--export-tpm DIR]",
+        .help = "Ask srtmd for a joint quote over the named components (all when none is\n"
+                "named): a CCR report signed with the IRK and a TPM quote with the AIK, bound\n"
+                "to the nonce. Writes the evidence (mode 0644, replacing EVIDENCE) and prints\n"
+                "'evidence EVIDENCE BYTES'. Nothing is verified: use 'srtmctl verify'.\n"
+                "  --nonce HEX       the verifier's nonce, 16 to 64 bytes in hex\n"
+                "  -o, --output FILE the evidence file\n"
+                "  --export-tpm DIR  also write the TPM part for tpm2-tools into DIR (created\n"
+                "                    if missing): quote.attest, quote.sig (DER), quote.pcrs,\n"
+                "                    pcrs.txt, nonce.hex (the quote's qualifyingData), and\n"
+                "                    the same with the prefix 'certificate.' for the IRK\n"
+                "                    certificate; check them with\n"
+                "    tpm2_checkquote -u AIK.pem -m DIR/quote.attest -s DIR/quote.sig \\\n"
+                "      -f DIR/quote.pcrs -l $(cat DIR/pcrs.txt) -g sha256 -q $(cat DIR/nonce.hex)\n"
+                "JSON: {\"evidence\",\"bytes\"[,\"export_tpm\"]}\n",
+    },
+    {
+        .name = "verify",
+        .run = cmd_verify,
+        .offline = true,
+        .pos = POS_FILE,
+        .min_pos = 1,
+        .max_pos = 1,
+        .opts = verify_opts,
+        .check = verify_check,
+        .synopsis = "verify EVIDENCE --aik AIK.pem --policy POLICY --nonce HEX",
+        .help = "Verify an evidence file (from 'srtmctl quote') against the AIK public key you\n"
+                "trust, a policy (docs/verifier.md) and the nonce you asked the quote with.\n"
+                "Needs no srtmd. Prints 'check NAME: failed: REASON' for every failed\n"
+                "evidence-level check, then one line per component: 'NAME: trusted' or\n"
+                "'NAME: untrusted: REASON; REASON'. Exit 0 only if every check passed and\n"
+                "every requested component (the policy's \"require\", or else every\n"
+                "component in the report) is trusted; 1 otherwise.\n"
+                "  --aik FILE        the AIK public key (PEM, from srtm-keymgr enroll)\n"
+                "  --policy FILE     the verification policy (JSON)\n"
+                "  --nonce HEX       the nonce given to 'srtmctl quote'\n"
+                "JSON: {\"ok\",\"checks\":[{\"name\",\"ok\",\"reason\"}],\"components\":"
+                "[{\"name\",\"trusted\",\"reasons\":[]}]}\n",
     },
 };
 
@@ -895,6 +1206,23 @@ static int command_option(const command *cmd, int code, const char *arg, cmd_arg
         if (!parse_u64(arg, UINT64_MAX, &a->from))
             return usage_error(cmd, "--from takes an entry offset (a number from 0)");
         return CTL_CONTINUE;
+    case O_NONCE: {
+        size_t n = strnlen(arg, 2 * SRTM_MAX_NONCE + 1);
+        if (n % 2 != 0 || n < 2 * SRTM_MIN_NONCE || n > 2 * SRTM_MAX_NONCE ||
+            hex_decode(arg, n, a->nonce, n / 2) != SRTM_OK)
+            return usage_error(cmd, "--nonce takes %u to %u bytes as hex digits",
+                               SRTM_MIN_NONCE, SRTM_MAX_NONCE);
+        a->nonce_len = n / 2;
+        return CTL_CONTINUE;
+    }
+    case O_OUTPUT:
+        return take_string(cmd, "-o", arg, PATH_MAX - 1, &a->output);
+    case O_EXPORT_TPM:
+        return take_string(cmd, "--export-tpm", arg, PATH_MAX - 64, &a->export_dir);
+    case O_AIK:
+        return take_string(cmd, "--aik", arg, PATH_MAX - 1, &a->aik);
+    case O_POLICY:
+        return take_string(cmd, "--policy", arg, PATH_MAX - 1, &a->policy);
     default:
         return usage_error(cmd, "unexpected option");
     }
@@ -905,6 +1233,19 @@ static int command_positionals(const command *cmd, int n, char **pos, cmd_args *
     if (n < (int)cmd->min_pos || n > (int)cmd->max_pos)
         return usage_error(cmd, "%s arguments; usage: srtmctl %s",
                            n < (int)cmd->min_pos ? "missing" : "too many", cmd->synopsis);
+    if (cmd->pos == POS_FILE)
+        return take_string(cmd, "EVIDENCE", pos[0], PATH_MAX - 1, &a->evidence);
+    if (cmd->pos == POS_NAMES) {
+        for (int i = 0; i < n; i++) {
+            const char *ignored;
+            int rc = take_string(cmd, "NAME", pos[i], SRTM_MAX_NAME, &ignored);
+            if (rc != CTL_CONTINUE)
+                return rc;
+        }
+        a->names = (const char *const *)pos;
+        a->n_names = (size_t)n;
+        return CTL_CONTINUE;
+    }
     if (n >= 1) {
         int rc = take_string(cmd, "NAME", pos[0], SRTM_MAX_NAME, &a->name);
         if (rc != CTL_CONTINUE)
@@ -925,8 +1266,11 @@ static int parse_command(const command *cmd, int argc, char **argv, cmd_args *a)
     memset(a, 0, sizeof(*a));
     optind = 0; /* glibc: start a fresh scan of a new argv */
     opterr = 0;
+    char shortopts[16] = ":";
+    if (cmd->shortopts != NULL)
+        snprintf(shortopts, sizeof(shortopts), ":%s", cmd->shortopts);
     int c;
-    while ((c = getopt_long(argc, argv, ":", cmd->opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, shortopts, cmd->opts, NULL)) != -1) {
         if (c == '?' || c == ':')
             return bad_option(cmd, c, argv);
         int rc = command_option(cmd, c, optarg, a);
@@ -935,7 +1279,10 @@ static int parse_command(const command *cmd, int argc, char **argv, cmd_args *a)
     }
     if (cmd->needs_source && a->n_sources != 1)
         return usage_error(cmd, "give exactly one of --digest, --file and --data");
-    return command_positionals(cmd, argc - optind, argv + optind, a);
+    int rc = command_positionals(cmd, argc - optind, argv + optind, a);
+    if (rc == CTL_CONTINUE && cmd->check != NULL)
+        rc = cmd->check(cmd, a);
+    return rc;
 }
 
 static int global_option(int code, const char *arg, globals *g)
@@ -1009,6 +1356,8 @@ static int run_command(ctx *c, const command *cmd, const cmd_args *a)
         if (rc != CTL_CONTINUE)
             return rc;
     }
+    if (cmd->offline)
+        return cmd->run(c, a);
     srtm_err err = srtm_open(c->g.socket, &c->conn);
     if (err == SRTM_OK && c->g.timeout_ms > 0)
         err = srtm_set_timeout(c->conn, c->g.timeout_ms);

@@ -51,16 +51,23 @@ struct ccr_component {
     uint32_t nccrs;
     uint8_t cap_hash[SRTM_DIGEST_LEN];
     ccr *ccrs;
-    uint32_t name_hash_lo; /* low bits of the name's hash, to skip most string compares */
     uint16_t name_len;
     char name[]; /* NUL-terminated */
 };
 
+/* A slot of the name index keeps hash bits beside the pointer, so a probe touches the
+ * component only when the bits match: at a million components every avoided pointer
+ * chase is a cache miss saved on the extend path. */
+typedef struct name_slot {
+    ccr_component *comp; /* NULL: empty */
+    uint32_t hash;       /* high bits of the name's hash */
+} name_slot;
+
 struct ccr_table {
     ccr_component **by_handle; /* index = handle */
     size_t count, by_handle_cap;
-    ccr_component **slots; /* name index, open addressing, linear probing */
-    size_t nslots;         /* power of two; at most half full */
+    name_slot *slots; /* name index, open addressing, linear probing */
+    size_t nslots;    /* power of two; at most half full */
     uint8_t sip_key[16];
     uint64_t seq;
     sha256_hasher *hasher;
@@ -117,7 +124,6 @@ static void component_free(ccr_component *c)
         free(c->ccrs[i].entries);
         free(c->ccrs[i].descs);
     }
-    free(c->ccrs);
     OPENSSL_cleanse(c->cap_hash, sizeof(c->cap_hash));
     free(c);
 }
@@ -157,11 +163,12 @@ static size_t find_slot(const ccr_table *t, const char *name, size_t len, uint64
 {
     size_t mask = t->nslots - 1;
     size_t i = (size_t)h & mask;
+    uint32_t hi = (uint32_t)(h >> 32);
     for (;;) {
-        const ccr_component *c = t->slots[i];
-        if (c == NULL)
+        const name_slot *sl = &t->slots[i];
+        if (sl->comp == NULL)
             return i;
-        if (c->name_hash_lo == (uint32_t)h && c->name_len == len && memcmp(c->name, name, len) == 0)
+        if (sl->hash == hi && sl->comp->name_len == len && memcmp(sl->comp->name, name, len) == 0)
             return i;
         i = (i + 1) & mask;
     }
@@ -170,19 +177,19 @@ static size_t find_slot(const ccr_table *t, const char *name, size_t len, uint64
 static srtm_err grow_slots(ccr_table *t)
 {
     size_t n = t->nslots * 2;
-    ccr_component **slots = calloc(n, sizeof(*slots));
+    name_slot *slots = calloc(n, sizeof(*slots));
     if (slots == NULL)
         return SRTM_E_NO_MEMORY;
-    ccr_component **old = t->slots;
+    name_slot *old = t->slots;
     size_t old_n = t->nslots;
     t->slots = slots;
     t->nslots = n;
     for (size_t i = 0; i < old_n; i++) {
-        ccr_component *c = old[i];
+        ccr_component *c = old[i].comp;
         if (c == NULL)
             continue;
         uint64_t h = name_hash(t, c->name, c->name_len);
-        t->slots[find_slot(t, c->name, c->name_len, h)] = c;
+        t->slots[find_slot(t, c->name, c->name_len, h)] = old[i];
     }
     free(old);
     return SRTM_OK;
@@ -212,21 +219,21 @@ static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, u
     if (nccrs < 64 && (reversible >> nccrs) != 0)
         return SRTM_E_NO_CCR; /* a reversible index beyond the CCRs created */
     uint64_t h = name_hash(t, name, name_len);
-    if (t->slots[find_slot(t, name, name_len, h)] != NULL)
+    if (t->slots[find_slot(t, name, name_len, h)].comp != NULL)
         return SRTM_E_EXISTS;
     /* Reserve room in both indexes first so that nothing can fail after insertion. */
     if ((t->count + 1) * 2 > t->nslots && grow_slots(t) != SRTM_OK)
         return SRTM_E_NO_MEMORY;
     if (t->count == t->by_handle_cap && grow_handles(t) != SRTM_OK)
         return SRTM_E_NO_MEMORY;
-    ccr_component *c = calloc(1, sizeof(*c) + name_len + 1);
+    /* One block: the component, its name, then its CCRs (one allocation, and the CCRs
+     * sit next to what a lookup already touched). */
+    size_t ccr_off =
+        (sizeof(ccr_component) + name_len + 1 + _Alignof(ccr) - 1) & ~(_Alignof(ccr) - 1);
+    ccr_component *c = calloc(1, ccr_off + nccrs * sizeof(ccr));
     if (c == NULL)
         return SRTM_E_NO_MEMORY;
-    c->ccrs = calloc(nccrs, sizeof(*c->ccrs));
-    if (c->ccrs == NULL) {
-        free(c);
-        return SRTM_E_NO_MEMORY;
-    }
+    c->ccrs = (ccr *)((char *)c + ccr_off);
     for (uint32_t i = 0; i < nccrs; i++) {
         c->ccrs[i].policy = (uint8_t)((reversible >> i) & 1 ? SRTM_POLICY_REVERSIBLE
                                                             : SRTM_POLICY_IRREVERSIBLE);
@@ -236,15 +243,15 @@ static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, u
     memcpy(c->name, name, name_len);
     c->name[name_len] = '\0';
     c->name_len = (uint16_t)name_len;
-    c->name_hash_lo = (uint32_t)h;
+
     memcpy(c->cap_hash, cap_hash, SRTM_DIGEST_LEN);
     c->peer_uid = uid;
     c->peer_pid = pid;
     c->handle = t->count;
     c->registered_seq = ++t->seq;
     t->by_handle[t->count++] = c;
-    t->slots[find_slot(t, name, name_len, h)] = c;
-    t->memory += sizeof(*c) + name_len + 1 + nccrs * sizeof(ccr);
+    t->slots[find_slot(t, name, name_len, h)] = (name_slot){.comp = c, .hash = (uint32_t)(h >> 32)};
+    t->memory += ccr_off + nccrs * sizeof(ccr);
     *out = c;
     return SRTM_OK;
 }
@@ -283,7 +290,7 @@ ccr_component *ccr_find_name(const ccr_table *t, const char *name, size_t name_l
     if (name_len == 0 || name_len > SRTM_MAX_NAME)
         return NULL;
     uint64_t h = name_hash(t, name, name_len);
-    return t->slots[find_slot(t, name, name_len, h)];
+    return t->slots[find_slot(t, name, name_len, h)].comp;
 }
 
 ccr_component *ccr_find_handle(const ccr_table *t, uint64_t handle)

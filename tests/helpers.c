@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -18,6 +19,13 @@
 #include <criterion/criterion.h>
 
 #include "helpers.h"
+
+/* In a forked child before exec: die when the test process dies, so a test that times
+ * out or crashes leaves no swtpm or srtmd behind (its teardown never runs). */
+static void die_with_parent(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
 
 const char *test_binary(const char *env_name)
 {
@@ -64,6 +72,7 @@ void test_daemon_start(test_daemon *d, const char *const *extra_args)
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
+        die_with_parent();
         execv(srtmd, (char *const *)argv);
         _exit(127);
     }
@@ -248,6 +257,7 @@ static bool swtpm_spawn(test_swtpm *t, int want_port)
     if (pid < 0)
         return false;
     if (pid == 0) {
+        die_with_parent();
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0)
             dup2(devnull, STDOUT_FILENO);
@@ -323,5 +333,109 @@ void test_swtpm_stop(test_swtpm *t)
         if (system(cmd) != 0)
             fprintf(stderr, "could not remove %s\n", t->dir);
         t->dir[0] = '\0';
+    }
+}
+
+/* ---- a whole platform: swtpm, enrolment, proof period, srtmd -------------------------- */
+
+/* Run argv (argv[0] a path); fail the test with its stderr unless it exits 0. */
+static void run_ok(const char *what, const char *const *argv)
+{
+    char out[4096], err[4096];
+    int rc = test_run(argv, out, sizeof(out), err, sizeof(err));
+    cr_assert(rc == 0, "%s failed (exit %d): %s%s", what, rc, err, out);
+}
+
+static void platform_launch(test_platform *p)
+{
+    const char *launch[] = {test_binary("SRTM_LAUNCH"), "--tcti", p->tpm.tcti, "--srtmd",
+                            test_binary("SRTMD"), "--config", p->conf, "--srtm-pcr", "15",
+                            NULL};
+    run_ok("srtm-launch", launch);
+    const char *extra[] = {"--config", p->conf, "--tcti", p->tpm.tcti, NULL};
+    test_daemon_start(&p->d, extra);
+}
+
+void test_platform_start_pcrs(test_platform *p, const char *proof_pcrs)
+{
+    memset(p, 0, sizeof(*p));
+    setenv("TSS2_LOG", "all+NONE", 1);
+    snprintf(p->proof_pcrs, sizeof(p->proof_pcrs), "%s", proof_pcrs);
+    snprintf(p->dir, sizeof(p->dir), "/tmp/srtm-platform-XXXXXX");
+    cr_assert(mkdtemp(p->dir) != NULL, "mkdtemp: %s", strerror(errno));
+    snprintf(p->conf, sizeof(p->conf), "%s/srtmd.conf", p->dir);
+    snprintf(p->aik_pem, sizeof(p->aik_pem), "%s/aik.pem", p->dir);
+    snprintf(p->ref, sizeof(p->ref), "%s/reference.json", p->dir);
+    snprintf(p->blob, sizeof(p->blob), "%s/irk.sealed", p->dir);
+    FILE *f = fopen(p->conf, "w");
+    cr_assert(f != NULL, "cannot write %s", p->conf);
+    fprintf(f, "srtm-pcr 15\nproof-pcrs %s\nirk-blob %s\n", proof_pcrs, p->blob);
+    fclose(f);
+    test_swtpm_start(&p->tpm);
+    const char *keymgr = test_binary("SRTM_KEYMGR");
+    const char *enroll[] = {keymgr, "--tcti", p->tpm.tcti, "enroll", "--aik-pem", p->aik_pem,
+                            NULL};
+    run_ok("srtm-keymgr enroll", enroll);
+    const char *predict[] = {keymgr, "--tcti", p->tpm.tcti, "predict", "--srtmd",
+                             test_binary("SRTMD"), "--config", p->conf, "--srtm-pcr", "15",
+                             "--proof-pcrs", proof_pcrs, "-o", p->ref, NULL};
+    run_ok("srtm-keymgr predict", predict);
+    const char *wrap[] = {keymgr, "--tcti", p->tpm.tcti, "wrap-irk", "--reference", p->ref,
+                          "-o", p->blob, NULL};
+    run_ok("srtm-keymgr wrap-irk", wrap);
+    platform_launch(p);
+}
+
+void test_platform_start(test_platform *p)
+{
+    test_platform_start_pcrs(p, "0-7");
+}
+
+void test_platform_reboot(test_platform *p)
+{
+    test_daemon_stop(&p->d);
+    test_swtpm_reboot(&p->tpm);
+    platform_launch(p);
+}
+
+int test_platform_tool(const test_platform *p, const char *const *argv, char *out,
+                       size_t out_size, char *err, size_t err_size)
+{
+    static char path[1024];
+    const char *env = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof(dirs), "%s", env != NULL ? env : "/usr/bin:/bin");
+    path[0] = '\0';
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d != NULL;
+         d = strtok_r(NULL, ":", &save)) {
+        snprintf(path, sizeof(path), "%s/%s", d, argv[0]);
+        if (access(path, X_OK) == 0)
+            break;
+        path[0] = '\0';
+    }
+    cr_assert(path[0] != '\0', "%s is not on PATH", argv[0]);
+    const char *args[64];
+    size_t n = 0;
+    args[n++] = path;
+    for (size_t i = 1; argv[i] != NULL && n < 63; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
+    setenv("TPM2TOOLS_TCTI", p->tpm.tcti, 1);
+    setenv("TSS2_LOG", "all+NONE", 1);
+    return test_run(args, out, out_size, err, err_size);
+}
+
+void test_platform_stop(test_platform *p)
+{
+    if (p->d.pid > 0 || p->d.dir[0] != '\0')
+        test_daemon_stop(&p->d);
+    memset(&p->d, 0, sizeof(p->d));
+    test_swtpm_stop(&p->tpm);
+    if (p->dir[0] != '\0') {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", p->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", p->dir);
+        p->dir[0] = '\0';
     }
 }

@@ -63,4 +63,41 @@ void test_swtpm_kill(test_swtpm *t);
 /* Kill swtpm if running and remove its state dir. Safe to call twice. */
 void test_swtpm_stop(test_swtpm *t);
 
+/*
+ * A whole platform as the README's recipe builds it, with the real tools: swtpm; the AIK
+ * enrolled (srtm-keymgr enroll); the reference predicted (predict); the IRK wrapped
+ * (wrap-irk); the SRTM PCR (15, not resettable) extended by srtm-launch; srtmd serving
+ * after its proof period. Binaries from $SRTM_KEYMGR, $SRTM_LAUNCH and $SRTMD. The
+ * configuration file names no TCTI (the tools get --tcti), so that a reboot onto another
+ * swtpm port keeps the measured configuration, and with it the proof PCRs, unchanged.
+ */
+typedef struct test_platform {
+    test_swtpm tpm;
+    test_daemon d;          /* srtmd, run in the foreground as a child */
+    char dir[256];          /* the files below */
+    char conf[300];         /* srtmd.conf */
+    char aik_pem[300];      /* the AIK public key (PEM) */
+    char ref[300];          /* srtm-keymgr's reference.json */
+    char blob[300];         /* the sealed IRK */
+    char proof_pcrs[32];    /* e.g. "0-7" */
+} test_platform;
+
+/* Start it all with proof PCRs "0-7"; fails the test when any step fails. */
+void test_platform_start(test_platform *p);
+
+/* The same with another proof PCR list (e.g. "0-5"). */
+void test_platform_start_pcrs(test_platform *p, const char *proof_pcrs);
+
+/* Reboot: stop srtmd, power-cycle swtpm (same state: the AIK stays), run srtm-launch and
+ * srtmd again. srtmd starts empty (no components). */
+void test_platform_reboot(test_platform *p);
+
+/* Run a tool with TPM2TOOLS_TCTI (and TSS2_LOG=all+NONE) set to this platform's TPM;
+ * argv[0] is looked up in PATH. Output as in test_run. */
+int test_platform_tool(const test_platform *p, const char *const *argv, char *out,
+                       size_t out_size, char *err, size_t err_size);
+
+/* Stop srtmd and swtpm and remove every file. Safe to call twice. */
+void test_platform_stop(test_platform *p);
+
 #endif

@@ -32,6 +32,9 @@ extern "C" {
 #define SRTM_API
 #endif
 
+/* On functions whose result decides trust: ignoring it is a compile-time warning. */
+#define SRTM_MUST_CHECK __attribute__((warn_unused_result))
+
 #define SRTM_VERSION_STRING "0.1.0"
 
 /* Limits shared by srtmd and libsrtm (docs/protocol.md). */
@@ -297,6 +300,116 @@ SRTM_API uint32_t srtm_components_peer_pid(const srtm_components *list, size_t i
 SRTM_API srtm_err srtm_quote(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
                              const char *const *components, size_t count,
                              uint8_t **evidence_out, size_t *len_out);
+
+/* ---- Verifier ------------------------------------------------------------------- */
+
+/*
+ * The verifier checks an evidence file (srtm_quote's output) against the AIK public key
+ * the verifier trusts and a policy file (docs/verifier.md): the TPM quotes, the IRK
+ * certificate, the IRK signature, and every component's CCRs and logs. It does no I/O
+ * besides reading the policy (and the reference file it names) and talks to no daemon.
+ *
+ * Fail closed: srtm_verify returns SRTM_OK only when every evidence-level check passed
+ * and every requested component is trusted; a caller that looks at nothing but the
+ * return code gets the right answer.
+ */
+
+/* A loaded verification policy. Immutable once loaded: one policy may be used by many
+ * threads at once. */
+typedef struct srtm_verifier_policy srtm_verifier_policy;
+
+/* The outcome of one srtm_verify call. */
+typedef struct srtm_verify_result srtm_verify_result;
+
+/*
+ * Load and check a policy file (JSON, at most 16 MiB). A "reference_file" it names is
+ * read relative to the policy file's directory. Parsing is strict: an unknown key, a
+ * value of the wrong type, bad hex or a count over its bound refuses the whole file.
+ * On failure msg (may be NULL) receives a one-line reason naming the key path, e.g.
+ * "components.vm-a.ccrs.0.allowed_digests[2]: not 64 hex digits" (this out-parameter is
+ * written on failure too). SRTM_E_IO: unreadable file (errno tells why); SRTM_E_TOO_BIG:
+ * a size or count over its bound; SRTM_E_INVALID: anything else wrong in the content.
+ * The caller owns *out and releases it with srtm_policy_free().
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_policy_load(const char *path, srtm_verifier_policy **out,
+                                                   char *msg, size_t msg_size);
+
+/* As srtm_policy_load, from len bytes of JSON text in memory; base_dir (NULL: ".") is
+ * where a "reference_file" is looked for. */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_policy_parse(const char *text, size_t len,
+                                                    const char *base_dir,
+                                                    srtm_verifier_policy **out, char *msg,
+                                                    size_t msg_size);
+
+/* Free a policy; accepts NULL. */
+SRTM_API void srtm_policy_free(srtm_verifier_policy *policy);
+
+/*
+ * Verify evidence (len bytes, the serialised Evidence message) against aik_pem (the
+ * NUL-terminated PEM text of the AIK public key, not a path), policy, and the nonce the
+ * verifier chose for this quote.
+ *
+ * Returns SRTM_OK when every check passed and every requested component (those the
+ * policy's "require" lists, or else every reported component) is trusted, and
+ * SRTM_E_DENIED when the verification ran and something failed. In both cases *out
+ * receives the result with the detail (owned by the caller, released with
+ * srtm_verify_result_free()). Any other code (SRTM_E_INVALID for NULL arguments or an
+ * AIK PEM that is not a P-256 public key, SRTM_E_NO_MEMORY) means nothing was verified;
+ * *out is then set to NULL.
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_verify(const uint8_t *evidence, size_t len,
+                                              const char *aik_pem,
+                                              const srtm_verifier_policy *policy,
+                                              const uint8_t *nonce, size_t nonce_len,
+                                              srtm_verify_result **out);
+
+/* Free a result; accepts NULL. */
+SRTM_API void srtm_verify_result_free(srtm_verify_result *result);
+
+/* 1 when srtm_verify returned SRTM_OK for this result, 0 otherwise (also for NULL). */
+SRTM_API int srtm_verify_result_ok(const srtm_verify_result *result);
+
+/*
+ * The evidence-level checks, in the order they ran (docs/verifier.md lists them). Strings
+ * are owned by result; out of range gives "" and 0. The reason of a passed check is "";
+ * a check that could not run because an earlier one failed is failed with a reason that
+ * says which.
+ */
+SRTM_API size_t srtm_verify_result_check_count(const srtm_verify_result *result);
+SRTM_API const char *srtm_verify_result_check_name(const srtm_verify_result *result, size_t i);
+SRTM_API int srtm_verify_result_check_ok(const srtm_verify_result *result, size_t i);
+SRTM_API const char *srtm_verify_result_check_reason(const srtm_verify_result *result,
+                                                     size_t i);
+
+/*
+ * One verdict per component: those in the report (report order), then those the policy
+ * requires but the report lacks (untrusted, "missing from the report"). trusted is 1
+ * only if every evidence-level check passed and the component's own checks passed.
+ * Strings are owned by result; out of range gives "" and 0.
+ */
+SRTM_API size_t srtm_verify_result_component_count(const srtm_verify_result *result);
+SRTM_API const char *srtm_verify_result_component_name(const srtm_verify_result *result,
+                                                       size_t i);
+SRTM_API int srtm_verify_result_component_trusted(const srtm_verify_result *result, size_t i);
+SRTM_API size_t srtm_verify_result_component_reason_count(const srtm_verify_result *result,
+                                                          size_t i);
+SRTM_API const char *srtm_verify_result_component_reason(const srtm_verify_result *result,
+                                                         size_t i, size_t j);
+
+/*
+ * Write the TPM part of evidence as files tpm2-tools read, into the existing directory
+ * dir (mode 0644 each, replacing files of the same name): quote.attest (the marshalled
+ * TPMS_ATTEST), quote.sig (DER ECDSA signature), quote.pcrs (the PCR values concatenated
+ * in ascending PCR order), pcrs.txt (the selection, e.g. "sha256:0,1,2,3,4,5,6,7,15"),
+ * nonce.hex (the qualifyingData inside the quote, in hex), and the same five for the IRK
+ * certificate with the prefix "certificate." Nothing is verified here. Then
+ *   tpm2_checkquote -u aik.pem -m quote.attest -s quote.sig -f quote.pcrs \
+ *       -l $(cat pcrs.txt) -g sha256 -q $(cat nonce.hex)
+ * checks the quote with no srtm code involved. SRTM_E_MALFORMED for evidence that does
+ * not parse, SRTM_E_IO when a file cannot be written (errno tells why).
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_evidence_export_tpm(const uint8_t *evidence, size_t len,
+                                                           const char *dir);
 
 /* ---- Local hashing helpers ------------------------------------------------------- */
 

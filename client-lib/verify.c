@@ -1,0 +1,944 @@
+/*
+ * The verifier: decides, from an evidence bundle, the AIK public key and a policy, which
+ * components of a CCR report can be trusted (docs/verifier.md).
+ *
+ * Two levels. Evidence-level checks (the table `checks` below, run in order) establish
+ * that the report bytes are what srtmd signed with an IRK that a TPM certified during the
+ * SRTM-proof-period of the boot the joint quote comes from, with the PCRs of the
+ * reference. Each check names the checks it builds on; one whose basis failed is failed
+ * too ("not checked: ..."), so nothing is ever reported as passing on unverified input.
+ * Component-level rules (the table `component_rules`) then judge each component's own
+ * CCRs and logs. A component is trusted only if every evidence-level check passed and
+ * its own rules did.
+ *
+ * Invariant: the result starts untrusted and is only ever set to ok at the very end,
+ * after every check ran; any allocation failure returns an error and no result.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "irk.h"
+#include "verify_int.h"
+
+#define TPM_GENERATED 0xff544347u
+#define TPM_ST_ATTEST_QUOTE 0x8018u
+#define MAX_REASONS_PER_CCR 8u
+
+/* ---- small helpers ---- */
+
+static char *vxprintf(const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (s != NULL)
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+static void hex32(const uint8_t *d, char out[2 * SRTM_DIGEST_LEN + 1])
+{
+    if (hex_encode(d, SRTM_DIGEST_LEN, out, 2 * SRTM_DIGEST_LEN + 1) != SRTM_OK)
+        out[0] = '\0';
+}
+
+srtm_err verdict_fail(verify_verdict *v, const char *fmt, ...)
+{
+    v->trusted = false;
+    char **grown = realloc(v->reasons, (v->n_reasons + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return SRTM_E_NO_MEMORY;
+    v->reasons = grown;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = vxprintf(fmt, ap);
+    va_end(ap);
+    if (s == NULL)
+        return SRTM_E_NO_MEMORY;
+    v->reasons[v->n_reasons++] = s;
+    return SRTM_OK;
+}
+
+void verdict_clear(verify_verdict *v)
+{
+    for (size_t i = 0; i < v->n_reasons; i++)
+        free(v->reasons[i]);
+    free(v->reasons);
+    free(v->name);
+    memset(v, 0, sizeof(*v));
+}
+
+/* ---- component rules ---- */
+
+/*
+ * A component rule judges one component of the report on its own; every rule runs, so a
+ * verdict lists every reason. Rules that need other components (the dependency rule of
+ * hierarchical integrity management: trusted(X) needs every dependency of X trusted) run
+ * afterwards over all verdicts, in verify_components' second pass.
+ */
+typedef srtm_err (*component_rule)(sha256_hasher *h, const srtm_verifier_policy *p,
+                                   const Srtm__ReportComponent *c, verify_verdict *v);
+
+/* One live measurement during a replay: its sequence number and the value after it. */
+typedef struct live_entry {
+    uint64_t seq;
+    uint8_t value[SRTM_DIGEST_LEN];
+} live_entry;
+
+/*
+ * Replay one CCR's log from 32 zero bytes: value' = SHA-256(value || digest) per live
+ * measurement; a revert marker returns to the value after the live measurement it names
+ * (or to the start), undoing the live measurements after that point. The flags srtmd set
+ * are checked, not trusted: the measurements a marker undoes must be exactly those
+ * flagged reverted, and only a REVERSIBLE CCR may have markers. *reason is set when the
+ * log is inconsistent; out is the replayed value otherwise.
+ */
+static srtm_err replay_ccr(sha256_hasher *h, const Srtm__ReportCcr *r, uint8_t out[SRTM_DIGEST_LEN],
+                           const char **reason, size_t *at)
+{
+    live_entry *live = malloc((r->n_log ? r->n_log : 1) * sizeof(*live));
+    bool *undone = calloc(r->n_log ? r->n_log : 1, sizeof(*undone));
+    size_t *idx = malloc((r->n_log ? r->n_log : 1) * sizeof(*idx));
+    if (live == NULL || undone == NULL || idx == NULL) {
+        free(live);
+        free(undone);
+        free(idx);
+        return SRTM_E_NO_MEMORY;
+    }
+    size_t n = 0;
+    srtm_err err = SRTM_OK;
+    *reason = NULL;
+    for (size_t k = 0; k < r->n_log && *reason == NULL && err == SRTM_OK; k++) {
+        const Srtm__LogEntry *e = r->log[k];
+        *at = k;
+        if (e->revert_marker) {
+            if (r->policy != SRTM__CHANGE_POLICY__POLICY_REVERSIBLE) {
+                *reason = "a revert marker in an irreversible CCR";
+                break;
+            }
+            while (n > 0 && live[n - 1].seq > e->revert_to_seq)
+                undone[idx[--n]] = true;
+            if (e->revert_to_seq != 0 && (n == 0 || live[n - 1].seq != e->revert_to_seq))
+                *reason = "a revert marker names no live measurement";
+            continue;
+        }
+        if (e->digest.len != SRTM_DIGEST_LEN) {
+            *reason = "a log entry without a 32-byte digest";
+            break;
+        }
+        const uint8_t *prev = n > 0 ? live[n - 1].value : (const uint8_t[SRTM_DIGEST_LEN]){0};
+        if (sha256_hasher_two(h, prev, SRTM_DIGEST_LEN, e->digest.data, SRTM_DIGEST_LEN,
+                              live[n].value) != SRTM_OK) {
+            err = SRTM_E_CRYPTO;
+            break;
+        }
+        live[n].seq = e->seq;
+        idx[n++] = k;
+    }
+    for (size_t k = 0; k < r->n_log && *reason == NULL && err == SRTM_OK; k++) {
+        if (!r->log[k]->revert_marker && r->log[k]->reverted != undone[k]) {
+            *at = k;
+            *reason = undone[k] ? "a measurement undone by a revert is not marked reverted"
+                                : "a measurement marked reverted was never reverted";
+        }
+    }
+    if (err == SRTM_OK && *reason == NULL) {
+        if (n > 0)
+            memcpy(out, live[n - 1].value, SRTM_DIGEST_LEN);
+        else
+            memset(out, 0, SRTM_DIGEST_LEN);
+    }
+    free(live);
+    free(undone);
+    free(idx);
+    return err;
+}
+
+/* Every CCR value equals the replay of its log (replay_ccr). */
+static srtm_err rule_replay(sha256_hasher *h, const srtm_verifier_policy *p,
+                            const Srtm__ReportComponent *c, verify_verdict *v)
+{
+    (void)p;
+    srtm_err err = SRTM_OK;
+    for (size_t i = 0; err == SRTM_OK && i < c->n_ccrs; i++) {
+        const Srtm__ReportCcr *r = c->ccrs[i];
+        for (size_t j = 0; err == SRTM_OK && j < i; j++)
+            if (c->ccrs[j]->index == r->index)
+                err = verdict_fail(v, "CCR %u appears twice in the report", r->index);
+        if (err != SRTM_OK)
+            break;
+        if (r->value.len != SRTM_DIGEST_LEN) {
+            err = verdict_fail(v, "CCR %u: value is %zu bytes, not %u", r->index, r->value.len,
+                               SRTM_DIGEST_LEN);
+            continue;
+        }
+        uint8_t acc[SRTM_DIGEST_LEN];
+        const char *reason = NULL;
+        size_t at = 0;
+        srtm_err rerr = replay_ccr(h, r, acc, &reason, &at);
+        if (rerr != SRTM_OK)
+            return rerr;
+        if (reason != NULL)
+            err = verdict_fail(v, "CCR %u: log entry %zu: %s", r->index, at, reason);
+        else if (CRYPTO_memcmp(acc, r->value.data, SRTM_DIGEST_LEN) != 0)
+            err = verdict_fail(v, "CCR %u: value does not match the replay of its %zu log "
+                                  "entries",
+                               r->index, r->n_log);
+    }
+    return err;
+}
+
+/* Entries the allowlist judges: live measurements. Reverted measurements no longer count
+ * towards the value (undoing a change is how a component regains trust), and markers
+ * measure nothing. */
+static bool judged(const Srtm__LogEntry *e)
+{
+    return !e->reverted && !e->revert_marker;
+}
+
+/* The log entries of one CCR against its allowlist; a reason per entry outside it, at
+ * most MAX_REASONS_PER_CCR of them. */
+static srtm_err allowlist_reasons(const Srtm__ReportCcr *r, const pol_ccr *pc, verify_verdict *v)
+{
+    size_t bad = 0;
+    for (size_t k = 0; k < r->n_log; k++) {
+        const Srtm__LogEntry *e = r->log[k];
+        if (!judged(e))
+            continue;
+        if (e->digest.len == SRTM_DIGEST_LEN && policy_find_digest(pc, e->digest.data) != NULL)
+            continue;
+        if (++bad > MAX_REASONS_PER_CCR)
+            continue;
+        char hex[2 * SRTM_DIGEST_LEN + 1] = "(malformed)";
+        if (e->digest.len == SRTM_DIGEST_LEN)
+            hex32(e->digest.data, hex);
+        const char *d = e->description != NULL ? e->description : "";
+        bool show = d[0] != '\0' && utf8_valid(d, strlen(d));
+        srtm_err err = verdict_fail(v, "CCR %u: log entry %zu digest %s%s%s%s is not in the "
+                                       "allowlist",
+                                    r->index, k, hex, show ? " (\"" : "", show ? d : "",
+                                    show ? "\")" : "");
+        if (err != SRTM_OK)
+            return err;
+    }
+    if (bad > MAX_REASONS_PER_CCR)
+        return verdict_fail(v, "CCR %u: %zu more log entries are not in the allowlist",
+                            r->index, bad - MAX_REASONS_PER_CCR);
+    return SRTM_OK;
+}
+
+static bool all_allowed(const Srtm__ReportCcr *r, const pol_ccr *pc)
+{
+    for (size_t k = 0; k < r->n_log; k++)
+        if (judged(r->log[k]) && (r->log[k]->digest.len != SRTM_DIGEST_LEN ||
+                                  policy_find_digest(pc, r->log[k]->digest.data) == NULL))
+            return false;
+    return true;
+}
+
+/* One CCR against its policy: acceptable when the value is the expected one or every
+ * log entry is in the allowlist (either rule given suffices). */
+static srtm_err judge_ccr(const Srtm__ReportCcr *r, const pol_ccr *pc, verify_verdict *v)
+{
+    bool expected_ok = pc->has_expected && r->value.len == SRTM_DIGEST_LEN &&
+                       CRYPTO_memcmp(r->value.data, pc->expected, SRTM_DIGEST_LEN) == 0;
+    bool allowed_ok = pc->has_allowed && all_allowed(r, pc);
+    if (expected_ok || allowed_ok)
+        return SRTM_OK;
+    srtm_err err = SRTM_OK;
+    if (pc->has_expected) {
+        char hex[2 * SRTM_DIGEST_LEN + 1] = "(malformed)";
+        if (r->value.len == SRTM_DIGEST_LEN)
+            hex32(r->value.data, hex);
+        err = verdict_fail(v, "CCR %u: value %s is not the expected value", r->index, hex);
+    }
+    if (err == SRTM_OK && pc->has_allowed)
+        err = allowlist_reasons(r, pc, v);
+    return err;
+}
+
+/* The policy's rules for this component: allowlists and expected values; CCRs the
+ * policy names must be in the report. */
+static srtm_err rule_policy(sha256_hasher *h, const srtm_verifier_policy *p,
+                           const Srtm__ReportComponent *c, verify_verdict *v)
+{
+    (void)h;
+    const pol_component *pc = policy_find_component(p, c->name);
+    if (pc == NULL)
+        return p->unlisted == POL_UNLISTED_UNTRUSTED
+                   ? verdict_fail(v, "not named in the policy (\"unlisted\": \"untrusted\")")
+                   : SRTM_OK;
+    srtm_err err = SRTM_OK;
+    for (size_t i = 0; err == SRTM_OK && i < c->n_ccrs; i++) {
+        const pol_ccr *rule = policy_find_ccr(pc, c->ccrs[i]->index);
+        if (rule != NULL)
+            err = judge_ccr(c->ccrs[i], rule, v);
+        else if (p->unlisted == POL_UNLISTED_UNTRUSTED)
+            err = verdict_fail(v, "CCR %u: no rule in the policy", c->ccrs[i]->index);
+    }
+    for (size_t j = 0; err == SRTM_OK && j < pc->n_ccrs; j++) {
+        bool found = false;
+        for (size_t i = 0; i < c->n_ccrs && !found; i++)
+            found = c->ccrs[i]->index == pc->ccrs[j].index;
+        if (!found)
+            err = verdict_fail(v, "CCR %u named by the policy is missing from the report",
+                               pc->ccrs[j].index);
+    }
+    return err;
+}
+
+static const component_rule component_rules[] = {rule_replay, rule_policy};
+
+static srtm_err component_rules_run(sha256_hasher *h, const srtm_verifier_policy *p,
+                                    const Srtm__ReportComponent *c, verify_verdict *v)
+{
+    srtm_err err = SRTM_OK;
+    for (size_t i = 0; err == SRTM_OK && i < SRTM_ARRAY_LEN(component_rules); i++)
+        err = component_rules[i](h, p, c, v);
+    return err;
+}
+
+srtm_err verify_component_rules(const srtm_verifier_policy *p, const Srtm__ReportComponent *c,
+                                verify_verdict *v)
+{
+    sha256_hasher *h = NULL;
+    srtm_err err = sha256_hasher_new(&h);
+    if (err == SRTM_OK)
+        err = component_rules_run(h, p, c, v);
+    sha256_hasher_free(h);
+    return err;
+}
+
+/* ---- evidence-level checks ---- */
+
+typedef struct vstate {
+    const srtm_verifier_policy *pol;
+    const uint8_t *nonce;
+    size_t nonce_len;
+    const uint8_t *evidence;
+    size_t evidence_len;
+    EVP_PKEY *aik;
+    Srtm__Evidence *ev;
+    Srtm__CcrReport *report;
+    km_quote_info qinfo, cinfo;
+    km_pcr_values qpcrs, cpcrs;
+    srtm_verify_result *r;
+    char reason[512]; /* the running check's reason when it fails */
+} vstate;
+
+/* A check returns true when it passed; on failure it has written s->reason. */
+typedef bool (*check_fn)(vstate *s);
+
+static bool failf(vstate *s, const char *fmt, ...) SRTM_PRINTF(2, 3);
+static bool failf(vstate *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->reason, sizeof(s->reason), fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static bool check_evidence_parse(vstate *s)
+{
+    if (s->evidence_len > VERIFY_MAX_EVIDENCE)
+        return failf(s, "evidence of %zu bytes is larger than %zu", s->evidence_len,
+                     VERIFY_MAX_EVIDENCE);
+    s->ev = srtm__evidence__unpack(NULL, s->evidence_len, s->evidence);
+    if (s->ev == NULL)
+        return failf(s, "not an Evidence message");
+    if (s->ev->quote == NULL)
+        return failf(s, "no joint quote");
+    if (s->ev->irk_certificate == NULL)
+        return failf(s, "no IRK certificate");
+    if (s->ev->irk_public.len == 0 || s->ev->irk_signature.len == 0)
+        return failf(s, "no IRK public key or signature");
+    return true;
+}
+
+static bool check_report_parse(vstate *s)
+{
+    if (s->ev->report.len == 0)
+        return failf(s, "no report");
+    s->report = srtm__ccr_report__unpack(NULL, s->ev->report.len, s->ev->report.data);
+    return s->report != NULL ? true : failf(s, "the report bytes are not a CcrReport");
+}
+
+static bool check_format(vstate *s)
+{
+    if (s->ev->format != 1)
+        return failf(s, "evidence format %u, expected 1", s->ev->format);
+    if (s->report->format != 1)
+        return failf(s, "report format %u, expected 1", s->report->format);
+    return true;
+}
+
+static bool check_nonce(vstate *s)
+{
+    if (s->ev->nonce.len != s->nonce_len ||
+        CRYPTO_memcmp(s->ev->nonce.data, s->nonce, s->nonce_len) != 0)
+        return failf(s, "the evidence answers another nonce than the one given");
+    return true;
+}
+
+/* ECDSA/SHA-256 over the attest bytes with the AIK, as the policy's scheme says. */
+static bool aik_signature(vstate *s, const Srtm__TpmQuote *q)
+{
+    uint8_t der[KM_MAX_DER_SIG];
+    size_t der_len = 0;
+    srtm_err err = km_sig_to_der(q->signature.data, q->signature.len, der, sizeof(der), &der_len);
+    if (err == SRTM_E_UNSUPPORTED)
+        return failf(s, "the signature is not ecdsa-sha256, the scheme the policy names");
+    if (err != SRTM_OK)
+        return failf(s, "the signature is not a TPMT_SIGNATURE (%s)", srtm_strerror(err));
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, s->aik) == 1 &&
+             EVP_DigestVerify(md, der, der_len, q->attest.data, q->attest.len) == 1;
+    EVP_MD_CTX_free(md);
+    return ok ? true : failf(s, "the signature does not verify with the AIK public key given");
+}
+
+static bool check_quote_signature(vstate *s)
+{
+    return aik_signature(s, s->ev->quote);
+}
+
+static bool check_certificate_signature(vstate *s)
+{
+    return aik_signature(s, s->ev->irk_certificate);
+}
+
+static bool attest(vstate *s, const Srtm__TpmQuote *q, km_quote_info *out)
+{
+    /* magic and type first, from the raw bytes: another type changes the layout of the
+     * rest, so a parse error would hide the reason that matters. */
+    if (q->attest.len >= 6) {
+        const uint8_t *a = q->attest.data;
+        uint32_t magic = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+        uint16_t type = (uint16_t)(a[4] << 8 | a[5]);
+        if (magic != TPM_GENERATED)
+            return failf(s, "magic is 0x%08x, not TPM_GENERATED_VALUE: the TPM did not make "
+                            "this structure",
+                         magic);
+        if (type != TPM_ST_ATTEST_QUOTE)
+            return failf(s, "attestation type 0x%04x is not TPM_ST_ATTEST_QUOTE", type);
+    }
+    srtm_err err = km_quote_parse(q->attest.data, q->attest.len, out);
+    if (err != SRTM_OK)
+        return failf(s, "the attest structure does not parse as a quote (%s)",
+                     srtm_strerror(err));
+    return true;
+}
+
+static bool check_quote_attest(vstate *s)
+{
+    return attest(s, s->ev->quote, &s->qinfo);
+}
+
+static bool check_certificate_attest(vstate *s)
+{
+    return attest(s, s->ev->irk_certificate, &s->cinfo);
+}
+
+/* The PCR values sent along, whose selection must equal the attest's, and whose digest
+ * must be the attest's pcrDigest. */
+static bool pcr_digest(vstate *s, const Srtm__TpmQuote *q, const km_quote_info *info,
+                       km_pcr_values *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (q->n_pcrs != q->n_pcr_values)
+        return failf(s, "%zu PCR numbers but %zu values", q->n_pcrs, q->n_pcr_values);
+    for (size_t i = 0; i < q->n_pcrs; i++) {
+        uint32_t pcr = q->pcrs[i];
+        if (pcr >= KM_PCR_COUNT || (i > 0 && pcr <= q->pcrs[i - 1]))
+            return failf(s, "PCR numbers are not ascending numbers below %u", KM_PCR_COUNT);
+        if (q->pcr_values[i].len != KM_DIGEST_LEN)
+            return failf(s, "the value of PCR %u is %zu bytes", pcr, q->pcr_values[i].len);
+        memcpy(out->value[pcr], q->pcr_values[i].data, KM_DIGEST_LEN);
+        out->mask |= 1u << pcr;
+    }
+    if (out->mask != info->pcr_mask)
+        return failf(s, "the PCR values given (mask 0x%06x) are not the selection quoted "
+                        "(mask 0x%06x)",
+                     out->mask, info->pcr_mask);
+    uint8_t d[KM_DIGEST_LEN];
+    if (km_pcr_digest(out, d) != SRTM_OK)
+        return failf(s, "cannot compute the PCR digest");
+    if (CRYPTO_memcmp(d, info->pcr_digest, KM_DIGEST_LEN) != 0)
+        return failf(s, "the PCR values given do not hash to the quoted PCR digest");
+    return true;
+}
+
+static bool check_quote_pcr_digest(vstate *s)
+{
+    return pcr_digest(s, s->ev->quote, &s->qinfo, &s->qpcrs);
+}
+
+static bool check_certificate_pcr_digest(vstate *s)
+{
+    return pcr_digest(s, s->ev->irk_certificate, &s->cinfo, &s->cpcrs);
+}
+
+/* Quoted PCRs against a reference: every reference PCR present and equal; PCRs the
+ * reference lacks only if the policy allows extras. */
+static bool pcr_reference(vstate *s, const km_pcr_values *got, const km_pcr_values *ref,
+                          const char *which)
+{
+    for (unsigned i = 0; i < KM_PCR_COUNT; i++) {
+        uint32_t bit = 1u << i;
+        if ((ref->mask & bit) && !(got->mask & bit))
+            return failf(s, "PCR %u of the %s reference is not quoted", i, which);
+        if ((ref->mask & bit) && CRYPTO_memcmp(got->value[i], ref->value[i], KM_DIGEST_LEN)) {
+            char a[2 * KM_DIGEST_LEN + 1], b[2 * KM_DIGEST_LEN + 1];
+            hex32(got->value[i], a);
+            hex32(ref->value[i], b);
+            return failf(s, "PCR %u is %s, the %s reference says %s", i, a, which, b);
+        }
+        if (!(ref->mask & bit) && (got->mask & bit) && !s->pol->allow_extra_pcrs)
+            return failf(s, "PCR %u is quoted but not in the %s reference (pcrs.allow_extra "
+                            "is false)",
+                         i, which);
+    }
+    return true;
+}
+
+static bool check_certificate_pcrs_reference(vstate *s)
+{
+    return pcr_reference(s, &s->cpcrs, &s->pol->proof, "proof");
+}
+
+static bool check_quote_pcrs_reference(vstate *s)
+{
+    return pcr_reference(s, &s->qpcrs, &s->pol->running, "running");
+}
+
+static bool check_certificate_qualifier(vstate *s)
+{
+    uint8_t q[SRTM_DIGEST_LEN];
+    if (irk_cert_qualifier(s->ev->irk_public.data, s->ev->irk_public.len, q) != SRTM_OK)
+        return failf(s, "cannot hash the IRK public key");
+    if (s->cinfo.qualifying_len != SRTM_DIGEST_LEN ||
+        CRYPTO_memcmp(q, s->cinfo.qualifying, SRTM_DIGEST_LEN) != 0)
+        return failf(s, "the certificate's qualifyingData is not SHA-256(\"%s\" || IRK public "
+                        "key): it certifies another key",
+                     IRK_CERT_TAG);
+    return true;
+}
+
+static bool check_same_boot(vstate *s)
+{
+    if (s->cinfo.reset_count != s->qinfo.reset_count ||
+        s->cinfo.restart_count != s->qinfo.restart_count)
+        return failf(s, "the IRK certificate is from another boot (resetCount %u, "
+                        "restartCount %u) than the quote (resetCount %u, restartCount %u)",
+                     s->cinfo.reset_count, s->cinfo.restart_count, s->qinfo.reset_count,
+                     s->qinfo.restart_count);
+    if (s->report->reset_count != s->qinfo.reset_count ||
+        s->report->restart_count != s->qinfo.restart_count)
+        return failf(s, "the report claims resetCount %u, restartCount %u; the quote has %u, %u",
+                     s->report->reset_count, s->report->restart_count, s->qinfo.reset_count,
+                     s->qinfo.restart_count);
+    return true;
+}
+
+static bool check_quote_qualifier(vstate *s)
+{
+    uint8_t q[SRTM_DIGEST_LEN];
+    if (irk_quote_qualifier(s->nonce, s->nonce_len, s->ev->report.data, s->ev->report.len, q) !=
+        SRTM_OK)
+        return failf(s, "cannot hash the nonce and the report");
+    if (s->qinfo.qualifying_len != SRTM_DIGEST_LEN ||
+        CRYPTO_memcmp(q, s->qinfo.qualifying, SRTM_DIGEST_LEN) != 0)
+        return failf(s, "the quote's qualifyingData is not SHA-256(nonce || SHA-256(report)): "
+                        "the report or the nonce is not the one the TPM quoted");
+    return true;
+}
+
+static bool check_irk_signature(vstate *s)
+{
+    irk *k = NULL;
+    if (irk_from_public_der(s->ev->irk_public.data, s->ev->irk_public.len, &k) != SRTM_OK)
+        return failf(s, "the IRK public key is not a P-256 key");
+    srtm_err err = irk_verify_report(k, s->nonce, s->nonce_len, s->ev->report.data,
+                                     s->ev->report.len, s->ev->irk_signature.data,
+                                     s->ev->irk_signature.len);
+    irk_free(k);
+    if (err != SRTM_OK)
+        return failf(s, "the IRK signature over the nonce and the report does not verify");
+    return true;
+}
+
+/* Check indexes, for the dependency lists below. */
+enum {
+    C_EVIDENCE_PARSE,
+    C_REPORT_PARSE,
+    C_FORMAT,
+    C_NONCE,
+    C_QUOTE_SIG,
+    C_CERT_SIG,
+    C_QUOTE_ATTEST,
+    C_CERT_ATTEST,
+    C_QUOTE_PCR_DIGEST,
+    C_CERT_PCR_DIGEST,
+    C_CERT_PCRS_REF,
+    C_QUOTE_PCRS_REF,
+    C_CERT_QUALIFIER,
+    C_SAME_BOOT,
+    C_QUOTE_QUALIFIER,
+    C_IRK_SIG,
+    C_COUNT,
+};
+
+#define NO_DEP (-1)
+
+typedef struct check_def {
+    const char *name;
+    check_fn fn;
+    int needs[3]; /* checks whose success this one builds on; NO_DEP ends the list */
+} check_def;
+
+static const check_def checks[C_COUNT] = {
+    [C_EVIDENCE_PARSE] = {"evidence-parse", check_evidence_parse, {NO_DEP}},
+    [C_REPORT_PARSE] = {"report-parse", check_report_parse, {C_EVIDENCE_PARSE, NO_DEP}},
+    [C_FORMAT] = {"format", check_format, {C_EVIDENCE_PARSE, C_REPORT_PARSE, NO_DEP}},
+    [C_NONCE] = {"nonce", check_nonce, {C_EVIDENCE_PARSE, NO_DEP}},
+    [C_QUOTE_SIG] = {"quote-signature", check_quote_signature, {C_EVIDENCE_PARSE, NO_DEP}},
+    [C_CERT_SIG] = {"certificate-signature", check_certificate_signature,
+                    {C_EVIDENCE_PARSE, NO_DEP}},
+    [C_QUOTE_ATTEST] = {"quote-attest", check_quote_attest, {C_EVIDENCE_PARSE, NO_DEP}},
+    [C_CERT_ATTEST] = {"certificate-attest", check_certificate_attest,
+                       {C_EVIDENCE_PARSE, NO_DEP}},
+    [C_QUOTE_PCR_DIGEST] = {"quote-pcr-digest", check_quote_pcr_digest,
+                            {C_QUOTE_ATTEST, NO_DEP}},
+    [C_CERT_PCR_DIGEST] = {"certificate-pcr-digest", check_certificate_pcr_digest,
+                           {C_CERT_ATTEST, NO_DEP}},
+    [C_CERT_PCRS_REF] = {"certificate-pcrs-reference", check_certificate_pcrs_reference,
+                         {C_CERT_PCR_DIGEST, NO_DEP}},
+    [C_QUOTE_PCRS_REF] = {"quote-pcrs-reference", check_quote_pcrs_reference,
+                          {C_QUOTE_PCR_DIGEST, NO_DEP}},
+    [C_CERT_QUALIFIER] = {"certificate-qualifier", check_certificate_qualifier,
+                          {C_CERT_ATTEST, NO_DEP}},
+    [C_SAME_BOOT] = {"same-boot", check_same_boot, {C_QUOTE_ATTEST, C_CERT_ATTEST,
+                                                    C_REPORT_PARSE}},
+    [C_QUOTE_QUALIFIER] = {"quote-qualifier", check_quote_qualifier, {C_QUOTE_ATTEST, NO_DEP}},
+    [C_IRK_SIG] = {"irk-signature", check_irk_signature, {C_EVIDENCE_PARSE, NO_DEP}},
+};
+
+static srtm_err add_check(srtm_verify_result *r, const char *name, bool ok, const char *reason)
+{
+    verify_check *c = &r->checks[r->n_checks];
+    c->ok = ok;
+    c->name = strdup(name);
+    c->reason = strdup(ok ? "" : reason);
+    r->n_checks++;
+    return c->name != NULL && c->reason != NULL ? SRTM_OK : SRTM_E_NO_MEMORY;
+}
+
+static srtm_err run_checks(vstate *s)
+{
+    srtm_verify_result *r = s->r;
+    r->checks = calloc(C_COUNT, sizeof(*r->checks));
+    if (r->checks == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm_err err = SRTM_OK;
+    for (int i = 0; err == SRTM_OK && i < C_COUNT; i++) {
+        const check_def *d = &checks[i];
+        const char *unmet = NULL;
+        for (int k = 0; k < 3 && d->needs[k] != NO_DEP && unmet == NULL; k++)
+            if (!r->checks[d->needs[k]].ok)
+                unmet = checks[d->needs[k]].name;
+        bool ok = false;
+        if (unmet != NULL) {
+            snprintf(s->reason, sizeof(s->reason), "not checked: %s failed", unmet);
+        } else {
+            s->reason[0] = '\0';
+            ok = d->fn(s);
+        }
+        err = add_check(r, d->name, ok, s->reason);
+    }
+    return err;
+}
+
+/* ---- verdicts ---- */
+
+static verify_verdict *new_verdict(srtm_verify_result *r, const char *name)
+{
+    verify_verdict *v = &r->comps[r->n_comps];
+    memset(v, 0, sizeof(*v));
+    v->trusted = true;
+    if ((v->name = strdup(name)) == NULL)
+        return NULL;
+    r->n_comps++;
+    return v;
+}
+
+static int name_ptr_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Names the report holds more than once (sorted copy, neighbours compared). */
+static srtm_err duplicate_names(const Srtm__CcrReport *rep, const char ***sorted_out)
+{
+    const char **names = calloc(rep->n_components ? rep->n_components : 1, sizeof(*names));
+    if (names == NULL)
+        return SRTM_E_NO_MEMORY;
+    for (size_t i = 0; i < rep->n_components; i++)
+        names[i] = rep->components[i]->name;
+    qsort(names, rep->n_components, sizeof(*names), name_ptr_cmp);
+    *sorted_out = names;
+    return SRTM_OK;
+}
+
+static bool in_sorted(const char **names, size_t n, const char *name, size_t *count)
+{
+    const char **hit = n ? bsearch(&name, names, n, sizeof(*names), name_ptr_cmp) : NULL;
+    *count = 0;
+    if (hit == NULL)
+        return false;
+    const char **lo = hit, **hi = hit;
+    while (lo > names && strcmp(lo[-1], name) == 0)
+        lo--;
+    while (hi + 1 < names + n && strcmp(hi[1], name) == 0)
+        hi++;
+    *count = (size_t)(hi - lo) + 1;
+    return true;
+}
+
+/* A list of the failed evidence-level checks, for the reason of every component. */
+static void failed_checks(const srtm_verify_result *r, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < r->n_checks && used < size; i++)
+        if (!r->checks[i].ok) {
+            int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "",
+                             r->checks[i].name);
+            used += n > 0 ? (size_t)n : 0;
+        }
+}
+
+static srtm_err verify_components(vstate *s, sha256_hasher *h, bool evidence_ok)
+{
+    srtm_verify_result *r = s->r;
+    const Srtm__CcrReport *rep = s->report;
+    size_t n_rep = rep != NULL ? rep->n_components : 0;
+    r->comps = calloc(n_rep + s->pol->n_require + 1, sizeof(*r->comps));
+    if (r->comps == NULL)
+        return SRTM_E_NO_MEMORY;
+    char failed[512];
+    failed_checks(r, failed, sizeof(failed));
+    const char **sorted = NULL;
+    srtm_err err = rep != NULL ? duplicate_names(rep, &sorted) : SRTM_OK;
+    /* Pass 1: each component on its own. */
+    for (size_t i = 0; err == SRTM_OK && i < n_rep; i++) {
+        const Srtm__ReportComponent *c = rep->components[i];
+        verify_verdict *v = new_verdict(r, c->name);
+        if (v == NULL)
+            err = SRTM_E_NO_MEMORY;
+        size_t count = 0;
+        if (err == SRTM_OK && !evidence_ok)
+            err = verdict_fail(v, "evidence not verified (failed: %s)", failed);
+        if (err == SRTM_OK && in_sorted(sorted, n_rep, c->name, &count) && count > 1)
+            err = verdict_fail(v, "appears %zu times in the report", count);
+        if (err == SRTM_OK)
+            err = component_rules_run(h, s->pol, c, v);
+    }
+    /* Pass 2 (rules over several components, e.g. dependencies) goes here. Then the
+     * required components the report lacks. */
+    for (size_t i = 0; err == SRTM_OK && i < s->pol->n_require; i++) {
+        size_t count = 0;
+        const char *name = s->pol->require[i];
+        if (in_sorted(sorted, n_rep, name, &count))
+            continue;
+        bool listed = false;
+        for (size_t j = n_rep; j < r->n_comps && !listed; j++)
+            listed = strcmp(r->comps[j].name, name) == 0;
+        if (listed)
+            continue;
+        verify_verdict *v = new_verdict(r, name);
+        err = v != NULL ? verdict_fail(v, "missing from the report") : SRTM_E_NO_MEMORY;
+    }
+    free(sorted);
+    return err;
+}
+
+/* Every requested component trusted: those the policy requires, else every reported. */
+static bool requested_trusted(const srtm_verify_result *r, const srtm_verifier_policy *p)
+{
+    if (p->n_require == 0) {
+        for (size_t i = 0; i < r->n_comps; i++)
+            if (!r->comps[i].trusted)
+                return false;
+        return true;
+    }
+    for (size_t k = 0; k < p->n_require; k++) {
+        bool ok = false;
+        for (size_t i = 0; i < r->n_comps && !ok; i++)
+            ok = strcmp(r->comps[i].name, p->require[k]) == 0 && r->comps[i].trusted;
+        /* A name reported twice is untrusted in both verdicts, so one trusted copy
+         * cannot exist. */
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static srtm_err load_aik(const char *pem, EVP_PKEY **out)
+{
+    size_t n = strnlen(pem, 65536);
+    BIO *bio = n < 65536 ? BIO_new_mem_buf(pem, (int)n) : NULL;
+    EVP_PKEY *k = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    char group[64] = "";
+    size_t glen = 0;
+    if (k == NULL || !EVP_PKEY_is_a(k, "EC") ||
+        EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       &glen) != 1 ||
+        strcmp(group, "prime256v1") != 0) {
+        EVP_PKEY_free(k);
+        return SRTM_E_INVALID;
+    }
+    *out = k;
+    return SRTM_OK;
+}
+
+static srtm_err verify_run(vstate *s)
+{
+    srtm_err err = run_checks(s);
+    bool evidence_ok = err == SRTM_OK;
+    for (size_t i = 0; err == SRTM_OK && i < s->r->n_checks; i++)
+        evidence_ok = evidence_ok && s->r->checks[i].ok;
+    sha256_hasher *h = NULL;
+    if (err == SRTM_OK)
+        err = sha256_hasher_new(&h);
+    if (err == SRTM_OK)
+        err = verify_components(s, h, evidence_ok);
+    sha256_hasher_free(h);
+    if (err == SRTM_OK)
+        s->r->ok = evidence_ok && requested_trusted(s->r, s->pol);
+    return err;
+}
+
+SRTM_API srtm_err srtm_verify(const uint8_t *evidence, size_t len, const char *aik_pem,
+                              const srtm_verifier_policy *policy, const uint8_t *nonce,
+                              size_t nonce_len, srtm_verify_result **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (evidence == NULL || aik_pem == NULL || policy == NULL || nonce == NULL || out == NULL ||
+        nonce_len == 0 || nonce_len > SRTM_MAX_NONCE)
+        return SRTM_E_INVALID;
+    vstate s = {.pol = policy, .nonce = nonce, .nonce_len = nonce_len, .evidence = evidence,
+                .evidence_len = len};
+    srtm_err err = load_aik(aik_pem, &s.aik);
+    if (err != SRTM_OK)
+        return err;
+    s.r = calloc(1, sizeof(*s.r));
+    err = s.r != NULL ? verify_run(&s) : SRTM_E_NO_MEMORY;
+    EVP_PKEY_free(s.aik);
+    srtm__evidence__free_unpacked(s.ev, NULL);
+    srtm__ccr_report__free_unpacked(s.report, NULL);
+    if (err != SRTM_OK) {
+        srtm_verify_result_free(s.r);
+        return err;
+    }
+    *out = s.r;
+    return s.r->ok ? SRTM_OK : SRTM_E_DENIED;
+}
+
+/* ---- result accessors ---- */
+
+SRTM_API void srtm_verify_result_free(srtm_verify_result *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n_checks; i++) {
+        free(r->checks[i].name);
+        free(r->checks[i].reason);
+    }
+    free(r->checks);
+    for (size_t i = 0; i < r->n_comps; i++)
+        verdict_clear(&r->comps[i]);
+    free(r->comps);
+    free(r);
+}
+
+SRTM_API int srtm_verify_result_ok(const srtm_verify_result *r)
+{
+    return r != NULL && r->ok;
+}
+
+SRTM_API size_t srtm_verify_result_check_count(const srtm_verify_result *r)
+{
+    return r != NULL ? r->n_checks : 0;
+}
+
+static const verify_check *check_at(const srtm_verify_result *r, size_t i)
+{
+    return r != NULL && i < r->n_checks ? &r->checks[i] : NULL;
+}
+
+SRTM_API const char *srtm_verify_result_check_name(const srtm_verify_result *r, size_t i)
+{
+    const verify_check *c = check_at(r, i);
+    return c != NULL ? c->name : "";
+}
+
+SRTM_API int srtm_verify_result_check_ok(const srtm_verify_result *r, size_t i)
+{
+    const verify_check *c = check_at(r, i);
+    return c != NULL && c->ok;
+}
+
+SRTM_API const char *srtm_verify_result_check_reason(const srtm_verify_result *r, size_t i)
+{
+    const verify_check *c = check_at(r, i);
+    return c != NULL ? c->reason : "";
+}
+
+SRTM_API size_t srtm_verify_result_component_count(const srtm_verify_result *r)
+{
+    return r != NULL ? r->n_comps : 0;
+}
+
+static const verify_verdict *comp_at(const srtm_verify_result *r, size_t i)
+{
+    return r != NULL && i < r->n_comps ? &r->comps[i] : NULL;
+}
+
+SRTM_API const char *srtm_verify_result_component_name(const srtm_verify_result *r, size_t i)
+{
+    const verify_verdict *v = comp_at(r, i);
+    return v != NULL ? v->name : "";
+}
+
+SRTM_API int srtm_verify_result_component_trusted(const srtm_verify_result *r, size_t i)
+{
+    const verify_verdict *v = comp_at(r, i);
+    return v != NULL && v->trusted;
+}
+
+SRTM_API size_t srtm_verify_result_component_reason_count(const srtm_verify_result *r, size_t i)
+{
+    const verify_verdict *v = comp_at(r, i);
+    return v != NULL ? v->n_reasons : 0;
+}
+
+SRTM_API const char *srtm_verify_result_component_reason(const srtm_verify_result *r, size_t i,
+                                                         size_t j)
+{
+    const verify_verdict *v = comp_at(r, i);
+    return v != NULL && j < v->n_reasons ? v->reasons[j] : "";
+}

@@ -1,0 +1,114 @@
+/*
+ * The verifier's private structures: the loaded policy (policy.c) and the result being
+ * built (verify.c), shared with the unit tests, which evaluate single components of
+ * hand-built reports without any TPM.
+ */
+#ifndef SRTM_VERIFY_INT_H
+#define SRTM_VERIFY_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <srtm/srtm.h>
+
+#include "common.h"
+#include "km.h"
+#include "srtm.pb-c.h"
+
+/* Bounds of a policy file; a peer-controlled size is never trusted. */
+#define POLICY_MAX_FILE (16u * 1024u * 1024u)
+#define POLICY_MAX_COMPONENTS 65536u
+#define POLICY_MAX_CCRS 4096u           /* per component */
+#define POLICY_MAX_DIGESTS 1048576u     /* allowed digests in the whole policy */
+#define POLICY_MAX_LABEL 256u           /* bytes of a digest's label */
+#define POLICY_MAX_REQUIRE 65536u
+#define POLICY_MAX_REFERENCE (64u * 1024u) /* bytes of srtm-keymgr's reference file */
+
+/* Bounds of the evidence: the largest report srtmd builds, plus the envelope. */
+#define VERIFY_MAX_EVIDENCE ((size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE)
+
+typedef struct pol_digest {
+    uint8_t d[SRTM_DIGEST_LEN];
+    char *label; /* NULL when none */
+} pol_digest;
+
+/* Rules for one CCR. The CCR is acceptable when its log replays to its value (always
+ * required) and, if has_allowed or has_expected, at least one of the rules given holds. */
+typedef struct pol_ccr {
+    uint32_t index;
+    bool has_allowed;
+    pol_digest *allowed; /* sorted by digest for bsearch */
+    size_t n_allowed;
+    bool has_expected;
+    uint8_t expected[SRTM_DIGEST_LEN];
+} pol_ccr;
+
+typedef struct pol_component {
+    char *name;
+    pol_ccr *ccrs; /* sorted by index */
+    size_t n_ccrs;
+} pol_component;
+
+typedef enum pol_unlisted {
+    POL_UNLISTED_REPLAY_ONLY = 0, /* components/CCRs the policy does not name: replay only */
+    POL_UNLISTED_UNTRUSTED = 1,   /* ... are untrusted */
+} pol_unlisted;
+
+struct srtm_verifier_policy {
+    km_pcr_values proof;   /* the IRK certificate's PCRs must equal these */
+    km_pcr_values running; /* the joint quote's PCRs must equal these */
+    bool allow_extra_pcrs; /* PCRs quoted but absent from the reference are accepted */
+    pol_unlisted unlisted;
+    pol_component *comps; /* sorted by name for bsearch */
+    size_t n_comps;
+    char **require;
+    size_t n_require;
+};
+
+/* The policy's rules for the component called name, or NULL. */
+const pol_component *policy_find_component(const srtm_verifier_policy *p, const char *name);
+/* The rules for CCR index of c, or NULL. */
+const pol_ccr *policy_find_ccr(const pol_component *c, uint32_t index);
+/* The allowlist entry for digest d in ccr, or NULL. */
+const pol_digest *policy_find_digest(const pol_ccr *ccr, const uint8_t d[SRTM_DIGEST_LEN]);
+
+/* ---- results ---- */
+
+typedef struct verify_check {
+    char *name;
+    bool ok;
+    char *reason; /* "" when ok */
+} verify_check;
+
+typedef struct verify_verdict {
+    char *name;
+    bool trusted;
+    char **reasons;
+    size_t n_reasons;
+} verify_verdict;
+
+struct srtm_verify_result {
+    bool ok;
+    verify_check *checks;
+    size_t n_checks;
+    verify_verdict *comps;
+    size_t n_comps;
+};
+
+/*
+ * A component's own rules (every CCR replays to its value; the log entries are in the
+ * allowlist or the value is the expected one), independent of the evidence-level checks
+ * and of other components. Appends a reason to v for every failure and clears v->trusted
+ * then; leaves v->trusted alone otherwise. SRTM_E_NO_MEMORY is the only error.
+ */
+SRTM_WUR srtm_err verify_component_rules(const srtm_verifier_policy *p,
+                                         const Srtm__ReportComponent *c, verify_verdict *v);
+
+/* Append a formatted reason to v and mark it untrusted. */
+SRTM_WUR srtm_err verdict_fail(verify_verdict *v, const char *fmt, ...) SRTM_PRINTF(2, 3);
+
+/* Free the members of v (not v itself). */
+void verdict_clear(verify_verdict *v);
+
+#endif /* SRTM_VERIFY_INT_H */
