@@ -47,6 +47,7 @@ typedef struct worker {
 
 struct srtm_server {
     srtm_quoter *quoter; /* NULL without a TPM */
+    bool owns_quoter;
     nng_socket sock;
     nng_listener listener;
     bool sock_open;
@@ -335,10 +336,12 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
 {
     srtm_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
-        quoter_free(cfg->quoter);
+        if (!cfg->borrow_quoter)
+            quoter_free(cfg->quoter);
         return SRTM_E_NO_MEMORY;
     }
-    srv->quoter = cfg->quoter; /* ours from now on, freed by server_free */
+    srv->quoter = cfg->quoter; /* unless borrowed, ours from now on, freed by server_free */
+    srv->owns_quoter = !cfg->borrow_quoter;
     srtm_err err = SRTM_E_TRANSPORT;
     if ((size_t)snprintf(srv->url, sizeof(srv->url), "%s", cfg->url) >= sizeof(srv->url)) {
         log_error("listen URL too long");
@@ -368,6 +371,8 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
         err = service_worker_new(s, &w->sw);
         if (err != SRTM_OK)
             goto fail;
+        if (cfg->read_only)
+            service_worker_set_read_only(w->sw);
         srv->nworkers = i + 1;
         if ((rv = nng_aio_alloc(&w->aio, worker_cb, w)) != 0 ||
             (rv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
@@ -414,7 +419,8 @@ void server_free(srtm_server *srv)
         nng_close(srv->sock);
     /* After the aios: a quote finishing now fails to send (ECANCELED) and is dropped;
      * queued quotes are dropped with the quoter. Only then can the workers go. */
-    quoter_free(srv->quoter);
+    if (srv->owns_quoter)
+        quoter_free(srv->quoter);
     for (unsigned i = 0; i < srv->nworkers; i++) {
         worker *w = &srv->workers[i];
         if (w->aio != NULL) {

@@ -21,6 +21,9 @@ typedef struct server_config {
                           * (also on failure); NULL without a TPM: quotes are refused */
     int socket_mode;     /* permission bits of an ipc:// socket file */
     unsigned workers;    /* concurrent requests in flight */
+    bool read_only;      /* refuse every mutation (a tcp:// listener for verifiers) */
+    bool borrow_quoter;  /* use quoter without owning it: free this server before the
+                          * server that owns it */
 } server_config;
 
 /* Listen and start serving s. The caller owns *out; srtm_server_free() stops it. */

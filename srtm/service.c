@@ -53,6 +53,7 @@ struct service_worker {
     /* The answer's message lives outside the arena, so that a request that used up its
      * memory budget still gets an error that says why. */
     char message[256];
+    bool read_only; /* serves a listener that must never change state (tcp://) */
 };
 
 /* What a handler works with. */
@@ -1104,6 +1105,11 @@ static srtm_err run(op_call *c)
         set_message(c, "no operation in request, or one this daemon does not offer");
         return SRTM_E_UNSUPPORTED;
     }
+    if (op->mutation && c->w->read_only) {
+        set_message(c, "this listener serves reads and quotes only; change state over the "
+                       "local socket");
+        return SRTM_E_DENIED;
+    }
     srtm_err err = op->validate(c);
     if (err != SRTM_OK)
         return err;
@@ -1181,6 +1187,11 @@ void service_worker_pack(service_worker *w, uint8_t *out)
 {
     srtm__response__pack(&w->resp, out);
     wipe_secret(w);
+}
+
+void service_worker_set_read_only(service_worker *w)
+{
+    w->read_only = true;
 }
 
 void service_worker_discard(service_worker *w)

@@ -43,6 +43,10 @@ size_t service_worker_handle(service_worker *w, const uint8_t *req, size_t len,
  * secret it held from the worker's memory. */
 void service_worker_pack(service_worker *w, uint8_t *out);
 
+/* From now on w refuses every operation that changes state (SRTM_E_DENIED), whatever
+ * capability comes with it: for listeners reachable from other machines. */
+void service_worker_set_read_only(service_worker *w);
+
 /* Drop the prepared response without packing it, wiping any secret it held. */
 void service_worker_discard(service_worker *w);
 

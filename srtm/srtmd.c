@@ -32,6 +32,7 @@
 
 typedef struct options {
     char listen[PATH_MAX + 16];
+    char listen_tcp[256];
     char admin_cap[PATH_MAX];
     char pidfile[PATH_MAX];
     int socket_mode;
@@ -52,6 +53,8 @@ static void usage(FILE *f)
             "\n"
             "  --listen URL        where to serve (default ipc:///run/srtm/srtmd.sock as root,\n"
             "                      else ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock)\n"
+            "  --listen-tcp URL    also serve reads and quotes (never changes) on a tcp://\n"
+            "                      URL, e.g. tcp://0.0.0.0:7380, for remote verifiers\n"
             "  --admin-cap FILE    write the admin capability of component 0 here, mode 0600\n"
             "                      (default: admin.cap beside an ipc:// socket)\n"
             "  --socket-mode MODE  permission bits of the ipc:// socket file (default 0660)\n"
@@ -161,7 +164,7 @@ static int parse_args(int argc, char **argv, options *o)
 {
     enum {
         O_LISTEN = 256, O_ADMIN, O_MODE, O_WORKERS, O_PIDFILE, O_FG, O_LEVEL, O_HELP, O_VER,
-        O_NOTPM, O_TCTI, O_SPCR, O_PPCRS, O_AIK, O_BLOB, O_SCHEME, O_INSECURE
+        O_NOTPM, O_TCTI, O_SPCR, O_PPCRS, O_AIK, O_BLOB, O_SCHEME, O_INSECURE, O_TCP
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -174,6 +177,7 @@ static int parse_args(int argc, char **argv, options *o)
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VER},
         {"no-tpm", no_argument, NULL, O_NOTPM},
+        {"listen-tcp", required_argument, NULL, O_TCP},
         {"tcti", required_argument, NULL, O_TCTI},
         {"srtm-pcr", required_argument, NULL, O_SPCR},
         {"proof-pcrs", required_argument, NULL, O_PPCRS},
@@ -239,6 +243,14 @@ static int parse_args(int argc, char **argv, options *o)
             break;
         case O_NOTPM:
             o->no_tpm = true;
+            break;
+        case O_TCP:
+            if (strncmp(optarg, "tcp://", 6) != 0) {
+                fprintf(stderr, "srtmd: --listen-tcp takes a tcp:// URL\n");
+                return 2;
+            }
+            if (!copy_opt(o->listen_tcp, sizeof(o->listen_tcp), optarg, "--listen-tcp"))
+                return 2;
             break;
         case O_TCTI:
             if (!copy_opt(o->tcti, sizeof(o->tcti), optarg, "--tcti"))
@@ -550,7 +562,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     srtm_service *svc = NULL;
-    srtm_server *srv = NULL;
+    srtm_server *srv = NULL, *tcp_srv = NULL;
     bool cap_written = false, pid_written = false;
     rc = 1;
 
@@ -583,6 +595,16 @@ int main(int argc, char **argv)
     err = server_start(svc, &cfg, &srv);
     if (err != SRTM_OK)
         goto out;
+    if (o.listen_tcp[0] != '\0') {
+        server_config tcp = {.url = o.listen_tcp,
+                             .workers = o.workers,
+                             .quoter = quoter,
+                             .read_only = true,
+                             .borrow_quoter = true};
+        if (server_start(svc, &tcp, &tcp_srv) != SRTM_OK)
+            goto out;
+        log_info("reads and quotes also on %s (no changes accepted there)", o.listen_tcp);
+    }
     /* Written only once the socket is ours: a second srtmd fails above and never
      * overwrites the admin capability of the one that serves. */
     if (!write_admin_cap(o.admin_cap, &admin))
@@ -615,6 +637,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     srtm_cap_wipe(&admin);
+    server_free(tcp_srv); /* borrows the quoter that srv owns: first */
     server_free(srv);
     service_free(svc);
     if (cap_written)

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -698,6 +700,51 @@ Test(daemon, quotes_are_refused_without_a_tpm)
     Srtm__Response *r = raw_request(&req);
     cr_expect(strstr(r->message, "without a TPM") != NULL, "unclear: %s", r->message);
     expect_status(r, SRTM_E_UNSUPPORTED, "quote with --no-tpm");
+}
+
+/* The tcp:// listener serves reads (and quotes) but refuses every change, even with a
+ * valid capability: a remote party can attest, never measure. */
+Test(daemon, tcp_listener_is_read_only)
+{
+    test_daemon_stop(&d);
+    int port = 0;
+    for (int p = 27400; p < 27600 && port == 0; p++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+            port = p;
+        if (fd >= 0)
+            close(fd);
+    }
+    cr_assert_neq(port, 0);
+    char tcp[64];
+    snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", port);
+    const char *extra[] = {"--listen-tcp", tcp, NULL};
+    test_daemon_start(&d, extra);
+    srtm_conn *local = conn_open(), *remote = NULL;
+    srtm_cap cap = reg(local, "vm-net", 1);
+    uint8_t dg[32] = {7};
+    cr_assert_eq(srtm_extend(local, &cap, "vm-net", 0, dg, 0, NULL, NULL), SRTM_OK);
+    cr_assert_eq(srtm_open(tcp, &remote), SRTM_OK);
+    uint8_t v_local[32], v_remote[32];
+    uint64_t len;
+    read_value(local, "vm-net", 0, v_local, &len);
+    read_value(remote, "vm-net", 0, v_remote, &len);
+    cr_expect_arr_eq(v_local, v_remote, 32);
+    cr_expect_eq(srtm_extend(remote, &cap, "vm-net", 0, dg, 0, NULL, NULL), SRTM_E_DENIED,
+                 "an extend over tcp was accepted");
+    cr_expect(strstr(srtm_last_message(remote), "reads and quotes only") != NULL, "%s",
+              srtm_last_message(remote));
+    srtm_cap c2;
+    uint64_t h;
+    cr_expect_eq(srtm_register(remote, &d.admin, "from-afar", 1, &h, &c2), SRTM_E_DENIED,
+                 "a registration over tcp was accepted");
+    read_value(local, "vm-net", 0, v_remote, &len);
+    cr_expect_arr_eq(v_local, v_remote, 32, "the refused extend changed the CCR");
+    cr_expect_eq(len, 1);
+    srtm_close(remote);
+    srtm_close(local);
 }
 
 Test(daemon, help_and_version)

@@ -415,3 +415,25 @@ Test(proof, tools_take_the_pcrs_from_the_configuration)
     km_close(ctx);
     cr_expect_arr_eq(v.value[14], want, 32, "srtm-launch extended another PCR or value");
 }
+
+/* A remote verifier gets joint quotes over the read-only tcp:// listener. */
+Test(proof, quotes_over_the_tcp_listener)
+{
+    provision(&P, P.conf, P.blob, P.ref);
+    launch(&P, P.conf, 15);
+    char tcp[64];
+    snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", P.tpm.port + 2);
+    const char *extra[] = {"--config", P.conf, "--tcti", P.tpm.tcti, "--listen-tcp", tcp, NULL};
+    test_daemon_start(&P.d, extra);
+    P.running = true;
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(tcp, &c), SRTM_OK);
+    uint8_t nonce[16] = "over the network";
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    cr_expect_eq(srtm_quote(c, nonce, sizeof(nonce), NULL, 0, &ev, &len), SRTM_OK, "%s",
+                 srtm_last_message(c));
+    cr_expect_gt(len, 0);
+    free(ev);
+    srtm_close(c);
+}
