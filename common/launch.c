@@ -1,4 +1,5 @@
 /* The launch measurement; see launch.h. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,4 +51,35 @@ bool launch_config_value(const char *path, const char *name, char *out, size_t s
     }
     free(text);
     return found;
+}
+
+/* "0-7,9,15": PCR numbers and ranges, each below 24. */
+bool launch_parse_pcr_list(const char *s, uint32_t *mask_out)
+{
+    uint32_t mask = 0;
+    while (*s != '\0') {
+        char *end = NULL;
+        errno = 0;
+        unsigned long a = strtoul(s, &end, 10), b;
+        if (errno != 0 || end == s || a >= LAUNCH_PCR_COUNT)
+            return false;
+        b = a;
+        if (*end == '-') {
+            const char *t = end + 1;
+            b = strtoul(t, &end, 10);
+            if (errno != 0 || end == t || b >= LAUNCH_PCR_COUNT || b < a)
+                return false;
+        }
+        for (unsigned long i = a; i <= b; i++)
+            mask |= 1u << i;
+        if (*end == ',' && end[1] != '\0')
+            end++;
+        else if (*end != '\0')
+            return false;
+        s = end;
+    }
+    if (mask == 0)
+        return false;
+    *mask_out = mask;
+    return true;
 }

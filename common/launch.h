@@ -26,4 +26,11 @@ SRTM_WUR srtm_err launch_measure(const char *binary_path, const char *config_pat
  * '#' comments), copied into out (size bytes); false when absent or path is NULL. */
 bool launch_config_value(const char *path, const char *name, char *out, size_t size);
 
+/* PCRs of the SHA-256 bank a PCR list may name. */
+#define LAUNCH_PCR_COUNT 24u
+
+/* Parse a PCR list such as "0-7,9,15" (numbers and ranges, each below 24) into a bit
+ * mask; false for anything else, including an empty list. */
+bool launch_parse_pcr_list(const char *s, uint32_t *mask_out);
+
 #endif /* SRTM_LAUNCH_H */

@@ -69,34 +69,6 @@ static void usage(FILE *f)
         DEFAULT_AIK_HANDLE);
 }
 
-static bool parse_pcr_list(const char *s, uint32_t *mask_out)
-{
-    uint32_t mask = 0;
-    while (*s != '\0') {
-        char *end = NULL;
-        errno = 0;
-        unsigned long a = strtoul(s, &end, 10), b;
-        if (errno != 0 || end == s || a >= KM_PCR_COUNT)
-            return false;
-        b = a;
-        if (*end == '-') {
-            const char *t = end + 1;
-            b = strtoul(t, &end, 10);
-            if (errno != 0 || end == t || b >= KM_PCR_COUNT || b < a)
-                return false;
-        }
-        for (unsigned long i = a; i <= b; i++)
-            mask |= 1u << i;
-        if (*end == ',')
-            end++;
-        else if (*end != '\0')
-            return false;
-        s = end;
-    }
-    *mask_out = mask;
-    return mask != 0;
-}
-
 /* Write data to a new file (mode 0644 for public data, 0600 otherwise). */
 static bool write_file(const char *path, const void *data, size_t len, mode_t mode, bool force)
 {
@@ -445,7 +417,7 @@ int main(int argc, char **argv)
             pcr_given = true;
             break;
         case O_PCRS:
-            if (!parse_pcr_list(optarg, &o.proof_mask)) {
+            if (!launch_parse_pcr_list(optarg, &o.proof_mask)) {
                 fprintf(stderr, "srtm-keymgr: --proof-pcrs takes e.g. 0-7,9\n");
                 return 2;
             }
@@ -497,7 +469,7 @@ int main(int argc, char **argv)
         o.srtm_pcr = (unsigned)v;
     }
     if (!pcrs_given && launch_config_value(o.config, "proof-pcrs", value, sizeof(value)) &&
-        !parse_pcr_list(value, &o.proof_mask)) {
+        !launch_parse_pcr_list(value, &o.proof_mask)) {
         fprintf(stderr, "srtm-keymgr: %s: bad proof-pcrs\n", o.config);
         return 2;
     }

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "launch.h"
 #include "proof.h"
 #include "server.h"
 #include "service.h"
@@ -126,37 +127,6 @@ static bool ensure_dir(const char *dir)
         log_error("%s is not a directory owned by uid %u", dir, (unsigned)geteuid());
         return false;
     }
-    return true;
-}
-
-/* "0-7,9,15": PCR numbers and ranges, each below 24. */
-static bool parse_pcr_list(const char *s, uint32_t *mask_out)
-{
-    uint32_t mask = 0;
-    while (*s != '\0') {
-        char *end = NULL;
-        errno = 0;
-        unsigned long a = strtoul(s, &end, 10), b;
-        if (errno != 0 || end == s || a >= KM_PCR_COUNT)
-            return false;
-        b = a;
-        if (*end == '-') {
-            const char *t = end + 1;
-            b = strtoul(t, &end, 10);
-            if (errno != 0 || end == t || b >= KM_PCR_COUNT || b < a)
-                return false;
-        }
-        for (unsigned long i = a; i <= b; i++)
-            mask |= 1u << i;
-        if (*end == ',')
-            end++;
-        else if (*end != '\0')
-            return false;
-        s = end;
-    }
-    if (mask == 0)
-        return false;
-    *mask_out = mask;
     return true;
 }
 
@@ -270,7 +240,7 @@ static int parse_args(int argc, char **argv, options *o)
             o->proof.srtm_pcr = (unsigned)v;
             break;
         case O_PPCRS:
-            if (!parse_pcr_list(optarg, &o->proof.proof_mask)) {
+            if (!launch_parse_pcr_list(optarg, &o->proof.proof_mask)) {
                 fprintf(stderr, "srtmd: --proof-pcrs takes PCR numbers and ranges, e.g. 0-7,9\n");
                 return 2;
             }

@@ -10,6 +10,7 @@
  * Rounds of 1 and 2 alternate so that drift of the machine hits both alike; the median
  * round is reported. Usage: bench_extend SRTMD_PATH [ROUNDS]
  */
+#include "bench_util.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,24 +32,8 @@
 #define BATCH 8192
 #define BATCHES_PER_ROUND 40
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* ---- the bare echo server (child process) ---- */
 
@@ -112,7 +97,7 @@ static double bare_rtt_us(const char *url, size_t req_len)
         fprintf(stderr, "bench: cannot reach the echo server\n");
         exit(1);
     }
-    double t0 = now_s();
+    double t0 = bench_now();
     for (int i = 0; i < RTT_ITERS; i++) {
         nng_msg *m = NULL, *r = NULL;
         if (nng_msg_alloc(&m, req_len) != 0)
@@ -124,7 +109,7 @@ static double bare_rtt_us(const char *url, size_t req_len)
         }
         nng_msg_free(r);
     }
-    double t = now_s() - t0;
+    double t = bench_now() - t0;
     nng_close(s);
     return t / RTT_ITERS * 1e6;
 }
@@ -168,7 +153,7 @@ static srtm_conn *open_conn(const char *url)
 static double srtm_rtt_us(srtm_conn *c, const srtm_cap *cap, const char *name)
 {
     uint8_t d[SRTM_DIGEST_LEN] = {1};
-    double t0 = now_s();
+    double t0 = bench_now();
     for (int i = 0; i < RTT_ITERS; i++) {
         d[0] = (uint8_t)i;
         srtm_err err = srtm_extend(c, cap, name, 0, d, 0, NULL, NULL);
@@ -177,7 +162,7 @@ static double srtm_rtt_us(srtm_conn *c, const srtm_cap *cap, const char *name)
             exit(1);
         }
     }
-    return (now_s() - t0) / RTT_ITERS * 1e6;
+    return (bench_now() - t0) / RTT_ITERS * 1e6;
 }
 
 typedef struct batch_job {
@@ -196,7 +181,7 @@ static void *batch_thread(void *p)
     if (srtm_batch_new(&b) != SRTM_OK)
         exit(1);
     uint8_t d[SRTM_DIGEST_LEN] = {2};
-    double t0 = now_s();
+    double t0 = bench_now();
     for (int k = 0; k < j->batches; k++) {
         /* Building the batch is part of the cost a component pays. */
         srtm_batch_clear(b);
@@ -213,7 +198,7 @@ static void *batch_thread(void *p)
             exit(1);
         }
     }
-    j->seconds = now_s() - t0;
+    j->seconds = bench_now() - t0;
     srtm_batch_free(b);
     srtm_close(c);
     return NULL;
@@ -223,12 +208,12 @@ static void *batch_thread(void *p)
 static double batched_rate(const char *url, batch_job *jobs, int nthreads)
 {
     pthread_t th[2];
-    double t0 = now_s();
+    double t0 = bench_now();
     for (int i = 0; i < nthreads; i++)
         pthread_create(&th[i], NULL, batch_thread, &jobs[i]);
     for (int i = 0; i < nthreads; i++)
         pthread_join(th[i], NULL);
-    double t = now_s() - t0;
+    double t = bench_now() - t0;
     (void)url;
     return (double)nthreads * BATCHES_PER_ROUND * BATCH / t;
 }
@@ -296,8 +281,8 @@ int main(int argc, char **argv)
         rate1[r] = batched_rate(srtm_url, jobs, 1);
         rate2[r] = batched_rate(srtm_url, jobs, 2);
     }
-    double mb = median(bare, rounds), ms = median(single, rounds);
-    double r1 = median(rate1, rounds), r2 = median(rate2, rounds);
+    double mb = bench_median(bare, rounds), ms = bench_median(single, rounds);
+    double r1 = bench_median(rate1, rounds), r2 = bench_median(rate2, rounds);
     printf("bench_extend: %d rounds, medians\n", rounds);
     printf("  bare nng req/rep round trip (%zu B request, %d B answer): %8.1f us\n", req_len,
            REPLY_LEN, mb);

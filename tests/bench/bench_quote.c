@@ -8,6 +8,7 @@
  *      TPM's share), alternating, medians.
  * Usage: bench_quote BUILD_DIR [ROUNDS]
  */
+#include "bench_util.h"
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,38 +24,9 @@
 
 #define QUOTES_PER_ROUND 50
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "bench_quote: failed: %s\n", cmd);
-        exit(1);
-    }
-}
 
 static pid_t swtpm(const char *dir, int port)
 {
@@ -86,7 +58,7 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/srtm-bench-quote-XXXXXX";
     if (mkdtemp(dir) == NULL)
         return 1;
-    sh("mkdir -p %s/tpm-a %s/tpm-b", dir, dir);
+    bench_sh("mkdir -p %s/tpm-a %s/tpm-b", dir, dir);
     int port_a = 23410, port_b = 23420;
     pid_t ta = swtpm(strcat(strcpy((char[300]){0}, dir), "/tpm-a"), port_a);
     pid_t tb = swtpm(strcat(strcpy((char[300]){0}, dir), "/tpm-b"), port_b);
@@ -95,31 +67,31 @@ int main(int argc, char **argv)
     snprintf(tcti_b, sizeof(tcti_b), "swtpm:host=127.0.0.1,port=%d", port_b);
 
     /* Provision platform A as an administrator would. */
-    sh("printf 'srtm-pcr 15\\nproof-pcrs 0-7\\nirk-blob %s/irk.sealed\\nlog-level error\\n' > %s/srtmd.conf",
+    bench_sh("printf 'srtm-pcr 15\\nproof-pcrs 0-7\\nirk-blob %s/irk.sealed\\nlog-level error\\n' > %s/srtmd.conf",
        dir, dir);
-    sh("%s/keymgmt/srtm-keymgr --tcti %s enroll --aik-pem %s/aik.pem >/dev/null", b, tcti_a, dir);
-    sh("%s/keymgmt/srtm-keymgr --tcti %s predict --srtmd %s/srtm/srtmd --config %s/srtmd.conf "
+    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s enroll --aik-pem %s/aik.pem >/dev/null", b, tcti_a, dir);
+    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s predict --srtmd %s/srtm/srtmd --config %s/srtmd.conf "
        "-o %s/ref.json >/dev/null",
        b, tcti_a, b, dir, dir);
-    sh("%s/keymgmt/srtm-keymgr --tcti %s wrap-irk --reference %s/ref.json -o %s/irk.sealed "
+    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s wrap-irk --reference %s/ref.json -o %s/irk.sealed "
        ">/dev/null",
        b, tcti_a, dir, dir);
 
     /* 1. Start-up with and without the proof period (srtmd returns once it serves). */
     double with_tpm = 0, without = 0;
-    sh("%s/srtm/srtm-launch --tcti %s --srtmd %s/srtm/srtmd --config %s/srtmd.conf >/dev/null",
+    bench_sh("%s/srtm/srtm-launch --tcti %s --srtmd %s/srtm/srtmd --config %s/srtmd.conf >/dev/null",
        b, tcti_a, b, dir);
-    double t0 = now_s();
-    sh("%s/srtm/srtmd --config %s/srtmd.conf --tcti %s --listen ipc://%s/s.sock "
+    double t0 = bench_now();
+    bench_sh("%s/srtm/srtmd --config %s/srtmd.conf --tcti %s --listen ipc://%s/s.sock "
        "--admin-cap %s/a.cap --pidfile %s/pid",
        b, dir, tcti_a, dir, dir, dir);
-    with_tpm = now_s() - t0;
-    t0 = now_s();
-    sh("%s/srtm/srtmd --no-tpm --log-level error --listen ipc://%s/n.sock --admin-cap %s/n.cap "
+    with_tpm = bench_now() - t0;
+    t0 = bench_now();
+    bench_sh("%s/srtm/srtmd --no-tpm --log-level error --listen ipc://%s/n.sock --admin-cap %s/n.cap "
        "--pidfile %s/npid",
        b, dir, dir, dir);
-    without = now_s() - t0;
-    sh("kill $(cat %s/npid)", dir);
+    without = bench_now() - t0;
+    bench_sh("kill $(cat %s/npid)", dir);
 
     /* 2. Joint quotes over 10 components of 10 entries each. */
     char url[400], cap_path[400];
@@ -148,7 +120,7 @@ int main(int argc, char **argv)
     double joint[50], tpm[50];
     uint8_t nonce[32] = {1};
     for (int r = 0; r < rounds; r++) {
-        t0 = now_s();
+        t0 = bench_now();
         for (int i = 0; i < QUOTES_PER_ROUND; i++) {
             nonce[0] = (uint8_t)i;
             uint8_t *ev = NULL;
@@ -157,17 +129,17 @@ int main(int argc, char **argv)
                 return 1;
             free(ev);
         }
-        joint[r] = (now_s() - t0) / QUOTES_PER_ROUND;
-        t0 = now_s();
+        joint[r] = (bench_now() - t0) / QUOTES_PER_ROUND;
+        t0 = bench_now();
         for (int i = 0; i < QUOTES_PER_ROUND; i++) {
             km_tpm_quote q;
             uint8_t qual[32] = {(uint8_t)i};
             if (km_quote(kb, aik, 0x80FF, qual, sizeof(qual), &q) != SRTM_OK)
                 return 1;
         }
-        tpm[r] = (now_s() - t0) / QUOTES_PER_ROUND;
+        tpm[r] = (bench_now() - t0) / QUOTES_PER_ROUND;
     }
-    double mj = median(joint, rounds), mt = median(tpm, rounds);
+    double mj = bench_median(joint, rounds), mt = bench_median(tpm, rounds);
     printf("bench_quote: %d rounds of %d quotes, medians\n", rounds, QUOTES_PER_ROUND);
     printf("  srtmd start with the proof period:   %7.1f ms  (without, --no-tpm: %.1f ms)\n",
            with_tpm * 1e3, without * 1e3);
@@ -176,11 +148,11 @@ int main(int argc, char **argv)
     printf("  srtm's share (joint - TPM):           %7.2f ms\n", (mj - mt) * 1e3);
     km_close(kb);
     srtm_close(c);
-    sh("kill $(cat %s/pid)", dir);
+    bench_sh("kill $(cat %s/pid)", dir);
     kill(ta, SIGTERM);
     kill(tb, SIGTERM);
     waitpid(ta, NULL, 0);
     waitpid(tb, NULL, 0);
-    sh("rm -rf %s", dir);
+    bench_sh("rm -rf %s", dir);
     return 0;
 }

@@ -7,6 +7,7 @@
  *     extend, answer) with 1,000 components and with N components, interleaved.
  * Usage: bench_scale [N]   (default 1000000)
  */
+#include "bench_util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,6 @@
 #define SERVICES 8
 #define EXTENDS 200000
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static long rss_kb(void)
 {
@@ -134,13 +129,13 @@ static void pack_extend(packed *p, const char *name, const srtm_cap *cap, uint8_
 /* ns per extend request over reqs (random components), through the service. */
 static double extend_ns(service_worker *w, const packed *reqs, size_t n)
 {
-    double t0 = now_s();
+    double t0 = bench_now();
     for (size_t i = 0; i < n; i++) {
         service_worker_handle(w, reqs[i].buf, reqs[i].len, &peer);
         if (service_worker_status(w) != SRTM_OK)
             exit(1);
     }
-    return (now_s() - t0) / (double)n * 1e9;
+    return (bench_now() - t0) / (double)n * 1e9;
 }
 
 int main(int argc, char **argv)
@@ -158,7 +153,7 @@ int main(int argc, char **argv)
         return 1;
     char name[64], parent[64], dep[64];
     long rss0 = rss_kb();
-    double t0 = now_s();
+    double t0 = bench_now();
     /* Shared services and managers under the platform; then components under managers,
      * each also depending on one shared service. Component i's capability is caps[i]. */
     uint64_t made = 0;
@@ -176,7 +171,7 @@ int main(int argc, char **argv)
             /* nothing: the 1,000-component measurement uses components below 1,000 */
         }
     }
-    double reg_s = now_s() - t0;
+    double reg_s = bench_now() - t0;
     long rss1 = rss_kb();
 
     /* Memory per log entry on long logs: 1,000 components, 400 entries each, in

@@ -8,6 +8,7 @@
  *     which no verifier can avoid),
  * alternating, medians. Usage: bench_verify BUILD_DIR [ROUNDS]
  */
+#include "bench_util.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,32 +23,8 @@
 #define COMPONENTS 1000
 #define ENTRIES 100
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "bench_verify: failed: %s\n", cmd);
-        exit(1);
-    }
-}
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -83,23 +60,23 @@ int main(int argc, char **argv)
     int port = 23430;
     char tcti[64];
     snprintf(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%d", port);
-    sh("mkdir -p %s/tpm && (swtpm socket --tpm2 --server type=tcp,port=%d,bindaddr=127.0.0.1 "
+    bench_sh("mkdir -p %s/tpm && (swtpm socket --tpm2 --server type=tcp,port=%d,bindaddr=127.0.0.1 "
        "--ctrl type=tcp,port=%d,bindaddr=127.0.0.1 --tpmstate dir=%s/tpm "
        "--flags not-need-init,startup-clear & echo $! > %s/swtpm.pid) && sleep 0.3",
        dir, port, port + 1, dir, dir);
-    sh("printf 'srtm-pcr 15\\nproof-pcrs 0-7\\nirk-blob %s/irk.sealed\\nlog-level error\\n' > "
+    bench_sh("printf 'srtm-pcr 15\\nproof-pcrs 0-7\\nirk-blob %s/irk.sealed\\nlog-level error\\n' > "
        "%s/srtmd.conf",
        dir, dir);
-    sh("%s/keymgmt/srtm-keymgr --tcti %s enroll --aik-pem %s/aik.pem >/dev/null", b, tcti, dir);
-    sh("%s/keymgmt/srtm-keymgr --tcti %s predict --srtmd %s/srtm/srtmd --config %s/srtmd.conf "
+    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s enroll --aik-pem %s/aik.pem >/dev/null", b, tcti, dir);
+    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s predict --srtmd %s/srtm/srtmd --config %s/srtmd.conf "
        "-o %s/reference.json >/dev/null",
        b, tcti, b, dir, dir);
-    sh("%s/keymgmt/srtm-keymgr --tcti %s wrap-irk --reference %s/reference.json -o "
+    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s wrap-irk --reference %s/reference.json -o "
        "%s/irk.sealed >/dev/null",
        b, tcti, dir, dir);
-    sh("%s/srtm/srtm-launch --tcti %s --srtmd %s/srtm/srtmd --config %s/srtmd.conf >/dev/null",
+    bench_sh("%s/srtm/srtm-launch --tcti %s --srtmd %s/srtm/srtmd --config %s/srtmd.conf >/dev/null",
        b, tcti, b, dir);
-    sh("%s/srtm/srtmd --config %s/srtmd.conf --tcti %s --listen ipc://%s/s.sock --admin-cap "
+    bench_sh("%s/srtm/srtmd --config %s/srtmd.conf --tcti %s --listen ipc://%s/s.sock --admin-cap "
        "%s/a.cap --pidfile %s/srtmd.pid",
        b, dir, tcti, dir, dir, dir);
 
@@ -171,16 +148,16 @@ int main(int argc, char **argv)
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     for (int r = 0; r < rounds; r++) {
         srtm_verify_result *res = NULL;
-        double t0 = now_s();
+        double t0 = bench_now();
         srtm_err err = srtm_verify(ev, ev_len, pem, policy, nonce, sizeof(nonce), &res);
-        verify[r] = now_s() - t0;
+        verify[r] = bench_now() - t0;
         if (err != SRTM_OK || !srtm_verify_result_ok(res)) {
             fprintf(stderr, "bench_verify: evidence did not verify (%s)\n", srtm_strerror(err));
             return 1;
         }
         srtm_verify_result_free(res);
         /* The floor: the replay's hashing alone, with a reused context. */
-        t0 = now_s();
+        t0 = bench_now();
         uint8_t v[32] = {0};
         unsigned int n = 0;
         for (int i = 0; i < COMPONENTS; i++)
@@ -189,10 +166,10 @@ int main(int argc, char **argv)
                     EVP_DigestUpdate(ctx, digests[k], 32) != 1 ||
                     EVP_DigestFinal_ex(ctx, v, &n) != 1)
                     return 1;
-        floor_t[r] = now_s() - t0;
+        floor_t[r] = bench_now() - t0;
     }
-    qsort(verify, (size_t)rounds, sizeof(double), cmp);
-    qsort(floor_t, (size_t)rounds, sizeof(double), cmp);
+    qsort(verify, (size_t)rounds, sizeof(double), bench_cmp_double);
+    qsort(floor_t, (size_t)rounds, sizeof(double), bench_cmp_double);
     double mv = verify[rounds / 2], mf = floor_t[rounds / 2];
     printf("bench_verify: evidence of %d components x %d log entries (%zu bytes), %d rounds\n",
            COMPONENTS, ENTRIES, ev_len, rounds);
@@ -204,6 +181,6 @@ int main(int argc, char **argv)
     srtm_policy_free(policy);
     free(pem);
     free(ev);
-    sh("kill $(cat %s/srtmd.pid) $(cat %s/swtpm.pid); sleep 0.2; rm -rf %s", dir, dir, dir);
+    bench_sh("kill $(cat %s/srtmd.pid) $(cat %s/swtpm.pid); sleep 0.2; rm -rf %s", dir, dir, dir);
     return 0;
 }
