@@ -207,22 +207,63 @@ static void set_cap(Srtm__Request *req, const srtm_cap *cap)
 
 /* ---- register ---- */
 
-SRTM_API srtm_err srtm_register(srtm_conn *conn, const srtm_cap *auth, const char *name,
-                                uint32_t ccr_count, uint64_t *handle_out, srtm_cap *cap_out)
+/* The request's own limits, checked before anything is sent. */
+static srtm_err check_register(const char *parent, const char *name, uint32_t ccr_count,
+                               const char *const *deps, size_t ndeps, const uint32_t *rev,
+                               size_t nrev)
 {
-    if (conn == NULL || auth == NULL || handle_out == NULL || cap_out == NULL)
-        return SRTM_E_INVALID;
     srtm_err err = check_name(name);
+    if (err == SRTM_OK && parent != NULL)
+        err = check_name(parent);
     if (err != SRTM_OK)
         return err;
-    if (ccr_count > SRTM_MAX_CCRS_PER_REGISTER)
+    if ((deps == NULL && ndeps != 0) || (rev == NULL && nrev != 0))
+        return SRTM_E_INVALID;
+    if (ccr_count > SRTM_MAX_CCRS_PER_REGISTER || ndeps > SRTM_MAX_DEPS ||
+        nrev > SRTM_MAX_CCRS_PER_REGISTER)
         return SRTM_E_TOO_BIG;
+    for (size_t i = 0; i < ndeps; i++)
+        if ((err = check_name(deps[i])) != SRTM_OK)
+            return err;
+    for (size_t i = 0; i < nrev; i++)
+        if (rev[i] >= (ccr_count ? ccr_count : 1))
+            return SRTM_E_NO_CCR;
+    return SRTM_OK;
+}
+
+SRTM_API srtm_err srtm_register_child(srtm_conn *conn, const srtm_cap *parent_cap,
+                                      const char *parent, const char *name,
+                                      uint32_t ccr_count, const char *const *depends_on,
+                                      size_t ndeps, const uint32_t *reversible, size_t nrev,
+                                      uint64_t *handle_out, srtm_cap *cap_out)
+{
+    if (conn == NULL || parent_cap == NULL || handle_out == NULL || cap_out == NULL)
+        return SRTM_E_INVALID;
+    srtm_err err =
+        check_register(parent, name, ccr_count, depends_on, ndeps, reversible, nrev);
+    if (err != SRTM_OK)
+        return err;
+    /* Bounded by SRTM_MAX_DEPS: no allocation needed. */
+    Srtm__ComponentRef parent_ref, dep_refs[SRTM_MAX_DEPS];
+    Srtm__ComponentRef *dep_ptrs[SRTM_MAX_DEPS];
+    for (size_t i = 0; i < ndeps; i++) {
+        set_ref(&dep_refs[i], depends_on[i]);
+        dep_ptrs[i] = &dep_refs[i];
+    }
     Srtm__RegisterRequest r = SRTM__REGISTER_REQUEST__INIT;
     r.name.data = (uint8_t *)name;
     r.name.len = strlen(name);
     r.ccr_count = ccr_count;
+    if (parent != NULL) {
+        set_ref(&parent_ref, parent);
+        r.parent = &parent_ref;
+    }
+    r.n_depends_on = ndeps;
+    r.depends_on = ndeps > 0 ? dep_ptrs : NULL;
+    r.n_reversible = nrev;
+    r.reversible = (uint32_t *)reversible;
     Srtm__Request req = SRTM__REQUEST__INIT;
-    set_cap(&req, auth);
+    set_cap(&req, parent_cap);
     req.op_case = SRTM__REQUEST__OP_REGISTER_COMPONENT;
     req.register_component = &r;
     Srtm__Response *resp = NULL;
@@ -240,6 +281,13 @@ SRTM_API srtm_err srtm_register(srtm_conn *conn, const srtm_cap *auth, const cha
     OPENSSL_cleanse(out->capability.data, out->capability.len);
     srtm__response__free_unpacked(resp, NULL);
     return err;
+}
+
+SRTM_API srtm_err srtm_register(srtm_conn *conn, const srtm_cap *auth, const char *name,
+                                uint32_t ccr_count, uint64_t *handle_out, srtm_cap *cap_out)
+{
+    return srtm_register_child(conn, auth, NULL, name, ccr_count, NULL, 0, NULL, 0, handle_out,
+                               cap_out);
 }
 
 /* ---- extend ---- */
@@ -608,8 +656,10 @@ SRTM_API srtm_err srtm_ccrs_get(const srtm_ccrs *ccrs, size_t i, uint32_t *index
 struct srtm_log_entry {
     uint64_t index, seq;
     uint32_t event_type;
-    const uint8_t *digest;
+    const uint8_t *digest; /* NULL for a revert marker */
     const char *description;
+    bool reverted, marker;
+    uint64_t revert_to, revert_by;
 };
 
 struct srtm_log_iter {
@@ -621,6 +671,15 @@ struct srtm_log_iter {
     size_t pos;          /* next entry of the page */
     srtm_log_entry cur;
 };
+
+/* A measurement carries a digest and no revert fields; a revert marker carries no digest
+ * and is never itself reverted. */
+static bool entry_well_formed(const Srtm__LogEntry *e)
+{
+    if (e->revert_marker)
+        return e->digest.len == 0 && !e->reverted;
+    return e->digest.len == SRTM_DIGEST_LEN && e->revert_to_seq == 0 && e->revert_by == 0;
+}
 
 static srtm_err fetch_page(srtm_log_iter *it)
 {
@@ -645,8 +704,7 @@ static srtm_err fetch_page(srtm_log_iter *it)
     const Srtm__LogResponse *lr = resp->log;
     bool ok = lr->n_entries <= SRTM_MAX_LOG_PAGE && lr->next_offset == it->offset + lr->n_entries;
     for (size_t i = 0; ok && i < lr->n_entries; i++)
-        ok = lr->entries[i]->digest.len == SRTM_DIGEST_LEN &&
-             lr->entries[i]->index == it->offset + i;
+        ok = entry_well_formed(lr->entries[i]) && lr->entries[i]->index == it->offset + i;
     if (!ok) {
         srtm__response__free_unpacked(resp, NULL);
         set_message(it->conn, "srtmd's log page is malformed");
@@ -697,8 +755,12 @@ SRTM_API srtm_err srtm_log_next(srtm_log_iter *it, const srtm_log_entry **entry_
     it->cur.index = e->index;
     it->cur.seq = e->seq;
     it->cur.event_type = e->event_type;
-    it->cur.digest = e->digest.data;
+    it->cur.digest = e->revert_marker ? NULL : e->digest.data;
     it->cur.description = e->description;
+    it->cur.reverted = e->reverted;
+    it->cur.marker = e->revert_marker;
+    it->cur.revert_to = e->revert_to_seq;
+    it->cur.revert_by = e->revert_by;
     it->offset = e->index + 1;
     *entry_out = &it->cur;
     return SRTM_OK;
@@ -741,6 +803,301 @@ SRTM_API uint32_t srtm_log_entry_event_type(const srtm_log_entry *e)
 SRTM_API const char *srtm_log_entry_description(const srtm_log_entry *e)
 {
     return e != NULL && e->description != NULL ? e->description : "";
+}
+
+SRTM_API int srtm_log_entry_reverted(const srtm_log_entry *e)
+{
+    return e != NULL && e->reverted;
+}
+
+SRTM_API int srtm_log_entry_is_revert(const srtm_log_entry *e)
+{
+    return e != NULL && e->marker;
+}
+
+SRTM_API uint64_t srtm_log_entry_revert_to(const srtm_log_entry *e)
+{
+    return e != NULL && e->marker ? e->revert_to : 0;
+}
+
+SRTM_API uint64_t srtm_log_entry_revert_by(const srtm_log_entry *e)
+{
+    return e != NULL && e->marker ? e->revert_by : 0;
+}
+
+/* ---- hierarchical integrity management ---- */
+
+/* The optional actor of a depend or revert: a reference when named, else absent. */
+static Srtm__ComponentRef *opt_ref(Srtm__ComponentRef *storage, const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    set_ref(storage, name);
+    return storage;
+}
+
+SRTM_API srtm_err srtm_depend(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                              const char *on, const char *actor, bool remove,
+                              uint64_t *seq_out)
+{
+    if (conn == NULL || cap == NULL)
+        return SRTM_E_INVALID;
+    srtm_err err = check_name(component);
+    if (err == SRTM_OK)
+        err = check_name(on);
+    if (err == SRTM_OK && actor != NULL)
+        err = check_name(actor);
+    if (err != SRTM_OK)
+        return err;
+    Srtm__ComponentRef comp_ref, on_ref, actor_ref;
+    set_ref(&comp_ref, component);
+    set_ref(&on_ref, on);
+    Srtm__DependRequest r = SRTM__DEPEND_REQUEST__INIT;
+    r.component = &comp_ref;
+    r.on = &on_ref;
+    r.remove = remove;
+    r.actor = opt_ref(&actor_ref, actor);
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    set_cap(&req, cap);
+    req.op_case = SRTM__REQUEST__OP_DEPEND;
+    req.depend = &r;
+    Srtm__Response *resp = NULL;
+    err = call(conn, &req, SRTM__RESPONSE__RESULT_DEPEND, &resp);
+    if (err != SRTM_OK)
+        return err;
+    if (seq_out != NULL)
+        *seq_out = resp->depend->seq;
+    srtm__response__free_unpacked(resp, NULL);
+    return SRTM_OK;
+}
+
+SRTM_API srtm_err srtm_revert(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                              uint32_t ccr, uint64_t to_seq, const char *actor,
+                              uint64_t *reverted_out, uint8_t value_out[SRTM_DIGEST_LEN],
+                              uint64_t *seq_out)
+{
+    if (conn == NULL || cap == NULL)
+        return SRTM_E_INVALID;
+    srtm_err err = check_name(component);
+    if (err == SRTM_OK && actor != NULL)
+        err = check_name(actor);
+    if (err != SRTM_OK)
+        return err;
+    Srtm__ComponentRef comp_ref, actor_ref;
+    set_ref(&comp_ref, component);
+    Srtm__RevertRequest r = SRTM__REVERT_REQUEST__INIT;
+    r.component = &comp_ref;
+    r.ccr = ccr;
+    r.to_seq = to_seq;
+    r.actor = opt_ref(&actor_ref, actor);
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    set_cap(&req, cap);
+    req.op_case = SRTM__REQUEST__OP_REVERT;
+    req.revert = &r;
+    Srtm__Response *resp = NULL;
+    err = call(conn, &req, SRTM__RESPONSE__RESULT_REVERT, &resp);
+    if (err != SRTM_OK)
+        return err;
+    const Srtm__RevertResponse *out = resp->revert;
+    if (out->value.len != SRTM_DIGEST_LEN) {
+        set_message(conn, "srtmd's CCR value after the revert is malformed");
+        err = SRTM_E_MALFORMED;
+    } else {
+        if (reverted_out != NULL)
+            *reverted_out = out->reverted;
+        if (value_out != NULL)
+            memcpy(value_out, out->value.data, SRTM_DIGEST_LEN);
+        if (seq_out != NULL)
+            *seq_out = out->seq;
+    }
+    srtm__response__free_unpacked(resp, NULL);
+    return err;
+}
+
+SRTM_API srtm_err srtm_terminate(srtm_conn *conn, const srtm_cap *parent_cap,
+                                 const char *component, uint64_t *seq_out)
+{
+    if (conn == NULL || parent_cap == NULL)
+        return SRTM_E_INVALID;
+    srtm_err err = check_name(component);
+    if (err != SRTM_OK)
+        return err;
+    Srtm__ComponentRef ref;
+    set_ref(&ref, component);
+    Srtm__TerminateRequest r = SRTM__TERMINATE_REQUEST__INIT;
+    r.component = &ref;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    set_cap(&req, parent_cap);
+    req.op_case = SRTM__REQUEST__OP_TERMINATE;
+    req.terminate = &r;
+    Srtm__Response *resp = NULL;
+    err = call(conn, &req, SRTM__RESPONSE__RESULT_TERMINATE, &resp);
+    if (err != SRTM_OK)
+        return err;
+    if (seq_out != NULL)
+        *seq_out = resp->terminate->seq;
+    srtm__response__free_unpacked(resp, NULL);
+    return SRTM_OK;
+}
+
+/* ---- graph ---- */
+
+typedef struct graph_node {
+    uint64_t handle, parent;
+    char *name;
+    uint64_t *deps; /* ascending; NULL when ndeps is 0 */
+    size_t ndeps;
+    bool terminated;
+} graph_node;
+
+struct srtm_graph {
+    graph_node *items;
+    size_t n, cap;
+};
+
+SRTM_API void srtm_graph_free(srtm_graph *g)
+{
+    if (g == NULL)
+        return;
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->items[i].name);
+        free(g->items[i].deps);
+    }
+    free(g->items);
+    free(g);
+}
+
+/* Copy one node; a node whose handle does not follow the previous one, or whose
+ * dependencies are not strictly ascending, is malformed (paging relies on the order). */
+static srtm_err graph_append(srtm_graph *g, const Srtm__GraphNode *gn)
+{
+    if (g->n > 0 && gn->handle <= g->items[g->n - 1].handle)
+        return SRTM_E_MALFORMED;
+    for (size_t k = 1; k < gn->n_depends_on; k++)
+        if (gn->depends_on[k] <= gn->depends_on[k - 1])
+            return SRTM_E_MALFORMED;
+    if (g->n == g->cap) {
+        size_t n = g->cap ? g->cap * 2 : 64;
+        graph_node *p = realloc(g->items, n * sizeof(*p));
+        if (p == NULL)
+            return SRTM_E_NO_MEMORY;
+        g->items = p;
+        g->cap = n;
+    }
+    graph_node node = {.handle = gn->handle,
+                       .parent = gn->parent,
+                       .ndeps = gn->n_depends_on,
+                       .terminated = gn->terminated};
+    node.name = strndup(gn->name, SRTM_MAX_NAME);
+    if (node.ndeps > 0 && (node.deps = malloc(node.ndeps * sizeof(*node.deps))) != NULL)
+        memcpy(node.deps, gn->depends_on, node.ndeps * sizeof(*node.deps));
+    if (node.name == NULL || (node.ndeps > 0 && node.deps == NULL)) {
+        free(node.name);
+        free(node.deps);
+        return SRTM_E_NO_MEMORY;
+    }
+    g->items[g->n++] = node;
+    return SRTM_OK;
+}
+
+/* One graph request: component's closure, or the page after after_handle (first: from
+ * component 0). *more tells whether a further page follows. */
+static srtm_err graph_page(srtm_conn *conn, const char *component, uint64_t after_handle,
+                           srtm_graph *g, bool *more)
+{
+    Srtm__ComponentRef ref;
+    Srtm__GraphRequest r = SRTM__GRAPH_REQUEST__INIT;
+    r.component = opt_ref(&ref, component);
+    r.after_handle = after_handle;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    req.op_case = SRTM__REQUEST__OP_GRAPH;
+    req.graph = &r;
+    Srtm__Response *resp = NULL;
+    srtm_err err = call(conn, &req, SRTM__RESPONSE__RESULT_GRAPH, &resp);
+    if (err != SRTM_OK)
+        return err;
+    const Srtm__GraphResponse *gr = resp->graph;
+    size_t before = g->n;
+    if (gr->n_nodes > SRTM_MAX_LIST_PAGE || (component != NULL && gr->more))
+        err = SRTM_E_MALFORMED;
+    for (size_t i = 0; err == SRTM_OK && i < gr->n_nodes; i++)
+        err = graph_append(g, gr->nodes[i]);
+    *more = gr->more;
+    srtm__response__free_unpacked(resp, NULL);
+    if (err == SRTM_OK && *more && g->n == before)
+        err = SRTM_E_MALFORMED; /* "more" with an empty page would never end */
+    return err;
+}
+
+SRTM_API srtm_err srtm_graph_read(srtm_conn *conn, const char *component, srtm_graph **out)
+{
+    if (conn == NULL || out == NULL)
+        return SRTM_E_INVALID;
+    if (component != NULL) {
+        srtm_err err = check_name(component);
+        if (err != SRTM_OK)
+            return err;
+    }
+    srtm_graph *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm_err err = SRTM_OK;
+    bool more = true;
+    while (err == SRTM_OK && more) {
+        /* Handles strictly increase across pages (graph_append), so this ends. */
+        uint64_t after = g->n > 0 ? g->items[g->n - 1].handle : 0;
+        err = graph_page(conn, component, after, g, &more);
+    }
+    if (err == SRTM_E_MALFORMED)
+        set_message(conn, "srtmd's dependency graph is malformed");
+    if (err != SRTM_OK) {
+        srtm_graph_free(g);
+        return err;
+    }
+    *out = g;
+    return SRTM_OK;
+}
+
+SRTM_API size_t srtm_graph_count(const srtm_graph *g)
+{
+    return g != NULL ? g->n : 0;
+}
+
+static const graph_node *node_at(const srtm_graph *g, size_t i)
+{
+    return g != NULL && i < g->n ? &g->items[i] : NULL;
+}
+
+SRTM_API uint64_t srtm_graph_handle(const srtm_graph *g, size_t i)
+{
+    const graph_node *n = node_at(g, i);
+    return n != NULL ? n->handle : 0;
+}
+
+SRTM_API const char *srtm_graph_name(const srtm_graph *g, size_t i)
+{
+    const graph_node *n = node_at(g, i);
+    return n != NULL ? n->name : "";
+}
+
+SRTM_API uint64_t srtm_graph_parent(const srtm_graph *g, size_t i)
+{
+    const graph_node *n = node_at(g, i);
+    return n != NULL ? n->parent : 0;
+}
+
+SRTM_API int srtm_graph_terminated(const srtm_graph *g, size_t i)
+{
+    const graph_node *n = node_at(g, i);
+    return n != NULL && n->terminated;
+}
+
+SRTM_API const uint64_t *srtm_graph_deps(const srtm_graph *g, size_t i, size_t *n_out)
+{
+    const graph_node *n = node_at(g, i);
+    if (n_out != NULL)
+        *n_out = n != NULL ? n->ndeps : 0;
+    return n != NULL ? n->deps : NULL;
 }
 
 /* ---- list ---- */
@@ -879,6 +1236,14 @@ SRTM_API srtm_err srtm_quote(srtm_conn *conn, const uint8_t *nonce, size_t nonce
                              const char *const *components, size_t count,
                              uint8_t **evidence_out, size_t *len_out)
 {
+    return srtm_quote_selection(conn, nonce, nonce_len, components, count, true, evidence_out,
+                                len_out);
+}
+
+SRTM_API srtm_err srtm_quote_selection(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
+                                       const char *const *components, size_t count,
+                                       bool closure, uint8_t **evidence_out, size_t *len_out)
+{
     if (conn == NULL || nonce == NULL || evidence_out == NULL || len_out == NULL ||
         (components == NULL && count != 0))
         return SRTM_E_INVALID;
@@ -901,6 +1266,7 @@ SRTM_API srtm_err srtm_quote(srtm_conn *conn, const uint8_t *nonce, size_t nonce
         q.nonce.len = nonce_len;
         q.n_components = count;
         q.components = ptrs;
+        q.no_closure = !closure;
         Srtm__Request req = SRTM__REQUEST__INIT;
         req.op_case = SRTM__REQUEST__OP_QUOTE;
         req.quote = &q;

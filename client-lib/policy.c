@@ -1,6 +1,7 @@
 /*
  * The verifier's policy file (docs/verifier.md): reference PCR values, the AIK signature
- * scheme, per-component allowlists and expected CCR values, the required components.
+ * scheme, per-component allowlists and expected CCR values, the required components, and
+ * what a terminated component means.
  *
  * Parsing is strict because a policy decides trust: an unknown key is far more likely a
  * typo ("allowed_digest") that would silently drop a rule than an extension, so it
@@ -551,10 +552,25 @@ static srtm_err parse_unlisted(pctx *x, json_object *v, srtm_verifier_policy *p)
     return SRTM_OK;
 }
 
+static srtm_err parse_terminated(pctx *x, json_object *v, srtm_verifier_policy *p)
+{
+    const char *s = NULL;
+    srtm_err err = get_string(x, "terminated", v, 64, &s);
+    if (err != SRTM_OK)
+        return err;
+    if (strcmp(s, "untrusted") == 0)
+        p->terminated = POL_TERMINATED_UNTRUSTED;
+    else if (strcmp(s, "accepted") == 0)
+        p->terminated = POL_TERMINATED_ACCEPTED;
+    else
+        return perr(x, SRTM_E_INVALID, "terminated", "must be \"untrusted\" or \"accepted\"");
+    return SRTM_OK;
+}
+
 static srtm_err parse_root(pctx *x, json_object *root, srtm_verifier_policy *p)
 {
-    static const char *const keys[] = {"format", "comment", "aik",     "pcrs",
-                                       "components", "require", "unlisted", NULL};
+    static const char *const keys[] = {"format",  "comment",  "aik",        "pcrs", "components",
+                                       "require", "unlisted", "terminated", NULL};
     srtm_err err = only_keys(x, "", root, keys);
     json_object *v = NULL;
     const char *s = NULL;
@@ -580,6 +596,8 @@ static srtm_err parse_root(pctx *x, json_object *root, srtm_verifier_policy *p)
         err = parse_require(x, v, p);
     if (err == SRTM_OK && json_object_object_get_ex(root, "unlisted", &v))
         err = parse_unlisted(x, v, p);
+    if (err == SRTM_OK && json_object_object_get_ex(root, "terminated", &v))
+        err = parse_terminated(x, v, p);
     return err;
 }
 

@@ -47,8 +47,9 @@ static const char EXIT_HELP[] =
     "  1  srtmd refused the request or the operation failed; the reason is on stderr and,\n"
     "     with --json, also on stdout as {\"error\":..,\"code\":N,\"message\":..};\n"
     "     for verify: the evidence does not verify or a requested component is untrusted\n"
-    "  2  usage error: a bad or missing argument, including register or extend without\n"
-    "     --cap (nothing is sent to srtmd)\n"
+    "  2  usage error: a bad or missing argument, including a command that changes\n"
+    "     state (register, extend, depend, undepend, revert, terminate) without --cap\n"
+    "     (nothing is sent to srtmd)\n"
     "  3  srtmd could not be reached or did not answer in time\n"
     "  4  local file problem: the --cap file, --cap-out or --file is unreadable, exists,\n"
     "     or has unsafe permissions (a capability file must be mode 0600, owned by you\n"
@@ -89,6 +90,18 @@ typedef struct cmd_args {
     const char *evidence; /* verify: EVIDENCE */
     const char *aik;      /* verify: --aik FILE */
     const char *policy;   /* verify: --policy FILE */
+    /* hierarchical integrity management */
+    const char *parent;  /* register --parent */
+    const char *deps[SRTM_MAX_DEPS]; /* register --depends-on, pointing into deps_buf */
+    size_t n_deps, deps_used;
+    char deps_buf[SRTM_MAX_DEPS * (SRTM_MAX_NAME + 1)];
+    uint32_t reversible[SRTM_MAX_CCRS_PER_REGISTER]; /* register --reversible */
+    size_t n_reversible;
+    const char *on;    /* depend, undepend: --on */
+    const char *actor; /* depend, undepend, revert: --actor */
+    uint64_t to_seq;   /* revert: --to */
+    bool has_to;
+    bool dot; /* graph --dot */
 } cmd_args;
 
 typedef struct ctx {
@@ -146,17 +159,23 @@ static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
 }
 
 /* Text output keeps one record per line and fields split by spaces whatever a peer
- * stored: backslash, control bytes and (in non-final fields) spaces become escapes. */
-static void print_escaped(const char *s, bool escape_space)
+ * stored: backslash, control bytes and the bytes in extra (spaces in non-final fields,
+ * list separators) become escapes. */
+static void print_escaped_set(const char *s, const char *extra)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
         if (*p == '\\')
             fputs("\\\\", stdout);
-        else if (*p < 0x20 || *p == 0x7f || (escape_space && *p == ' '))
+        else if (*p < 0x20 || *p == 0x7f || strchr(extra, *p) != NULL)
             printf("\\x%02x", *p);
         else
             putchar(*p);
     }
+}
+
+static void print_escaped(const char *s, bool escape_space)
+{
+    print_escaped_set(s, escape_space ? " " : "");
 }
 
 static const char *policy_name(srtm_policy p)
@@ -384,13 +403,25 @@ static int cmd_register(ctx *c, const cmd_args *a)
     }
     uint64_t handle = 0;
     srtm_cap cap = {{0}};
-    srtm_err err = srtm_register(c->conn, &c->cap, a->name, a->ccr_count, &handle, &cap);
+    srtm_err err = srtm_register_child(c->conn, &c->cap, a->parent, a->name, a->ccr_count,
+                                       a->deps, a->n_deps, a->reversible, a->n_reversible,
+                                       &handle, &cap);
     if (err != SRTM_OK)
         return fail(c, err);
     int rc = a->cap_out != NULL ? save_new_cap(c, a, handle, &cap)
                                 : print_new_cap(c, a, handle, &cap);
     srtm_cap_wipe(&cap);
     return rc;
+}
+
+static int register_check(const command *cmd, const cmd_args *a)
+{
+    uint32_t n = a->ccr_count ? a->ccr_count : 1;
+    for (size_t i = 0; i < a->n_reversible; i++)
+        if (a->reversible[i] >= n)
+            return usage_error(cmd, "--reversible %u: NAME gets %u CCRs (0 to %u)",
+                               (unsigned)a->reversible[i], (unsigned)n, (unsigned)n - 1);
+    return CTL_CONTINUE;
 }
 
 /* ---- extend ------------------------------------------------------------------------ */
@@ -521,8 +552,18 @@ static int cmd_read(ctx *c, const cmd_args *a)
 
 /* ---- log --------------------------------------------------------------------------- */
 
+/* A revert marker is 'INDEX SEQ revert-to SEQ by HANDLE'; a measurement undone by a
+ * revert ends in ' [reverted]', which a description cannot imitate: '[' in descriptions is
+ * written as an escape. */
 static void print_entry(const srtm_log_entry *e)
 {
+    if (srtm_log_entry_is_revert(e)) {
+        printf("%llu %llu revert-to %llu by %llu\n", (unsigned long long)srtm_log_entry_index(e),
+               (unsigned long long)srtm_log_entry_seq(e),
+               (unsigned long long)srtm_log_entry_revert_to(e),
+               (unsigned long long)srtm_log_entry_revert_by(e));
+        return;
+    }
     char hex[HEX_DIGEST_LEN + 1];
     if (hex_encode(srtm_log_entry_digest(e), SRTM_DIGEST_LEN, hex, sizeof(hex)) != SRTM_OK)
         hex[0] = '\0';
@@ -532,8 +573,10 @@ static void print_entry(const srtm_log_entry *e)
            (unsigned)srtm_log_entry_event_type(e));
     if (desc[0] != '\0') {
         putchar(' ');
-        print_escaped(desc, false);
+        print_escaped_set(desc, "[");
     }
+    if (srtm_log_entry_reverted(e))
+        fputs(" [reverted]", stdout);
     putchar('\n');
 }
 
@@ -552,9 +595,17 @@ static json_object *entry_json(const srtm_log_entry *e)
     json_object *o = json_object_new_object();
     bool ok = jput(o, "index", json_object_new_uint64(srtm_log_entry_index(e)));
     ok = ok && jput(o, "seq", json_object_new_uint64(srtm_log_entry_seq(e)));
-    ok = ok && jput_hex(o, "digest", srtm_log_entry_digest(e), SRTM_DIGEST_LEN);
+    const uint8_t *digest = srtm_log_entry_digest(e);
+    if (digest != NULL)
+        ok = ok && jput_hex(o, "digest", digest, SRTM_DIGEST_LEN);
+    else /* a revert marker measured nothing */
+        ok = ok && json_object_object_add(o, "digest", NULL) == 0;
     ok = ok && jput(o, "event_type", json_object_new_uint64(srtm_log_entry_event_type(e)));
     ok = ok && jput(o, "description", json_object_new_string(srtm_log_entry_description(e)));
+    ok = ok && jput(o, "reverted", json_object_new_boolean(srtm_log_entry_reverted(e)));
+    ok = ok && jput(o, "revert_marker", json_object_new_boolean(srtm_log_entry_is_revert(e)));
+    ok = ok && jput(o, "revert_to_seq", json_object_new_uint64(srtm_log_entry_revert_to(e)));
+    ok = ok && jput(o, "revert_by", json_object_new_uint64(srtm_log_entry_revert_by(e)));
     if (!ok) {
         json_object_put(o);
         return NULL;
@@ -671,6 +722,264 @@ static int cmd_list(ctx *c, const cmd_args *a)
     else
         list_text(l);
     srtm_components_free(l);
+    return rc;
+}
+
+/* ---- hierarchical integrity management --------------------------------------------- */
+
+/* 'seq N', or the JSON object with component, the given extra string (may be NULL) and seq. */
+static int print_change(const ctx *c, const char *component, const char *key, const char *val,
+                        uint64_t seq)
+{
+    if (!c->g.json) {
+        printf("seq %llu\n", (unsigned long long)seq);
+        return CTL_OK;
+    }
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "component", json_object_new_string(component));
+    if (key != NULL)
+        ok = ok && jput(o, key, json_object_new_string(val));
+    ok = ok && jput(o, "seq", json_object_new_uint64(seq));
+    return emit_json(o, ok);
+}
+
+static int depend_run(ctx *c, const cmd_args *a, bool remove)
+{
+    uint64_t seq = 0;
+    srtm_err err = srtm_depend(c->conn, &c->cap, a->name, a->on, a->actor, remove, &seq);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    return print_change(c, a->name, "on", a->on, seq);
+}
+
+static int cmd_depend(ctx *c, const cmd_args *a)
+{
+    return depend_run(c, a, false);
+}
+
+static int cmd_undepend(ctx *c, const cmd_args *a)
+{
+    return depend_run(c, a, true);
+}
+
+static int depend_check(const command *cmd, const cmd_args *a)
+{
+    return a->on != NULL ? CTL_CONTINUE : usage_error(cmd, "needs --on COMPONENT");
+}
+
+static int cmd_revert(ctx *c, const cmd_args *a)
+{
+    uint64_t reverted = 0, seq = 0;
+    uint8_t value[SRTM_DIGEST_LEN];
+    char hex[HEX_DIGEST_LEN + 1];
+    srtm_err err = srtm_revert(c->conn, &c->cap, a->name, a->ccr, a->to_seq, a->actor,
+                               &reverted, value, &seq);
+    if (err == SRTM_OK)
+        err = hex_encode(value, sizeof(value), hex, sizeof(hex));
+    if (err != SRTM_OK)
+        return fail(c, err);
+    if (!c->g.json) {
+        printf("value %s\nreverted %llu\nseq %llu\n", hex, (unsigned long long)reverted,
+               (unsigned long long)seq);
+        return CTL_OK;
+    }
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "component", json_object_new_string(a->name));
+    ok = ok && jput(o, "ccr", json_object_new_uint64(a->ccr));
+    ok = ok && jput(o, "value", json_object_new_string(hex));
+    ok = ok && jput(o, "reverted", json_object_new_uint64(reverted));
+    ok = ok && jput(o, "seq", json_object_new_uint64(seq));
+    return emit_json(o, ok);
+}
+
+static int revert_check(const command *cmd, const cmd_args *a)
+{
+    return a->has_to ? CTL_CONTINUE : usage_error(cmd, "needs --to SEQ (0: the initial value)");
+}
+
+static int cmd_terminate(ctx *c, const cmd_args *a)
+{
+    uint64_t seq = 0;
+    srtm_err err = srtm_terminate(c->conn, &c->cap, a->name, &seq);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    return print_change(c, a->name, NULL, NULL, seq);
+}
+
+/* ---- graph ------------------------------------------------------------------------- */
+
+/* Index of the node with handle h (nodes ascend by handle), or -1. */
+static ptrdiff_t graph_find(const srtm_graph *g, uint64_t h)
+{
+    size_t lo = 0, hi = srtm_graph_count(g);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t m = srtm_graph_handle(g, mid);
+        if (m == h)
+            return (ptrdiff_t)mid;
+        if (m < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* The name of handle h in g, or NULL when g does not hold it. */
+static const char *graph_name_of(const srtm_graph *g, uint64_t h)
+{
+    ptrdiff_t i = graph_find(g, h);
+    return i >= 0 ? srtm_graph_name(g, (size_t)i) : NULL;
+}
+
+/* A component in a parent= or deps= field: its name with ' ', ',' and '=' escaped ("-"
+ * alone means none, so a component called "-" is written '\x2d'), or '#HANDLE'
+ * should the graph not hold it. */
+static void print_ref(const srtm_graph *g, uint64_t h)
+{
+    const char *name = graph_name_of(g, h);
+    if (name == NULL)
+        printf("#%llu", (unsigned long long)h);
+    else if (strcmp(name, "-") == 0)
+        fputs("\\x2d", stdout);
+    else
+        print_escaped_set(name, " ,=#");
+}
+
+static void graph_text(const srtm_graph *g)
+{
+    for (size_t i = 0; i < srtm_graph_count(g); i++) {
+        uint64_t h = srtm_graph_handle(g, i);
+        printf("%llu ", (unsigned long long)h);
+        print_escaped(srtm_graph_name(g, i), true);
+        fputs(" parent=", stdout);
+        if (h == 0)
+            putchar('-'); /* component 0 has no parent */
+        else
+            print_ref(g, srtm_graph_parent(g, i));
+        fputs(" deps=", stdout);
+        size_t n = 0;
+        const uint64_t *deps = srtm_graph_deps(g, i, &n);
+        if (n == 0)
+            putchar('-');
+        for (size_t k = 0; k < n; k++) {
+            if (k > 0)
+                putchar(',');
+            print_ref(g, deps[k]);
+        }
+        fputs(srtm_graph_terminated(g, i) ? " terminated\n" : "\n", stdout);
+    }
+}
+
+/* A handle as JSON: the component's name, or null should the graph not hold it. */
+static json_object *name_json(const srtm_graph *g, uint64_t h)
+{
+    const char *name = graph_name_of(g, h);
+    return name != NULL ? json_object_new_string(name) : NULL;
+}
+
+static json_object *graph_node_json(const void *gv, size_t i)
+{
+    const srtm_graph *g = gv;
+    uint64_t h = srtm_graph_handle(g, i);
+    size_t n = 0;
+    const uint64_t *deps = srtm_graph_deps(g, i, &n);
+    json_object *o = json_object_new_object();
+    json_object *names = json_object_new_array();
+    json_object *handles = json_object_new_array();
+    bool ok = names != NULL && handles != NULL;
+    ok = jput(o, "handle", json_object_new_uint64(h)) && ok;
+    ok = ok && jput(o, "name", json_object_new_string(srtm_graph_name(g, i)));
+    /* json-c stores a NULL value as JSON null: component 0 has no parent. */
+    ok = ok && json_object_object_add(
+                   o, "parent", h == 0 ? NULL : name_json(g, srtm_graph_parent(g, i))) == 0;
+    ok = ok && jput(o, "parent_handle", json_object_new_uint64(srtm_graph_parent(g, i)));
+    for (size_t k = 0; ok && k < n; k++) {
+        json_object *dn = name_json(g, deps[k]);
+        json_object *dh = json_object_new_uint64(deps[k]);
+        if (json_object_array_add(names, dn) != 0) {
+            json_object_put(dn);
+            ok = false;
+        }
+        if (dh == NULL || json_object_array_add(handles, dh) != 0) {
+            json_object_put(dh);
+            ok = false;
+        }
+    }
+    ok = jput(o, "depends_on", names) && ok;
+    ok = jput(o, "depends_on_handles", handles) && ok;
+    ok = ok && jput(o, "terminated", json_object_new_boolean(srtm_graph_terminated(g, i)));
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int graph_json(const srtm_graph *g)
+{
+    json_object *o = json_object_new_object();
+    json_object *arr = json_object_new_array();
+    bool ok = arr != NULL && fill_array(arr, srtm_graph_count(g), graph_node_json, g);
+    ok = jput(o, "components", arr) && ok;
+    return emit_json(o, ok);
+}
+
+/* s as the inside of a DOT double-quoted string: '"' escaped, a backslash doubled (a
+ * label would read it as an escape), control bytes as the visible text '\xHH'. */
+static void print_dot_string(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '"')
+            fputs("\\\"", stdout);
+        else if (*p == '\\')
+            fputs("\\\\", stdout);
+        else if (*p < 0x20 || *p == 0x7f)
+            printf("\\\\x%02x", *p);
+        else
+            putchar(*p);
+    }
+}
+
+/* Graphviz: a node per component (dashed when terminated), an edge A -> B per dependency
+ * of A on B: solid to the parent, dashed to every other dependency. Node ids are 'cH'. */
+static void graph_dot(const srtm_graph *g)
+{
+    puts("digraph srtm {\n"
+         "  rankdir=BT;\n"
+         "  node [shape=box, fontname=\"Helvetica\"];\n"
+         "  edge [fontname=\"Helvetica\"];");
+    for (size_t i = 0; i < srtm_graph_count(g); i++) {
+        printf("  c%llu [label=\"", (unsigned long long)srtm_graph_handle(g, i));
+        print_dot_string(srtm_graph_name(g, i));
+        printf("\"%s];\n", srtm_graph_terminated(g, i) ? ", style=dashed" : "");
+    }
+    for (size_t i = 0; i < srtm_graph_count(g); i++) {
+        uint64_t h = srtm_graph_handle(g, i), parent = srtm_graph_parent(g, i);
+        size_t n = 0;
+        const uint64_t *deps = srtm_graph_deps(g, i, &n);
+        for (size_t k = 0; k < n; k++)
+            printf("  c%llu -> c%llu [style=%s];\n", (unsigned long long)h,
+                   (unsigned long long)deps[k],
+                   deps[k] == parent && h != 0 ? "solid" : "dashed");
+    }
+    puts("}");
+}
+
+static int cmd_graph(ctx *c, const cmd_args *a)
+{
+    srtm_graph *g = NULL;
+    srtm_err err = srtm_graph_read(c->conn, a->name, &g);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    int rc = CTL_OK;
+    if (a->dot)
+        graph_dot(g);
+    else if (c->g.json)
+        rc = graph_json(g);
+    else
+        graph_text(g);
+    srtm_graph_free(g);
     return rc;
 }
 
@@ -915,6 +1224,13 @@ enum {
     O_EXPORT_TPM = 300,
     O_AIK,
     O_POLICY,
+    O_PARENT,
+    O_DEPENDS_ON,
+    O_REVERSIBLE,
+    O_ON,
+    O_ACTOR,
+    O_TO,
+    O_DOT,
 };
 
 #define OPT_HELP {"help", no_argument, NULL, O_HELP}
@@ -923,6 +1239,26 @@ enum {
 static const struct option register_opts[] = {
     {"ccrs", required_argument, NULL, O_CCRS},
     {"cap-out", required_argument, NULL, O_CAP_OUT},
+    {"parent", required_argument, NULL, O_PARENT},
+    {"depends-on", required_argument, NULL, O_DEPENDS_ON},
+    {"reversible", required_argument, NULL, O_REVERSIBLE},
+    OPT_HELP,
+    OPT_END,
+};
+static const struct option depend_opts[] = {
+    {"on", required_argument, NULL, O_ON},
+    {"actor", required_argument, NULL, O_ACTOR},
+    OPT_HELP,
+    OPT_END,
+};
+static const struct option revert_opts[] = {
+    {"to", required_argument, NULL, O_TO},
+    {"actor", required_argument, NULL, O_ACTOR},
+    OPT_HELP,
+    OPT_END,
+};
+static const struct option graph_opts[] = {
+    {"dot", no_argument, NULL, O_DOT},
     OPT_HELP,
     OPT_END,
 };
@@ -964,11 +1300,19 @@ static const command commands[] = {
         .min_pos = 1,
         .max_pos = 1,
         .opts = register_opts,
-        .synopsis = "register NAME [--ccrs N] [--cap-out FILE]",
-        .help = "Register component NAME with N irreversible CCRs (1 to 64, default 1).\n"
-                "Needs --cap with the admin capability. Prints 'handle H' and\n"
-                "'capability HEX' (keep it secret: it authorises extending NAME).\n"
+        .check = register_check,
+        .synopsis = "register NAME [--parent P] [--depends-on X,Y] [--ccrs N] [--reversible I,J] "
+                    "[--cap-out FILE]",
+        .help = "Register component NAME with N CCRs (1 to 64, default 1), irreversible unless\n"
+                "listed by --reversible. NAME depends on its parent and on every --depends-on\n"
+                "component from the start. Needs --cap with the parent's capability (the\n"
+                "admin capability without --parent). Prints 'handle H' and 'capability HEX'\n"
+                "(keep it secret: it authorises extending NAME and registering its children).\n"
+                "  --parent P        the registering component (default: component 0)\n"
+                "  --depends-on X,Y  further dependencies, comma-separated (at most 64 in all;\n"
+                "                    the option may be repeated)\n"
                 "  --ccrs N          number of CCRs\n"
+                "  --reversible I,J  indexes of the CCRs created REVERSIBLE (below N)\n"
                 "  --cap-out FILE    write the capability to FILE (mode 0600; an existing\n"
                 "                    FILE is refused before registering) and print\n"
                 "                    'capability_file FILE' instead of the capability\n"
@@ -1015,13 +1359,17 @@ static const command commands[] = {
         .opts = log_opts,
         .synopsis = "log NAME CCR [--from OFFSET]",
         .help = "Print the measurement log of CCR number CCR of component NAME, one line per\n"
-                "entry: 'INDEX SEQ DIGESTHEX EVENT_TYPE DESCRIPTION'. In the description a\n"
-                "backslash is written '\\\\' and control bytes '\\xHH', so every entry is one\n"
-                "line.\n"
+                "entry: 'INDEX SEQ DIGESTHEX EVENT_TYPE DESCRIPTION', with ' [reverted]' at\n"
+                "the end of a measurement undone by a revert; a revert marker (reversible\n"
+                "CCRs) is 'INDEX SEQ revert-to SEQ by HANDLE'. In the description a backslash\n"
+                "is written '\\\\', '[' and control bytes '\\xHH', so every entry is one line\n"
+                "and no description reads as a reverted mark.\n"
                 "  --from OFFSET     start at entry OFFSET (default 0)\n"
-                "JSON: {\"component\",\"ccr\",\"next_offset\",\"more\",\"entries\":[{\"index\","
-                "\"seq\",\"digest\",\"event_type\",\"description\"}]}; at most 65536\n"
-                "entries per run: when \"more\" is true, go on with --from next_offset.\n",
+                "JSON: {\"component\",\"ccr\",\"next_offset\",\"more\",\"entries\":[{\"index\",\n"
+                "\"seq\",\"digest\",\"event_type\",\"description\",\"reverted\",\"revert_marker\",\n"
+                "\"revert_to_seq\",\"revert_by\"}]} (\"digest\" is null for a\n"
+                "revert marker); at most 65536 entries per run: when \"more\" is true, go on\n"
+                "with --from next_offset.\n",
     },
     {
         .name = "list",
@@ -1034,6 +1382,89 @@ static const command commands[] = {
                 "and control bytes '\\xHH'.\n"
                 "JSON: {\"components\":[{\"handle\",\"name\",\"ccr_count\",\"peer_uid\","
                 "\"peer_pid\"}]}\n",
+    },
+    {
+        .name = "depend",
+        .run = cmd_depend,
+        .needs_cap = true,
+        .min_pos = 1,
+        .max_pos = 1,
+        .opts = depend_opts,
+        .check = depend_check,
+        .synopsis = "depend NAME --on X [--actor A]",
+        .help = "Add the dependency NAME -> X: NAME's integrity depends on X's. Needs --cap\n"
+                "with the actor's capability; the actor (default NAME) must be NAME or a\n"
+                "component NAME already depends on, directly or transitively. A cycle is\n"
+                "refused. Prints 'seq N'.\n"
+                "  --on X            the component NAME comes to depend on\n"
+                "  --actor A         the component asking (default NAME)\n"
+                "JSON: {\"component\",\"on\",\"seq\"}\n",
+    },
+    {
+        .name = "undepend",
+        .run = cmd_undepend,
+        .needs_cap = true,
+        .min_pos = 1,
+        .max_pos = 1,
+        .opts = depend_opts,
+        .check = depend_check,
+        .synopsis = "undepend NAME --on X [--actor A]",
+        .help = "Remove the dependency NAME -> X (never the one on NAME's parent). Needs --cap\n"
+                "with the actor's capability, as for depend. Prints 'seq N'.\n"
+                "  --on X            the component NAME stops depending on\n"
+                "  --actor A         the component asking (default NAME)\n"
+                "JSON: {\"component\",\"on\",\"seq\"}\n",
+    },
+    {
+        .name = "revert",
+        .run = cmd_revert,
+        .needs_cap = true,
+        .min_pos = 2,
+        .max_pos = 2,
+        .opts = revert_opts,
+        .check = revert_check,
+        .synopsis = "revert NAME CCR --to SEQ [--actor A]",
+        .help = "Return REVERSIBLE CCR number CCR of NAME to its value right after its live\n"
+                "measurement with sequence number SEQ (0: its initial value). The undone\n"
+                "measurements stay in the log marked reverted, after them a revert marker.\n"
+                "Needs --cap with the actor's capability, as for depend. An irreversible CCR\n"
+                "is refused. Prints 'value HEX', 'reverted N' (measurements undone) and\n"
+                "'seq S' (of the marker).\n"
+                "  --to SEQ          the measurement to return to\n"
+                "  --actor A         the component asking (default NAME)\n"
+                "JSON: {\"component\",\"ccr\",\"value\",\"reverted\",\"seq\"}\n",
+    },
+    {
+        .name = "terminate",
+        .run = cmd_terminate,
+        .needs_cap = true,
+        .min_pos = 1,
+        .max_pos = 1,
+        .opts = help_only_opts,
+        .synopsis = "terminate NAME",
+        .help = "Mark NAME terminated; its CCRs and logs stay readable. Needs --cap with the\n"
+                "capability of NAME's parent. Prints 'seq N'.\n"
+                "JSON: {\"component\",\"seq\"}\n",
+    },
+    {
+        .name = "graph",
+        .run = cmd_graph,
+        .min_pos = 0,
+        .max_pos = 1,
+        .opts = graph_opts,
+        .synopsis = "graph [NAME] [--dot]",
+        .help = "Print the dependency graph: of NAME and everything it depends on, or of every\n"
+                "component. One line per component in handle order:\n"
+                "'HANDLE NAME parent=P deps=X,Y' and ' terminated' at the end when it is;\n"
+                "P and X,Y are names ('-': none; in them ' ', ',', '=' and '#' are written\n"
+                "'\\xHH', and '#H' stands for a handle the graph does not hold).\n"
+                "  --dot             print a Graphviz digraph instead: a box per component\n"
+                "                    (dashed when terminated), an edge A -> B per dependency\n"
+                "                    of A on B (solid to the parent, dashed otherwise);\n"
+                "                    render with 'dot -Tpng'. Not with --json.\n"
+                "JSON: {\"components\":[{\"handle\",\"name\",\"parent\",\"parent_handle\",\n"
+                "\"depends_on\":[names],\"depends_on_handles\":[],\"terminated\"}]}\n"
+                "(\"parent\" is null for component 0)\n",
     },
     {
         .name = "quote",
@@ -1092,8 +1523,10 @@ static void usage(void)
            "\n"
            "Global options (before COMMAND):\n"
            "  --socket URL   srtmd endpoint (default $SRTM_SOCKET, else libsrtm's default)\n"
-           "  --cap FILE     capability file authorising a change: the admin capability\n"
-           "                 for register, the component's own capability for extend\n"
+           "  --cap FILE     capability file authorising a change: the parent's for\n"
+           "                 register (the admin capability for children of component 0)\n"
+           "                 and terminate, the component's own for extend, the actor's\n"
+           "                 for depend, undepend and revert\n"
            "  --json         print the result (or the error) as one JSON object\n"
            "  --timeout MS   wait at most MS milliseconds for each answer (default 10000)\n"
            "  --help         show this help; 'srtmctl COMMAND --help' describes COMMAND\n"
@@ -1177,6 +1610,59 @@ static int set_source(const command *cmd, cmd_args *a, source_kind kind, const c
     return CTL_CONTINUE;
 }
 
+/* --depends-on X,Y: names copied into a->deps_buf (the option may be repeated). */
+static int add_deps(const command *cmd, const char *arg, cmd_args *a)
+{
+    size_t room = sizeof(a->deps_buf) - a->deps_used;
+    size_t len = strnlen(arg, room);
+    if (len == room)
+        return usage_error(cmd, "--depends-on: more than %u names", SRTM_MAX_DEPS);
+    char *p = a->deps_buf + a->deps_used;
+    memcpy(p, arg, len + 1);
+    a->deps_used += len + 1;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        size_t n = strlen(p);
+        if (n == 0 || n > SRTM_MAX_NAME)
+            return usage_error(cmd, "--depends-on takes names of 1 to %u bytes, comma-separated",
+                               SRTM_MAX_NAME);
+        if (a->n_deps == SRTM_MAX_DEPS)
+            return usage_error(cmd, "--depends-on: more than %u names", SRTM_MAX_DEPS);
+        a->deps[a->n_deps++] = p;
+        if (comma == NULL)
+            return CTL_CONTINUE;
+        p = comma + 1;
+    }
+}
+
+/* --reversible I,J: CCR indexes (the option may be repeated). */
+static int add_reversible(const command *cmd, const char *arg, cmd_args *a)
+{
+    char buf[1024];
+    size_t len = strnlen(arg, sizeof(buf));
+    if (len == sizeof(buf))
+        return usage_error(cmd, "--reversible: list too long");
+    memcpy(buf, arg, len + 1);
+    char *save = NULL;
+    char *tok = strtok_r(buf, ",", &save);
+    if (tok == NULL || buf[0] == ',' || buf[len - 1] == ',' || strstr(buf, ",,") != NULL)
+        return usage_error(cmd, "--reversible takes CCR indexes, comma-separated");
+    for (; tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        uint32_t v = 0;
+        if (!parse_u32(tok, SRTM_MAX_CCRS_PER_REGISTER - 1, &v))
+            return usage_error(cmd, "--reversible takes CCR indexes from 0 to %u, "
+                                    "comma-separated, not '%s'",
+                               SRTM_MAX_CCRS_PER_REGISTER - 1, tok);
+        if (a->n_reversible == SRTM_MAX_CCRS_PER_REGISTER)
+            return usage_error(cmd, "--reversible: more than %u indexes",
+                               SRTM_MAX_CCRS_PER_REGISTER);
+        a->reversible[a->n_reversible++] = v;
+    }
+    return CTL_CONTINUE;
+}
+
 static int command_option(const command *cmd, int code, const char *arg, cmd_args *a)
 {
     switch (code) {
@@ -1223,6 +1709,24 @@ static int command_option(const command *cmd, int code, const char *arg, cmd_arg
         return take_string(cmd, "--aik", arg, PATH_MAX - 1, &a->aik);
     case O_POLICY:
         return take_string(cmd, "--policy", arg, PATH_MAX - 1, &a->policy);
+    case O_PARENT:
+        return take_string(cmd, "--parent", arg, SRTM_MAX_NAME, &a->parent);
+    case O_DEPENDS_ON:
+        return add_deps(cmd, arg, a);
+    case O_REVERSIBLE:
+        return add_reversible(cmd, arg, a);
+    case O_ON:
+        return take_string(cmd, "--on", arg, SRTM_MAX_NAME, &a->on);
+    case O_ACTOR:
+        return take_string(cmd, "--actor", arg, SRTM_MAX_NAME, &a->actor);
+    case O_TO:
+        if (!parse_u64(arg, UINT64_MAX, &a->to_seq))
+            return usage_error(cmd, "--to takes a sequence number (a number from 0)");
+        a->has_to = true;
+        return CTL_CONTINUE;
+    case O_DOT:
+        a->dot = true;
+        return CTL_CONTINUE;
     default:
         return usage_error(cmd, "unexpected option");
     }
@@ -1392,6 +1896,8 @@ int main(int argc, char **argv)
     cmd_args a;
     if (rc == CTL_CONTINUE)
         rc = parse_command(cmd, argc - cmd_index, argv + cmd_index, &a);
+    if (rc == CTL_CONTINUE && a.dot && c.g.json)
+        rc = usage_error(cmd, "--dot and --json exclude each other");
     if (rc == CTL_CONTINUE)
         rc = run_command(&c, cmd, &a);
     srtm_cap_wipe(&c.cap);

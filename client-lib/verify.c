@@ -8,8 +8,9 @@
  * reference. Each check names the checks it builds on; one whose basis failed is failed
  * too ("not checked: ..."), so nothing is ever reported as passing on unverified input.
  * Component-level rules (the table `component_rules`) then judge each component's own
- * CCRs and logs. A component is trusted only if every evidence-level check passed and
- * its own rules did.
+ * CCRs and logs, and the dependency rule judges each component by the components it
+ * depends on. A component is trusted only if every evidence-level check passed, its own
+ * rules did, and every component it depends on, directly or transitively, is trusted.
  *
  * Invariant: the result starts untrusted and is only ever set to ok at the very end,
  * after every check ran; any allocation failure returns an error and no result.
@@ -85,7 +86,7 @@ void verdict_clear(verify_verdict *v)
  * A component rule judges one component of the report on its own; every rule runs, so a
  * verdict lists every reason. Rules that need other components (the dependency rule of
  * hierarchical integrity management: trusted(X) needs every dependency of X trusted) run
- * afterwards over all verdicts, in verify_components' second pass.
+ * afterwards over all verdicts, in verify_components' second pass (dependency_rule).
  */
 typedef srtm_err (*component_rule)(sha256_hasher *h, const srtm_verifier_policy *p,
                                    const Srtm__ReportComponent *c, verify_verdict *v);
@@ -298,7 +299,19 @@ static srtm_err rule_policy(sha256_hasher *h, const srtm_verifier_policy *p,
     return err;
 }
 
-static const component_rule component_rules[] = {rule_replay, rule_policy};
+/* A terminated component: its CCRs and log stay readable, but unless the policy accepts
+ * termination ("terminated": "accepted") it is untrusted, and so is all that depends on
+ * it (the dependency rule's reason then says "which is terminated"). */
+static srtm_err rule_terminated(sha256_hasher *h, const srtm_verifier_policy *p,
+                                const Srtm__ReportComponent *c, verify_verdict *v)
+{
+    (void)h;
+    if (c->terminated && p->terminated == POL_TERMINATED_UNTRUSTED)
+        return verdict_fail(v, "terminated");
+    return SRTM_OK;
+}
+
+static const component_rule component_rules[] = {rule_terminated, rule_replay, rule_policy};
 
 static srtm_err component_rules_run(sha256_hasher *h, const srtm_verifier_policy *p,
                                     const Srtm__ReportComponent *c, verify_verdict *v)
@@ -579,6 +592,34 @@ static bool check_irk_signature(vstate *s)
     return true;
 }
 
+/*
+ * The report's handles are unique and ascending, as srtmd builds it: the dependency
+ * edges name handles, so each must name exactly one component, and a report in which a
+ * handle means two components cannot be evaluated at all (an evidence-level failure).
+ */
+static bool report_handles_ok(const Srtm__CcrReport *rep, char *reason, size_t size)
+{
+    for (size_t i = 1; i < rep->n_components; i++) {
+        uint64_t a = rep->components[i - 1]->handle, b = rep->components[i]->handle;
+        if (a == b) {
+            snprintf(reason, size, "handle %llu appears more than once in the report",
+                     (unsigned long long)b);
+            return false;
+        }
+        if (a > b) {
+            snprintf(reason, size, "handles are not ascending (%llu after %llu)",
+                     (unsigned long long)b, (unsigned long long)a);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool check_report_handles(vstate *s)
+{
+    return report_handles_ok(s->report, s->reason, sizeof(s->reason));
+}
+
 /* Check indexes, for the dependency lists below. */
 enum {
     C_EVIDENCE_PARSE,
@@ -597,6 +638,7 @@ enum {
     C_SAME_BOOT,
     C_QUOTE_QUALIFIER,
     C_IRK_SIG,
+    C_REPORT_HANDLES,
     C_COUNT,
 };
 
@@ -633,6 +675,7 @@ static const check_def checks[C_COUNT] = {
                                                     C_REPORT_PARSE}},
     [C_QUOTE_QUALIFIER] = {"quote-qualifier", check_quote_qualifier, {C_QUOTE_ATTEST, NO_DEP}},
     [C_IRK_SIG] = {"irk-signature", check_irk_signature, {C_EVIDENCE_PARSE, NO_DEP}},
+    [C_REPORT_HANDLES] = {"report-handles", check_report_handles, {C_REPORT_PARSE, NO_DEP}},
 };
 
 static srtm_err add_check(srtm_verify_result *r, const char *name, bool ok, const char *reason)
@@ -667,6 +710,327 @@ static srtm_err run_checks(vstate *s)
         }
         err = add_check(r, d->name, ok, s->reason);
     }
+    return err;
+}
+
+/* ---- the dependency rule ---- */
+
+/*
+ * trusted(X) = X's own rules pass AND every component X depends on, directly or
+ * transitively through the report's depends_on edges, is trusted (DESIGN.md, HIM). The
+ * report must describe a graph the rule can be evaluated on, so before it a component
+ * fails on its own (fail closed) when an edge names a handle the report lacks, when it is
+ * on a cycle, when its parent is not among its dependencies (every child depends on its
+ * parent), or when component 0, the platform TCB, has dependencies at all.
+ *
+ * One iterative Tarjan pass over the edges finds the cycles and evaluates the rule: it
+ * completes a strongly connected component only after every component reachable from
+ * it, so each dependency's verdict is final when it is read. Time and memory are linear
+ * in the report (plus a binary search per edge); no recursion, so chains of any length
+ * are fine. Among several untrusted dependencies the smallest handle is named, so the
+ * verdicts do not depend on the order anything was visited in.
+ *
+ * An untrusted component's explanation is a chain: X depends on c0, which depends on
+ * c1, ..., which depends on cm, whose own rules failed. For each component the first
+ * link, the length and the end of its chain are memoised, so each reason is built in
+ * bounded time (at most DEP_CHAIN_SHOWN links are named, the rest counted).
+ */
+
+#define NONE SIZE_MAX
+#define DEP_CHAIN_SHOWN 8u
+#define MAX_MISSING_REASONS 8u
+
+typedef struct dep_graph {
+    const srtm_verifier_policy *pol;
+    const Srtm__CcrReport *rep;
+    verify_verdict *v; /* one per report component, report order */
+    size_t n;
+    size_t *first; /* resolved edges of i: edge[first[i]] .. edge[first[i + 1] - 1] */
+    size_t *edge;
+    bool *own_ok;   /* own rules and the report's consistency */
+    bool *trusted;  /* final, once i's strongly connected component is complete */
+    size_t *next;   /* the dependency i's chain continues with, NONE at its end */
+    size_t *hops;   /* links from i to the end of its chain */
+    size_t *last;   /* the end of i's chain: a component whose own rules failed */
+    size_t *order;  /* Tarjan: visit order, NONE when unvisited */
+    size_t *low;
+    size_t *cursor; /* next edge to follow */
+    size_t *scc;    /* id of the completed strongly connected component, NONE before */
+    size_t *stack;  /* Tarjan's stack of open components */
+    size_t *calls;  /* the explicit DFS call stack */
+    bool *on_stack;
+} dep_graph;
+
+/* A growable string for the reasons built from chains. */
+typedef struct strbuf {
+    char *s;
+    size_t len, cap;
+    bool failed;
+} strbuf;
+
+static void sb_printf(strbuf *b, const char *fmt, ...) SRTM_PRINTF(2, 3);
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    if (b->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = vxprintf(fmt, ap);
+    va_end(ap);
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (s != NULL && b->len + n + 1 > b->cap) {
+        size_t cap = 2 * (b->len + n + 1);
+        char *grown = realloc(b->s, cap);
+        if (grown == NULL) {
+            free(s);
+            s = NULL;
+        } else {
+            b->s = grown;
+            b->cap = cap;
+        }
+    }
+    if (s == NULL) {
+        b->failed = true;
+        return;
+    }
+    memcpy(b->s + b->len, s, n + 1);
+    b->len += n;
+    free(s);
+}
+
+/* The index of the component with handle h, or NONE (handles are ascending and unique:
+ * the report-handles check). */
+static size_t find_handle(const Srtm__CcrReport *rep, uint64_t h)
+{
+    size_t lo = 0, hi = rep->n_components;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t m = rep->components[mid]->handle;
+        if (m == h)
+            return mid;
+        if (m < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NONE;
+}
+
+static srtm_err dep_graph_alloc(dep_graph *g)
+{
+    size_t n = g->n, m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += g->rep->components[i]->n_depends_on;
+    size_t nn = n ? n : 1;
+    g->first = calloc(n + 1, sizeof(size_t));
+    g->edge = calloc(m ? m : 1, sizeof(size_t));
+    size_t **arrays[] = {&g->next, &g->hops, &g->last, &g->order, &g->low,
+                         &g->cursor, &g->scc,  &g->stack, &g->calls};
+    bool ok = g->first != NULL && g->edge != NULL;
+    for (size_t k = 0; k < SRTM_ARRAY_LEN(arrays); k++)
+        ok = (*arrays[k] = malloc(nn * sizeof(size_t))) != NULL && ok;
+    g->own_ok = calloc(nn, sizeof(bool));
+    g->trusted = calloc(nn, sizeof(bool));
+    g->on_stack = calloc(nn, sizeof(bool));
+    if (!ok || g->own_ok == NULL || g->trusted == NULL || g->on_stack == NULL)
+        return SRTM_E_NO_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        g->order[i] = g->scc[i] = g->next[i] = NONE;
+        g->hops[i] = 0;
+        g->last[i] = i;
+    }
+    return SRTM_OK;
+}
+
+static void dep_graph_free(dep_graph *g)
+{
+    void *arrays[] = {g->first,  g->edge,  g->own_ok, g->trusted, g->next,
+                      g->hops,   g->last,  g->order,  g->low,     g->cursor,
+                      g->scc,    g->stack, g->calls,  g->on_stack};
+    for (size_t k = 0; k < SRTM_ARRAY_LEN(arrays); k++)
+        free(arrays[k]);
+}
+
+/* Resolve the edges to report indexes, and the consistency checks that need no
+ * traversal: missing handles, the parent among the dependencies, a platform without
+ * dependencies. */
+static srtm_err resolve_edges(dep_graph *g)
+{
+    srtm_err err = SRTM_OK;
+    size_t m = 0;
+    for (size_t i = 0; err == SRTM_OK && i < g->n; i++) {
+        const Srtm__ReportComponent *c = g->rep->components[i];
+        verify_verdict *v = &g->v[i];
+        g->first[i] = m;
+        size_t missing = 0;
+        bool parent_found = false;
+        for (size_t k = 0; err == SRTM_OK && k < c->n_depends_on; k++) {
+            uint64_t h = c->depends_on[k];
+            parent_found = parent_found || h == c->parent;
+            size_t j = find_handle(g->rep, h);
+            if (j != NONE)
+                g->edge[m++] = j;
+            else if (++missing <= MAX_MISSING_REASONS)
+                err = verdict_fail(v, "depends on handle %llu, which is missing from the report",
+                                   (unsigned long long)h);
+        }
+        if (err == SRTM_OK && missing > MAX_MISSING_REASONS)
+            err = verdict_fail(v, "depends on %zu more handles missing from the report",
+                               missing - MAX_MISSING_REASONS);
+        if (err == SRTM_OK && c->handle == 0 && c->n_depends_on > 0)
+            err = verdict_fail(v, "component 0 (the platform TCB) depends on handle %llu; it "
+                                  "can depend on nothing",
+                               (unsigned long long)c->depends_on[0]);
+        if (err == SRTM_OK && c->handle != 0 && !parent_found)
+            err = verdict_fail(v, "its parent, handle %llu, is not among its dependencies",
+                               (unsigned long long)c->parent);
+    }
+    g->first[g->n] = m;
+    return err;
+}
+
+/* The words after "depends on NAME, " for a component r whose own rules failed. */
+static void chain_end(const dep_graph *g, size_t r, strbuf *b)
+{
+    const verify_verdict *v = &g->v[r];
+    if (g->rep->components[r]->terminated && g->pol->terminated == POL_TERMINATED_UNTRUSTED) {
+        sb_printf(b, "which is terminated");
+        return;
+    }
+    const char *why = v->n_reasons > 0 ? v->reasons[0] : "untrusted";
+    if (strncmp(why, "CCR ", 4) == 0)
+        sb_printf(b, "whose %s", why);
+    else if (strncmp(why, "depends on ", 11) == 0)
+        sb_printf(b, "which %s", why);
+    else
+        sb_printf(b, "which is untrusted: %s", why);
+}
+
+/* "depends on d, which depends on ..., whose ...": d's chain, at most DEP_CHAIN_SHOWN
+ * links named before the end. */
+static srtm_err dependency_reason(const dep_graph *g, size_t x, size_t d)
+{
+    strbuf b = {0};
+    sb_printf(&b, "depends on %s, ", g->rep->components[d]->name);
+    size_t cur = d;
+    for (size_t shown = 1; g->next[cur] != NONE; shown++) {
+        if (shown == DEP_CHAIN_SHOWN && g->hops[cur] > 1) {
+            sb_printf(&b, "which depends on ... (%zu more) ..., ", g->hops[cur] - 1);
+            cur = g->last[cur];
+            sb_printf(&b, "which depends on %s, ", g->rep->components[cur]->name);
+            break;
+        }
+        cur = g->next[cur];
+        sb_printf(&b, "which depends on %s, ", g->rep->components[cur]->name);
+    }
+    chain_end(g, cur, &b);
+    srtm_err err = b.failed ? SRTM_E_NO_MEMORY : verdict_fail(&g->v[x], "%s", b.s);
+    free(b.s);
+    return err;
+}
+
+static bool smaller_handle(const dep_graph *g, size_t a, size_t best)
+{
+    return best == NONE || g->rep->components[a]->handle < g->rep->components[best]->handle;
+}
+
+/*
+ * A completed strongly connected component: members stack[from .. top). Every component
+ * reachable from it outside it already has its final verdict. A component on a cycle (a
+ * member of a component of two or more, or with an edge to itself) fails on its own.
+ */
+static srtm_err evaluate_scc(dep_graph *g, size_t from, size_t top, size_t id)
+{
+    srtm_err err = SRTM_OK;
+    for (size_t k = from; k < top; k++)
+        g->scc[g->stack[k]] = id;
+    for (size_t k = from; err == SRTM_OK && k < top; k++) {
+        size_t x = g->stack[k], inside = NONE, outside = NONE;
+        for (size_t e = g->first[x]; e < g->first[x + 1]; e++) {
+            size_t d = g->edge[e];
+            if (g->scc[d] == id) {
+                if (smaller_handle(g, d, inside))
+                    inside = d;
+            } else if (!g->trusted[d] && smaller_handle(g, d, outside)) {
+                outside = d;
+            }
+        }
+        if (inside == x)
+            err = verdict_fail(&g->v[x], "dependency cycle: depends on itself");
+        else if (inside != NONE)
+            err = verdict_fail(&g->v[x], "dependency cycle: depends on %s, which depends back on "
+                                         "it",
+                               g->rep->components[inside]->name);
+        bool own_ok = g->v[x].trusted;
+        if (err == SRTM_OK && outside != NONE)
+            err = dependency_reason(g, x, outside);
+        g->trusted[x] = own_ok && outside == NONE;
+        if (own_ok && outside != NONE) {
+            g->next[x] = outside;
+            g->hops[x] = g->hops[outside] + 1;
+            g->last[x] = g->last[outside];
+        }
+    }
+    return err;
+}
+
+/* Tarjan's algorithm with an explicit call stack. */
+static srtm_err dependency_pass(dep_graph *g)
+{
+    size_t counter = 0, sp = 0, ids = 0;
+    srtm_err err = SRTM_OK;
+    for (size_t s = 0; err == SRTM_OK && s < g->n; s++) {
+        if (g->order[s] != NONE)
+            continue;
+        size_t depth = 0;
+        g->calls[depth++] = s;
+        g->order[s] = g->low[s] = counter++;
+        g->cursor[s] = g->first[s];
+        g->stack[sp++] = s;
+        g->on_stack[s] = true;
+        while (err == SRTM_OK && depth > 0) {
+            size_t v = g->calls[depth - 1];
+            if (g->cursor[v] < g->first[v + 1]) {
+                size_t w = g->edge[g->cursor[v]++];
+                if (g->order[w] == NONE) {
+                    g->order[w] = g->low[w] = counter++;
+                    g->cursor[w] = g->first[w];
+                    g->stack[sp++] = w;
+                    g->on_stack[w] = true;
+                    g->calls[depth++] = w;
+                } else if (g->on_stack[w] && g->order[w] < g->low[v]) {
+                    g->low[v] = g->order[w];
+                }
+                continue;
+            }
+            depth--;
+            if (depth > 0 && g->low[v] < g->low[g->calls[depth - 1]])
+                g->low[g->calls[depth - 1]] = g->low[v];
+            if (g->low[v] != g->order[v])
+                continue;
+            size_t from = sp;
+            do
+                g->on_stack[g->stack[--from]] = false;
+            while (g->stack[from] != v);
+            err = evaluate_scc(g, from, sp, ids++);
+            sp = from;
+        }
+    }
+    return err;
+}
+
+/* Pass 2 of verify_components: the report's self-consistency and the dependency rule,
+ * over the verdicts of pass 1 (v[i] is the verdict of rep->components[i]). */
+static srtm_err dependency_rule(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                                verify_verdict *v)
+{
+    dep_graph g = {.pol = p, .rep = rep, .v = v, .n = rep->n_components};
+    srtm_err err = dep_graph_alloc(&g);
+    if (err == SRTM_OK)
+        err = resolve_edges(&g);
+    if (err == SRTM_OK)
+        err = dependency_pass(&g);
+    dep_graph_free(&g);
     return err;
 }
 
@@ -729,12 +1093,16 @@ static void failed_checks(const srtm_verify_result *r, char *out, size_t size)
         }
 }
 
-static srtm_err verify_components(vstate *s, sha256_hasher *h, bool evidence_ok)
+/*
+ * The verdicts: each component on its own, then (only on verified evidence: an
+ * unverified report's edges mean nothing) the dependency rule over all of them, then the
+ * required components the report lacks.
+ */
+static srtm_err verify_components(const srtm_verifier_policy *pol, const Srtm__CcrReport *rep,
+                                  sha256_hasher *h, bool evidence_ok, srtm_verify_result *r)
 {
-    srtm_verify_result *r = s->r;
-    const Srtm__CcrReport *rep = s->report;
     size_t n_rep = rep != NULL ? rep->n_components : 0;
-    r->comps = calloc(n_rep + s->pol->n_require + 1, sizeof(*r->comps));
+    r->comps = calloc(n_rep + pol->n_require + 1, sizeof(*r->comps));
     if (r->comps == NULL)
         return SRTM_E_NO_MEMORY;
     char failed[512];
@@ -753,13 +1121,15 @@ static srtm_err verify_components(vstate *s, sha256_hasher *h, bool evidence_ok)
         if (err == SRTM_OK && in_sorted(sorted, n_rep, c->name, &count) && count > 1)
             err = verdict_fail(v, "appears %zu times in the report", count);
         if (err == SRTM_OK)
-            err = component_rules_run(h, s->pol, c, v);
+            err = component_rules_run(h, pol, c, v);
     }
-    /* Pass 2 (rules over several components, e.g. dependencies) goes here. Then the
-     * required components the report lacks. */
-    for (size_t i = 0; err == SRTM_OK && i < s->pol->n_require; i++) {
+    /* Pass 2: rules over several components. */
+    if (err == SRTM_OK && evidence_ok && rep != NULL)
+        err = dependency_rule(pol, rep, r->comps);
+    /* Then the required components the report lacks. */
+    for (size_t i = 0; err == SRTM_OK && i < pol->n_require; i++) {
         size_t count = 0;
-        const char *name = s->pol->require[i];
+        const char *name = pol->require[i];
         if (in_sorted(sorted, n_rep, name, &count))
             continue;
         bool listed = false;
@@ -824,11 +1194,35 @@ static srtm_err verify_run(vstate *s)
     if (err == SRTM_OK)
         err = sha256_hasher_new(&h);
     if (err == SRTM_OK)
-        err = verify_components(s, h, evidence_ok);
+        err = verify_components(s->pol, s->report, h, evidence_ok, s->r);
     sha256_hasher_free(h);
     if (err == SRTM_OK)
         s->r->ok = evidence_ok && requested_trusted(s->r, s->pol);
     return err;
+}
+
+srtm_err verify_report_only(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                            srtm_verify_result **out)
+{
+    srtm_verify_result *r = calloc(1, sizeof(*r));
+    sha256_hasher *h = NULL;
+    srtm_err err = r != NULL ? sha256_hasher_new(&h) : SRTM_E_NO_MEMORY;
+    if (err == SRTM_OK)
+        err = (r->checks = calloc(1, sizeof(*r->checks))) != NULL ? SRTM_OK : SRTM_E_NO_MEMORY;
+    char reason[512] = "";
+    bool evidence_ok = err == SRTM_OK && report_handles_ok(rep, reason, sizeof(reason));
+    if (err == SRTM_OK)
+        err = add_check(r, checks[C_REPORT_HANDLES].name, evidence_ok, reason);
+    if (err == SRTM_OK)
+        err = verify_components(p, rep, h, evidence_ok, r);
+    sha256_hasher_free(h);
+    if (err != SRTM_OK) {
+        srtm_verify_result_free(r);
+        return err;
+    }
+    r->ok = evidence_ok && requested_trusted(r, p);
+    *out = r;
+    return SRTM_OK;
 }
 
 SRTM_API srtm_err srtm_verify(const uint8_t *evidence, size_t len, const char *aik_pem,

@@ -55,11 +55,18 @@ typedef enum pol_unlisted {
     POL_UNLISTED_UNTRUSTED = 1,   /* ... are untrusted */
 } pol_unlisted;
 
+typedef enum pol_terminated {
+    POL_TERMINATED_UNTRUSTED = 0, /* a terminated component, and all that depend on it, are
+                                     untrusted */
+    POL_TERMINATED_ACCEPTED = 1,  /* termination alone changes no verdict */
+} pol_terminated;
+
 struct srtm_verifier_policy {
     km_pcr_values proof;   /* the IRK certificate's PCRs must equal these */
     km_pcr_values running; /* the joint quote's PCRs must equal these */
     bool allow_extra_pcrs; /* PCRs quoted but absent from the reference are accepted */
     pol_unlisted unlisted;
+    pol_terminated terminated;
     pol_component *comps; /* sorted by name for bsearch */
     size_t n_comps;
     char **require;
@@ -104,6 +111,16 @@ struct srtm_verify_result {
  */
 SRTM_WUR srtm_err verify_component_rules(const srtm_verifier_policy *p,
                                          const Srtm__ReportComponent *c, verify_verdict *v);
+
+/*
+ * Everything srtm_verify decides after the TPM-level checks, on an already parsed report,
+ * as if those checks had passed: the report-level checks (report-handles), each
+ * component's own rules, the report's self-consistency and the dependency rule, and
+ * "require". For unit tests of hand-built reports; rep is only read. On success the
+ * caller owns *out (srtm_verify_result_free); SRTM_E_NO_MEMORY is the only error.
+ */
+SRTM_WUR srtm_err verify_report_only(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                                     srtm_verify_result **out);
 
 /* Append a formatted reason to v and mark it untrusted. */
 SRTM_WUR srtm_err verdict_fail(verify_verdict *v, const char *fmt, ...) SRTM_PRINTF(2, 3);

@@ -53,6 +53,8 @@ Test(policy, example_file_loads)
     cr_assert_null(policy_find_ccr(fw, 1));
     cr_assert_null(policy_find_component(p, "vm-b"));
     cr_assert_eq(p->n_require, 2);
+    cr_assert_eq(p->unlisted, POL_UNLISTED_REPLAY_ONLY);
+    cr_assert_eq(p->terminated, POL_TERMINATED_UNTRUSTED);
     srtm_policy_free(p);
 }
 
@@ -66,8 +68,24 @@ Test(policy, minimal_inline_policy)
     cr_assert_eq(p->running.value[15][0], 0xaa);
     cr_assert(!p->allow_extra_pcrs);
     cr_assert_eq(p->unlisted, POL_UNLISTED_REPLAY_ONLY);
+    cr_assert_eq(p->terminated, POL_TERMINATED_UNTRUSTED);
     srtm_policy_free(p);
     srtm_policy_free(NULL);
+}
+
+/* "terminated": what a terminated component (and all that depends on it) means. */
+Test(policy, terminated_key)
+{
+    const char *texts[] = {"{" HEAD PCRS ",\"terminated\":\"accepted\"}",
+                           "{" HEAD PCRS ",\"terminated\":\"untrusted\"}"};
+    const pol_terminated want[] = {POL_TERMINATED_ACCEPTED, POL_TERMINATED_UNTRUSTED};
+    for (size_t i = 0; i < 2; i++) {
+        srtm_verifier_policy *p = NULL;
+        char msg[256];
+        cr_assert_eq(parse(texts[i], &p, msg, sizeof(msg)), SRTM_OK, "%s", msg);
+        cr_assert_eq(p->terminated, want[i], "case %zu", i);
+        srtm_policy_free(p);
+    }
 }
 
 /* Each malformed policy, and a piece of the message it must give (the key path). */
@@ -153,6 +171,10 @@ static const bad_case bad[] = {
     {"{" HEAD PCRS ",\"require\":[\"vm\",\"\"]}", "require[1]: must hold 1 to 128 bytes",
      SRTM_E_INVALID},
     {"{" HEAD PCRS ",\"unlisted\":\"trusted\"}", "unlisted: must be \"replay-only\"",
+     SRTM_E_INVALID},
+    {"{" HEAD PCRS ",\"terminated\":\"trusted\"}",
+     "terminated: must be \"untrusted\" or \"accepted\"", SRTM_E_INVALID},
+    {"{" HEAD PCRS ",\"terminated\":true}", "terminated: must be a string, not a boolean",
      SRTM_E_INVALID},
     {"{" HEAD "\"pcrs\":{\"reference_file\":\"missing.json\"}}",
      "pcrs.reference_file: cannot read '/nonexistent/missing.json'", SRTM_E_IO},

@@ -226,7 +226,7 @@ Test(verify, good_joint_quote_verifies)
     cr_assert_eq(err, SRTM_OK);
     const char *none[] = {NULL};
     expect_failed_exactly(r, none);
-    cr_assert_eq(srtm_verify_result_check_count(r), 16);
+    cr_assert_eq(srtm_verify_result_check_count(r), 17);
     for (size_t i = 0; i < srtm_verify_result_component_count(r); i++)
         cr_expect(srtm_verify_result_component_trusted(r, i), "%s: %s",
                   srtm_verify_result_component_name(r, i),
@@ -910,6 +910,55 @@ Test(verify, a_required_component_missing_from_the_report)
     cr_assert_eq(err, SRTM_OK);
     srtm_verify_result_free(r);
     free(pol);
+    free(ev);
+}
+
+/* The dependency rule on a report srtmd built: a quote about vm-b covers its closure, the
+ * platform, and vm-b is trusted only if the platform is. (Hand-built graphs are tested in
+ * test_verify_graph.c.) */
+Test(verify, the_dependency_rule_on_real_evidence)
+{
+    test_platform_start(&P);
+    populate(&P);
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    const char *only_b[] = {"vm-b"};
+    quote(&P, only_b, 1, &ev, &len);
+    char a[65];
+    digest_hex("app", a);
+    const char *unlisted[] = {"replay-only", "untrusted"};
+    for (size_t k = 0; k < 2; k++) {
+        char *pol = NULL;
+        cr_assert(asprintf(&pol,
+                           "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
+                           "\"pcrs\":{\"reference_file\":\"%s\"},\"components\":{\"vm-b\":"
+                           "{\"ccrs\":{\"0\":{\"allowed_digests\":[]},"
+                           "\"1\":{\"allowed_digests\":[\"%s\"]}}}},"
+                           "\"require\":[\"vm-b\"],\"unlisted\":\"%s\"}",
+                           P.ref, a, unlisted[k]) > 0);
+        srtm_err err;
+        srtm_verify_result *r = verify_full(ev, len, P.aik_pem, pol, NONCE, &err);
+        size_t plat = comp_index(r, "platform"), b = comp_index(r, "vm-b");
+        cr_assert_eq(srtm_verify_result_component_count(r), 2, "the closure of vm-b");
+        if (k == 0) {
+            cr_expect_eq(err, SRTM_OK);
+            cr_expect(srtm_verify_result_component_trusted(r, plat));
+            cr_expect(srtm_verify_result_component_trusted(r, b), "%s",
+                      srtm_verify_result_component_reason(r, b, 0));
+        } else {
+            /* The platform's CCRs are not named: it is untrusted, and so is vm-b, whose
+             * own CCR passes. */
+            cr_expect_eq(err, SRTM_E_DENIED);
+            cr_expect(!srtm_verify_result_component_trusted(r, plat));
+            cr_expect(!srtm_verify_result_component_trusted(r, b));
+            cr_expect_eq(srtm_verify_result_component_reason_count(r, b), 1);
+            cr_expect_str_eq(srtm_verify_result_component_reason(r, b, 0),
+                             "depends on platform, which is untrusted: not named in the policy "
+                             "(\"unlisted\": \"untrusted\")");
+        }
+        srtm_verify_result_free(r);
+        free(pol);
+    }
     free(ev);
 }
 

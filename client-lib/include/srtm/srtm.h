@@ -19,6 +19,7 @@
 #ifndef SRTM_SRTM_H
 #define SRTM_SRTM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -155,6 +156,88 @@ SRTM_API const char *srtm_last_message(const srtm_conn *conn);
 SRTM_API srtm_err srtm_register(srtm_conn *conn, const srtm_cap *auth, const char *name,
                                 uint32_t ccr_count, uint64_t *handle_out, srtm_cap *cap_out);
 
+/*
+ * Register name as a child of parent (NULL: component 0, the platform) with ccr_count
+ * CCRs (0 means 1). parent_cap is the parent's capability (the admin capability when
+ * parent is NULL). The child depends on its parent and on the ndeps components named in
+ * depends_on (at most SRTM_MAX_DEPS, SRTM_E_TOO_BIG otherwise; each must exist,
+ * SRTM_E_NO_COMPONENT), all set up before the child exists. The nrev CCR indexes in
+ * reversible are created REVERSIBLE, the others IRREVERSIBLE (an index not below the
+ * CCR count is SRTM_E_NO_CCR). A terminated parent registers nothing (SRTM_E_INVALID).
+ * depends_on and reversible may be NULL when their count is 0; they are not kept.
+ * On success *handle_out is the child's handle and *cap_out its fresh capability, which
+ * the caller must keep secret and wipe after use. srtm_register(conn, auth, name, n, ..)
+ * is srtm_register_child(conn, auth, NULL, name, n, NULL, 0, NULL, 0, ..).
+ */
+SRTM_API srtm_err srtm_register_child(srtm_conn *conn, const srtm_cap *parent_cap,
+                                      const char *parent, const char *name,
+                                      uint32_t ccr_count, const char *const *depends_on,
+                                      size_t ndeps, const uint32_t *reversible, size_t nrev,
+                                      uint64_t *handle_out, srtm_cap *cap_out);
+
+/* ---- Hierarchical integrity management ------------------------------------------ */
+
+/*
+ * Add (remove == false) or remove (remove == true) the dependency component -> on:
+ * component's integrity depends on on's. cap is the actor's capability; the actor
+ * (NULL: component itself) must be component or a component it already depends on,
+ * directly or transitively (SRTM_E_DENIED otherwise, also for a wrong capability). A
+ * cycle or self-loop is SRTM_E_INVALID, an existing edge SRTM_E_EXISTS, removing a
+ * missing edge or the edge to the parent SRTM_E_INVALID; srtm_last_message() says which.
+ * *seq_out (may be NULL) receives the global sequence number of the change.
+ */
+SRTM_API srtm_err srtm_depend(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                              const char *on, const char *actor, bool remove,
+                              uint64_t *seq_out);
+
+/*
+ * Revert REVERSIBLE CCR ccr of component to the value it had right after its live
+ * measurement with global sequence number to_seq (0: its initial value). cap and actor
+ * as for srtm_depend. The undone measurements stay in the log marked reverted, and a
+ * revert marker recording to_seq and the actor is appended. An IRREVERSIBLE CCR is
+ * SRTM_E_DENIED; a to_seq that is not a live measurement of this CCR is SRTM_E_RANGE.
+ * Out-parameters may be NULL: *reverted_out how many measurements were undone, value_out
+ * the CCR's value now, *seq_out the sequence number of the marker.
+ */
+SRTM_API srtm_err srtm_revert(srtm_conn *conn, const srtm_cap *cap, const char *component,
+                              uint32_t ccr, uint64_t to_seq, const char *actor,
+                              uint64_t *reverted_out, uint8_t value_out[SRTM_DIGEST_LEN],
+                              uint64_t *seq_out);
+
+/*
+ * Mark component terminated; parent_cap is its parent's capability (SRTM_E_DENIED
+ * otherwise). Its CCRs and logs stay readable; component 0 cannot be terminated
+ * (SRTM_E_INVALID). *seq_out (may be NULL) receives the sequence number of the change.
+ */
+SRTM_API srtm_err srtm_terminate(srtm_conn *conn, const srtm_cap *parent_cap,
+                                 const char *component, uint64_t *seq_out);
+
+typedef struct srtm_graph srtm_graph;
+
+/*
+ * Read the dependency graph: of component and its dependency closure (one request;
+ * SRTM_E_TOO_BIG when the closure holds more than SRTM_MAX_LIST_PAGE components), or,
+ * when component is NULL, of every component, component 0 included, fetched page by page
+ * (each page is consistent; the whole is not one snapshot when components change
+ * meanwhile). Nodes come in increasing handle order. The caller owns *out; release it
+ * with srtm_graph_free().
+ */
+SRTM_API srtm_err srtm_graph_read(srtm_conn *conn, const char *component, srtm_graph **out);
+
+/* Free a graph; accepts NULL. */
+SRTM_API void srtm_graph_free(srtm_graph *g);
+SRTM_API size_t srtm_graph_count(const srtm_graph *g);
+/* Accessors for node i < count; strings and arrays are owned by g. Out of range: 0, "",
+ * NULL with *n_out 0. parent is the registering component (0 for component 0 itself). */
+SRTM_API uint64_t srtm_graph_handle(const srtm_graph *g, size_t i);
+SRTM_API const char *srtm_graph_name(const srtm_graph *g, size_t i);
+SRTM_API uint64_t srtm_graph_parent(const srtm_graph *g, size_t i);
+/* 1 when the node's parent marked it terminated, else 0. */
+SRTM_API int srtm_graph_terminated(const srtm_graph *g, size_t i);
+/* The handles node i directly depends on (its parent included), ascending; *n_out (must
+ * not be NULL) receives how many. NULL when there are none. */
+SRTM_API const uint64_t *srtm_graph_deps(const srtm_graph *g, size_t i, size_t *n_out);
+
 /* ---- Extending CCRs -------------------------------------------------------------- */
 
 /*
@@ -229,7 +312,9 @@ SRTM_API uint64_t srtm_ccrs_handle(const srtm_ccrs *ccrs);
 /* Global sequence number at which the values were read. */
 SRTM_API uint64_t srtm_ccrs_seq(const srtm_ccrs *ccrs);
 /*
- * The i-th CCR read (i < srtm_ccrs_count): its index, policy, value and log length.
+ * The i-th CCR read (i < srtm_ccrs_count): its index, policy (IRREVERSIBLE or
+ * REVERSIBLE, fixed when the CCR was created), value and log length (revert markers and
+ * reverted measurements included).
  * Any out-parameter may be NULL. SRTM_E_RANGE when i is out of range.
  */
 SRTM_API srtm_err srtm_ccrs_get(const srtm_ccrs *ccrs, size_t i, uint32_t *index_out,
@@ -264,9 +349,20 @@ SRTM_API void srtm_log_iter_free(srtm_log_iter *it);
 
 SRTM_API uint64_t srtm_log_entry_index(const srtm_log_entry *e);
 SRTM_API uint64_t srtm_log_entry_seq(const srtm_log_entry *e);
-SRTM_API const uint8_t *srtm_log_entry_digest(const srtm_log_entry *e); /* 32 bytes */
+/* The SRTM_DIGEST_LEN-byte digest of a measurement; NULL for a revert marker, which
+ * records a revert and measured nothing (check srtm_log_entry_is_revert). */
+SRTM_API const uint8_t *srtm_log_entry_digest(const srtm_log_entry *e);
 SRTM_API uint32_t srtm_log_entry_event_type(const srtm_log_entry *e);
 SRTM_API const char *srtm_log_entry_description(const srtm_log_entry *e); /* never NULL */
+/* 1 for a measurement undone by a later revert: it stays in the log but is no longer
+ * part of the CCR's value. 0 otherwise. */
+SRTM_API int srtm_log_entry_reverted(const srtm_log_entry *e);
+/* 1 for a revert marker of a REVERSIBLE CCR, 0 for a measurement. */
+SRTM_API int srtm_log_entry_is_revert(const srtm_log_entry *e);
+/* For a revert marker: the sequence number of the measurement the CCR was returned to
+ * (0: its initial value), and the handle of the component that asked. 0 otherwise. */
+SRTM_API uint64_t srtm_log_entry_revert_to(const srtm_log_entry *e);
+SRTM_API uint64_t srtm_log_entry_revert_by(const srtm_log_entry *e);
 
 /* ---- Listing components ---------------------------------------------------------- */
 
@@ -300,6 +396,15 @@ SRTM_API uint32_t srtm_components_peer_pid(const srtm_components *list, size_t i
 SRTM_API srtm_err srtm_quote(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
                              const char *const *components, size_t count,
                              uint8_t **evidence_out, size_t *len_out);
+
+/*
+ * As srtm_quote; closure true (srtm_quote's behaviour) reports the selected components
+ * and everything they depend on, with their edges, parents and terminations; closure
+ * false reports only the selection, so a verifier cannot apply the dependency rule to it.
+ */
+SRTM_API srtm_err srtm_quote_selection(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
+                                       const char *const *components, size_t count,
+                                       bool closure, uint8_t **evidence_out, size_t *len_out);
 
 /* ---- Verifier ------------------------------------------------------------------- */
 
@@ -384,7 +489,9 @@ SRTM_API const char *srtm_verify_result_check_reason(const srtm_verify_result *r
 /*
  * One verdict per component: those in the report (report order), then those the policy
  * requires but the report lacks (untrusted, "missing from the report"). trusted is 1
- * only if every evidence-level check passed and the component's own checks passed.
+ * only if every evidence-level check passed, the component's own checks passed, and
+ * every component it depends on (through the report's edges) is trusted; a reason then
+ * names the failing dependency chain (docs/verifier.md, "The dependency rule").
  * Strings are owned by result; out of range gives "" and 0.
  */
 SRTM_API size_t srtm_verify_result_component_count(const srtm_verify_result *result);

@@ -1,0 +1,745 @@
+/*
+ * Unit tests of the verifier's dependency rule (client-lib/verify.c, dependency_rule):
+ * trusted(X) = X's own rules pass AND every component X depends on, directly or
+ * transitively, is trusted; the verdict names the failing dependency and the chain to
+ * it. Reports are built by hand (no TPM, no daemon) and judged by verify_report_only(),
+ * which runs everything srtm_verify runs after the TPM-level checks. Also the report's
+ * self-consistency (missing handles, cycles, parents, duplicate handles), "terminated",
+ * and the paper's firewall scenario (section 6.2) on a reversible CCR.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "verify_int.h"
+
+#define MAX_LOG 8
+#define MAX_DEPS 4
+
+/* One hand-built component with one CCR. */
+typedef struct hcomp {
+    Srtm__ReportComponent c;
+    Srtm__ReportCcr ccr;
+    Srtm__ReportCcr *ccrs[1];
+    Srtm__LogEntry e[MAX_LOG];
+    Srtm__LogEntry *log[MAX_LOG];
+    uint8_t d[MAX_LOG][SRTM_DIGEST_LEN];
+    char desc[MAX_LOG][32];
+    uint8_t value[SRTM_DIGEST_LEN];
+    uint64_t deps[MAX_DEPS];
+    char name[32];
+} hcomp;
+
+typedef struct hrep {
+    Srtm__CcrReport r;
+    Srtm__ReportComponent **ptrs;
+    hcomp *c;
+    size_t n;
+    uint64_t seq; /* the global sequence number of the last log entry */
+} hrep;
+
+static void digest_of(const char *data, uint8_t out[SRTM_DIGEST_LEN])
+{
+    cr_assert_eq(srtm_sha256(data, strlen(data), out), SRTM_OK);
+}
+
+static void hex_of(const char *data, char out[2 * SRTM_DIGEST_LEN + 1])
+{
+    uint8_t d[SRTM_DIGEST_LEN];
+    digest_of(data, d);
+    cr_assert_eq(hex_encode(d, sizeof(d), out, 2 * SRTM_DIGEST_LEN + 1), SRTM_OK);
+}
+
+/* The CCR value: replay of the live measurements (a marker returns to the value after
+ * the live measurement it names), written independently of the verifier's replay. */
+static void recompute(hcomp *h)
+{
+    uint8_t vals[MAX_LOG][SRTM_DIGEST_LEN];
+    uint64_t seqs[MAX_LOG];
+    size_t live = 0;
+    for (size_t k = 0; k < h->ccr.n_log; k++) {
+        const Srtm__LogEntry *e = &h->e[k];
+        if (e->revert_marker) {
+            while (live > 0 && seqs[live - 1] > e->revert_to_seq)
+                live--;
+            continue;
+        }
+        uint8_t two[2 * SRTM_DIGEST_LEN] = {0};
+        if (live > 0)
+            memcpy(two, vals[live - 1], SRTM_DIGEST_LEN);
+        memcpy(two + SRTM_DIGEST_LEN, h->d[k], SRTM_DIGEST_LEN);
+        cr_assert_eq(srtm_sha256(two, sizeof(two), vals[live]), SRTM_OK);
+        seqs[live++] = e->seq;
+    }
+    if (live > 0)
+        memcpy(h->value, vals[live - 1], SRTM_DIGEST_LEN);
+    else
+        memset(h->value, 0, SRTM_DIGEST_LEN);
+}
+
+/* Component i (handle i, name NAME) depending on deps, parent the first of them. */
+static void hset(hrep *h, size_t i, const char *name, const uint64_t *deps, size_t ndeps)
+{
+    hcomp *c = &h->c[i];
+    cr_assert(ndeps <= MAX_DEPS);
+    if (name != c->name)
+        snprintf(c->name, sizeof(c->name), "%s", name);
+    c->c.name = c->name;
+    if (ndeps > 0)
+        memcpy(c->deps, deps, ndeps * sizeof(*deps));
+    c->c.depends_on = c->deps;
+    c->c.n_depends_on = ndeps;
+    c->c.parent = ndeps > 0 ? deps[0] : 0;
+}
+
+/* A report of n components: "platform" (handle 0) and "cI" (handle I) depending on
+ * the platform, each with an empty CCR 0. */
+static hrep *hrep_new(size_t n)
+{
+    hrep *h = calloc(1, sizeof(*h));
+    cr_assert(h != NULL);
+    h->c = calloc(n, sizeof(*h->c));
+    h->ptrs = calloc(n, sizeof(*h->ptrs));
+    cr_assert(h->c != NULL && h->ptrs != NULL);
+    h->n = n;
+    srtm__ccr_report__init(&h->r);
+    h->r.format = 1;
+    h->r.components = h->ptrs;
+    h->r.n_components = n;
+    for (size_t i = 0; i < n; i++) {
+        hcomp *c = &h->c[i];
+        srtm__report_component__init(&c->c);
+        srtm__report_ccr__init(&c->ccr);
+        c->c.handle = i;
+        c->c.ccrs = c->ccrs;
+        c->c.n_ccrs = 1;
+        c->ccrs[0] = &c->ccr;
+        c->ccr.log = c->log;
+        c->ccr.value.data = c->value;
+        c->ccr.value.len = SRTM_DIGEST_LEN;
+        h->ptrs[i] = &c->c;
+        char name[32];
+        snprintf(name, sizeof(name), "c%zu", i);
+        const uint64_t zero = 0;
+        hset(h, i, i == 0 ? "platform" : name, &zero, i == 0 ? 0 : 1);
+    }
+    return h;
+}
+
+static void hrep_free(hrep *h)
+{
+    free(h->c);
+    free(h->ptrs);
+    free(h);
+}
+
+static hcomp *hfind(hrep *h, const char *name)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcmp(h->c[i].name, name) == 0)
+            return &h->c[i];
+    cr_assert_fail("no component %s", name);
+    return NULL;
+}
+
+/* Measure data into the CCR of name; returns the entry's sequence number. */
+static uint64_t hmeasure(hrep *h, const char *name, const char *data)
+{
+    hcomp *c = hfind(h, name);
+    size_t k = c->ccr.n_log++;
+    cr_assert(k < MAX_LOG);
+    Srtm__LogEntry *e = &c->e[k];
+    srtm__log_entry__init(e);
+    digest_of(data, c->d[k]);
+    snprintf(c->desc[k], sizeof(c->desc[k]), "%s", data);
+    e->index = k;
+    e->seq = ++h->seq;
+    e->digest.data = c->d[k];
+    e->digest.len = SRTM_DIGEST_LEN;
+    e->description = c->desc[k];
+    c->log[k] = e;
+    recompute(c);
+    return e->seq;
+}
+
+/* Revert the (reversible) CCR of name to the live measurement to_seq, as srtmd does: the
+ * live measurements after it are flagged reverted and a marker is appended. */
+static void hrevert(hrep *h, const char *name, uint64_t to_seq)
+{
+    hcomp *c = hfind(h, name);
+    for (size_t k = 0; k < c->ccr.n_log; k++)
+        if (!c->e[k].revert_marker && c->e[k].seq > to_seq)
+            c->e[k].reverted = true;
+    size_t k = c->ccr.n_log++;
+    cr_assert(k < MAX_LOG);
+    Srtm__LogEntry *e = &c->e[k];
+    srtm__log_entry__init(e);
+    e->index = k;
+    e->seq = ++h->seq;
+    e->revert_marker = true;
+    e->revert_to_seq = to_seq;
+    c->log[k] = e;
+    recompute(c);
+}
+
+/* A policy: no PCRs that matter here, the given components object and extra keys. */
+static srtm_verifier_policy *hpolicy(const char *components, const char *extra)
+{
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
+             "\"pcrs\":{\"proof\":{\"0\":\"%064d\"},\"running\":{\"0\":\"%064d\"}},"
+             "\"components\":{%s}%s%s}",
+             0, 0, components ? components : "", extra ? "," : "", extra ? extra : "");
+    srtm_verifier_policy *p = NULL;
+    char msg[256];
+    cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &p, msg, sizeof(msg)), SRTM_OK,
+                 "%s: %s", msg, text);
+    return p;
+}
+
+/* {"NAME":{"ccrs":{"INDEX":{"allowed_digests":[digests of the datas]}}}} */
+static void allow(char *out, size_t size, const char *name, unsigned index,
+                  const char *const *datas, size_t n)
+{
+    size_t used = (size_t)snprintf(out, size, "\"%s\":{\"ccrs\":{\"%u\":{\"allowed_digests\":[",
+                                   name, index);
+    for (size_t i = 0; i < n; i++) {
+        char hex[65];
+        hex_of(datas[i], hex);
+        used += (size_t)snprintf(out + used, size - used, "%s\"%s\"", i ? "," : "", hex);
+    }
+    snprintf(out + used, size - used, "]}}}");
+}
+
+static srtm_verify_result *judge(const srtm_verifier_policy *p, const hrep *h)
+{
+    srtm_verify_result *r = NULL;
+    cr_assert_eq(verify_report_only(p, &h->r, &r), SRTM_OK);
+    cr_assert(r != NULL);
+    return r;
+}
+
+static size_t at(const srtm_verify_result *r, const char *name)
+{
+    for (size_t i = 0; i < srtm_verify_result_component_count(r); i++)
+        if (strcmp(srtm_verify_result_component_name(r, i), name) == 0)
+            return i;
+    cr_assert_fail("no verdict for %s", name);
+    return 0;
+}
+
+static bool trusted(const srtm_verify_result *r, const char *name)
+{
+    return srtm_verify_result_component_trusted(r, at(r, name));
+}
+
+/* The verdict of name has exactly one reason, want. */
+static void expect_only_reason(const srtm_verify_result *r, const char *name, const char *want)
+{
+    size_t i = at(r, name);
+    cr_expect(!srtm_verify_result_component_trusted(r, i), "%s is trusted", name);
+    cr_expect_eq(srtm_verify_result_component_reason_count(r, i), 1, "%s: %zu reasons, first '%s'",
+                 name, srtm_verify_result_component_reason_count(r, i),
+                 srtm_verify_result_component_reason(r, i, 0));
+    cr_expect_str_eq(srtm_verify_result_component_reason(r, i, 0), want, "%s", name);
+}
+
+static bool has_reason(const srtm_verify_result *r, const char *name, const char *want)
+{
+    size_t i = at(r, name);
+    for (size_t j = 0; j < srtm_verify_result_component_reason_count(r, i); j++)
+        if (strcmp(srtm_verify_result_component_reason(r, i, j), want) == 0)
+            return true;
+    return false;
+}
+
+static void expect_all_trusted(const srtm_verify_result *r)
+{
+    for (size_t i = 0; i < srtm_verify_result_component_count(r); i++)
+        cr_expect(srtm_verify_result_component_trusted(r, i), "%s: %s",
+                  srtm_verify_result_component_name(r, i),
+                  srtm_verify_result_component_reason(r, i, 0));
+    cr_expect(srtm_verify_result_ok(r));
+}
+
+/* ---- the rule -------------------------------------------------------------------------- */
+
+/* BIM, the flat special case: everything depends only on the platform. */
+Test(verify_graph, flat_report_all_trusted)
+{
+    hrep *h = hrep_new(4);
+    hset(h, 1, "vm-a", (uint64_t[]){0}, 1);
+    hset(h, 2, "vm-b", (uint64_t[]){0}, 1);
+    hset(h, 3, "vm-c", (uint64_t[]){0}, 1);
+    hmeasure(h, "vm-a", "kernel");
+    hmeasure(h, "vm-b", "app");
+    const char *k[] = {"kernel"}, *a[] = {"app"};
+    char ca[512], cb[512], comps[1100];
+    allow(ca, sizeof(ca), "vm-a", 0, k, 1);
+    allow(cb, sizeof(cb), "vm-b", 0, a, 1);
+    snprintf(comps, sizeof(comps), "%s,%s", ca, cb);
+    srtm_verifier_policy *p = hpolicy(comps, NULL);
+    srtm_verify_result *r = judge(p, h);
+    cr_assert_eq(srtm_verify_result_component_count(r), 4);
+    expect_all_trusted(r);
+    for (size_t i = 0; i < 4; i++)
+        cr_expect_eq(srtm_verify_result_component_reason_count(r, i), 0);
+    srtm_verify_result_free(r);
+    /* One flat component failing touches no other. */
+    hmeasure(h, "vm-b", "rootkit");
+    r = judge(p, h);
+    cr_expect(!srtm_verify_result_ok(r));
+    cr_expect(!trusted(r, "vm-b"));
+    cr_expect(trusted(r, "vm-a") && trusted(r, "vm-c") && trusted(r, "platform"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* web -> fw -> platform; fw's CCR 1 fails the allowlist: web is untrusted and its verdict
+ * names fw and why; fw is untrusted on its own; the platform stays trusted. */
+Test(verify_graph, a_chain_names_the_failing_dependency)
+{
+    hrep *h = hrep_new(3);
+    hset(h, 1, "fw-vm", (uint64_t[]){0}, 1);
+    hset(h, 2, "web-vm", (uint64_t[]){1}, 1);
+    hfind(h, "fw-vm")->ccr.index = 1;
+    hmeasure(h, "fw-vm", "rules-1");
+    hmeasure(h, "web-vm", "httpd");
+    const char *fw_ok[] = {"rules-1"}, *web_ok[] = {"httpd"};
+    char cf[512], cw[512], comps[1100];
+    allow(cf, sizeof(cf), "fw-vm", 1, fw_ok, 1);
+    allow(cw, sizeof(cw), "web-vm", 0, web_ok, 1);
+    snprintf(comps, sizeof(comps), "%s,%s", cf, cw);
+    srtm_verifier_policy *p = hpolicy(comps, NULL);
+    srtm_verify_result *r = judge(p, h);
+    expect_all_trusted(r);
+    srtm_verify_result_free(r);
+
+    hmeasure(h, "fw-vm", "rules-evil");
+    r = judge(p, h);
+    char hex[65], fw_reason[256], web_reason[300];
+    hex_of("rules-evil", hex);
+    snprintf(fw_reason, sizeof(fw_reason),
+             "CCR 1: log entry 1 digest %s (\"rules-evil\") is not in the allowlist", hex);
+    snprintf(web_reason, sizeof(web_reason), "depends on fw-vm, whose %s", fw_reason);
+    expect_only_reason(r, "fw-vm", fw_reason);
+    expect_only_reason(r, "web-vm", web_reason);
+    cr_expect(trusted(r, "platform"));
+    cr_expect(!srtm_verify_result_ok(r));
+    srtm_verify_result_free(r);
+    /* Requiring only the platform: the verdict is good ("require" semantics kept). */
+    srtm_policy_free(p);
+    char extra[] = "\"require\":[\"platform\"]";
+    p = hpolicy(comps, extra);
+    r = judge(p, h);
+    cr_expect(srtm_verify_result_ok(r));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* Figure 3(c): a VM on the vTPM VM, which depends on its manager. The reason names the
+ * path: vm -> vtpm-vm -> vtpm-mgr, whose CCR 0 failed. */
+Test(verify_graph, a_longer_chain_names_the_path)
+{
+    hrep *h = hrep_new(4);
+    hset(h, 1, "vtpm-mgr", (uint64_t[]){0}, 1);
+    hset(h, 2, "vtpm-vm", (uint64_t[]){1}, 1);
+    hset(h, 3, "web-vm", (uint64_t[]){0, 2}, 2);
+    hmeasure(h, "vtpm-mgr", "mgr-v2");
+    const char *ok[] = {"mgr-v1"};
+    char comps[512];
+    allow(comps, sizeof(comps), "vtpm-mgr", 0, ok, 1);
+    srtm_verifier_policy *p = hpolicy(comps, NULL);
+    srtm_verify_result *r = judge(p, h);
+    char hex[65], own[256], want[400];
+    hex_of("mgr-v2", hex);
+    snprintf(own, sizeof(own), "CCR 0: log entry 0 digest %s (\"mgr-v2\") is not in the allowlist",
+             hex);
+    expect_only_reason(r, "vtpm-mgr", own);
+    snprintf(want, sizeof(want), "depends on vtpm-mgr, whose %s", own);
+    expect_only_reason(r, "vtpm-vm", want);
+    snprintf(want, sizeof(want), "depends on vtpm-vm, which depends on vtpm-mgr, whose %s", own);
+    expect_only_reason(r, "web-vm", want);
+    cr_expect(trusted(r, "platform"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* Section 6.2: VM_A depends on VM_FW, whose reversible CCR 1 holds its rule set. R_alpha
+ * is allowed, R_beta is not; VM_FW alternates without a restart and VM_A's verdict
+ * follows, through the revert marker and the reverted flag. */
+Test(verify_graph, firewall_scenario_follows_the_reversible_rule_set)
+{
+    hrep *h = hrep_new(3);
+    hset(h, 1, "VM_FW", (uint64_t[]){0}, 1);
+    hset(h, 2, "VM_A", (uint64_t[]){0, 1}, 2);
+    hcomp *fw = hfind(h, "VM_FW");
+    fw->ccr.index = 1;
+    fw->ccr.policy = SRTM__CHANGE_POLICY__POLICY_REVERSIBLE;
+    const char *rules[] = {"R_alpha"};
+    char comps[512];
+    allow(comps, sizeof(comps), "VM_FW", 1, rules, 1);
+    srtm_verifier_policy *p = hpolicy(comps, "\"require\":[\"VM_A\"]");
+
+    uint64_t alpha = hmeasure(h, "VM_FW", "R_alpha");
+    srtm_verify_result *r = judge(p, h);
+    expect_all_trusted(r);
+    srtm_verify_result_free(r);
+
+    hmeasure(h, "VM_FW", "R_beta");
+    r = judge(p, h);
+    char hex[65], want[400];
+    hex_of("R_beta", hex);
+    snprintf(want, sizeof(want),
+             "depends on VM_FW, whose CCR 1: log entry 1 digest %s (\"R_beta\") is not in the "
+             "allowlist",
+             hex);
+    expect_only_reason(r, "VM_A", want);
+    cr_expect(!srtm_verify_result_ok(r));
+    srtm_verify_result_free(r);
+
+    /* Back to R_alpha: R_beta stays in the log, flagged reverted, after a marker. */
+    hrevert(h, "VM_FW", alpha);
+    cr_assert_eq(fw->ccr.n_log, 3);
+    cr_assert(fw->e[1].reverted && fw->e[2].revert_marker);
+    r = judge(p, h);
+    expect_all_trusted(r);
+    srtm_verify_result_free(r);
+
+    /* The flag srtmd set is checked, not trusted: R_beta undone but not flagged. */
+    fw->e[1].reverted = false;
+    r = judge(p, h);
+    cr_expect(!trusted(r, "VM_A"));
+    cr_expect(has_reason(r, "VM_A",
+                         "depends on VM_FW, whose CCR 1: log entry 1: a measurement undone by a "
+                         "revert is not marked reverted"));
+    srtm_verify_result_free(r);
+    fw->e[1].reverted = true;
+
+    /* And R_beta again after the revert: untrusted again, no restart involved. */
+    hmeasure(h, "VM_FW", "R_beta");
+    r = judge(p, h);
+    cr_expect(!trusted(r, "VM_A"));
+    cr_expect(trusted(r, "platform"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* ---- the report's self-consistency --------------------------------------------------------- */
+
+Test(verify_graph, a_missing_dependency_handle_fails_closed)
+{
+    hrep *h = hrep_new(3);
+    hset(h, 1, "a", (uint64_t[]){0, 7}, 2);
+    hset(h, 2, "b", (uint64_t[]){1}, 1);
+    srtm_verifier_policy *p = hpolicy(NULL, NULL);
+    srtm_verify_result *r = judge(p, h);
+    expect_only_reason(r, "a", "depends on handle 7, which is missing from the report");
+    expect_only_reason(r, "b", "depends on a, which depends on handle 7, which is missing from "
+                               "the report");
+    cr_expect(trusted(r, "platform"));
+    cr_expect(!srtm_verify_result_ok(r));
+    srtm_verify_result_free(r);
+    /* A report without the platform (a quote without the closure): nothing that depends
+     * on it can be trusted. */
+    h->r.components = h->ptrs + 1;
+    h->r.n_components = 2;
+    hset(h, 1, "a", (uint64_t[]){0}, 1);
+    r = judge(p, h);
+    expect_only_reason(r, "a", "depends on handle 0, which is missing from the report");
+    cr_expect(!trusted(r, "b"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+Test(verify_graph, a_cycle_makes_every_component_on_it_untrusted)
+{
+    hrep *h = hrep_new(6);
+    hset(h, 1, "a", (uint64_t[]){0, 3}, 2);
+    hset(h, 2, "b", (uint64_t[]){0, 1}, 2);
+    hset(h, 3, "c", (uint64_t[]){0, 2}, 2); /* a -> c -> b -> a */
+    hset(h, 4, "d", (uint64_t[]){1}, 1);    /* depends on the cycle, is not on it */
+    hset(h, 5, "e", (uint64_t[]){0, 5}, 2); /* depends on itself */
+    srtm_verifier_policy *p = hpolicy(NULL, NULL);
+    srtm_verify_result *r = judge(p, h);
+    expect_only_reason(r, "a", "dependency cycle: depends on c, which depends back on it");
+    expect_only_reason(r, "b", "dependency cycle: depends on a, which depends back on it");
+    expect_only_reason(r, "c", "dependency cycle: depends on b, which depends back on it");
+    expect_only_reason(r, "d", "depends on a, which is untrusted: dependency cycle: depends on "
+                               "c, which depends back on it");
+    expect_only_reason(r, "e", "dependency cycle: depends on itself");
+    cr_expect(trusted(r, "platform"));
+    srtm_verify_result_free(r);
+    /* Broken, the same components are trusted: the cycle was the only reason. */
+    hset(h, 3, "c", (uint64_t[]){0}, 1);
+    hset(h, 5, "e", (uint64_t[]){0}, 1);
+    r = judge(p, h);
+    expect_all_trusted(r);
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+Test(verify_graph, the_parent_must_be_among_the_dependencies)
+{
+    hrep *h = hrep_new(4);
+    hset(h, 1, "a", NULL, 0);                /* no edge at all, parent 0 */
+    hset(h, 2, "b", (uint64_t[]){0}, 1);
+    h->c[2].c.parent = 1;                    /* registered by a, but no edge to it */
+    hset(h, 3, "c", (uint64_t[]){0}, 1);
+    srtm_verifier_policy *p = hpolicy(NULL, NULL);
+    srtm_verify_result *r = judge(p, h);
+    expect_only_reason(r, "a", "its parent, handle 0, is not among its dependencies");
+    expect_only_reason(r, "b", "its parent, handle 1, is not among its dependencies");
+    cr_expect(trusted(r, "c") && trusted(r, "platform"));
+    srtm_verify_result_free(r);
+    /* The platform depends on nothing: with a dependency it, and all on it, fail. */
+    hset(h, 1, "a", (uint64_t[]){0}, 1);
+    h->c[2].c.parent = 0;
+    hset(h, 0, "platform", (uint64_t[]){3}, 1);
+    r = judge(p, h);
+    cr_expect(!trusted(r, "platform"));
+    cr_expect(has_reason(r, "platform", "component 0 (the platform TCB) depends on handle 3; "
+                                        "it can depend on nothing"));
+    cr_expect(!trusted(r, "a") && !trusted(r, "b") && !trusted(r, "c"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* Duplicate or unordered handles: the edges would be ambiguous, so the whole report is
+ * refused at the evidence level (check "report-handles") and nothing is trusted. */
+Test(verify_graph, duplicate_handles_fail_the_evidence)
+{
+    hrep *h = hrep_new(3);
+    srtm_verifier_policy *p = hpolicy(NULL, NULL);
+    srtm_verify_result *r = judge(p, h);
+    cr_assert_eq(srtm_verify_result_check_count(r), 1);
+    cr_expect_str_eq(srtm_verify_result_check_name(r, 0), "report-handles");
+    cr_expect(srtm_verify_result_check_ok(r, 0));
+    expect_all_trusted(r);
+    srtm_verify_result_free(r);
+    h->c[2].c.handle = 1;
+    r = judge(p, h);
+    cr_expect(!srtm_verify_result_check_ok(r, 0));
+    cr_expect_str_eq(srtm_verify_result_check_reason(r, 0),
+                     "handle 1 appears more than once in the report");
+    for (size_t i = 0; i < 3; i++)
+        cr_expect_str_eq(srtm_verify_result_component_reason(r, i, 0),
+                         "evidence not verified (failed: report-handles)");
+    cr_expect(!trusted(r, "platform") && !trusted(r, "c1") && !trusted(r, "c2"));
+    cr_expect(!srtm_verify_result_ok(r));
+    srtm_verify_result_free(r);
+    h->c[2].c.handle = 0;
+    r = judge(p, h);
+    cr_expect_str_eq(srtm_verify_result_check_reason(r, 0),
+                     "handles are not ascending (0 after 1)");
+    cr_expect(!trusted(r, "platform"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* ---- terminated components ------------------------------------------------------------------ */
+
+Test(verify_graph, terminated_dependency_under_both_policies)
+{
+    hrep *h = hrep_new(4);
+    hset(h, 1, "a", (uint64_t[]){0}, 1);
+    hset(h, 2, "b", (uint64_t[]){0, 1}, 2);
+    hset(h, 3, "c", (uint64_t[]){2}, 1);
+    h->c[1].c.terminated = true;
+    const char *policies[] = {NULL, "\"terminated\":\"untrusted\""};
+    for (size_t i = 0; i < 2; i++) {
+        srtm_verifier_policy *p = hpolicy(NULL, policies[i]);
+        srtm_verify_result *r = judge(p, h);
+        expect_only_reason(r, "a", "terminated");
+        expect_only_reason(r, "b", "depends on a, which is terminated");
+        expect_only_reason(r, "c", "depends on b, which depends on a, which is terminated");
+        cr_expect(trusted(r, "platform"));
+        cr_expect(!srtm_verify_result_ok(r));
+        srtm_verify_result_free(r);
+        srtm_policy_free(p);
+    }
+    srtm_verifier_policy *p = hpolicy(NULL, "\"terminated\":\"accepted\"");
+    srtm_verify_result *r = judge(p, h);
+    expect_all_trusted(r);
+    srtm_verify_result_free(r);
+    /* Accepting termination accepts nothing else: a terminated component whose CCR
+     * fails its rules is still untrusted for that. */
+    srtm_policy_free(p);
+    hmeasure(h, "a", "bad");
+    char comps[512];
+    const char *ok[] = {"good"};
+    allow(comps, sizeof(comps), "a", 0, ok, 1);
+    p = hpolicy(comps, "\"terminated\":\"accepted\"");
+    r = judge(p, h);
+    cr_expect(!trusted(r, "a") && !trusted(r, "b") && !trusted(r, "c"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    /* A terminated component whose CCR also fails: dependents are told it is terminated. */
+    p = hpolicy(comps, NULL);
+    r = judge(p, h);
+    cr_expect_str_eq(srtm_verify_result_component_reason(r, at(r, "a"), 0), "terminated");
+    expect_only_reason(r, "b", "depends on a, which is terminated");
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* ---- scale and determinism ------------------------------------------------------------------ */
+
+/* c1 <- c2 <- ... <- c4999: evaluated without recursion, each reason bounded. */
+Test(verify_graph, a_chain_of_5000)
+{
+    const size_t n = 5000;
+    hrep *h = hrep_new(n);
+    for (size_t i = 2; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "c%zu", i);
+        hset(h, i, name, (uint64_t[]){i - 1}, 1);
+    }
+    srtm_verifier_policy *p = hpolicy(NULL, NULL);
+    srtm_verify_result *r = judge(p, h);
+    cr_assert_eq(srtm_verify_result_component_count(r), n);
+    expect_all_trusted(r);
+    srtm_verify_result_free(r);
+
+    hmeasure(h, "c1", "bad");
+    srtm_policy_free(p);
+    char comps[512];
+    const char *ok[] = {"good"};
+    allow(comps, sizeof(comps), "c1", 0, ok, 1);
+    p = hpolicy(comps, NULL);
+    r = judge(p, h);
+    cr_expect(trusted(r, "platform"));
+    for (size_t i = 1; i < n; i++)
+        cr_assert(!srtm_verify_result_component_trusted(r, i), "c%zu trusted", i);
+    char hex[65], own[256], want[1024];
+    hex_of("bad", hex);
+    snprintf(own, sizeof(own), "CCR 0: log entry 0 digest %s (\"bad\") is not in the allowlist",
+             hex);
+    expect_only_reason(r, "c1", own);
+    snprintf(want, sizeof(want), "depends on c1, whose %s", own);
+    expect_only_reason(r, "c2", want);
+    snprintf(want, sizeof(want), "depends on c8, which depends on c7, which depends on c6, "
+                                 "which depends on c5, which depends on c4, which depends on "
+                                 "c3, which depends on c2, which depends on c1, whose %s",
+             own);
+    expect_only_reason(r, "c9", want);
+    /* Nine names still fit; from ten on, the eighth is followed by the count of those
+     * left out and the end of the chain. */
+    snprintf(want, sizeof(want), "depends on c9, which depends on c8, which depends on c7, "
+                                 "which depends on c6, which depends on c5, which depends on "
+                                 "c4, which depends on c3, which depends on c2, which depends "
+                                 "on c1, whose %s",
+             own);
+    expect_only_reason(r, "c10", want);
+    snprintf(want, sizeof(want), "depends on c10, which depends on c9, which depends on c8, "
+                                 "which depends on c7, which depends on c6, which depends on "
+                                 "c5, which depends on c4, which depends on c3, which depends "
+                                 "on ... (1 more) ..., which depends on c1, whose %s",
+             own);
+    expect_only_reason(r, "c11", want);
+    snprintf(want, sizeof(want), "depends on c4998, which depends on c4997, which depends on "
+                                 "c4996, which depends on c4995, which depends on c4994, which "
+                                 "depends on c4993, which depends on c4992, which depends on "
+                                 "c4991, which depends on ... (4989 more) ..., which depends on "
+                                 "c1, whose %s",
+             own);
+    expect_only_reason(r, "c4999", want);
+    srtm_verify_result_free(r);
+
+    /* The same chain, built the other way round in handle order (each component depends
+     * on the next handle, the last on the platform), and a cycle closing it. */
+    for (size_t i = 1; i < n; i++)
+        hset(h, i, h->c[i].name, (uint64_t[]){i + 1 < n ? i + 1 : 0}, 1);
+    r = judge(p, h);
+    for (size_t i = 1; i < n; i++)
+        cr_assert_eq(srtm_verify_result_component_trusted(r, i), i > 1, "c%zu", i);
+    srtm_verify_result_free(r);
+    hset(h, n - 1, h->c[n - 1].name, (uint64_t[]){1}, 1);
+    r = judge(p, h);
+    for (size_t i = 1; i < n; i++)
+        cr_assert(!srtm_verify_result_component_trusted(r, i), "c%zu", i);
+    cr_expect(has_reason(r, "c4999", "dependency cycle: depends on c1, which depends back on it"));
+    cr_expect(trusted(r, "platform"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* Two failing dependencies: the smallest handle is named, whatever the order of the
+ * edges and of their chains. */
+Test(verify_graph, the_smallest_failing_handle_is_named)
+{
+    hrep *h = hrep_new(5);
+    hset(h, 1, "deep", (uint64_t[]){0}, 1);
+    hset(h, 2, "low", (uint64_t[]){1}, 1);  /* fails through deep */
+    hset(h, 3, "high", (uint64_t[]){0}, 1); /* fails on its own */
+    hmeasure(h, "deep", "bad-deep");
+    hmeasure(h, "high", "bad-high");
+    char cd[512], ch[512], comps[1100];
+    const char *ok[] = {"good"};
+    allow(cd, sizeof(cd), "deep", 0, ok, 1);
+    allow(ch, sizeof(ch), "high", 0, ok, 1);
+    snprintf(comps, sizeof(comps), "%s,%s", cd, ch);
+    srtm_verifier_policy *p = hpolicy(comps, NULL);
+    char hex[65], want[400];
+    hex_of("bad-deep", hex);
+    snprintf(want, sizeof(want),
+             "depends on low, which depends on deep, whose CCR 0: log entry 0 digest %s "
+             "(\"bad-deep\") is not in the allowlist",
+             hex);
+    const uint64_t orders[2][3] = {{0, 2, 3}, {3, 2, 0}};
+    for (size_t i = 0; i < 2; i++) {
+        hset(h, 4, "top", orders[i], 3);
+        h->c[4].c.parent = 0;
+        srtm_verify_result *r = judge(p, h);
+        expect_only_reason(r, "top", want);
+        srtm_verify_result_free(r);
+    }
+    /* With low fixed, high is the one named. */
+    hset(h, 2, "low", (uint64_t[]){0}, 1);
+    srtm_verify_result *r = judge(p, h);
+    hex_of("bad-high", hex);
+    snprintf(want, sizeof(want),
+             "depends on high, whose CCR 0: log entry 0 digest %s (\"bad-high\") is not in the "
+             "allowlist",
+             hex);
+    expect_only_reason(r, "top", want);
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* A component failing on its own and through a dependency lists both reasons, its own
+ * first; components it depends on are unaffected by it. */
+Test(verify_graph, own_and_dependency_reasons_together)
+{
+    hrep *h = hrep_new(3);
+    hset(h, 1, "a", (uint64_t[]){0}, 1);
+    hset(h, 2, "b", (uint64_t[]){0, 1}, 2);
+    h->c[1].c.terminated = true;
+    h->c[2].c.terminated = true;
+    srtm_verifier_policy *p = hpolicy(NULL, NULL);
+    srtm_verify_result *r = judge(p, h);
+    size_t b = at(r, "b");
+    cr_assert_eq(srtm_verify_result_component_reason_count(r, b), 2);
+    cr_expect_str_eq(srtm_verify_result_component_reason(r, b, 0), "terminated");
+    cr_expect_str_eq(srtm_verify_result_component_reason(r, b, 1),
+                     "depends on a, which is terminated");
+    expect_only_reason(r, "a", "terminated");
+    cr_expect(trusted(r, "platform"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
