@@ -5,6 +5,9 @@
  *   - memory per component (RSS growth / components) and per log entry,
  *   - the cost of a single-measurement extend request (decode, capability check,
  *     extend, answer) with 1,000 components and with N components, interleaved.
+ * and, through the real transport (srtmd's server on an ipc:// socket, libsrtm on the
+ * other end, as a component sees it), the same comparison for synchronous extends.
+ * Registration is done in process to save time; everything after it is srtmd's code.
  * Usage: bench_scale [N]   (default 1000000)
  */
 #include "bench_util.h"
@@ -14,6 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <srtm/srtm.h>
+
+#include "server.h"
 #include "service.h"
 #include "srtm.pb-c.h"
 
@@ -238,6 +244,43 @@ int main(int argc, char **argv)
         ms += s[r] / 5;
         ml += l[r] / 5;
     }
+    /* Through the transport: srtmd's server over this service, libsrtm as the client. */
+    char dir[] = "/tmp/srtm-bench-scale-XXXXXX", url[128];
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    snprintf(url, sizeof(url), "ipc://%s/srtmd.sock", dir);
+    server_config cfg = {.url = url, .socket_mode = 0600, .workers = 8};
+    srtm_server *srv = NULL;
+    srtm_conn *conn = NULL;
+    if (server_start(svc, &cfg, &srv) != SRTM_OK || srtm_open(url, &conn) != SRTM_OK)
+        return 1;
+    enum { RTT = 4000 };
+    double rs[5], rl[5];
+    for (int r = 0; r < 5; r++) {
+        double *out[2] = {&rs[r], &rl[r]};
+        for (int which = 0; which < 2; which++) {
+            double t1 = bench_now();
+            for (int i = 0; i < RTT; i++) {
+                uint64_t k = SERVICES + MANAGERS +
+                             (which == 0 ? (uint64_t)rand() % 1000
+                                         : ((uint64_t)rand() * RAND_MAX + (uint64_t)rand()) %
+                                               (total - SERVICES - MANAGERS));
+                uint8_t d[32] = {(uint8_t)i, (uint8_t)r};
+                name_of(name, sizeof(name), k);
+                if (srtm_extend(conn, &caps[k], name, 0, d, 0, NULL, NULL) != SRTM_OK)
+                    return 1;
+            }
+            *out[which] = (bench_now() - t1) / RTT * 1e6;
+        }
+    }
+    srtm_close(conn);
+    server_free(srv);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 1;
+    double ts = bench_median(rs, 5), tl = bench_median(rl, 5);
+
     uint64_t entries = (uint64_t)LONG_COMPONENTS * LONG_ENTRIES;
     printf("bench_scale: %llu components (%d managers, %d shared services)\n",
            (unsigned long long)total, MANAGERS, SERVICES);
@@ -253,6 +296,10 @@ int main(int argc, char **argv)
     printf("  extend request among the first 1,000 components: %7.0f ns\n", ms);
     printf("  extend request among all %llu components:     %7.0f ns  (%.2fx)\n",
            (unsigned long long)total, ml, ml / ms);
+    printf("  through srtmd's socket (libsrtm srtm_extend, medians of 5 x %d):\n", RTT);
+    printf("    among the first 1,000 components: %7.1f us\n", ts);
+    printf("    among all %llu components:    %7.1f us  (%.3fx)\n", (unsigned long long)total,
+           tl, tl / ts);
     service_worker_free(w);
     service_free(svc);
     free(caps);
