@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 
 #include "irk.h"
+#include "merkle.h"
 #include "verify_int.h"
 
 #define TPM_GENERATED 0xff544347u
@@ -565,16 +566,46 @@ static bool check_same_boot(vstate *s)
     return true;
 }
 
+/* A batched quote: the root that this request's leaf and inclusion path lead to. */
+static bool batch_root(vstate *s, const uint8_t q[SRTM_DIGEST_LEN], uint8_t root[SRTM_DIGEST_LEN])
+{
+    const Srtm__MerkleProof *b = s->ev->batch;
+    if (b->leaf_count < 2 || b->leaf_count > MERKLE_MAX_LEAVES || b->leaf_index >= b->leaf_count ||
+        b->n_path > MERKLE_MAX_PATH)
+        return failf(s, "the batch proof claims leaf %u of %u with %zu path elements",
+                     b->leaf_index, b->leaf_count, b->n_path);
+    uint8_t path[MERKLE_MAX_PATH][SRTM_DIGEST_LEN];
+    for (size_t i = 0; i < b->n_path; i++) {
+        if (b->path[i].len != SRTM_DIGEST_LEN)
+            return failf(s, "batch path element %zu is %zu bytes, not %u", i, b->path[i].len,
+                         SRTM_DIGEST_LEN);
+        memcpy(path[i], b->path[i].data, SRTM_DIGEST_LEN);
+    }
+    if (merkle_root_from_path(q, b->leaf_index, b->leaf_count,
+                              (const uint8_t(*)[SRTM_DIGEST_LEN])path, b->n_path, root) != SRTM_OK)
+        return failf(s, "the batch path does not fit leaf %u of a tree of %u", b->leaf_index,
+                     b->leaf_count);
+    return true;
+}
+
 static bool check_quote_qualifier(vstate *s)
 {
-    uint8_t q[SRTM_DIGEST_LEN];
+    uint8_t q[SRTM_DIGEST_LEN], want[SRTM_DIGEST_LEN];
     if (irk_quote_qualifier(s->nonce, s->nonce_len, s->ev->report.data, s->ev->report.len, q) !=
         SRTM_OK)
         return failf(s, "cannot hash the nonce and the report");
+    /* Alone, the quote binds this request's qualifier; in a batch, the Merkle root. */
+    memcpy(want, q, sizeof(want));
+    if (s->ev->batch != NULL && !batch_root(s, q, want))
+        return false;
     if (s->qinfo.qualifying_len != SRTM_DIGEST_LEN ||
-        CRYPTO_memcmp(q, s->qinfo.qualifying, SRTM_DIGEST_LEN) != 0)
-        return failf(s, "the quote's qualifyingData is not SHA-256(nonce || SHA-256(report)): "
-                        "the report or the nonce is not the one the TPM quoted");
+        CRYPTO_memcmp(want, s->qinfo.qualifying, SRTM_DIGEST_LEN) != 0)
+        return failf(s, s->ev->batch != NULL
+                            ? "the batch path from SHA-256(nonce || SHA-256(report)) does not lead "
+                              "to the quote's qualifyingData: the report, the nonce or the path is "
+                              "not the one the TPM quoted"
+                            : "the quote's qualifyingData is not SHA-256(nonce || SHA-256(report)): "
+                              "the report or the nonce is not the one the TPM quoted");
     return true;
 }
 

@@ -21,6 +21,7 @@ struct srtm_quoter {
     pthread_cond_t cond;
     quote_job *head, *tail;
     bool stopping;
+    uint64_t jobs, tpm_quotes; /* under lock */
 };
 
 /* A context whose TPM went away stays broken in ESYS: open a new one. The AIK is the
@@ -42,31 +43,75 @@ static srtm_err reconnect(srtm_quoter *q)
     return err;
 }
 
-static void serve(srtm_quoter *q, quote_job *job)
+/* Sign one job's report with the IRK and compute its qualifier. */
+static srtm_err sign_job(srtm_quoter *q, quote_job *job, uint8_t qual[SRTM_DIGEST_LEN])
 {
     quote_result *r = &job->result;
     memset(r, 0, sizeof(*r));
-    if (q->ctx == NULL && (r->err = reconnect(q)) != SRTM_OK) {
-        log_warn("quote failed: the TPM is still unreachable");
-        job->done(job);
-        return;
+    srtm_err err = irk_sign_report(q->key, job->nonce, job->nonce_len, job->report,
+                                   job->report_len, r->irk_sig, &r->irk_sig_len);
+    if (err == SRTM_OK)
+        err = irk_quote_qualifier(job->nonce, job->nonce_len, job->report, job->report_len, qual);
+    return err;
+}
+
+/*
+ * Serve n jobs with one TPM quote: alone, its qualifyingData is the job's qualifier; in a
+ * batch, the Merkle root over every qualifier, each job getting its inclusion path. A job
+ * whose signing failed is answered with its error and left out of the tree.
+ */
+static void serve_batch(srtm_quoter *q, quote_job **jobs, size_t n)
+{
+    static uint8_t qual[MERKLE_MAX_LEAVES][SRTM_DIGEST_LEN]; /* the quoter thread's own */
+    quote_job *ok[MERKLE_MAX_LEAVES];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        srtm_err err = sign_job(q, jobs[i], qual[m]);
+        if (err == SRTM_OK)
+            ok[m++] = jobs[i];
+        else
+            jobs[i]->result.err = err;
     }
-    r->err = irk_sign_report(q->key, job->nonce, job->nonce_len, job->report, job->report_len,
-                             r->irk_sig, &r->irk_sig_len);
-    uint8_t qual[SRTM_DIGEST_LEN];
-    if (r->err == SRTM_OK)
-        r->err = irk_quote_qualifier(job->nonce, job->nonce_len, job->report, job->report_len,
-                                     qual);
-    if (r->err == SRTM_OK)
-        r->err = km_quote(q->ctx, q->aik, q->id.quote_mask, qual, sizeof(qual), &r->quote);
-    if (r->err != SRTM_OK)
-        log_warn("quote failed: %s", srtm_strerror(r->err));
-    if (r->err == SRTM_E_TPM) {
+    srtm_err err = SRTM_OK;
+    uint8_t root[SRTM_DIGEST_LEN];
+    km_tpm_quote tq;
+    const uint8_t(*leaves)[SRTM_DIGEST_LEN] = (const uint8_t(*)[SRTM_DIGEST_LEN])qual;
+    if (m > 0 && q->ctx == NULL)
+        err = reconnect(q);
+    if (m > 0 && err == SRTM_OK) {
+        if (m == 1)
+            memcpy(root, qual[0], SRTM_DIGEST_LEN);
+        else
+            err = merkle_build(leaves, m, 0, root, NULL, NULL);
+        if (err == SRTM_OK)
+            err = km_quote(q->ctx, q->aik, q->id.quote_mask, root, sizeof(root), &tq);
+    }
+    for (size_t i = 0; i < m; i++) {
+        quote_result *r = &ok[i]->result;
+        r->err = err;
+        if (err != SRTM_OK)
+            continue;
+        r->quote = tq;
+        r->leaf_index = (uint32_t)i;
+        r->leaf_count = (uint32_t)m;
+        if (m > 1) {
+            uint8_t again[SRTM_DIGEST_LEN];
+            r->err = merkle_build(leaves, m, i, again, r->path, &r->path_len);
+        }
+    }
+    if (m > 0 && err != SRTM_OK)
+        log_warn("quote failed: %s", srtm_strerror(err));
+    if (err == SRTM_E_TPM) {
         km_close(q->ctx);
         q->ctx = NULL;
         q->aik = NULL;
     }
-    job->done(job);
+    pthread_mutex_lock(&q->lock);
+    q->jobs += n;
+    q->tpm_quotes += (m > 0 && err == SRTM_OK) ? 1 : 0;
+    pthread_mutex_unlock(&q->lock);
+    for (size_t i = 0; i < n; i++)
+        jobs[i]->done(jobs[i]);
 }
 
 static void *quoter_main(void *arg)
@@ -78,12 +123,17 @@ static void *quoter_main(void *arg)
             pthread_cond_wait(&q->cond, &q->lock);
         if (q->stopping)
             break;
-        quote_job *job = q->head;
-        q->head = job->next;
+        /* Everything waiting, up to a full tree, goes into one TPM quote. */
+        quote_job *batch[MERKLE_MAX_LEAVES];
+        size_t n = 0;
+        while (q->head != NULL && n < MERKLE_MAX_LEAVES) {
+            batch[n++] = q->head;
+            q->head = q->head->next;
+        }
         if (q->head == NULL)
             q->tail = NULL;
         pthread_mutex_unlock(&q->lock);
-        serve(q, job);
+        serve_batch(q, batch, n);
         pthread_mutex_lock(&q->lock);
     }
     pthread_mutex_unlock(&q->lock);
@@ -143,6 +193,14 @@ const quoter_identity *quoter_get_identity(const srtm_quoter *q)
     return &q->id;
 }
 
+void quoter_stats(srtm_quoter *q, uint64_t *jobs_out, uint64_t *tpm_quotes_out)
+{
+    pthread_mutex_lock(&q->lock);
+    *jobs_out = q->jobs;
+    *tpm_quotes_out = q->tpm_quotes;
+    pthread_mutex_unlock(&q->lock);
+}
+
 void quoter_free(srtm_quoter *q)
 {
     if (q == NULL)
@@ -153,6 +211,8 @@ void quoter_free(srtm_quoter *q)
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
     pthread_join(q->thread, NULL);
+    log_info("quoter: %llu joint quotes answered with %llu TPM quotes",
+             (unsigned long long)q->jobs, (unsigned long long)q->tpm_quotes);
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->lock);
     irk_free(q->key);

@@ -14,15 +14,20 @@
 #include "common.h"
 #include "irk.h"
 #include "km.h"
+#include "merkle.h"
 
 typedef struct srtm_quoter srtm_quoter;
 
-/* What one joint quote adds to a report. */
+/* What one joint quote adds to a report. When batched (leaf_count > 1), quote covers
+ * the Merkle root over the batch's qualifiers and path leads this job's leaf to it. */
 typedef struct quote_result {
     srtm_err err;
     uint8_t irk_sig[IRK_SIG_MAX];
     size_t irk_sig_len;
     km_tpm_quote quote;
+    uint32_t leaf_index, leaf_count;
+    uint8_t path[MERKLE_MAX_PATH][SRTM_DIGEST_LEN];
+    size_t path_len;
 } quote_result;
 
 typedef struct quote_job quote_job;
@@ -62,6 +67,10 @@ SRTM_WUR srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key,
 void quoter_submit(srtm_quoter *q, quote_job *job);
 
 const quoter_identity *quoter_get_identity(const srtm_quoter *q);
+
+/* Joint quotes answered and TPM quotes made for them so far (batching makes the second
+ * smaller than the first under load). */
+void quoter_stats(srtm_quoter *q, uint64_t *jobs_out, uint64_t *tpm_quotes_out);
 
 /* Stop the thread: the job being served finishes (done is called), queued jobs are
  * dropped without a call, then the TPM context is closed and the IRK wiped. NULL is fine. */

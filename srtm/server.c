@@ -168,7 +168,11 @@ static void quote_done(quote_job *job)
                         .irk_sig = job->result.irk_sig,
                         .irk_sig_len = job->result.irk_sig_len,
                         .irk_public = id->irk_public,
-                        .irk_public_len = id->irk_public_len};
+                        .irk_public_len = id->irk_public_len,
+                        .leaf_index = job->result.leaf_index,
+                        .leaf_count = job->result.leaf_count,
+                        .path = (const uint8_t(*)[SRTM_DIGEST_LEN])job->result.path,
+                        .path_len = job->result.path_len};
     to_service_quote(&job->result.quote, &s.quote);
     to_service_quote(&id->certificate, &s.certificate);
     send_answer(w, service_worker_finish_quote(w->sw, &s));

@@ -1320,6 +1320,27 @@ static Srtm__TpmQuote *tpm_quote_msg(op_call *c, const service_tpm_quote *q)
     return m;
 }
 
+/* The Merkle proof of a batched quote, in the worker's arena. */
+static srtm_err batch_msg(op_call *c, const service_signed *s, Srtm__MerkleProof **out)
+{
+    Srtm__MerkleProof *m = zalloc(c, sizeof(*m));
+    ProtobufCBinaryData *path = arena_alloc(&c->w->arena, (s->path_len ? s->path_len : 1) *
+                                                              sizeof(*path));
+    if (m == NULL || path == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm__merkle_proof__init(m);
+    m->leaf_index = s->leaf_index;
+    m->leaf_count = s->leaf_count;
+    for (size_t i = 0; i < s->path_len; i++) {
+        path[i].data = (uint8_t *)s->path[i];
+        path[i].len = SRTM_DIGEST_LEN;
+    }
+    m->path = path;
+    m->n_path = s->path_len;
+    *out = m;
+    return SRTM_OK;
+}
+
 size_t service_worker_finish_quote(service_worker *w, const service_signed *s)
 {
     op_call c = {.w = w, .resp = &w->resp};
@@ -1346,6 +1367,8 @@ size_t service_worker_finish_quote(service_worker *w, const service_signed *s)
             ev->irk_certificate = cert;
             ev->irk_public.data = (uint8_t *)s->irk_public;
             ev->irk_public.len = s->irk_public_len;
+            if (s->leaf_count > 1 && (err = batch_msg(&c, s, &ev->batch)) != SRTM_OK)
+                set_message(&c, "out of memory");
             srtm__quote_response__init(qr);
             qr->evidence = ev;
             w->resp.result_case = SRTM__RESPONSE__RESULT_QUOTE;

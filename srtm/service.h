@@ -85,6 +85,10 @@ typedef struct service_signed {
     service_tpm_quote quote, certificate;
     const uint8_t *irk_public;
     size_t irk_public_len;
+    /* A batched quote (leaf_count > 1): this request's leaf and its inclusion path. */
+    uint32_t leaf_index, leaf_count;
+    const uint8_t (*path)[SRTM_DIGEST_LEN];
+    size_t path_len;
 } service_signed;
 
 /* true when the request just handled is a quote whose report awaits signing: the
