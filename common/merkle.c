@@ -21,6 +21,22 @@ static srtm_err node_hash(const uint8_t l[SRTM_DIGEST_LEN], const uint8_t r[SRTM
     return srtm_sha256(buf, sizeof(buf), out);
 }
 
+/* The value quoted: the tree's root bound to its size, so that a proof claiming another
+ * leaf count never leads to it (an odd last node carried up would otherwise make some
+ * paths valid for several counts). */
+static srtm_err commit(size_t n, const uint8_t tree_root[SRTM_DIGEST_LEN],
+                       uint8_t out[SRTM_DIGEST_LEN])
+{
+    uint8_t buf[1 + 4 + SRTM_DIGEST_LEN];
+    buf[0] = 0x02;
+    buf[1] = (uint8_t)(n >> 24);
+    buf[2] = (uint8_t)(n >> 16);
+    buf[3] = (uint8_t)(n >> 8);
+    buf[4] = (uint8_t)n;
+    memcpy(buf + 5, tree_root, SRTM_DIGEST_LEN);
+    return srtm_sha256(buf, sizeof(buf), out);
+}
+
 srtm_err merkle_build(const uint8_t (*qual)[SRTM_DIGEST_LEN], size_t n, size_t index,
                       uint8_t root_out[SRTM_DIGEST_LEN], uint8_t (*path_out)[SRTM_DIGEST_LEN],
                       size_t *path_len_out)
@@ -50,9 +66,10 @@ srtm_err merkle_build(const uint8_t (*qual)[SRTM_DIGEST_LEN], size_t n, size_t i
         count = next;
         at /= 2;
     }
+    if (err == SRTM_OK)
+        err = commit(n, level[0], root_out);
     if (err != SRTM_OK)
         return err;
-    memcpy(root_out, level[0], SRTM_DIGEST_LEN);
     if (path_len_out != NULL)
         *path_len_out = plen;
     return SRTM_OK;
@@ -82,6 +99,6 @@ srtm_err merkle_root_from_path(const uint8_t q[SRTM_DIGEST_LEN], size_t index, s
     if (err == SRTM_OK && used != path_len)
         return SRTM_E_INVALID; /* a path longer than the tree is deep */
     if (err == SRTM_OK)
-        memcpy(root_out, h, SRTM_DIGEST_LEN);
+        err = commit(n, h, root_out);
     return err;
 }

@@ -4,9 +4,11 @@
  * their qualifiers q_i = SHA-256(nonce_i || SHA-256(report_i)) (the qualifyingData each
  * would have had alone). Domain-separated as in RFC 6962:
  *   leaf = SHA-256(0x00 || q)      node = SHA-256(0x01 || left || right)
- * and a level with an odd number of nodes carries its last node up unchanged. A leaf's
- * inclusion path lists its siblings from the bottom up; with the leaf's index and the
- * leaf count, a verifier recomputes the root without knowing the other requests.
+ * and a level with an odd number of nodes carries its last node up unchanged. The value
+ * quoted (the "root" below) binds the tree to its size:
+ *   root = SHA-256(0x02 || leaf count as 4 bytes big-endian || top node)
+ * A leaf's inclusion path lists its siblings from the bottom up; with the leaf's index
+ * and the leaf count, a verifier recomputes the root without knowing the other requests.
  */
 #ifndef SRTM_MERKLE_H
 #define SRTM_MERKLE_H

@@ -19,6 +19,7 @@ static void sha(const uint8_t *a, size_t n, uint8_t out[32])
 /* Reference: hash level by level from scratch, carrying an odd last node up. */
 static void naive_root(uint8_t (*q)[32], size_t n, uint8_t out[32])
 {
+    size_t count = n;
     static uint8_t lv[MERKLE_MAX_LEAVES][32];
     uint8_t buf[65];
     for (size_t i = 0; i < n; i++) {
@@ -40,7 +41,10 @@ static void naive_root(uint8_t (*q)[32], size_t n, uint8_t out[32])
         }
         n = m;
     }
-    memcpy(out, lv[0], 32);
+    uint8_t fin[37] = {2, (uint8_t)(count >> 24), (uint8_t)(count >> 16), (uint8_t)(count >> 8),
+                       (uint8_t)count};
+    memcpy(fin + 5, lv[0], 32);
+    sha(fin, sizeof(fin), out);
 }
 
 static uint8_t q[MERKLE_MAX_LEAVES][32];
@@ -100,6 +104,14 @@ Test(merkle, wrong_paths_swapped_leaves_and_indexes_do_not)
     /* The right qualifier at another index. */
     srtm_err err = merkle_root_from_path(q[i], i + 1, n, path, plen, got);
     cr_expect(err != SRTM_OK || memcmp(got, root, 32) != 0, "another index was accepted");
+    /* Another leaf count, even one whose levels work out the same for this leaf. */
+    for (size_t other = 2; other <= 64; other++) {
+        if (other == n)
+            continue;
+        err = merkle_root_from_path(q[i], i < other ? i : 0, other, path, plen, got);
+        cr_expect(err != SRTM_OK || memcmp(got, root, 32) != 0,
+                  "a proof claiming %zu leaves instead of %zu was accepted", other, n);
+    }
     /* A path one element short or long. */
     cr_expect_eq(merkle_root_from_path(q[i], i, n, path, plen - 1, got), SRTM_E_INVALID);
     cr_expect_eq(merkle_root_from_path(q[i], i, n, path, plen + 1, got), SRTM_E_INVALID);
