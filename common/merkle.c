@@ -75,6 +75,41 @@ srtm_err merkle_build(const uint8_t (*qual)[SRTM_DIGEST_LEN], size_t n, size_t i
     return SRTM_OK;
 }
 
+srtm_err merkle_build_all(const uint8_t (*qual)[SRTM_DIGEST_LEN], size_t n,
+                          uint8_t root_out[SRTM_DIGEST_LEN],
+                          uint8_t (*paths)[MERKLE_MAX_PATH][SRTM_DIGEST_LEN], size_t *path_lens)
+{
+    if (qual == NULL || paths == NULL || path_lens == NULL || n == 0 || n > MERKLE_MAX_LEAVES)
+        return SRTM_E_INVALID;
+    uint8_t level[MERKLE_MAX_LEAVES][SRTM_DIGEST_LEN];
+    srtm_err err = SRTM_OK;
+    for (size_t i = 0; i < n && err == SRTM_OK; i++) {
+        err = leaf_hash(qual[i], level[i]);
+        path_lens[i] = 0;
+    }
+    size_t count = n, shift = 0;
+    while (err == SRTM_OK && count > 1) {
+        /* Every leaf whose node at this level has a sibling takes that sibling. */
+        for (size_t leaf = 0; leaf < n; leaf++) {
+            size_t sib = (leaf >> shift) ^ 1;
+            if (sib < count)
+                memcpy(paths[leaf][path_lens[leaf]++], level[sib], SRTM_DIGEST_LEN);
+        }
+        size_t next = 0;
+        for (size_t i = 0; i < count && err == SRTM_OK; i += 2, next++) {
+            if (i + 1 < count)
+                err = node_hash(level[i], level[i + 1], level[next]);
+            else
+                memmove(level[next], level[i], SRTM_DIGEST_LEN);
+        }
+        count = next;
+        shift++;
+    }
+    if (err == SRTM_OK)
+        err = commit(n, level[0], root_out);
+    return err;
+}
+
 srtm_err merkle_root_from_path(const uint8_t q[SRTM_DIGEST_LEN], size_t index, size_t n,
                                const uint8_t (*path)[SRTM_DIGEST_LEN], size_t path_len,
                                uint8_t root_out[SRTM_DIGEST_LEN])

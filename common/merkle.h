@@ -24,6 +24,13 @@ SRTM_WUR srtm_err merkle_build(const uint8_t (*qual)[SRTM_DIGEST_LEN], size_t n,
                                uint8_t root_out[SRTM_DIGEST_LEN],
                                uint8_t (*path_out)[SRTM_DIGEST_LEN], size_t *path_len_out);
 
+/* The root over n qualifiers and every leaf's path (paths[i], path_lens[i]) in one pass:
+ * O(n log n) hashes instead of n trees. */
+SRTM_WUR srtm_err merkle_build_all(const uint8_t (*qual)[SRTM_DIGEST_LEN], size_t n,
+                                   uint8_t root_out[SRTM_DIGEST_LEN],
+                                   uint8_t (*paths)[MERKLE_MAX_PATH][SRTM_DIGEST_LEN],
+                                   size_t *path_lens);
+
 /* The root that leaf index of n, with qualifier q and inclusion path, leads to.
  * SRTM_E_INVALID when index, n or the path length do not fit together. */
 SRTM_WUR srtm_err merkle_root_from_path(const uint8_t q[SRTM_DIGEST_LEN], size_t index, size_t n,

@@ -43,63 +43,60 @@ static srtm_err reconnect(srtm_quoter *q)
     return err;
 }
 
-/* Sign one job's report with the IRK and compute its qualifier. */
-static srtm_err sign_job(srtm_quoter *q, quote_job *job, uint8_t qual[SRTM_DIGEST_LEN])
+srtm_err quoter_prepare(srtm_quoter *q, quote_job *job)
 {
+    /* EVP_PKEY signing is safe from several threads at once: each call has its own
+     * EVP_MD_CTX, and the key is only read. */
     quote_result *r = &job->result;
     memset(r, 0, sizeof(*r));
     srtm_err err = irk_sign_report(q->key, job->nonce, job->nonce_len, job->report,
                                    job->report_len, r->irk_sig, &r->irk_sig_len);
     if (err == SRTM_OK)
-        err = irk_quote_qualifier(job->nonce, job->nonce_len, job->report, job->report_len, qual);
+        err = irk_quote_qualifier(job->nonce, job->nonce_len, job->report, job->report_len,
+                                  job->qual);
     return err;
 }
 
 /*
- * Serve n jobs with one TPM quote: alone, its qualifyingData is the job's qualifier; in a
- * batch, the Merkle root over every qualifier, each job getting its inclusion path. A job
- * whose signing failed is answered with its error and left out of the tree.
+ * Serve n prepared jobs with one TPM quote: alone, its qualifyingData is the job's
+ * qualifier; in a batch, the Merkle root over every qualifier, each job getting its
+ * inclusion path (all paths from one pass over the tree).
  */
 static void serve_batch(srtm_quoter *q, quote_job **jobs, size_t n)
 {
-    static uint8_t qual[MERKLE_MAX_LEAVES][SRTM_DIGEST_LEN]; /* the quoter thread's own */
-    quote_job *ok[MERKLE_MAX_LEAVES];
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        srtm_err err = sign_job(q, jobs[i], qual[m]);
-        if (err == SRTM_OK)
-            ok[m++] = jobs[i];
-        else
-            jobs[i]->result.err = err;
-    }
+    /* The quoter thread's own scratch space. */
+    static uint8_t qual[MERKLE_MAX_LEAVES][SRTM_DIGEST_LEN];
+    static uint8_t paths[MERKLE_MAX_LEAVES][MERKLE_MAX_PATH][SRTM_DIGEST_LEN];
+    static size_t lens[MERKLE_MAX_LEAVES];
+    for (size_t i = 0; i < n; i++)
+        memcpy(qual[i], jobs[i]->qual, SRTM_DIGEST_LEN);
     srtm_err err = SRTM_OK;
     uint8_t root[SRTM_DIGEST_LEN];
     km_tpm_quote tq;
-    const uint8_t(*leaves)[SRTM_DIGEST_LEN] = (const uint8_t(*)[SRTM_DIGEST_LEN])qual;
-    if (m > 0 && q->ctx == NULL)
+    if (q->ctx == NULL)
         err = reconnect(q);
-    if (m > 0 && err == SRTM_OK) {
-        if (m == 1)
+    if (err == SRTM_OK) {
+        if (n == 1)
             memcpy(root, qual[0], SRTM_DIGEST_LEN);
         else
-            err = merkle_build(leaves, m, 0, root, NULL, NULL);
+            err = merkle_build_all((const uint8_t(*)[SRTM_DIGEST_LEN])qual, n, root, paths, lens);
         if (err == SRTM_OK)
             err = km_quote(q->ctx, q->aik, q->id.quote_mask, root, sizeof(root), &tq);
     }
-    for (size_t i = 0; i < m; i++) {
-        quote_result *r = &ok[i]->result;
+    for (size_t i = 0; i < n; i++) {
+        quote_result *r = &jobs[i]->result;
         r->err = err;
         if (err != SRTM_OK)
             continue;
         r->quote = tq;
         r->leaf_index = (uint32_t)i;
-        r->leaf_count = (uint32_t)m;
-        if (m > 1) {
-            uint8_t again[SRTM_DIGEST_LEN];
-            r->err = merkle_build(leaves, m, i, again, r->path, &r->path_len);
+        r->leaf_count = (uint32_t)n;
+        if (n > 1) {
+            memcpy(r->path, paths[i], lens[i] * SRTM_DIGEST_LEN);
+            r->path_len = lens[i];
         }
     }
-    if (m > 0 && err != SRTM_OK)
+    if (err != SRTM_OK)
         log_warn("quote failed: %s", srtm_strerror(err));
     if (err == SRTM_E_TPM) {
         km_close(q->ctx);
@@ -108,7 +105,7 @@ static void serve_batch(srtm_quoter *q, quote_job **jobs, size_t n)
     }
     pthread_mutex_lock(&q->lock);
     q->jobs += n;
-    q->tpm_quotes += (m > 0 && err == SRTM_OK) ? 1 : 0;
+    q->tpm_quotes += err == SRTM_OK ? 1 : 0;
     pthread_mutex_unlock(&q->lock);
     for (size_t i = 0; i < n; i++)
         jobs[i]->done(jobs[i]);

@@ -37,6 +37,8 @@ struct quote_job {
     size_t nonce_len;
     const uint8_t *report;
     size_t report_len;
+    /* set by quoter_prepare */
+    uint8_t qual[SRTM_DIGEST_LEN]; /* SHA-256(nonce || SHA-256(report)) */
     /* out */
     quote_result result;
     /* called on the quoter thread when result is filled (err set on failure) */
@@ -63,7 +65,14 @@ SRTM_WUR srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key,
                                const quoter_identity *id, const char *tcti,
                                uint32_t aik_handle, srtm_quoter **out);
 
-/* Queue a job; done runs later on the quoter thread. */
+/*
+ * Sign job's report with the IRK and compute its qualifier, on the calling thread (the
+ * nng workers run these in parallel; the quoter thread keeps only the TPM). On failure
+ * the job must not be submitted; answer it with the error.
+ */
+SRTM_WUR srtm_err quoter_prepare(srtm_quoter *q, quote_job *job);
+
+/* Queue a prepared job; done runs later on the quoter thread. */
 void quoter_submit(srtm_quoter *q, quote_job *job);
 
 const quoter_identity *quoter_get_identity(const srtm_quoter *q);

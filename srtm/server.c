@@ -126,8 +126,13 @@ static void worker_cb(void *arg)
         w->job.report = service_worker_report(w->sw, &w->job.report_len);
         w->job.done = quote_done;
         w->job.arg = w;
-        quoter_submit(w->srv->quoter, &w->job);
-        return;
+        srtm_err err = quoter_prepare(w->srv->quoter, &w->job);
+        if (err == SRTM_OK) {
+            quoter_submit(w->srv->quoter, &w->job);
+            return;
+        }
+        service_signed failed = {.err = err};
+        n = service_worker_finish_quote(w->sw, &failed);
     }
     send_answer(w, n);
 }

@@ -78,6 +78,21 @@ Test(merkle, every_leaf_of_every_size_reaches_the_root)
                              i);
         }
     }
+    /* All paths in one pass equal the paths built one by one. */
+    static uint8_t paths[MERKLE_MAX_LEAVES][MERKLE_MAX_PATH][32];
+    size_t lens[MERKLE_MAX_LEAVES];
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        size_t n = sizes[s];
+        uint8_t all_root[32], one_root[32], path[MERKLE_MAX_PATH][32];
+        size_t plen;
+        cr_assert_eq(merkle_build_all(q, n, all_root, paths, lens), SRTM_OK);
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_eq(merkle_build(q, n, i, one_root, path, &plen), SRTM_OK);
+            cr_assert_arr_eq(all_root, one_root, 32);
+            cr_assert_eq(lens[i], plen, "n=%zu leaf %zu", n, i);
+            cr_assert_arr_eq(paths[i], path, plen * 32, "n=%zu leaf %zu: paths differ", n, i);
+        }
+    }
     uint8_t root[32];
     cr_expect_eq(merkle_build(q, 0, 0, root, NULL, NULL), SRTM_E_INVALID);
     cr_expect_eq(merkle_build(q, MERKLE_MAX_LEAVES + 1, 0, root, NULL, NULL), SRTM_E_INVALID);
