@@ -57,6 +57,11 @@ static srtm_err perr(pctx *x, srtm_err err, const char *path, const char *fmt, .
         bprintf(x->msg, x->msg_size, "%s: %s", path, reason);
     else
         bprintf(x->msg, x->msg_size, "%s", reason);
+    /* One line, as promised: a key or value quoted from the file may hold control bytes
+     * (an escaped newline in a key, say); they must not reach a log or terminal. */
+    for (char *p = x->msg; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return err;
 }
 

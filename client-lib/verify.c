@@ -35,6 +35,8 @@
 
 /* ---- small helpers ---- */
 
+static char *vxprintf(const char *fmt, va_list ap) SRTM_PRINTF(1, 0);
+
 static char *vxprintf(const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -20,6 +20,7 @@
 
 #include "launch.h"
 #include "proof.h"
+#include "sandbox.h"
 #include "server.h"
 #include "service.h"
 
@@ -43,6 +44,8 @@ typedef struct options {
     char tcti[256];
     char irk_blob[PATH_MAX];
     proof_config proof;
+    char user[64];   /* --user: drop to this user once everything is open */
+    bool no_seccomp; /* --no-seccomp: for debugging only */
 } options;
 
 static void usage(FILE *f)
@@ -65,6 +68,10 @@ static void usage(FILE *f)
             "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
             "  --config FILE       options from FILE, one per line without the dashes\n"
             "                      (\"srtm-pcr 15\"); srtm-launch measures this file\n"
+            "  --user NAME         once the TPM, sockets and files are open, drop to this\n"
+            "                      user and its groups; the ipc:// socket's directory is\n"
+            "                      given to it (see docs/security.md)\n"
+            "  --no-seccomp        do not install the system call filter (debugging only)\n"
             "\n"
             "The SRTM-proof-period (run at start; see docs/key-management.md):\n"
             "  --tcti STRING       TPM to use, a tctildr string (default: tctildr's default;\n"
@@ -115,7 +122,7 @@ static bool default_dir(char *out, size_t size)
     return n > 0 && (size_t)n < size;
 }
 
-static bool ensure_dir(const char *dir)
+static bool ensure_dir(const char *dir, uid_t also_ok)
 {
     /* Only the daemon's own runtime directory is created, never its parents. */
     if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) != 0 && errno != EEXIST) {
@@ -123,7 +130,9 @@ static bool ensure_dir(const char *dir)
         return false;
     }
     struct stat st;
-    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+    /* With --user, an earlier srtmd may have given the directory to that user. */
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        (st.st_uid != geteuid() && st.st_uid != also_ok)) {
         log_error("%s is not a directory owned by uid %u", dir, (unsigned)geteuid());
         return false;
     }
@@ -134,7 +143,8 @@ static int parse_args(int argc, char **argv, options *o)
 {
     enum {
         O_LISTEN = 256, O_ADMIN, O_MODE, O_WORKERS, O_PIDFILE, O_FG, O_LEVEL, O_HELP, O_VER,
-        O_NOTPM, O_TCTI, O_SPCR, O_PPCRS, O_AIK, O_BLOB, O_SCHEME, O_INSECURE, O_TCP
+        O_NOTPM, O_TCTI, O_SPCR, O_PPCRS, O_AIK, O_BLOB, O_SCHEME, O_INSECURE, O_TCP,
+        O_USER, O_NOSECCOMP
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -155,6 +165,8 @@ static int parse_args(int argc, char **argv, options *o)
         {"irk-blob", required_argument, NULL, O_BLOB},
         {"irk-scheme", required_argument, NULL, O_SCHEME},
         {"insecure-resettable-pcr", no_argument, NULL, O_INSECURE},
+        {"user", required_argument, NULL, O_USER},
+        {"no-seccomp", no_argument, NULL, O_NOSECCOMP},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -269,6 +281,13 @@ static int parse_args(int argc, char **argv, options *o)
         case O_INSECURE:
             o->proof.allow_resettable = true;
             break;
+        case O_USER:
+            if (!copy_opt(o->user, sizeof(o->user), optarg, "--user"))
+                return 2;
+            break;
+        case O_NOSECCOMP:
+            o->no_seccomp = true;
+            break;
         case O_HELP:
             usage(stdout);
             exit(0);
@@ -292,7 +311,7 @@ static int parse_args(int argc, char **argv, options *o)
 
 /* Fill in defaults that depend on the environment; create the runtime directory when
  * the defaults put files there. */
-static bool resolve_paths(options *o)
+static bool resolve_paths(options *o, uid_t run_as)
 {
     char dir[PATH_MAX];
     bool need_dir = o->listen[0] == '\0' || o->admin_cap[0] == '\0';
@@ -315,7 +334,7 @@ static bool resolve_paths(options *o)
     } else if (!default_dir(dir, sizeof(dir))) {
         log_error("runtime directory path too long");
         return false;
-    } else if (!ensure_dir(dir)) {
+    } else if (!ensure_dir(dir, run_as)) {
         return false;
     }
     if (o->listen[0] == '\0' &&
@@ -432,6 +451,54 @@ static void report_ready(int *ready_fd, char status)
     *ready_fd = -1;
 }
 
+/* The directory holding an ipc:// URL's socket file; false for other transports. */
+static bool ipc_dir(const char *url, char *out, size_t size)
+{
+    if (strncmp(url, "ipc://", 6) != 0)
+        return false;
+    const char *path = url + 6;
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (n == 0 || n >= size)
+        return false;
+    memcpy(out, path, n);
+    out[n] = '\0';
+    return true;
+}
+
+/*
+ * Once everything that needs root is open (TPM connection, listeners, admin capability and
+ * pid files): become the --user and install the seccomp filter. After this srtmd only
+ * serves. The socket's directory goes to the user so that the listener watchdog can still
+ * replace the socket and srtmd can remove its files at exit.
+ */
+static bool isolate(const options *o, const sandbox_user *user)
+{
+    if (user != NULL) {
+        char dir[PATH_MAX];
+        if (ipc_dir(o->listen, dir, sizeof(dir)) && !sandbox_give_dir(dir, user))
+            return false;
+        /* The socket file too: root made it, and the watchdog's probes connect to it as
+         * the user. lchown: the path is srtmd's own socket, never followed. */
+        if (strncmp(o->listen, "ipc://", 6) == 0 &&
+            lchown(o->listen + 6, user->uid, user->gid) != 0)
+            log_warn("cannot give the socket %s to %s: %s", o->listen + 6, user->name,
+                     strerror(errno));
+        if (!sandbox_drop_privileges(user))
+            return false;
+        log_info("running as %s (uid %u, gid %u)", user->name, (unsigned)user->uid,
+                 (unsigned)user->gid);
+    }
+    if (o->no_seccomp) {
+        log_warn("--no-seccomp: serving WITHOUT the system call filter (debugging only)");
+        return true;
+    }
+    if (!sandbox_seccomp())
+        return false;
+    log_debug("seccomp filter installed");
+    return true;
+}
+
 #define CONFIG_MAX_BYTES (64u * 1024u)
 #define CONFIG_MAX_ARGS 128
 
@@ -515,12 +582,23 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc;
     umask(077);
-    if (!resolve_paths(&o))
+    sandbox_user user;
+    if (o.user[0] != '\0' && geteuid() != 0) {
+        log_error("--user %s: only root can change to another user", o.user);
+        return 1;
+    }
+    if (o.user[0] != '\0' && !sandbox_user_lookup(o.user, &user))
+        return 1;
+    if (!resolve_paths(&o, o.user[0] != '\0' ? user.uid : geteuid()))
         return 1;
 
     int ready_fd = -1;
     if (!o.foreground && detach(&ready_fd) != 0)
         return 1;
+    /* Before any secret exists: no core file, no ptrace, a locked heap for the IRK. */
+    if (!sandbox_protect_process())
+        return 1;
+    sandbox_secure_heap();
 
     /* Signals are taken synchronously by the main thread; nng's threads inherit the mask. */
     sigset_t sigs;
@@ -551,6 +629,7 @@ int main(int argc, char **argv)
         log_error("srtmd does not start without a completed SRTM-proof-period");
         goto out;
     }
+    log_debug("secure heap: %zu bytes in use", sandbox_secure_heap_used());
     srtm_err err = service_new(&admin, &svc);
     if (err != SRTM_OK) {
         log_error("cannot set up the CCR table: %s", srtm_strerror(err));
@@ -586,6 +665,8 @@ int main(int argc, char **argv)
             goto out;
         pid_written = true;
     }
+    if (!isolate(&o, o.user[0] != '\0' ? &user : NULL))
+        goto out;
     log_info("srtmd %s serving on %s with %u workers; admin capability in %s",
              SRTM_VERSION_STRING, o.listen, o.workers, o.admin_cap);
     report_ready(&ready_fd, 0);
@@ -610,10 +691,12 @@ out:
     server_free(tcp_srv); /* borrows the quoter that srv owns: first */
     server_free(srv);
     service_free(svc);
-    if (cap_written)
-        unlink(o.admin_cap);
-    if (pid_written)
-        unlink(o.pidfile);
+    /* After --user these work in the runtime directory srtmd was given; elsewhere they may
+     * not (the unit's RuntimeDirectory= cleanup removes what is left). */
+    if (cap_written && unlink(o.admin_cap) != 0)
+        log_warn("cannot remove %s: %s", o.admin_cap, strerror(errno));
+    if (pid_written && unlink(o.pidfile) != 0)
+        log_warn("cannot remove %s: %s", o.pidfile, strerror(errno));
     report_ready(&ready_fd, 1);
     return rc;
 }
