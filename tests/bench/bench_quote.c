@@ -98,20 +98,11 @@ int main(int argc, char **argv)
     snprintf(tcti_b, sizeof(tcti_b), "swtpm:host=127.0.0.1,port=%d", port_b);
 
     /* Provision platform A as an administrator would. */
-    bench_sh("printf 'srtm-pcr 15\\nproof-pcrs 0-7\\nirk-blob %s/irk.sealed\\nlog-level info\\n' > %s/srtmd.conf",
-       dir, dir);
-    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s enroll --aik-pem %s/aik.pem >/dev/null", b, tcti_a, dir);
-    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s predict --srtmd %s/srtm/srtmd --config %s/srtmd.conf "
-       "-o %s/ref.json >/dev/null",
-       b, tcti_a, b, dir, dir);
-    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s wrap-irk --reference %s/ref.json -o %s/irk.sealed "
-       ">/dev/null",
-       b, tcti_a, dir, dir);
+    bench_provision(b, tcti_a, dir, "info");
 
     /* 1. Start-up with and without the proof period (srtmd returns once it serves). */
     double with_tpm = 0, without = 0;
-    bench_sh("%s/srtm/srtm-launch --tcti %s --srtmd %s/srtm/srtmd --config %s/srtmd.conf >/dev/null",
-       b, tcti_a, b, dir);
+    bench_launch(b, tcti_a, dir);
     double t0 = bench_now();
     bench_sh("%s/srtm/srtmd --config %s/srtmd.conf --tcti %s --listen ipc://%s/s.sock "
        "--admin-cap %s/a.cap --pidfile %s/pid 2>%s/srtmd.log",

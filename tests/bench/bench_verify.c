@@ -64,18 +64,8 @@ int main(int argc, char **argv)
        "--ctrl type=tcp,port=%d,bindaddr=127.0.0.1 --tpmstate dir=%s/tpm "
        "--flags not-need-init,startup-clear & echo $! > %s/swtpm.pid) && sleep 0.3",
        dir, port, port + 1, dir, dir);
-    bench_sh("printf 'srtm-pcr 15\\nproof-pcrs 0-7\\nirk-blob %s/irk.sealed\\nlog-level error\\n' > "
-       "%s/srtmd.conf",
-       dir, dir);
-    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s enroll --aik-pem %s/aik.pem >/dev/null", b, tcti, dir);
-    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s predict --srtmd %s/srtm/srtmd --config %s/srtmd.conf "
-       "-o %s/reference.json >/dev/null",
-       b, tcti, b, dir, dir);
-    bench_sh("%s/keymgmt/srtm-keymgr --tcti %s wrap-irk --reference %s/reference.json -o "
-       "%s/irk.sealed >/dev/null",
-       b, tcti, dir, dir);
-    bench_sh("%s/srtm/srtm-launch --tcti %s --srtmd %s/srtm/srtmd --config %s/srtmd.conf >/dev/null",
-       b, tcti, b, dir);
+    bench_provision(b, tcti, dir, "error");
+    bench_launch(b, tcti, dir);
     bench_sh("%s/srtm/srtmd --config %s/srtmd.conf --tcti %s --listen ipc://%s/s.sock --admin-cap "
        "%s/a.cap --pidfile %s/srtmd.pid",
        b, dir, tcti, dir, dir, dir);
