@@ -6,81 +6,39 @@
  *      callbacks);
  *   2. a single synchronous srtm extend round trip through libsrtm to a real srtmd;
  *   3. batched extend throughput (measurements per second) through libsrtm, with one
- *      and with two client connections.
- * Rounds of 1 and 2 alternate so that drift of the machine hits both alike; the median
+ *      and with two client connections;
+ *   4. when swtpm is on PATH, the reference of 3: TPM2_PCR_Extend calls per second on a
+ *      swtpm through tpm2-tss ESAPI (Esys_PCR_Extend, one digest per call, as a
+ *      component would extend a PCR), the same SHA-256 bank.
+ * Rounds of 1 to 4 alternate so that drift of the machine hits all alike; the median
  * round is reported. Usage: bench_extend SRTMD_PATH [ROUNDS]
  */
+#include "bench_echo.h"
 #include "bench_util.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
 #include <srtm/srtm.h>
 
+#include "km.h"
 #include "srtm.pb-c.h"
 
 #define RTT_ITERS 5000
+#define REPLY_LEN 8 /* size of a packed srtm extend answer */
 #define BATCH 8192
 #define BATCHES_PER_ROUND 40
-
-
-
-
-/* ---- the bare echo server (child process) ---- */
-
-#define ECHO_WORKERS 64
-#define REPLY_LEN 8 /* size of a packed srtm extend answer */
-
-typedef struct echo_worker {
-    nng_ctx ctx;
-    nng_aio *aio;
-    int sending;
-} echo_worker;
-
-static void echo_cb(void *arg)
-{
-    echo_worker *w = arg;
-    if (nng_aio_result(w->aio) != 0)
-        return;
-    if (w->sending) {
-        w->sending = 0;
-        nng_ctx_recv(w->ctx, w->aio);
-        return;
-    }
-    nng_msg *m = nng_aio_get_msg(w->aio);
-    nng_msg_chop(m, nng_msg_len(m));
-    nng_msg_append(m, "\x08\x01\x10\x01\x00\x00\x00\x00", REPLY_LEN);
-    nng_aio_set_msg(w->aio, m);
-    w->sending = 1;
-    nng_ctx_send(w->ctx, w->aio);
-}
-
-static void run_echo(const char *url)
-{
-    nng_socket s;
-    static echo_worker ws[ECHO_WORKERS];
-    if (nng_rep0_open(&s) != 0)
-        _exit(1);
-    for (int i = 0; i < ECHO_WORKERS; i++) {
-        if (nng_aio_alloc(&ws[i].aio, echo_cb, &ws[i]) != 0 || nng_ctx_open(&ws[i].ctx, s) != 0)
-            _exit(1);
-    }
-    if (nng_listen(s, url, NULL, 0) != 0)
-        _exit(1);
-    for (int i = 0; i < ECHO_WORKERS; i++)
-        nng_ctx_recv(ws[i].ctx, ws[i].aio);
-    for (;;)
-        pause();
-}
+#define PCR_EXTENDS_PER_ROUND 2000
+#define PCR_BENCH 16 /* the debug PCR: extending it changes nothing a quote relies on */
 
 /* ---- measurements ---- */
 
@@ -218,6 +176,53 @@ static double batched_rate(const char *url, batch_job *jobs, int nthreads)
     return (double)nthreads * BATCHES_PER_ROUND * BATCH / t;
 }
 
+/* Esys_PCR_Extend calls per second on the TPM behind k, one digest each. */
+static double pcr_extend_rate(km_ctx *k)
+{
+    uint8_t d[KM_DIGEST_LEN] = {3};
+    double t0 = bench_now();
+    for (int i = 0; i < PCR_EXTENDS_PER_ROUND; i++) {
+        d[0] = (uint8_t)i;
+        d[1] = (uint8_t)(i >> 8);
+        if (km_pcr_extend(k, PCR_BENCH, d) != SRTM_OK) {
+            fprintf(stderr, "bench: PCR extend failed\n");
+            exit(1);
+        }
+    }
+    return PCR_EXTENDS_PER_ROUND / (bench_now() - t0);
+}
+
+/* A swtpm on two free local ports with its state in dir; 0 when swtpm is not installed. */
+static pid_t start_swtpm(const char *dir, char *tcti, size_t tcti_size, km_ctx **k)
+{
+    if (system("command -v swtpm >/dev/null 2>&1") != 0)
+        return 0;
+    for (int port = 23500; port < 23600; port += 2) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char server[80], ctrl[80], state[300];
+            snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", port);
+            snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", port + 1);
+            snprintf(state, sizeof(state), "dir=%s", dir);
+            execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl,
+                   "--tpmstate", state, "--flags", "not-need-init,startup-clear", (char *)NULL);
+            _exit(127);
+        }
+        snprintf(tcti, tcti_size, "swtpm:host=127.0.0.1,port=%d", port);
+        for (int tries = 0; tries < 100; tries++) {
+            usleep(20000);
+            if (km_open(tcti, k) == SRTM_OK)
+                return pid;
+            if (waitpid(pid, NULL, WNOHANG) == pid)
+                break; /* port taken: try the next pair */
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    fprintf(stderr, "bench: swtpm did not start\n");
+    exit(1);
+}
+
 static pid_t spawn(char *const argv[])
 {
     pid_t pid = fork();
@@ -250,7 +255,7 @@ int main(int argc, char **argv)
     pid_t srtmd = spawn(srtmd_argv);
     pid_t echo = fork();
     if (echo == 0)
-        run_echo(echo_url);
+        bench_echo_serve(echo_url, REPLY_LEN);
     srtm_cap admin;
     int tries = 0;
     while (srtm_cap_load(cap_path, &admin) != SRTM_OK && tries++ < 500)
@@ -270,7 +275,12 @@ int main(int argc, char **argv)
     }
     size_t req_len = extend_request_size(names[0]);
 
-    double bare[100], single[100], rate1[100], rate2[100];
+    char tpm_dir[160], tcti[96];
+    snprintf(tpm_dir, sizeof(tpm_dir), "%s/tpm", dir);
+    km_ctx *k = NULL;
+    pid_t tpm = mkdir(tpm_dir, 0700) == 0 ? start_swtpm(tpm_dir, tcti, sizeof(tcti), &k) : 0;
+
+    double bare[100], single[100], rate1[100], rate2[100], pcr[100];
     batch_job jobs[2] = {{srtm_url, caps[1], names[1], BATCHES_PER_ROUND, 0},
                          {srtm_url, caps[2], names[2], BATCHES_PER_ROUND, 0}};
     bare_rtt_us(echo_url, req_len); /* warm-up */
@@ -280,6 +290,8 @@ int main(int argc, char **argv)
         single[r] = srtm_rtt_us(c, &caps[0], names[0]);
         rate1[r] = batched_rate(srtm_url, jobs, 1);
         rate2[r] = batched_rate(srtm_url, jobs, 2);
+        if (k != NULL)
+            pcr[r] = pcr_extend_rate(k);
     }
     double mb = bench_median(bare, rounds), ms = bench_median(single, rounds);
     double r1 = bench_median(rate1, rounds), r2 = bench_median(rate2, rounds);
@@ -292,6 +304,17 @@ int main(int argc, char **argv)
            r1);
     printf("  srtm batched extend, %d per batch, 2 connections:  %10.0f measurements/s\n", BATCH,
            r2);
+    if (k != NULL) {
+        double mp = bench_median(pcr, rounds);
+        printf("  Esys_PCR_Extend on swtpm, 1 digest per call:         %10.0f extends/s\n", mp);
+        printf("  batched srtm extends / TPM PCR extends:   %6.0fx (1 connection), %.0fx (2)\n",
+               r1 / mp, r2 / mp);
+        km_close(k);
+        kill(tpm, SIGTERM);
+        waitpid(tpm, NULL, 0);
+    } else {
+        printf("  (swtpm not found: no TPM PCR extend reference)\n");
+    }
     srtm_close(c);
     srtm_cap_wipe(&admin);
     kill(echo, SIGKILL);

@@ -5,9 +5,14 @@
  *      the time of starting srtmd --no-tpm (the same daemon without the period);
  *   2. joint quote latency through libsrtm (report of 10 components, IRK signature, TPM
  *      quote) against a bare km_quote on a second swtpm with the same kind of AIK (the
- *      TPM's share), alternating, medians.
+ *      TPM's share), alternating, medians;
+ *   3. throughput with 64 concurrent verifiers against two references: bare TPM quotes
+ *      back to back, and a bare nng echo server answering 64 clients with messages of
+ *      the sizes of a quote request and its evidence (the transport's own ceiling on this
+ *      machine); with the CPU time srtmd, swtpm and the verifiers spent per joint quote.
  * Usage: bench_quote BUILD_DIR [ROUNDS]
  */
+#include "bench_echo.h"
 #include "bench_util.h"
 #include <pthread.h>
 #include <signal.h>
@@ -19,9 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/protocol/reqrep0/req.h>
 #include <srtm/srtm.h>
 
 #include "km.h"
+#include "srtm.pb-c.h"
 
 #define QUOTES_PER_ROUND 50
 #define VERIFIERS 64
@@ -59,6 +66,61 @@ static void *burst_verifier(void *arg)
 
 
 
+/* One client of the transport reference: echo round trips back to back until the
+ * deadline. */
+static size_t echo_req_len;
+static void *burst_echo(void *arg)
+{
+    nng_socket s;
+    if (nng_req0_open(&s) != 0 ||
+        nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) != 0 ||
+        nng_dial(s, arg, NULL, 0) != 0) {
+        burst_failed++;
+        return NULL;
+    }
+    while (bench_now() < burst_until) {
+        nng_msg *m = NULL, *r = NULL;
+        if (nng_msg_alloc(&m, echo_req_len) != 0)
+            break;
+        memset(nng_msg_body(m), 1, echo_req_len);
+        if (nng_sendmsg(s, m, 0) != 0 || nng_recvmsg(s, &r, 0) != 0) {
+            burst_failed++;
+            break;
+        }
+        nng_msg_free(r);
+        burst_done++;
+    }
+    nng_close(s);
+    return NULL;
+}
+
+/* CPU seconds (user + system) a process has used so far, from /proc. */
+static double cpu_of(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15 (utime, stime) follow the ")" closing the command name. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                            &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double cpu_self(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static pid_t swtpm(const char *dir, int port)
 {
     pid_t pid = fork();
@@ -89,6 +151,22 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/srtm-bench-quote-XXXXXX";
     if (mkdtemp(dir) == NULL)
         return 1;
+    /* The echo server of the transport reference is forked now, before this process
+     * uses nng (nng does not survive a fork); it learns its answer size from the pipe. */
+    int echo_pipe[2];
+    if (pipe(echo_pipe) != 0)
+        return 1;
+    pid_t echo = fork();
+    if (echo == 0) {
+        size_t reply_len = 0;
+        close(echo_pipe[1]);
+        if (read(echo_pipe[0], &reply_len, sizeof(reply_len)) != sizeof(reply_len))
+            _exit(0);
+        char echo_url[400];
+        snprintf(echo_url, sizeof(echo_url), "ipc://%s/echo.sock", dir);
+        bench_echo_serve(echo_url, reply_len);
+    }
+    close(echo_pipe[0]);
     bench_sh("mkdir -p %s/tpm-a %s/tpm-b", dir, dir);
     int port_a = 23410, port_b = 23420;
     pid_t ta = swtpm(strcat(strcpy((char[300]){0}, dir), "/tpm-a"), port_a);
@@ -165,14 +243,63 @@ int main(int argc, char **argv)
 
     /* 3. Throughput: 64 verifiers asking at once for BURST_S seconds (srtmd batches what
      * waits into one TPM quote), against back-to-back bare TPM quotes for as long. */
+    uint8_t *sample = NULL;
+    size_t evidence_len = 0;
+    if (srtm_quote(c, nonce, sizeof(nonce), NULL, 0, &sample, &evidence_len) != SRTM_OK)
+        return 1;
+    free(sample);
+    pid_t srtmd_pid = 0;
+    {
+        char pidfile[400];
+        snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
+        FILE *f = fopen(pidfile, "r");
+        if (f == NULL || fscanf(f, "%d", &srtmd_pid) != 1)
+            return 1;
+        fclose(f);
+    }
     burst_url = url;
+    double cpu_d0 = cpu_of(srtmd_pid), cpu_t0 = cpu_of(ta), cpu_v0 = cpu_self();
     burst_until = bench_now() + BURST_S;
     pthread_t th[VERIFIERS];
     for (int i = 0; i < VERIFIERS; i++)
         pthread_create(&th[i], NULL, burst_verifier, NULL);
     for (int i = 0; i < VERIFIERS; i++)
         pthread_join(th[i], NULL);
-    double joint_rate = (double)burst_done / BURST_S;
+    unsigned long long joint_done = burst_done;
+    double joint_rate = (double)joint_done / BURST_S;
+    double cpu_d = cpu_of(srtmd_pid) - cpu_d0, cpu_t = cpu_of(ta) - cpu_t0,
+           cpu_v = cpu_self() - cpu_v0;
+
+    /* The transport alone: the same 64 clients and message sizes, an echo server. */
+    char echo_url[400];
+    snprintf(echo_url, sizeof(echo_url), "ipc://%s/echo.sock", dir);
+    {
+        Srtm__QuoteRequest qr = SRTM__QUOTE_REQUEST__INIT;
+        qr.nonce.data = nonce;
+        qr.nonce.len = sizeof(nonce);
+        Srtm__Request req = SRTM__REQUEST__INIT;
+        req.version = SRTM__VERSION__VERSION_1;
+        req.op_case = SRTM__REQUEST__OP_QUOTE;
+        req.quote = &qr;
+        echo_req_len = srtm__request__get_packed_size(&req);
+    }
+    if (write(echo_pipe[1], &evidence_len, sizeof(evidence_len)) != sizeof(evidence_len))
+        return 1;
+    close(echo_pipe[1]);
+    usleep(200000);
+    burst_done = 0;
+    unsigned long long failed_joint = burst_failed;
+    double cpu_e0 = cpu_of(echo);
+    burst_until = bench_now() + BURST_S;
+    for (int i = 0; i < VERIFIERS; i++)
+        pthread_create(&th[i], NULL, burst_echo, echo_url);
+    for (int i = 0; i < VERIFIERS; i++)
+        pthread_join(th[i], NULL);
+    double echo_rate = (double)burst_done / BURST_S;
+    double cpu_e = (cpu_of(echo) - cpu_e0) / (double)burst_done;
+    kill(echo, SIGKILL);
+    waitpid(echo, NULL, 0);
+
     uint64_t bare = 0;
     double until = bench_now() + BURST_S;
     while (bench_now() < until) {
@@ -190,9 +317,15 @@ int main(int argc, char **argv)
     printf("  bare km_quote (TPM share, same PCRs): %7.2f ms\n", mt * 1e3);
     printf("  srtm's share (joint - TPM):           %7.2f ms\n", (mj - mt) * 1e3);
     printf("  %d concurrent verifiers for %d s:    %7.0f joint quotes/s (%llu failed)\n",
-           VERIFIERS, BURST_S, joint_rate, (unsigned long long)burst_failed);
+           VERIFIERS, BURST_S, joint_rate, failed_joint);
     printf("  bare TPM quotes back to back:         %7.0f quotes/s  (joint = %.1fx the TPM)\n",
            tpm_rate, joint_rate / tpm_rate);
+    printf("  bare nng echo, %d clients, %zu B / %zu B: %7.0f round trips/s (joint = %.0f%% of it)\n",
+           VERIFIERS, echo_req_len, evidence_len, echo_rate, 100.0 * joint_rate / echo_rate);
+    printf("  CPU per joint quote: srtmd %.0f us, swtpm %.0f us, verifiers %.0f us; "
+           "per echo: server %.0f us\n",
+           cpu_d / (double)joint_done * 1e6, cpu_t / (double)joint_done * 1e6,
+           cpu_v / (double)joint_done * 1e6, cpu_e * 1e6);
     km_close(kb);
     srtm_close(c);
     bench_sh("kill $(cat %s/pid); sleep 0.5; grep -o 'quoter: .*' %s/srtmd.log | "
