@@ -38,6 +38,7 @@ static srtm_err write_file(const char *dir, const char *prefix, const char *name
         ok = n > 0;
         done += ok ? (size_t)n : 0;
     }
+    ok = ok && fsync(fd) == 0;
     int saved = errno;
     ok = close(fd) == 0 && ok;
     if (ok && rename(tmp, path) == 0)

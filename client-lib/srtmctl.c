@@ -7,6 +7,7 @@
  * output formats and exit codes are an interface: scripts outside the project call them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -313,39 +314,65 @@ static const char *cap_load_reason(srtm_err err)
 
 /* ---- register ---------------------------------------------------------------------- */
 
-/* srtm_cap_save refuses an existing file, but only after srtmd has issued a capability
- * that would then be lost; checking the obvious failures before registering loses nothing
- * (a race with another writer can still make the save fail, see save_new_cap). */
-static int check_cap_out_usable(const ctx *c, const char *path)
+#define CAP_FILE_LEN (2u * SRTM_CAP_LEN + 1u) /* 64 hex digits and a newline */
+
+/* --cap-out: create the file (0600, never over an existing one) and reserve its bytes
+ * before registering, so that an existing file, a missing or unwritable directory or a
+ * full disk refuses the registration instead of losing the capability srtmd issues. Until
+ * the capability is written the file holds NUL bytes, which no capability loader accepts. */
+static int reserve_cap_out(const ctx *c, const char *path, int *fd_out)
 {
-    struct stat st;
-    if (lstat(path, &st) == 0)
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
         return file_error(c, SRTM_E_EXISTS, "--cap-out file '%s' exists; not overwriting it",
                           path);
-    if (errno != ENOENT)
-        return file_error(c, SRTM_E_IO, "--cap-out file '%s': %s", path, strerror(errno));
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof(dir), ".");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    if (access(dir, W_OK | X_OK) != 0)
-        return file_error(c, SRTM_E_IO, "--cap-out file '%s': cannot create it in '%s': %s",
-                          path, dir, strerror(errno));
+    if (fd < 0)
+        return file_error(c, SRTM_E_IO, "--cap-out file '%s': cannot create it: %s", path,
+                          strerror(errno));
+    int e = fchmod(fd, 0600) == 0 ? posix_fallocate(fd, 0, CAP_FILE_LEN) : errno;
+    if (e != 0) {
+        close(fd);
+        unlink(path);
+        return file_error(c, SRTM_E_IO, "--cap-out file '%s': cannot write it: %s", path,
+                          strerror(e));
+    }
+    *fd_out = fd;
     return CTL_CONTINUE;
 }
 
-static int save_new_cap(const ctx *c, const cmd_args *a, uint64_t handle, const srtm_cap *cap)
+/* Write the capability into the reserved file and close it. */
+static int save_new_cap(const ctx *c, const cmd_args *a, int fd, uint64_t handle,
+                        const srtm_cap *cap)
 {
-    srtm_err err = srtm_cap_save(a->cap_out, cap);
-    if (err != SRTM_OK)
+    char text[CAP_FILE_LEN + 1];
+    int e = srtm_cap_to_hex(cap, text, sizeof(text)) == SRTM_OK ? 0 : EINVAL;
+    text[CAP_FILE_LEN - 1] = '\n';
+    size_t off = 0;
+    while (e == 0 && off < CAP_FILE_LEN) {
+        ssize_t n = pwrite(fd, text + off, CAP_FILE_LEN - off, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            e = errno;
+        else if (n == 0)
+            e = EIO;
+        else
+            off += (size_t)n;
+    }
+    explicit_bzero(text, sizeof(text));
+    if (e == 0 && fsync(fd) != 0)
+        e = errno;
+    if (close(fd) != 0 && e == 0)
+        e = errno;
+    if (e != 0) {
+        unlink(a->cap_out);
         /* Printing the capability instead would defeat --cap-out, whose point is to keep
          * it off stdout; the component stays registered without a usable capability. */
-        return file_error(c, err,
+        return file_error(c, SRTM_E_IO,
                           "cannot write --cap-out file '%s' (%s); component '%s' is "
                           "registered with handle %llu but its capability is lost",
-                          a->cap_out, srtm_strerror(err), a->name, (unsigned long long)handle);
+                          a->cap_out, strerror(e), a->name, (unsigned long long)handle);
+    }
     if (!c->g.json) {
         printf("handle %llu\ncapability_file %s\n", (unsigned long long)handle, a->cap_out);
         return CTL_OK;
@@ -396,8 +423,9 @@ static int print_new_cap(const ctx *c, const cmd_args *a, uint64_t handle, const
 
 static int cmd_register(ctx *c, const cmd_args *a)
 {
+    int fd = -1;
     if (a->cap_out != NULL) {
-        int rc = check_cap_out_usable(c, a->cap_out);
+        int rc = reserve_cap_out(c, a->cap_out, &fd);
         if (rc != CTL_CONTINUE)
             return rc;
     }
@@ -406,10 +434,14 @@ static int cmd_register(ctx *c, const cmd_args *a)
     srtm_err err = srtm_register_child(c->conn, &c->cap, a->parent, a->name, a->ccr_count,
                                        a->deps, a->n_deps, a->reversible, a->n_reversible,
                                        &handle, &cap);
-    if (err != SRTM_OK)
+    if (err != SRTM_OK) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(a->cap_out);
+        }
         return fail(c, err);
-    int rc = a->cap_out != NULL ? save_new_cap(c, a, handle, &cap)
-                                : print_new_cap(c, a, handle, &cap);
+    }
+    int rc = fd >= 0 ? save_new_cap(c, a, fd, handle, &cap) : print_new_cap(c, a, handle, &cap);
     srtm_cap_wipe(&cap);
     return rc;
 }
@@ -999,7 +1031,8 @@ static srtm_err write_public_file(const char *path, const uint8_t *data, size_t 
         f = fopen(tmp, "wbxe");
     if (f == NULL)
         return SRTM_E_IO;
-    bool ok = fchmod(fileno(f), 0644) == 0 && fwrite(data, 1, len, f) == len;
+    bool ok = fchmod(fileno(f), 0644) == 0 && fwrite(data, 1, len, f) == len &&
+              fflush(f) == 0 && fsync(fileno(f)) == 0;
     int saved = errno;
     ok = fclose(f) == 0 && ok;
     if (ok && rename(tmp, path) == 0)
@@ -1846,7 +1879,11 @@ static int load_cap(ctx *c, const command *cmd)
 {
     if (c->g.cap_path == NULL)
         return usage_error(cmd, "needs --cap FILE before the command");
+    errno = 0;
     srtm_err err = srtm_cap_load(c->g.cap_path, &c->cap);
+    if (err == SRTM_E_IO && errno != 0)
+        return file_error(c, err, "capability file '%s' cannot be read: %s", c->g.cap_path,
+                          strerror(errno));
     if (err != SRTM_OK)
         return file_error(c, err, "capability file '%s' %s", c->g.cap_path,
                           cap_load_reason(err));

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,21 +70,63 @@ static void usage(FILE *f)
         DEFAULT_AIK_HANDLE);
 }
 
-/* Write data to a new file (mode 0644 for public data, 0600 otherwise). */
+/*
+ * Write data to path (mode 0644 for public data, 0600 otherwise) through a temporary file
+ * in the same directory: write, fsync, then rename over path (--force) or link to path
+ * (which fails if it exists). A full disk or a crash leaves either the old file or the
+ * whole new one, never a truncated blob, and no temporary file.
+ */
 static bool write_file(const char *path, const void *data, size_t len, mode_t mode, bool force)
 {
-    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-    int fd = open(path, flags, mode);
-    if (fd < 0) {
-        fprintf(stderr, "srtm-keymgr: cannot create %s: %s%s\n", path, strerror(errno),
-                errno == EEXIST ? " (use --force to replace it)" : "");
+    char tmp[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= sizeof(tmp)) {
+        fprintf(stderr, "srtm-keymgr: cannot create %s: path too long\n", path);
         return false;
     }
-    bool ok = write(fd, data, len) == (ssize_t)len && fchmod(fd, mode) == 0 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok)
-        fprintf(stderr, "srtm-keymgr: cannot write %s\n", path);
-    return ok;
+    struct stat st;
+    if (!force && lstat(path, &st) == 0) {
+        fprintf(stderr, "srtm-keymgr: cannot create %s: %s (use --force to replace it)\n", path,
+                strerror(EEXIST));
+        return false;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) {
+        fprintf(stderr, "srtm-keymgr: cannot create %s (temporary file %s): %s\n", path, tmp,
+                strerror(errno));
+        return false;
+    }
+    int saved = fchmod(fd, mode) == 0 ? 0 : errno;
+    const uint8_t *p = data;
+    size_t off = 0;
+    while (saved == 0 && off < len) {
+        ssize_t n = write(fd, p + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            saved = errno;
+        else if (n == 0)
+            saved = EIO;
+        else
+            off += (size_t)n;
+    }
+    if (saved == 0 && fsync(fd) != 0)
+        saved = errno;
+    if (close(fd) != 0 && saved == 0)
+        saved = errno;
+    if (saved == 0) {
+        /* link refuses an existing path: no overwrite without --force, even in a race. */
+        if (force ? rename(tmp, path) != 0 : link(tmp, path) != 0)
+            saved = errno;
+        else if (!force)
+            unlink(tmp);
+    }
+    if (saved != 0) {
+        unlink(tmp);
+        fprintf(stderr, "srtm-keymgr: cannot write %s: %s%s\n", path, strerror(saved),
+                saved == EEXIST ? " (use --force to replace it)" : "");
+        return false;
+    }
+    return true;
 }
 
 static srtm_err open_tpm(const opts *o, km_ctx **ctx)

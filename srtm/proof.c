@@ -37,34 +37,139 @@ static srtm_err check_config(const proof_config *cfg)
     return SRTM_OK;
 }
 
-static srtm_err load_blob(const char *path, km_sealed *out)
+/*
+ * Read the sealed IRK. Its secrecy does not matter (only this TPM in the proof state can
+ * unseal it), its integrity does: sealing needs no secret, so whoever can replace the file
+ * can seal a key of their own to the same PCR policy and srtmd would certify and use it.
+ * So it must be a regular file, not a symbolic link, owned by root (or srtmd's user) and
+ * not writable by group or others. *missing is set when there is no file at path.
+ */
+static srtm_err load_blob(const char *path, km_sealed *out, bool *missing)
 {
-    char *buf = NULL;
+    *missing = false;
+    /* O_NONBLOCK: a FIFO must not block the open; it is refused below. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT) {
+            *missing = true;
+            return SRTM_E_IO;
+        }
+        if (e == ELOOP)
+            log_error("the sealed IRK %s is a symbolic link: srtmd reads it only from a regular "
+                      "file (put the file itself there)",
+                      path);
+        else
+            log_error("cannot open the sealed IRK %s: %s", path, strerror(e));
+        return e == ELOOP ? SRTM_E_DENIED : SRTM_E_IO;
+    }
+    struct stat st;
+    srtm_err err = SRTM_OK;
+    if (fstat(fd, &st) != 0) {
+        log_error("cannot read the sealed IRK %s: %s", path, strerror(errno));
+        err = SRTM_E_IO;
+    } else if (!S_ISREG(st.st_mode)) {
+        log_error("the sealed IRK %s is not a regular file (%s)", path,
+                  S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+        err = SRTM_E_IO;
+    } else if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        log_error("the sealed IRK %s belongs to uid %u: whoever can replace it can make srtmd "
+                  "use a key of their own; it must belong to root",
+                  path, (unsigned)st.st_uid);
+        err = SRTM_E_DENIED;
+    } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        log_error("the sealed IRK %s is writable by group or others (mode %04o): whoever can "
+                  "replace it can make srtmd use a key of their own; chmod go-w it",
+                  path, (unsigned)(st.st_mode & 07777));
+        err = SRTM_E_DENIED;
+    } else if (st.st_size <= 0 || (uint64_t)st.st_size > KM_MAX_SEALED) {
+        log_error("the sealed IRK %s has %lld bytes, not 1 to %u: it is not a sealed IRK "
+                  "(restore it, or wrap a new one with `srtm-keymgr wrap-irk`)",
+                  path, (long long)st.st_size, KM_MAX_SEALED);
+        err = SRTM_E_MALFORMED;
+    }
     size_t len = 0;
-    srtm_err err = read_small_file(path, KM_MAX_SEALED, &buf, &len);
-    if (err != SRTM_OK)
-        return err;
-    memcpy(out->blob, buf, len);
+    while (err == SRTM_OK) {
+        /* One byte past the limit notices a file that grew after fstat. */
+        if (len == sizeof(out->blob)) {
+            log_error("the sealed IRK %s grew past %u bytes while being read", path,
+                      KM_MAX_SEALED);
+            err = SRTM_E_MALFORMED;
+            break;
+        }
+        ssize_t n = read(fd, out->blob + len, sizeof(out->blob) - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            log_error("cannot read the sealed IRK %s: %s", path, strerror(errno));
+            err = SRTM_E_IO;
+        }
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (err == SRTM_OK && len == 0) {
+        log_error("the sealed IRK %s is empty", path);
+        err = SRTM_E_MALFORMED;
+    }
     out->len = len;
-    free(buf);
-    return SRTM_OK;
+    return err;
 }
 
-/* Write the sealed IRK (not secret, but only srtmd should replace it): 0600, atomically. */
+/* Write the sealed IRK (not secret, but only srtmd should replace it): 0600, through a
+ * temporary file, fsync and rename, so that a full disk or a crash leaves either no file
+ * or the whole one, never a truncated blob (which would lose the IRK at the next boot). */
 static srtm_err save_blob(const char *path, const km_sealed *s)
 {
     char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= sizeof(tmp))
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= sizeof(tmp)) {
+        log_error("cannot write the sealed IRK to %s: path too long", path);
         return SRTM_E_TOO_BIG;
+    }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
+    if (fd < 0) {
+        log_error("cannot write the sealed IRK to %s (creating %s): %s", path, tmp,
+                  strerror(errno));
         return SRTM_E_IO;
-    bool ok = write(fd, s->blob, s->len) == (ssize_t)s->len && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok)
+    }
+    int saved = 0;
+    size_t off = 0;
+    while (saved == 0 && off < s->len) {
+        ssize_t n = write(fd, s->blob + off, s->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            saved = errno;
+        else if (n == 0)
+            saved = EIO;
+        else
+            off += (size_t)n;
+    }
+    if (saved == 0 && fsync(fd) != 0)
+        saved = errno;
+    if (close(fd) != 0 && saved == 0)
+        saved = errno;
+    if (saved == 0 && rename(tmp, path) != 0)
+        saved = errno;
+    if (saved != 0) {
         unlink(tmp);
-    return ok ? SRTM_OK : SRTM_E_IO;
+        log_error("cannot write the sealed IRK to %s: %s", path, strerror(saved));
+        return SRTM_E_IO;
+    }
+    /* The rename itself must reach the disk too; a failure here is only logged. */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    int n = slash == NULL ? snprintf(dir, sizeof(dir), ".")
+                          : snprintf(dir, sizeof(dir), "%.*s",
+                                     slash == path ? 1 : (int)(slash - path), path);
+    int dfd = n > 0 && (size_t)n < sizeof(dir) ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                                               : -1;
+    if (dfd < 0 || fsync(dfd) != 0)
+        log_warn("cannot sync the directory of %s: %s", path, strerror(errno));
+    if (dfd >= 0)
+        close(dfd);
+    return SRTM_OK;
 }
 
 /* Case S1T, first start: create the IRK and seal it to the PCRs as they are now, which
@@ -88,7 +193,8 @@ static srtm_err s1t_create(km_ctx *ctx, const proof_config *cfg, irk **out)
         err = km_seal(ctx, KM_PARENT_PRIMARY, policy, der, der_len, &sealed);
     OPENSSL_cleanse(der, sizeof(der));
     if (err == SRTM_OK && (err = save_blob(cfg->irk_blob, &sealed)) != SRTM_OK)
-        log_error("cannot write the sealed IRK to %s: %s", cfg->irk_blob, strerror(errno));
+        log_error("case S1T: the new IRK could not be stored, so it could not be recovered "
+                  "after a reboot; srtmd does not start with it");
     if (err != SRTM_OK) {
         irk_free(k);
         return err;
@@ -101,14 +207,19 @@ static srtm_err s1t_create(km_ctx *ctx, const proof_config *cfg, irk **out)
 static srtm_err obtain_irk(km_ctx *ctx, const proof_config *cfg, irk **out)
 {
     km_sealed sealed;
-    srtm_err err = load_blob(cfg->irk_blob, &sealed);
-    if (err != SRTM_OK && cfg->scheme == IRK_SCHEME_S1T && access(cfg->irk_blob, F_OK) != 0)
+    bool missing = false;
+    srtm_err err = load_blob(cfg->irk_blob, &sealed, &missing);
+    if (missing && cfg->scheme == IRK_SCHEME_S1T)
         return s1t_create(ctx, cfg, out);
-    if (err != SRTM_OK) {
-        log_error("cannot read the sealed IRK %s (%s): create it with `srtm-keymgr wrap-irk`",
-                  cfg->irk_blob, srtm_strerror(err));
+    if (missing) {
+        log_error("the sealed IRK %s does not exist: create it with `srtm-keymgr wrap-irk "
+                  "--reference REFERENCE.json -o %s` (docs/key-management.md), or give "
+                  "--irk-blob",
+                  cfg->irk_blob, cfg->irk_blob);
         return err;
     }
+    if (err != SRTM_OK)
+        return err;
     km_secret secret;
     err = km_unseal(ctx, KM_PARENT_PRIMARY, &sealed, cfg->proof_mask, &secret);
     if (err == SRTM_E_DENIED) {
@@ -116,6 +227,12 @@ static srtm_err obtain_irk(km_ctx *ctx, const proof_config *cfg, irk **out)
                   "state it was wrapped for (another srtmd binary or configuration, another "
                   "boot chain, or the period was already closed in this boot); re-wrap with "
                   "`srtm-keymgr rewrap` for an intended change, or reboot");
+        return err;
+    }
+    if (err == SRTM_E_MALFORMED) {
+        log_error("the sealed IRK %s is damaged (truncated or not a sealed object): restore "
+                  "it, or wrap a new one with `srtm-keymgr wrap-irk`",
+                  cfg->irk_blob);
         return err;
     }
     if (err != SRTM_OK) {

@@ -10,16 +10,32 @@
  * Listener watchdog: in nng 1.5 (Debian 12) a peer that connects and closes during the
  * SP handshake makes the listener stop accepting for good (nanomsg/nng#1518, fixed in
  * later releases), which would let any local user cut srtmd off from new clients. A
- * watchdog thread therefore connects to srtmd's own socket every WATCHDOG_PERIOD_MS with
- * a fresh connection and a read-only request; when two probes in a row get no answer it
- * replaces the listener. Connections already established are not affected.
+ * watchdog thread therefore connects to srtmd's own socket every WATCHDOG_PERIOD_MS and
+ * waits for the socket to take a connection in (a pipe event, so no worker is needed: a
+ * srtmd whose workers are all busy, e.g. with quotes waiting for a slow TPM, is not taken
+ * for a stalled one); when two probes in a row see none it replaces the listener. That
+ * closes the connections the old listener had accepted (nng closes a listener's pipes
+ * with it); libsrtm reconnects by itself. When srtmd has run out of file descriptors
+ * (RLIMIT_NOFILE) the probe cannot connect either: the watchdog says so once and leaves
+ * the listener alone, new clients wait in the socket's backlog until connections close.
+ * (Queued clients that give up meanwhile hang up during the handshake, so the listener
+ * is often replaced right after.)
+ *
+ * Before listening on an ipc:// path, server_check_path makes sure srtmd takes over
+ * nothing it must not: nng would remove whatever file is at the path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,9 +79,9 @@ struct srtm_server {
     bool stopping;        /* under wd_lock */
     pthread_mutex_t wd_lock;
     pthread_cond_t wd_cond;
-    uint8_t probe[64];
-    size_t probe_len;
     unsigned restarts;
+    bool fds_exhausted; /* watchdog thread only */
+    atomic_uint pipes_added; /* connections the socket took in (pipe event) */
 };
 
 static void peer_of(nng_msg *msg, service_peer *peer)
@@ -214,8 +230,8 @@ static srtm_err listen_on(srtm_server *srv, const char *url, nng_listener *out)
     return SRTM_OK;
 }
 
-/* One probe: a fresh connection and a one-entry list request; true if answered. */
-static bool probe_once(srtm_server *srv)
+/* One probe of url: a fresh connection and the request probe; true if answered. */
+static bool probe_url(const char *url, const uint8_t *probe, size_t probe_len)
 {
     nng_socket s;
     if (nng_req0_open(&s) != 0)
@@ -225,14 +241,56 @@ static bool probe_once(srtm_server *srv)
     size_t n = 0;
     if (nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, WATCHDOG_TIMEOUT_MS) == 0 &&
         nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, WATCHDOG_TIMEOUT_MS) == 0 &&
-        nng_dial(s, srv->url, NULL, NNG_FLAG_NONBLOCK) == 0 &&
-        nng_send(s, srv->probe, srv->probe_len, 0) == 0 &&
+        nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK) == 0 &&
+        nng_send(s, (void *)probe, probe_len, 0) == 0 &&
         nng_recv(s, &buf, &n, NNG_FLAG_ALLOC) == 0) {
         ok = true;
         nng_free(buf, n);
     }
     nng_close(s);
     return ok;
+}
+
+/* Pipe event: the socket took in a connection whose handshake completed. */
+static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    (void)ev;
+    srtm_server *srv = arg;
+    atomic_fetch_add(&srv->pipes_added, 1);
+}
+
+/* One watchdog probe: true if the socket takes in a connection (the probe's or anyone
+ * else's) within WATCHDOG_TIMEOUT_MS, whether or not a worker is free to answer. */
+static bool probe_once(srtm_server *srv)
+{
+    unsigned before = atomic_load(&srv->pipes_added);
+    nng_socket s;
+    if (nng_req0_open(&s) != 0)
+        return true; /* cannot tell; do not act on our own failure */
+    bool ok = false;
+    if (nng_dial(s, srv->url, NULL, NNG_FLAG_NONBLOCK) == 0) {
+        for (int waited = 0; !ok && waited < WATCHDOG_TIMEOUT_MS; waited += 10) {
+            ok = atomic_load(&srv->pipes_added) != before;
+            if (!ok) {
+                struct timespec ts = {0, 10 * 1000000L};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+    nng_close(s);
+    return ok;
+}
+
+/* true when this process cannot open another file descriptor (RLIMIT_NOFILE). */
+static bool out_of_fds(void)
+{
+    int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0) {
+        close(fd);
+        return false;
+    }
+    return errno == EMFILE || errno == ENFILE;
 }
 
 /*
@@ -249,9 +307,12 @@ static void relisten(srtm_server *srv)
             srv->listener = fresh;
         return;
     }
-    char tmp_url[sizeof(srv->url) + 16];
-    if ((size_t)snprintf(tmp_url, sizeof(tmp_url), "%s.%ld", srv->url, (long)getpid()) >=
-        sizeof(tmp_url))
+    /* A new name each time: nng unlinks the path a listener was created on when it
+     * closes it, and the listener being replaced may have been created on the previous
+     * temporary name. */
+    char tmp_url[sizeof(srv->url) + 32];
+    if ((size_t)snprintf(tmp_url, sizeof(tmp_url), "%s.%ld.%u", srv->url, (long)getpid(),
+                         srv->restarts) >= sizeof(tmp_url))
         return;
     unlink(tmp_url + 6);
     if (listen_on(srv, tmp_url, &fresh) != SRTM_OK)
@@ -282,6 +343,21 @@ static void *watchdog_main(void *arg)
             break;
         pthread_mutex_unlock(&srv->wd_lock);
         bool ok = probe_once(srv);
+        if (!ok && out_of_fds()) {
+            /* Not nng#1518: a new listener would not help, connections must close. */
+            if (!srv->fds_exhausted)
+                log_warn("out of file descriptors (RLIMIT_NOFILE): new connections to %s "
+                         "wait until clients close some",
+                         srv->url);
+            srv->fds_exhausted = true;
+            misses = 0;
+            pthread_mutex_lock(&srv->wd_lock);
+            continue;
+        }
+        if (ok && srv->fds_exhausted) {
+            log_warn("file descriptors available again: accepting connections on %s", srv->url);
+            srv->fds_exhausted = false;
+        }
         misses = ok ? 0 : misses + 1;
         if (misses >= 2) {
             log_warn("the listener on %s stopped accepting connections; replacing it", srv->url);
@@ -295,7 +371,8 @@ static void *watchdog_main(void *arg)
     return NULL;
 }
 
-static srtm_err build_probe(srtm_server *srv)
+/* The start-up check's request: a one-entry list, read-only. */
+static srtm_err build_probe(uint8_t *buf, size_t size, size_t *len)
 {
     Srtm__ListRequest lr = SRTM__LIST_REQUEST__INIT;
     lr.max_entries = 1;
@@ -303,10 +380,162 @@ static srtm_err build_probe(srtm_server *srv)
     req.version = SRTM__VERSION__VERSION_1;
     req.op_case = SRTM__REQUEST__OP_LIST;
     req.list = &lr;
-    srv->probe_len = srtm__request__get_packed_size(&req);
-    if (srv->probe_len > sizeof(srv->probe))
+    *len = srtm__request__get_packed_size(&req);
+    if (*len > size)
         return SRTM_E_INTERNAL;
-    srtm__request__pack(&req, srv->probe);
+    srtm__request__pack(&req, buf);
+    return SRTM_OK;
+}
+
+/* "uid 65534 (nobody)", or "uid N" for a uid without a name. */
+static const char *owner_text(uid_t uid, char *buf, size_t size)
+{
+    struct passwd pw, *found = NULL;
+    char pwbuf[1024];
+    if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &found) == 0 && found != NULL)
+        snprintf(buf, size, "uid %u (%s)", (unsigned)uid, found->pw_name);
+    else
+        snprintf(buf, size, "uid %u", (unsigned)uid);
+    return buf;
+}
+
+static bool trusted_owner(uid_t uid, uid_t also_ok)
+{
+    return uid == 0 || uid == geteuid() || uid == also_ok;
+}
+
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISREG(mode))
+        return "a regular file";
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISLNK(mode))
+        return "a symbolic link";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    return "a device or other special file";
+}
+
+/* The directory of path: "/" for "/x", "." for "x". */
+static bool dir_of(const char *path, char *out, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (n >= size)
+        return false;
+    if (n == 0)
+        snprintf(out, size, ".");
+    else {
+        memcpy(out, path, n);
+        out[n] = '\0';
+    }
+    return true;
+}
+
+/* A socket file that nothing listens on: connect() is refused. */
+static bool stale_socket(const char *path, int *err_out)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(path);
+    *err_out = 0;
+    if (n >= sizeof(sa.sun_path)) {
+        *err_out = ENAMETOOLONG;
+        return false;
+    }
+    memcpy(sa.sun_path, path, n + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *err_out = errno;
+        return false;
+    }
+    bool stale = false;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        *err_out = errno;
+        stale = errno == ECONNREFUSED;
+    }
+    close(fd);
+    return stale;
+}
+
+srtm_err server_check_path(const char *url, uid_t also_ok)
+{
+    if (strncmp(url, "ipc://", 6) != 0)
+        return SRTM_OK;
+    const char *path = url + 6;
+    char dir[PATH_MAX], owner[128];
+    struct stat st;
+    if (path[0] == '\0' || !dir_of(path, dir, sizeof(dir))) {
+        log_error("cannot listen on %s: not a usable socket path", url);
+        return SRTM_E_INVALID;
+    }
+    /* The directory: whoever may write it could replace the socket with their own. */
+    if (stat(dir, &st) != 0) {
+        log_error("cannot listen on %s: directory %s: %s", url, dir, strerror(errno));
+        return SRTM_E_TRANSPORT;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        log_error("cannot listen on %s: %s is not a directory", url, dir);
+        return SRTM_E_TRANSPORT;
+    }
+    if (!trusted_owner(st.st_uid, also_ok)) {
+        log_error("cannot listen on %s: its directory %s belongs to %s, who could replace "
+                  "the socket; use a directory of root or srtmd's user",
+                  url, dir, owner_text(st.st_uid, owner, sizeof(owner)));
+        return SRTM_E_DENIED;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+        log_error("cannot listen on %s: its directory %s (mode %04o) is writable by group or "
+                  "others without the sticky bit, so another user could replace the socket",
+                  url, dir, (unsigned)(st.st_mode & 07777));
+        return SRTM_E_DENIED;
+    }
+    /* The path itself: nothing there, or a socket of srtmd's. nng would unlink any file
+     * it finds there, so srtmd decides first. */
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return SRTM_OK;
+        log_error("cannot listen on %s: %s", url, strerror(errno));
+        return SRTM_E_TRANSPORT;
+    }
+    if (!trusted_owner(st.st_uid, also_ok)) {
+        log_error("cannot listen on %s: %s exists and belongs to %s, not to srtmd; it is left "
+                  "alone (remove it if it is not needed)",
+                  url, path, owner_text(st.st_uid, owner, sizeof(owner)));
+        return SRTM_E_DENIED;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        log_error("cannot listen on %s: %s is %s, not a socket; srtmd does not remove or "
+                  "change it (choose another --listen path or remove it)",
+                  url, path, file_kind(st.st_mode));
+        return SRTM_E_EXISTS;
+    }
+    /* A socket: ask it with a real request first; nng's own check (a bare connect and
+     * close) would trip nanomsg/nng#1518 in a live srtmd. */
+    uint8_t probe[64];
+    size_t probe_len = 0;
+    if (build_probe(probe, sizeof(probe), &probe_len) != SRTM_OK)
+        return SRTM_E_INTERNAL;
+    if (probe_url(url, probe, probe_len)) {
+        log_error("cannot listen on %s: another srtmd is serving there", url);
+        return SRTM_E_EXISTS;
+    }
+    int cerr = 0;
+    if (!stale_socket(path, &cerr)) {
+        if (cerr == 0)
+            log_error("cannot listen on %s: a program listens there but does not answer as "
+                      "srtmd (a hung srtmd?); not taking its place",
+                      url);
+        else
+            log_error("cannot listen on %s: cannot tell whether the socket is in use: %s", url,
+                      strerror(cerr));
+        return SRTM_E_EXISTS;
+    }
+    if (unlink(path) != 0) {
+        log_error("cannot remove the stale socket %s: %s", path, strerror(errno));
+        return SRTM_E_TRANSPORT;
+    }
+    log_warn("replaced the stale socket %s (left by a srtmd that did not exit cleanly)", path);
     return SRTM_OK;
 }
 
@@ -364,6 +593,11 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
         goto fail;
     }
     srv->sock_open = true;
+    rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, pipe_added, srv);
+    if (rv != 0) {
+        log_error("cannot watch connections: %s", nng_strerror(rv));
+        goto fail;
+    }
     rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, 2 * (size_t)SRTM_MAX_MESSAGE);
     if (rv != 0) {
         log_error("cannot set receive limit: %s", nng_strerror(rv));
@@ -390,16 +624,9 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
             goto fail;
         }
     }
-    err = build_probe(srv);
+    err = server_check_path(srv->url, cfg->owner_ok);
     if (err != SRTM_OK)
         goto fail;
-    /* Ask an existing socket file with a real request first: nng's own stale-socket
-     * check (a bare connect and close) would trip nanomsg/nng#1518 in a live srtmd. */
-    if (srv->ipc && access(srv->url + 6, F_OK) == 0 && probe_once(srv)) {
-        log_error("cannot listen on %s: another srtmd is serving there", srv->url);
-        err = SRTM_E_TRANSPORT;
-        goto fail;
-    }
     err = listen_on(srv, srv->url, &srv->listener);
     if (err != SRTM_OK)
         goto fail;

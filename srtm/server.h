@@ -7,6 +7,7 @@
 #define SRTM_SERVER_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common.h"
 #include "service.h"
@@ -24,7 +25,18 @@ typedef struct server_config {
     bool read_only;      /* refuse every mutation (a tcp:// listener for verifiers) */
     bool borrow_quoter;  /* use quoter without owning it: free this server before the
                           * server that owns it */
+    uid_t owner_ok;      /* besides root and srtmd's euid, who may own the socket and its
+                          * directory (the --user srtmd drops to); 0 for none */
 } server_config;
+
+/*
+ * For an ipc:// url (others pass): refuse, with a message, a socket directory that is not
+ * root's, srtmd's or owner_ok's, or that group or others may write without the sticky bit;
+ * refuse anything at the path that is not a socket, or that belongs to another user, or a
+ * socket where a srtmd (or anything else) listens. A stale socket (connect refused) is
+ * removed, with a warning. Nothing else is removed or changed.
+ */
+SRTM_WUR srtm_err server_check_path(const char *url, uid_t owner_ok);
 
 /* Listen and start serving s. The caller owns *out; srtm_server_free() stops it. */
 SRTM_WUR srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **out);

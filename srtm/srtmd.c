@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -356,7 +358,7 @@ static bool write_private_file(const char *path, const char *text, size_t len)
         return false;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        log_error("cannot create %s: %s", tmp, strerror(errno));
+        log_error("cannot write %s (creating %s): %s", path, tmp, strerror(errno));
         return false;
     }
     bool ok = fchmod(fd, 0600) == 0;
@@ -449,6 +451,64 @@ static void report_ready(int *ready_fd, char status)
     (void)n;
     close(*ready_fd);
     *ready_fd = -1;
+}
+
+/* A file srtmd will create (--admin-cap, --pidfile): its directory must exist and be
+ * writable now, so that a mistake stops srtmd before the proof period, not after. */
+static bool file_creatable(const char *path, const char *what)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof(dir)) {
+        log_error("%s %s: path too long", what, path);
+        return false;
+    }
+    if (n == 0)
+        memcpy(dir, ".", 2);
+    else {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        log_error("%s %s: directory %s: %s", what, path, dir, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        log_error("%s %s: %s is not a directory", what, path, dir);
+        return false;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        log_error("%s %s: cannot create files in %s: %s", what, path, dir, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Everything srtmd can check about its configuration before the proof period, which
+ * cannot be repeated in this boot once closed. */
+static bool preflight(const options *o, uid_t run_as)
+{
+    if (server_check_path(o->listen, run_as) != SRTM_OK)
+        return false;
+    if (!file_creatable(o->admin_cap, "--admin-cap"))
+        return false;
+    return o->pidfile[0] == '\0' || file_creatable(o->pidfile, "--pidfile");
+}
+
+/* Each connection is a file descriptor: take the soft limit up to the hard one (nng polls
+ * with epoll, so high descriptor numbers are fine). */
+static void raise_fd_limit(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max)
+        return;
+    rlim_t was = r.rlim_cur;
+    r.rlim_cur = r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &r) == 0)
+        log_debug("file descriptor limit raised from %llu to %llu", (unsigned long long)was,
+                  (unsigned long long)r.rlim_max);
 }
 
 /* The directory holding an ipc:// URL's socket file; false for other transports. */
@@ -608,11 +668,18 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
 
     srtm_service *svc = NULL;
     srtm_server *srv = NULL, *tcp_srv = NULL;
     bool cap_written = false, pid_written = false;
     rc = 1;
+    /* After detaching and blocking the signals: the socket check may start nng's threads. */
+    uid_t run_as = o.user[0] != '\0' ? user.uid : geteuid();
+    if (!preflight(&o, run_as)) {
+        report_ready(&ready_fd, 1);
+        return 1;
+    }
 
     srtm_cap admin;
     if (RAND_priv_bytes(admin.bytes, sizeof(admin.bytes)) != 1) {
@@ -640,7 +707,8 @@ int main(int argc, char **argv)
     server_config cfg = {.url = o.listen,
                          .socket_mode = o.socket_mode,
                          .workers = o.workers,
-                         .quoter = quoter};
+                         .quoter = quoter,
+                         .owner_ok = run_as};
     err = server_start(svc, &cfg, &srv);
     if (err != SRTM_OK)
         goto out;
@@ -690,6 +758,9 @@ out:
     srtm_cap_wipe(&admin);
     server_free(tcp_srv); /* borrows the quoter that srv owns: first */
     server_free(srv);
+    /* Join nng's threads, which ran the workers: their exit frees what OpenSSL keeps per
+     * thread (the DRBGs of RAND_priv_bytes), which LeakSanitizer reports otherwise. */
+    nng_fini();
     service_free(svc);
     /* After --user these work in the runtime directory srtmd was given; elsewhere they may
      * not (the unit's RuntimeDirectory= cleanup removes what is left). */

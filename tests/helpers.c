@@ -123,6 +123,17 @@ int test_daemon_stop(test_daemon *d)
     return rc;
 }
 
+void test_daemon_stop_checked(test_daemon *d)
+{
+    pid_t pid = d->pid;
+    int rc = test_daemon_stop(d);
+    if (pid > 0 && rc != 0) {
+        fprintf(stderr, "srtmd (pid %ld) did not exit cleanly on SIGTERM: status %d (its log "
+                        "is above)\n", (long)pid, rc);
+        abort();
+    }
+}
+
 /* Read what fd has into buf; false at end of file or error. */
 static bool drain(int fd, char *buf, size_t size, size_t *len)
 {

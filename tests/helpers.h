@@ -30,6 +30,11 @@ void test_daemon_start(test_daemon *d, const char *const *extra_args);
  * did not exit normally). Removes the temporary directory. */
 int test_daemon_stop(test_daemon *d);
 
+/* For a suite's .fini: test_daemon_stop, and if srtmd did not exit with status 0 (a crash,
+ * a sanitizer report at exit, a hang), say so and abort the test process. criterion
+ * ignores assertions in .fini; an abort there fails the test binary. */
+void test_daemon_stop_checked(test_daemon *d);
+
 /* true while the daemon process is alive. */
 bool test_daemon_alive(const test_daemon *d);
 

@@ -32,7 +32,7 @@ static void start(void)
 
 static void stop(void)
 {
-    cr_expect_eq(test_daemon_stop(&d), 0, "srtmd did not exit cleanly on SIGTERM");
+    test_daemon_stop_checked(&d);
 }
 
 TestSuite(daemon, .init = start, .fini = stop, .timeout = 60);

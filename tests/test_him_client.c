@@ -39,7 +39,7 @@ static void setup(void)
 static void teardown(void)
 {
     srtm_close(conn);
-    test_daemon_stop(&D);
+    test_daemon_stop_checked(&D);
 }
 
 TestSuite(him_lib, .init = setup, .fini = teardown, .timeout = 60);

@@ -60,7 +60,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    test_daemon_stop(&D);
+    test_daemon_stop_checked(&D);
 }
 
 TestSuite(srtmctl, .init = setup, .fini = teardown, .timeout = 60);
