@@ -5,7 +5,9 @@
 # starts srtmd (proof period included), and exports for the examples:
 #   SRTM_SOCKET SRTMCTL SRTM_ADMIN_CAP SRTM_DEMO_DIR SRTM_AIK_PEM SRTM_REFERENCE
 #   TPM2TOOLS_TCTI TSS2_LOG
-# Messages go to stdout unless PLATFORM_QUIET=1.
+# Messages go to stdout unless PLATFORM_QUIET=1. With PLATFORM_SRTMD_FOREGROUND=1 srtmd runs
+# as a child of the calling shell (--foreground) and platform_stop_srtmd returns its exit
+# status.
 
 platform_say() { [ "${PLATFORM_QUIET:-0}" = 1 ] || printf '%s\n' "$*"; }
 
@@ -57,7 +59,23 @@ platform_start() {
   platform_say "======== boot continues: srtm-launch measures srtmd; srtmd runs its SRTM-proof-period"
   "$b/srtm/srtm-launch" --tcti "$t" --srtmd "$b/srtm/srtmd" --config "$work/srtmd.conf" \
     >"$work/launch.log"
-  if ! "$b/srtm/srtmd" --config "$work/srtmd.conf" --tcti "$t" --listen "ipc://$work/srtmd.sock" \
+  if [ "${PLATFORM_SRTMD_FOREGROUND:-0}" = 1 ]; then
+    # srtmd stays a child of this shell, so platform_stop_srtmd can report its exit status;
+    # it serves once it has written its pid file.
+    "$b/srtm/srtmd" --foreground --config "$work/srtmd.conf" --tcti "$t" \
+      --listen "ipc://$work/srtmd.sock" --admin-cap "$work/admin.cap" \
+      --pidfile "$work/srtmd.pid" >/dev/null 2>"$work/srtmd.log" &
+    PLATFORM_SRTMD_PID=$!
+    for i in $(seq 1 1200); do
+      [ -s "$work/srtmd.pid" ] && break
+      kill -0 "$PLATFORM_SRTMD_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    if ! [ -s "$work/srtmd.pid" ]; then
+      cat "$work/srtmd.log" >&2
+      return 1
+    fi
+  elif ! "$b/srtm/srtmd" --config "$work/srtmd.conf" --tcti "$t" --listen "ipc://$work/srtmd.sock" \
     --admin-cap "$work/admin.cap" --pidfile "$work/srtmd.pid" 2>"$work/srtmd.log"; then
     cat "$work/srtmd.log" >&2
     return 1
@@ -68,9 +86,23 @@ platform_start() {
   export SRTM_AIK_PEM="$work/aik.pem" SRTM_REFERENCE="$work/reference.json"
 }
 
+# SIGTERM to srtmd started with PLATFORM_SRTMD_FOREGROUND=1; returns its exit status.
+platform_stop_srtmd() {
+  local pid=${PLATFORM_SRTMD_PID:-} st=0
+  [ -n "$pid" ] || return 1
+  PLATFORM_SRTMD_PID=
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" || st=$?
+  return $st
+}
+
 platform_stop() {
   if [ -n "${PLATFORM_WORK:-}" ] && [ -s "$PLATFORM_WORK/srtmd.pid" ]; then
     kill "$(cat "$PLATFORM_WORK/srtmd.pid")" 2>/dev/null || true
+  fi
+  if [ -n "${PLATFORM_SRTMD_PID:-}" ]; then
+    wait "$PLATFORM_SRTMD_PID" 2>/dev/null || true
+    PLATFORM_SRTMD_PID=
   fi
   if [ -n "${PLATFORM_SWTPM_PID:-}" ]; then
     kill "$PLATFORM_SWTPM_PID" 2>/dev/null || true
