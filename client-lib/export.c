@@ -28,22 +28,17 @@ static srtm_err write_file(const char *dir, const char *prefix, const char *name
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return SRTM_E_IO;
-    const uint8_t *p = data;
-    size_t done = 0;
-    bool ok = fchmod(fd, 0644) == 0;
-    while (ok && done < len) {
-        ssize_t n = write(fd, p + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        ok = n > 0;
-        done += ok ? (size_t)n : 0;
-    }
-    ok = ok && fsync(fd) == 0;
-    int saved = errno;
-    ok = close(fd) == 0 && ok;
-    if (ok && rename(tmp, path) == 0)
+    int saved = fchmod(fd, 0644) == 0 ? 0 : errno;
+    if (saved == 0)
+        saved = write_full(fd, data, len);
+    if (saved == 0 && fsync(fd) != 0)
+        saved = errno;
+    if (close(fd) != 0 && saved == 0)
+        saved = errno;
+    if (saved == 0 && rename(tmp, path) == 0)
         return SRTM_OK;
-    saved = errno ? errno : saved;
+    if (saved == 0)
+        saved = errno;
     unlink(tmp);
     errno = saved;
     return SRTM_E_IO;

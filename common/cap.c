@@ -102,16 +102,8 @@ SRTM_API srtm_err srtm_cap_save(const char *path, const srtm_cap *cap)
         OPENSSL_cleanse(text, sizeof(text));
         return errno == EEXIST ? SRTM_E_EXISTS : SRTM_E_IO;
     }
-    size_t off = 0;
-    while (err == SRTM_OK && off < CAP_HEX_LEN + 1) {
-        ssize_t n = write(fd, text + off, CAP_HEX_LEN + 1 - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            err = SRTM_E_IO;
-        else
-            off += (size_t)n;
-    }
+    if (write_full(fd, text, CAP_HEX_LEN + 1) != 0)
+        err = SRTM_E_IO;
     if (err == SRTM_OK && (fchmod(fd, 0600) != 0 || fsync(fd) != 0))
         err = SRTM_E_IO;
     if (close(fd) != 0 && err == SRTM_OK)

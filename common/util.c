@@ -101,6 +101,23 @@ void srtm_log(srtm_log_level level, const char *fmt, ...)
     (void)w;
 }
 
+int write_full(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, p + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno;
+        if (n == 0)
+            return EIO;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
 srtm_err read_small_file(const char *path, size_t max_len, char **buf_out, size_t *len_out)
 {
     /* O_NONBLOCK so that a FIFO does not block the open; it is refused below. */

@@ -96,19 +96,8 @@ static bool write_file(const char *path, const void *data, size_t len, mode_t mo
         return false;
     }
     int saved = fchmod(fd, mode) == 0 ? 0 : errno;
-    const uint8_t *p = data;
-    size_t off = 0;
-    while (saved == 0 && off < len) {
-        ssize_t n = write(fd, p + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            saved = errno;
-        else if (n == 0)
-            saved = EIO;
-        else
-            off += (size_t)n;
-    }
+    if (saved == 0)
+        saved = write_full(fd, data, len);
     if (saved == 0 && fsync(fd) != 0)
         saved = errno;
     if (close(fd) != 0 && saved == 0)

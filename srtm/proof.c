@@ -133,19 +133,7 @@ static srtm_err save_blob(const char *path, const km_sealed *s)
                   strerror(errno));
         return SRTM_E_IO;
     }
-    int saved = 0;
-    size_t off = 0;
-    while (saved == 0 && off < s->len) {
-        ssize_t n = write(fd, s->blob + off, s->len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            saved = errno;
-        else if (n == 0)
-            saved = EIO;
-        else
-            off += (size_t)n;
-    }
+    int saved = write_full(fd, s->blob, s->len);
     if (saved == 0 && fsync(fd) != 0)
         saved = errno;
     if (close(fd) != 0 && saved == 0)

@@ -361,25 +361,16 @@ static bool write_private_file(const char *path, const char *text, size_t len)
         log_error("cannot write %s (creating %s): %s", path, tmp, strerror(errno));
         return false;
     }
-    bool ok = fchmod(fd, 0600) == 0;
-    size_t off = 0;
-    while (ok && off < len) {
-        ssize_t n = write(fd, text + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            ok = false;
-            break;
-        }
-        off += (size_t)n;
-    }
-    ok = ok && fsync(fd) == 0;
-    int saved = errno;
-    ok = close(fd) == 0 && ok;
-    if (ok && rename(tmp, path) != 0) {
+    int saved = fchmod(fd, 0600) == 0 ? 0 : errno;
+    if (saved == 0)
+        saved = write_full(fd, text, len);
+    if (saved == 0 && fsync(fd) != 0)
         saved = errno;
-        ok = false;
-    }
+    if (close(fd) != 0 && saved == 0)
+        saved = errno;
+    if (saved == 0 && rename(tmp, path) != 0)
+        saved = errno;
+    bool ok = saved == 0;
     if (!ok) {
         log_error("cannot write %s: %s", path, strerror(saved));
         unlink(tmp);

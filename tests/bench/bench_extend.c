@@ -198,16 +198,7 @@ static pid_t start_swtpm(const char *dir, char *tcti, size_t tcti_size, km_ctx *
     if (system("command -v swtpm >/dev/null 2>&1") != 0)
         return 0;
     for (int port = 23500; port < 23600; port += 2) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            char server[80], ctrl[80], state[300];
-            snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", port);
-            snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", port + 1);
-            snprintf(state, sizeof(state), "dir=%s", dir);
-            execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl,
-                   "--tpmstate", state, "--flags", "not-need-init,startup-clear", (char *)NULL);
-            _exit(127);
-        }
+        pid_t pid = bench_swtpm_spawn(dir, port);
         snprintf(tcti, tcti_size, "swtpm:host=127.0.0.1,port=%d", port);
         for (int tries = 0; tries < 100; tries++) {
             usleep(20000);

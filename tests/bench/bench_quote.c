@@ -123,16 +123,7 @@ static double cpu_self(void)
 
 static pid_t swtpm(const char *dir, int port)
 {
-    pid_t pid = fork();
-    if (pid == 0) {
-        char server[80], ctrl[80], state[300];
-        snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", port);
-        snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", port + 1);
-        snprintf(state, sizeof(state), "dir=%s", dir);
-        execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl,
-               "--tpmstate", state, "--flags", "not-need-init,startup-clear", (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = bench_swtpm_spawn(dir, port);
     usleep(200000);
     return pid;
 }

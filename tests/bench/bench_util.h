@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline double bench_now(void)
 {
@@ -41,6 +42,23 @@ static inline void bench_sh(const char *fmt, ...)
         fprintf(stderr, "benchmark: failed: %s\n", cmd);
         exit(1);
     }
+}
+
+/* Fork a swtpm (TPM 2.0, TCP on port and port + 1 on 127.0.0.1, state in dir) and return
+ * its pid without waiting for it to listen. */
+static inline pid_t bench_swtpm_spawn(const char *dir, int port)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char server[80], ctrl[80], state[300];
+        snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", port);
+        snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", port + 1);
+        snprintf(state, sizeof(state), "dir=%s", dir);
+        execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl,
+               "--tpmstate", state, "--flags", "not-need-init,startup-clear", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
 }
 
 /*
