@@ -1,4 +1,5 @@
 /* Test helpers: a real srtmd per test on a private socket, a real swtpm; see helpers.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -121,6 +122,39 @@ int test_daemon_stop(test_daemon *d)
     if (d->dir[0] != '\0' && system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", d->dir);
     return rc;
+}
+
+bool test_path_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+int test_count_names(const char *dir, const char *part)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d))
+        if (strstr(e->d_name, part) != NULL)
+            n++;
+    closedir(d);
+    return n;
+}
+
+int test_tool(const char *env, const char *const *args, char *err, size_t err_size)
+{
+    const char *argv[32];
+    size_t n = 0;
+    argv[n++] = test_binary(env);
+    for (size_t i = 0; args[i] != NULL; i++) {
+        cr_assert(n < 31, "too many arguments for test_tool");
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    char out[4096];
+    return test_run(argv, out, sizeof(out), err, err_size);
 }
 
 void test_daemon_stop_checked(test_daemon *d)

@@ -45,6 +45,18 @@ const char *test_binary(const char *env_name);
  * out_size-1) and stderr into err (may be NULL); return the exit status or -1. */
 int test_run(const char *const *argv, char *out, size_t out_size, char *err, size_t err_size);
 
+/* Run the built tool named by the environment variable env (SRTM_KEYMGR, SRTM_LAUNCH,
+ * SRTMCTL) with args (NULL-terminated, at most 30), stdout discarded and stderr into err;
+ * return its exit status as test_run does. */
+int test_tool(const char *env, const char *const *args, char *err, size_t err_size);
+
+/* true when something (of any kind, a dangling symlink included) is at path. */
+bool test_path_exists(const char *path);
+
+/* How many entries of dir have a name containing part (e.g. ".tmp"); 0 when none or
+ * when dir cannot be read. */
+int test_count_names(const char *dir, const char *part);
+
 /* A swtpm child process (foreground, reaped by the helpers) with its own state dir. */
 typedef struct test_swtpm {
     pid_t pid;

@@ -84,22 +84,6 @@ static void read_text(const char *path, char *buf, size_t size)
     close(fd);
 }
 
-static bool exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
-/* Names in dir that contain part (e.g. ".tmp"): 0 when none. */
-static int count_names(const char *dir, const char *part)
-{
-    char cmd[600], out[256];
-    snprintf(cmd, sizeof(cmd), "ls -a '%s' | grep -c -F -e '%s'", dir, part);
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    test_run(argv, out, sizeof(out), NULL, 0);
-    return atoi(out);
-}
-
 /* A srtmd still running at the end must exit cleanly on SIGTERM within 15 s (no crash, no
  * sanitizer report at exit); criterion ignores assertions in .fini, so the log is shown
  * and an abort says it. */
@@ -866,7 +850,7 @@ Test(faults, regular_file_at_the_socket_path_is_refused_and_kept)
     cr_assert_eq(stat(sock, &after), 0, "srtmd removed the file");
     cr_expect_eq(after.st_ino, before.st_ino, "srtmd replaced the file");
     cr_expect_eq(after.st_mode, before.st_mode);
-    cr_expect(!exists(cap), "a refused srtmd wrote an admin capability");
+    cr_expect(!test_path_exists(cap), "a refused srtmd wrote an admin capability");
     /* A symbolic link there, even to a socket, is not taken over either. */
     cr_assert_eq(unlink(sock), 0);
     char target[128];
@@ -875,7 +859,7 @@ Test(faults, regular_file_at_the_socket_path_is_refused_and_kept)
     cr_assert_eq(symlink(target, sock), 0);
     cr_expect_eq(srtmd_refused(url, cap, NULL, err, sizeof(err)), 1);
     cr_expect(strstr(err, "a symbolic link, not a socket") != NULL, "unclear message: %s", err);
-    cr_expect(exists(sock) && exists(target), "srtmd removed the link or its target");
+    cr_expect(test_path_exists(sock) && test_path_exists(target), "srtmd removed the link or its target");
     remove_tree(dir);
 }
 
@@ -943,7 +927,7 @@ Test(faults, socket_or_file_of_another_user_is_refused_and_kept)
     cr_expect_eq(srtmd_refused(url, cap, NULL, err, sizeof(err)), 1);
     cr_expect(strstr(err, "belongs to uid 65534") != NULL, "unclear message: %s", err);
     cr_expect(lstat(sock, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == NOBODY);
-    cr_expect(!exists(cap));
+    cr_expect(!test_path_exists(cap));
     remove_tree(dir);
 }
 
@@ -963,7 +947,7 @@ Test(faults, socket_directory_others_could_write_is_refused)
         cr_expect_eq(srtmd_refused(url, cap, NULL, err, sizeof(err)), 1, "mode %o", bad[i]);
         cr_expect(strstr(err, "without the sticky bit") != NULL && strstr(err, sub) != NULL,
                   "mode %o: unclear message: %s", bad[i], err);
-        cr_expect(!exists(sock) && !exists(cap), "mode %o: srtmd created files", bad[i]);
+        cr_expect(!test_path_exists(sock) && !test_path_exists(cap), "mode %o: srtmd created files", bad[i]);
     }
     /* Another user's directory. */
     if (geteuid() == 0) {
@@ -971,7 +955,7 @@ Test(faults, socket_directory_others_could_write_is_refused)
         cr_assert_eq(chown(sub, NOBODY, NOBODY), 0);
         cr_expect_eq(srtmd_refused(url, cap, NULL, err, sizeof(err)), 1);
         cr_expect(strstr(err, "belongs to uid 65534") != NULL, "unclear message: %s", err);
-        cr_expect(!exists(sock));
+        cr_expect(!test_path_exists(sock));
         cr_assert_eq(chown(sub, 0, 0), 0);
     }
     /* With the sticky bit (as /tmp) others cannot replace srtmd's socket: accepted. */
@@ -986,9 +970,9 @@ Test(faults, socket_directory_others_could_write_is_refused)
         _exit(127);
     }
     long deadline = now_ms() + 10000;
-    while (!exists(cap) && now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0)
+    while (!test_path_exists(cap) && now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0)
         sleep_ms(20);
-    cr_expect(exists(cap), "srtmd did not start in a sticky directory");
+    cr_expect(test_path_exists(cap), "srtmd did not start in a sticky directory");
     kill(pid, SIGTERM);
     int status = 0;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
@@ -1079,7 +1063,7 @@ Test(faults, unusable_admin_cap_path_stops_srtmd_before_it_listens)
     cr_expect(strstr(err, "--admin-cap") != NULL && strstr(err, cap) != NULL &&
                   strstr(err, "No such file or directory") != NULL,
               "unclear message: %s", err);
-    cr_expect(!exists(sock), "a refused srtmd left its socket");
+    cr_expect(!test_path_exists(sock), "a refused srtmd left its socket");
     /* The directory is a regular file. */
     snprintf(file, sizeof(file), "%s/plain", dir);
     write_text(file, "x", 0600);
@@ -1087,7 +1071,7 @@ Test(faults, unusable_admin_cap_path_stops_srtmd_before_it_listens)
     cr_expect_eq(srtmd_refused(url, cap, NULL, err, sizeof(err)), 1);
     cr_expect(strstr(err, "Not a directory") != NULL || strstr(err, "not a directory") != NULL,
               "unclear message: %s", err);
-    cr_expect(!exists(sock));
+    cr_expect(!test_path_exists(sock));
     /* A read-only file system (root writes anywhere else). */
     char ro[128];
     snprintf(ro, sizeof(ro), "%s/ro", dir);
@@ -1096,7 +1080,7 @@ Test(faults, unusable_admin_cap_path_stops_srtmd_before_it_listens)
         snprintf(cap, sizeof(cap), "%s/admin.cap", ro);
         cr_expect_eq(srtmd_refused(url, cap, NULL, err, sizeof(err)), 1);
         cr_expect(strstr(err, "Read-only file system") != NULL, "unclear message: %s", err);
-        cr_expect(!exists(sock));
+        cr_expect(!test_path_exists(sock));
         umount2(ro, MNT_DETACH);
     } else {
         fprintf(stderr, "note: cannot mount a read-only tmpfs (%s): that case is not tested\n",
@@ -1109,7 +1093,7 @@ Test(faults, unusable_admin_cap_path_stops_srtmd_before_it_listens)
     cr_expect_eq(srtmd_refused(url, good_cap, pid_path, err, sizeof(err)), 1);
     cr_expect(strstr(err, "--pidfile") != NULL && strstr(err, pid_path) != NULL,
               "unclear message: %s", err);
-    cr_expect(!exists(sock) && !exists(good_cap));
+    cr_expect(!test_path_exists(sock) && !test_path_exists(good_cap));
     /* Nothing left behind: the next srtmd starts on the same socket path. */
     const char *argv[] = {test_binary("SRTMD"), "--foreground", "--no-tpm", "--listen", url,
                           "--admin-cap", good_cap, "--log-level", "warn", NULL};
@@ -1121,9 +1105,9 @@ Test(faults, unusable_admin_cap_path_stops_srtmd_before_it_listens)
         _exit(127);
     }
     long deadline = now_ms() + 10000;
-    while (!exists(good_cap) && now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0)
+    while (!test_path_exists(good_cap) && now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0)
         sleep_ms(20);
-    cr_expect(exists(good_cap), "srtmd did not start after the refusals");
+    cr_expect(test_path_exists(good_cap), "srtmd did not start after the refusals");
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     remove_tree(dir);
@@ -1174,18 +1158,18 @@ Test(faults, full_disk_under_srtmd_files)
     cr_expect_eq(srtmd_refused(url, cap, NULL, err, sizeof(err)), 1);
     cr_expect(strstr(err, cap) != NULL && strstr(err, "No space left on device") != NULL,
               "unclear message: %s", err);
-    cr_expect(!exists(cap), "a partial admin capability file was left");
-    cr_expect_eq(count_names(mnt, ".tmp"), 0, "a temporary file was left");
-    cr_expect(!exists(sock), "the socket was left behind");
+    cr_expect(!test_path_exists(cap), "a partial admin capability file was left");
+    cr_expect_eq(test_count_names(mnt, ".tmp"), 0, "a temporary file was left");
+    cr_expect(!test_path_exists(sock), "the socket was left behind");
     /* The pid file on the full disk: the admin capability (elsewhere) goes too. */
     snprintf(cap, sizeof(cap), "%s/admin.cap", dir);
     snprintf(pidf, sizeof(pidf), "%s/srtmd.pid", mnt);
     cr_expect_eq(srtmd_refused(url, cap, pidf, err, sizeof(err)), 1);
     cr_expect(strstr(err, pidf) != NULL && strstr(err, "No space left on device") != NULL,
               "unclear message: %s", err);
-    cr_expect(!exists(pidf) && !exists(cap), "files were left behind");
-    cr_expect_eq(count_names(mnt, ".tmp"), 0, "a temporary file was left");
-    cr_expect(!exists(sock), "the socket was left behind");
+    cr_expect(!test_path_exists(pidf) && !test_path_exists(cap), "files were left behind");
+    cr_expect_eq(test_count_names(mnt, ".tmp"), 0, "a temporary file was left");
+    cr_expect(!test_path_exists(sock), "the socket was left behind");
     unmount_full(mnt);
     remove_tree(dir);
 }
@@ -1204,7 +1188,7 @@ Test(faults, full_disk_under_srtmctl_files)
     cr_expect_eq(rc, 4, "exit %d: %s", rc, err);
     cr_expect(strstr(err, cap_out) != NULL && strstr(err, "No space left on device") != NULL,
               "unclear message: %s", err);
-    cr_expect(!exists(cap_out), "a partial capability file was left");
+    cr_expect(!test_path_exists(cap_out), "a partial capability file was left");
     cr_expect_neq(CTL("read", "newcomer"), 0, "the component was registered anyway");
     state_of("target", after, sizeof(after));
     cr_expect_str_eq(after, before, "the state changed");

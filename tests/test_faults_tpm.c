@@ -66,37 +66,12 @@ static ssize_t read_bytes(const char *path, void *buf, size_t size)
     return (ssize_t)len;
 }
 
-static bool exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
-/* Names in dir containing part: 0 when none. */
-static int count_names(const char *dir, const char *part)
-{
-    char cmd[600], out[256];
-    snprintf(cmd, sizeof(cmd), "ls -a '%s' | grep -c -F -e '%s'", dir, part);
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    test_run(argv, out, sizeof(out), NULL, 0);
-    return atoi(out);
-}
-
-static int tool(char *err, size_t err_size, const char *env, const char *const *args)
-{
-    const char *argv[32];
-    size_t n = 0;
-    argv[n++] = test_binary(env);
-    for (size_t i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    char out[4096];
-    return test_run(argv, out, sizeof(out), err, err_size);
-}
-
-#define KEYMGR(...) tool(err, sizeof(err), "SRTM_KEYMGR", (const char *const[]){__VA_ARGS__, NULL})
-#define LAUNCH(...) tool(err, sizeof(err), "SRTM_LAUNCH", (const char *const[]){__VA_ARGS__, NULL})
-#define CTL(...) tool(err, sizeof(err), "SRTMCTL", (const char *const[]){__VA_ARGS__, NULL})
+#define KEYMGR(...) \
+    test_tool("SRTM_KEYMGR", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
+#define LAUNCH(...) \
+    test_tool("SRTM_LAUNCH", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
+#define CTL(...) \
+    test_tool("SRTMCTL", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
 
 static void write_conf(const char *blob, const char *extra)
 {
@@ -166,10 +141,10 @@ static int srtmd_refused(const char *irk_blob, char *err, size_t err_size)
     argv[n] = NULL;
     char out[256];
     int rc = test_run(argv, out, sizeof(out), err, err_size);
-    cr_expect(!exists(cap), "a refused srtmd wrote an admin capability");
+    cr_expect(!test_path_exists(cap), "a refused srtmd wrote an admin capability");
     char sock[400];
     snprintf(sock, sizeof(sock), "%s/refused.sock", P.dir);
-    cr_expect(!exists(sock), "a refused srtmd left its socket");
+    cr_expect(!test_path_exists(sock), "a refused srtmd left its socket");
     return rc;
 }
 
@@ -343,8 +318,8 @@ Test(faults_tpm, s1t_on_a_full_disk_refuses_to_start)
               "unclear message: %s", err);
     cr_expect(strstr(err, "could not be recovered") != NULL, "the consequence is not said: %s",
               err);
-    cr_expect(!exists(blob), "a partial blob was left");
-    cr_expect_eq(count_names(P.mnt, ".tmp"), 0, "a temporary file was left");
+    cr_expect(!test_path_exists(blob), "a partial blob was left");
+    cr_expect_eq(test_count_names(P.mnt, ".tmp"), 0, "a temporary file was left");
 }
 
 Test(faults_tpm, keymgr_outputs_on_a_full_disk_leave_no_partial_file)
@@ -378,19 +353,19 @@ Test(faults_tpm, keymgr_outputs_on_a_full_disk_leave_no_partial_file)
     rc = KEYMGR("--tcti", P.tpm.tcti, "wrap-irk", "--reference", P.ref, "-o", other);
     cr_expect_eq(rc, 1, "wrap-irk exited %d: %s", rc, err);
     cr_expect(strstr(err, "No space left on device") != NULL, "unclear message: %s", err);
-    cr_expect(!exists(other), "a partial blob was left");
+    cr_expect(!test_path_exists(other), "a partial blob was left");
     rc = KEYMGR("--tcti", P.tpm.tcti, "predict", "--srtmd", test_binary("SRTMD"), "--config",
                 P.conf, "-o", ref);
     cr_expect_eq(rc, 1, "predict exited %d: %s", rc, err);
     cr_expect(strstr(err, ref) != NULL && strstr(err, "No space left on device") != NULL,
               "unclear message: %s", err);
-    cr_expect(!exists(ref), "a partial reference was left");
+    cr_expect(!test_path_exists(ref), "a partial reference was left");
     rc = KEYMGR("--tcti", P.tpm.tcti, "enroll", "--reuse", "--aik-pem", pem);
     cr_expect_eq(rc, 1, "enroll exited %d: %s", rc, err);
     cr_expect(strstr(err, pem) != NULL && strstr(err, "No space left on device") != NULL,
               "unclear message: %s", err);
-    cr_expect(!exists(pem), "a partial AIK file was left");
-    cr_expect_eq(count_names(P.mnt, ".tmp"), 0, "a temporary file was left");
+    cr_expect(!test_path_exists(pem), "a partial AIK file was left");
+    cr_expect_eq(test_count_names(P.mnt, ".tmp"), 0, "a temporary file was left");
 }
 
 Test(faults_tpm, quote_outputs_on_a_full_disk_leave_no_partial_file)
@@ -423,9 +398,9 @@ Test(faults_tpm, quote_outputs_on_a_full_disk_leave_no_partial_file)
     cr_expect_eq(rc, 4, "quote --export-tpm exited %d: %s", rc, err);
     cr_expect(strstr(err, dir) != NULL && strstr(err, "No space left on device") != NULL,
               "unclear message: %s", err);
-    cr_expect_eq(count_names(dir, "quote."), 0, "partial export files were left");
-    cr_expect_eq(count_names(dir, ".tmp"), 0, "temporary export files were left");
-    cr_expect_eq(count_names(P.mnt, ".tmp"), 0, "a temporary file was left");
+    cr_expect_eq(test_count_names(dir, "quote."), 0, "partial export files were left");
+    cr_expect_eq(test_count_names(dir, ".tmp"), 0, "temporary export files were left");
+    cr_expect_eq(test_count_names(P.mnt, ".tmp"), 0, "a temporary file was left");
     cr_expect(test_daemon_alive(&P.d));
 }
 

@@ -52,20 +52,10 @@ static void write_conf(platform *p, const char *path, unsigned pcr, const char *
     write_text(path, text);
 }
 
-static int tool(char *err, size_t err_size, const char *env, const char *const *args)
-{
-    const char *argv[24];
-    size_t n = 0;
-    argv[n++] = test_binary(env);
-    for (size_t i = 0; args[i] != NULL && n < 23; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    char out[4096];
-    return test_run(argv, out, sizeof(out), err, err_size);
-}
-
-#define KEYMGR(...) tool(err, sizeof(err), "SRTM_KEYMGR", (const char *const[]){__VA_ARGS__, NULL})
-#define LAUNCH(...) tool(err, sizeof(err), "SRTM_LAUNCH", (const char *const[]){__VA_ARGS__, NULL})
+#define KEYMGR(...) \
+    test_tool("SRTM_KEYMGR", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
+#define LAUNCH(...) \
+    test_tool("SRTM_LAUNCH", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
 
 static void provision_pcr(platform *p, const char *conf, const char *blob, const char *ref,
                           unsigned pcr)
