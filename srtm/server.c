@@ -48,7 +48,7 @@
 #include "srtm.pb-c.h"
 
 #define WATCHDOG_PERIOD_MS 250
-#define WATCHDOG_TIMEOUT_MS 750
+#define WATCHDOG_TIMEOUT_MS 2000 /* generous: a srtmd starved of CPU is not a stalled one */
 
 typedef enum { W_RECV, W_QUOTE, W_SEND } worker_state;
 
@@ -82,7 +82,17 @@ struct srtm_server {
     unsigned restarts;
     bool fds_exhausted; /* watchdog thread only */
     atomic_uint pipes_added; /* connections the socket took in (pipe event) */
+    /* Quotes waiting for the quoter, at most quote_limit (the configured workers); the
+     * reserve contexts beyond it stay free for CCR requests while the TPM is slow. */
+    atomic_uint quotes_waiting;
+    unsigned quote_limit;
 };
+
+/* Contexts kept for CCR requests beyond the configured workers: a quarter, at least 2. */
+static unsigned reserve_for(unsigned workers)
+{
+    return workers / 4 > 2 ? workers / 4 : 2;
+}
 
 static void peer_of(nng_msg *msg, service_peer *peer)
 {
@@ -135,6 +145,14 @@ static void worker_cb(void *arg)
     if (service_worker_quote_pending(w->sw) && w->srv->quoter == NULL) {
         service_signed none = {.err = SRTM_E_UNSUPPORTED};
         n = service_worker_finish_quote(w->sw, &none);
+    } else if (service_worker_quote_pending(w->sw) &&
+               atomic_fetch_add(&w->srv->quotes_waiting, 1) >= w->srv->quote_limit) {
+        /* A slow or hung TPM must not take every context: refuse at once. */
+        atomic_fetch_sub(&w->srv->quotes_waiting, 1);
+        service_signed busy = {.err = SRTM_E_TPM,
+                               .message = "too many quotes are waiting for the TPM; try "
+                                          "again later"};
+        n = service_worker_finish_quote(w->sw, &busy);
     } else if (service_worker_quote_pending(w->sw)) {
         /* The quoter calls quote_done on its own thread; this one goes back to nng. */
         w->state = W_QUOTE;
@@ -147,6 +165,7 @@ static void worker_cb(void *arg)
             quoter_submit(w->srv->quoter, &w->job);
             return;
         }
+        atomic_fetch_sub(&w->srv->quotes_waiting, 1);
         service_signed failed = {.err = err};
         n = service_worker_finish_quote(w->sw, &failed);
     }
@@ -196,6 +215,7 @@ static void quote_done(quote_job *job)
                         .path_len = job->result.path_len};
     to_service_quote(&job->result.quote, &s.quote);
     to_service_quote(&id->certificate, &s.certificate);
+    atomic_fetch_sub(&w->srv->quotes_waiting, 1);
     send_answer(w, service_worker_finish_quote(w->sw, &s));
 }
 
@@ -260,26 +280,52 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
     atomic_fetch_add(&srv->pipes_added, 1);
 }
 
-/* One watchdog probe: true if the socket takes in a connection (the probe's or anyone
- * else's) within WATCHDOG_TIMEOUT_MS, whether or not a worker is free to answer. */
-static bool probe_once(srtm_server *srv)
-{
-    unsigned before = atomic_load(&srv->pipes_added);
+/* The watchdog's probe connection, kept open until the socket has taken a connection in:
+ * a probe that hung up in the middle of its handshake would itself trigger nng#1518 on a
+ * srtmd that is merely slow. */
+typedef struct wd_probe {
     nng_socket s;
-    if (nng_req0_open(&s) != 0)
-        return true; /* cannot tell; do not act on our own failure */
-    bool ok = false;
-    if (nng_dial(s, srv->url, NULL, NNG_FLAG_NONBLOCK) == 0) {
-        for (int waited = 0; !ok && waited < WATCHDOG_TIMEOUT_MS; waited += 10) {
-            ok = atomic_load(&srv->pipes_added) != before;
-            if (!ok) {
-                struct timespec ts = {0, 10 * 1000000L};
-                nanosleep(&ts, NULL);
-            }
+    bool open;
+    unsigned before; /* pipes_added when the probe dialled */
+} wd_probe;
+
+/* One watchdog round: dial (unless the previous round's probe is still waiting) and wait
+ * up to WATCHDOG_TIMEOUT_MS for the socket to take in a connection (the probe's or anyone
+ * else's) since the probe dialled, whether or not a worker is free to answer. On success
+ * the probe is closed; otherwise it stays open for the next round. */
+static bool probe_round(srtm_server *srv, wd_probe *pr)
+{
+    if (!pr->open) {
+        pr->before = atomic_load(&srv->pipes_added);
+        if (nng_req0_open(&pr->s) != 0)
+            return true; /* cannot tell; do not act on our own failure */
+        pr->open = true;
+        if (nng_dial(pr->s, srv->url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+            nng_close(pr->s);
+            pr->open = false;
+            return false;
         }
     }
-    nng_close(s);
+    bool ok = false;
+    for (int waited = 0; !ok && waited < WATCHDOG_TIMEOUT_MS; waited += 10) {
+        ok = atomic_load(&srv->pipes_added) != pr->before;
+        if (!ok) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (ok) {
+        nng_close(pr->s);
+        pr->open = false;
+    }
     return ok;
+}
+
+static void probe_close(wd_probe *pr)
+{
+    if (pr->open)
+        nng_close(pr->s);
+    pr->open = false;
 }
 
 /* true when this process cannot open another file descriptor (RLIMIT_NOFILE). */
@@ -331,6 +377,7 @@ static void *watchdog_main(void *arg)
 {
     srtm_server *srv = arg;
     unsigned misses = 0;
+    wd_probe pr = {.open = false};
     pthread_mutex_lock(&srv->wd_lock);
     while (!srv->stopping) {
         struct timespec ts;
@@ -342,8 +389,9 @@ static void *watchdog_main(void *arg)
         if (srv->stopping)
             break;
         pthread_mutex_unlock(&srv->wd_lock);
-        bool ok = probe_once(srv);
+        bool ok = probe_round(srv, &pr);
         if (!ok && out_of_fds()) {
+            probe_close(&pr);
             /* Not nng#1518: a new listener would not help, connections must close. */
             if (!srv->fds_exhausted)
                 log_warn("out of file descriptors (RLIMIT_NOFILE): new connections to %s "
@@ -361,6 +409,7 @@ static void *watchdog_main(void *arg)
         misses = ok ? 0 : misses + 1;
         if (misses >= 2) {
             log_warn("the listener on %s stopped accepting connections; replacing it", srv->url);
+            probe_close(&pr); /* the old listener goes: no handshake to interrupt */
             relisten(srv);
             srv->restarts++;
             misses = 0;
@@ -368,6 +417,7 @@ static void *watchdog_main(void *arg)
         pthread_mutex_lock(&srv->wd_lock);
     }
     pthread_mutex_unlock(&srv->wd_lock);
+    probe_close(&pr);
     return NULL;
 }
 
@@ -603,12 +653,14 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
         log_error("cannot set receive limit: %s", nng_strerror(rv));
         goto fail;
     }
-    srv->workers = calloc(cfg->workers, sizeof(*srv->workers));
+    srv->quote_limit = cfg->workers;
+    unsigned contexts = cfg->workers + reserve_for(cfg->workers);
+    srv->workers = calloc(contexts, sizeof(*srv->workers));
     if (srv->workers == NULL) {
         err = SRTM_E_NO_MEMORY;
         goto fail;
     }
-    for (unsigned i = 0; i < cfg->workers; i++) {
+    for (unsigned i = 0; i < contexts; i++) {
         worker *w = &srv->workers[i];
         w->srv = srv;
         err = service_worker_new(s, &w->sw);

@@ -21,7 +21,9 @@ typedef struct server_config {
     srtm_quoter *quoter; /* signs reports, owned by the server from server_start on
                           * (also on failure); NULL without a TPM: quotes are refused */
     int socket_mode;     /* permission bits of an ipc:// socket file */
-    unsigned workers;    /* concurrent requests in flight */
+    unsigned workers;    /* concurrent requests in flight, and the most quotes waiting for
+                          * the quoter; workers/4 (at least 2) more contexts are kept for
+                          * other requests, further quotes are refused (SRTM_E_TPM) */
     bool read_only;      /* refuse every mutation (a tcp:// listener for verifiers) */
     bool borrow_quoter;  /* use quoter without owning it: free this server before the
                           * server that owns it */

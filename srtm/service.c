@@ -1345,7 +1345,9 @@ size_t service_worker_finish_quote(service_worker *w, const service_signed *s)
 {
     op_call c = {.w = w, .resp = &w->resp};
     srtm_err err = s->err;
-    if (err != SRTM_OK) {
+    if (err != SRTM_OK && s->message != NULL) {
+        set_message(&c, "%s", s->message);
+    } else if (err != SRTM_OK) {
         set_message(&c, "signing the report failed: %s", srtm_strerror(err));
     } else {
         Srtm__QuoteResponse *qr = zalloc(&c, sizeof(*qr));

@@ -89,6 +89,7 @@ typedef struct service_signed {
     uint32_t leaf_index, leaf_count;
     const uint8_t (*path)[SRTM_DIGEST_LEN];
     size_t path_len;
+    const char *message; /* with err: the client's message (NULL: a generic one) */
 } service_signed;
 
 /* true when the request just handled is a quote whose report awaits signing: the

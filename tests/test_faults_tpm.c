@@ -519,7 +519,7 @@ Test(faults_tpm, swtpm_killed_with_quotes_in_flight)
  * waits for the TPM, which the listener watchdog must not take for a stalled listener
  * (replacing it would drop every connection with its request). Once the TPM answers,
  * every waiting quote is answered and srtmd serves as before. */
-Test(faults_tpm, swtpm_hung_with_every_worker_quoting_drops_no_request)
+Test(faults_tpm, swtpm_hung_quotes_wait_or_are_refused_and_ccr_requests_go_on)
 {
     provision(P.blob);
     launch();
@@ -527,30 +527,57 @@ Test(faults_tpm, swtpm_hung_with_every_worker_quoting_drops_no_request)
     start_srtmd(more);
     kill(P.tpm.pid, SIGSTOP);
     atomic_int done = 0;
-    enum { N = 8 };
+    enum { N = 8, WORKERS = 4 };
     static quoter_arg args[N];
     pthread_t th[N];
     for (int i = 0; i < N; i++) {
         args[i] = (quoter_arg){.url = P.d.url, .done = &done, .max_quotes = 1};
         cr_assert_eq(pthread_create(&th[i], NULL, quoter, &args[i]), 0);
     }
-    /* Longer than the watchdog needs to act (two missed probes, about 2 s). */
-    struct timespec ts = {4, 0};
+    /* Longer than the watchdog needs to act (two missed probes, about 5 s). */
+    struct timespec ts = {6, 0};
     nanosleep(&ts, NULL);
     cr_expect_eq(atomic_load(&done), 0, "a quote was answered by a stopped TPM");
+    /* As many quotes as --workers wait for the TPM; the contexts srtmd keeps beyond them
+     * still serve CCR requests at once. */
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
+    cr_assert_eq(srtm_set_timeout(c, 3000), SRTM_OK);
+    srtm_cap admin;
+    cr_assert_eq(srtm_cap_load(P.d.cap_path, &admin), SRTM_OK);
+    long t0 = now_ms();
+    srtm_components *l = NULL;
+    cr_expect_eq(srtm_list(c, &l), SRTM_OK, "a CCR request waited for the hung TPM: %s",
+                 srtm_last_message(c));
+    srtm_components_free(l);
+    uint64_t h = 0;
+    srtm_cap cap;
+    cr_expect_eq(srtm_register(c, &admin, "during-hang", 1, &h, &cap), SRTM_OK, "%s",
+                 srtm_last_message(c));
+    cr_expect_lt(now_ms() - t0, 2000, "CCR requests took %ld ms", now_ms() - t0);
+    srtm_cap_wipe(&admin);
+    srtm_cap_wipe(&cap);
     kill(P.tpm.pid, SIGCONT);
     for (int i = 0; i < N; i++)
         pthread_join(th[i], NULL);
+    int ok = 0, refused = 0;
     for (int i = 0; i < N; i++) {
-        cr_expect_eq(args[i].last, SRTM_OK, "verifier %d: %s (%s)", i,
-                     srtm_strerror(args[i].last), args[i].message);
+        if (args[i].last == SRTM_OK) {
+            ok++;
+        } else {
+            refused++;
+            cr_expect_eq(args[i].last, SRTM_E_TPM, "verifier %d: %s (%s)", i,
+                         srtm_strerror(args[i].last), args[i].message);
+            cr_expect(strstr(args[i].message, "too many quotes are waiting") != NULL,
+                      "verifier %d: %s", i, args[i].message);
+        }
         cr_expect_lt(args[i].longest_ms, 14000, "verifier %d waited %ld ms", i,
                      args[i].longest_ms);
     }
+    cr_expect_eq(ok, WORKERS, "%d quotes answered after the TPM resumed, %d refused", ok,
+                 refused);
+    cr_expect_eq(refused, N - WORKERS);
     cr_assert(test_daemon_alive(&P.d));
-    srtm_conn *c = NULL;
-    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
-    srtm_components *l = NULL;
     cr_expect_eq(srtm_list(c, &l), SRTM_OK, "srtmd does not serve after the TPM resumed");
     srtm_components_free(l);
     srtm_close(c);
