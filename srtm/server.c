@@ -13,9 +13,9 @@
  * watchdog thread therefore connects to srtmd's own socket every WATCHDOG_PERIOD_MS and
  * waits for the socket to take a connection in (a pipe event, so no worker is needed: a
  * srtmd whose workers are all busy, e.g. with quotes waiting for a slow TPM, is not taken
- * for a stalled one); when two probes in a row see none it replaces the listener. That
- * closes the connections the old listener had accepted (nng closes a listener's pipes
- * with it); libsrtm reconnects by itself. When srtmd has run out of file descriptors
+ * for a stalled one); when four probes in a row (about 9 s) see none it replaces the
+ * listener. That closes the connections the old listener had accepted (nng closes a
+ * listener's pipes with it); libsrtm reconnects by itself. When srtmd has run out of file descriptors
  * (RLIMIT_NOFILE) the probe cannot connect either: the watchdog says so once and leaves
  * the listener alone, new clients wait in the socket's backlog until connections close.
  * (Queued clients that give up meanwhile hang up during the handshake, so the listener
@@ -48,7 +48,10 @@
 #include "srtm.pb-c.h"
 
 #define WATCHDOG_PERIOD_MS 250
-#define WATCHDOG_TIMEOUT_MS 2000 /* generous: a srtmd starved of CPU is not a stalled one */
+#define WATCHDOG_TIMEOUT_MS 2000
+/* Rounds in a row without a connection taken in before the listener is replaced (about
+ * 9 s): generous, so that a srtmd starved of CPU is not taken for a stalled one. */
+#define WATCHDOG_MISSES 4
 
 typedef enum { W_RECV, W_QUOTE, W_SEND } worker_state;
 
@@ -407,7 +410,7 @@ static void *watchdog_main(void *arg)
             srv->fds_exhausted = false;
         }
         misses = ok ? 0 : misses + 1;
-        if (misses >= 2) {
+        if (misses >= WATCHDOG_MISSES) {
             log_warn("the listener on %s stopped accepting connections; replacing it", srv->url);
             probe_close(&pr); /* the old listener goes: no handshake to interrupt */
             relisten(srv);

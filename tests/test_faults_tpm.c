@@ -534,8 +534,8 @@ Test(faults_tpm, swtpm_hung_quotes_wait_or_are_refused_and_ccr_requests_go_on)
         args[i] = (quoter_arg){.url = P.d.url, .done = &done, .max_quotes = 1};
         cr_assert_eq(pthread_create(&th[i], NULL, quoter, &args[i]), 0);
     }
-    /* Longer than the watchdog needs to act (two missed probes, about 5 s). */
-    struct timespec ts = {6, 0};
+    /* Longer than the watchdog needs to act (four missed probes, about 9 s). */
+    struct timespec ts = {10, 0};
     nanosleep(&ts, NULL);
     cr_expect_eq(atomic_load(&done), 0, "a quote was answered by a stopped TPM");
     /* As many quotes as --workers wait for the TPM; the contexts srtmd keeps beyond them
