@@ -240,6 +240,32 @@ static int srtmd_refused(const char *listen, const char *cap, const char *pidfil
     return rc;
 }
 
+/* Start srtmd --no-tpm on url with its admin capability at cap, wait up to 10 s for it
+ * to serve (the capability file appears), then stop it with SIGTERM. Returns true when it
+ * served; *status_out (may be NULL) receives its wait status. */
+static bool srtmd_serves(const char *url, const char *cap, int *status_out)
+{
+    const char *argv[] = {test_binary("SRTMD"), "--foreground", "--no-tpm", "--listen", url,
+                          "--admin-cap", cap, "--log-level", "warn", NULL};
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    long deadline = now_ms() + 10000;
+    while (!test_path_exists(cap) && now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0)
+        sleep_ms(20);
+    bool served = test_path_exists(cap);
+    kill(pid, SIGTERM);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    if (status_out != NULL)
+        *status_out = status;
+    return served;
+}
+
 /* A list request on a fresh connection; its duration in ms, or -1 when it failed. */
 static long timed_list(int timeout_ms)
 {
@@ -960,22 +986,8 @@ Test(faults, socket_directory_others_could_write_is_refused)
     }
     /* With the sticky bit (as /tmp) others cannot replace srtmd's socket: accepted. */
     cr_assert_eq(chmod(sub, 01777), 0);
-    const char *argv[] = {test_binary("SRTMD"), "--foreground", "--no-tpm", "--listen", url,
-                          "--admin-cap", cap, "--log-level", "warn", NULL};
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    long deadline = now_ms() + 10000;
-    while (!test_path_exists(cap) && now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0)
-        sleep_ms(20);
-    cr_expect(test_path_exists(cap), "srtmd did not start in a sticky directory");
-    kill(pid, SIGTERM);
     int status = 0;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_expect(srtmd_serves(url, cap, &status), "srtmd did not start in a sticky directory");
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     remove_tree(dir);
 }
@@ -1095,21 +1107,7 @@ Test(faults, unusable_admin_cap_path_stops_srtmd_before_it_listens)
               "unclear message: %s", err);
     cr_expect(!test_path_exists(sock) && !test_path_exists(good_cap));
     /* Nothing left behind: the next srtmd starts on the same socket path. */
-    const char *argv[] = {test_binary("SRTMD"), "--foreground", "--no-tpm", "--listen", url,
-                          "--admin-cap", good_cap, "--log-level", "warn", NULL};
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    long deadline = now_ms() + 10000;
-    while (!test_path_exists(good_cap) && now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0)
-        sleep_ms(20);
-    cr_expect(test_path_exists(good_cap), "srtmd did not start after the refusals");
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    cr_expect(srtmd_serves(url, good_cap, NULL), "srtmd did not start after the refusals");
     remove_tree(dir);
 }
 
