@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
 
 #include "helpers.h"
 
@@ -122,6 +123,20 @@ int test_daemon_stop(test_daemon *d)
     if (d->dir[0] != '\0' && system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", d->dir);
     return rc;
+}
+
+void test_sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    cr_assert_not_null(ctx);
+    cr_assert_eq(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
+    cr_assert_eq(EVP_DigestUpdate(ctx, a, alen), 1);
+    if (blen > 0)
+        cr_assert_eq(EVP_DigestUpdate(ctx, b, blen), 1);
+    cr_assert_eq(EVP_DigestFinal_ex(ctx, out, &len), 1);
+    cr_assert_eq(len, 32u);
+    EVP_MD_CTX_free(ctx);
 }
 
 bool test_path_exists(const char *path)

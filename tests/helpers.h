@@ -50,6 +50,10 @@ int test_run(const char *const *argv, char *out, size_t out_size, char *err, siz
  * return its exit status as test_run does. */
 int test_tool(const char *env, const char *const *args, char *err, size_t err_size);
 
+/* SHA-256 of a followed by b (blen may be 0), with OpenSSL's EVP directly: the tests'
+ * independent reference, not the code under test. */
+void test_sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32]);
+
 /* true when something (of any kind, a dangling symlink included) is at path. */
 bool test_path_exists(const char *path);
 

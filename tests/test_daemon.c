@@ -37,25 +37,11 @@ static void stop(void)
 
 TestSuite(daemon, .init = start, .fini = stop, .timeout = 60);
 
-/* Independent reference: OpenSSL one-shot SHA-256, not the code under test. */
-static void sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    cr_assert(ctx != NULL);
-    cr_assert(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
-    cr_assert(EVP_DigestUpdate(ctx, a, alen) == 1);
-    if (blen > 0)
-        cr_assert(EVP_DigestUpdate(ctx, b, blen) == 1);
-    unsigned int n = 0;
-    cr_assert(EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == 32);
-    EVP_MD_CTX_free(ctx);
-}
-
 static void digest_of(const char *label, unsigned i, uint8_t out[32])
 {
     char buf[64];
     int n = snprintf(buf, sizeof(buf), "%s-%u", label, i);
-    sha256(buf, (size_t)n, NULL, 0, out);
+    test_sha256(buf, (size_t)n, NULL, 0, out);
 }
 
 static srtm_conn *conn_open(void)
@@ -95,7 +81,7 @@ static uint64_t replay(srtm_conn *c, const char *name, uint32_t ccr, uint8_t out
     srtm_err err;
     while ((err = srtm_log_next(it, &e)) == SRTM_OK) {
         cr_assert_eq(srtm_log_entry_index(e), n);
-        sha256(v, 32, srtm_log_entry_digest(e), 32, v);
+        test_sha256(v, 32, srtm_log_entry_digest(e), 32, v);
         n++;
     }
     cr_assert_eq(err, SRTM_E_END, "log iteration: %s", srtm_strerror(err));
@@ -113,7 +99,7 @@ Test(daemon, register_extend_read_log_list)
     uint64_t seq = 0;
     cr_assert_eq(srtm_extend(c, &cap, "vm-one", 1, dg, 7, "kernel image", &seq), SRTM_OK);
     cr_expect_gt(seq, 0);
-    sha256(expect, 32, dg, 32, expect);
+    test_sha256(expect, 32, dg, 32, expect);
     uint64_t len = 0;
     read_value(c, "vm-one", 1, got, &len);
     cr_expect_arr_eq(got, expect, 32, "CCR 1 is not SHA-256(0^32 || digest)");
@@ -163,10 +149,10 @@ Test(daemon, extend_data_and_file_hash_locally)
                  SRTM_E_IO);
     unlink(path);
     uint8_t d1[32], d2[32], v[32] = {0}, got[32];
-    sha256(text, strlen(text), NULL, 0, d1);
-    sha256("binary", 6, NULL, 0, d2);
-    sha256(v, 32, d1, 32, v);
-    sha256(v, 32, d2, 32, v);
+    test_sha256(text, strlen(text), NULL, 0, d1);
+    test_sha256("binary", 6, NULL, 0, d2);
+    test_sha256(v, 32, d1, 32, v);
+    test_sha256(v, 32, d2, 32, v);
     uint64_t len = 0;
     read_value(c, "app", 0, got, &len);
     cr_expect_arr_eq(got, v, 32);
@@ -185,7 +171,7 @@ Test(daemon, batched_extend_over_several_ccrs)
         uint8_t dg[32];
         digest_of("batch", i, dg);
         cr_assert_eq(srtm_batch_add(b, i % 3, dg, i, "m"), SRTM_OK);
-        sha256(expect[i % 3], 32, dg, 32, expect[i % 3]);
+        test_sha256(expect[i % 3], 32, dg, 32, expect[i % 3]);
     }
     uint64_t first = 0, last = 0;
     cr_assert_eq(srtm_batch_submit(c, &cap, "vm-batch", b, &first, &last), SRTM_OK);
@@ -620,7 +606,7 @@ Test(daemon, concurrent_clients_extend_one_component)
                     found[t][i]++;
                 }
             }
-            sha256(v, 32, srtm_log_entry_digest(e), 32, v);
+            test_sha256(v, 32, srtm_log_entry_digest(e), 32, v);
             n++;
         }
         srtm_log_iter_free(it);

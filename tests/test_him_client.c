@@ -48,19 +48,6 @@ TestSuite(him_ctl_offline, .timeout = 60);
 
 /* ---- independent expectations ---- */
 
-static void sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int len = 0;
-    cr_assert_not_null(ctx);
-    cr_assert_eq(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
-    cr_assert_eq(EVP_DigestUpdate(ctx, a, alen), 1);
-    if (blen > 0)
-        cr_assert_eq(EVP_DigestUpdate(ctx, b, blen), 1);
-    cr_assert_eq(EVP_DigestFinal_ex(ctx, out, &len), 1);
-    EVP_MD_CTX_free(ctx);
-}
-
 static void to_hex(const uint8_t *in, size_t len, char *out)
 {
     for (size_t i = 0; i < len; i++)
@@ -316,7 +303,7 @@ Test(him_lib, revert_and_log_markers)
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(srtm_log_next(it, &e), SRTM_OK);
         uint8_t d[32];
-        sha256(texts[i], 1, NULL, 0, d);
+        test_sha256(texts[i], 1, NULL, 0, d);
         cr_assert_not_null(srtm_log_entry_digest(e));
         cr_assert_arr_eq(srtm_log_entry_digest(e), d, 32);
         cr_assert_eq(srtm_log_entry_reverted(e), 1, "entry %d", i);
@@ -707,7 +694,7 @@ Test(him_ctl, revert_then_log_shows_markers)
     cr_assert_null(line[5]);
     uint8_t d[32];
     char hex[HEX_LEN + 1], want[256];
-    sha256("a", 1, NULL, 0, d);
+    test_sha256("a", 1, NULL, 0, d);
     to_hex(d, 32, hex);
     snprintf(want, sizeof(want), "0 %llu %s 0 [reverted]", s1, hex);
     cr_assert_str_eq(line[0], want);

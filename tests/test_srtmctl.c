@@ -68,24 +68,10 @@ TestSuite(srtmctl_offline, .timeout = 60);
 
 /* ---- independent expectations ---- */
 
-static void sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int len = 0;
-    cr_assert_not_null(ctx);
-    cr_assert_eq(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
-    cr_assert_eq(EVP_DigestUpdate(ctx, a, alen), 1);
-    if (blen > 0)
-        cr_assert_eq(EVP_DigestUpdate(ctx, b, blen), 1);
-    cr_assert_eq(EVP_DigestFinal_ex(ctx, out, &len), 1);
-    cr_assert_eq(len, 32u);
-    EVP_MD_CTX_free(ctx);
-}
-
 /* A CCR starts at 32 zero bytes; extending sets it to SHA-256(value || digest). */
 static void extend_expected(uint8_t value[32], const uint8_t digest[32])
 {
-    sha256(value, 32, digest, 32, value);
+    test_sha256(value, 32, digest, 32, value);
 }
 
 static void to_hex(const uint8_t *in, size_t len, char *out)
@@ -328,7 +314,7 @@ Test(srtmctl, extend_data)
     register_to_file("data", "1", cap);
     const char *text = "hello, measured world";
     uint8_t digest[32], value[32] = {0};
-    sha256(text, strlen(text), NULL, 0, digest);
+    test_sha256(text, strlen(text), NULL, 0, digest);
     extend_expected(value, digest);
     CTL("--socket", D.url, "--cap", cap, "extend", "data", "0", "--data", text);
     ASSERT_RC(0);
@@ -344,7 +330,7 @@ Test(srtmctl, extend_file)
         content[i] = (uint8_t)(i * 7 + 3);
     snprintf(path, sizeof(path), "%s/measured.bin", D.dir);
     write_file(path, content, sizeof(content), 0644);
-    sha256(content, sizeof(content), NULL, 0, digest);
+    test_sha256(content, sizeof(content), NULL, 0, digest);
     extend_expected(value, digest);
     CTL("--socket", D.url, "--cap", cap, "extend", "file", "0", "--file", path);
     ASSERT_RC(0);
@@ -380,7 +366,7 @@ Test(srtmctl, extend_json_and_read_json)
     cr_assert_eq(json_object_get_uint64(jget(c1, "log_length")), 3u);
     uint8_t d[32], value[32] = {0};
     char want[HEX_LEN + 1];
-    sha256("v", 1, NULL, 0, d);
+    test_sha256("v", 1, NULL, 0, d);
     for (int i = 0; i < 3; i++)
         extend_expected(value, d);
     to_hex(value, 32, want);
@@ -425,7 +411,7 @@ Test(srtmctl, log_text_and_from)
                        &event, desc);
         cr_assert_geq(n, 4, "bad log line: %s", line);
         uint8_t d[32];
-        sha256(data[i], strlen(data[i]), NULL, 0, d);
+        test_sha256(data[i], strlen(data[i]), NULL, 0, d);
         to_hex(d, 32, want);
         cr_assert_eq(index, i);
         cr_assert_gt(seq, prev_seq);
