@@ -79,6 +79,10 @@ uint64_t siphash24(const uint8_t key[16], const void *data, size_t len);
 SRTM_WUR srtm_err read_small_file(const char *path, size_t max_len, char **buf_out,
                                   size_t *len_out);
 
+/* The directory part of path into out: "/" for "/x", "." for "x". false when it does not
+ * fit in size bytes. */
+bool path_dir(const char *path, char *out, size_t size);
+
 /* Write all len bytes of buf to fd, retrying short writes and EINTR. Returns 0, or the
  * errno of the failure (EIO when the kernel accepted nothing without saying why). */
 SRTM_WUR int write_full(int fd, const void *buf, size_t len);

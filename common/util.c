@@ -101,6 +101,22 @@ void srtm_log(srtm_log_level level, const char *fmt, ...)
     (void)w;
 }
 
+bool path_dir(const char *path, char *out, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (n >= size || (n == 0 && size < 2))
+        return false;
+    if (n == 0) {
+        out[0] = '.';
+        out[1] = '\0';
+    } else {
+        memcpy(out, path, n);
+        out[n] = '\0';
+    }
+    return true;
+}
+
 int write_full(int fd, const void *buf, size_t len)
 {
     const uint8_t *p = buf;

@@ -470,22 +470,6 @@ static const char *file_kind(mode_t mode)
     return "a device or other special file";
 }
 
-/* The directory of path: "/" for "/x", "." for "x". */
-static bool dir_of(const char *path, char *out, size_t size)
-{
-    const char *slash = strrchr(path, '/');
-    size_t n = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
-    if (n >= size)
-        return false;
-    if (n == 0)
-        snprintf(out, size, ".");
-    else {
-        memcpy(out, path, n);
-        out[n] = '\0';
-    }
-    return true;
-}
-
 /* A socket file that nothing listens on: connect() is refused. */
 static bool stale_socket(const char *path, int *err_out)
 {
@@ -518,7 +502,7 @@ srtm_err server_check_path(const char *url, uid_t also_ok)
     const char *path = url + 6;
     char dir[PATH_MAX], owner[128];
     struct stat st;
-    if (path[0] == '\0' || !dir_of(path, dir, sizeof(dir))) {
+    if (path[0] == '\0' || !path_dir(path, dir, sizeof(dir))) {
         log_error("cannot listen on %s: not a usable socket path", url);
         return SRTM_E_INVALID;
     }

@@ -451,17 +451,9 @@ static void report_ready(int *ready_fd, char status)
 static bool file_creatable(const char *path, const char *what)
 {
     char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
-    if (n >= sizeof(dir)) {
+    if (!path_dir(path, dir, sizeof(dir))) {
         log_error("%s %s: path too long", what, path);
         return false;
-    }
-    if (n == 0)
-        memcpy(dir, ".", 2);
-    else {
-        memcpy(dir, path, n);
-        dir[n] = '\0';
     }
     struct stat st;
     if (stat(dir, &st) != 0) {
