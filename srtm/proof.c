@@ -192,8 +192,28 @@ static srtm_err s1t_create(km_ctx *ctx, const proof_config *cfg, irk **out)
     return SRTM_OK;
 }
 
+/*
+ * The per-boot scheme: a new IRK inside this boot's proof period, in memory only. Nothing
+ * is read or written, so there is no blob to replace and no rewrap on updates; what makes
+ * the key trustworthy is only the certificate quote that follows while the PCRs are still
+ * in the proof state (a key certified after the close carries the closed PCR values, which
+ * the verifier's certificate-pcrs-reference check refuses), and a theft of it is good for
+ * this boot only (the verifier's same-boot check).
+ */
+static srtm_err perboot_create(irk **out)
+{
+    srtm_err err = irk_generate(out);
+    if (err != SRTM_OK)
+        log_error("per-boot scheme: cannot create the IRK: %s", srtm_strerror(err));
+    else
+        log_info("per-boot scheme: created this boot's IRK (kept in memory only)");
+    return err;
+}
+
 static srtm_err obtain_irk(km_ctx *ctx, const proof_config *cfg, irk **out)
 {
+    if (cfg->scheme == IRK_SCHEME_PERBOOT)
+        return perboot_create(out);
     km_sealed sealed;
     bool missing = false;
     srtm_err err = load_blob(cfg->irk_blob, &sealed, &missing);

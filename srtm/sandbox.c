@@ -4,6 +4,7 @@
  * enough RLIMIT_MEMLOCK it is a warning, since the key is then still wiped on free).
  */
 #define _GNU_SOURCE /* CLONE_THREAD */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -84,7 +85,70 @@ bool sandbox_user_lookup(const char *name, sandbox_user *out)
     return true;
 }
 
-bool sandbox_give_dir(const char *dir, const sandbox_user *u)
+/* An entry srtmd may find in its own directory: one of its files or a temporary of one. */
+static bool own_entry(const char *name, const char *const *own_names)
+{
+    for (size_t i = 0; own_names[i] != NULL; i++) {
+        size_t n = strlen(own_names[i]);
+        if (n > 0 && strncmp(name, own_names[i], n) == 0 && (name[n] == '\0' || name[n] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* The dedicated-directory rule of sandbox.h on the open directory fd. */
+static bool dedicated_fd(int fd, const char *dir, const sandbox_user *u,
+                         const char *const *own_names)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        log_error("--user: cannot use %s as srtmd's directory", dir);
+        return false;
+    }
+    if ((st.st_uid != 0 && st.st_uid != u->uid) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        log_error("--user: the socket's directory %s (uid %u, mode %04o) is not srtmd's own: "
+                  "it must belong to root or %s and be writable by its owner only",
+                  dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), u->name);
+        return false;
+    }
+    int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+    if (d == NULL) {
+        log_error("--user: cannot read %s: %s", dir, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return false;
+    }
+    bool ok = true;
+    struct dirent *e;
+    while (ok && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (!own_entry(e->d_name, own_names)) {
+            log_error("--user: the socket's directory %s holds '%s', which is not srtmd's: "
+                      "srtmd gives its socket's directory to %s, so it must be a directory "
+                      "of srtmd's own (e.g. the default runtime directory), never a shared one",
+                      dir, e->d_name, u->name);
+            ok = false;
+        }
+    }
+    closedir(d);
+    return ok;
+}
+
+bool sandbox_dir_dedicated(const char *dir, const sandbox_user *u, const char *const *own_names)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        log_error("--user: cannot open the socket's directory %s: %s", dir, strerror(errno));
+        return false;
+    }
+    bool ok = dedicated_fd(fd, dir, u, own_names);
+    close(fd);
+    return ok;
+}
+
+bool sandbox_give_dir(const char *dir, const sandbox_user *u, const char *const *own_names)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
@@ -94,13 +158,9 @@ bool sandbox_give_dir(const char *dir, const sandbox_user *u)
             close(fd);
         return false;
     }
-    bool ok = true;
-    if (st.st_uid == u->uid && st.st_gid == u->gid) {
-        /* already given */
-    } else if (st.st_uid != 0 && st.st_uid != u->uid) {
-        log_error("the runtime directory %s belongs to uid %u, neither root nor %s", dir,
-                  (unsigned)st.st_uid, u->name);
-        ok = false;
+    bool ok = dedicated_fd(fd, dir, u, own_names);
+    if (!ok || (st.st_uid == u->uid && st.st_gid == u->gid)) {
+        /* refused, or already given */
     } else if (fchown(fd, u->uid, u->gid) != 0) {
         log_error("cannot give the runtime directory %s to %s: %s", dir, u->name,
                   strerror(errno));

@@ -40,10 +40,23 @@ size_t sandbox_secure_heap_used(void);
 /* Look a user up by name; false (logged) if there is none or it is root. */
 bool sandbox_user_lookup(const char *name, sandbox_user *out) __attribute__((warn_unused_result));
 
+/*
+ * Whether dir may be handed to u: a directory (not a symbolic link) owned by root or u,
+ * writable by its owner only, holding nothing but srtmd's own files, i.e. entries named
+ * as one of own_names (NULL-terminated basenames: the socket, the admin capability, the
+ * pid and lock files) or one of them followed by '.' (their temporaries). A directory
+ * srtmd has just created passes, and so does its own runtime directory; a shared one
+ * (/run, /tmp, a directory of other services) does not. false is logged.
+ */
+bool sandbox_dir_dedicated(const char *dir, const sandbox_user *u, const char *const *own_names)
+    __attribute__((warn_unused_result));
+
 /* Hand dir (srtmd's runtime directory) to u, so that after the drop srtmd can still replace
  * its socket (listener watchdog) and remove its socket, admin capability and pid files at
- * exit. Only a directory owned by root or already by u is touched. */
-bool sandbox_give_dir(const char *dir, const sandbox_user *u) __attribute__((warn_unused_result));
+ * exit. Only a directory that passes sandbox_dir_dedicated (checked again on the opened
+ * directory) is touched; it stays u's after srtmd exits. */
+bool sandbox_give_dir(const char *dir, const sandbox_user *u, const char *const *own_names)
+    __attribute__((warn_unused_result));
 
 /* Become u for good: supplementary groups (initgroups), setgid, setuid, in that order, then
  * check that root cannot be regained. Any failure returns false (logged); the caller must

@@ -76,6 +76,7 @@ struct srtm_server {
     int socket_mode;
     bool ipc;
     bool relistened;  /* the socket file is ours to remove at exit, not nng's */
+    bool serving;     /* server_serve ran: the workers receive */
     /* watchdog */
     pthread_t watchdog;
     bool watchdog_running;
@@ -669,16 +670,21 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
     err = listen_on(srv, srv->url, &srv->listener);
     if (err != SRTM_OK)
         goto fail;
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        worker_recv(&srv->workers[i]);
-    err = start_watchdog(srv);
-    if (err != SRTM_OK)
-        goto fail;
     *out = srv;
     return SRTM_OK;
 fail:
     server_free(srv);
     return err;
+}
+
+srtm_err server_serve(srtm_server *srv)
+{
+    if (srv->serving)
+        return SRTM_OK;
+    srv->serving = true;
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        worker_recv(&srv->workers[i]);
+    return start_watchdog(srv);
 }
 
 void server_free(srtm_server *srv)

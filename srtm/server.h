@@ -40,8 +40,16 @@ typedef struct server_config {
  */
 SRTM_WUR srtm_err server_check_path(const char *url, uid_t owner_ok);
 
-/* Listen and start serving s. The caller owns *out; srtm_server_free() stops it. */
+/*
+ * Listen for s, but take no request yet: connections are accepted and their requests wait
+ * in nng until server_serve, so that srtmd answers nothing before it is isolated (the
+ * privilege drop and the system call filter). The caller owns *out; server_free() stops it.
+ */
 SRTM_WUR srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **out);
+
+/* Start answering requests (the workers and the listener watchdog). On failure the
+ * caller frees srv. A second call does nothing. */
+SRTM_WUR srtm_err server_serve(srtm_server *srv);
 
 /* Stop serving (in-flight requests are abandoned), close the socket, free. NULL is fine. */
 void server_free(srtm_server *srv);

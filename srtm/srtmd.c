@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "launch.h"
+#include "lock.h"
 #include "proof.h"
 #include "sandbox.h"
 #include "server.h"
@@ -48,6 +49,7 @@ typedef struct options {
     proof_config proof;
     char user[64];   /* --user: drop to this user once everything is open */
     bool no_seccomp; /* --no-seccomp: for debugging only */
+    char lock_file[PATH_MAX]; /* --lock-file; empty: lock_default_path() */
 } options;
 
 static void usage(FILE *f)
@@ -57,8 +59,9 @@ static void usage(FILE *f)
             "The SRTM daemon: Component Configuration Registers for every component of the\n"
             "host, served over a local socket.\n"
             "\n"
-            "  --listen URL        where to serve (default ipc:///run/srtm/srtmd.sock as root,\n"
-            "                      else ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock)\n"
+            "  --listen URL        where to serve, ipc:// only (default\n"
+            "                      ipc:///run/srtm/srtmd.sock as root, else\n"
+            "                      ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock)\n"
             "  --listen-tcp URL    also serve reads and quotes (never changes) on a tcp://\n"
             "                      URL, e.g. tcp://0.0.0.0:7380, for remote verifiers\n"
             "  --admin-cap FILE    write the admin capability of component 0 here, mode 0600\n"
@@ -85,8 +88,12 @@ static void usage(FILE *f)
             "                      (default 0-7; the SRTM PCR is always added)\n"
             "  --aik-handle HEX    persistent handle of the AIK (default 0x%08x)\n"
             "  --irk-blob FILE     the sealed IRK (default %s)\n"
-            "  --irk-scheme NAME   mit (srtm-keymgr wraps the IRK; default) or s1t (srtmd\n"
-            "                      creates and seals it at its first start)\n"
+            "  --irk-scheme NAME   mit (srtm-keymgr wraps the IRK; default), s1t (srtmd\n"
+            "                      creates and seals it at its first start) or perboot\n"
+            "                      (srtmd creates a new IRK in every boot, never stored)\n"
+            "  --lock-file FILE    the lock that keeps a second srtmd off this TPM (default\n"
+            "                      srtmd.lock, or srtmd-HASH.lock for a --tcti, in the\n"
+            "                      runtime directory; see docs/security.md)\n"
             "  --insecure-resettable-pcr  accept PCR 16 or 23 as the SRTM PCR: any process\n"
             "                      can reset those, so only for tests on a software TPM\n"
             "  --no-tpm            run without a TPM: CCRs are served, reports are never\n"
@@ -148,7 +155,7 @@ static int parse_args(int argc, char **argv, options *o)
     enum {
         O_LISTEN = 256, O_ADMIN, O_MODE, O_WORKERS, O_PIDFILE, O_FG, O_LEVEL, O_HELP, O_VER,
         O_NOTPM, O_TCTI, O_SPCR, O_PPCRS, O_AIK, O_BLOB, O_SCHEME, O_INSECURE, O_TCP,
-        O_USER, O_NOSECCOMP
+        O_USER, O_NOSECCOMP, O_LOCK
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -171,6 +178,7 @@ static int parse_args(int argc, char **argv, options *o)
         {"insecure-resettable-pcr", no_argument, NULL, O_INSECURE},
         {"user", required_argument, NULL, O_USER},
         {"no-seccomp", no_argument, NULL, O_NOSECCOMP},
+        {"lock-file", required_argument, NULL, O_LOCK},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -188,6 +196,12 @@ static int parse_args(int argc, char **argv, options *o)
         srtm_log_level lvl;
         switch (c) {
         case O_LISTEN:
+            if (strncmp(optarg, "ipc://", 6) != 0) {
+                fprintf(stderr, "srtmd: --listen takes an ipc:// URL only (changes and "
+                                "capabilities never cross a network); serve remote verifiers "
+                                "with --listen-tcp, which takes reads and quotes only\n");
+                return 2;
+            }
             if (!copy_opt(o->listen, sizeof(o->listen), optarg, "--listen"))
                 return 2;
             break;
@@ -277,8 +291,10 @@ static int parse_args(int argc, char **argv, options *o)
                 o->proof.scheme = IRK_SCHEME_MIT;
             } else if (strcmp(optarg, "s1t") == 0) {
                 o->proof.scheme = IRK_SCHEME_S1T;
+            } else if (strcmp(optarg, "perboot") == 0) {
+                o->proof.scheme = IRK_SCHEME_PERBOOT;
             } else {
-                fprintf(stderr, "srtmd: --irk-scheme takes mit or s1t\n");
+                fprintf(stderr, "srtmd: --irk-scheme takes mit, s1t or perboot\n");
                 return 2;
             }
             break;
@@ -291,6 +307,10 @@ static int parse_args(int argc, char **argv, options *o)
             break;
         case O_NOSECCOMP:
             o->no_seccomp = true;
+            break;
+        case O_LOCK:
+            if (!copy_opt(o->lock_file, sizeof(o->lock_file), optarg, "--lock-file"))
+                return 2;
             break;
         case O_HELP:
             usage(stdout);
@@ -471,15 +491,69 @@ static bool file_creatable(const char *path, const char *what)
     return true;
 }
 
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash != NULL ? slash + 1 : path;
+}
+
+/* The names srtmd's own files have in its socket's directory (sandbox_dir_dedicated). */
+static void own_names(const options *o, const char *names[5])
+{
+    size_t n = 0;
+    names[n++] = base_name(o->listen);
+    names[n++] = base_name(o->admin_cap);
+    if (o->pidfile[0] != '\0')
+        names[n++] = base_name(o->pidfile);
+    if (o->lock_file[0] != '\0')
+        names[n++] = base_name(o->lock_file);
+    names[n] = NULL;
+}
+
+static bool ipc_dir(const char *url, char *out, size_t size);
+
+/* With --user the socket's directory is given to the user: only a directory of srtmd's
+ * own qualifies (docs/security.md). */
+static bool user_dir_ok(const options *o, const sandbox_user *user)
+{
+    char dir[PATH_MAX];
+    const char *names[5];
+    own_names(o, names);
+    return !ipc_dir(o->listen, dir, sizeof(dir)) || sandbox_dir_dedicated(dir, user, names);
+}
+
 /* Everything srtmd can check about its configuration before the proof period, which
  * cannot be repeated in this boot once closed. */
-static bool preflight(const options *o, uid_t run_as)
+static bool preflight(const options *o, const sandbox_user *user, uid_t run_as)
 {
+    if (user != NULL && !user_dir_ok(o, user))
+        return false;
     if (server_check_path(o->listen, run_as) != SRTM_OK)
         return false;
     if (!file_creatable(o->admin_cap, "--admin-cap"))
         return false;
     return o->pidfile[0] == '\0' || file_creatable(o->pidfile, "--pidfile");
+}
+
+/*
+ * One srtmd per TPM (lock.h): before the TPM is touched. Without a TPM there is no proof
+ * period to protect, so no lock unless --lock-file asks for one. The descriptor stays open
+ * for srtmd's life (taken after detach, so the process that serves holds it; it survives
+ * the privilege drop).
+ */
+static bool take_lock(options *o, uid_t run_as, int *fd_out)
+{
+    if (o->no_tpm && o->lock_file[0] == '\0')
+        return true;
+    if (o->lock_file[0] == '\0') {
+        char dir[PATH_MAX];
+        if (!default_dir(dir, sizeof(dir)) || !ensure_dir(dir, run_as) ||
+            !lock_default_path(o->proof.tcti, dir, o->lock_file, sizeof(o->lock_file))) {
+            log_error("no place for the lock file: give --lock-file");
+            return false;
+        }
+    }
+    return lock_take(o->lock_file, fd_out) == SRTM_OK;
 }
 
 /* Each connection is a file descriptor: take the soft limit up to the hard one (nng polls
@@ -521,7 +595,9 @@ static bool isolate(const options *o, const sandbox_user *user)
 {
     if (user != NULL) {
         char dir[PATH_MAX];
-        if (ipc_dir(o->listen, dir, sizeof(dir)) && !sandbox_give_dir(dir, user))
+        const char *names[5];
+        own_names(o, names);
+        if (ipc_dir(o->listen, dir, sizeof(dir)) && !sandbox_give_dir(dir, user, names))
             return false;
         /* The socket file too: root made it, and the watchdog's probes connect to it as
          * the user. lchown: the path is srtmd's own socket, never followed. */
@@ -661,7 +737,9 @@ int main(int argc, char **argv)
     rc = 1;
     /* After detaching and blocking the signals: the socket check may start nng's threads. */
     uid_t run_as = o.user[0] != '\0' ? user.uid : geteuid();
-    if (!preflight(&o, run_as)) {
+    int lock_fd = -1;
+    if (!take_lock(&o, run_as, &lock_fd) ||
+        !preflight(&o, o.user[0] != '\0' ? &user : NULL, run_as)) {
         report_ready(&ready_fd, 1);
         return 1;
     }
@@ -720,6 +798,11 @@ int main(int argc, char **argv)
     }
     if (!isolate(&o, o.user[0] != '\0' ? &user : NULL))
         goto out;
+    /* Only now, isolated, does srtmd take requests (they waited in the socket until here). */
+    if (server_serve(srv) != SRTM_OK || (tcp_srv != NULL && server_serve(tcp_srv) != SRTM_OK)) {
+        log_error("cannot start serving");
+        goto out;
+    }
     log_info("srtmd %s serving on %s with %u workers; admin capability in %s",
              SRTM_VERSION_STRING, o.listen, o.workers, o.admin_cap);
     report_ready(&ready_fd, 0);
@@ -754,5 +837,7 @@ out:
     if (pid_written && unlink(o.pidfile) != 0)
         log_warn("cannot remove %s: %s", o.pidfile, strerror(errno));
     report_ready(&ready_fd, 1);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return rc;
 }

@@ -252,7 +252,8 @@ int main(int argc, char **argv)
     server_config cfg = {.url = url, .socket_mode = 0600, .workers = 8};
     srtm_server *srv = NULL;
     srtm_conn *conn = NULL;
-    if (server_start(svc, &cfg, &srv) != SRTM_OK || srtm_open(url, &conn) != SRTM_OK)
+    if (server_start(svc, &cfg, &srv) != SRTM_OK || server_serve(srv) != SRTM_OK ||
+        srtm_open(url, &conn) != SRTM_OK)
         return 1;
     enum { RTT = 4000 };
     double rs[5], rl[5];

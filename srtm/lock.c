@@ -1,0 +1,114 @@
+/* One srtmd per TPM; see lock.h. The lock file is never removed: removing it would let a
+ * second srtmd lock a new file while the first still holds the old one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lock.h"
+
+bool lock_default_path(const char *tcti, const char *runtime_dir, char *out, size_t size)
+{
+    int n;
+    if (tcti == NULL) {
+        n = snprintf(out, size, "%s/srtmd.lock", runtime_dir);
+    } else {
+        uint8_t d[SRTM_DIGEST_LEN];
+        char hex[2 * SRTM_DIGEST_LEN + 1];
+        if (srtm_sha256(tcti, strlen(tcti), d) != SRTM_OK ||
+            hex_encode(d, sizeof(d), hex, sizeof(hex)) != SRTM_OK)
+            return false;
+        n = snprintf(out, size, "%s/srtmd-%.16s.lock", runtime_dir, hex);
+    }
+    return n > 0 && (size_t)n < size;
+}
+
+/* The pid the holder wrote, or 0 when the file does not say. */
+static long holder_pid(int fd)
+{
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *end = NULL;
+    long pid = strtol(buf, &end, 10);
+    return end != buf && pid > 0 ? pid : 0;
+}
+
+/* The lock file must be srtmd's own: whoever else could open it could hold the lock and
+ * keep srtmd from starting. */
+static srtm_err check_file(int fd, const char *path)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        log_error("lock file %s: %s", path, strerror(errno));
+        return SRTM_E_IO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        log_error("lock file %s is not a regular file", path);
+        return SRTM_E_DENIED;
+    }
+    if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+        log_error("lock file %s belongs to uid %u or is open to group or others (mode %04o): "
+                  "another user could hold it; remove it and start srtmd again",
+                  path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        return SRTM_E_DENIED;
+    }
+    return SRTM_OK;
+}
+
+static srtm_err write_pid(int fd, const char *path)
+{
+    char text[32];
+    int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != n) {
+        log_error("cannot write the pid into the lock file %s: %s", path, strerror(errno));
+        return SRTM_E_IO;
+    }
+    return SRTM_OK;
+}
+
+srtm_err lock_take(const char *path, int *fd_out)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0) {
+        log_error("cannot open the lock file %s: %s", path,
+                  errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+        return errno == ELOOP ? SRTM_E_DENIED : SRTM_E_IO;
+    }
+    srtm_err err = check_file(fd, path);
+    int rv = -1;
+    if (err == SRTM_OK) {
+        do {
+            rv = flock(fd, LOCK_EX | LOCK_NB);
+        } while (rv != 0 && errno == EINTR);
+    }
+    if (err == SRTM_OK && rv != 0 && errno == EWOULDBLOCK) {
+        char pid[24] = "unknown";
+        long holder = holder_pid(fd);
+        if (holder > 0)
+            snprintf(pid, sizeof(pid), "%ld", holder);
+        log_error("another srtmd (pid %s) serves this TPM; it holds %s. A second srtmd would "
+                  "close the proof period again and spoil the quotes of the one that serves "
+                  "until a reboot: stop it first (or, for another TPM, give --tcti or "
+                  "--lock-file)",
+                  pid, path);
+        err = SRTM_E_EXISTS;
+    } else if (err == SRTM_OK && rv != 0) {
+        log_error("cannot lock %s: %s", path, strerror(errno));
+        err = SRTM_E_IO;
+    }
+    if (err == SRTM_OK)
+        err = write_pid(fd, path);
+    if (err != SRTM_OK) {
+        close(fd);
+        return err;
+    }
+    *fd_out = fd;
+    return SRTM_OK;
+}
