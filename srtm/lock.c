@@ -15,14 +15,14 @@ bool lock_default_path(const char *tcti, const char *runtime_dir, char *out, siz
 {
     int n;
     if (tcti == NULL) {
-        n = snprintf(out, size, "%s/srtmd.lock", runtime_dir);
+        n = snprintf(out, size, "%s/" LOCK_DEFAULT_NAME, runtime_dir);
     } else {
         uint8_t d[SRTM_DIGEST_LEN];
         char hex[2 * SRTM_DIGEST_LEN + 1];
         if (srtm_sha256(tcti, strlen(tcti), d) != SRTM_OK ||
             hex_encode(d, sizeof(d), hex, sizeof(hex)) != SRTM_OK)
             return false;
-        n = snprintf(out, size, "%s/srtmd-%.16s.lock", runtime_dir, hex);
+        n = snprintf(out, size, "%s/" LOCK_DEFAULT_PREFIX "%.16s.lock", runtime_dir, hex);
     }
     return n > 0 && (size_t)n < size;
 }

@@ -18,6 +18,9 @@
 
 #include "common.h"
 
+#define LOCK_DEFAULT_NAME "srtmd.lock"
+#define LOCK_DEFAULT_PREFIX "srtmd-" /* then 16 hex digits and ".lock" */
+
 /* The default lock file in runtime_dir: srtmd.lock for the default TPM (tcti NULL), else
  * srtmd-H.lock, H the first 16 hex digits of SHA-256(tcti), so that srtmds on different
  * TPMs (e.g. software TPMs on different ports) do not keep each other off. */

@@ -85,12 +85,17 @@ bool sandbox_user_lookup(const char *name, sandbox_user *out)
     return true;
 }
 
-/* An entry srtmd may find in its own directory: one of its files or a temporary of one. */
+/* An entry srtmd may find in its own directory: one of its files or a temporary of one;
+ * a name ending in '*' stands for every name with that prefix. */
 static bool own_entry(const char *name, const char *const *own_names)
 {
     for (size_t i = 0; own_names[i] != NULL; i++) {
         size_t n = strlen(own_names[i]);
-        if (n > 0 && strncmp(name, own_names[i], n) == 0 && (name[n] == '\0' || name[n] == '.'))
+        bool prefix = n > 1 && own_names[i][n - 1] == '*';
+        if (prefix && strncmp(name, own_names[i], n - 1) == 0)
+            return true;
+        if (!prefix && n > 0 && strncmp(name, own_names[i], n) == 0 &&
+            (name[n] == '\0' || name[n] == '.'))
             return true;
     }
     return false;

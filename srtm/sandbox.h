@@ -44,7 +44,8 @@ bool sandbox_user_lookup(const char *name, sandbox_user *out) __attribute__((war
  * Whether dir may be handed to u: a directory (not a symbolic link) owned by root or u,
  * writable by its owner only, holding nothing but srtmd's own files, i.e. entries named
  * as one of own_names (NULL-terminated basenames: the socket, the admin capability, the
- * pid and lock files) or one of them followed by '.' (their temporaries). A directory
+ * pid and lock files; a name ending in '*' is a prefix) or one of them followed by '.'
+ * (their temporaries). A directory
  * srtmd has just created passes, and so does its own runtime directory; a shared one
  * (/run, /tmp, a directory of other services) does not. false is logged.
  */

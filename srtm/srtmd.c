@@ -498,8 +498,10 @@ static const char *base_name(const char *path)
     return slash != NULL ? slash + 1 : path;
 }
 
-/* The names srtmd's own files have in its socket's directory (sandbox_dir_dedicated). */
-static void own_names(const options *o, const char *names[5])
+/* The names srtmd's own files have in its socket's directory (sandbox_dir_dedicated),
+ * with the default lock files of srtmds on other TPMs (lock.h). */
+#define OWN_NAMES_MAX 8
+static void own_names(const options *o, const char *names[OWN_NAMES_MAX])
 {
     size_t n = 0;
     names[n++] = base_name(o->listen);
@@ -508,6 +510,8 @@ static void own_names(const options *o, const char *names[5])
         names[n++] = base_name(o->pidfile);
     if (o->lock_file[0] != '\0')
         names[n++] = base_name(o->lock_file);
+    names[n++] = LOCK_DEFAULT_NAME;
+    names[n++] = LOCK_DEFAULT_PREFIX "*";
     names[n] = NULL;
 }
 
@@ -518,7 +522,7 @@ static bool ipc_dir(const char *url, char *out, size_t size);
 static bool user_dir_ok(const options *o, const sandbox_user *user)
 {
     char dir[PATH_MAX];
-    const char *names[5];
+    const char *names[OWN_NAMES_MAX];
     own_names(o, names);
     return !ipc_dir(o->listen, dir, sizeof(dir)) || sandbox_dir_dedicated(dir, user, names);
 }
@@ -596,7 +600,7 @@ static bool isolate(const options *o, const sandbox_user *user)
 {
     if (user != NULL) {
         char dir[PATH_MAX];
-        const char *names[5];
+        const char *names[OWN_NAMES_MAX];
         own_names(o, names);
         if (ipc_dir(o->listen, dir, sizeof(dir)) && !sandbox_give_dir(dir, user, names))
             return false;
