@@ -77,9 +77,10 @@ srtm_err lock_take(const char *path, int *fd_out)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
     if (fd < 0) {
+        int e = errno;
         log_error("cannot open the lock file %s: %s", path,
-                  errno == ELOOP ? "it is a symbolic link" : strerror(errno));
-        return errno == ELOOP ? SRTM_E_DENIED : SRTM_E_IO;
+                  e == ELOOP ? "it is a symbolic link" : strerror(e));
+        return e == ELOOP ? SRTM_E_DENIED : SRTM_E_IO;
     }
     srtm_err err = check_file(fd, path);
     int rv = -1;

@@ -3,8 +3,8 @@
  * is refused for a socket in a shared directory, whose owner stays as it was; no request is
  * answered before srtmd dropped its privileges and installed its filter; a second srtmd
  * with the same lock file exits with a message naming the first, which goes on serving,
- * also when the first detached and dropped to --user. Tests that start srtmd as another
- * user need root and skip otherwise.
+ * also when the first detached and dropped to --user; a lock file others could hold is
+ * refused. Tests that start srtmd as another user need root and skip otherwise.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -283,4 +283,39 @@ Test(startup, the_lock_survives_detach_and_the_user_drop)
         nanosleep(&ts, NULL);
     }
     child = 0;
+}
+
+/* A lock file another user could open (and so hold) is refused, as is a symbolic link:
+ * srtmd must not be kept from starting, nor made to create or truncate a file elsewhere. */
+Test(startup, a_lock_file_others_could_hold_is_refused)
+{
+    make_dir(0700);
+    char lock[128], target[128], url[128], cap[128], err[4096];
+    snprintf(lock, sizeof(lock), "%s/srtmd.lock", dir);
+    snprintf(target, sizeof(target), "%s/elsewhere", dir);
+    snprintf(url, sizeof(url), "ipc://%s/srtmd.sock", dir);
+    snprintf(cap, sizeof(cap), "%s/admin.cap", dir);
+    const char *args[] = {"--no-tpm", "--foreground", "--listen", url, "--admin-cap", cap,
+                          "--lock-file", lock, NULL};
+    FILE *f = fopen(lock, "w");
+    cr_assert(f != NULL);
+    fclose(f);
+    cr_assert_eq(chmod(lock, 0644), 0);
+    cr_expect_eq(run_srtmd(args, err, sizeof(err)), 1, "a 0644 lock file was taken: %s", err);
+    cr_expect(strstr(err, "another user could hold it") != NULL, "%s", err);
+    if (geteuid() == 0) {
+        uid_t uid;
+        nobody(&uid);
+        cr_assert_eq(chmod(lock, 0600), 0);
+        cr_assert_eq(chown(lock, uid, (gid_t)-1), 0);
+        cr_expect_eq(run_srtmd(args, err, sizeof(err)), 1, "nobody's lock file was taken: %s",
+                     err);
+        cr_expect(strstr(err, "another user could hold it") != NULL, "%s", err);
+    }
+    cr_assert_eq(unlink(lock), 0);
+    cr_assert_eq(symlink(target, lock), 0);
+    cr_expect_eq(run_srtmd(args, err, sizeof(err)), 1, "a symbolic link was followed: %s", err);
+    cr_expect(strstr(err, "symbolic link") != NULL, "%s", err);
+    cr_expect(!test_path_exists(target), "srtmd created the link's target");
+    cr_expect(!test_path_exists(cap), "a refused srtmd wrote its capability");
 }
