@@ -61,9 +61,11 @@ static void usage(FILE *f)
         "           (default 32 zero bytes: its reset value)\n"
         "  wrap-irk --reference REFERENCE.json -o SEALED [--force]\n"
         "           create an IRK and seal it to the reference's proof values in this TPM\n"
+        "           (not needed with srtmd's irk-scheme perboot, which stores no IRK)\n"
         "  rewrap   --srtmd NEWBIN [--config NEWFILE] [predict options] -o SEALED\n"
         "           --reference-out REFERENCE.json [--force]\n"
-        "           predict and wrap for an update, before rebooting into it\n"
+        "           predict and wrap for an update, before rebooting into it (perboot:\n"
+        "           predict alone)\n"
         "\n"
         "Every command takes --help. Exit status: 0 done; 1 failed (the message says\n"
         "why); 2 usage error.\n",
