@@ -4,8 +4,8 @@
  * every boot has its own IRK, never written to a file, and each boot's evidence verifies
  * as trusted; a key of boot 1 (its certificate and a signature with it) is refused in
  * boot 2; a key certified after the period closed is refused by the certificate's PCR
- * check; a second srtmd on the TPM exits before touching it, and the first one's evidence
- * still verifies.
+ * check, and so is the evidence of a srtmd restarted in the same boot; a second srtmd on
+ * the TPM exits before touching it, and the first one's evidence still verifies.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
@@ -399,6 +399,28 @@ Test(perboot, a_key_certified_after_the_close_is_refused)
     free(ev);
     free(forged);
     irk_free(late.key);
+}
+
+/* srtmd itself restarted in the same boot (no new launch, or a new one: the SRTM PCR is
+ * past the proof state either way) creates and certifies a key after the close: it starts,
+ * but no verifier accepts its evidence. */
+Test(perboot, a_restart_in_the_same_boot_is_refused_by_the_verifier)
+{
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    launch();
+    start_srtmd();
+    stop_srtmd();
+    launch();
+    start_srtmd();
+    evidence(&ev, &len);
+    srtm_err err;
+    srtm_verify_result *r = verify(ev, len, &err);
+    cr_expect_eq(err, SRTM_E_DENIED, "evidence of a restarted srtmd was accepted");
+    const char *failed[] = {"certificate-pcrs-reference", "quote-pcrs-reference", NULL};
+    expect_failed_exactly(r, failed);
+    srtm_verify_result_free(r);
+    free(ev);
 }
 
 /* ---- one srtmd per TPM ------------------------------------------------------------------ */
