@@ -210,6 +210,28 @@ static bool jput_hex(json_object *o, const char *key, const uint8_t *bytes, size
     return jput(o, key, json_object_new_string(hex));
 }
 
+/*
+ * Prints JSON text as one line, always valid UTF-8: json-c copies bytes >= 0x80 as they
+ * are, so a string from outside (a name, a description) that is not UTF-8 would make the
+ * whole line invalid JSON. Such bytes occur only inside strings (everything else json-c
+ * writes is ASCII), and each is written as \ufffd instead.
+ */
+static void puts_json(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
+        if (strnlen((const char *)p, n) == n && utf8_valid((const char *)p, n)) {
+            fwrite(p, 1, n, stdout);
+            p += n;
+        } else {
+            fputs("\\ufffd", stdout);
+            p++;
+        }
+    }
+    putchar('\n');
+}
+
 /* Prints o as one line and releases it; ok false means building it ran out of memory. */
 static int emit_json(json_object *o, bool ok)
 {
@@ -219,7 +241,7 @@ static int emit_json(json_object *o, bool ok)
         fprintf(stderr, "srtmctl: out of memory building JSON output\n");
         rc = CTL_FAILED;
     } else {
-        puts(s);
+        puts_json(s);
     }
     json_object_put(o);
     return rc;
@@ -1112,7 +1134,9 @@ static void verify_text(const srtm_verify_result *r)
         putchar('\n');
     }
     for (size_t i = 0; i < srtm_verify_result_component_count(r); i++) {
-        print_escaped(srtm_verify_result_component_name(r, i), false);
+        /* The path says which component it is; the name alone may be taken by another. */
+        const char *path = srtm_verify_result_component_path(r, i);
+        print_escaped(path[0] != '\0' ? path : srtm_verify_result_component_name(r, i), false);
         if (srtm_verify_result_component_trusted(r, i)) {
             fputs(": trusted\n", stdout);
             continue;
@@ -1144,7 +1168,11 @@ static json_object *verdict_item(const void *r, size_t i)
 {
     json_object *o = json_object_new_object();
     json_object *reasons = json_object_new_array();
+    const char *path = srtm_verify_result_component_path(r, i);
     bool ok = jput(o, "name", json_object_new_string(srtm_verify_result_component_name(r, i)));
+    /* json-c's null is the NULL object, which jput would take for a failure. */
+    ok = ok && (path[0] != '\0' ? jput(o, "path", json_object_new_string(path))
+                                 : json_object_object_add(o, "path", NULL) == 0);
     ok = ok &&
          jput(o, "trusted", json_object_new_boolean(srtm_verify_result_component_trusted(r, i)));
     for (size_t j = 0; ok && j < srtm_verify_result_component_reason_count(r, i); j++)

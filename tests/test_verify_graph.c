@@ -184,15 +184,19 @@ static void hrevert(hrep *h, const char *name, uint64_t to_seq)
     recompute(c);
 }
 
-/* A policy: no PCRs that matter here, the given components object and extra keys. */
+/* A policy: no PCRs that matter here, the platform with an empty CCR 0, the given
+ * components object and extra keys; components the policy does not name are judged by
+ * the replay alone (the dependency rule is what these tests are about). */
 static srtm_verifier_policy *hpolicy(const char *components, const char *extra)
 {
     char text[4096];
     snprintf(text, sizeof(text),
              "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
              "\"pcrs\":{\"proof\":{\"0\":\"%064d\"},\"running\":{\"0\":\"%064d\"}},"
-             "\"components\":{%s}%s%s}",
-             0, 0, components ? components : "", extra ? "," : "", extra ? extra : "");
+             "\"unlisted\":\"replay-only\","
+             "\"components\":{\"platform\":{\"ccrs\":{\"0\":{\"allowed_digests\":[]}}}%s%s}%s%s}",
+             0, 0, components && components[0] ? "," : "", components ? components : "",
+             extra ? "," : "", extra ? extra : "");
     srtm_verifier_policy *p = NULL;
     char msg[256];
     cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &p, msg, sizeof(msg)), SRTM_OK,
@@ -312,7 +316,8 @@ Test(verify_graph, a_chain_names_the_failing_dependency)
     const char *fw_ok[] = {"rules-1"}, *web_ok[] = {"httpd"};
     char cf[512], cw[512], comps[1100];
     allow(cf, sizeof(cf), "fw-vm", 1, fw_ok, 1);
-    allow(cw, sizeof(cw), "web-vm", 0, web_ok, 1);
+    /* web-vm is not a child of the platform: the policy names it by its path. */
+    allow(cw, sizeof(cw), "platform/fw-vm/web-vm", 0, web_ok, 1);
     snprintf(comps, sizeof(comps), "%s,%s", cf, cw);
     srtm_verifier_policy *p = hpolicy(comps, NULL);
     srtm_verify_result *r = judge(p, h);
@@ -662,6 +667,9 @@ Test(verify_graph, a_chain_of_5000)
      * on the next handle, the last on the platform), and a cycle closing it. */
     for (size_t i = 1; i < n; i++)
         hset(h, i, h->c[i].name, (uint64_t[]){i + 1 < n ? i + 1 : 0}, 1);
+    /* c1 is no child of the platform now, so the bare key "c1" no longer names it (and
+     * its path is too long to name): it fails by its replay instead. */
+    h->c[1].value[0] ^= 1;
     r = judge(p, h);
     for (size_t i = 1; i < n; i++)
         cr_assert_eq(srtm_verify_result_component_trusted(r, i), i > 1, "c%zu", i);
