@@ -93,7 +93,8 @@ static char *policy(const test_platform *p, const char *vm_a_rule, const char *r
                        "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
                        "\"pcrs\":{\"reference_file\":\"%s\"},"
                        "\"components\":{\"vm-a\":{\"ccrs\":{\"0\":%s}},"
-                       "\"vm-b\":{\"ccrs\":{\"1\":{\"allowed_digests\":[\"%s\"]}}}},"
+                       "\"vm-b\":{\"ccrs\":{\"0\":{\"allowed_digests\":[]},"
+                       "\"1\":{\"allowed_digests\":[\"%s\"]}}}},"
                        "\"require\":%s}",
                        p->ref, rule, a, require ? require : "[\"vm-a\",\"vm-b\"]") > 0);
     return t;
@@ -126,6 +127,20 @@ static srtm_verify_result *verify_full(const uint8_t *ev, size_t len, const char
 static srtm_verify_result *verify_default(const uint8_t *ev, size_t len, srtm_err *err)
 {
     char *pol = policy(&P, NULL, NULL);
+    srtm_verify_result *r = verify_full(ev, len, P.aik_pem, pol, NONCE, err);
+    free(pol);
+    return r;
+}
+
+/* A policy of the reference PCRs with components {comps} and the top-level keys tail. */
+static srtm_verify_result *verify_comps(const uint8_t *ev, size_t len, const char *comps,
+                                        const char *tail, srtm_err *err)
+{
+    char *pol = NULL;
+    cr_assert(asprintf(&pol,
+                       "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
+                       "\"pcrs\":{\"reference_file\":\"%s\"},\"components\":{%s}%s}",
+                       P.ref, comps, tail) > 0);
     srtm_verify_result *r = verify_full(ev, len, P.aik_pem, pol, NONCE, err);
     free(pol);
     return r;
@@ -534,7 +549,8 @@ static char *inline_policy(const uint8_t *ev, size_t len, int change_proof_pcr,
     char *t = NULL;
     cr_assert(asprintf(&t,
                        "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
-                       "\"pcrs\":{\"proof\":{%s},\"running\":{%s}%s}}",
+                       "\"pcrs\":{\"proof\":{%s},\"running\":{%s}%s},"
+                       "\"require\":[\"vm-a\",\"vm-b\"],\"unlisted\":\"replay-only\"}",
                        proof, running, extra ? extra : "") > 0);
     return t;
 }
@@ -756,7 +772,8 @@ Test(verify, a_ccr_value_not_matching_its_log_unit)
     const char *text = "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
                        "\"pcrs\":{\"proof\":{\"0\":\"" "00000000000000000000000000000000"
                        "00000000000000000000000000000000\"},\"running\":{\"0\":\""
-                       "0000000000000000000000000000000000000000000000000000000000000000\"}}}";
+                       "0000000000000000000000000000000000000000000000000000000000000000\"}},"
+                       "\"require\":[\"vm-a\"],\"unlisted\":\"replay-only\"}";
     cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &pol, msg, sizeof(msg)), SRTM_OK,
                  "%s", msg);
     verify_verdict v = {.trusted = true};
@@ -904,12 +921,27 @@ Test(verify, a_required_component_missing_from_the_report)
     cr_assert_str_eq(srtm_verify_result_component_reason(r, a, 0), "missing from the report");
     cr_assert(srtm_verify_result_component_trusted(r, comp_index(r, "vm-b")));
     srtm_verify_result_free(r);
-    /* Requiring only vm-b: the verdict is good. */
+    /* Requiring only vm-b with rules for vm-a still in the policy: vm-a's rules meet
+     * nothing in the report, which fails closed (they might be a typo). */
     char *pol = policy(&P, NULL, "[\"vm-b\"]");
     r = verify_full(ev, len, P.aik_pem, pol, NONCE, &err);
-    cr_assert_eq(err, SRTM_OK);
+    cr_assert_eq(err, SRTM_E_DENIED);
+    a = comp_index(r, "vm-a");
+    cr_assert_str_eq(srtm_verify_result_component_reason(r, a, 0),
+                     "named in the policy but not in the report");
+    cr_assert(srtm_verify_result_component_trusted(r, comp_index(r, "vm-b")));
     srtm_verify_result_free(r);
     free(pol);
+    /* A policy about vm-b alone: the verdict is good. */
+    char b[65], comps[300];
+    digest_hex("app", b);
+    snprintf(comps, sizeof(comps),
+             "\"vm-b\":{\"ccrs\":{\"0\":{\"allowed_digests\":[]},\"1\":{\"allowed_digests\":"
+             "[\"%s\"]}}}",
+             b);
+    r = verify_comps(ev, len, comps, ",\"require\":[\"vm-b\"]", &err);
+    cr_assert_eq(err, SRTM_OK);
+    srtm_verify_result_free(r);
     free(ev);
 }
 
@@ -922,6 +954,14 @@ Test(verify, the_dependency_rule_on_real_evidence)
     populate(&P);
     uint8_t *ev = NULL;
     size_t len = 0;
+    /* Something measured into the platform's CCR 0 (an unmeasured component 0 is
+     * described by the PCRs alone). */
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &P.d.admin, "platform", 0, "boot-cfg", 8, 1, "boot-cfg",
+                                  NULL),
+                 SRTM_OK);
+    srtm_close(c);
     const char *only_b[] = {"vm-b"};
     quote(&P, only_b, 1, &ev, &len);
     char a[65];
@@ -1042,4 +1082,153 @@ Test(verify, reverted_logs_are_replayed_and_checked_unit)
     cr_expect(!v.trusted, "a live measurement outside the allowlist was accepted");
     verdict_clear(&v);
     srtm_policy_free(pol);
+}
+
+/* ---- names that mean one thing ---------------------------------------------------------- */
+
+static size_t path_index(const srtm_verify_result *r, const char *path)
+{
+    for (size_t i = 0; i < srtm_verify_result_component_count(r); i++)
+        if (strcmp(srtm_verify_result_component_path(r, i), path) == 0)
+            return i;
+    cr_assert_fail("no verdict for the path %s", path);
+    return 0;
+}
+
+/*
+ * A compromised agent registers a child named vm-b before the one meant to (dm, or the
+ * platform) can: srtmd's names are first come, first served. The squatter measures what
+ * the real vm-b would. A policy written for the real vm-b, by bare name (a child of the
+ * platform) or by path (under dm), never gives the squatter vm-b's rules, and the verdict
+ * about vm-b fails; a policy that names the squatter by its own path trusts it, so the
+ * refusals are about the path alone.
+ */
+Test(verify, a_squatted_name_never_gets_the_real_ones_rules)
+{
+    test_platform_start(&P);
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
+    srtm_cap agent, dm, squat, dmcap;
+    uint64_t h;
+    cr_assert_eq(srtm_register(c, &P.d.admin, "agent", 1, &h, &agent), SRTM_OK);
+    cr_assert_eq(srtm_register(c, &P.d.admin, "dm", 1, &h, &dm), SRTM_OK);
+    cr_assert_eq(srtm_register_child(c, &agent, "agent", "vm-b", 1, NULL, 0, NULL, 0, &h, &squat),
+                 SRTM_OK);
+    /* The real one cannot register any more, neither under dm nor under the platform. */
+    cr_assert_neq(srtm_register_child(c, &dm, "dm", "vm-b", 1, NULL, 0, NULL, 0, &h, &dmcap),
+                  SRTM_OK);
+    cr_assert_neq(srtm_register(c, &P.d.admin, "vm-b", 1, &h, &dmcap), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &squat, "vm-b", 0, "app", 3, 1, "app", NULL), SRTM_OK);
+    srtm_close(c);
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    quote(&P, NULL, 0, &ev, &len);
+    char a[65], rule[300], comps[400];
+    digest_hex("app", a);
+    snprintf(rule, sizeof(rule), "{\"ccrs\":{\"0\":{\"allowed_digests\":[\"%s\"]}}}", a);
+    /* 1. The policy of the flat case: bare "vm-b", a child of the platform. */
+    srtm_err err;
+    snprintf(comps, sizeof(comps), "\"vm-b\":%s", rule);
+    srtm_verify_result *r = verify_comps(ev, len, comps, ",\"require\":[\"vm-b\"]", &err);
+    cr_expect_eq(err, SRTM_E_DENIED);
+    size_t sq = path_index(r, "platform/agent/vm-b");
+    cr_expect_str_eq(srtm_verify_result_component_name(r, sq), "vm-b");
+    cr_expect(!srtm_verify_result_component_trusted(r, sq));
+    cr_expect(comp_reason_has(r, sq, "not named in the policy"), "%s",
+              srtm_verify_result_component_reason(r, sq, 0));
+    /* The verdict about the name the policy meant: missing, not the squatter's. */
+    size_t want = path_index(r, "vm-b");
+    cr_expect(!srtm_verify_result_component_trusted(r, want));
+    cr_expect_str_eq(srtm_verify_result_component_reason(r, want, 0), "missing from the report");
+    srtm_verify_result_free(r);
+    /* 2. The real vm-b named by its path under dm, even with "unlisted": "replay-only". */
+    snprintf(comps, sizeof(comps), "\"platform/dm/vm-b\":%s", rule);
+    r = verify_comps(ev, len, comps,
+                     ",\"require\":[\"platform/dm/vm-b\"],\"unlisted\":\"replay-only\"", &err);
+    cr_expect_eq(err, SRTM_E_DENIED);
+    want = path_index(r, "platform/dm/vm-b");
+    cr_expect(!srtm_verify_result_component_trusted(r, want));
+    cr_expect_str_eq(srtm_verify_result_component_reason(r, want, 0), "missing from the report");
+    srtm_verify_result_free(r);
+    /* 3. The control: the same rule under the squatter's own path is met. */
+    snprintf(comps, sizeof(comps), "\"platform/agent/vm-b\":%s", rule);
+    r = verify_comps(ev, len, comps,
+                     ",\"require\":[\"platform/agent/vm-b\"],\"unlisted\":\"replay-only\"",
+                     &err);
+    cr_expect_eq(err, SRTM_OK);
+    cr_expect(srtm_verify_result_component_trusted(r, path_index(r, "platform/agent/vm-b")));
+    srtm_verify_result_free(r);
+
+    /* Through srtmctl: every verdict line starts with the path; --json has "path". */
+    const char *ctl = test_binary("SRTMCTL");
+    char evpath[300], polpath[300], out[8192], errs[4096];
+    snprintf(evpath, sizeof(evpath), "%s/squat.bin", P.dir);
+    snprintf(polpath, sizeof(polpath), "%s/squat.json", P.dir);
+    write_file(evpath, ev, len);
+    char *pol = NULL;
+    cr_assert(asprintf(&pol,
+                       "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
+                       "\"pcrs\":{\"reference_file\":\"%s\"},\"components\":{\"vm-b\":{\"ccrs\":"
+                       "{\"0\":{\"allowed_digests\":[\"%s\"]}}}},\"require\":[\"vm-b\"]}",
+                       P.ref, a) > 0);
+    write_file(polpath, pol, strlen(pol));
+    free(pol);
+    const char *v[] = {ctl, "verify", evpath, "--aik", P.aik_pem, "--policy", polpath,
+                       "--nonce", NONCE_HEX, NULL};
+    cr_assert_eq(test_run(v, out, sizeof(out), errs, sizeof(errs)), 1, "%s%s", out, errs);
+    cr_expect(strstr(out, "\nplatform/agent/vm-b: untrusted: not named in the policy") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "\nvm-b: untrusted: missing from the report") != NULL, "%s", out);
+    cr_expect(strstr(out, "vm-b: trusted") == NULL, "%s", out);
+    const char *vj[] = {ctl, "--json", "verify", evpath, "--aik", P.aik_pem, "--policy",
+                        polpath, "--nonce", NONCE_HEX, NULL};
+    cr_assert_eq(test_run(vj, out, sizeof(out), errs, sizeof(errs)), 1, "%s%s", out, errs);
+    cr_expect(strstr(out, "{\"name\":\"vm-b\",\"path\":\"platform/agent/vm-b\",\"trusted\":"
+                          "false,") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "{\"name\":\"platform\",\"path\":\"platform\",\"trusted\":true,") !=
+                  NULL,
+              "%s", out);
+    free(ev);
+}
+
+/* What the policy names must be in the report: a key with a typo does not silently drop
+ * the rules of the component it meant. */
+Test(verify, a_typo_in_a_policy_key_fails)
+{
+    test_platform_start(&P);
+    populate(&P);
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    quote(&P, NULL, 0, &ev, &len);
+    char k[65], i[65], a[65];
+    digest_hex("kernel", k);
+    digest_hex("initrd", i);
+    digest_hex("app", a);
+    const char *keys[] = {"vm-a", "vm-wbe", "vm-wbe"};
+    const char *tail[] = {"", "", ",\"unlisted\":\"replay-only\""};
+    for (size_t t = 0; t < 3; t++) {
+        char comps[600];
+        snprintf(comps, sizeof(comps),
+                 "\"%s\":{\"ccrs\":{\"0\":{\"allowed_digests\":[\"%s\",\"%s\"]}}},"
+                 "\"vm-b\":{\"ccrs\":{\"0\":{\"allowed_digests\":[]},"
+                 "\"1\":{\"allowed_digests\":[\"%s\"]}}}",
+                 keys[t], k, i, a);
+        srtm_err err;
+        srtm_verify_result *r = verify_comps(ev, len, comps, tail[t], &err);
+        if (t == 0) {
+            cr_expect_eq(err, SRTM_OK, "the genuine policy: %s",
+                         srtm_verify_result_component_reason(r, 0, 0));
+        } else {
+            cr_expect_eq(err, SRTM_E_DENIED, "case %zu", t);
+            size_t typo = comp_index(r, "vm-wbe");
+            cr_expect(!srtm_verify_result_component_trusted(r, typo));
+            cr_expect_str_eq(srtm_verify_result_component_reason(r, typo, 0),
+                             "named in the policy but not in the report");
+            /* vm-a itself: unlisted, untrusted by default; replay-only judges its replay. */
+            cr_expect_eq(srtm_verify_result_component_trusted(r, comp_index(r, "vm-a")), t == 2);
+        }
+        srtm_verify_result_free(r);
+    }
+    free(ev);
 }

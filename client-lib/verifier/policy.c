@@ -781,9 +781,7 @@ const pol_component *policy_rules_for(const srtm_verifier_policy *p,
                                       const pol_component **twice)
 {
     *twice = NULL;
-    if (path == NULL)
-        return NULL;
-    const pol_component *by_path = policy_find_component(p, path);
+    const pol_component *by_path = path != NULL ? policy_find_component(p, path) : NULL;
     const pol_component *by_name = NULL;
     if (c->handle != 0 && c->parent == 0)
         by_name = policy_find_component(p, c->name);

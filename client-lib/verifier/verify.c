@@ -1349,10 +1349,6 @@ static srtm_err policy_names(const srtm_verifier_policy *pol, const Srtm__CcrRep
     size_t n_rep = rep != NULL ? rep->n_components : 0;
     path_index x;
     srtm_err err = path_index_build(rep, paths, &x);
-    for (size_t i = 0; err == SRTM_OK && i < pol->n_comps; i++)
-        if (path_lookup(&x, pol->comps[i].name) == NONE)
-            err = unmatched_name(r, n_rep, pol->comps[i].name,
-                                 "named in the policy but not in the report");
     bool ok = true;
     for (size_t i = 0; err == SRTM_OK && i < pol->n_require; i++) {
         size_t k = path_lookup(&x, pol->require[i]);
@@ -1361,6 +1357,10 @@ static srtm_err policy_names(const srtm_verifier_policy *pol, const Srtm__CcrRep
         else
             ok = ok && r->comps[k].trusted;
     }
+    for (size_t i = 0; err == SRTM_OK && i < pol->n_comps; i++)
+        if (path_lookup(&x, pol->comps[i].name) == NONE)
+            err = unmatched_name(r, n_rep, pol->comps[i].name,
+                                 "named in the policy but not in the report");
     for (size_t i = 0; i < r->n_comps; i++)
         ok = ok && (r->comps[i].in_report || r->comps[i].trusted);
     for (size_t i = 0; pol->n_require == 0 && i < r->n_comps; i++)

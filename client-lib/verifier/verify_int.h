@@ -113,8 +113,8 @@ struct srtm_verify_result {
 
 /*
  * The policy's rules for a reported component c whose path is path (NULL: none): those
- * under the path, or, for component 0 and its direct children only, under the bare
- * name. *twice is set when both a bare name and a path name it (a policy that says two
+ * under the path, or, for the direct children of component 0 (parent 0) and component 0
+ * itself (whose path is its name), under the bare name. *twice is set when both a bare name and a path name it (a policy that says two
  * things about one component). NULL when the policy does not name it.
  */
 const pol_component *policy_rules_for(const srtm_verifier_policy *p,
