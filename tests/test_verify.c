@@ -1191,6 +1191,19 @@ Test(verify, a_squatted_name_never_gets_the_real_ones_rules)
     cr_expect(strstr(out, "{\"name\":\"platform\",\"path\":\"platform\",\"trusted\":true,") !=
                   NULL,
               "%s", out);
+    /* srtmctl's commands take the path too, and refuse a path the name is not at. */
+    const char *rd[] = {ctl, "--socket", P.d.url, "read", "platform/agent/vm-b", "0", NULL};
+    cr_expect_eq(test_run(rd, out, sizeof(out), errs, sizeof(errs)), 0, "%s", errs);
+    const char *lg[] = {ctl, "--socket", P.d.url, "log", "platform/agent/vm-b", "0", NULL};
+    cr_expect_eq(test_run(lg, out, sizeof(out), errs, sizeof(errs)), 0, "%s", errs);
+    cr_expect(strstr(out, "app") != NULL, "%s", out);
+    const char *wrong[] = {ctl, "--socket", P.d.url, "read", "platform/dm/vm-b", "0", NULL};
+    cr_expect_neq(test_run(wrong, out, sizeof(out), errs, sizeof(errs)), 0);
+    cr_expect(strstr(errs, "no component at the path platform/dm/vm-b ('vm-b' is at "
+                           "platform/agent/vm-b)") != NULL,
+              "%s", errs);
+    const char *flat[] = {ctl, "--socket", P.d.url, "read", "platform/vm-b", "0", NULL};
+    cr_expect_neq(test_run(flat, out, sizeof(out), errs, sizeof(errs)), 0);
     free(ev);
 }
 
