@@ -1481,6 +1481,17 @@ Test(verify, json_output_stays_valid_utf8)
     cr_expect(strstr(out, "\"ok\":false") != NULL, "%s", out);
     cr_expect(strstr(out, "the description is not at most 256 bytes of UTF-8") != NULL, "%s",
               out);
+    /* A message quoting a file name that is not UTF-8: the bytes become U+FFFD. */
+    const char *vf[] = {ctl, "--json", "verify", "/nonexistent/\xff\xc3", "--aik", pem,
+                        "--policy", polpath, "--nonce", NONCE_HEX, NULL};
+    cr_assert_eq(test_run(vf, out, sizeof(out), errs, sizeof(errs)), 4, "%s%s", out, errs);
+    cr_expect(utf8_valid(out, strlen(out)), "%s", out);
+    cr_expect(strstr(out, "/nonexistent/\\ufffd\\ufffd") != NULL, "%s", out);
+    tok = json_tokener_new();
+    o = json_tokener_parse_ex(tok, out, (int)strlen(out));
+    cr_expect(o != NULL && json_tokener_get_error(tok) == json_tokener_success, "%s", out);
+    json_object_put(o);
+    json_tokener_free(tok);
     srtm__ccr_report__free_unpacked(rep, NULL);
     free(ev);
 }
