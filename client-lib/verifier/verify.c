@@ -446,15 +446,15 @@ static bool check_evidence_parse(vstate *s)
 static bool report_reencodes(vstate *s)
 {
     size_t n = srtm__ccr_report__get_packed_size(s->report);
-    if (n != s->ev->report.len)
-        return false;
-    uint8_t *again = malloc(n ? n : 1);
-    if (again == NULL)
-        return false;
-    bool same = srtm__ccr_report__pack(s->report, again) == n &&
+    uint8_t *again = n == s->ev->report.len ? malloc(n ? n : 1) : NULL;
+    if (n == s->ev->report.len && again == NULL)
+        return failf(s, "out of memory");
+    bool same = again != NULL && srtm__ccr_report__pack(s->report, again) == n &&
                 memcmp(again, s->ev->report.data, n) == 0;
     free(again);
-    return same;
+    return same ? true
+                : failf(s, "the report does not encode back to its own bytes: a name or "
+                           "description holds a NUL byte, or the encoding is not srtmd's");
 }
 
 static bool check_report_parse(vstate *s)
@@ -465,8 +465,7 @@ static bool check_report_parse(vstate *s)
     if (s->report == NULL)
         return failf(s, "the report bytes are not a CcrReport");
     if (!report_reencodes(s))
-        return failf(s, "the report does not encode back to its own bytes: a name or "
-                        "description holds a NUL byte, or the encoding is not srtmd's");
+        return false;
     return report_text_ok(s->report, s->reason, sizeof(s->reason));
 }
 
