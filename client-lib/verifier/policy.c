@@ -8,6 +8,10 @@
  * refuses the file, and every message names the key path where the problem is. Sizes and
  * counts are bounded (verify_int.h). The loaded policy is immutable, with its lists
  * sorted for binary search, so verifying a report of n log entries costs O(n log m).
+ * The JSON itself passes a strict grammar first (json_strict.c). Components are named by
+ * path or by a bare name that reaches only component 0's children (policy_rules_for), and
+ * the defaults fail closed: unlisted components are untrusted, and a policy that names
+ * nothing, or requires an empty list, is refused.
  */
 #include <errno.h>
 #include <limits.h>

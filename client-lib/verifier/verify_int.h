@@ -78,7 +78,8 @@ struct srtm_verifier_policy {
     size_t n_require;
 };
 
-/* The policy's rules for the component called name, or NULL. */
+/* The policy's rules under the key name, exactly as the policy wrote it (a bare name or a
+ * path), or NULL. Verdicts use policy_rules_for, which applies the path rule. */
 const pol_component *policy_find_component(const srtm_verifier_policy *p, const char *name);
 /* The rules for CCR index of c, or NULL. */
 const pol_ccr *policy_find_ccr(const pol_component *c, uint32_t index);
