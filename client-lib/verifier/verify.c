@@ -1182,22 +1182,21 @@ static srtm_err compute_paths(const Srtm__CcrReport *rep, char **paths)
     srtm_err err = state != NULL && walk != NULL ? SRTM_OK : SRTM_E_NO_MEMORY;
     for (size_t i = 0; err == SRTM_OK && i < n; i++) {
         size_t depth = 0, cur = i;
-        bool reached = false; /* the walk ended at component 0 or a known path */
+        /* Up the parent links to component 0, a component already done, a parent missing
+         * from the report, or one on this walk (a cycle). */
         while (state[cur] == 0) {
             state[cur] = 1;
             walk[depth++] = cur;
             const Srtm__ReportComponent *c = rep->components[cur];
-            if (c->handle == 0) {
-                reached = true;
+            if (c->handle == 0)
                 break;
-            }
             size_t up = find_handle(rep, c->parent);
             if (up == NONE || state[up] == 1)
                 break;
-            reached = state[up] == 2;
             cur = up;
         }
-        /* Unwind from the top of the walk: each path is its parent's plus its name. */
+        /* Unwind from the top of the walk: each path is its parent's plus its name, and
+         * none when the parent has none (so a missing parent or a cycle leaves all NULL). */
         while (err == SRTM_OK && depth > 0) {
             size_t k = walk[--depth];
             const Srtm__ReportComponent *c = rep->components[k];
@@ -1209,8 +1208,6 @@ static srtm_err compute_paths(const Srtm__CcrReport *rep, char **paths)
                 if (up == NULL)
                     continue;
             }
-            if (!reached)
-                continue;
             size_t ulen = up != NULL ? strlen(up) + 1 : 0, nlen = strlen(c->name);
             if (ulen + nlen > VERIFY_MAX_PATH)
                 continue;
