@@ -40,6 +40,7 @@ enum {
  * go on (--from next_offset), so memory stays bounded whatever the log length. */
 #define LOG_JSON_MAX_ENTRIES 65536u
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define MAX_PATH_ARG 1024 /* bytes of a component path given for NAME */
 #define HEX_DIGEST_LEN (2u * SRTM_DIGEST_LEN)
 
 static const char EXIT_HELP[] =
@@ -210,6 +211,28 @@ static bool jput_hex(json_object *o, const char *key, const uint8_t *bytes, size
     return jput(o, key, json_object_new_string(hex));
 }
 
+/*
+ * Prints JSON text as one line, always valid UTF-8: json-c copies bytes >= 0x80 as they
+ * are, so a string from outside (a name, a description) that is not UTF-8 would make the
+ * whole line invalid JSON. Such bytes occur only inside strings (everything else json-c
+ * writes is ASCII), and each is written as \ufffd instead.
+ */
+static void puts_json(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
+        if (strnlen((const char *)p, n) == n && utf8_valid((const char *)p, n)) {
+            fwrite(p, 1, n, stdout);
+            p += n;
+        } else {
+            fputs("\\ufffd", stdout);
+            p++;
+        }
+    }
+    putchar('\n');
+}
+
 /* Prints o as one line and releases it; ok false means building it ran out of memory. */
 static int emit_json(json_object *o, bool ok)
 {
@@ -219,7 +242,7 @@ static int emit_json(json_object *o, bool ok)
         fprintf(stderr, "srtmctl: out of memory building JSON output\n");
         rc = CTL_FAILED;
     } else {
-        puts(s);
+        puts_json(s);
     }
     json_object_put(o);
     return rc;
@@ -1112,7 +1135,9 @@ static void verify_text(const srtm_verify_result *r)
         putchar('\n');
     }
     for (size_t i = 0; i < srtm_verify_result_component_count(r); i++) {
-        print_escaped(srtm_verify_result_component_name(r, i), false);
+        /* The path says which component it is; the name alone may be taken by another. */
+        const char *path = srtm_verify_result_component_path(r, i);
+        print_escaped(path[0] != '\0' ? path : srtm_verify_result_component_name(r, i), false);
         if (srtm_verify_result_component_trusted(r, i)) {
             fputs(": trusted\n", stdout);
             continue;
@@ -1144,7 +1169,11 @@ static json_object *verdict_item(const void *r, size_t i)
 {
     json_object *o = json_object_new_object();
     json_object *reasons = json_object_new_array();
+    const char *path = srtm_verify_result_component_path(r, i);
     bool ok = jput(o, "name", json_object_new_string(srtm_verify_result_component_name(r, i)));
+    /* json-c's null is the NULL object, which jput would take for a failure. */
+    ok = ok && (path[0] != '\0' ? jput(o, "path", json_object_new_string(path))
+                                 : json_object_object_add(o, "path", NULL) == 0);
     ok = ok &&
          jput(o, "trusted", json_object_new_boolean(srtm_verify_result_component_trusted(r, i)));
     for (size_t j = 0; ok && j < srtm_verify_result_component_reason_count(r, i); j++)
@@ -1784,7 +1813,10 @@ static int command_positionals(const command *cmd, int n, char **pos, cmd_args *
         return CTL_CONTINUE;
     }
     if (n >= 1) {
-        int rc = take_string(cmd, "NAME", pos[0], SRTM_MAX_NAME, &a->name);
+        /* A path names a component too (resolve_path), except the new one of register. */
+        bool path = strcmp(cmd->name, "register") != 0 && strchr(pos[0], '/') != NULL;
+        int rc = take_string(cmd, "NAME", pos[0], path ? MAX_PATH_ARG : SRTM_MAX_NAME,
+                             &a->name);
         if (rc != CTL_CONTINUE)
             return rc;
     }
@@ -1890,6 +1922,68 @@ static int load_cap(ctx *c, const command *cmd)
     return CTL_CONTINUE;
 }
 
+/* The path of node i of g ("platform/dm/vm-b") into out; false when g lacks a parent or
+ * the path does not fit. */
+static bool graph_path(const srtm_graph *g, size_t i, char *out, size_t size)
+{
+    char tmp[MAX_PATH_ARG + 1];
+    snprintf(out, size, "%s", srtm_graph_name(g, i));
+    for (size_t hops = 0; srtm_graph_handle(g, i) != 0; hops++) {
+        uint64_t up = srtm_graph_parent(g, i);
+        size_t j = 0, n = srtm_graph_count(g);
+        while (j < n && srtm_graph_handle(g, j) != up)
+            j++;
+        if (j == n || hops >= n)
+            return false;
+        int w = snprintf(tmp, sizeof(tmp), "%s/%s", srtm_graph_name(g, j), out);
+        if (w < 0 || (size_t)w >= sizeof(tmp) || (size_t)w >= size)
+            return false;
+        memcpy(out, tmp, (size_t)w + 1);
+        i = j;
+    }
+    return true;
+}
+
+/*
+ * A component given by its path, as the verifier names it (docs/verifier.md, "Names and
+ * paths"): srtmd knows names, which are unique, so the last name is looked up and its
+ * parent chain (part of its dependency closure) must be the path given. *name points into
+ * path on success.
+ */
+static int resolve_path(ctx *c, const char *path, const char **name)
+{
+    const char *last = strrchr(path, '/') + 1;
+    srtm_graph *g = NULL;
+    srtm_err err = srtm_graph_read(c->conn, last, &g);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    char got[MAX_PATH_ARG + 1] = "";
+    bool same = false;
+    for (size_t i = 0; i < srtm_graph_count(g) && !same; i++)
+        if (strcmp(srtm_graph_name(g, i), last) == 0)
+            same = graph_path(g, i, got, sizeof(got)) && strcmp(got, path) == 0;
+    srtm_graph_free(g);
+    if (!same) {
+        fprintf(stderr, "srtmctl: %s: no component at the path %s ('%s' is at %s)\n",
+                srtm_strerror(SRTM_E_NO_COMPONENT), path, last, got[0] ? got : "no known path");
+        json_error(c, SRTM_E_NO_COMPONENT, "no component at that path");
+        return exit_code_for(SRTM_E_NO_COMPONENT);
+    }
+    *name = last;
+    return CTL_CONTINUE;
+}
+
+static int run_connected(ctx *c, const command *cmd, const cmd_args *a)
+{
+    cmd_args b = *a;
+    if (b.name != NULL && strcmp(cmd->name, "register") != 0 && strchr(b.name, '/') != NULL) {
+        int rc = resolve_path(c, a->name, &b.name);
+        if (rc != CTL_CONTINUE)
+            return rc;
+    }
+    return cmd->run(c, &b);
+}
+
 static int run_command(ctx *c, const command *cmd, const cmd_args *a)
 {
     if (cmd->needs_cap) {
@@ -1902,7 +1996,7 @@ static int run_command(ctx *c, const command *cmd, const cmd_args *a)
     srtm_err err = srtm_open(c->g.socket, &c->conn);
     if (err == SRTM_OK && c->g.timeout_ms > 0)
         err = srtm_set_timeout(c->conn, c->g.timeout_ms);
-    int rc = err == SRTM_OK ? cmd->run(c, a) : fail(c, err);
+    int rc = err == SRTM_OK ? run_connected(c, cmd, a) : fail(c, err);
     srtm_close(c->conn);
     c->conn = NULL;
     return rc;

@@ -10,12 +10,16 @@ cp "$SRTM_REFERENCE" "$SCEN/reference.json"
 ctl() { "${SRTMCTL:-srtmctl}" "$@"; }
 say() { printf '\n== %s\n' "$*"; }
 capfile() { printf '%s/%s.cap' "$SRTM_DEMO_DIR" "$1"; }
+pathfile() { printf '%s/%s.path' "$SRTM_DEMO_DIR" "$1"; }
+# path NAME: the component's path from the platform, as the verifier names it.
+path() { if [ "$1" = platform ]; then echo platform; else cat "$(pathfile "$1")"; fi; }
 
 # reg NAME PARENT [srtmctl register options]: PARENT registers NAME (platform: the admin).
 reg() {
   local name=$1 parent=$2
   shift 2
   rm -f "$(capfile "$name")"
+  printf '%s/%s\n' "$(path "$parent")" "$name" >"$(pathfile "$name")"
   if [ "$parent" = platform ]; then
     ctl --cap "$SRTM_ADMIN_CAP" register "$name" --cap-out "$(capfile "$name")" "$@" >/dev/null
   else
@@ -39,18 +43,22 @@ allow() {
 }
 
 # verdicts NAME...: a joint quote about NAME... (their dependency closures included),
-# checked by the verifier against the AIK, the reference PCRs and the allowlists.
+# checked by the verifier against the AIK, the reference PCRs and the allowlists. The
+# policy names each component by its path; components the scenario declares no
+# allowlist for are judged by their replay alone.
 verdicts() {
-  python3 - "$SCEN" <<'PY'
+  python3 - "$SCEN" "$SRTM_DEMO_DIR" <<'PY'
 import glob, json, os, sys
-scen = sys.argv[1]
+scen, demo = sys.argv[1], sys.argv[2]
 comps = {}
 for f in sorted(glob.glob(os.path.join(scen, "allow", "*"))):
     name, ccr = os.path.basename(f).rsplit(".", 1)
+    path = open(os.path.join(demo, name + ".path")).read().strip()
     digests = sorted(set(open(f).read().split()))
-    comps.setdefault(name, {"ccrs": {}})["ccrs"][ccr] = {"allowed_digests": digests}
+    comps.setdefault(path, {"ccrs": {}})["ccrs"][ccr] = {"allowed_digests": digests}
 json.dump({"format": "srtm-policy-v1", "aik": {"scheme": "ecdsa-sha256"},
-           "pcrs": {"reference_file": "reference.json"}, "components": comps},
+           "pcrs": {"reference_file": "reference.json"}, "components": comps,
+           "unlisted": "replay-only"},
           open(os.path.join(scen, "policy.json"), "w"), indent=1)
 PY
   local nonce
@@ -61,9 +69,11 @@ PY
   sed 's/^/  verdict: /' "$SCEN/verdicts.txt"
 }
 
-# expect NAME trusted | expect NAME untrusted [TEXT]: check the last verdicts.
+# expect NAME trusted | expect NAME untrusted [TEXT]: check the last verdicts (each line
+# starts with the component's path).
 expect() {
-  local name=$1 want=$2 text=${3:-}
+  local name want=$2 text=${3:-}
+  name=$(path "$1")
   local line
   line=$(grep -E "^$name: (trusted|untrusted)" "$SCEN/verdicts.txt" || true)
   case "$want" in

@@ -209,6 +209,12 @@ static srtm_err register_validate(op_call *c)
     srtm_err err = validate_name(c, &r->name);
     if (err != SRTM_OK)
         return err;
+    /* '/' joins the names of a path ("platform/dm/vm-b"), which is how a verifier tells
+     * components of the same name apart (docs/verifier.md). */
+    if (memchr(r->name.data, '/', r->name.len) != NULL) {
+        set_message(c, "component name contains '/'");
+        return SRTM_E_INVALID;
+    }
     if (r->ccr_count > SRTM_MAX_CCRS_PER_REGISTER) {
         set_message(c, "more than %u CCRs in one registration", SRTM_MAX_CCRS_PER_REGISTER);
         return SRTM_E_TOO_BIG;

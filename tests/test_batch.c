@@ -66,7 +66,8 @@ static srtm_verifier_policy *policy(void)
     char text[600], msg[256];
     snprintf(text, sizeof(text),
              "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
-             "\"pcrs\":{\"reference_file\":\"%s\"}}",
+             "\"pcrs\":{\"reference_file\":\"%s\"},\"require\":[\"vm\"],"
+             "\"unlisted\":\"replay-only\"}",
              P.ref);
     srtm_verifier_policy *pol = NULL;
     cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &pol, msg, sizeof(msg)), SRTM_OK,

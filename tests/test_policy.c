@@ -17,7 +17,8 @@
 #define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEAD "\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
 #define PCRS "\"pcrs\":{\"proof\":{\"0\":\"" Z64 "\"},\"running\":{\"15\":\"" A64 "\"}}"
-#define GOOD "{" HEAD PCRS "}"
+#define REQ ",\"require\":[\"vm\"]"
+#define GOOD "{" HEAD PCRS REQ "}"
 
 static srtm_err parse(const char *text, srtm_verifier_policy **out, char *msg, size_t size)
 {
@@ -53,7 +54,7 @@ Test(policy, example_file_loads)
     cr_assert_null(policy_find_ccr(fw, 1));
     cr_assert_null(policy_find_component(p, "vm-b"));
     cr_assert_eq(p->n_require, 2);
-    cr_assert_eq(p->unlisted, POL_UNLISTED_REPLAY_ONLY);
+    cr_assert_eq(p->unlisted, POL_UNLISTED_UNTRUSTED);
     cr_assert_eq(p->terminated, POL_TERMINATED_UNTRUSTED);
     srtm_policy_free(p);
 }
@@ -67,7 +68,7 @@ Test(policy, minimal_inline_policy)
     cr_assert_eq(p->running.mask, 1u << 15);
     cr_assert_eq(p->running.value[15][0], 0xaa);
     cr_assert(!p->allow_extra_pcrs);
-    cr_assert_eq(p->unlisted, POL_UNLISTED_REPLAY_ONLY);
+    cr_assert_eq(p->unlisted, POL_UNLISTED_UNTRUSTED);
     cr_assert_eq(p->terminated, POL_TERMINATED_UNTRUSTED);
     srtm_policy_free(p);
     srtm_policy_free(NULL);
@@ -76,8 +77,8 @@ Test(policy, minimal_inline_policy)
 /* "terminated": what a terminated component (and all that depends on it) means. */
 Test(policy, terminated_key)
 {
-    const char *texts[] = {"{" HEAD PCRS ",\"terminated\":\"accepted\"}",
-                           "{" HEAD PCRS ",\"terminated\":\"untrusted\"}"};
+    const char *texts[] = {"{" HEAD PCRS REQ ",\"terminated\":\"accepted\"}",
+                           "{" HEAD PCRS REQ ",\"terminated\":\"untrusted\"}"};
     const pol_terminated want[] = {POL_TERMINATED_ACCEPTED, POL_TERMINATED_UNTRUSTED};
     for (size_t i = 0; i < 2; i++) {
         srtm_verifier_policy *p = NULL;
@@ -168,7 +169,7 @@ static const bad_case bad[] = {
     {"{" HEAD PCRS ",\"components\":{\"vm\":{\"ccrs\":{\"1\":{\"expected_value\":true}}}}}",
      "components.vm.ccrs.1.expected_value: must be a string, not a boolean", SRTM_E_INVALID},
     {"{" HEAD PCRS ",\"require\":\"vm\"}", "require: must be an array", SRTM_E_INVALID},
-    {"{" HEAD PCRS ",\"require\":[\"vm\",\"\"]}", "require[1]: must hold 1 to 128 bytes",
+    {"{" HEAD PCRS ",\"require\":[\"vm\",\"\"]}", "require[1]: must hold 1 to 1024 bytes",
      SRTM_E_INVALID},
     {"{" HEAD PCRS ",\"unlisted\":\"trusted\"}", "unlisted: must be \"replay-only\"",
      SRTM_E_INVALID},
@@ -245,7 +246,7 @@ Test(policy, reference_file_relative_to_the_policy)
     fclose(f);
     f = fopen(path, "w");
     cr_assert(f != NULL);
-    fprintf(f, "{" HEAD "\"pcrs\":{\"reference_file\":\"ref.json\",\"allow_extra\":true}}");
+    fprintf(f, "{" HEAD "\"pcrs\":{\"reference_file\":\"ref.json\",\"allow_extra\":true}" REQ "}");
     fclose(f);
     srtm_verifier_policy *p = NULL;
     cr_assert_eq(srtm_policy_load(path, &p, msg, sizeof(msg)), SRTM_OK, "%s", msg);
@@ -267,4 +268,145 @@ Test(policy, reference_file_relative_to_the_policy)
     cr_assert_eq(srtm_policy_load(path, &p, msg, sizeof(msg)), SRTM_E_IO);
     cr_assert(strstr(msg, path) != NULL, "%s", msg);
     rmdir(dir);
+}
+
+/* ---- strict JSON: what json-c alone would accept ------------------------------------ */
+
+#define VM_RULE "{\"ccrs\":{\"0\":{\"expected_value\":\"" Z64 "\"}}}"
+#define VM_LAX "{\"ccrs\":{}}"
+
+/* Each text must be refused as JSON, the message giving this position and reason. */
+static const bad_case syntax[] = {
+    /* A duplicate key: the last would win and drop the strict rules before it. */
+    {"{" HEAD PCRS ",\"components\":{\"vm\":" VM_RULE ",\"vm\":" VM_LAX "}}",
+     "key \"vm\" appears twice in one object (first at line 1, column ", SRTM_E_INVALID},
+    /* ... at the top level ... */
+    {"{" HEAD PCRS REQ ",\"unlisted\":\"untrusted\",\n\"unlisted\":\"replay-only\"}",
+     "line 2, column 1: key \"unlisted\" appears twice", SRTM_E_INVALID},
+    /* ... nested deeper, and spelled differently ("\u0030" is "0"). */
+    {"{" HEAD PCRS ",\"components\":{\"vm\":{\"ccrs\":{\"0\":{\"expected_value\":\"" Z64
+     "\"},\"\\u0030\":{\"allowed_digests\":[]}}}}}",
+     "key \"0\" appears twice in one object", SRTM_E_INVALID},
+    /* An escaped NUL in a key would truncate it to "vm", replacing vm's rules. */
+    {"{" HEAD PCRS ",\"components\":{\"vm\":" VM_RULE ",\"vm\\u0000x\":" VM_LAX "}}",
+     "NUL (\\u0000) in a string", SRTM_E_INVALID},
+    {"{" HEAD PCRS ",\"comment\":\"a\\u0000b\"" REQ "}", "NUL (\\u0000) in a string",
+     SRTM_E_INVALID},
+    {"{" HEAD PCRS ",'require':['vm']}", "found a single quote", SRTM_E_INVALID},
+    {"{" HEAD PCRS ",\"require\":['vm']}", "found a single quote", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",\"x\":NaN}", "NaN and Infinity are not JSON", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",\"x\":Infinity}", "NaN and Infinity are not JSON", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",\"x\":-Infinity}", "NaN and Infinity are not JSON", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",}", "a key in double quotes expected, found '}'", SRTM_E_INVALID},
+    {"{" HEAD PCRS ",\"require\":[\"vm\",]}", "a value expected, found ']'", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ "} // comment", "text after the JSON object", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",/* c */\"x\":1}", "found '/' (JSON has no comments)", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",\"x\":01}", "a number with a leading zero", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",\"comment\":\"tab\there\"}", "a control byte 0x09", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",\"comment\":\"\xc3\x28\"}", "not UTF-8", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",\"comment\":\"\xc0\xaf\"}", "not UTF-8", SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",\"comment\":\"\\ud800\"}", "an unpaired high surrogate",
+     SRTM_E_INVALID},
+    {"{" HEAD PCRS REQ ",\"comment\":\"\\x41\"}", "an unknown escape", SRTM_E_INVALID},
+    {"{\n  \"format\": \"srtm-policy-v1\",\n  \"format\": \"srtm-policy-v1\"\n}",
+     "line 3, column 3: key \"format\" appears twice in one object (first at line 2, column 3)",
+     SRTM_E_INVALID},
+};
+
+Test(policy, non_json_syntax_is_refused_with_the_position)
+{
+    for (size_t i = 0; i < sizeof(syntax) / sizeof(syntax[0]); i++) {
+        srtm_verifier_policy *p = (srtm_verifier_policy *)0x1;
+        char msg[512] = "";
+        srtm_err err = parse(syntax[i].text, &p, msg, sizeof(msg));
+        cr_expect_eq(err, syntax[i].err, "case %zu: got %s, message '%s'", i,
+                     srtm_strerror(err), msg);
+        cr_expect_eq(p, (srtm_verifier_policy *)0x1, "case %zu wrote *out on failure", i);
+        cr_expect(strstr(msg, "not valid JSON: line ") != NULL, "case %zu: '%s'", i, msg);
+        cr_expect(strstr(msg, syntax[i].want) != NULL, "case %zu: message '%s' lacks '%s'", i,
+                  msg, syntax[i].want);
+    }
+}
+
+/* The same texts without the flaw load: the refusals above are about the flaw alone. */
+Test(policy, the_same_texts_without_the_flaw_load)
+{
+    const char *good[] = {
+        "{" HEAD PCRS ",\"components\":{\"vm\":" VM_RULE ",\"vm2\":" VM_LAX "}}",
+        "{" HEAD PCRS ",\"components\":{\"vm\":{\"ccrs\":{\"0\":{\"expected_value\":\"" Z64
+        "\"},\"\\u0031\":{\"allowed_digests\":[]}}}}}",
+        "{" HEAD PCRS ",\"comment\":\"caf\xc3\xa9 \\ud83d\\ude00 \\\"q\\\" \\/\"" REQ "}",
+        "{" HEAD PCRS ",\"require\":[\"vm\",\"vm2\"]}",
+        " \n{" HEAD PCRS REQ "}\n\t ",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        srtm_verifier_policy *p = NULL;
+        char msg[512] = "";
+        cr_expect_eq(parse(good[i], &p, msg, sizeof(msg)), SRTM_OK, "case %zu: %s", i, msg);
+        srtm_policy_free(p);
+    }
+}
+
+/* ---- policies that fail closed ------------------------------------------------------- */
+
+static const bad_case open_ended[] = {
+    /* Naming nothing would trust every component of any report. */
+    {"{" HEAD PCRS "}", "components: the policy names no component and requires none",
+     SRTM_E_INVALID},
+    {"{" HEAD PCRS ",\"components\":{}}",
+     "components: the policy names no component and requires none", SRTM_E_INVALID},
+    {"{" HEAD PCRS ",\"components\":{},\"unlisted\":\"replay-only\"}",
+     "components: the policy names no component and requires none", SRTM_E_INVALID},
+    /* "require": [] would require nothing at all. */
+    {"{" HEAD PCRS ",\"components\":{\"vm\":" VM_RULE "},\"require\":[]}",
+     "require: empty", SRTM_E_INVALID},
+    /* Paths: names joined by single slashes. */
+    {"{" HEAD PCRS ",\"components\":{\"platform//vm\":" VM_RULE "}}",
+     "components.platform//vm: each name of a path is 1 to 128 bytes", SRTM_E_INVALID},
+    {"{" HEAD PCRS ",\"components\":{\"/vm\":" VM_RULE "}}",
+     "components./vm: each name of a path", SRTM_E_INVALID},
+    {"{" HEAD PCRS ",\"require\":[\"platform/\"]}", "require[0]: each name of a path",
+     SRTM_E_INVALID},
+};
+
+Test(policy, open_ended_policies_are_refused)
+{
+    for (size_t i = 0; i < sizeof(open_ended) / sizeof(open_ended[0]); i++) {
+        srtm_verifier_policy *p = (srtm_verifier_policy *)0x1;
+        char msg[512] = "";
+        srtm_err err = parse(open_ended[i].text, &p, msg, sizeof(msg));
+        cr_expect_eq(err, open_ended[i].err, "case %zu: got %s, '%s'", i, srtm_strerror(err),
+                     msg);
+        cr_expect(strstr(msg, open_ended[i].want) != NULL, "case %zu: message '%s' lacks '%s'",
+                  i, msg, open_ended[i].want);
+    }
+}
+
+/* "unlisted" is "untrusted" unless the policy says otherwise; paths are names too. */
+Test(policy, unlisted_defaults_to_untrusted_and_paths_are_names)
+{
+    srtm_verifier_policy *p = NULL;
+    char msg[512];
+    cr_assert_eq(parse("{" HEAD PCRS ",\"components\":{\"platform/dm/vm-b\":" VM_RULE
+                       ",\"vm-a\":" VM_RULE "},\"require\":[\"platform/dm/vm-b\"]}",
+                       &p, msg, sizeof(msg)),
+                 SRTM_OK, "%s", msg);
+    cr_expect_eq(p->unlisted, POL_UNLISTED_UNTRUSTED);
+    cr_expect(policy_find_component(p, "platform/dm/vm-b") != NULL);
+    cr_expect(policy_find_component(p, "vm-b") == NULL);
+    cr_expect_str_eq(p->require[0], "platform/dm/vm-b");
+    srtm_policy_free(p);
+    cr_assert_eq(parse("{" HEAD PCRS REQ ",\"unlisted\":\"replay-only\"}", &p, msg, sizeof(msg)),
+                 SRTM_OK, "%s", msg);
+    cr_expect_eq(p->unlisted, POL_UNLISTED_REPLAY_ONLY);
+    srtm_policy_free(p);
+    /* What a bare name and a path stand for, given the report's component 0. */
+    char out[256];
+    cr_expect(policy_resolve_name("vm-b", "platform", out, sizeof(out)));
+    cr_expect_str_eq(out, "platform/vm-b");
+    cr_expect(policy_resolve_name("platform", "platform", out, sizeof(out)));
+    cr_expect_str_eq(out, "platform");
+    cr_expect(policy_resolve_name("platform/dm/vm-b", "platform", out, sizeof(out)));
+    cr_expect_str_eq(out, "platform/dm/vm-b");
+    cr_expect(!policy_resolve_name("vm-b", NULL, out, sizeof(out)));
 }

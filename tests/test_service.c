@@ -1017,6 +1017,8 @@ Test(service, register_name_limits)
     refused(&req, SRTM_E_INVALID, "name not UTF-8");
     reg.name = text("\xed\xa0\x80");
     refused(&req, SRTM_E_INVALID, "name with a surrogate");
+    reg.name = text("dm/vm-b"); /* '/' separates the names of a path */
+    refused(&req, SRTM_E_INVALID, "name with '/'");
     reg.name = text("alpha");
     refused(&req, SRTM_E_EXISTS, "duplicate name");
     reg.name = text(CCR_PLATFORM_NAME);

@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <json-c/json.h>
 #include <openssl/evp.h>
 
 #include "helpers.h"
+#include "irk.h"
 #include "verify_int.h"
 
 static const uint8_t NONCE[16] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
@@ -93,7 +95,8 @@ static char *policy(const test_platform *p, const char *vm_a_rule, const char *r
                        "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
                        "\"pcrs\":{\"reference_file\":\"%s\"},"
                        "\"components\":{\"vm-a\":{\"ccrs\":{\"0\":%s}},"
-                       "\"vm-b\":{\"ccrs\":{\"1\":{\"allowed_digests\":[\"%s\"]}}}},"
+                       "\"vm-b\":{\"ccrs\":{\"0\":{\"allowed_digests\":[]},"
+                       "\"1\":{\"allowed_digests\":[\"%s\"]}}}},"
                        "\"require\":%s}",
                        p->ref, rule, a, require ? require : "[\"vm-a\",\"vm-b\"]") > 0);
     return t;
@@ -126,6 +129,20 @@ static srtm_verify_result *verify_full(const uint8_t *ev, size_t len, const char
 static srtm_verify_result *verify_default(const uint8_t *ev, size_t len, srtm_err *err)
 {
     char *pol = policy(&P, NULL, NULL);
+    srtm_verify_result *r = verify_full(ev, len, P.aik_pem, pol, NONCE, err);
+    free(pol);
+    return r;
+}
+
+/* A policy of the reference PCRs with components {comps} and the top-level keys tail. */
+static srtm_verify_result *verify_comps(const uint8_t *ev, size_t len, const char *comps,
+                                        const char *tail, srtm_err *err)
+{
+    char *pol = NULL;
+    cr_assert(asprintf(&pol,
+                       "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
+                       "\"pcrs\":{\"reference_file\":\"%s\"},\"components\":{%s}%s}",
+                       P.ref, comps, tail) > 0);
     srtm_verify_result *r = verify_full(ev, len, P.aik_pem, pol, NONCE, err);
     free(pol);
     return r;
@@ -534,7 +551,8 @@ static char *inline_policy(const uint8_t *ev, size_t len, int change_proof_pcr,
     char *t = NULL;
     cr_assert(asprintf(&t,
                        "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
-                       "\"pcrs\":{\"proof\":{%s},\"running\":{%s}%s}}",
+                       "\"pcrs\":{\"proof\":{%s},\"running\":{%s}%s},"
+                       "\"require\":[\"vm-a\",\"vm-b\"],\"unlisted\":\"replay-only\"}",
                        proof, running, extra ? extra : "") > 0);
     return t;
 }
@@ -756,7 +774,8 @@ Test(verify, a_ccr_value_not_matching_its_log_unit)
     const char *text = "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
                        "\"pcrs\":{\"proof\":{\"0\":\"" "00000000000000000000000000000000"
                        "00000000000000000000000000000000\"},\"running\":{\"0\":\""
-                       "0000000000000000000000000000000000000000000000000000000000000000\"}}}";
+                       "0000000000000000000000000000000000000000000000000000000000000000\"}},"
+                       "\"require\":[\"vm-a\"],\"unlisted\":\"replay-only\"}";
     cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &pol, msg, sizeof(msg)), SRTM_OK,
                  "%s", msg);
     verify_verdict v = {.trusted = true};
@@ -904,12 +923,27 @@ Test(verify, a_required_component_missing_from_the_report)
     cr_assert_str_eq(srtm_verify_result_component_reason(r, a, 0), "missing from the report");
     cr_assert(srtm_verify_result_component_trusted(r, comp_index(r, "vm-b")));
     srtm_verify_result_free(r);
-    /* Requiring only vm-b: the verdict is good. */
+    /* Requiring only vm-b with rules for vm-a still in the policy: vm-a's rules meet
+     * nothing in the report, which fails closed (they might be a typo). */
     char *pol = policy(&P, NULL, "[\"vm-b\"]");
     r = verify_full(ev, len, P.aik_pem, pol, NONCE, &err);
-    cr_assert_eq(err, SRTM_OK);
+    cr_assert_eq(err, SRTM_E_DENIED);
+    a = comp_index(r, "vm-a");
+    cr_assert_str_eq(srtm_verify_result_component_reason(r, a, 0),
+                     "named in the policy but not in the report");
+    cr_assert(srtm_verify_result_component_trusted(r, comp_index(r, "vm-b")));
     srtm_verify_result_free(r);
     free(pol);
+    /* A policy about vm-b alone: the verdict is good. */
+    char b[65], comps[300];
+    digest_hex("app", b);
+    snprintf(comps, sizeof(comps),
+             "\"vm-b\":{\"ccrs\":{\"0\":{\"allowed_digests\":[]},\"1\":{\"allowed_digests\":"
+             "[\"%s\"]}}}",
+             b);
+    r = verify_comps(ev, len, comps, ",\"require\":[\"vm-b\"]", &err);
+    cr_assert_eq(err, SRTM_OK);
+    srtm_verify_result_free(r);
     free(ev);
 }
 
@@ -922,6 +956,14 @@ Test(verify, the_dependency_rule_on_real_evidence)
     populate(&P);
     uint8_t *ev = NULL;
     size_t len = 0;
+    /* Something measured into the platform's CCR 0 (an unmeasured component 0 is
+     * described by the PCRs alone). */
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &P.d.admin, "platform", 0, "boot-cfg", 8, 1, "boot-cfg",
+                                  NULL),
+                 SRTM_OK);
+    srtm_close(c);
     const char *only_b[] = {"vm-b"};
     quote(&P, only_b, 1, &ev, &len);
     char a[65];
@@ -1042,4 +1084,446 @@ Test(verify, reverted_logs_are_replayed_and_checked_unit)
     cr_expect(!v.trusted, "a live measurement outside the allowlist was accepted");
     verdict_clear(&v);
     srtm_policy_free(pol);
+}
+
+/* ---- names that mean one thing ---------------------------------------------------------- */
+
+static size_t path_index(const srtm_verify_result *r, const char *path)
+{
+    for (size_t i = 0; i < srtm_verify_result_component_count(r); i++)
+        if (strcmp(srtm_verify_result_component_path(r, i), path) == 0)
+            return i;
+    cr_assert_fail("no verdict for the path %s", path);
+    return 0;
+}
+
+/*
+ * A compromised agent registers a child named vm-b before the one meant to (dm, or the
+ * platform) can: srtmd's names are first come, first served. The squatter measures what
+ * the real vm-b would. A policy written for the real vm-b, by bare name (a child of the
+ * platform) or by path (under dm), never gives the squatter vm-b's rules, and the verdict
+ * about vm-b fails; a policy that names the squatter by its own path trusts it, so the
+ * refusals are about the path alone.
+ */
+Test(verify, a_squatted_name_never_gets_the_real_ones_rules)
+{
+    test_platform_start(&P);
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
+    srtm_cap agent, dm, squat, dmcap;
+    uint64_t h;
+    cr_assert_eq(srtm_register(c, &P.d.admin, "agent", 1, &h, &agent), SRTM_OK);
+    cr_assert_eq(srtm_register(c, &P.d.admin, "dm", 1, &h, &dm), SRTM_OK);
+    cr_assert_eq(srtm_register_child(c, &agent, "agent", "vm-b", 1, NULL, 0, NULL, 0, &h, &squat),
+                 SRTM_OK);
+    /* The real one cannot register any more, neither under dm nor under the platform. */
+    cr_assert_neq(srtm_register_child(c, &dm, "dm", "vm-b", 1, NULL, 0, NULL, 0, &h, &dmcap),
+                  SRTM_OK);
+    cr_assert_neq(srtm_register(c, &P.d.admin, "vm-b", 1, &h, &dmcap), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &squat, "vm-b", 0, "app", 3, 1, "app", NULL), SRTM_OK);
+    srtm_close(c);
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    quote(&P, NULL, 0, &ev, &len);
+    char a[65], rule[300], comps[400];
+    digest_hex("app", a);
+    snprintf(rule, sizeof(rule), "{\"ccrs\":{\"0\":{\"allowed_digests\":[\"%s\"]}}}", a);
+    /* 1. The policy of the flat case: bare "vm-b", a child of the platform. */
+    srtm_err err;
+    snprintf(comps, sizeof(comps), "\"vm-b\":%s", rule);
+    srtm_verify_result *r = verify_comps(ev, len, comps, ",\"require\":[\"vm-b\"]", &err);
+    cr_expect_eq(err, SRTM_E_DENIED);
+    size_t sq = path_index(r, "platform/agent/vm-b");
+    cr_expect_str_eq(srtm_verify_result_component_name(r, sq), "vm-b");
+    cr_expect(!srtm_verify_result_component_trusted(r, sq));
+    cr_expect(comp_reason_has(r, sq, "not named in the policy"), "%s",
+              srtm_verify_result_component_reason(r, sq, 0));
+    /* The verdict about the name the policy meant: missing, not the squatter's. */
+    size_t want = path_index(r, "vm-b");
+    cr_expect(!srtm_verify_result_component_trusted(r, want));
+    cr_expect_str_eq(srtm_verify_result_component_reason(r, want, 0), "missing from the report");
+    srtm_verify_result_free(r);
+    /* 2. The real vm-b named by its path under dm, even with "unlisted": "replay-only". */
+    snprintf(comps, sizeof(comps), "\"platform/dm/vm-b\":%s", rule);
+    r = verify_comps(ev, len, comps,
+                     ",\"require\":[\"platform/dm/vm-b\"],\"unlisted\":\"replay-only\"", &err);
+    cr_expect_eq(err, SRTM_E_DENIED);
+    want = path_index(r, "platform/dm/vm-b");
+    cr_expect(!srtm_verify_result_component_trusted(r, want));
+    cr_expect_str_eq(srtm_verify_result_component_reason(r, want, 0), "missing from the report");
+    srtm_verify_result_free(r);
+    /* 3. The control: the same rule under the squatter's own path is met. */
+    snprintf(comps, sizeof(comps), "\"platform/agent/vm-b\":%s", rule);
+    r = verify_comps(ev, len, comps,
+                     ",\"require\":[\"platform/agent/vm-b\"],\"unlisted\":\"replay-only\"",
+                     &err);
+    cr_expect_eq(err, SRTM_OK);
+    cr_expect(srtm_verify_result_component_trusted(r, path_index(r, "platform/agent/vm-b")));
+    srtm_verify_result_free(r);
+
+    /* Through srtmctl: every verdict line starts with the path; --json has "path". */
+    const char *ctl = test_binary("SRTMCTL");
+    char evpath[300], polpath[300], out[8192], errs[4096];
+    snprintf(evpath, sizeof(evpath), "%s/squat.bin", P.dir);
+    snprintf(polpath, sizeof(polpath), "%s/squat.json", P.dir);
+    write_file(evpath, ev, len);
+    char *pol = NULL;
+    cr_assert(asprintf(&pol,
+                       "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
+                       "\"pcrs\":{\"reference_file\":\"%s\"},\"components\":{\"vm-b\":{\"ccrs\":"
+                       "{\"0\":{\"allowed_digests\":[\"%s\"]}}}},\"require\":[\"vm-b\"]}",
+                       P.ref, a) > 0);
+    write_file(polpath, pol, strlen(pol));
+    free(pol);
+    const char *v[] = {ctl, "verify", evpath, "--aik", P.aik_pem, "--policy", polpath,
+                       "--nonce", NONCE_HEX, NULL};
+    cr_assert_eq(test_run(v, out, sizeof(out), errs, sizeof(errs)), 1, "%s%s", out, errs);
+    cr_expect(strstr(out, "\nplatform/agent/vm-b: untrusted: not named in the policy") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "\nvm-b: untrusted: missing from the report") != NULL, "%s", out);
+    cr_expect(strstr(out, "vm-b: trusted") == NULL, "%s", out);
+    const char *vj[] = {ctl, "--json", "verify", evpath, "--aik", P.aik_pem, "--policy",
+                        polpath, "--nonce", NONCE_HEX, NULL};
+    cr_assert_eq(test_run(vj, out, sizeof(out), errs, sizeof(errs)), 1, "%s%s", out, errs);
+    cr_expect(strstr(out, "{\"name\":\"vm-b\",\"path\":\"platform/agent/vm-b\",\"trusted\":"
+                          "false,") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "{\"name\":\"platform\",\"path\":\"platform\",\"trusted\":true,") !=
+                  NULL,
+              "%s", out);
+    /* srtmctl's commands take the path too, and refuse a path the name is not at. */
+    const char *rd[] = {ctl, "--socket", P.d.url, "read", "platform/agent/vm-b", "0", NULL};
+    cr_expect_eq(test_run(rd, out, sizeof(out), errs, sizeof(errs)), 0, "%s", errs);
+    const char *lg[] = {ctl, "--socket", P.d.url, "log", "platform/agent/vm-b", "0", NULL};
+    cr_expect_eq(test_run(lg, out, sizeof(out), errs, sizeof(errs)), 0, "%s", errs);
+    cr_expect(strstr(out, "app") != NULL, "%s", out);
+    const char *wrong[] = {ctl, "--socket", P.d.url, "read", "platform/dm/vm-b", "0", NULL};
+    cr_expect_neq(test_run(wrong, out, sizeof(out), errs, sizeof(errs)), 0);
+    cr_expect(strstr(errs, "no component at the path platform/dm/vm-b ('vm-b' is at "
+                           "platform/agent/vm-b)") != NULL,
+              "%s", errs);
+    const char *flat[] = {ctl, "--socket", P.d.url, "read", "platform/vm-b", "0", NULL};
+    cr_expect_neq(test_run(flat, out, sizeof(out), errs, sizeof(errs)), 0);
+    free(ev);
+}
+
+/* What the policy names must be in the report: a key with a typo does not silently drop
+ * the rules of the component it meant. */
+Test(verify, a_typo_in_a_policy_key_fails)
+{
+    test_platform_start(&P);
+    populate(&P);
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    quote(&P, NULL, 0, &ev, &len);
+    char k[65], i[65], a[65];
+    digest_hex("kernel", k);
+    digest_hex("initrd", i);
+    digest_hex("app", a);
+    const char *keys[] = {"vm-a", "vm-wbe", "vm-wbe"};
+    const char *tail[] = {"", "", ",\"unlisted\":\"replay-only\""};
+    for (size_t t = 0; t < 3; t++) {
+        char comps[600];
+        snprintf(comps, sizeof(comps),
+                 "\"%s\":{\"ccrs\":{\"0\":{\"allowed_digests\":[\"%s\",\"%s\"]}}},"
+                 "\"vm-b\":{\"ccrs\":{\"0\":{\"allowed_digests\":[]},"
+                 "\"1\":{\"allowed_digests\":[\"%s\"]}}}",
+                 keys[t], k, i, a);
+        srtm_err err;
+        srtm_verify_result *r = verify_comps(ev, len, comps, tail[t], &err);
+        if (t == 0) {
+            cr_expect_eq(err, SRTM_OK, "the genuine policy: %s",
+                         srtm_verify_result_component_reason(r, 0, 0));
+        } else {
+            cr_expect_eq(err, SRTM_E_DENIED, "case %zu", t);
+            size_t typo = comp_index(r, "vm-wbe");
+            cr_expect(!srtm_verify_result_component_trusted(r, typo));
+            cr_expect_str_eq(srtm_verify_result_component_reason(r, typo, 0),
+                             "named in the policy but not in the report");
+            /* vm-a itself: unlisted, untrusted by default; replay-only judges its replay. */
+            cr_expect_eq(srtm_verify_result_component_trusted(r, comp_index(r, "vm-a")), t == 2);
+        }
+        srtm_verify_result_free(r);
+    }
+    free(ev);
+}
+
+/* ---- reports srtmd would never sign, signed anyway ---------------------------------------- */
+
+/* The extraData (qualifyingData) of a marshalled TPMS_ATTEST: after magic, type and the
+ * qualifiedSigner TPM2B_NAME, a TPM2B_DATA of 32 bytes here. */
+static uint8_t *extra_data(ProtobufCBinaryData *attest)
+{
+    const uint8_t *a = attest->data;
+    cr_assert(attest->len > 8);
+    size_t name = (size_t)a[6] << 8 | a[7], off = 8 + name;
+    cr_assert(attest->len > off + 2 + SRTM_DIGEST_LEN);
+    cr_assert_eq((size_t)a[off] << 8 | a[off + 1], SRTM_DIGEST_LEN);
+    return attest->data + off + 2;
+}
+
+/*
+ * Evidence for report bytes of the test's choosing, as a compromised srtmd could make it:
+ * the report signed by a fresh IRK, the certificate and quote attests rewritten to that
+ * IRK and report and signed by the forge key (forge_key), which the verifier is then given
+ * as the AIK. Everything but the report's content verifies, so a refusal is about the
+ * content alone. *out is the caller's (free).
+ */
+static void resign(const uint8_t *ev, size_t len, const uint8_t *report, size_t rlen,
+                   uint8_t **out, size_t *out_len)
+{
+    Srtm__Evidence *e = unpack(ev, len);
+    irk *k = NULL;
+    uint8_t pub[IRK_PUB_DER_MAX], sig[IRK_SIG_MAX];
+    size_t pub_len = 0, sig_len = 0;
+    cr_assert_eq(irk_generate(&k), SRTM_OK);
+    cr_assert_eq(irk_public_der(k, pub, &pub_len), SRTM_OK);
+    cr_assert_eq(irk_sign_report(k, NONCE, sizeof(NONCE), report, rlen, sig, &sig_len), SRTM_OK);
+    irk_free(k);
+    cr_assert_eq(irk_cert_qualifier(pub, pub_len, extra_data(&e->irk_certificate->attest)),
+                 SRTM_OK);
+    cr_assert_eq(irk_quote_qualifier(NONCE, sizeof(NONCE), report, rlen,
+                                     extra_data(&e->quote->attest)),
+                 SRTM_OK);
+    ProtobufCBinaryData qs, cs;
+    forge_sign(e->quote->attest.data, e->quote->attest.len, &qs);
+    forge_sign(e->irk_certificate->attest.data, e->irk_certificate->attest.len, &cs);
+    ProtobufCBinaryData keep[5] = {e->quote->signature, e->irk_certificate->signature, e->report,
+                                   e->irk_public, e->irk_signature};
+    e->quote->signature = qs;
+    e->irk_certificate->signature = cs;
+    e->report = (ProtobufCBinaryData){.data = (uint8_t *)report, .len = rlen};
+    e->irk_public = (ProtobufCBinaryData){.data = pub, .len = pub_len};
+    e->irk_signature = (ProtobufCBinaryData){.data = sig, .len = sig_len};
+    pack(e, out, out_len);
+    e->quote->signature = keep[0];
+    e->irk_certificate->signature = keep[1];
+    e->report = keep[2];
+    e->irk_public = keep[3];
+    e->irk_signature = keep[4];
+    free(qs.data);
+    free(cs.data);
+    srtm__evidence__free_unpacked(e, NULL);
+}
+
+/* The report of ev, unpacked (srtm__ccr_report__free_unpacked). */
+static Srtm__CcrReport *report_of(const uint8_t *ev, size_t len)
+{
+    Srtm__Evidence *e = unpack(ev, len);
+    Srtm__CcrReport *rep = srtm__ccr_report__unpack(NULL, e->report.len, e->report.data);
+    srtm__evidence__free_unpacked(e, NULL);
+    cr_assert(rep != NULL);
+    return rep;
+}
+
+static Srtm__ReportComponent *component_named(Srtm__CcrReport *rep, const char *name)
+{
+    for (size_t i = 0; i < rep->n_components; i++)
+        if (strcmp(rep->components[i]->name, name) == 0)
+            return rep->components[i];
+    cr_assert_fail("no component %s in the report", name);
+    return NULL;
+}
+
+/* rep packed, re-signed (resign) and verified with the forge key and the default policy. */
+static srtm_verify_result *verify_signed(const uint8_t *ev, size_t len, const Srtm__CcrReport *rep,
+                                         const char *nul_at, srtm_err *err)
+{
+    size_t rlen = srtm__ccr_report__get_packed_size(rep);
+    uint8_t *bytes = malloc(rlen);
+    cr_assert(bytes != NULL);
+    srtm__ccr_report__pack(rep, bytes);
+    if (nul_at != NULL) { /* the first 'X' after nul_at becomes a NUL byte */
+        uint8_t *at = memmem(bytes, rlen, nul_at, strlen(nul_at));
+        cr_assert(at != NULL);
+        at = memchr(at, 'X', rlen - (size_t)(at - bytes));
+        cr_assert(at != NULL);
+        *at = '\0';
+    }
+    uint8_t *forged_ev = NULL;
+    size_t forged_len = 0;
+    resign(ev, len, bytes, rlen, &forged_ev, &forged_len);
+    free(bytes);
+    char pem[300];
+    snprintf(pem, sizeof(pem), "%s/forge.pem", P.dir);
+    char *pol = policy(&P, NULL, NULL);
+    srtm_verify_result *r = verify_full(forged_ev, forged_len, pem, pol, NONCE, err);
+    free(pol);
+    free(forged_ev);
+    return r;
+}
+
+/* Only report-parse fails (and the checks built on it); nothing of the report is read. */
+static void expect_report_refused(const srtm_verify_result *r, const char *reason_part)
+{
+    const char *failed[] = {"report-parse", "format", "same-boot", "report-handles", NULL};
+    expect_failed_exactly(r, failed);
+    expect_check(r, "report-parse", false, reason_part);
+    cr_expect_str_eq(srtm_verify_result_component_reason(r, comp_index(r, "vm-a"), 0),
+                     "missing from the report");
+    expect_no_component_trusted(r);
+}
+
+/*
+ * Names and descriptions are text: a NUL byte inside a name (which protobuf-c would cut
+ * short, so that "vm-a\0x" reads as "vm-a" and satisfies require: ["vm-a"]), a name or a
+ * description that is not UTF-8, a name with '/', and an empty report are refused, each in
+ * a report signed by a certified-looking IRK. The unchanged report, re-signed the same way,
+ * verifies: the harness alone refuses nothing.
+ */
+Test(verify, names_and_descriptions_must_be_text_in_signed_reports)
+{
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    start_with_evidence(&ev, &len);
+    forge_key();
+    srtm_err err;
+    Srtm__CcrReport *rep = report_of(ev, len);
+    srtm_verify_result *r = verify_signed(ev, len, rep, NULL, &err);
+    cr_expect_eq(err, SRTM_OK, "the re-signed genuine report: %s",
+                 srtm_verify_result_check_reason(r, 1));
+    srtm_verify_result_free(r);
+
+    /* NUL in a name: vm-a's own entry, spelled "vm-a\0x". */
+    Srtm__ReportComponent *a = component_named(rep, "vm-a");
+    char *keep = a->name;
+    a->name = "vm-aXx";
+    r = verify_signed(ev, len, rep, "vm-aXx", &err);
+    cr_expect_eq(err, SRTM_E_DENIED);
+    expect_report_refused(r, "does not encode back to its own bytes");
+    srtm_verify_result_free(r);
+    /* A name that is not UTF-8, and one with the path separator. */
+    const char *bad_names[] = {"vm-\xff", "vm-\xc3\x28", "dm/vm-a"};
+    for (size_t i = 0; i < 3; i++) {
+        a->name = (char *)bad_names[i];
+        r = verify_signed(ev, len, rep, NULL, &err);
+        cr_expect_eq(err, SRTM_E_DENIED, "name %zu", i);
+        expect_report_refused(r, "is not 1 to 128 bytes of UTF-8 without '/'");
+        srtm_verify_result_free(r);
+    }
+    a->name = keep;
+    /* A description that is not UTF-8, and one with a NUL byte. */
+    Srtm__LogEntry *entry = a->ccrs[0]->log[0];
+    char *keep_desc = entry->description;
+    entry->description = "vmlinuz\xc3";
+    r = verify_signed(ev, len, rep, NULL, &err);
+    cr_expect_eq(err, SRTM_E_DENIED);
+    expect_report_refused(r, "the description is not at most 256 bytes of UTF-8");
+    srtm_verify_result_free(r);
+    /* ... and srtmctl --json still prints valid UTF-8 JSON about it. */
+    entry->description = "vmlinuzXevil";
+    r = verify_signed(ev, len, rep, "vmlinuzXevil", &err);
+    cr_expect_eq(err, SRTM_E_DENIED);
+    expect_report_refused(r, "does not encode back to its own bytes");
+    srtm_verify_result_free(r);
+    entry->description = keep_desc;
+
+    /* An empty report: all the evidence verifies, and nothing the policy names is there. */
+    size_t keep_n = rep->n_components;
+    rep->n_components = 0;
+    r = verify_signed(ev, len, rep, NULL, &err);
+    cr_expect_eq(err, SRTM_E_DENIED);
+    const char *none[] = {NULL};
+    expect_failed_exactly(r, none);
+    cr_expect_eq(srtm_verify_result_component_count(r), 2);
+    cr_expect_str_eq(srtm_verify_result_component_reason(r, comp_index(r, "vm-a"), 0),
+                     "missing from the report");
+    expect_no_component_trusted(r);
+    srtm_verify_result_free(r);
+    rep->n_components = keep_n;
+    srtm__ccr_report__free_unpacked(rep, NULL);
+    free(ev);
+}
+
+/* --json output of a refused report with bytes that are not UTF-8: valid JSON, valid
+ * UTF-8, and not one of the report's names in it. */
+Test(verify, json_output_stays_valid_utf8)
+{
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    start_with_evidence(&ev, &len);
+    forge_key();
+    Srtm__CcrReport *rep = report_of(ev, len);
+    Srtm__ReportComponent *b = component_named(rep, "vm-b");
+    Srtm__LogEntry *entry = component_named(rep, "vm-a")->ccrs[0]->log[0];
+    char *keep_name = b->name, *keep_desc = entry->description;
+    b->name = "vm-\xff\xfe";
+    entry->description = "\xc3\x28";
+    size_t rlen = srtm__ccr_report__get_packed_size(rep);
+    uint8_t *bytes = malloc(rlen);
+    cr_assert(bytes != NULL);
+    srtm__ccr_report__pack(rep, bytes);
+    b->name = keep_name;
+    entry->description = keep_desc;
+    uint8_t *forged_ev = NULL;
+    size_t forged_len = 0;
+    resign(ev, len, bytes, rlen, &forged_ev, &forged_len);
+    free(bytes);
+    const char *ctl = test_binary("SRTMCTL");
+    char evpath[300], polpath[300], pem[300], out[16384], errs[4096];
+    snprintf(evpath, sizeof(evpath), "%s/bad-utf8.bin", P.dir);
+    snprintf(polpath, sizeof(polpath), "%s/policy.json", P.dir);
+    snprintf(pem, sizeof(pem), "%s/forge.pem", P.dir);
+    write_file(evpath, forged_ev, forged_len);
+    free(forged_ev);
+    char *pol = policy(&P, NULL, NULL);
+    write_file(polpath, pol, strlen(pol));
+    free(pol);
+    const char *vj[] = {ctl, "--json", "verify", evpath, "--aik", pem, "--policy", polpath,
+                        "--nonce", NONCE_HEX, NULL};
+    cr_assert_eq(test_run(vj, out, sizeof(out), errs, sizeof(errs)), 1, "%s%s", out, errs);
+    cr_expect(utf8_valid(out, strlen(out)), "%s", out);
+    json_tokener *tok = json_tokener_new();
+    json_object *o = json_tokener_parse_ex(tok, out, (int)strlen(out));
+    cr_expect(o != NULL && json_tokener_get_error(tok) == json_tokener_success, "%s", out);
+    json_object_put(o);
+    json_tokener_free(tok);
+    cr_expect(strstr(out, "\"ok\":false") != NULL, "%s", out);
+    cr_expect(strstr(out, "the description is not at most 256 bytes of UTF-8") != NULL, "%s",
+              out);
+    /* A message quoting a file name that is not UTF-8: the bytes become U+FFFD. */
+    const char *vf[] = {ctl, "--json", "verify", "/nonexistent/\xff\xc3", "--aik", pem,
+                        "--policy", polpath, "--nonce", NONCE_HEX, NULL};
+    cr_assert_eq(test_run(vf, out, sizeof(out), errs, sizeof(errs)), 4, "%s%s", out, errs);
+    cr_expect(utf8_valid(out, strlen(out)), "%s", out);
+    cr_expect(strstr(out, "/nonexistent/\\ufffd\\ufffd") != NULL, "%s", out);
+    tok = json_tokener_new();
+    o = json_tokener_parse_ex(tok, out, (int)strlen(out));
+    cr_expect(o != NULL && json_tokener_get_error(tok) == json_tokener_success, "%s", out);
+    json_object_put(o);
+    json_tokener_free(tok);
+    srtm__ccr_report__free_unpacked(rep, NULL);
+    free(ev);
+}
+
+/* srtm_verify takes nonces of SRTM_MIN_NONCE to SRTM_MAX_NONCE bytes, as srtmctl does: a
+ * 1-byte nonce could be guessed and old evidence replayed. */
+Test(verify, a_short_nonce_is_refused_by_the_library)
+{
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    start_with_evidence(&ev, &len);
+    char *pem = NULL;
+    size_t pem_len = 0;
+    cr_assert_eq(read_small_file(P.aik_pem, 65536, &pem, &pem_len), SRTM_OK);
+    char *text = policy(&P, NULL, NULL);
+    srtm_verifier_policy *pol = NULL;
+    char msg[512];
+    cr_assert_eq(srtm_policy_parse(text, strlen(text), "/", &pol, msg, sizeof(msg)), SRTM_OK,
+                 "%s", msg);
+    const size_t lens[] = {1, SRTM_MIN_NONCE - 1, SRTM_MAX_NONCE + 1};
+    uint8_t nonce[SRTM_MAX_NONCE + 1] = {0};
+    for (size_t i = 0; i < 3; i++) {
+        srtm_verify_result *r = (srtm_verify_result *)0x1;
+        cr_expect_eq(srtm_verify(ev, len, pem, pol, nonce, lens[i], &r), SRTM_E_INVALID,
+                     "a nonce of %zu bytes", lens[i]);
+        cr_expect_null(r);
+    }
+    srtm_verify_result *r = NULL;
+    cr_expect_eq(srtm_verify(ev, len, pem, pol, NONCE, sizeof(NONCE), &r), SRTM_OK);
+    srtm_verify_result_free(r);
+    srtm_policy_free(pol);
+    free(text);
+    free(pem);
+    free(ev);
 }

@@ -184,15 +184,19 @@ static void hrevert(hrep *h, const char *name, uint64_t to_seq)
     recompute(c);
 }
 
-/* A policy: no PCRs that matter here, the given components object and extra keys. */
+/* A policy: no PCRs that matter here, the platform with an empty CCR 0, the given
+ * components object and extra keys; components the policy does not name are judged by
+ * the replay alone (the dependency rule is what these tests are about). */
 static srtm_verifier_policy *hpolicy(const char *components, const char *extra)
 {
     char text[4096];
     snprintf(text, sizeof(text),
              "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
              "\"pcrs\":{\"proof\":{\"0\":\"%064d\"},\"running\":{\"0\":\"%064d\"}},"
-             "\"components\":{%s}%s%s}",
-             0, 0, components ? components : "", extra ? "," : "", extra ? extra : "");
+             "\"unlisted\":\"replay-only\","
+             "\"components\":{\"platform\":{\"ccrs\":{\"0\":{\"allowed_digests\":[]}}}%s%s}%s%s}",
+             0, 0, components && components[0] ? "," : "", components ? components : "",
+             extra ? "," : "", extra ? extra : "");
     srtm_verifier_policy *p = NULL;
     char msg[256];
     cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &p, msg, sizeof(msg)), SRTM_OK,
@@ -312,7 +316,8 @@ Test(verify_graph, a_chain_names_the_failing_dependency)
     const char *fw_ok[] = {"rules-1"}, *web_ok[] = {"httpd"};
     char cf[512], cw[512], comps[1100];
     allow(cf, sizeof(cf), "fw-vm", 1, fw_ok, 1);
-    allow(cw, sizeof(cw), "web-vm", 0, web_ok, 1);
+    /* web-vm is not a child of the platform: the policy names it by its path. */
+    allow(cw, sizeof(cw), "platform/fw-vm/web-vm", 0, web_ok, 1);
     snprintf(comps, sizeof(comps), "%s,%s", cf, cw);
     srtm_verifier_policy *p = hpolicy(comps, NULL);
     srtm_verify_result *r = judge(p, h);
@@ -662,6 +667,9 @@ Test(verify_graph, a_chain_of_5000)
      * on the next handle, the last on the platform), and a cycle closing it. */
     for (size_t i = 1; i < n; i++)
         hset(h, i, h->c[i].name, (uint64_t[]){i + 1 < n ? i + 1 : 0}, 1);
+    /* c1 is no child of the platform now, so the bare key "c1" no longer names it (and
+     * its path is too long to name): it fails by its replay instead. */
+    h->c[1].value[0] ^= 1;
     r = judge(p, h);
     for (size_t i = 1; i < n; i++)
         cr_assert_eq(srtm_verify_result_component_trusted(r, i), i > 1, "c%zu", i);
@@ -741,5 +749,131 @@ Test(verify_graph, own_and_dependency_reasons_together)
     cr_expect(trusted(r, "platform"));
     srtm_verify_result_free(r);
     srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* ---- names and paths ------------------------------------------------------------------------ */
+
+/* A policy of exactly the given components and extra keys (no platform rule, "unlisted"
+ * at its default, "untrusted"). */
+static srtm_verifier_policy *strict_policy(const char *components, const char *extra)
+{
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
+             "\"pcrs\":{\"proof\":{\"0\":\"%064d\"},\"running\":{\"0\":\"%064d\"}},"
+             "\"components\":{%s}%s%s}",
+             0, 0, components, extra ? "," : "", extra ? extra : "");
+    srtm_verifier_policy *p = NULL;
+    char msg[256];
+    cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &p, msg, sizeof(msg)), SRTM_OK,
+                 "%s: %s", msg, text);
+    return p;
+}
+
+static size_t at_path(const srtm_verify_result *r, const char *path)
+{
+    for (size_t i = 0; i < srtm_verify_result_component_count(r); i++)
+        if (strcmp(srtm_verify_result_component_path(r, i), path) == 0)
+            return i;
+    cr_assert_fail("no verdict for the path %s", path);
+    return 0;
+}
+
+/* platform <- agent <- vm-b (a squatter), platform <- dm: the rules for "vm-b" (a child of
+ * the platform) or "platform/dm/vm-b" never reach the squatter; its own path does. */
+Test(verify_graph, a_bare_name_reaches_only_children_of_the_platform)
+{
+    hrep *h = hrep_new(4);
+    hset(h, 1, "agent", (uint64_t[]){0}, 1);
+    hset(h, 2, "dm", (uint64_t[]){0}, 1);
+    hset(h, 3, "vm-b", (uint64_t[]){1}, 1);
+    hmeasure(h, "vm-b", "app");
+    const char *app[] = {"app"};
+    char rule[512], comps[1024];
+    const char *keys[] = {"vm-b", "platform/dm/vm-b", "platform/agent/vm-b"};
+    for (size_t k = 0; k < 3; k++) {
+        allow(rule, sizeof(rule), keys[k], 0, app, 1);
+        snprintf(comps, sizeof(comps), "%s", rule);
+        char extra[256];
+        snprintf(extra, sizeof(extra), "\"require\":[\"%s\"],\"unlisted\":\"replay-only\"",
+                 keys[k]);
+        srtm_verifier_policy *p = strict_policy(comps, extra);
+        srtm_verify_result *r = judge(p, h);
+        cr_expect_str_eq(srtm_verify_result_component_path(r, 3), "platform/agent/vm-b");
+        cr_expect_str_eq(srtm_verify_result_component_path(r, 0), "platform");
+        if (k < 2) {
+            cr_expect(!srtm_verify_result_ok(r), "%s", keys[k]);
+            size_t miss = at_path(r, keys[k]);
+            cr_expect_geq(miss, 4, "the verdict about %s is not the squatter's", keys[k]);
+            cr_expect_str_eq(srtm_verify_result_component_reason(r, miss, 0),
+                             "missing from the report");
+        } else {
+            cr_expect(srtm_verify_result_ok(r));
+        }
+        srtm_verify_result_free(r);
+        srtm_policy_free(p);
+    }
+    /* Under the default "unlisted", the squatter is untrusted by name. */
+    allow(rule, sizeof(rule), "vm-b", 0, app, 1);
+    srtm_verifier_policy *p = strict_policy(rule, "\"unlisted\":\"untrusted\"");
+    srtm_verify_result *r = judge(p, h);
+    cr_expect(has_reason(r, "vm-b", "not named in the policy (\"unlisted\": \"untrusted\")"));
+    cr_expect(!srtm_verify_result_ok(r));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* A component named both by its bare name and by its path is untrusted; a component whose
+ * parent is missing from the report has no path. */
+Test(verify_graph, named_twice_or_without_a_path)
+{
+    hrep *h = hrep_new(3);
+    hset(h, 1, "vm-a", (uint64_t[]){0}, 1);
+    hset(h, 2, "vm-c", (uint64_t[]){0}, 1);
+    char a1[512], a2[512], comps[1100];
+    const char *none[] = {"x"};
+    allow(a1, sizeof(a1), "vm-a", 0, none, 0);
+    allow(a2, sizeof(a2), "platform/vm-a", 0, none, 0);
+    snprintf(comps, sizeof(comps), "%s,%s", a1, a2);
+    srtm_verifier_policy *p = hpolicy(comps, NULL);
+    srtm_verify_result *r = judge(p, h);
+    expect_only_reason(r, "vm-a", "named twice in the policy, as \"vm-a\" and \"platform/vm-a\"");
+    cr_expect(trusted(r, "vm-c"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    /* vm-c's parent, handle 9, is not in the report. */
+    hset(h, 2, "vm-c", (uint64_t[]){9}, 1);
+    p = hpolicy(a1, NULL);
+    r = judge(p, h);
+    cr_expect_str_eq(srtm_verify_result_component_path(r, at(r, "vm-c")), "");
+    cr_expect(!trusted(r, "vm-c"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* The text of a report: names of 1 to 128 bytes of UTF-8 without '/', descriptions UTF-8
+ * (part of check report-parse; a NUL inside a string is found by packing, test_verify.c). */
+Test(verify_graph, report_text_is_checked)
+{
+    hrep *h = hrep_new(2);
+    hset(h, 1, "vm-a", (uint64_t[]){0}, 1);
+    hmeasure(h, "vm-a", "kernel");
+    char reason[256] = "";
+    cr_expect(report_text_ok(&h->r, reason, sizeof(reason)), "%s", reason);
+    const char *bad[] = {"a/b", "\xff", "\xc3\x28", "\xed\xa0\x80", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        h->c[1].c.name = (char *)bad[i];
+        cr_expect(!report_text_ok(&h->r, reason, sizeof(reason)), "name %zu", i);
+        cr_expect_str_eq(reason, "the name of component 1 (handle 1) is not 1 to 128 bytes of "
+                                 "UTF-8 without '/'");
+    }
+    h->c[1].c.name = h->c[1].name;
+    snprintf(h->c[1].desc[0], sizeof(h->c[1].desc[0]), "bad\xc3");
+    cr_expect(!report_text_ok(&h->r, reason, sizeof(reason)));
+    cr_expect_str_eq(reason, "component 1 (handle 1), CCR 0, log entry 0: the description is "
+                             "not at most 256 bytes of UTF-8");
     hrep_free(h);
 }

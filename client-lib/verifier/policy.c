@@ -8,6 +8,10 @@
  * refuses the file, and every message names the key path where the problem is. Sizes and
  * counts are bounded (verify_int.h). The loaded policy is immutable, with its lists
  * sorted for binary search, so verifying a report of n log entries costs O(n log m).
+ * The JSON itself passes a strict grammar first (json_strict.c). Components are named by
+ * path or by a bare name that reaches only component 0's children (policy_rules_for), and
+ * the defaults fail closed: unlisted components are untrusted, and a policy that names
+ * nothing, or requires an empty list, is refused.
  */
 #include <errno.h>
 #include <limits.h>
@@ -18,11 +22,13 @@
 
 #include <json-c/json.h>
 
+#include "json_strict.h"
 #include "verify_int.h"
 
 #define REFERENCE_FORMAT "srtm-reference-v1"
 #define POLICY_FORMAT "srtm-policy-v1"
 #define PATH_LEN 512u
+#define JSON_MAX_DEPTH 16u
 
 typedef struct pctx {
     char *msg;
@@ -198,7 +204,14 @@ static srtm_err parse_json(pctx *x, const char *what, const char *text, size_t l
 {
     if (len > INT_MAX)
         return perr(x, SRTM_E_TOO_BIG, what, "too large");
-    json_tokener *tok = json_tokener_new_ex(16);
+    /* json-c alone would accept duplicate keys, NUL in keys, NaN and single quotes. */
+    char why[384];
+    srtm_err serr = json_strict_check(text, len, JSON_MAX_DEPTH, why, sizeof(why));
+    if (serr == SRTM_E_INVALID)
+        return perr(x, serr, what, "not valid JSON: %s", why);
+    if (serr != SRTM_OK)
+        return serr;
+    json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
     if (tok == NULL)
         return SRTM_E_NO_MEMORY;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -487,6 +500,30 @@ static int comp_cmp(const void *a, const void *b)
     return strcmp(((const pol_component *)a)->name, ((const pol_component *)b)->name);
 }
 
+/* A name as the policy writes it (components keys, require): a bare component name, or a
+ * path "platform/dm/vm-b" of names joined by '/' (docs/verifier.md, "Names and paths"). */
+static srtm_err check_name(pctx *x, const char *path, const char *key, size_t len)
+{
+    if (len == 0 || len > VERIFY_MAX_PATH || !utf8_valid(key, len))
+        return perr(x, SRTM_E_INVALID, path,
+                    "a component name or path is 1 to %u bytes of UTF-8 without NUL",
+                    VERIFY_MAX_PATH);
+    size_t seg = 0; /* bytes of the name being read */
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && key[i] != '/') {
+            seg++;
+            continue;
+        }
+        if (seg == 0 || seg > SRTM_MAX_NAME)
+            return perr(x, SRTM_E_INVALID, path,
+                        "each name of a path is 1 to %u bytes (an empty name, or '/' at "
+                        "either end?)",
+                        SRTM_MAX_NAME);
+        seg = 0;
+    }
+    return SRTM_OK;
+}
+
 static srtm_err parse_components(pctx *x, json_object *v, srtm_verifier_policy *p)
 {
     srtm_err err = want_type(x, "components", v, json_type_object);
@@ -503,10 +540,9 @@ static srtm_err parse_components(pctx *x, json_object *v, srtm_verifier_policy *
     {
         char cp[PATH_LEN];
         subpath(cp, "components", key, 0);
-        size_t len = strlen(key);
-        if (len == 0 || len > SRTM_MAX_NAME || !utf8_valid(key, len))
-            return perr(x, SRTM_E_INVALID, cp, "a component name is 1 to %u bytes of UTF-8",
-                        SRTM_MAX_NAME);
+        err = check_name(x, cp, key, strlen(key));
+        if (err != SRTM_OK)
+            return err;
         pol_component *c = &p->comps[p->n_comps++];
         if ((c->name = strdup(key)) == NULL)
             return SRTM_E_NO_MEMORY;
@@ -526,6 +562,10 @@ static srtm_err parse_require(pctx *x, json_object *v, srtm_verifier_policy *p)
     size_t n = json_object_array_length(v);
     if (n > POLICY_MAX_REQUIRE)
         return perr(x, SRTM_E_TOO_BIG, "require", "more than %u names", POLICY_MAX_REQUIRE);
+    if (n == 0)
+        return perr(x, SRTM_E_INVALID, "require",
+                    "empty: it would require nothing; name the components, or leave the key "
+                    "out to require every reported component");
     p->require = calloc(n ? n : 1, sizeof(*p->require));
     if (p->require == NULL)
         return SRTM_E_NO_MEMORY;
@@ -533,7 +573,9 @@ static srtm_err parse_require(pctx *x, json_object *v, srtm_verifier_policy *p)
         char path[PATH_LEN];
         subpath(path, "require", NULL, i);
         const char *name = NULL;
-        err = get_string(x, path, json_object_array_get_idx(v, i), SRTM_MAX_NAME, &name);
+        err = get_string(x, path, json_object_array_get_idx(v, i), VERIFY_MAX_PATH, &name);
+        if (err == SRTM_OK)
+            err = check_name(x, path, name, strlen(name));
         if (err != SRTM_OK)
             return err;
         if ((p->require[p->n_require++] = strdup(name)) == NULL)
@@ -603,6 +645,11 @@ static srtm_err parse_root(pctx *x, json_object *root, srtm_verifier_policy *p)
         err = parse_unlisted(x, v, p);
     if (err == SRTM_OK && json_object_object_get_ex(root, "terminated", &v))
         err = parse_terminated(x, v, p);
+    /* Fail closed: a policy that names nothing would trust any report at all. */
+    if (err == SRTM_OK && p->n_comps == 0 && p->n_require == 0)
+        err = perr(x, SRTM_E_INVALID, "components",
+                   "the policy names no component and requires none, so it would trust any "
+                   "report; list the components (or \"require\" some)");
     return err;
 }
 
@@ -619,6 +666,8 @@ SRTM_API srtm_err srtm_policy_parse(const char *text, size_t len, const char *ba
     srtm_verifier_policy *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return SRTM_E_NO_MEMORY;
+    p->unlisted = POL_UNLISTED_UNTRUSTED;
+    p->terminated = POL_TERMINATED_UNTRUSTED;
     json_object *root = NULL;
     srtm_err err = parse_json(&x, "policy", text, len, &root);
     if (err == SRTM_OK)
@@ -721,4 +770,38 @@ const pol_digest *policy_find_digest(const pol_ccr *ccr, const uint8_t d[SRTM_DI
     if (ccr->n_allowed == 0)
         return NULL;
     return bsearch(d, ccr->allowed, ccr->n_allowed, sizeof(*ccr->allowed), digest_key_cmp);
+}
+
+/* ---- names and paths ---- */
+
+/*
+ * A bare name reaches only component 0 and its direct children; anything deeper is named
+ * by its path. So a component registered under another parent than the one the policy
+ * author had in mind (a name taken first by someone else) never gets the rules written
+ * for the real one: its path differs, and its bare name does not apply to it.
+ */
+const pol_component *policy_rules_for(const srtm_verifier_policy *p,
+                                      const Srtm__ReportComponent *c, const char *path,
+                                      const pol_component **twice)
+{
+    *twice = NULL;
+    const pol_component *by_path = path != NULL ? policy_find_component(p, path) : NULL;
+    const pol_component *by_name = NULL;
+    if (c->handle != 0 && c->parent == 0)
+        by_name = policy_find_component(p, c->name);
+    if (by_path != NULL && by_name != NULL && by_path != by_name)
+        *twice = by_name;
+    return by_path != NULL ? by_path : by_name;
+}
+
+bool policy_resolve_name(const char *name, const char *root, char *out, size_t size)
+{
+    int n;
+    if (strchr(name, '/') != NULL || (root != NULL && strcmp(name, root) == 0))
+        n = snprintf(out, size, "%s", name);
+    else if (root != NULL)
+        n = snprintf(out, size, "%s/%s", root, name);
+    else
+        return false;
+    return n > 0 && (size_t)n < size;
 }

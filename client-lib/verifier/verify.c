@@ -80,6 +80,7 @@ void verdict_clear(verify_verdict *v)
         free(v->reasons[i]);
     free(v->reasons);
     free(v->name);
+    free(v->path);
     memset(v, 0, sizeof(*v));
 }
 
@@ -272,13 +273,29 @@ static srtm_err judge_ccr(const Srtm__ReportCcr *r, const pol_ccr *pc, verify_ve
     return err;
 }
 
-/* The policy's rules for this component: allowlists and expected values; CCRs the
- * policy names must be in the report. */
+static bool has_log_entries(const Srtm__ReportComponent *c)
+{
+    for (size_t i = 0; i < c->n_ccrs; i++)
+        if (c->ccrs[i]->n_log > 0)
+            return true;
+    return false;
+}
+
+/* The policy's rules for this component (found by its path, or by its bare name for
+ * component 0 and its children: policy_rules_for): allowlists and expected values; CCRs
+ * the policy names must be in the report. */
 static srtm_err rule_policy(sha256_hasher *h, const srtm_verifier_policy *p,
                            const Srtm__ReportComponent *c, verify_verdict *v)
 {
     (void)h;
-    const pol_component *pc = policy_find_component(p, c->name);
+    const pol_component *twice = NULL;
+    const pol_component *pc = policy_rules_for(p, c, v->path, &twice);
+    if (twice != NULL)
+        return verdict_fail(v, "named twice in the policy, as \"%s\" and \"%s\"", twice->name,
+                            pc->name);
+    /* Component 0 with nothing measured is described by the PCR reference alone. */
+    if (pc == NULL && c->handle == 0 && !has_log_entries(c))
+        return SRTM_OK;
     if (pc == NULL)
         return p->unlisted == POL_UNLISTED_UNTRUSTED
                    ? verdict_fail(v, "not named in the policy (\"unlisted\": \"untrusted\")")
@@ -336,6 +353,43 @@ srtm_err verify_component_rules(const srtm_verifier_policy *p, const Srtm__Repor
     return err;
 }
 
+/* ---- the report's text ---- */
+
+/* A name as srtmd registers it: 1 to SRTM_MAX_NAME bytes of UTF-8 (no NUL), no '/', which
+ * separates the names of a path. */
+static bool report_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 0 && n <= SRTM_MAX_NAME && utf8_valid(name, n) && strchr(name, '/') == NULL;
+}
+
+bool report_text_ok(const Srtm__CcrReport *rep, char *reason, size_t size)
+{
+    for (size_t i = 0; i < rep->n_components; i++) {
+        const Srtm__ReportComponent *c = rep->components[i];
+        if (!report_name_ok(c->name)) {
+            snprintf(reason, size, "the name of component %zu (handle %llu) is not 1 to %u "
+                                   "bytes of UTF-8 without '/'",
+                     i, (unsigned long long)c->handle, SRTM_MAX_NAME);
+            return false;
+        }
+        for (size_t j = 0; j < c->n_ccrs; j++) {
+            const Srtm__ReportCcr *r = c->ccrs[j];
+            for (size_t k = 0; k < r->n_log; k++) {
+                const char *d = r->log[k]->description != NULL ? r->log[k]->description : "";
+                size_t n = strlen(d);
+                if (n > SRTM_MAX_DESC || !utf8_valid(d, n)) {
+                    snprintf(reason, size, "component %zu (handle %llu), CCR %u, log entry %zu: "
+                                           "the description is not at most %u bytes of UTF-8",
+                             i, (unsigned long long)c->handle, r->index, k, SRTM_MAX_DESC);
+                    return false;
+                }
+            }
+        }
+    }
+    return true;
+}
+
 /* ---- evidence-level checks ---- */
 
 typedef struct vstate {
@@ -383,12 +437,36 @@ static bool check_evidence_parse(vstate *s)
     return true;
 }
 
+/*
+ * protobuf-c hands strings over as C strings: a NUL byte inside one silently shortens it
+ * (a name "a\0x" would read as "a"). Packing the parsed report again gives back exactly
+ * the bytes received only if nothing was lost that way; srtmd packs with the same code,
+ * so its reports always pass.
+ */
+static bool report_reencodes(vstate *s)
+{
+    size_t n = srtm__ccr_report__get_packed_size(s->report);
+    uint8_t *again = n == s->ev->report.len ? malloc(n ? n : 1) : NULL;
+    if (n == s->ev->report.len && again == NULL)
+        return failf(s, "out of memory");
+    bool same = again != NULL && srtm__ccr_report__pack(s->report, again) == n &&
+                memcmp(again, s->ev->report.data, n) == 0;
+    free(again);
+    return same ? true
+                : failf(s, "the report does not encode back to its own bytes: a name or "
+                           "description holds a NUL byte, or the encoding is not srtmd's");
+}
+
 static bool check_report_parse(vstate *s)
 {
     if (s->ev->report.len == 0)
         return failf(s, "no report");
     s->report = srtm__ccr_report__unpack(NULL, s->ev->report.len, s->ev->report.data);
-    return s->report != NULL ? true : failf(s, "the report bytes are not a CcrReport");
+    if (s->report == NULL)
+        return failf(s, "the report bytes are not a CcrReport");
+    if (!report_reencodes(s))
+        return false;
+    return report_text_ok(s->report, s->reason, sizeof(s->reason));
 }
 
 static bool check_format(vstate *s)
@@ -1069,15 +1147,132 @@ static srtm_err dependency_rule(const srtm_verifier_policy *p, const Srtm__CcrRe
 
 /* ---- verdicts ---- */
 
-static verify_verdict *new_verdict(srtm_verify_result *r, const char *name)
+static verify_verdict *new_verdict(srtm_verify_result *r, const char *name, const char *path,
+                                   bool in_report)
 {
     verify_verdict *v = &r->comps[r->n_comps];
     memset(v, 0, sizeof(*v));
     v->trusted = true;
+    v->in_report = in_report;
     if ((v->name = strdup(name)) == NULL)
         return NULL;
+    if (path != NULL && (v->path = strdup(path)) == NULL) {
+        free(v->name);
+        v->name = NULL;
+        return NULL;
+    }
     r->n_comps++;
     return v;
+}
+
+/*
+ * Each component's path: the names from component 0 down to it, joined by '/'. Memoised
+ * along the parent links, iteratively (state 1: on the walk being followed, 2: done), so
+ * a chain of any length costs linear time. paths[i] stays NULL when the parent links
+ * from i do not reach component 0 (a parent missing from the report, a cycle) or the path
+ * is longer than VERIFY_MAX_PATH: such a component can be named by no policy, and the
+ * dependency rule makes the first two untrusted anyway (its parent is a missing or
+ * cyclic dependency, or not among its dependencies).
+ */
+static srtm_err compute_paths(const Srtm__CcrReport *rep, char **paths)
+{
+    size_t n = rep->n_components;
+    uint8_t *state = calloc(n ? n : 1, 1);
+    size_t *walk = malloc((n ? n : 1) * sizeof(*walk));
+    srtm_err err = state != NULL && walk != NULL ? SRTM_OK : SRTM_E_NO_MEMORY;
+    for (size_t i = 0; err == SRTM_OK && i < n; i++) {
+        size_t depth = 0, cur = i;
+        /* Up the parent links to component 0, a component already done, a parent missing
+         * from the report, or one on this walk (a cycle). */
+        while (state[cur] == 0) {
+            state[cur] = 1;
+            walk[depth++] = cur;
+            const Srtm__ReportComponent *c = rep->components[cur];
+            if (c->handle == 0)
+                break;
+            size_t up = find_handle(rep, c->parent);
+            if (up == NONE || state[up] == 1)
+                break;
+            cur = up;
+        }
+        /* Unwind from the top of the walk: each path is its parent's plus its name, and
+         * none when the parent has none (so a missing parent or a cycle leaves all NULL). */
+        while (err == SRTM_OK && depth > 0) {
+            size_t k = walk[--depth];
+            const Srtm__ReportComponent *c = rep->components[k];
+            state[k] = 2;
+            const char *up = NULL;
+            if (c->handle != 0) {
+                size_t j = find_handle(rep, c->parent);
+                up = j != NONE ? paths[j] : NULL;
+                if (up == NULL)
+                    continue;
+            }
+            size_t ulen = up != NULL ? strlen(up) + 1 : 0, nlen = strlen(c->name);
+            if (ulen + nlen > VERIFY_MAX_PATH)
+                continue;
+            char *path = malloc(ulen + nlen + 1);
+            if (path == NULL) {
+                err = SRTM_E_NO_MEMORY;
+                continue;
+            }
+            if (up != NULL) {
+                memcpy(path, up, ulen - 1);
+                path[ulen - 1] = '/';
+            }
+            memcpy(path + ulen, c->name, nlen + 1);
+            paths[k] = path;
+        }
+    }
+    free(state);
+    free(walk);
+    return err;
+}
+
+typedef struct path_entry {
+    const char *path;
+    size_t idx; /* in the report */
+} path_entry;
+
+static int path_entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const path_entry *)a)->path, ((const path_entry *)b)->path);
+}
+
+/* The report components' known paths, sorted, to find what a policy name means. */
+typedef struct path_index {
+    path_entry *sorted;
+    size_t n;
+    const char *root; /* the name of component 0, NULL when the report lacks it */
+} path_index;
+
+static srtm_err path_index_build(const Srtm__CcrReport *rep, char **paths, path_index *x)
+{
+    size_t n = rep != NULL ? rep->n_components : 0;
+    x->sorted = calloc(n ? n : 1, sizeof(*x->sorted));
+    if (x->sorted == NULL)
+        return SRTM_E_NO_MEMORY;
+    x->n = 0;
+    x->root = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (paths[i] != NULL)
+            x->sorted[x->n++] = (path_entry){.path = paths[i], .idx = i};
+        if (rep->components[i]->handle == 0)
+            x->root = rep->components[i]->name;
+    }
+    qsort(x->sorted, x->n, sizeof(*x->sorted), path_entry_cmp);
+    return SRTM_OK;
+}
+
+/* The report index of the component a policy name stands for, or NONE. */
+static size_t path_lookup(const path_index *x, const char *name)
+{
+    char want[VERIFY_MAX_PATH + SRTM_MAX_NAME + 2];
+    if (x->n == 0 || !policy_resolve_name(name, x->root, want, sizeof(want)))
+        return NONE;
+    path_entry key = {.path = want};
+    const path_entry *hit = bsearch(&key, x->sorted, x->n, sizeof(*x->sorted), path_entry_cmp);
+    return hit != NULL ? hit->idx : NONE;
 }
 
 static int name_ptr_cmp(const void *a, const void *b)
@@ -1126,26 +1321,76 @@ static void failed_checks(const srtm_verify_result *r, char *out, size_t size)
         }
 }
 
+/* A verdict for a name of the policy that matches no reported component (once per name). */
+static srtm_err unmatched_name(srtm_verify_result *r, size_t n_rep, const char *name,
+                               const char *reason)
+{
+    for (size_t j = n_rep; j < r->n_comps; j++)
+        if (strcmp(r->comps[j].name, name) == 0)
+            return SRTM_OK;
+    verify_verdict *v = new_verdict(r, name, name, false);
+    return v != NULL ? verdict_fail(v, "%s", reason) : SRTM_E_NO_MEMORY;
+}
+
+/*
+ * Fail closed on what the policy names: every components key and every required name
+ * must stand for a component of the report (a key with a typo, or a component the quote
+ * left out, would otherwise drop its rules unnoticed). Then requested_ok: no such
+ * unmatched name, and every requested component (required, or else every reported) is
+ * trusted.
+ */
+static srtm_err policy_names(const srtm_verifier_policy *pol, const Srtm__CcrReport *rep,
+                             char **paths, srtm_verify_result *r)
+{
+    size_t n_rep = rep != NULL ? rep->n_components : 0;
+    path_index x;
+    srtm_err err = path_index_build(rep, paths, &x);
+    bool ok = true;
+    for (size_t i = 0; err == SRTM_OK && i < pol->n_require; i++) {
+        size_t k = path_lookup(&x, pol->require[i]);
+        if (k == NONE)
+            err = unmatched_name(r, n_rep, pol->require[i], "missing from the report");
+        else
+            ok = ok && r->comps[k].trusted;
+    }
+    for (size_t i = 0; err == SRTM_OK && i < pol->n_comps; i++)
+        if (path_lookup(&x, pol->comps[i].name) == NONE)
+            err = unmatched_name(r, n_rep, pol->comps[i].name,
+                                 "named in the policy but not in the report");
+    for (size_t i = 0; i < r->n_comps; i++)
+        ok = ok && (r->comps[i].in_report || r->comps[i].trusted);
+    for (size_t i = 0; pol->n_require == 0 && i < r->n_comps; i++)
+        ok = ok && r->comps[i].trusted;
+    r->requested_ok = ok;
+    free(x.sorted);
+    return err;
+}
+
 /*
  * The verdicts: each component on its own, then (only on verified evidence: an
  * unverified report's edges mean nothing) the dependency rule over all of them, then the
- * required components the report lacks.
+ * names of the policy the report lacks.
  */
 static srtm_err verify_components(const srtm_verifier_policy *pol, const Srtm__CcrReport *rep,
                                   sha256_hasher *h, bool evidence_ok, srtm_verify_result *r)
 {
     size_t n_rep = rep != NULL ? rep->n_components : 0;
-    r->comps = calloc(n_rep + pol->n_require + 1, sizeof(*r->comps));
-    if (r->comps == NULL)
+    r->comps = calloc(n_rep + pol->n_require + pol->n_comps + 1, sizeof(*r->comps));
+    char **paths = calloc(n_rep ? n_rep : 1, sizeof(*paths));
+    if (r->comps == NULL || paths == NULL) {
+        free(paths);
         return SRTM_E_NO_MEMORY;
+    }
     char failed[512];
     failed_checks(r, failed, sizeof(failed));
     const char **sorted = NULL;
     srtm_err err = rep != NULL ? duplicate_names(rep, &sorted) : SRTM_OK;
+    if (err == SRTM_OK && rep != NULL)
+        err = compute_paths(rep, paths);
     /* Pass 1: each component on its own. */
     for (size_t i = 0; err == SRTM_OK && i < n_rep; i++) {
         const Srtm__ReportComponent *c = rep->components[i];
-        verify_verdict *v = new_verdict(r, c->name);
+        verify_verdict *v = new_verdict(r, c->name, paths[i], true);
         if (v == NULL)
             err = SRTM_E_NO_MEMORY;
         size_t count = 0;
@@ -1159,43 +1404,14 @@ static srtm_err verify_components(const srtm_verifier_policy *pol, const Srtm__C
     /* Pass 2: rules over several components. */
     if (err == SRTM_OK && evidence_ok && rep != NULL)
         err = dependency_rule(pol, rep, r->comps);
-    /* Then the required components the report lacks. */
-    for (size_t i = 0; err == SRTM_OK && i < pol->n_require; i++) {
-        size_t count = 0;
-        const char *name = pol->require[i];
-        if (in_sorted(sorted, n_rep, name, &count))
-            continue;
-        bool listed = false;
-        for (size_t j = n_rep; j < r->n_comps && !listed; j++)
-            listed = strcmp(r->comps[j].name, name) == 0;
-        if (listed)
-            continue;
-        verify_verdict *v = new_verdict(r, name);
-        err = v != NULL ? verdict_fail(v, "missing from the report") : SRTM_E_NO_MEMORY;
-    }
+    /* Then the names of the policy. */
+    if (err == SRTM_OK)
+        err = policy_names(pol, rep, paths, r);
+    for (size_t i = 0; i < n_rep; i++)
+        free(paths[i]);
+    free(paths);
     free(sorted);
     return err;
-}
-
-/* Every requested component trusted: those the policy requires, else every reported. */
-static bool requested_trusted(const srtm_verify_result *r, const srtm_verifier_policy *p)
-{
-    if (p->n_require == 0) {
-        for (size_t i = 0; i < r->n_comps; i++)
-            if (!r->comps[i].trusted)
-                return false;
-        return true;
-    }
-    for (size_t k = 0; k < p->n_require; k++) {
-        bool ok = false;
-        for (size_t i = 0; i < r->n_comps && !ok; i++)
-            ok = strcmp(r->comps[i].name, p->require[k]) == 0 && r->comps[i].trusted;
-        /* A name reported twice is untrusted in both verdicts, so one trusted copy
-         * cannot exist. */
-        if (!ok)
-            return false;
-    }
-    return true;
 }
 
 static srtm_err load_aik(const char *pem, EVP_PKEY **out)
@@ -1226,11 +1442,15 @@ static srtm_err verify_run(vstate *s)
     sha256_hasher *h = NULL;
     if (err == SRTM_OK)
         err = sha256_hasher_new(&h);
+    /* A report whose text failed report-parse is not read further: its names could not
+     * even be shown. */
+    const Srtm__CcrReport *rep = err == SRTM_OK && s->r->checks[C_REPORT_PARSE].ok ? s->report
+                                                                                  : NULL;
     if (err == SRTM_OK)
-        err = verify_components(s->pol, s->report, h, evidence_ok, s->r);
+        err = verify_components(s->pol, rep, h, evidence_ok, s->r);
     sha256_hasher_free(h);
     if (err == SRTM_OK)
-        s->r->ok = evidence_ok && requested_trusted(s->r, s->pol);
+        s->r->ok = evidence_ok && s->r->requested_ok;
     return err;
 }
 
@@ -1253,7 +1473,7 @@ srtm_err verify_report_only(const srtm_verifier_policy *p, const Srtm__CcrReport
         srtm_verify_result_free(r);
         return err;
     }
-    r->ok = evidence_ok && requested_trusted(r, p);
+    r->ok = evidence_ok && r->requested_ok;
     *out = r;
     return SRTM_OK;
 }
@@ -1265,7 +1485,7 @@ SRTM_API srtm_err srtm_verify(const uint8_t *evidence, size_t len, const char *a
     if (out != NULL)
         *out = NULL;
     if (evidence == NULL || aik_pem == NULL || policy == NULL || nonce == NULL || out == NULL ||
-        nonce_len == 0 || nonce_len > SRTM_MAX_NONCE)
+        nonce_len < SRTM_MIN_NONCE || nonce_len > SRTM_MAX_NONCE)
         return SRTM_E_INVALID;
     vstate s = {.pol = policy, .nonce = nonce, .nonce_len = nonce_len, .evidence = evidence,
                 .evidence_len = len};
@@ -1349,6 +1569,12 @@ SRTM_API const char *srtm_verify_result_component_name(const srtm_verify_result 
 {
     const verify_verdict *v = comp_at(r, i);
     return v != NULL ? v->name : "";
+}
+
+SRTM_API const char *srtm_verify_result_component_path(const srtm_verify_result *r, size_t i)
+{
+    const verify_verdict *v = comp_at(r, i);
+    return v != NULL && v->path != NULL ? v->path : "";
 }
 
 SRTM_API int srtm_verify_result_component_trusted(const srtm_verify_result *r, size_t i)

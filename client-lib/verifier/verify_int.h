@@ -25,6 +25,10 @@
 #define POLICY_MAX_REQUIRE 65536u
 #define POLICY_MAX_REFERENCE (64u * 1024u) /* bytes of srtm-keymgr's reference file */
 
+/* A component's path: the names from component 0 down to it, joined by '/'
+ * ("platform/dm/vm-b"). Longer paths cannot be named by a policy. */
+#define VERIFY_MAX_PATH 1024u
+
 /* Bounds of the evidence: the largest report srtmd builds, plus the envelope. */
 #define VERIFY_MAX_EVIDENCE ((size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE)
 
@@ -51,8 +55,9 @@ typedef struct pol_component {
 } pol_component;
 
 typedef enum pol_unlisted {
-    POL_UNLISTED_REPLAY_ONLY = 0, /* components/CCRs the policy does not name: replay only */
-    POL_UNLISTED_UNTRUSTED = 1,   /* ... are untrusted */
+    POL_UNLISTED_UNTRUSTED = 0,   /* components/CCRs the policy does not name are untrusted
+                                     (the default: fail closed) */
+    POL_UNLISTED_REPLAY_ONLY = 1, /* ... are judged by the replay alone */
 } pol_unlisted;
 
 typedef enum pol_terminated {
@@ -73,7 +78,8 @@ struct srtm_verifier_policy {
     size_t n_require;
 };
 
-/* The policy's rules for the component called name, or NULL. */
+/* The policy's rules under the key name, exactly as the policy wrote it (a bare name or a
+ * path), or NULL. Verdicts use policy_rules_for, which applies the path rule. */
 const pol_component *policy_find_component(const srtm_verifier_policy *p, const char *name);
 /* The rules for CCR index of c, or NULL. */
 const pol_ccr *policy_find_ccr(const pol_component *c, uint32_t index);
@@ -90,6 +96,8 @@ typedef struct verify_check {
 
 typedef struct verify_verdict {
     char *name;
+    char *path;      /* from component 0, '/'-joined; NULL when the report has none */
+    bool in_report;  /* false: a name of the policy that matches no reported component */
     bool trusted;
     char **reasons;
     size_t n_reasons;
@@ -97,11 +105,30 @@ typedef struct verify_verdict {
 
 struct srtm_verify_result {
     bool ok;
+    bool requested_ok; /* every requested component trusted, every policy name matched */
     verify_check *checks;
     size_t n_checks;
     verify_verdict *comps;
     size_t n_comps;
 };
+
+/*
+ * The policy's rules for a reported component c whose path is path (NULL: none): those
+ * under the path, or, for the direct children of component 0 (parent 0) and component 0
+ * itself (whose path is its name), under the bare name. *twice is set when both a bare name and a path name it (a policy that says two
+ * things about one component). NULL when the policy does not name it.
+ */
+const pol_component *policy_rules_for(const srtm_verifier_policy *p,
+                                      const Srtm__ReportComponent *c, const char *path,
+                                      const pol_component **twice);
+
+/*
+ * The path a name of the policy (components key or require entry) stands for in a
+ * report whose component 0 is named root (NULL: no component 0): a path as written; a
+ * bare name is component 0 itself (when equal to root) or root/name. Into out; false
+ * when it cannot name anything in this report.
+ */
+bool policy_resolve_name(const char *name, const char *root, char *out, size_t size);
 
 /*
  * A component's own rules (every CCR replays to its value; the log entries are in the
@@ -121,6 +148,14 @@ SRTM_WUR srtm_err verify_component_rules(const srtm_verifier_policy *p,
  */
 SRTM_WUR srtm_err verify_report_only(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
                                      srtm_verify_result **out);
+
+/*
+ * The text of a parsed report (part of the report-parse check): every component name is
+ * 1 to SRTM_MAX_NAME bytes of UTF-8 without '/', every log description at most
+ * SRTM_MAX_DESC bytes of UTF-8. false with a reason otherwise. (A NUL inside a string
+ * cannot be seen here; srtm_verify finds it by packing the report again.)
+ */
+bool report_text_ok(const Srtm__CcrReport *rep, char *reason, size_t size);
 
 /* Append a formatted reason to v and mark it untrusted. */
 SRTM_WUR srtm_err verdict_fail(verify_verdict *v, const char *fmt, ...) SRTM_PRINTF(2, 3);

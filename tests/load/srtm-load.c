@@ -865,8 +865,22 @@ static bool op_revert(client *cl)
     return true;
 }
 
+/* The path of model component k ("platform/a/b"), as the verifier names it. */
+static void model_path(const client *cl, long k, char *out, size_t size)
+{
+    if (k < 0) {
+        snprintf(out, size, "platform");
+        return;
+    }
+    model_path(cl, cl->comps[k]->parent, out, size);
+    size_t n = strlen(out);
+    if (n + 1 < size)
+        snprintf(out + n, size - n, "/%s", cl->comps[k]->name);
+}
+
 /* A policy for this quote: the --policy file with, for the quoted component and each of its
- * ancestors, every CCR's expected value from the model, and the quoted one required. */
+ * ancestors (named by path), every CCR's expected value from the model, and the quoted one
+ * required; other components of the closure are judged by their replay. */
 static char *quote_policy(client *cl, size_t ci)
 {
     json_object *root = json_tokener_parse(g.policy_text);
@@ -889,7 +903,9 @@ static char *quote_policy(client *cl, size_t ci)
             json_object_put(c);
             break;
         }
-        ok = json_object_object_add(comps, m->name, c) == 0;
+        char path[1024];
+        model_path(cl, k, path, sizeof(path));
+        ok = json_object_object_add(comps, path, c) == 0;
         if (!ok)
             json_object_put(c);
         for (uint32_t i = 0; ok && i < m->nccrs; i++) {
@@ -909,8 +925,12 @@ static char *quote_policy(client *cl, size_t ci)
                 json_object_put(rule);
         }
     }
+    char path[1024];
+    model_path(cl, (long)ci, path, sizeof(path));
+    if (ok && !json_object_object_get_ex(root, "unlisted", NULL))
+        ok = json_object_object_add(root, "unlisted", json_object_new_string("replay-only")) == 0;
     json_object *req = ok ? json_object_new_array() : NULL;
-    json_object *name = req != NULL ? json_object_new_string(cl->comps[ci]->name) : NULL;
+    json_object *name = req != NULL ? json_object_new_string(path) : NULL;
     ok = name != NULL && json_object_array_add(req, name) == 0;
     if (!ok)
         json_object_put(name);

@@ -460,7 +460,8 @@ SRTM_API void srtm_policy_free(srtm_verifier_policy *policy);
  * receives the result with the detail (owned by the caller, released with
  * srtm_verify_result_free()). Any other code (SRTM_E_INVALID for NULL arguments or an
  * AIK PEM that is not a P-256 public key, SRTM_E_NO_MEMORY) means nothing was verified;
- * *out is then set to NULL.
+ * *out is then set to NULL. nonce_len must be SRTM_MIN_NONCE..SRTM_MAX_NONCE bytes
+ * (SRTM_E_INVALID otherwise): a shorter nonce could be guessed, and old evidence replayed.
  */
 SRTM_MUST_CHECK SRTM_API srtm_err srtm_verify(const uint8_t *evidence, size_t len,
                                               const char *aik_pem,
@@ -487,8 +488,13 @@ SRTM_API const char *srtm_verify_result_check_reason(const srtm_verify_result *r
                                                      size_t i);
 
 /*
- * One verdict per component: those in the report (report order), then those the policy
- * requires but the report lacks (untrusted, "missing from the report"). trusted is 1
+ * One verdict per component: those in the report (report order), then the names of the
+ * policy that match nothing in the report (untrusted: "missing from the report" for a
+ * required name, "named in the policy but not in the report" for a components key).
+ * A component's path is the names from component 0 down to it joined by '/'
+ * ("platform/dm/vm-b"); it is "" when the report does not lead from the component to
+ * component 0 or the path is longer than 1024 bytes, and for a name of the policy that
+ * matched nothing it is that name as the policy wrote it. trusted is 1
  * only if every evidence-level check passed, the component's own checks passed, and
  * every component it depends on (through the report's edges) is trusted; a reason then
  * names the failing dependency chain (docs/verifier.md, "The dependency rule").
@@ -496,6 +502,8 @@ SRTM_API const char *srtm_verify_result_check_reason(const srtm_verify_result *r
  */
 SRTM_API size_t srtm_verify_result_component_count(const srtm_verify_result *result);
 SRTM_API const char *srtm_verify_result_component_name(const srtm_verify_result *result,
+                                                       size_t i);
+SRTM_API const char *srtm_verify_result_component_path(const srtm_verify_result *result,
                                                        size_t i);
 SRTM_API int srtm_verify_result_component_trusted(const srtm_verify_result *result, size_t i);
 SRTM_API size_t srtm_verify_result_component_reason_count(const srtm_verify_result *result,
