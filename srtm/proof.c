@@ -11,11 +11,6 @@
 
 #include "proof.h"
 
-srtm_err proof_close_digest(uint8_t out[SRTM_DIGEST_LEN])
-{
-    return srtm_sha256(PROOF_CLOSE_TAG, strlen(PROOF_CLOSE_TAG), out);
-}
-
 static bool resettable(unsigned pcr)
 {
     return pcr == 16 || pcr == 23;
@@ -257,19 +252,6 @@ static srtm_err certify(km_ctx *ctx, const km_aik *aik, const proof_config *cfg,
     return RAND_bytes(id->instance, sizeof(id->instance)) == 1 ? SRTM_OK : SRTM_E_CRYPTO;
 }
 
-static srtm_err close_period(km_ctx *ctx, unsigned pcr)
-{
-    uint8_t d[SRTM_DIGEST_LEN];
-    srtm_err err = proof_close_digest(d);
-    if (err == SRTM_OK)
-        err = km_pcr_extend(ctx, pcr, d);
-    if (err != SRTM_OK)
-        log_error("COULD NOT CLOSE the proof period (extend of PCR %u failed: %s): the IRK "
-                  "stays obtainable in this boot; reboot before trusting this platform",
-                  pcr, srtm_strerror(err));
-    return err;
-}
-
 srtm_err proof_period(const proof_config *cfg, srtm_quoter **quoter_out, report_identity *id_out)
 {
     km_ctx *ctx = NULL;
@@ -295,7 +277,7 @@ srtm_err proof_period(const proof_config *cfg, srtm_quoter **quoter_out, report_
     if (err == SRTM_OK)
         err = certify(ctx, aik, cfg, key, &qid, &id);
     /* Close whatever happened above. */
-    srtm_err closed = close_period(ctx, cfg->srtm_pcr);
+    srtm_err closed = proof_close_ctx(ctx, cfg->srtm_pcr);
     if (err == SRTM_OK)
         err = closed;
     if (err == SRTM_OK)
