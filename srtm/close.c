@@ -21,15 +21,20 @@ srtm_err proof_close_ctx(km_ctx *ctx, unsigned srtm_pcr)
     return err;
 }
 
+void proof_log_unclosed(const char *tcti, srtm_err err)
+{
+    log_error("COULD NOT CLOSE the SRTM-proof-period: the TPM (TCTI %s) cannot be reached "
+              "(%s); if srtm-launch ran, the IRK stays obtainable until `srtm-launch --close` "
+              "succeeds or the machine reboots",
+              tcti != NULL ? tcti : "default", srtm_strerror(err));
+}
+
 srtm_err proof_close(const char *tcti, unsigned srtm_pcr)
 {
     km_ctx *ctx = NULL;
     srtm_err err = km_open(tcti, &ctx);
     if (err != SRTM_OK) {
-        log_error("COULD NOT CLOSE the SRTM-proof-period: the TPM (TCTI %s) cannot be reached "
-                  "(%s); if srtm-launch ran, the IRK stays obtainable until `srtm-launch "
-                  "--close` succeeds or the machine reboots",
-                  tcti != NULL ? tcti : "default", srtm_strerror(err));
+        proof_log_unclosed(tcti, err);
         return err;
     }
     err = proof_close_ctx(ctx, srtm_pcr);

@@ -24,4 +24,7 @@ SRTM_WUR srtm_err proof_close_ctx(km_ctx *ctx, unsigned srtm_pcr);
 /* The same on the TPM at tcti (NULL: the tctildr default), opened and closed here. */
 srtm_err proof_close(const char *tcti, unsigned srtm_pcr);
 
+/* Say loudly that the period may stay open because the TPM at tcti cannot be reached. */
+void proof_log_unclosed(const char *tcti, srtm_err err);
+
 #endif /* SRTM_CLOSE_H */

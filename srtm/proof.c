@@ -260,6 +260,7 @@ srtm_err proof_period(const proof_config *cfg, srtm_quoter **quoter_out, report_
         log_error("cannot use the TPM (TCTI %s): %s; srtmd does not start without one "
                   "(--no-tpm runs it for development, without signed reports)",
                   cfg->tcti ? cfg->tcti : "default", srtm_strerror(err));
+        proof_log_unclosed(cfg->tcti, err);
         return err;
     }
     const km_aik *aik = NULL;

@@ -117,24 +117,38 @@ static int settle(launch_opts *o)
     return 0;
 }
 
-/* srtmd's arguments must name the measured configuration, and nothing else as one. */
-static bool same_config(const launch_opts *o, char **args)
+/* The value of option name ("--config") in srtmd's arguments; NULL when absent. */
+static const char *child_value(char **args, const char *name)
 {
     const char *seen = NULL;
+    size_t n = strlen(name);
     for (size_t i = 1; args[i] != NULL; i++) {
-        if (strncmp(args[i], "--config=", 9) == 0)
-            seen = args[i] + 9;
-        else if (strcmp(args[i], "--config") == 0 && args[i + 1] != NULL)
+        if (strncmp(args[i], name, n) == 0 && args[i][n] == '=')
+            seen = args[i] + n + 1;
+        else if (strcmp(args[i], name) == 0 && args[i + 1] != NULL)
             seen = args[++i];
     }
-    if (seen == NULL && o->config_path == NULL)
-        return true;
-    if (seen != NULL && o->config_path != NULL && strcmp(seen, o->config_path) == 0)
-        return true;
-    fprintf(stderr, "srtm-launch: srtmd must run with the configuration measured here: give "
-                    "both the same --config FILE (srtm-launch %s, srtmd %s)\n",
-            o->config_path != NULL ? o->config_path : "none", seen != NULL ? seen : "none");
-    return false;
+    return seen;
+}
+
+/* srtmd must run with the configuration measured here and close the period on the TPM
+ * extended here. */
+static bool child_agrees(const launch_opts *o, char **args)
+{
+    const char *conf = child_value(args, "--config"), *tcti = child_value(args, "--tcti");
+    if ((conf == NULL) != (o->config_path == NULL) ||
+        (conf != NULL && strcmp(conf, o->config_path) != 0)) {
+        fprintf(stderr, "srtm-launch: srtmd must run with the configuration measured here: "
+                        "give both the same --config FILE (srtm-launch: %s, srtmd: %s)\n",
+                o->config_path != NULL ? o->config_path : "none", conf != NULL ? conf : "none");
+        return false;
+    }
+    if (tcti != NULL && (o->tcti == NULL || strcmp(tcti, o->tcti) != 0)) {
+        fprintf(stderr, "srtm-launch: srtmd --tcti %s is not the TPM extended here (%s)\n", tcti,
+                o->tcti != NULL ? o->tcti : "the default");
+        return false;
+    }
+    return true;
 }
 
 static int extend(const launch_opts *o, const launch_measurement *m)
@@ -158,15 +172,16 @@ static char **child_argv(const launch_opts *o, int n, char **args)
     char **v = calloc((size_t)n + 3, sizeof(*v));
     if (v == NULL)
         return NULL;
-    bool has_tcti = false;
-    for (int i = 0; i < n; i++) {
-        v[i] = args[i];
-        has_tcti = has_tcti || strncmp(args[i], "--tcti", 6) == 0;
+    int k = 0;
+    v[k++] = args[0];
+    /* First, so that srtmd knows the TPM to close even if a later argument is wrong. */
+    if (o->tcti != NULL && child_value(args, "--tcti") == NULL &&
+        config_get(o->config, CFG_TCTI) == NULL) {
+        v[k++] = "--tcti";
+        v[k++] = (char *)o->tcti;
     }
-    if (o->tcti != NULL && !has_tcti && config_get(o->config, CFG_TCTI) == NULL) {
-        v[n++] = "--tcti";
-        v[n++] = (char *)o->tcti;
-    }
+    for (int i = 1; i < n; i++)
+        v[k++] = args[i];
     return v;
 }
 
@@ -177,7 +192,7 @@ static int launch_exec(const launch_opts *o, int n, char **args)
         fprintf(stderr, "srtm-launch: give srtmd as an absolute path, not '%s'\n", args[0]);
         return 2;
     }
-    if (!same_config(o, args))
+    if (!child_agrees(o, args))
         return 2;
     char **v = child_argv(o, n, args);
     int fd = v != NULL ? open(args[0], O_RDONLY | O_CLOEXEC) : -1;

@@ -229,7 +229,7 @@ static int scan_cmdline(int argc, char **argv, cmdline *cl)
     longopts[CFG_KEY_COUNT + 2] = (struct option){"version", no_argument, NULL, O_VER};
     longopts[CFG_KEY_COUNT + 3] = (struct option){NULL, 0, NULL, 0};
     memset(cl, 0, sizeof(*cl));
-    int c;
+    int c, rc = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == O_HELP) {
             usage(stdout);
@@ -242,21 +242,23 @@ static int scan_cmdline(int argc, char **argv, cmdline *cl)
         const char **slot = c == O_CONFIG ? &cl->config
                             : c >= 0 && c < CFG_KEY_COUNT ? &cl->value[c]
                                                           : NULL;
+        /* After a mistake, read on: a --tcti further on still names the TPM to close. */
         if (slot == NULL) {
-            usage(stderr);
-            return 2;
+            fprintf(stderr, "srtmd: see srtmd --help\n");
+            rc = 2;
+        } else if (*slot != NULL) {
+            fprintf(stderr, "srtmd: --%s given twice\n",
+                    longopts[c == O_CONFIG ? CFG_KEY_COUNT : c].name);
+            rc = 2;
+        } else {
+            *slot = optarg != NULL ? optarg : "";
         }
-        if (*slot != NULL) {
-            fprintf(stderr, "srtmd: --%s given twice\n", longopts[c == O_CONFIG ? CFG_KEY_COUNT : c].name);
-            return 2;
-        }
-        *slot = optarg != NULL ? optarg : "";
     }
     if (optind != argc) {
         fprintf(stderr, "srtmd: unexpected argument '%s'\n", argv[optind]);
-        return 2;
+        rc = 2;
     }
-    return 0;
+    return rc;
 }
 
 /* With a TPM, only what the measured file says counts: an option that changes what

@@ -43,7 +43,10 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-void test_daemon_start(test_daemon *d, const char *const *extra_args)
+/* srtmd (after the launcher's arguments in launch, when not NULL) with the test's socket,
+ * admin capability and extra arguments. */
+static void daemon_spawn(test_daemon *d, const char *const *launch,
+                         const char *const *extra_args)
 {
     memset(d, 0, sizeof(*d));
     snprintf(d->dir, sizeof(d->dir), "/tmp/srtm-test-XXXXXX");
@@ -52,8 +55,11 @@ void test_daemon_start(test_daemon *d, const char *const *extra_args)
     snprintf(d->url, sizeof(d->url), "ipc://%s", d->sock_path);
     snprintf(d->cap_path, sizeof(d->cap_path), "%s/admin.cap", d->dir);
     const char *srtmd = test_binary("SRTMD");
-    const char *argv[32];
+    const char *argv[48];
     size_t n = 0;
+    for (size_t i = 0; launch != NULL && launch[i] != NULL && n < 16; i++)
+        argv[n++] = launch[i];
+    const char *exe = n > 0 ? argv[0] : srtmd;
     argv[n++] = srtmd;
     argv[n++] = "--foreground";
     argv[n++] = "--listen";
@@ -63,19 +69,19 @@ void test_daemon_start(test_daemon *d, const char *const *extra_args)
     argv[n++] = "--log-level";
     argv[n++] = "warn";
     /* Without a TPM unless the test names one. */
-    bool tpm = false;
+    bool tpm = launch != NULL;
     for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
         tpm = tpm || strcmp(extra_args[i], "--tcti") == 0;
     if (!tpm)
         argv[n++] = "--no-tpm";
-    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 31; i++)
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 47; i++)
         argv[n++] = extra_args[i];
     argv[n] = NULL;
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         die_with_parent();
-        execv(srtmd, (char *const *)argv);
+        execv(exe, (char *const *)argv);
         _exit(127);
     }
     d->pid = pid;
@@ -90,6 +96,24 @@ void test_daemon_start(test_daemon *d, const char *const *extra_args)
         sleep_ms(10);
     }
     cr_assert_fail("srtmd did not write %s within 5 s", d->cap_path);
+}
+
+void test_daemon_start(test_daemon *d, const char *const *extra_args)
+{
+    daemon_spawn(d, NULL, extra_args);
+}
+
+void test_daemon_launch(test_daemon *d, const char *tcti, const char *conf,
+                        const char *const *extra_args)
+{
+    const char *launch[] = {test_binary("SRTM_LAUNCH"), "--tcti", tcti, "--config", conf, "--",
+                            NULL};
+    const char *extra[24] = {"--config", conf, "--tcti", tcti};
+    size_t n = 4;
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 23; i++)
+        extra[n++] = extra_args[i];
+    extra[n] = NULL;
+    daemon_spawn(d, launch, extra);
 }
 
 bool test_daemon_alive(const test_daemon *d)
@@ -408,12 +432,7 @@ static void run_ok(const char *what, const char *const *argv)
 
 static void platform_launch(test_platform *p)
 {
-    const char *launch[] = {test_binary("SRTM_LAUNCH"), "--tcti", p->tpm.tcti, "--srtmd",
-                            test_binary("SRTMD"), "--config", p->conf, "--srtm-pcr", "15",
-                            NULL};
-    run_ok("srtm-launch", launch);
-    const char *extra[] = {"--config", p->conf, "--tcti", p->tpm.tcti, NULL};
-    test_daemon_start(&p->d, extra);
+    test_daemon_launch(&p->d, p->tpm.tcti, p->conf, NULL);
 }
 
 void test_platform_start_pcrs(test_platform *p, const char *proof_pcrs)
