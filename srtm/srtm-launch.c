@@ -206,6 +206,10 @@ static int launch_exec(const launch_opts *o, int n, char **args)
         return 1;
     }
     int rc = extend(o, &m);
+    char hex[2 * SRTM_DIGEST_LEN + 1];
+    if (rc == 0 && hex_encode(m.event, sizeof(m.event), hex, sizeof(hex)) == SRTM_OK)
+        fprintf(stderr, "srtm-launch: PCR %u extended with %s; executing %s\n", o->srtm_pcr,
+                hex, args[0]);
     if (rc == 0) {
         fexecve(fd, v, environ);
         fprintf(stderr, "srtm-launch: cannot execute %s: %s; closing the SRTM-proof-period\n",

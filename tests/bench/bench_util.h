@@ -83,12 +83,14 @@ static inline void bench_provision(const char *b, const char *tcti, const char *
              b, tcti, dir, dir);
 }
 
-/* Extend the SRTM PCR with srtmd's launch measurement (srtm-launch). */
-static inline void bench_launch(const char *b, const char *tcti, const char *dir)
+/* Start srtmd (extra: its further arguments) as the unit does: srtm-launch measures srtmd
+ * and its configuration, extends the SRTM PCR and executes srtmd, in one step. */
+static inline void bench_launch_srtmd(const char *b, const char *tcti, const char *dir,
+                                      const char *extra)
 {
-    bench_sh("%s/srtm/srtm-launch --tcti %s --srtmd %s/srtm/srtmd --config %s/srtmd.conf "
-             ">/dev/null",
-             b, tcti, b, dir);
+    bench_sh("%s/srtm/srtm-launch --tcti %s --config %s/srtmd.conf -- \"$(realpath %s)/srtm/srtmd\" "
+             "--config %s/srtmd.conf --tcti %s %s",
+             b, tcti, dir, b, dir, tcti, extra);
 }
 
 #endif
