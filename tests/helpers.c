@@ -66,12 +66,17 @@ static void daemon_spawn(test_daemon *d, const char *const *launch,
     argv[n++] = d->url;
     argv[n++] = "--admin-cap";
     argv[n++] = d->cap_path;
-    argv[n++] = "--log-level";
-    argv[n++] = "warn";
-    /* Without a TPM unless the test names one. */
-    bool tpm = launch != NULL;
-    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+    /* Without a TPM unless the test names one; at level warn unless it names another
+     * (srtmd takes each option once). */
+    bool tpm = launch != NULL, level = false;
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++) {
         tpm = tpm || strcmp(extra_args[i], "--tcti") == 0;
+        level = level || strcmp(extra_args[i], "--log-level") == 0;
+    }
+    if (!level) {
+        argv[n++] = "--log-level";
+        argv[n++] = "warn";
+    }
     if (!tpm)
         argv[n++] = "--no-tpm";
     for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 47; i++)
