@@ -10,9 +10,9 @@
 #include "config.h"
 
 const config_key config_keys[CFG_KEY_COUNT] = {
-    [CFG_LISTEN] = {"listen", true, true},
+    [CFG_LISTEN] = {"listen", true, false},
     [CFG_LISTEN_TCP] = {"listen-tcp", true, false},
-    [CFG_ADMIN_CAP] = {"admin-cap", true, true},
+    [CFG_ADMIN_CAP] = {"admin-cap", true, false},
     [CFG_SOCKET_MODE] = {"socket-mode", true, false},
     [CFG_WORKERS] = {"workers", true, false},
     [CFG_PIDFILE] = {"pidfile", true, true},

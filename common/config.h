@@ -36,9 +36,8 @@ typedef enum config_key_id {
 typedef struct config_key {
     const char *name;  /* "srtm-pcr": the file's key; "--srtm-pcr" on srtmd's command line */
     bool takes_value;  /* false: a flag */
-    /* May stand on srtmd's command line beside --config when srtmd uses a TPM: only
-     * options that say where srtmd's local endpoints are or how much it logs, never
-     * what it does (docs/configuration.md, "Measured options"). */
+    /* May stand on srtmd's command line when srtmd uses a TPM: only options that cannot
+     * change what a verifier trusts (docs/configuration.md, "Measured options"). */
     bool unmeasured_ok;
 } config_key;
 

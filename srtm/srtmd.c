@@ -283,12 +283,6 @@ static int check_unmeasured(const cmdline *cl, const srtm_config *cfg, bool no_t
                 config_keys[i].takes_value ? cl->value[i] : "");
         return 2;
     }
-    if (!no_tpm && cl->value[CFG_LISTEN] != NULL &&
-        strncmp(cl->value[CFG_LISTEN], "ipc://", 6) != 0) {
-        fprintf(stderr, "srtmd: --listen on the command line takes an ipc:// URL only; put "
-                        "other listeners in the --config file\n");
-        return 2;
-    }
     return 0;
 }
 

@@ -43,10 +43,7 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* srtmd (after the launcher's arguments in launch, when not NULL) with the test's socket,
- * admin capability and extra arguments. */
-static void daemon_spawn(test_daemon *d, const char *const *launch,
-                         const char *const *extra_args)
+void test_daemon_prepare(test_daemon *d)
 {
     memset(d, 0, sizeof(*d));
     snprintf(d->dir, sizeof(d->dir), "/tmp/srtm-test-XXXXXX");
@@ -54,6 +51,28 @@ static void daemon_spawn(test_daemon *d, const char *const *launch,
     snprintf(d->sock_path, sizeof(d->sock_path), "%s/srtmd.sock", d->dir);
     snprintf(d->url, sizeof(d->url), "ipc://%s", d->sock_path);
     snprintf(d->cap_path, sizeof(d->cap_path), "%s/admin.cap", d->dir);
+}
+
+void test_daemon_conf_lines(const test_daemon *d, char *out, size_t size)
+{
+    int n = snprintf(out, size, "listen %s\nadmin-cap %s\n", d->url, d->cap_path);
+    cr_assert(n > 0 && (size_t)n < size, "configuration lines do not fit");
+}
+
+/* srtmd with the test's extra arguments: with a TPM after the launcher's arguments in
+ * launch (d prepared, its socket and admin capability named in the measured
+ * configuration), else in a new directory with --listen and --admin-cap. */
+static void daemon_spawn(test_daemon *d, const char *const *launch,
+                         const char *const *extra_args)
+{
+    if (launch == NULL) {
+        test_daemon_prepare(d);
+    } else {
+        /* A stop removed the directory; the configuration still names it. */
+        cr_assert(mkdir(d->dir, 0700) == 0 || errno == EEXIST, "mkdir %s: %s", d->dir,
+                  strerror(errno));
+        d->pid = 0;
+    }
     const char *srtmd = test_binary("SRTMD");
     const char *argv[48];
     size_t n = 0;
@@ -62,10 +81,12 @@ static void daemon_spawn(test_daemon *d, const char *const *launch,
     const char *exe = n > 0 ? argv[0] : srtmd;
     argv[n++] = srtmd;
     argv[n++] = "--foreground";
-    argv[n++] = "--listen";
-    argv[n++] = d->url;
-    argv[n++] = "--admin-cap";
-    argv[n++] = d->cap_path;
+    if (launch == NULL) {
+        argv[n++] = "--listen";
+        argv[n++] = d->url;
+        argv[n++] = "--admin-cap";
+        argv[n++] = d->cap_path;
+    }
     /* Without a TPM unless the test names one; at level warn unless it names another
      * (srtmd takes each option once). */
     bool tpm = launch != NULL, level = false;
@@ -451,9 +472,12 @@ void test_platform_start_pcrs(test_platform *p, const char *proof_pcrs)
     snprintf(p->aik_pem, sizeof(p->aik_pem), "%s/aik.pem", p->dir);
     snprintf(p->ref, sizeof(p->ref), "%s/reference.json", p->dir);
     snprintf(p->blob, sizeof(p->blob), "%s/irk.sealed", p->dir);
+    char lines[800];
+    test_daemon_prepare(&p->d);
+    test_daemon_conf_lines(&p->d, lines, sizeof(lines));
     FILE *f = fopen(p->conf, "w");
     cr_assert(f != NULL, "cannot write %s", p->conf);
-    fprintf(f, "srtm-pcr 15\nproof-pcrs %s\nirk-blob %s\n", proof_pcrs, p->blob);
+    fprintf(f, "srtm-pcr 15\nproof-pcrs %s\nirk-blob %s\n%s", proof_pcrs, p->blob, lines);
     fclose(f);
     test_swtpm_start(&p->tpm);
     const char *keymgr = test_binary("SRTM_KEYMGR");

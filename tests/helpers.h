@@ -26,10 +26,21 @@ typedef struct test_daemon {
  * not come up within 5 s. */
 void test_daemon_start(test_daemon *d, const char *const *extra_args);
 
+/* Choose a new temporary directory for d and its socket and admin capability paths,
+ * without starting srtmd: for a configuration that names them (test_daemon_conf_lines)
+ * before it is measured. */
+void test_daemon_prepare(test_daemon *d);
+
+/* "listen URL\nadmin-cap PATH\n" for d (prepared) into out: the lines a measured
+ * configuration needs, since srtmd with a TPM takes neither on the command line. */
+void test_daemon_conf_lines(const test_daemon *d, char *out, size_t size);
+
 /* Start srtmd as the unit does, in one step: srtm-launch --tcti TCTI --config CONF --
- * SRTMD --config CONF --tcti TCTI and the test's socket, admin capability and extra
- * arguments (only those srtmd takes beside a measured configuration). srtm-launch extends
- * the SRTM PCR and executes srtmd, so d->pid is srtmd. Fails the test as above. */
+ * SRTMD --config CONF --tcti TCTI --foreground and extra arguments (only those srtmd takes
+ * beside a measured configuration). d must be prepared and CONF must hold its
+ * test_daemon_conf_lines; the directory is created again if a stop removed it.
+ * srtm-launch extends the SRTM PCR and executes srtmd, so d->pid is srtmd. Fails the test
+ * as test_daemon_start does. */
 void test_daemon_launch(test_daemon *d, const char *tcti, const char *conf,
                         const char *const *extra_args);
 

@@ -74,9 +74,10 @@ static ssize_t read_bytes(const char *path, void *buf, size_t size)
 
 static void write_conf(const char *blob, const char *extra)
 {
-    char text[1024];
-    int n = snprintf(text, sizeof(text), "srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s\n%s", blob,
-                     extra != NULL ? extra : "");
+    char text[2048], lines[800];
+    test_daemon_conf_lines(&P.d, lines, sizeof(lines));
+    int n = snprintf(text, sizeof(text), "srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s\n%s%s", blob,
+                     lines, extra != NULL ? extra : "");
     write_bytes(P.conf, text, (size_t)n, 0644);
 }
 
@@ -108,21 +109,27 @@ static void start_srtmd(void)
 }
 
 /* srtmd expecting a refusal: its exit status, stderr in err. With irk_blob, a
- * configuration like P.conf naming that sealed IRK (the period is closed already: srtmd
- * is refused at the blob); else P.conf, through srtm-launch when launch() was called. */
+ * configuration like P.conf naming that sealed IRK and a socket of its own (the period is
+ * closed already: srtmd is refused at the blob); else P.conf, through srtm-launch when
+ * launch() was called. */
 static int srtmd_refused(const char *irk_blob, char *err, size_t err_size)
 {
-    char url[400], cap[400], conf[400];
-    snprintf(url, sizeof(url), "ipc://%s/refused.sock", P.dir);
-    snprintf(cap, sizeof(cap), "%s/refused.cap", P.dir);
+    char sock[400], cap[400], conf[400];
+    snprintf(sock, sizeof(sock), "%s/srtmd.sock", P.d.dir);
+    snprintf(cap, sizeof(cap), "%s", P.d.cap_path);
     snprintf(conf, sizeof(conf), "%s", P.conf);
     if (irk_blob != NULL) {
-        char text[600];
+        char text[1200];
         snprintf(conf, sizeof(conf), "%s/refused.conf", P.dir);
-        int n = snprintf(text, sizeof(text), "srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s\n",
-                         irk_blob);
+        snprintf(sock, sizeof(sock), "%s/refused.sock", P.dir);
+        snprintf(cap, sizeof(cap), "%s/refused.cap", P.dir);
+        int n = snprintf(text, sizeof(text),
+                         "srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s\nlisten ipc://%s\n"
+                         "admin-cap %s\n",
+                         irk_blob, sock, cap);
         write_bytes(conf, text, (size_t)n, 0644);
     }
+    cr_assert(mkdir(P.d.dir, 0700) == 0 || errno == EEXIST);
     const char *argv[24];
     size_t n = 0;
     argv[n++] = "/usr/bin/timeout"; /* an srtmd that does not refuse: status 124 */
@@ -137,16 +144,13 @@ static int srtmd_refused(const char *irk_blob, char *err, size_t err_size)
         P.launch = false;
     }
     const char *rest[] = {test_binary("SRTMD"), "--config", conf, "--tcti", P.tpm.tcti,
-                          "--foreground", "--log-level", "warn", "--listen", url,
-                          "--admin-cap", cap, NULL};
+                          "--foreground", "--log-level", "warn", NULL};
     for (size_t i = 0; rest[i] != NULL; i++)
         argv[n++] = rest[i];
     argv[n] = NULL;
     char out[256];
     int rc = test_run(argv, out, sizeof(out), err, err_size);
     cr_expect(!test_path_exists(cap), "a refused srtmd wrote an admin capability");
-    char sock[400];
-    snprintf(sock, sizeof(sock), "%s/refused.sock", P.dir);
     cr_expect(!test_path_exists(sock), "a refused srtmd left its socket");
     return rc;
 }
@@ -197,6 +201,7 @@ static void setup(void)
     memset(&P, 0, sizeof(P));
     setenv("TSS2_LOG", "all+NONE", 1);
     test_swtpm_start(&P.tpm);
+    test_daemon_prepare(&P.d);
     snprintf(P.dir, sizeof(P.dir), "/tmp/srtm-faults-tpm-XXXXXX");
     cr_assert(mkdtemp(P.dir) != NULL);
     snprintf(P.conf, sizeof(P.conf), "%s/srtmd.conf", P.dir);
@@ -216,6 +221,8 @@ static void teardown(void)
         fprintf(stderr, "srtmd did not exit cleanly on SIGTERM\n");
         abort();
     }
+    if (!P.running)
+        test_daemon_stop(&P.d); /* removes its directory */
     unmount_full();
     test_swtpm_stop(&P.tpm);
     char cmd[300];

@@ -53,6 +53,17 @@ static void provision(const char *srtmd)
                  0, "wrap-irk: %s", err);
 }
 
+/* P.conf: the SRTM PCR, the proof PCRs, the sealed IRK, where srtmd serves, and extra
+ * lines. */
+static void write_conf(const char *url, const char *cap, const char *extra)
+{
+    char text[2048];
+    snprintf(text, sizeof(text), "srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s\nlisten %s\n"
+             "admin-cap %s\n%s",
+             P.blob, url, cap, extra);
+    write_text(P.conf, text, 0644);
+}
+
 static void setup(void)
 {
     memset(&P, 0, sizeof(P));
@@ -66,11 +77,10 @@ static void setup(void)
     snprintf(P.pem, sizeof(P.pem), "%s/aik.pem", P.dir);
     snprintf(P.url, sizeof(P.url), "ipc://%s/srtmd.sock", P.dir);
     snprintf(P.cap, sizeof(P.cap), "%s/admin.cap", P.dir);
-    char err[4096], text[600];
+    char err[4096];
     cr_assert_eq(KEYMGR("--tcti", P.tpm.tcti, "enroll", "--aik-pem", P.pem), 0, "enroll: %s",
                  err);
-    snprintf(text, sizeof(text), "srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s\n", P.blob);
-    write_text(P.conf, text, 0644);
+    write_conf(P.url, P.cap, "");
 }
 
 static void teardown(void)
@@ -150,6 +160,8 @@ Test(launch_tpm, a_launched_binary_that_never_closes_leaves_the_door_open)
 
 /* ---- srtmd gives up early: the period is closed ------------------------------------- */
 
+/* srtmd, launched with the configuration P.conf (written by the caller) and the further
+ * arguments more, gives up with status and message: the period must be closed. */
 static void expect_closed_after(const char *const *more, int status, const char *message)
 {
     char err[8192];
@@ -163,40 +175,44 @@ static void expect_closed_after(const char *const *more, int status, const char 
 
 Test(launch_tpm, unmeasured_command_line_options_are_refused_and_close)
 {
-    const char *no_seccomp[] = {"--listen", P.url, "--admin-cap", P.cap, "--no-seccomp", NULL};
+    const char *no_seccomp[] = {"--no-seccomp", NULL};
     expect_closed_after(no_seccomp, 2, "--no-seccomp is refused on the command line");
 }
 
 Test(launch_tpm, user_on_the_command_line_is_refused_and_closes)
 {
-    const char *user[] = {"--user", "nobody", "--listen", P.url, "--admin-cap", P.cap, NULL};
+    const char *user[] = {"--user", "nobody", NULL};
     expect_closed_after(user, 2, "put 'user nobody' in it");
+}
+
+Test(launch_tpm, listener_on_the_command_line_is_refused_and_closes)
+{
+    const char *tcp[] = {"--listen-tcp", "tcp://127.0.0.1:1", NULL};
+    expect_closed_after(tcp, 2, "--listen-tcp is refused on the command line");
 }
 
 Test(launch_tpm, unknown_command_line_option_closes)
 {
-    const char *bogus[] = {"--listen", P.url, "--bogus", NULL};
+    const char *bogus[] = {"--bogus", NULL};
     expect_closed_after(bogus, 2, "bogus");
 }
 
 Test(launch_tpm, unusable_admin_cap_closes)
 {
-    const char *cap[] = {"--listen", P.url, "--admin-cap", "/nonexistent/srtm/admin.cap", NULL};
-    expect_closed_after(cap, 1, "--admin-cap /nonexistent/srtm/admin.cap");
+    write_conf(P.url, "/nonexistent/srtm/admin.cap", "");
+    expect_closed_after(NULL, 1, "--admin-cap /nonexistent/srtm/admin.cap");
 }
 
 Test(launch_tpm, unusable_pidfile_closes)
 {
-    const char *pid[] = {"--listen", P.url, "--admin-cap", P.cap, "--pidfile",
-                         "/nonexistent/srtm/srtmd.pid", NULL};
+    const char *pid[] = {"--pidfile", "/nonexistent/srtm/srtmd.pid", NULL};
     expect_closed_after(pid, 1, "--pidfile /nonexistent/srtm/srtmd.pid");
 }
 
 Test(launch_tpm, unusable_socket_path_closes)
 {
-    const char *sock[] = {"--listen", "ipc:///nonexistent/srtm/srtmd.sock", "--admin-cap",
-                          P.cap, NULL};
-    expect_closed_after(sock, 1, "/nonexistent/srtm");
+    write_conf("ipc:///nonexistent/srtm/srtmd.sock", P.cap, "");
+    expect_closed_after(NULL, 1, "/nonexistent/srtm");
 }
 
 /* srtmd refuses a configuration (here: one changed after it was measured) and still
@@ -209,7 +225,7 @@ Test(launch_tpm, a_configuration_srtmd_refuses_closes)
     snprintf(text, sizeof(text), "srtm-pcr 15\nproof-pcrs 0-7\nworkers 4\nworkers 5\n");
     write_text(bad, text, 0644);
     const char *argv[] = {test_binary("SRTMD"), "--config", bad, "--tcti", P.tpm.tcti,
-                          "--foreground", "--listen", P.url, "--admin-cap", P.cap, NULL};
+                          "--foreground", NULL};
     cr_expect_eq(test_run(argv, out, sizeof(out), err, sizeof(err)), 2);
     cr_expect(strstr(err, "bad.conf:4: 'workers' given twice") != NULL, "%s", err);
     cr_expect_eq(other_unseal(), SRTM_E_DENIED, "srtmd left the period open on a bad config");
@@ -222,8 +238,7 @@ Test(launch_tpm, tpm_unreachable_at_first_then_closed_when_it_answers)
     open_the_door();
     char err[8192], out[256];
     const char *argv[] = {test_binary("SRTMD"), "--config", P.conf, "--tcti",
-                          "swtpm:host=127.0.0.1,port=1", "--foreground", "--listen", P.url,
-                          "--admin-cap", P.cap, NULL};
+                          "swtpm:host=127.0.0.1,port=1", "--foreground", NULL};
     cr_expect_eq(test_run(argv, out, sizeof(out), err, sizeof(err)), 1);
     cr_expect(strstr(err, "COULD NOT CLOSE") != NULL && strstr(err, "srtm-launch --close"),
               "srtmd did not say the period stays open and what closes it: %s", err);
@@ -322,8 +337,18 @@ Test(launch_tpm, bad_configurations_are_refused_by_every_tool_with_file_and_line
 Test(launch_tpm, without_a_configuration_unmeasured_options_are_refused)
 {
     char err[4096], out[256];
-    const char *argv[] = {test_binary("SRTMD"), "--tcti", P.tpm.tcti, "--foreground",
-                          "--listen", P.url, "--admin-cap", P.cap, "--workers", "4", NULL};
-    cr_expect_eq(test_run(argv, out, sizeof(out), err, sizeof(err)), 2);
+    const char *workers[] = {test_binary("SRTMD"), "--tcti", P.tpm.tcti, "--foreground",
+                             "--workers", "4", NULL};
+    cr_expect_eq(test_run(workers, out, sizeof(out), err, sizeof(err)), 2);
     cr_expect(strstr(err, "--workers is refused on the command line") != NULL, "%s", err);
+    const char *listen[] = {test_binary("SRTMD"), "--tcti", P.tpm.tcti, "--foreground",
+                            "--listen", P.url, NULL};
+    cr_expect_eq(test_run(listen, out, sizeof(out), err, sizeof(err)), 2);
+    cr_expect(strstr(err, "--listen is refused on the command line") != NULL, "%s", err);
+    /* The control: with --no-tpm (no IRK, no signed reports) the same is allowed. */
+    const char *no_tpm[] = {"/usr/bin/timeout", "--preserve-status", "2", test_binary("SRTMD"),
+                            "--no-tpm", "--foreground", "--workers", "4", "--listen", P.url,
+                            "--admin-cap", P.cap, NULL};
+    cr_expect_eq(test_run(no_tpm, out, sizeof(out), err, sizeof(err)), 0,
+                 "srtmd --no-tpm with command-line options did not serve: %s", err);
 }

@@ -6,6 +6,7 @@
  * PCR is refused, a TPM that goes away fails quotes but not CCR operations, and the S1T
  * scheme and an update by rewrap work across reboots.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,10 +47,10 @@ static void write_text(const char *path, const char *text)
 static void write_conf(platform *p, const char *path, unsigned pcr, const char *blob,
                        const char *extra)
 {
-    (void)p;
-    char text[1024];
-    snprintf(text, sizeof(text), "srtm-pcr %u\nproof-pcrs 0-7\nirk-blob %s\n%s", pcr, blob,
-             extra ? extra : "");
+    char text[2048], lines[800];
+    test_daemon_conf_lines(&p->d, lines, sizeof(lines));
+    snprintf(text, sizeof(text), "srtm-pcr %u\nproof-pcrs 0-7\nirk-blob %s\n%s%s", pcr, blob,
+             lines, extra ? extra : "");
     write_text(path, text);
 }
 
@@ -92,12 +93,10 @@ static void start_srtmd(platform *p, const char *conf)
 }
 
 /* Run srtmd in the foreground (through srtm-launch when launch() was called) expecting it
- * to refuse to start; return its exit status and stderr. */
+ * to refuse to start; return its exit status and stderr. The configuration names P.d's
+ * socket and admin capability. */
 static int srtmd_fails(platform *p, const char *conf, char *err, size_t err_size)
 {
-    char url[400], cap[400];
-    snprintf(url, sizeof(url), "ipc://%s/refused.sock", p->dir);
-    snprintf(cap, sizeof(cap), "%s/refused.cap", p->dir);
     const char *argv[24];
     size_t n = 0;
     if (p->launch_conf != NULL) {
@@ -108,16 +107,16 @@ static int srtmd_fails(platform *p, const char *conf, char *err, size_t err_size
         argv[n++] = conf;
         argv[n++] = "--";
     }
-    const char *rest[] = {test_binary("SRTMD"), "--config",    conf, "--tcti", p->tpm.tcti,
-                          "--foreground",       "--listen",    url,  "--admin-cap", cap,
-                          NULL};
+    const char *rest[] = {test_binary("SRTMD"), "--config", conf, "--tcti", p->tpm.tcti,
+                          "--foreground", NULL};
     for (size_t i = 0; rest[i] != NULL; i++)
         argv[n++] = rest[i];
     argv[n] = NULL;
     p->launch_conf = NULL;
+    cr_assert(mkdir(p->d.dir, 0700) == 0 || errno == EEXIST);
     char out[256];
     int rc = test_run(argv, out, sizeof(out), err, err_size);
-    cr_expect_neq(access(cap, F_OK), 0, "a refused srtmd wrote an admin capability");
+    cr_expect_neq(access(p->d.cap_path, F_OK), 0, "a refused srtmd wrote an admin capability");
     return rc;
 }
 
@@ -125,6 +124,7 @@ static void setup(void)
 {
     memset(&P, 0, sizeof(P));
     test_swtpm_start(&P.tpm);
+    test_daemon_prepare(&P.d);
     snprintf(P.dir, sizeof(P.dir), "/tmp/srtm-proof-XXXXXX");
     cr_assert(mkdtemp(P.dir) != NULL);
     snprintf(P.conf, sizeof(P.conf), "%s/srtmd.conf", P.dir);
@@ -139,8 +139,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (P.running)
-        test_daemon_stop(&P.d);
+    test_daemon_stop(&P.d); /* also removes its directory when it did not run */
     test_swtpm_stop(&P.tpm);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", P.dir);
@@ -399,7 +398,10 @@ Test(proof, tools_take_the_pcrs_from_the_configuration)
     char conf[400], ref[400], err[4096];
     snprintf(conf, sizeof(conf), "%s/pcr14.conf", P.dir);
     snprintf(ref, sizeof(ref), "%s/pcr14.json", P.dir);
-    write_text(conf, "srtm-pcr 14\nproof-pcrs 0-3\n");
+    char text[1024], lines[800];
+    test_daemon_conf_lines(&P.d, lines, sizeof(lines));
+    snprintf(text, sizeof(text), "srtm-pcr 14\nproof-pcrs 0-3\n%s", lines);
+    write_text(conf, text);
     cr_assert_eq(KEYMGR("--tcti", P.tpm.tcti, "predict", "--srtmd", test_binary("SRTMD"),
                         "--config", conf, "-o", ref),
                  0, "predict: %s", err);

@@ -47,7 +47,9 @@ platform_start() {
 
   platform_say ""
   platform_say "======== enrolment by the key management entity (srtm-keymgr)"
-  printf 'srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s/irk.sealed\n' "$work" >"$work/srtmd.conf"
+  # The measured configuration: everything srtmd does, its socket and admin capability too.
+  printf 'srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s/irk.sealed\nlisten ipc://%s/srtmd.sock\nadmin-cap %s/admin.cap\n' \
+    "$work" "$work" "$work" >"$work/srtmd.conf"
   "$b/keymgmt/srtm-keymgr" --tcti "$t" enroll --aik-pem "$work/aik.pem" >"$work/keymgr.log"
   "$b/keymgmt/srtm-keymgr" --tcti "$t" predict --srtmd "$b/srtm/srtmd" \
     --config "$work/srtmd.conf" -o "$work/reference.json" >>"$work/keymgr.log"
@@ -61,7 +63,7 @@ platform_start() {
   # extends the SRTM PCR and executes srtmd (closing the period itself if that fails).
   local launch=("$b/srtm/srtm-launch" --tcti "$t" --config "$work/srtmd.conf" --
     "$(realpath "$b")/srtm/srtmd" --config "$work/srtmd.conf" --tcti "$t"
-    --listen "ipc://$work/srtmd.sock" --admin-cap "$work/admin.cap" --pidfile "$work/srtmd.pid")
+    --pidfile "$work/srtmd.pid")
   if [ "${PLATFORM_SRTMD_FOREGROUND:-0}" = 1 ]; then
     # srtmd stays a child of this shell, so platform_stop_srtmd can report its exit status;
     # it serves once it has written its pid file.

@@ -66,8 +66,7 @@ int main(int argc, char **argv)
        dir, port, port + 1, dir, dir);
     bench_provision(b, tcti, dir, "error");
     char extra[1200];
-    snprintf(extra, sizeof(extra), "--listen ipc://%s/s.sock --admin-cap %s/a.cap --pidfile "
-             "%s/srtmd.pid", dir, dir, dir);
+    snprintf(extra, sizeof(extra), "--pidfile %s/srtmd.pid", dir);
     bench_launch_srtmd(b, tcti, dir, extra);
 
     /* 1,000 components of 100 entries, and a policy allowing every digest used. */
