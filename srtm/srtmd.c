@@ -72,7 +72,10 @@ static void usage(FILE *f)
             "  --foreground        do not detach; without it srtmd returns once it serves\n"
             "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
             "  --config FILE       options from FILE, one per line without the dashes\n"
-            "                      (\"srtm-pcr 15\"); srtm-launch measures this file\n"
+            "                      (\"srtm-pcr 15\"); srtm-launch measures this file. With a\n"
+            "                      TPM, every other option belongs there: only --foreground,\n"
+            "                      --log-level, --pidfile and --tcti may be given here\n"
+            "                      (docs/configuration.md)\n"
             "  --user NAME         once the TPM, sockets and files are open, drop to this\n"
             "                      user and its groups; the ipc:// socket's directory is\n"
             "                      given to it (see docs/security.md)\n"
@@ -96,7 +99,8 @@ static void usage(FILE *f)
             "  --version           show the version\n"
             "\n"
             "Without --no-tpm srtmd does not start unless the proof period succeeds; it\n"
-            "closes the period (extends the SRTM PCR) on failure too.\n"
+            "closes the period (extends the SRTM PCR) on every failure too, usage errors\n"
+            "included.\n"
             "Exit status: 0 after a clean shutdown (SIGTERM, SIGINT); 1 when srtmd could not\n"
             "start (the message says why); 2 for a usage error.\n",
             DEFAULT_WORKERS, DEFAULT_SRTM_PCR, DEFAULT_AIK_HANDLE, DEFAULT_IRK_BLOB);
