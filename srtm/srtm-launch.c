@@ -136,6 +136,22 @@ static const char *child_value(char **args, const char *name)
 static bool child_agrees(const launch_opts *o, char **args)
 {
     const char *conf = child_value(args, "--config"), *tcti = child_value(args, "--tcti");
+    /* These make srtmd exit or run without ever closing the period opened here. */
+    static const char *const never_close[] = {"--no-tpm", "--help", "--version"};
+    for (size_t i = 1; args[i] != NULL; i++)
+        for (size_t k = 0; k < sizeof(never_close) / sizeof(never_close[0]); k++)
+            if (strcmp(args[i], never_close[k]) == 0) {
+                fprintf(stderr, "srtm-launch: srtmd %s would never close the period; not "
+                                "launched\n",
+                        never_close[k]);
+                return false;
+            }
+    if (config_get(o->config, CFG_NO_TPM) != NULL) {
+        fprintf(stderr, "srtm-launch: %s:%u: no-tpm: srtmd without a TPM has no proof period "
+                        "to open; not launched\n",
+                o->config_path, config_line(o->config, CFG_NO_TPM));
+        return false;
+    }
     if ((conf == NULL) != (o->config_path == NULL) ||
         (conf != NULL && strcmp(conf, o->config_path) != 0)) {
         fprintf(stderr, "srtm-launch: srtmd must run with the configuration measured here: "

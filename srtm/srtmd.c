@@ -346,7 +346,8 @@ static int load_options(int argc, char **argv, options *o)
         tcti = cl.value[CFG_TCTI];
     if (tcti != NULL)
         snprintf(o->tcti, sizeof(o->tcti), "%s", tcti);
-    o->no_tpm = rc == 0 && (cl.value[CFG_NO_TPM] != NULL || config_get(cfg, CFG_NO_TPM) != NULL);
+    /* A file that could not be parsed does not count as saying no-tpm: close. */
+    o->no_tpm = cl.value[CFG_NO_TPM] != NULL || config_get(cfg, CFG_NO_TPM) != NULL;
     if (rc == 0)
         rc = check_unmeasured(&cl, cfg, o->no_tpm);
     if (rc == 0)

@@ -270,7 +270,8 @@ Test(launch_tpm, a_failed_exec_closes)
     cr_expect_eq(other_unseal(), SRTM_E_DENIED, "a failed exec left the period open");
 }
 
-/* srtmd must run with the configuration and the TPM that were measured and extended. */
+/* srtmd must run with the configuration and the TPM that were measured and extended, and
+ * in a way that closes the period. */
 Test(launch_tpm, srtmd_with_another_configuration_or_tpm_is_not_launched)
 {
     char other[400], err[4096];
@@ -288,6 +289,19 @@ Test(launch_tpm, srtmd_with_another_configuration_or_tpm_is_not_launched)
     cr_expect(strstr(err, "not the TPM extended here") != NULL, "%s", err);
     cr_expect_eq(LAUNCH("--tcti", P.tpm.tcti, "--", test_binary("SRTMD"), "--config", other),
                  2);
+    /* An srtmd that would run without a TPM, or only print, would never close. */
+    const char *never[] = {"--no-tpm", "--help", "--version"};
+    for (size_t i = 0; i < 3; i++) {
+        cr_expect_eq(LAUNCH("--tcti", P.tpm.tcti, "--config", P.conf, "--",
+                            test_binary("SRTMD"), "--config", P.conf, never[i]),
+                     2, "launched srtmd %s", never[i]);
+        cr_expect(strstr(err, "would never close") != NULL, "%s", err);
+    }
+    write_text(other, "srtm-pcr 15\nno-tpm\n", 0644);
+    cr_expect_eq(LAUNCH("--tcti", P.tpm.tcti, "--config", other, "--", test_binary("SRTMD"),
+                        "--config", other),
+                 2);
+    cr_expect(strstr(err, "other.conf:2: no-tpm") != NULL, "%s", err);
     pcr15(after);
     cr_expect_arr_eq(before, after, 32, "a refused launch extended the SRTM PCR");
 }
