@@ -29,7 +29,7 @@
 #define DEFAULT_AIK_HANDLE 0x81010002u
 #define DEFAULT_SRTM_PCR 15u
 #define DEFAULT_PROOF_PCRS 0x000000FFu
-#define CLOSE_TAG "srtm: SRTM-proof-period closed" /* as srtm/proof.h */
+#define CLOSE_TAG "srtm: SRTM-proof-period closed" /* as srtm/close.h */
 
 typedef struct opts {
     const char *tcti;
