@@ -219,6 +219,18 @@ typedef struct cmdline {
     const char *value[CFG_KEY_COUNT]; /* NULL: not given; "" for a flag given */
 } cmdline;
 
+/* getopt_long takes "--no-t" for "--no-tpm": the option just read must be spelled out,
+ * so that what srtm-launch checks in srtmd's arguments is what srtmd runs with. */
+static bool spelled_out(char **argv, const char *name)
+{
+    const char *used = optarg != NULL && optind >= 2 && optarg == argv[optind - 1]
+                           ? argv[optind - 2]
+                           : argv[optind - 1];
+    size_t n = strlen(name);
+    return strncmp(used, "--", 2) == 0 && strncmp(used + 2, name, n) == 0 &&
+           (used[2 + n] == '\0' || used[2 + n] == '=');
+}
+
 static int scan_cmdline(int argc, char **argv, cmdline *cl)
 {
     enum { O_CONFIG = CFG_KEY_COUNT + 1, O_HELP, O_VER };
@@ -233,8 +245,13 @@ static int scan_cmdline(int argc, char **argv, cmdline *cl)
     longopts[CFG_KEY_COUNT + 2] = (struct option){"version", no_argument, NULL, O_VER};
     longopts[CFG_KEY_COUNT + 3] = (struct option){NULL, 0, NULL, 0};
     memset(cl, 0, sizeof(*cl));
-    int c, rc = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    int c, rc = 0, li = -1;
+    while ((c = getopt_long(argc, argv, "", longopts, &li)) != -1) {
+        if (c != '?' && !spelled_out(argv, longopts[li].name)) {
+            fprintf(stderr, "srtmd: write --%s in full\n", longopts[li].name);
+            rc = 2;
+            continue;
+        }
         if (c == O_HELP) {
             usage(stdout);
             exit(0);

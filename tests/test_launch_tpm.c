@@ -197,6 +197,14 @@ Test(launch_tpm, unknown_command_line_option_closes)
     expect_closed_after(bogus, 2, "bogus");
 }
 
+/* getopt would take "--no-t" for --no-tpm, which srtm-launch does not look for: srtmd
+ * wants every option spelled out. */
+Test(launch_tpm, abbreviated_options_are_refused_and_close)
+{
+    const char *abbrev[] = {"--no-t", NULL};
+    expect_closed_after(abbrev, 2, "write --no-tpm in full");
+}
+
 Test(launch_tpm, unusable_admin_cap_closes)
 {
     write_conf(P.url, "/nonexistent/srtm/admin.cap", "");
