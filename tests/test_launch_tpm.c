@@ -17,7 +17,9 @@
 
 #include "helpers.h"
 #include "common.h"
+#include "config.h"
 #include "km.h"
+#include "launch.h"
 
 typedef struct platform {
     test_swtpm tpm;
@@ -253,6 +255,43 @@ Test(launch_tpm, tpm_unreachable_at_first_then_closed_when_it_answers)
     cr_assert_eq(LAUNCH("--close", "--config", P.conf, "--tcti", P.tpm.tcti), 0,
                  "srtm-launch --close: %s", err);
     cr_expect_eq(other_unseal(), SRTM_E_DENIED, "srtm-launch --close left the period open");
+}
+
+/* What srtm-launch does before the exec, done here: extend the SRTM PCR with srtmd's launch
+ * measurement (the IRK wrapped for it), so that the door is open for the real srtmd. */
+static void extend_as_the_launcher(void)
+{
+    char msg[CONFIG_MSG_MAX];
+    srtm_config *c = NULL;
+    launch_measurement m;
+    km_ctx *ctx = NULL;
+    provision(test_binary("SRTMD"));
+    cr_assert_eq(config_load(P.conf, &c, NULL, msg, sizeof(msg)), SRTM_OK, "%s", msg);
+    cr_assert_eq(launch_measure(test_binary("SRTMD"), c, &m), SRTM_OK);
+    config_free(c);
+    cr_assert_eq(km_open(P.tpm.tcti, &ctx), SRTM_OK);
+    cr_assert_eq(km_pcr_extend(ctx, 15, m.event), SRTM_OK);
+    km_close(ctx);
+    cr_assert_eq(other_unseal(), SRTM_OK, "the control failed: the door did not open");
+}
+
+/* The TPM could not be reached by srtmd, then a later start through the launcher (systemctl
+ * start): its extend moves the SRTM PCR out of the proof state first, so the later srtmd
+ * does not obtain an IRK that was exposed in a stale period; it fails and closes. */
+Test(launch_tpm, tpm_unreachable_at_first_then_a_later_start_closes_first)
+{
+    extend_as_the_launcher();
+    char err[8192], out[256];
+    const char *argv[] = {test_binary("SRTMD"), "--config", P.conf, "--tcti",
+                          "swtpm:host=127.0.0.1,port=1", "--foreground", NULL};
+    cr_expect_eq(test_run(argv, out, sizeof(out), err, sizeof(err)), 1);
+    cr_expect(strstr(err, "COULD NOT CLOSE") != NULL, "%s", err);
+    cr_expect_eq(other_unseal(), SRTM_OK, "the unreachable TPM was closed after all?");
+    int rc = launch_srtmd(NULL, err, sizeof(err));
+    cr_expect_eq(rc, 1, "the later srtmd exited %d: %s", rc, err);
+    cr_expect(strstr(err, "refuses to unseal the IRK") != NULL,
+              "the later srtmd obtained the IRK of a stale period: %s", err);
+    cr_expect_eq(other_unseal(), SRTM_E_DENIED, "the later start left the period open");
 }
 
 Test(launch_tpm, close_ends_the_period)
