@@ -5,14 +5,15 @@
 
 #include "launch.h"
 
-srtm_err launch_measure(const char *binary_path, const char *config_path,
+srtm_err launch_measure(const char *binary_path, const srtm_config *config,
                         launch_measurement *out)
 {
     launch_measurement m;
+    size_t len = 0;
+    const char *bytes = config != NULL ? config_bytes(config, &len) : "";
     srtm_err err = srtm_sha256_file(binary_path, m.binary);
     if (err == SRTM_OK)
-        err = config_path != NULL ? srtm_sha256_file(config_path, m.config)
-                                  : srtm_sha256("", 0, m.config);
+        err = srtm_sha256(bytes, len, m.config);
     if (err != SRTM_OK)
         return err;
     uint8_t buf[sizeof(LAUNCH_TAG) - 1 + 2 * SRTM_DIGEST_LEN];
@@ -26,31 +27,17 @@ srtm_err launch_measure(const char *binary_path, const char *config_path,
     return err;
 }
 
-/* The value of option name in srtmd's configuration file (lines "name value"), copied
- * into out; false when absent. */
-bool launch_config_value(const char *path, const char *name, char *out, size_t size)
+/* One PCR number below 24, decimal. */
+bool launch_parse_pcr(const char *s, unsigned *out)
 {
-    char *text = NULL;
-    size_t len = 0;
-    if (path == NULL || read_small_file(path, 64u * 1024u, &text, &len) != SRTM_OK)
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || s[0] == '+' ||
+        v >= LAUNCH_PCR_COUNT)
         return false;
-    bool found = false;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line != NULL && !found;
-         line = strtok_r(NULL, "\n", &save)) {
-        char *hash = strchr(line, '#');
-        if (hash != NULL)
-            *hash = '\0';
-        char *s2 = NULL;
-        char *key = strtok_r(line, " \t\r", &s2);
-        char *value = key != NULL ? strtok_r(NULL, " \t\r", &s2) : NULL;
-        if (key != NULL && value != NULL && strcmp(key, name) == 0 && strlen(value) < size) {
-            memcpy(out, value, strlen(value) + 1);
-            found = true;
-        }
-    }
-    free(text);
-    return found;
+    *out = (unsigned)v;
+    return true;
 }
 
 /* "0-7,9,15": PCR numbers and ranges, each below 24. */

@@ -8,6 +8,7 @@
 #define SRTM_LAUNCH_H
 
 #include "common.h"
+#include "config.h"
 
 #define LAUNCH_TAG "srtm-launch-v1"
 
@@ -17,14 +18,14 @@ typedef struct launch_measurement {
     uint8_t event[SRTM_DIGEST_LEN];  /* the digest extended into the SRTM PCR */
 } launch_measurement;
 
-/* Measure srtmd at binary_path with the configuration at config_path (NULL: none).
- * SRTM_E_IO when a file cannot be read. */
-SRTM_WUR srtm_err launch_measure(const char *binary_path, const char *config_path,
+/* Measure srtmd at binary_path with the configuration config (NULL: none, measured as
+ * the empty file): the bytes config_load read and parsed, never the file read again.
+ * SRTM_E_IO when the binary cannot be read. */
+SRTM_WUR srtm_err launch_measure(const char *binary_path, const srtm_config *config,
                                  launch_measurement *out);
 
-/* The value of option name in srtmd's configuration file at path (lines "name value",
- * '#' comments), copied into out (size bytes); false when absent or path is NULL. */
-bool launch_config_value(const char *path, const char *name, char *out, size_t size);
+/* A PCR number below 24 (decimal, nothing else); false otherwise. */
+bool launch_parse_pcr(const char *s, unsigned *out);
 
 /* PCRs of the SHA-256 bank a PCR list may name. */
 #define LAUNCH_PCR_COUNT 24u

@@ -29,13 +29,14 @@
 #define DEFAULT_AIK_HANDLE 0x81010002u
 #define DEFAULT_SRTM_PCR 15u
 #define DEFAULT_PROOF_PCRS 0x000000FFu
-#define CLOSE_TAG "srtm: SRTM-proof-period closed" /* as srtm/proof.h */
+#define CLOSE_TAG "srtm: SRTM-proof-period closed" /* as srtm/close.h */
 
 typedef struct opts {
     const char *tcti;
     uint32_t aik_handle;
     const char *aik_pem, *aik_public;
     const char *srtmd, *config, *out, *reference, *reference_out;
+    srtm_config *cfg; /* --config, parsed as srtmd parses it; NULL: none */
     unsigned srtm_pcr;
     uint32_t proof_mask;
     uint8_t srtm_base[SRTM_DIGEST_LEN];
@@ -177,7 +178,7 @@ typedef struct prediction {
 
 static srtm_err predict(const opts *o, prediction *p)
 {
-    srtm_err err = launch_measure(o->srtmd, o->config, &p->launch);
+    srtm_err err = launch_measure(o->srtmd, o->cfg, &p->launch);
     if (err != SRTM_OK) {
         fprintf(stderr, "srtm-keymgr: cannot read %s or %s\n", o->srtmd,
                 o->config ? o->config : "(no config)");
@@ -490,23 +491,30 @@ int main(int argc, char **argv)
         usage(help ? stdout : stderr);
         return help ? 0 : 2;
     }
-    /* Take the SRTM PCR and the proof PCRs from srtmd's configuration when it names
-     * them and the command line does not, so the prediction matches what srtmd uses. */
-    char value[64];
-    if (!pcr_given && launch_config_value(o.config, "srtm-pcr", value, sizeof(value))) {
-        char *end = NULL;
-        unsigned long v = strtoul(value, &end, 10);
-        if (*end != '\0' || v >= KM_PCR_COUNT) {
-            fprintf(stderr, "srtm-keymgr: %s: bad srtm-pcr\n", o.config);
-            return 2;
-        }
-        o.srtm_pcr = (unsigned)v;
+    /* srtmd's configuration, read once with srtmd's grammar: the bytes measured are the
+     * bytes parsed. Its SRTM PCR and proof PCRs count unless the command line names them,
+     * so the prediction matches what srtmd uses. */
+    char msg[CONFIG_MSG_MAX];
+    if (o.config != NULL && config_load(o.config, &o.cfg, NULL, msg, sizeof(msg)) != SRTM_OK) {
+        fprintf(stderr, "srtm-keymgr: %s\n", msg);
+        return 2;
     }
-    if (!pcrs_given && launch_config_value(o.config, "proof-pcrs", value, sizeof(value)) &&
-        !launch_parse_pcr_list(value, &o.proof_mask)) {
-        fprintf(stderr, "srtm-keymgr: %s: bad proof-pcrs\n", o.config);
+    const char *value = config_get(o.cfg, CFG_SRTM_PCR);
+    if (!pcr_given && value != NULL && !launch_parse_pcr(value, &o.srtm_pcr)) {
+        fprintf(stderr, "srtm-keymgr: %s:%u: bad srtm-pcr\n", o.config,
+                config_line(o.cfg, CFG_SRTM_PCR));
+        config_free(o.cfg);
+        return 2;
+    }
+    value = config_get(o.cfg, CFG_PROOF_PCRS);
+    if (!pcrs_given && value != NULL && !launch_parse_pcr_list(value, &o.proof_mask)) {
+        fprintf(stderr, "srtm-keymgr: %s:%u: bad proof-pcrs\n", o.config,
+                config_line(o.cfg, CFG_PROOF_PCRS));
+        config_free(o.cfg);
         return 2;
     }
     o.proof_mask |= 1u << o.srtm_pcr;
-    return cmd->run(&o);
+    int rc = cmd->run(&o);
+    config_free(o.cfg);
+    return rc;
 }

@@ -11,6 +11,19 @@
 
 #include "lock.h"
 
+bool lock_runtime_dir(char *out, size_t size)
+{
+    int n;
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (geteuid() == 0)
+        n = snprintf(out, size, "/run/srtm");
+    else if (xdg != NULL && xdg[0] == '/')
+        n = snprintf(out, size, "%s/srtm", xdg);
+    else
+        n = snprintf(out, size, "/tmp/srtm-%u", (unsigned)geteuid());
+    return n > 0 && (size_t)n < size;
+}
+
 bool lock_default_path(const char *tcti, const char *runtime_dir, char *out, size_t size)
 {
     int n;
@@ -62,6 +75,19 @@ static srtm_err check_file(int fd, const char *path)
     return SRTM_OK;
 }
 
+static void report_holder(int fd, const char *path)
+{
+    char pid[24] = "unknown";
+    long holder = holder_pid(fd);
+    if (holder > 0)
+        snprintf(pid, sizeof(pid), "%ld", holder);
+    log_error("another srtmd (pid %s) serves this TPM; it holds %s. A second srtmd would "
+              "close the proof period again and spoil the quotes of the one that serves "
+              "until a reboot: stop it first (or, for another TPM, give --tcti or "
+              "--lock-file)",
+              pid, path);
+}
+
 static srtm_err write_pid(int fd, const char *path)
 {
     char text[32];
@@ -90,15 +116,7 @@ srtm_err lock_take(const char *path, int *fd_out)
         } while (rv != 0 && errno == EINTR);
     }
     if (err == SRTM_OK && rv != 0 && errno == EWOULDBLOCK) {
-        char pid[24] = "unknown";
-        long holder = holder_pid(fd);
-        if (holder > 0)
-            snprintf(pid, sizeof(pid), "%ld", holder);
-        log_error("another srtmd (pid %s) serves this TPM; it holds %s. A second srtmd would "
-                  "close the proof period again and spoil the quotes of the one that serves "
-                  "until a reboot: stop it first (or, for another TPM, give --tcti or "
-                  "--lock-file)",
-                  pid, path);
+        report_holder(fd, path);
         err = SRTM_E_EXISTS;
     } else if (err == SRTM_OK && rv != 0) {
         log_error("cannot lock %s: %s", path, strerror(errno));
@@ -112,4 +130,30 @@ srtm_err lock_take(const char *path, int *fd_out)
     }
     *fd_out = fd;
     return SRTM_OK;
+}
+
+srtm_err lock_probe(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 && errno == ENOENT)
+        return SRTM_OK;
+    if (fd < 0) {
+        log_error("cannot open the lock file %s: %s", path,
+                  errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+        return SRTM_E_IO;
+    }
+    int rv;
+    do {
+        rv = flock(fd, LOCK_EX | LOCK_NB);
+    } while (rv != 0 && errno == EINTR);
+    srtm_err err = SRTM_OK;
+    if (rv != 0 && errno == EWOULDBLOCK) {
+        report_holder(fd, path);
+        err = SRTM_E_EXISTS;
+    } else if (rv != 0) {
+        log_error("cannot lock %s: %s", path, strerror(errno));
+        err = SRTM_E_IO;
+    }
+    close(fd); /* releases the probe's lock */
+    return err;
 }

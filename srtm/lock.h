@@ -21,6 +21,10 @@
 #define LOCK_DEFAULT_NAME "srtmd.lock"
 #define LOCK_DEFAULT_PREFIX "srtmd-" /* then 16 hex digits and ".lock" */
 
+/* srtmd's default runtime directory: /run/srtm for root, else $XDG_RUNTIME_DIR/srtm or
+ * /tmp/srtm-UID. The default lock file, socket and admin capability live there. */
+SRTM_WUR bool lock_runtime_dir(char *out, size_t size);
+
 /* The default lock file in runtime_dir: srtmd.lock for the default TPM (tcti NULL), else
  * srtmd-H.lock, H the first 16 hex digits of SHA-256(tcti), so that srtmds on different
  * TPMs (e.g. software TPMs on different ports) do not keep each other off. */
@@ -35,5 +39,13 @@ SRTM_WUR bool lock_default_path(const char *tcti, const char *runtime_dir, char 
  * holds it; other errors are logged too.
  */
 SRTM_WUR srtm_err lock_take(const char *path, int *fd_out);
+
+/*
+ * srtm-launch, before it extends anything: SRTM_E_EXISTS (logged with the holder's pid)
+ * when an srtmd holds the lock at path, SRTM_OK when none does (no file counts as free).
+ * Only a probe: the lock is not kept, so two launches at the same instant can both pass;
+ * the srtmd that loses then exits at lock_take (docs/security.md).
+ */
+SRTM_WUR srtm_err lock_probe(const char *path);
 
 #endif /* SRTM_LOCK_H */

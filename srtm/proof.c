@@ -11,11 +11,6 @@
 
 #include "proof.h"
 
-srtm_err proof_close_digest(uint8_t out[SRTM_DIGEST_LEN])
-{
-    return srtm_sha256(PROOF_CLOSE_TAG, strlen(PROOF_CLOSE_TAG), out);
-}
-
 static bool resettable(unsigned pcr)
 {
     return pcr == 16 || pcr == 23;
@@ -277,19 +272,6 @@ static srtm_err certify(km_ctx *ctx, const km_aik *aik, const proof_config *cfg,
     return RAND_bytes(id->instance, sizeof(id->instance)) == 1 ? SRTM_OK : SRTM_E_CRYPTO;
 }
 
-static srtm_err close_period(km_ctx *ctx, unsigned pcr)
-{
-    uint8_t d[SRTM_DIGEST_LEN];
-    srtm_err err = proof_close_digest(d);
-    if (err == SRTM_OK)
-        err = km_pcr_extend(ctx, pcr, d);
-    if (err != SRTM_OK)
-        log_error("COULD NOT CLOSE the proof period (extend of PCR %u failed: %s): the IRK "
-                  "stays obtainable in this boot; reboot before trusting this platform",
-                  pcr, srtm_strerror(err));
-    return err;
-}
-
 srtm_err proof_period(const proof_config *cfg, srtm_quoter **quoter_out, report_identity *id_out)
 {
     km_ctx *ctx = NULL;
@@ -298,6 +280,7 @@ srtm_err proof_period(const proof_config *cfg, srtm_quoter **quoter_out, report_
         log_error("cannot use the TPM (TCTI %s): %s; srtmd does not start without one "
                   "(--no-tpm runs it for development, without signed reports)",
                   cfg->tcti ? cfg->tcti : "default", srtm_strerror(err));
+        proof_log_unclosed(cfg->tcti, err);
         return err;
     }
     const km_aik *aik = NULL;
@@ -315,7 +298,7 @@ srtm_err proof_period(const proof_config *cfg, srtm_quoter **quoter_out, report_
     if (err == SRTM_OK)
         err = certify(ctx, aik, cfg, key, &qid, &id);
     /* Close whatever happened above. */
-    srtm_err closed = close_period(ctx, cfg->srtm_pcr);
+    srtm_err closed = proof_close_ctx(ctx, cfg->srtm_pcr);
     if (err == SRTM_OK)
         err = closed;
     if (err == SRTM_OK)

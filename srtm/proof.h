@@ -14,11 +14,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "close.h"
 #include "quoter.h"
 #include "report.h"
-
-/* The digest extended into the SRTM PCR to close the period: SHA-256 of this text. */
-#define PROOF_CLOSE_TAG "srtm: SRTM-proof-period closed"
 
 typedef enum irk_scheme {
     IRK_SCHEME_MIT = 0, /* M creates the IRK; srtm-keymgr wraps it for the TPM */
@@ -42,8 +40,5 @@ typedef struct proof_config {
  */
 SRTM_WUR srtm_err proof_period(const proof_config *cfg, srtm_quoter **quoter_out,
                                report_identity *id_out);
-
-/* The digest extended at the close: SHA-256(PROOF_CLOSE_TAG). */
-SRTM_WUR srtm_err proof_close_digest(uint8_t out[SRTM_DIGEST_LEN]);
 
 #endif /* SRTM_PROOF_H */

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "config.h"
 #include "launch.h"
 #include "lock.h"
 #include "proof.h"
@@ -74,7 +75,10 @@ static void usage(FILE *f)
             "  --foreground        do not detach; without it srtmd returns once it serves\n"
             "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
             "  --config FILE       options from FILE, one per line without the dashes\n"
-            "                      (\"srtm-pcr 15\"); srtm-launch measures this file\n"
+            "                      (\"srtm-pcr 15\"); srtm-launch measures this file. With a\n"
+            "                      TPM, every other option belongs there: only --foreground,\n"
+            "                      --log-level, --pidfile and --tcti may be given here\n"
+            "                      (docs/configuration.md)\n"
             "  --user NAME         once the TPM, sockets and files are open, drop to this\n"
             "                      user and its groups; the ipc:// socket's directory is\n"
             "                      given to it, so it must hold srtmd's files only (see\n"
@@ -103,7 +107,8 @@ static void usage(FILE *f)
             "  --version           show the version\n"
             "\n"
             "Without --no-tpm srtmd does not start unless the proof period succeeds; it\n"
-            "closes the period (extends the SRTM PCR) on failure too.\n"
+            "closes the period (extends the SRTM PCR) on every failure too, usage errors\n"
+            "included.\n"
             "Exit status: 0 after a clean shutdown (SIGTERM, SIGINT); 1 when srtmd could not\n"
             "start (the message says why); 2 for a usage error.\n",
             DEFAULT_WORKERS, DEFAULT_SRTM_PCR, DEFAULT_AIK_HANDLE, DEFAULT_IRK_BLOB);
@@ -120,18 +125,9 @@ static bool copy_opt(char *dst, size_t size, const char *src, const char *what)
     return true;
 }
 
-/* Default runtime directory: /run/srtm for root, else $XDG_RUNTIME_DIR/srtm or /tmp/srtm-UID. */
 static bool default_dir(char *out, size_t size)
 {
-    int n;
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    if (geteuid() == 0)
-        n = snprintf(out, size, "/run/srtm");
-    else if (xdg != NULL && xdg[0] == '/')
-        n = snprintf(out, size, "%s/srtm", xdg);
-    else
-        n = snprintf(out, size, "/tmp/srtm-%u", (unsigned)geteuid());
-    return n > 0 && (size_t)n < size;
+    return lock_runtime_dir(out, size);
 }
 
 static bool ensure_dir(const char *dir, uid_t also_ok)
@@ -151,37 +147,198 @@ static bool ensure_dir(const char *dir, uid_t also_ok)
     return true;
 }
 
-static int parse_args(int argc, char **argv, options *o)
+/* A number option: base 8, 10 or 16, from lo to hi. */
+static bool parse_number(const char *v, int base, unsigned long lo, unsigned long hi,
+                         unsigned long *out)
 {
-    enum {
-        O_LISTEN = 256, O_ADMIN, O_MODE, O_WORKERS, O_PIDFILE, O_FG, O_LEVEL, O_HELP, O_VER,
-        O_NOTPM, O_TCTI, O_SPCR, O_PPCRS, O_AIK, O_BLOB, O_SCHEME, O_INSECURE, O_TCP,
-        O_USER, O_NOSECCOMP, O_LOCK
-    };
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, O_LISTEN},
-        {"admin-cap", required_argument, NULL, O_ADMIN},
-        {"socket-mode", required_argument, NULL, O_MODE},
-        {"workers", required_argument, NULL, O_WORKERS},
-        {"pidfile", required_argument, NULL, O_PIDFILE},
-        {"foreground", no_argument, NULL, O_FG},
-        {"log-level", required_argument, NULL, O_LEVEL},
-        {"help", no_argument, NULL, O_HELP},
-        {"version", no_argument, NULL, O_VER},
-        {"no-tpm", no_argument, NULL, O_NOTPM},
-        {"listen-tcp", required_argument, NULL, O_TCP},
-        {"tcti", required_argument, NULL, O_TCTI},
-        {"srtm-pcr", required_argument, NULL, O_SPCR},
-        {"proof-pcrs", required_argument, NULL, O_PPCRS},
-        {"aik-handle", required_argument, NULL, O_AIK},
-        {"irk-blob", required_argument, NULL, O_BLOB},
-        {"irk-scheme", required_argument, NULL, O_SCHEME},
-        {"insecure-resettable-pcr", no_argument, NULL, O_INSECURE},
-        {"user", required_argument, NULL, O_USER},
-        {"no-seccomp", no_argument, NULL, O_NOSECCOMP},
-        {"lock-file", required_argument, NULL, O_LOCK},
-        {NULL, 0, NULL, 0},
-    };
+    char *end = NULL;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, base);
+    if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < lo || n > hi)
+        return false;
+    *out = n;
+    return true;
+}
+
+/* One option's value into o, from the file or the command line (where names it in
+ * messages: "--workers" or "FILE:LINE: workers"). 2 on a bad value. */
+static int apply_value(options *o, config_key_id id, const char *v, const char *where)
+{
+    unsigned long n = 0;
+    srtm_log_level lvl;
+    bool ok = true;
+    switch (id) {
+    case CFG_LISTEN:
+        if (strncmp(v, "ipc://", 6) != 0) {
+            fprintf(stderr, "srtmd: %s takes an ipc:// URL only (changes and capabilities "
+                            "never cross a network); serve remote verifiers with listen-tcp "
+                            "(--listen-tcp), which takes reads and quotes only\n",
+                    where);
+            return 2;
+        }
+        return copy_opt(o->listen, sizeof(o->listen), v, where) ? 0 : 2;
+    case CFG_LOCK_FILE: return copy_opt(o->lock_file, sizeof(o->lock_file), v, where) ? 0 : 2;
+    case CFG_ADMIN_CAP: return copy_opt(o->admin_cap, sizeof(o->admin_cap), v, where) ? 0 : 2;
+    case CFG_PIDFILE: return copy_opt(o->pidfile, sizeof(o->pidfile), v, where) ? 0 : 2;
+    case CFG_TCTI: return copy_opt(o->tcti, sizeof(o->tcti), v, where) ? 0 : 2;
+    case CFG_IRK_BLOB: return copy_opt(o->irk_blob, sizeof(o->irk_blob), v, where) ? 0 : 2;
+    case CFG_USER: return copy_opt(o->user, sizeof(o->user), v, where) ? 0 : 2;
+    case CFG_LISTEN_TCP:
+        ok = strncmp(v, "tcp://", 6) == 0 && copy_opt(o->listen_tcp, sizeof(o->listen_tcp), v,
+                                                      where);
+        break;
+    case CFG_SOCKET_MODE:
+        ok = parse_number(v, 8, 0, 0777, &n);
+        o->socket_mode = (int)n;
+        break;
+    case CFG_WORKERS:
+        ok = parse_number(v, 10, 1, MAX_WORKERS, &n);
+        o->workers = (unsigned)n;
+        break;
+    case CFG_LOG_LEVEL:
+        ok = srtm_log_parse_level(v, &lvl);
+        if (ok)
+            srtm_log_set_level(lvl);
+        break;
+    case CFG_SRTM_PCR: ok = launch_parse_pcr(v, &o->proof.srtm_pcr); break;
+    case CFG_PROOF_PCRS: ok = launch_parse_pcr_list(v, &o->proof.proof_mask); break;
+    case CFG_AIK_HANDLE:
+        ok = parse_number(v, 16, KM_PERSISTENT_FIRST, KM_PERSISTENT_LAST, &n);
+        o->proof.aik_handle = (uint32_t)n;
+        break;
+    case CFG_IRK_SCHEME:
+        ok = strcmp(v, "mit") == 0 || strcmp(v, "s1t") == 0 || strcmp(v, "perboot") == 0;
+        o->proof.scheme = strcmp(v, "s1t") == 0       ? IRK_SCHEME_S1T
+                          : strcmp(v, "perboot") == 0 ? IRK_SCHEME_PERBOOT
+                                                      : IRK_SCHEME_MIT;
+        break;
+    case CFG_FOREGROUND: o->foreground = true; break;
+    case CFG_NO_SECCOMP: o->no_seccomp = true; break;
+    case CFG_NO_TPM: o->no_tpm = true; break;
+    case CFG_INSECURE_RESETTABLE_PCR: o->proof.allow_resettable = true; break;
+    case CFG_KEY_COUNT: ok = false; break;
+    }
+    if (!ok)
+        fprintf(stderr, "srtmd: %s: bad value '%s' (see srtmd --help)\n", where, v);
+    return ok ? 0 : 2;
+}
+
+/* The command line: --config, --help, --version and every key of config_keys[]. */
+typedef struct cmdline {
+    const char *config;
+    const char *value[CFG_KEY_COUNT]; /* NULL: not given; "" for a flag given */
+} cmdline;
+
+/* getopt_long takes "--no-t" for "--no-tpm": the option just read must be spelled out,
+ * so that what srtm-launch checks in srtmd's arguments is what srtmd runs with. */
+static bool spelled_out(char **argv, const char *name)
+{
+    const char *used = optarg != NULL && optind >= 2 && optarg == argv[optind - 1]
+                           ? argv[optind - 2]
+                           : argv[optind - 1];
+    size_t n = strlen(name);
+    return strncmp(used, "--", 2) == 0 && strncmp(used + 2, name, n) == 0 &&
+           (used[2 + n] == '\0' || used[2 + n] == '=');
+}
+
+static int scan_cmdline(int argc, char **argv, cmdline *cl)
+{
+    enum { O_CONFIG = CFG_KEY_COUNT + 1, O_HELP, O_VER };
+    struct option longopts[CFG_KEY_COUNT + 4];
+    for (int i = 0; i < CFG_KEY_COUNT; i++)
+        longopts[i] = (struct option){config_keys[i].name,
+                                      config_keys[i].takes_value ? required_argument
+                                                                 : no_argument,
+                                      NULL, i};
+    longopts[CFG_KEY_COUNT] = (struct option){"config", required_argument, NULL, O_CONFIG};
+    longopts[CFG_KEY_COUNT + 1] = (struct option){"help", no_argument, NULL, O_HELP};
+    longopts[CFG_KEY_COUNT + 2] = (struct option){"version", no_argument, NULL, O_VER};
+    longopts[CFG_KEY_COUNT + 3] = (struct option){NULL, 0, NULL, 0};
+    memset(cl, 0, sizeof(*cl));
+    int c, rc = 0, li = -1;
+    while ((c = getopt_long(argc, argv, "", longopts, &li)) != -1) {
+        if (c != '?' && !spelled_out(argv, longopts[li].name)) {
+            fprintf(stderr, "srtmd: write --%s in full\n", longopts[li].name);
+            rc = 2;
+            continue;
+        }
+        if (c == O_HELP) {
+            usage(stdout);
+            exit(0);
+        }
+        if (c == O_VER) {
+            printf("srtmd %s\n", SRTM_VERSION_STRING);
+            exit(0);
+        }
+        const char **slot = c == O_CONFIG ? &cl->config
+                            : c >= 0 && c < CFG_KEY_COUNT ? &cl->value[c]
+                                                          : NULL;
+        /* After a mistake, read on: a --tcti further on still names the TPM to close. */
+        if (slot == NULL) {
+            fprintf(stderr, "srtmd: see srtmd --help\n");
+            rc = 2;
+        } else if (*slot != NULL) {
+            fprintf(stderr, "srtmd: --%s given twice\n",
+                    longopts[c == O_CONFIG ? CFG_KEY_COUNT : c].name);
+            rc = 2;
+        } else {
+            *slot = optarg != NULL ? optarg : "";
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "srtmd: unexpected argument '%s'\n", argv[optind]);
+        rc = 2;
+    }
+    return rc;
+}
+
+/* With a TPM, only what the measured file says counts: an option that changes what
+ * srtmd does (config_keys[].unmeasured_ok false) is refused on the command line. */
+static int check_unmeasured(const cmdline *cl, const srtm_config *cfg, bool no_tpm)
+{
+    for (int i = 0; i < CFG_KEY_COUNT; i++) {
+        if (cl->value[i] == NULL)
+            continue;
+        const char *name = config_keys[i].name;
+        if (config_get(cfg, (config_key_id)i) != NULL) {
+            fprintf(stderr, "srtmd: --%s is also in %s (line %u): give it once\n", name,
+                    config_name(cfg), config_line(cfg, (config_key_id)i));
+            return 2;
+        }
+        if (no_tpm || config_keys[i].unmeasured_ok)
+            continue;
+        fprintf(stderr, "srtmd: --%s is refused on the command line: srtmd uses a TPM, and "
+                        "only the --config file is measured (by srtm-launch); put '%s%s%s' "
+                        "in it\n",
+                name, name, config_keys[i].takes_value ? " " : "",
+                config_keys[i].takes_value ? cl->value[i] : "");
+        return 2;
+    }
+    return 0;
+}
+
+/* The file's options, then the command line's: each key was given at most once. */
+static int apply_all(options *o, const srtm_config *cfg, const cmdline *cl)
+{
+    int rc = 0;
+    char where[CONFIG_MSG_MAX];
+    for (int i = 0; i < CFG_KEY_COUNT && rc == 0; i++) {
+        const char *v = config_get(cfg, (config_key_id)i);
+        snprintf(where, sizeof(where), "%s:%u: %s", cfg != NULL ? config_name(cfg) : "",
+                 config_line(cfg, (config_key_id)i), config_keys[i].name);
+        if (v != NULL)
+            rc = apply_value(o, (config_key_id)i, v, where);
+    }
+    for (int i = 0; i < CFG_KEY_COUNT && rc == 0; i++) {
+        snprintf(where, sizeof(where), "--%s", config_keys[i].name);
+        if (cl->value[i] != NULL)
+            rc = apply_value(o, (config_key_id)i, cl->value[i], where);
+    }
+    return rc;
+}
+
+static void set_defaults(options *o)
+{
     memset(o, 0, sizeof(*o));
     o->socket_mode = 0660;
     o->workers = DEFAULT_WORKERS;
@@ -190,148 +347,44 @@ static int parse_args(int argc, char **argv, options *o)
     o->proof.aik_handle = DEFAULT_AIK_HANDLE;
     o->proof.scheme = IRK_SCHEME_MIT;
     memcpy(o->irk_blob, DEFAULT_IRK_BLOB, sizeof(DEFAULT_IRK_BLOB));
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        char *end = NULL;
-        unsigned long v;
-        srtm_log_level lvl;
-        switch (c) {
-        case O_LISTEN:
-            if (strncmp(optarg, "ipc://", 6) != 0) {
-                fprintf(stderr, "srtmd: --listen takes an ipc:// URL only (changes and "
-                                "capabilities never cross a network); serve remote verifiers "
-                                "with --listen-tcp, which takes reads and quotes only\n");
-                return 2;
-            }
-            if (!copy_opt(o->listen, sizeof(o->listen), optarg, "--listen"))
-                return 2;
-            break;
-        case O_ADMIN:
-            if (!copy_opt(o->admin_cap, sizeof(o->admin_cap), optarg, "--admin-cap"))
-                return 2;
-            break;
-        case O_PIDFILE:
-            if (!copy_opt(o->pidfile, sizeof(o->pidfile), optarg, "--pidfile"))
-                return 2;
-            break;
-        case O_MODE:
-            errno = 0;
-            v = strtoul(optarg, &end, 8);
-            if (errno != 0 || *end != '\0' || v > 0777) {
-                fprintf(stderr, "srtmd: --socket-mode takes octal permission bits, e.g. 0660\n");
-                return 2;
-            }
-            o->socket_mode = (int)v;
-            break;
-        case O_WORKERS:
-            errno = 0;
-            v = strtoul(optarg, &end, 10);
-            if (errno != 0 || *end != '\0' || v == 0 || v > MAX_WORKERS) {
-                fprintf(stderr, "srtmd: --workers takes a number from 1 to %u\n", MAX_WORKERS);
-                return 2;
-            }
-            o->workers = (unsigned)v;
-            break;
-        case O_FG:
-            o->foreground = true;
-            break;
-        case O_LEVEL:
-            if (!srtm_log_parse_level(optarg, &lvl)) {
-                fprintf(stderr, "srtmd: --log-level takes error, warn, info or debug\n");
-                return 2;
-            }
-            srtm_log_set_level(lvl);
-            break;
-        case O_NOTPM:
-            o->no_tpm = true;
-            break;
-        case O_TCP:
-            if (strncmp(optarg, "tcp://", 6) != 0) {
-                fprintf(stderr, "srtmd: --listen-tcp takes a tcp:// URL\n");
-                return 2;
-            }
-            if (!copy_opt(o->listen_tcp, sizeof(o->listen_tcp), optarg, "--listen-tcp"))
-                return 2;
-            break;
-        case O_TCTI:
-            if (!copy_opt(o->tcti, sizeof(o->tcti), optarg, "--tcti"))
-                return 2;
-            break;
-        case O_BLOB:
-            if (!copy_opt(o->irk_blob, sizeof(o->irk_blob), optarg, "--irk-blob"))
-                return 2;
-            break;
-        case O_SPCR:
-            errno = 0;
-            v = strtoul(optarg, &end, 10);
-            if (errno != 0 || *end != '\0' || v >= KM_PCR_COUNT) {
-                fprintf(stderr, "srtmd: --srtm-pcr takes a PCR number from 0 to 23\n");
-                return 2;
-            }
-            o->proof.srtm_pcr = (unsigned)v;
-            break;
-        case O_PPCRS:
-            if (!launch_parse_pcr_list(optarg, &o->proof.proof_mask)) {
-                fprintf(stderr, "srtmd: --proof-pcrs takes PCR numbers and ranges, e.g. 0-7,9\n");
-                return 2;
-            }
-            break;
-        case O_AIK:
-            errno = 0;
-            v = strtoul(optarg, &end, 16);
-            if (errno != 0 || *end != '\0' || v < KM_PERSISTENT_FIRST || v > KM_PERSISTENT_LAST) {
-                fprintf(stderr, "srtmd: --aik-handle takes a persistent handle from 0x%08x to "
-                                "0x%08x\n",
-                        KM_PERSISTENT_FIRST, KM_PERSISTENT_LAST);
-                return 2;
-            }
-            o->proof.aik_handle = (uint32_t)v;
-            break;
-        case O_SCHEME:
-            if (strcmp(optarg, "mit") == 0) {
-                o->proof.scheme = IRK_SCHEME_MIT;
-            } else if (strcmp(optarg, "s1t") == 0) {
-                o->proof.scheme = IRK_SCHEME_S1T;
-            } else if (strcmp(optarg, "perboot") == 0) {
-                o->proof.scheme = IRK_SCHEME_PERBOOT;
-            } else {
-                fprintf(stderr, "srtmd: --irk-scheme takes mit, s1t or perboot\n");
-                return 2;
-            }
-            break;
-        case O_INSECURE:
-            o->proof.allow_resettable = true;
-            break;
-        case O_USER:
-            if (!copy_opt(o->user, sizeof(o->user), optarg, "--user"))
-                return 2;
-            break;
-        case O_NOSECCOMP:
-            o->no_seccomp = true;
-            break;
-        case O_LOCK:
-            if (!copy_opt(o->lock_file, sizeof(o->lock_file), optarg, "--lock-file"))
-                return 2;
-            break;
-        case O_HELP:
-            usage(stdout);
-            exit(0);
-        case O_VER:
-            printf("srtmd %s\n", SRTM_VERSION_STRING);
-            exit(0);
-        default:
-            usage(stderr);
-            return 2;
-        }
+}
+
+/* The command line and the --config file (config.h: one grammar) into o. 0, or 2 for a
+ * usage error; even then o->proof names the SRTM PCR and the TPM as far as they could be
+ * read, so that the caller can close the proof period. */
+static int load_options(int argc, char **argv, options *o)
+{
+    set_defaults(o);
+    cmdline cl;
+    int rc = scan_cmdline(argc, argv, &cl);
+    srtm_config *cfg = NULL, *partial = NULL;
+    char msg[CONFIG_MSG_MAX];
+    if (rc == 0 && cl.config != NULL &&
+        config_load(cl.config, &cfg, &partial, msg, sizeof(msg)) != SRTM_OK) {
+        fprintf(stderr, "srtmd: %s\n", msg);
+        rc = 2;
     }
-    if (optind != argc) {
-        fprintf(stderr, "srtmd: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    /* The TPM and the SRTM PCR first: a failure below still knows what to close. */
+    const srtm_config *known = cfg != NULL ? cfg : partial;
+    const char *pcr = config_get(known, CFG_SRTM_PCR), *tcti = config_get(known, CFG_TCTI);
+    if (pcr == NULL || !launch_parse_pcr(pcr, &o->proof.srtm_pcr))
+        o->proof.srtm_pcr = DEFAULT_SRTM_PCR;
+    if (tcti == NULL)
+        tcti = cl.value[CFG_TCTI];
+    if (tcti != NULL)
+        snprintf(o->tcti, sizeof(o->tcti), "%s", tcti);
+    /* A file that could not be parsed does not count as saying no-tpm: close. */
+    o->no_tpm = cl.value[CFG_NO_TPM] != NULL || config_get(cfg, CFG_NO_TPM) != NULL;
+    if (rc == 0)
+        rc = check_unmeasured(&cl, cfg, o->no_tpm);
+    if (rc == 0)
+        rc = apply_all(o, cfg, &cl);
+    config_free(cfg);
+    config_free(partial);
     o->proof.proof_mask |= 1u << o->proof.srtm_pcr;
     o->proof.tcti = o->tcti[0] != '\0' ? o->tcti : NULL;
     o->proof.irk_blob = o->irk_blob;
-    return 0;
+    return rc;
 }
 
 /* Fill in defaults that depend on the environment; create the runtime directory when
@@ -546,19 +599,30 @@ static bool preflight(const options *o, const sandbox_user *user, uid_t run_as)
  * for srtmd's life (taken after detach, so the process that serves holds it; it survives
  * the privilege drop).
  */
-static bool take_lock(options *o, uid_t run_as, int *fd_out)
+/* The lock file of this srtmd's TPM into o->lock_file: --lock-file, else the default in
+ * the runtime directory (created when make_dir). */
+static bool lock_path(options *o, uid_t run_as, bool make_dir)
+{
+    char dir[PATH_MAX];
+    if (o->lock_file[0] != '\0')
+        return true;
+    if (!default_dir(dir, sizeof(dir)) || (make_dir && !ensure_dir(dir, run_as)) ||
+        !lock_default_path(o->proof.tcti, dir, o->lock_file, sizeof(o->lock_file))) {
+        log_error("no place for the lock file: give --lock-file");
+        return false;
+    }
+    return true;
+}
+
+static bool take_lock(options *o, uid_t run_as, int *fd_out, bool *held_elsewhere)
 {
     if (o->no_tpm && o->lock_file[0] == '\0')
         return true;
-    if (o->lock_file[0] == '\0') {
-        char dir[PATH_MAX];
-        if (!default_dir(dir, sizeof(dir)) || !ensure_dir(dir, run_as) ||
-            !lock_default_path(o->proof.tcti, dir, o->lock_file, sizeof(o->lock_file))) {
-            log_error("no place for the lock file: give --lock-file");
-            return false;
-        }
-    }
-    return lock_take(o->lock_file, fd_out) == SRTM_OK;
+    if (!lock_path(o, run_as, true))
+        return false;
+    srtm_err err = lock_take(o->lock_file, fd_out);
+    *held_elsewhere = err == SRTM_E_EXISTS;
+    return err == SRTM_OK;
 }
 
 /* Each connection is a file descriptor: take the soft limit up to the hard one (nng polls
@@ -625,88 +689,13 @@ static bool isolate(const options *o, const sandbox_user *user)
     return true;
 }
 
-#define CONFIG_MAX_BYTES (64u * 1024u)
-#define CONFIG_MAX_ARGS 128
-
-/*
- * --config FILE: the options srtmd runs with, one per line ("srtm-pcr 15", "no-tpm"; '#'
- * starts a comment). srtm-launch measures this file, so the configuration a verifier
- * trusts is the one in force. Builds a new argv: the file's options first, then the
- * command line's other arguments. Returns the new argc, 0 without --config, -1 on error.
- */
-static int expand_config(int argc, char **argv, char **out, char *text_out[1])
+/* Start and serve until a signal. *no_close: the proof period was entered (it closes the
+ * period itself whenever the TPM answers), or another srtmd holds this TPM's lock (the
+ * period is that srtmd's, closed long ago). 0 after a clean shutdown, else 1. */
+static int run(options *o_in, bool *no_close)
 {
-    int at = -1;
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--config") == 0)
-            at = i;
-    if (at < 0)
-        return 0;
-    if (at + 1 >= argc) {
-        fprintf(stderr, "srtmd: --config takes a file\n");
-        return -1;
-    }
-    size_t len = 0;
-    char *text = NULL;
-    srtm_err err = read_small_file(argv[at + 1], CONFIG_MAX_BYTES, &text, &len);
-    if (err != SRTM_OK) {
-        fprintf(stderr, "srtmd: cannot read the configuration %s: %s\n", argv[at + 1],
-                srtm_strerror(err));
-        return -1;
-    }
-    int n = 0;
-    out[n++] = argv[0];
-    static char dashes[CONFIG_MAX_ARGS][80];
-    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-        char *hash = strchr(line, '#');
-        if (hash != NULL)
-            *hash = '\0';
-        char *save = NULL;
-        char *name = strtok_r(line, " \t\r", &save);
-        if (name == NULL)
-            continue;
-        char *value = strtok_r(NULL, " \t\r", &save);
-        if (n + 2 >= CONFIG_MAX_ARGS || strlen(name) + 3 > sizeof(dashes[0]) ||
-            strtok_r(NULL, " \t\r", &save) != NULL) {
-            fprintf(stderr, "srtmd: %s: bad line for option '%s'\n", argv[at + 1], name);
-            free(text);
-            return -1;
-        }
-        snprintf(dashes[n], sizeof(dashes[n]), "--%s", name);
-        out[n] = dashes[n];
-        n++;
-        if (value != NULL)
-            out[n++] = value;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (i == at || i == at + 1)
-            continue;
-        if (n + 1 >= CONFIG_MAX_ARGS) {
-            free(text);
-            return -1;
-        }
-        out[n++] = argv[i];
-    }
-    out[n] = NULL;
-    text_out[0] = text; /* the values point into it */
-    return n;
-}
-
-int main(int argc, char **argv)
-{
-    options o;
-    char *cfg_argv[CONFIG_MAX_ARGS + 1];
-    char *cfg_text[1] = {NULL};
-    int cfg_argc = expand_config(argc, argv, cfg_argv, cfg_text);
-    if (cfg_argc < 0)
-        return 2;
-    if (cfg_argc > 0) {
-        argc = cfg_argc;
-        argv = cfg_argv;
-    }
-    int rc = parse_args(argc, argv, &o);
-    if (rc != 0)
-        return rc;
+    options o = *o_in;
+    int rc;
     umask(077);
     sandbox_user user;
     if (o.user[0] != '\0' && geteuid() != 0) {
@@ -743,8 +732,12 @@ int main(int argc, char **argv)
     /* After detaching and blocking the signals: the socket check may start nng's threads. */
     uid_t run_as = o.user[0] != '\0' ? user.uid : geteuid();
     int lock_fd = -1;
-    if (!take_lock(&o, run_as, &lock_fd) ||
+    /* Another srtmd serves this TPM: the period is its, closed long ago, and another close
+     * would only spoil its quotes (lock.h). */
+    if (!take_lock(&o, run_as, &lock_fd, no_close) ||
         !preflight(&o, o.user[0] != '\0' ? &user : NULL, run_as)) {
+        if (lock_fd >= 0)
+            close(lock_fd); /* main() closes the period only once no srtmd holds the lock */
         report_ready(&ready_fd, 1);
         return 1;
     }
@@ -760,9 +753,12 @@ int main(int argc, char **argv)
     if (o.no_tpm) {
         log_warn("*** --no-tpm: running WITHOUT a TPM. CCRs are served, but no report can be "
                  "signed and every quote is refused. For development and tests only. ***");
-    } else if (proof_period(&o.proof, &quoter, &id) != SRTM_OK) {
-        log_error("srtmd does not start without a completed SRTM-proof-period");
-        goto out;
+    } else {
+        *no_close = true;
+        if (proof_period(&o.proof, &quoter, &id) != SRTM_OK) {
+            log_error("srtmd does not start without a completed SRTM-proof-period");
+            goto out;
+        }
     }
     log_debug("secure heap: %zu bytes in use", sandbox_secure_heap_used());
     srtm_err err = service_new(&admin, &svc);
@@ -844,5 +840,26 @@ out:
     report_ready(&ready_fd, 1);
     if (lock_fd >= 0)
         close(lock_fd);
+    return rc;
+}
+
+/* Before closing on an early exit: an srtmd that serves this TPM (it holds the lock)
+ * closed its period long ago, and another close would only spoil its quotes. */
+static bool held_by_another(options *o)
+{
+    return lock_path(o, geteuid(), false) && lock_probe(o->lock_file) == SRTM_E_EXISTS;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    bool no_close = false;
+    int rc = load_options(argc, argv, &o);
+    if (rc == 0)
+        rc = run(&o, &no_close);
+    /* Every exit before the proof period closes it: srtm-launch may have opened it, and
+     * until it is closed any process that reaches the TPM can unseal the IRK. */
+    if (rc != 0 && !o.no_tpm && !no_close && !held_by_another(&o))
+        proof_close(o.proof.tcti, o.proof.srtm_pcr);
     return rc;
 }

@@ -43,7 +43,7 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-void test_daemon_start(test_daemon *d, const char *const *extra_args)
+void test_daemon_prepare(test_daemon *d)
 {
     memset(d, 0, sizeof(*d));
     snprintf(d->dir, sizeof(d->dir), "/tmp/srtm-test-XXXXXX");
@@ -51,31 +51,63 @@ void test_daemon_start(test_daemon *d, const char *const *extra_args)
     snprintf(d->sock_path, sizeof(d->sock_path), "%s/srtmd.sock", d->dir);
     snprintf(d->url, sizeof(d->url), "ipc://%s", d->sock_path);
     snprintf(d->cap_path, sizeof(d->cap_path), "%s/admin.cap", d->dir);
+}
+
+void test_daemon_conf_lines(const test_daemon *d, char *out, size_t size)
+{
+    int n = snprintf(out, size, "listen %s\nadmin-cap %s\n", d->url, d->cap_path);
+    cr_assert(n > 0 && (size_t)n < size, "configuration lines do not fit");
+}
+
+/* srtmd with the test's extra arguments: with a TPM after the launcher's arguments in
+ * launch (d prepared, its socket and admin capability named in the measured
+ * configuration), else in a new directory with --listen and --admin-cap. */
+static void daemon_spawn(test_daemon *d, const char *const *launch,
+                         const char *const *extra_args)
+{
+    if (launch == NULL) {
+        test_daemon_prepare(d);
+    } else {
+        /* A stop removed the directory; the configuration still names it. */
+        cr_assert(mkdir(d->dir, 0700) == 0 || errno == EEXIST, "mkdir %s: %s", d->dir,
+                  strerror(errno));
+        d->pid = 0;
+    }
     const char *srtmd = test_binary("SRTMD");
-    const char *argv[32];
+    const char *argv[48];
     size_t n = 0;
+    for (size_t i = 0; launch != NULL && launch[i] != NULL && n < 16; i++)
+        argv[n++] = launch[i];
+    const char *exe = n > 0 ? argv[0] : srtmd;
     argv[n++] = srtmd;
     argv[n++] = "--foreground";
-    argv[n++] = "--listen";
-    argv[n++] = d->url;
-    argv[n++] = "--admin-cap";
-    argv[n++] = d->cap_path;
-    argv[n++] = "--log-level";
-    argv[n++] = "warn";
-    /* Without a TPM unless the test names one. */
-    bool tpm = false;
-    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+    if (launch == NULL) {
+        argv[n++] = "--listen";
+        argv[n++] = d->url;
+        argv[n++] = "--admin-cap";
+        argv[n++] = d->cap_path;
+    }
+    /* Without a TPM unless the test names one; at level warn unless it names another
+     * (srtmd takes each option once). */
+    bool tpm = launch != NULL, level = false;
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++) {
         tpm = tpm || strcmp(extra_args[i], "--tcti") == 0;
+        level = level || strcmp(extra_args[i], "--log-level") == 0;
+    }
+    if (!level) {
+        argv[n++] = "--log-level";
+        argv[n++] = "warn";
+    }
     if (!tpm)
         argv[n++] = "--no-tpm";
-    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 31; i++)
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 47; i++)
         argv[n++] = extra_args[i];
     argv[n] = NULL;
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         die_with_parent();
-        execv(srtmd, (char *const *)argv);
+        execv(exe, (char *const *)argv);
         _exit(127);
     }
     d->pid = pid;
@@ -90,6 +122,24 @@ void test_daemon_start(test_daemon *d, const char *const *extra_args)
         sleep_ms(10);
     }
     cr_assert_fail("srtmd did not write %s within 5 s", d->cap_path);
+}
+
+void test_daemon_start(test_daemon *d, const char *const *extra_args)
+{
+    daemon_spawn(d, NULL, extra_args);
+}
+
+void test_daemon_launch(test_daemon *d, const char *tcti, const char *conf,
+                        const char *const *extra_args)
+{
+    const char *launch[] = {test_binary("SRTM_LAUNCH"), "--tcti", tcti, "--config", conf, "--",
+                            NULL};
+    const char *extra[24] = {"--config", conf, "--tcti", tcti};
+    size_t n = 4;
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 23; i++)
+        extra[n++] = extra_args[i];
+    extra[n] = NULL;
+    daemon_spawn(d, launch, extra);
 }
 
 bool test_daemon_alive(const test_daemon *d)
@@ -408,12 +458,7 @@ static void run_ok(const char *what, const char *const *argv)
 
 static void platform_launch(test_platform *p)
 {
-    const char *launch[] = {test_binary("SRTM_LAUNCH"), "--tcti", p->tpm.tcti, "--srtmd",
-                            test_binary("SRTMD"), "--config", p->conf, "--srtm-pcr", "15",
-                            NULL};
-    run_ok("srtm-launch", launch);
-    const char *extra[] = {"--config", p->conf, "--tcti", p->tpm.tcti, NULL};
-    test_daemon_start(&p->d, extra);
+    test_daemon_launch(&p->d, p->tpm.tcti, p->conf, NULL);
 }
 
 void test_platform_start_pcrs(test_platform *p, const char *proof_pcrs)
@@ -427,9 +472,12 @@ void test_platform_start_pcrs(test_platform *p, const char *proof_pcrs)
     snprintf(p->aik_pem, sizeof(p->aik_pem), "%s/aik.pem", p->dir);
     snprintf(p->ref, sizeof(p->ref), "%s/reference.json", p->dir);
     snprintf(p->blob, sizeof(p->blob), "%s/irk.sealed", p->dir);
+    char lines[800];
+    test_daemon_prepare(&p->d);
+    test_daemon_conf_lines(&p->d, lines, sizeof(lines));
     FILE *f = fopen(p->conf, "w");
     cr_assert(f != NULL, "cannot write %s", p->conf);
-    fprintf(f, "srtm-pcr 15\nproof-pcrs %s\nirk-blob %s\n", proof_pcrs, p->blob);
+    fprintf(f, "srtm-pcr 15\nproof-pcrs %s\nirk-blob %s\n%s", proof_pcrs, p->blob, lines);
     fclose(f);
     test_swtpm_start(&p->tpm);
     const char *keymgr = test_binary("SRTM_KEYMGR");

@@ -26,6 +26,24 @@ typedef struct test_daemon {
  * not come up within 5 s. */
 void test_daemon_start(test_daemon *d, const char *const *extra_args);
 
+/* Choose a new temporary directory for d and its socket and admin capability paths,
+ * without starting srtmd: for a configuration that names them (test_daemon_conf_lines)
+ * before it is measured. */
+void test_daemon_prepare(test_daemon *d);
+
+/* "listen URL\nadmin-cap PATH\n" for d (prepared) into out: the lines a measured
+ * configuration needs, since srtmd with a TPM takes neither on the command line. */
+void test_daemon_conf_lines(const test_daemon *d, char *out, size_t size);
+
+/* Start srtmd as the unit does, in one step: srtm-launch --tcti TCTI --config CONF --
+ * SRTMD --config CONF --tcti TCTI --foreground and extra arguments (only those srtmd takes
+ * beside a measured configuration). d must be prepared and CONF must hold its
+ * test_daemon_conf_lines; the directory is created again if a stop removed it.
+ * srtm-launch extends the SRTM PCR and executes srtmd, so d->pid is srtmd. Fails the test
+ * as test_daemon_start does. */
+void test_daemon_launch(test_daemon *d, const char *tcti, const char *conf,
+                        const char *const *extra_args);
+
 /* SIGTERM, wait, and return the exit status (as from waitpid's WEXITSTATUS, or -1 if it
  * did not exit normally). Removes the temporary directory. */
 int test_daemon_stop(test_daemon *d);
@@ -87,7 +105,7 @@ void test_swtpm_stop(test_swtpm *t);
 /*
  * A whole platform as the README's recipe builds it, with the real tools: swtpm; the AIK
  * enrolled (srtm-keymgr enroll); the reference predicted (predict); the IRK wrapped
- * (wrap-irk); the SRTM PCR (15, not resettable) extended by srtm-launch; srtmd serving
+ * (wrap-irk); srtmd started by srtm-launch in one step (test_daemon_launch), serving
  * after its proof period. Binaries from $SRTM_KEYMGR, $SRTM_LAUNCH and $SRTMD. The
  * configuration file names no TCTI (the tools get --tcti), so that a reboot onto another
  * swtpm port keeps the measured configuration, and with it the proof PCRs, unchanged.
@@ -109,8 +127,7 @@ void test_platform_start(test_platform *p);
 /* The same with another proof PCR list (e.g. "0-5"). */
 void test_platform_start_pcrs(test_platform *p, const char *proof_pcrs);
 
-/* Reboot: stop srtmd, power-cycle swtpm (same state: the AIK stays), run srtm-launch and
- * srtmd again. srtmd starts empty (no components). */
+/* Reboot: stop srtmd, power-cycle swtpm (same state: the AIK stays), launch srtmd again. srtmd starts empty (no components). */
 void test_platform_reboot(test_platform *p);
 
 /* Run a tool with TPM2TOOLS_TCTI (and TSS2_LOG=all+NONE) set to this platform's TPM;

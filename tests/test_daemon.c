@@ -668,11 +668,17 @@ Test(daemon, unreachable_daemon_is_a_transport_error)
 /* Without --no-tpm, srtmd does not start when no TPM answers: no silent downgrade. */
 Test(daemon, no_tpm_means_no_start_unless_asked)
 {
-    char url[320], cap[320];
-    snprintf(url, sizeof(url), "ipc://%s/other.sock", d.dir);
+    char conf[320], cap[320], text[800];
+    snprintf(conf, sizeof(conf), "%s/other.conf", d.dir);
     snprintf(cap, sizeof(cap), "%s/other.cap", d.dir);
-    const char *argv[] = {test_binary("SRTMD"), "--foreground", "--listen", url, "--admin-cap",
-                          cap, "--tcti", "swtpm:host=127.0.0.1,port=1", NULL};
+    /* With a TPM the socket and the admin capability are measured: in the file. */
+    snprintf(text, sizeof(text), "listen ipc://%s/other.sock\nadmin-cap %s\n", d.dir, cap);
+    FILE *f = fopen(conf, "w");
+    cr_assert(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    const char *argv[] = {test_binary("SRTMD"), "--foreground", "--config", conf, "--tcti",
+                          "swtpm:host=127.0.0.1,port=1", NULL};
     char out[256], err[4096];
     cr_expect_eq(test_run(argv, out, sizeof(out), err, sizeof(err)), 1);
     cr_expect(strstr(err, "--no-tpm") != NULL, "the message does not say what to do: %s", err);

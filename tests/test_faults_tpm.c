@@ -31,6 +31,7 @@ typedef struct platform {
     char conf[320], blob[320], ref[320], pem[320];
     test_daemon d;
     bool running;
+    bool launch; /* launch() was called: the next srtmd start goes through srtm-launch */
     char mnt[64]; /* a small full tmpfs, when a test mounted one */
 } platform;
 
@@ -68,16 +69,15 @@ static ssize_t read_bytes(const char *path, void *buf, size_t size)
 
 #define KEYMGR(...) \
     test_tool("SRTM_KEYMGR", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
-#define LAUNCH(...) \
-    test_tool("SRTM_LAUNCH", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
 #define CTL(...) \
     test_tool("SRTMCTL", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
 
 static void write_conf(const char *blob, const char *extra)
 {
-    char text[1024];
-    int n = snprintf(text, sizeof(text), "srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s\n%s", blob,
-                     extra != NULL ? extra : "");
+    char text[2048], lines[800];
+    test_daemon_conf_lines(&P.d, lines, sizeof(lines));
+    int n = snprintf(text, sizeof(text), "srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s\n%s%s", blob,
+                     lines, extra != NULL ? extra : "");
     write_bytes(P.conf, text, (size_t)n, 0644);
 }
 
@@ -93,57 +93,64 @@ static void provision(const char *blob)
                  0, "wrap-irk: %s", err);
 }
 
+/* The next srtmd start goes through srtm-launch, which measures and extends, then
+ * executes srtmd (one step, as the unit starts it). */
 static void launch(void)
 {
-    char err[4096];
-    cr_assert_eq(LAUNCH("--tcti", P.tpm.tcti, "--srtmd", test_binary("SRTMD"), "--config",
-                        P.conf, "--srtm-pcr", "15"),
-                 0, "srtm-launch: %s", err);
+    P.launch = true;
 }
 
-static void start_srtmd(const char *const *more)
+static void start_srtmd(void)
 {
-    const char *extra[12] = {"--config", P.conf, "--tcti", P.tpm.tcti};
-    size_t n = 4;
-    for (size_t i = 0; more != NULL && more[i] != NULL && n < 11; i++)
-        extra[n++] = more[i];
-    extra[n] = NULL;
-    test_daemon_start(&P.d, extra);
+    cr_assert(P.launch, "srtmd starts through srtm-launch only");
+    test_daemon_launch(&P.d, P.tpm.tcti, P.conf, NULL);
+    P.launch = false;
     P.running = true;
 }
 
-/* srtmd with this configuration, expecting a refusal: its exit status, stderr in err. */
+/* srtmd expecting a refusal: its exit status, stderr in err. With irk_blob, a
+ * configuration like P.conf naming that sealed IRK and a socket of its own (the period is
+ * closed already: srtmd is refused at the blob); else P.conf, through srtm-launch when
+ * launch() was called. */
 static int srtmd_refused(const char *irk_blob, char *err, size_t err_size)
 {
-    char url[400], cap[400];
-    snprintf(url, sizeof(url), "ipc://%s/refused.sock", P.dir);
-    snprintf(cap, sizeof(cap), "%s/refused.cap", P.dir);
-    const char *argv[20];
+    char sock[400], cap[400], conf[400];
+    snprintf(sock, sizeof(sock), "%s/srtmd.sock", P.d.dir);
+    snprintf(cap, sizeof(cap), "%s", P.d.cap_path);
+    snprintf(conf, sizeof(conf), "%s", P.conf);
+    if (irk_blob != NULL) {
+        char text[1200];
+        snprintf(conf, sizeof(conf), "%s/refused.conf", P.dir);
+        snprintf(sock, sizeof(sock), "%s/refused.sock", P.dir);
+        snprintf(cap, sizeof(cap), "%s/refused.cap", P.dir);
+        int n = snprintf(text, sizeof(text),
+                         "srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s\nlisten ipc://%s\n"
+                         "admin-cap %s\n",
+                         irk_blob, sock, cap);
+        write_bytes(conf, text, (size_t)n, 0644);
+    }
+    cr_assert(mkdir(P.d.dir, 0700) == 0 || errno == EEXIST);
+    const char *argv[24];
     size_t n = 0;
     argv[n++] = "/usr/bin/timeout"; /* an srtmd that does not refuse: status 124 */
     argv[n++] = "60";
-    argv[n++] = test_binary("SRTMD");
-    argv[n++] = "--config";
-    argv[n++] = P.conf;
-    argv[n++] = "--tcti";
-    argv[n++] = P.tpm.tcti;
-    argv[n++] = "--foreground";
-    argv[n++] = "--log-level";
-    argv[n++] = "warn";
-    argv[n++] = "--listen";
-    argv[n++] = url;
-    argv[n++] = "--admin-cap";
-    argv[n++] = cap;
-    if (irk_blob != NULL) {
-        argv[n++] = "--irk-blob";
-        argv[n++] = irk_blob;
+    if (P.launch) {
+        argv[n++] = test_binary("SRTM_LAUNCH");
+        argv[n++] = "--tcti";
+        argv[n++] = P.tpm.tcti;
+        argv[n++] = "--config";
+        argv[n++] = conf;
+        argv[n++] = "--";
+        P.launch = false;
     }
+    const char *rest[] = {test_binary("SRTMD"), "--config", conf, "--tcti", P.tpm.tcti,
+                          "--foreground", "--log-level", "warn", NULL};
+    for (size_t i = 0; rest[i] != NULL; i++)
+        argv[n++] = rest[i];
     argv[n] = NULL;
     char out[256];
     int rc = test_run(argv, out, sizeof(out), err, err_size);
     cr_expect(!test_path_exists(cap), "a refused srtmd wrote an admin capability");
-    char sock[400];
-    snprintf(sock, sizeof(sock), "%s/refused.sock", P.dir);
     cr_expect(!test_path_exists(sock), "a refused srtmd left its socket");
     return rc;
 }
@@ -194,6 +201,7 @@ static void setup(void)
     memset(&P, 0, sizeof(P));
     setenv("TSS2_LOG", "all+NONE", 1);
     test_swtpm_start(&P.tpm);
+    test_daemon_prepare(&P.d);
     snprintf(P.dir, sizeof(P.dir), "/tmp/srtm-faults-tpm-XXXXXX");
     cr_assert(mkdtemp(P.dir) != NULL);
     snprintf(P.conf, sizeof(P.conf), "%s/srtmd.conf", P.dir);
@@ -213,6 +221,8 @@ static void teardown(void)
         fprintf(stderr, "srtmd did not exit cleanly on SIGTERM\n");
         abort();
     }
+    if (!P.running)
+        test_daemon_stop(&P.d); /* removes its directory */
     unmount_full();
     test_swtpm_stop(&P.tpm);
     char cmd[300];
@@ -231,7 +241,7 @@ Test(faults_tpm, irk_blob_missing_damaged_or_replaceable_stops_srtmd)
     launch();
     /* Readable by everyone is fine (it is sealed): a 0644 blob starts srtmd. */
     cr_assert_eq(chmod(P.blob, 0644), 0);
-    start_srtmd(NULL);
+    start_srtmd();
     cr_assert(test_daemon_alive(&P.d));
     test_daemon_stop(&P.d);
     P.running = false;
@@ -372,7 +382,7 @@ Test(faults_tpm, quote_outputs_on_a_full_disk_leave_no_partial_file)
 {
     provision(P.blob);
     launch();
-    start_srtmd(NULL);
+    start_srtmd();
     small_disk();
     char ev[200], dir[200], err[8192];
     snprintf(ev, sizeof(ev), "%s/evidence.bin", P.mnt);
@@ -457,7 +467,7 @@ Test(faults_tpm, swtpm_killed_with_quotes_in_flight)
 {
     provision(P.blob);
     launch();
-    start_srtmd(NULL);
+    start_srtmd();
     atomic_int done = 0;
     static quoter_arg args[QUOTERS];
     pthread_t th[QUOTERS];
@@ -521,10 +531,10 @@ Test(faults_tpm, swtpm_killed_with_quotes_in_flight)
  * every waiting quote is answered and srtmd serves as before. */
 Test(faults_tpm, swtpm_hung_quotes_wait_or_are_refused_and_ccr_requests_go_on)
 {
+    write_conf(P.blob, "workers 4\n"); /* measured, like every option */
     provision(P.blob);
     launch();
-    const char *more[] = {"--workers", "4", NULL};
-    start_srtmd(more);
+    start_srtmd();
     kill(P.tpm.pid, SIGSTOP);
     atomic_int done = 0;
     enum { N = 8, WORKERS = 4 };

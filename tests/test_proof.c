@@ -6,6 +6,7 @@
  * PCR is refused, a TPM that goes away fails quotes but not CCR operations, and the S1T
  * scheme and an update by rewrap work across reboots.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct platform {
     char conf[320], blob[320], ref[320], pem[320];
     test_daemon d;
     bool running;
+    const char *launch_conf; /* launch() was called: the next srtmd start goes through it */
 } platform;
 
 static platform P;
@@ -45,17 +47,15 @@ static void write_text(const char *path, const char *text)
 static void write_conf(platform *p, const char *path, unsigned pcr, const char *blob,
                        const char *extra)
 {
-    (void)p;
-    char text[1024];
-    snprintf(text, sizeof(text), "srtm-pcr %u\nproof-pcrs 0-7\nirk-blob %s\n%s", pcr, blob,
-             extra ? extra : "");
+    char text[2048], lines[800];
+    test_daemon_conf_lines(&p->d, lines, sizeof(lines));
+    snprintf(text, sizeof(text), "srtm-pcr %u\nproof-pcrs 0-7\nirk-blob %s\n%s%s", pcr, blob,
+             lines, extra ? extra : "");
     write_text(path, text);
 }
 
 #define KEYMGR(...) \
     test_tool("SRTM_KEYMGR", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
-#define LAUNCH(...) \
-    test_tool("SRTM_LAUNCH", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
 
 static void provision_pcr(platform *p, const char *conf, const char *blob, const char *ref,
                           unsigned pcr)
@@ -75,34 +75,48 @@ static void provision(platform *p, const char *conf, const char *blob, const cha
     provision_pcr(p, conf, blob, ref, 15);
 }
 
+/* The next srtmd start goes through srtm-launch (one step: it measures, extends and
+ * executes srtmd), as the unit starts it. pcr is the configuration's SRTM PCR. */
 static void launch(platform *p, const char *conf, unsigned pcr)
 {
-    char err[4096], pcrs[8];
-    snprintf(pcrs, sizeof(pcrs), "%u", pcr);
-    cr_assert_eq(LAUNCH("--tcti", p->tpm.tcti, "--srtmd", test_binary("SRTMD"), "--config", conf,
-                        "--srtm-pcr", pcrs),
-                 0, "srtm-launch: %s", err);
+    (void)pcr;
+    p->launch_conf = conf;
 }
 
 static void start_srtmd(platform *p, const char *conf)
 {
-    const char *extra[] = {"--config", conf, "--tcti", p->tpm.tcti, NULL};
-    test_daemon_start(&p->d, extra);
+    cr_assert(p->launch_conf != NULL && strcmp(p->launch_conf, conf) == 0,
+              "srtmd starts through srtm-launch only");
+    test_daemon_launch(&p->d, p->tpm.tcti, conf, NULL);
+    p->launch_conf = NULL;
     p->running = true;
 }
 
-/* Run srtmd in the foreground expecting it to refuse to start; return its stderr. */
+/* Run srtmd in the foreground (through srtm-launch when launch() was called) expecting it
+ * to refuse to start; return its exit status and stderr. The configuration names P.d's
+ * socket and admin capability. */
 static int srtmd_fails(platform *p, const char *conf, char *err, size_t err_size)
 {
-    char url[400], cap[400];
-    snprintf(url, sizeof(url), "ipc://%s/refused.sock", p->dir);
-    snprintf(cap, sizeof(cap), "%s/refused.cap", p->dir);
-    const char *argv[] = {test_binary("SRTMD"), "--config",    conf, "--tcti", p->tpm.tcti,
-                          "--foreground",       "--listen",    url,  "--admin-cap", cap,
-                          NULL};
+    const char *argv[24];
+    size_t n = 0;
+    if (p->launch_conf != NULL) {
+        argv[n++] = test_binary("SRTM_LAUNCH");
+        argv[n++] = "--tcti";
+        argv[n++] = p->tpm.tcti;
+        argv[n++] = "--config";
+        argv[n++] = conf;
+        argv[n++] = "--";
+    }
+    const char *rest[] = {test_binary("SRTMD"), "--config", conf, "--tcti", p->tpm.tcti,
+                          "--foreground", NULL};
+    for (size_t i = 0; rest[i] != NULL; i++)
+        argv[n++] = rest[i];
+    argv[n] = NULL;
+    p->launch_conf = NULL;
+    cr_assert(mkdir(p->d.dir, 0700) == 0 || errno == EEXIST);
     char out[256];
     int rc = test_run(argv, out, sizeof(out), err, err_size);
-    cr_expect_neq(access(cap, F_OK), 0, "a refused srtmd wrote an admin capability");
+    cr_expect_neq(access(p->d.cap_path, F_OK), 0, "a refused srtmd wrote an admin capability");
     return rc;
 }
 
@@ -110,6 +124,7 @@ static void setup(void)
 {
     memset(&P, 0, sizeof(P));
     test_swtpm_start(&P.tpm);
+    test_daemon_prepare(&P.d);
     snprintf(P.dir, sizeof(P.dir), "/tmp/srtm-proof-XXXXXX");
     cr_assert(mkdtemp(P.dir) != NULL);
     snprintf(P.conf, sizeof(P.conf), "%s/srtmd.conf", P.dir);
@@ -124,8 +139,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (P.running)
-        test_daemon_stop(&P.d);
+    test_daemon_stop(&P.d); /* also removes its directory when it did not run */
     test_swtpm_stop(&P.tpm);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", P.dir);
@@ -384,7 +398,10 @@ Test(proof, tools_take_the_pcrs_from_the_configuration)
     char conf[400], ref[400], err[4096];
     snprintf(conf, sizeof(conf), "%s/pcr14.conf", P.dir);
     snprintf(ref, sizeof(ref), "%s/pcr14.json", P.dir);
-    write_text(conf, "srtm-pcr 14\nproof-pcrs 0-3\n");
+    char text[1024], lines[800];
+    test_daemon_conf_lines(&P.d, lines, sizeof(lines));
+    snprintf(text, sizeof(text), "srtm-pcr 14\nproof-pcrs 0-3\n%s", lines);
+    write_text(conf, text);
     cr_assert_eq(KEYMGR("--tcti", P.tpm.tcti, "predict", "--srtmd", test_binary("SRTMD"),
                         "--config", conf, "-o", ref),
                  0, "predict: %s", err);
@@ -394,28 +411,32 @@ Test(proof, tools_take_the_pcrs_from_the_configuration)
     cr_expect_eq(json_object_get_int(pcr), 14);
     cr_expect_eq(json_object_object_length(proof), 5, "PCRs 0-3 and 14");
     json_object_put(r);
+    /* srtm-launch extends PCR 14 with the launch event, srtmd (no sealed IRK here) fails
+     * and closes PCR 14: the running value, which passes through the proof value. */
     uint8_t want[32];
-    ref_value(ref, "proof", 14, want);
-    cr_assert_eq(LAUNCH("--tcti", P.tpm.tcti, "--srtmd", test_binary("SRTMD"), "--config", conf),
-                 0, "srtm-launch: %s", err);
+    ref_value(ref, "running", 14, want);
+    launch(&P, conf, 14);
+    cr_expect_eq(srtmd_fails(&P, conf, err, sizeof(err)), 1);
     km_ctx *ctx = NULL;
     km_pcr_values v;
     cr_assert_eq(km_open(P.tpm.tcti, &ctx), SRTM_OK);
     cr_assert_eq(km_pcr_read(ctx, 1u << 14, &v), SRTM_OK);
     km_close(ctx);
-    cr_expect_arr_eq(v.value[14], want, 32, "srtm-launch extended another PCR or value");
+    cr_expect_arr_eq(v.value[14], want, 32, "srtm-launch or srtmd extended another PCR or "
+                                            "value");
 }
 
 /* A remote verifier gets joint quotes over the read-only tcp:// listener. */
 Test(proof, quotes_over_the_tcp_listener)
 {
-    provision(&P, P.conf, P.blob, P.ref);
-    launch(&P, P.conf, 15);
     char tcp[64];
     snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", P.tpm.port + 2);
-    const char *extra[] = {"--config", P.conf, "--tcti", P.tpm.tcti, "--listen-tcp", tcp, NULL};
-    test_daemon_start(&P.d, extra);
-    P.running = true;
+    char line[128];
+    snprintf(line, sizeof(line), "listen-tcp %s\n", tcp);
+    write_conf(&P, P.conf, 15, P.blob, line); /* the listeners are measured */
+    provision(&P, P.conf, P.blob, P.ref);
+    launch(&P, P.conf, 15);
+    start_srtmd(&P, P.conf);
     srtm_conn *c = NULL;
     cr_assert_eq(srtm_open(tcp, &c), SRTM_OK);
     uint8_t nonce[16] = "over the network";

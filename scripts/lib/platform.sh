@@ -1,8 +1,8 @@
 # A complete srtm platform on a software TPM, for the demo and the example tests.
 # Source it, then:  platform_start BUILD_DIR WORK_DIR  ...  platform_stop
 # platform_start starts swtpm, measures a simulated boot into PCRs 0, 4 and 5, enrols the
-# machine with srtm-keymgr (AIK, reference values, wrapped IRK), runs srtm-launch and
-# starts srtmd (proof period included), and exports for the examples:
+# machine with srtm-keymgr (AIK, reference values, wrapped IRK), starts srtmd through
+# srtm-launch in one step (proof period included), and exports for the examples:
 #   SRTM_SOCKET SRTMCTL SRTM_ADMIN_CAP SRTM_DEMO_DIR SRTM_AIK_PEM SRTM_REFERENCE
 #   TPM2TOOLS_TCTI TSS2_LOG
 # Messages go to stdout unless PLATFORM_QUIET=1. With PLATFORM_SRTMD_FOREGROUND=1 srtmd runs
@@ -47,7 +47,9 @@ platform_start() {
 
   platform_say ""
   platform_say "======== enrolment by the key management entity (srtm-keymgr)"
-  printf 'srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s/irk.sealed\n' "$work" >"$work/srtmd.conf"
+  # The measured configuration: everything srtmd does, its socket and admin capability too.
+  printf 'srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s/irk.sealed\nlisten ipc://%s/srtmd.sock\nadmin-cap %s/admin.cap\n' \
+    "$work" "$work" "$work" >"$work/srtmd.conf"
   "$b/keymgmt/srtm-keymgr" --tcti "$t" enroll --aik-pem "$work/aik.pem" >"$work/keymgr.log"
   "$b/keymgmt/srtm-keymgr" --tcti "$t" predict --srtmd "$b/srtm/srtmd" \
     --config "$work/srtmd.conf" -o "$work/reference.json" >>"$work/keymgr.log"
@@ -56,15 +58,16 @@ platform_start() {
   [ "${PLATFORM_QUIET:-0}" = 1 ] || sed 's/^/  /' "$work/keymgr.log"
 
   platform_say ""
-  platform_say "======== boot continues: srtm-launch measures srtmd; srtmd runs its SRTM-proof-period"
-  "$b/srtm/srtm-launch" --tcti "$t" --srtmd "$b/srtm/srtmd" --config "$work/srtmd.conf" \
-    >"$work/launch.log"
+  platform_say "======== boot continues: srtm-launch measures srtmd and executes it; srtmd runs its SRTM-proof-period"
+  # One step, as the unit starts it: srtm-launch measures srtmd and its configuration,
+  # extends the SRTM PCR and executes srtmd (closing the period itself if that fails).
+  local launch=("$b/srtm/srtm-launch" --tcti "$t" --config "$work/srtmd.conf" --
+    "$(realpath "$b")/srtm/srtmd" --config "$work/srtmd.conf" --tcti "$t"
+    --pidfile "$work/srtmd.pid")
   if [ "${PLATFORM_SRTMD_FOREGROUND:-0}" = 1 ]; then
     # srtmd stays a child of this shell, so platform_stop_srtmd can report its exit status;
     # it serves once it has written its pid file.
-    "$b/srtm/srtmd" --foreground --config "$work/srtmd.conf" --tcti "$t" \
-      --listen "ipc://$work/srtmd.sock" --admin-cap "$work/admin.cap" \
-      --pidfile "$work/srtmd.pid" >/dev/null 2>"$work/srtmd.log" &
+    "${launch[@]}" --foreground >/dev/null 2>"$work/srtmd.log" &
     PLATFORM_SRTMD_PID=$!
     for i in $(seq 1 1200); do
       [ -s "$work/srtmd.pid" ] && break
@@ -75,12 +78,11 @@ platform_start() {
       cat "$work/srtmd.log" >&2
       return 1
     fi
-  elif ! "$b/srtm/srtmd" --config "$work/srtmd.conf" --tcti "$t" --listen "ipc://$work/srtmd.sock" \
-    --admin-cap "$work/admin.cap" --pidfile "$work/srtmd.pid" 2>"$work/srtmd.log"; then
+  elif ! "${launch[@]}" 2>"$work/srtmd.log"; then
     cat "$work/srtmd.log" >&2
     return 1
   fi
-  [ "${PLATFORM_QUIET:-0}" = 1 ] || sed 's/^/  /' "$work/launch.log" "$work/srtmd.log"
+  [ "${PLATFORM_QUIET:-0}" = 1 ] || sed 's/^/  /' "$work/srtmd.log"
   export SRTM_SOCKET="ipc://$work/srtmd.sock" SRTMCTL="$b/client-lib/srtmctl"
   export SRTM_ADMIN_CAP="$work/admin.cap" SRTM_DEMO_DIR="$work"
   export SRTM_AIK_PEM="$work/aik.pem" SRTM_REFERENCE="$work/reference.json"

@@ -64,15 +64,15 @@ static inline pid_t bench_swtpm_spawn(const char *dir, int port)
 /*
  * Enrol a platform on the TPM at tcti as an administrator would, with the shipped tools
  * of build dir b, writing into dir: srtmd.conf (SRTM PCR 15, proof PCRs 0-7, the given
- * log level), aik.pem (srtm-keymgr enroll), reference.json (predict) and irk.sealed
+ * log level, the socket dir/s.sock and the admin capability dir/a.cap), aik.pem (srtm-keymgr enroll), reference.json (predict) and irk.sealed
  * (wrap-irk). The launch and srtmd's start are left to the caller, which may time them.
  */
 static inline void bench_provision(const char *b, const char *tcti, const char *dir,
                                    const char *log_level)
 {
-    bench_sh("printf 'srtm-pcr 15\\nproof-pcrs 0-7\\nirk-blob %s/irk.sealed\\nlog-level %s\\n' "
-             "> %s/srtmd.conf",
-             dir, log_level, dir);
+    bench_sh("printf 'srtm-pcr 15\\nproof-pcrs 0-7\\nirk-blob %s/irk.sealed\\nlog-level %s\\n"
+             "listen ipc://%s/s.sock\\nadmin-cap %s/a.cap\\n' > %s/srtmd.conf",
+             dir, log_level, dir, dir, dir);
     bench_sh("%s/keymgmt/srtm-keymgr --tcti %s enroll --aik-pem %s/aik.pem >/dev/null", b, tcti,
              dir);
     bench_sh("%s/keymgmt/srtm-keymgr --tcti %s predict --srtmd %s/srtm/srtmd --config "
@@ -83,12 +83,14 @@ static inline void bench_provision(const char *b, const char *tcti, const char *
              b, tcti, dir, dir);
 }
 
-/* Extend the SRTM PCR with srtmd's launch measurement (srtm-launch). */
-static inline void bench_launch(const char *b, const char *tcti, const char *dir)
+/* Start srtmd (extra: its further arguments) as the unit does: srtm-launch measures srtmd
+ * and its configuration, extends the SRTM PCR and executes srtmd, in one step. */
+static inline void bench_launch_srtmd(const char *b, const char *tcti, const char *dir,
+                                      const char *extra)
 {
-    bench_sh("%s/srtm/srtm-launch --tcti %s --srtmd %s/srtm/srtmd --config %s/srtmd.conf "
-             ">/dev/null",
-             b, tcti, b, dir);
+    bench_sh("%s/srtm/srtm-launch --tcti %s --config %s/srtmd.conf -- \"$(realpath %s)/srtm/srtmd\" "
+             "--config %s/srtmd.conf --tcti %s %s",
+             b, tcti, dir, b, dir, tcti, extra);
 }
 
 #endif

@@ -65,10 +65,9 @@ int main(int argc, char **argv)
        "--flags not-need-init,startup-clear & echo $! > %s/swtpm.pid) && sleep 0.3",
        dir, port, port + 1, dir, dir);
     bench_provision(b, tcti, dir, "error");
-    bench_launch(b, tcti, dir);
-    bench_sh("%s/srtm/srtmd --config %s/srtmd.conf --tcti %s --listen ipc://%s/s.sock --admin-cap "
-       "%s/a.cap --pidfile %s/srtmd.pid",
-       b, dir, tcti, dir, dir, dir);
+    char extra[1200];
+    snprintf(extra, sizeof(extra), "--pidfile %s/srtmd.pid", dir);
+    bench_launch_srtmd(b, tcti, dir, extra);
 
     /* 1,000 components of 100 entries, and a policy allowing every digest used. */
     char url[300], path[300];
