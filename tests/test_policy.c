@@ -16,7 +16,7 @@
 #define Z64 "0000000000000000000000000000000000000000000000000000000000000000"
 #define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEAD "\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
-#define PCRS "\"pcrs\":{\"proof\":{\"0\":\"" Z64 "\"},\"running\":{\"15\":\"" A64 "\"}}"
+#define PCRS "\"pcrs\":{\"proof\":{\"15\":\"" Z64 "\"},\"running\":{\"15\":\"" A64 "\"}}"
 #define REQ ",\"require\":[\"vm\"]"
 #define GOOD "{" HEAD PCRS REQ "}"
 
@@ -64,7 +64,7 @@ Test(policy, minimal_inline_policy)
     srtm_verifier_policy *p = NULL;
     char msg[256];
     cr_assert_eq(parse(GOOD, &p, msg, sizeof(msg)), SRTM_OK, "%s", msg);
-    cr_assert_eq(p->proof.mask, 1u);
+    cr_assert_eq(p->proof.mask, 1u << 15);
     cr_assert_eq(p->running.mask, 1u << 15);
     cr_assert_eq(p->running.value[15][0], 0xaa);
     cr_assert(!p->allow_extra_pcrs);
@@ -136,6 +136,17 @@ static const bad_case bad[] = {
     {"{" HEAD "\"pcrs\":{\"proof\":{\"0\":\"" Z64 "\"},\"running\":{\"1\":\"" Z64
      "\"},\"bank\":\"sha1\"}}",
      "pcrs.bank: unknown key", SRTM_E_INVALID},
+    /* References that cannot tell the proof state from the state after the close. */
+    {"{" HEAD "\"pcrs\":{\"proof\":{\"15\":\"" A64 "\"},\"running\":{\"15\":\"" A64
+     "\"}}" REQ "}",
+     "pcrs: proof and running must differ in a PCR both name", SRTM_E_INVALID},
+    {"{" HEAD "\"pcrs\":{\"proof\":{\"0\":\"" Z64 "\"},\"running\":{\"15\":\"" A64
+     "\"}}" REQ "}",
+     "pcrs: proof and running must differ in a PCR both name", SRTM_E_INVALID},
+    {"{" HEAD "\"pcrs\":{\"proof\":{\"0\":\"" Z64 "\",\"15\":\"" A64 "\"},\"running\":{"
+     "\"0\":\"" Z64 "\",\"15\":\"" A64 "\",\"16\":\"" Z64 "\"},\"allow_extra\":true}" REQ
+     "}",
+     "pcrs: proof and running must differ in a PCR both name", SRTM_E_INVALID},
     {"{" HEAD PCRS ",\"components\":[]}", "components: must be an object, not an array",
      SRTM_E_INVALID},
     {"{" HEAD PCRS ",\"components\":{\"vm\":{}}}", "components.vm.ccrs: missing",

@@ -774,7 +774,7 @@ Test(verify, a_ccr_value_not_matching_its_log_unit)
     const char *text = "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
                        "\"pcrs\":{\"proof\":{\"0\":\"" "00000000000000000000000000000000"
                        "00000000000000000000000000000000\"},\"running\":{\"0\":\""
-                       "0000000000000000000000000000000000000000000000000000000000000000\"}},"
+                       "0000000000000000000000000000000000000000000000000000000000000001\"}},"
                        "\"require\":[\"vm-a\"],\"unlisted\":\"replay-only\"}";
     cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &pol, msg, sizeof(msg)), SRTM_OK,
                  "%s", msg);
@@ -1036,7 +1036,7 @@ Test(verify, reverted_logs_are_replayed_and_checked_unit)
              "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
              "\"pcrs\":{\"proof\":{\"0\":\"%064d\"},\"running\":{\"0\":\"%064d\"}},"
              "\"components\":{\"vm-a\":{\"ccrs\":{\"0\":{\"allowed_digests\":[\"%s\"]}}}}}",
-             0, 0, hex);
+             0, 1, hex);
     srtm_verifier_policy *pol = NULL;
     char msg[256];
     cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &pol, msg, sizeof(msg)), SRTM_OK,

@@ -195,7 +195,7 @@ static srtm_verifier_policy *hpolicy(const char *components, const char *extra)
              "\"pcrs\":{\"proof\":{\"0\":\"%064d\"},\"running\":{\"0\":\"%064d\"}},"
              "\"unlisted\":\"replay-only\","
              "\"components\":{\"platform\":{\"ccrs\":{\"0\":{\"allowed_digests\":[]}}}%s%s}%s%s}",
-             0, 0, components && components[0] ? "," : "", components ? components : "",
+             0, 1, components && components[0] ? "," : "", components ? components : "",
              extra ? "," : "", extra ? extra : "");
     srtm_verifier_policy *p = NULL;
     char msg[256];
@@ -763,7 +763,7 @@ static srtm_verifier_policy *strict_policy(const char *components, const char *e
              "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
              "\"pcrs\":{\"proof\":{\"0\":\"%064d\"},\"running\":{\"0\":\"%064d\"}},"
              "\"components\":{%s}%s%s}",
-             0, 0, components, extra ? "," : "", extra ? extra : "");
+             0, 1, components, extra ? "," : "", extra ? extra : "");
     srtm_verifier_policy *p = NULL;
     char msg[256];
     cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &p, msg, sizeof(msg)), SRTM_OK,

@@ -285,7 +285,35 @@ static srtm_err load_reference(pctx *x, const char *path, const char *file,
     return err;
 }
 
+static srtm_err parse_pcr_sources(pctx *x, json_object *v, srtm_verifier_policy *p);
+
+/*
+ * The IRK certificate must show the proof state and the joint quote the state after the
+ * close. References that cannot tell the two apart (no PCR named by both with different
+ * values: the SRTM PCR, which srtmd extends with the close event) would let a key
+ * certified after the period closed, by any process that reaches the TPM, pass as
+ * certified inside it. Such a reference is refused.
+ */
+static srtm_err check_states_differ(pctx *x, const srtm_verifier_policy *p)
+{
+    uint32_t both = p->proof.mask & p->running.mask;
+    for (unsigned i = 0; i < KM_PCR_COUNT; i++)
+        if ((both & (1u << i)) &&
+            memcmp(p->proof.value[i], p->running.value[i], KM_DIGEST_LEN) != 0)
+            return SRTM_OK;
+    return perr(x, SRTM_E_INVALID, "pcrs",
+                "proof and running must differ in a PCR both name (the SRTM PCR, which the "
+                "close event extends): otherwise a key certified after the proof period "
+                "would pass as certified inside it");
+}
+
 static srtm_err parse_pcrs(pctx *x, json_object *v, srtm_verifier_policy *p)
+{
+    srtm_err err = parse_pcr_sources(x, v, p);
+    return err != SRTM_OK ? err : check_states_differ(x, p);
+}
+
+static srtm_err parse_pcr_sources(pctx *x, json_object *v, srtm_verifier_policy *p)
 {
     static const char *const keys[] = {"reference_file", "proof", "running", "allow_extra",
                                        NULL};
