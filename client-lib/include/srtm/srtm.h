@@ -48,6 +48,7 @@ extern "C" {
 #define SRTM_MAX_LOG_PAGE 1024u                  /* log entries per log response */
 #define SRTM_MAX_LIST_PAGE 1024u                 /* components per list response */
 #define SRTM_MAX_DEPS 64u                        /* dependencies declared in one register */
+#define SRTM_MAX_DEP_CHANGES 1024u               /* recorded dependency changes per component */
 #define SRTM_MAX_MESSAGE (4u * 1024u * 1024u)    /* bytes of one protocol message */
 #define SRTM_MAX_REPORT (48u * 1024u * 1024u)    /* bytes of one serialised CCR report */
 #define SRTM_MIN_NONCE 16u                       /* bytes of a quote nonce, at least */
