@@ -696,13 +696,18 @@ static srtm_err authorise_add(op_call *c)
  * Removing the edge comp -> other (docs/protocol.md, "Who may change edges"): only the
  * component itself or its parent chain, never the dependency being removed nor anything
  * it depends on; an edge an ancestor declared only by that ancestor or one above it.
- * The edge to the parent is refused in depend_act (it is never removable).
+ * The edge to the parent is never removable.
  */
 static srtm_err authorise_remove(op_call *c)
 {
     uint64_t a = ccr_comp_handle(c->comp), b = ccr_comp_handle(c->other);
     uint64_t actor = ccr_comp_handle(c->actor);
     const char *an = ccr_comp_name(c->actor);
+    if (b == ccr_comp_parent(c->comp) && a != CCR_PLATFORM_HANDLE) {
+        set_message(c, "'%s' always depends on its parent '%s'", ccr_comp_name(c->comp),
+                    ccr_comp_name(c->other));
+        return SRTM_E_INVALID;
+    }
     bool below_b = false;
     if (actor != b && graph_is_dependency(c->graph, b, actor, &below_b) != SRTM_OK)
         return SRTM_E_NO_MEMORY;
@@ -777,10 +782,6 @@ static srtm_err depend_act(op_call *c)
     if (err != SRTM_OK)
         return err;
     if (r->remove) {
-        if (b == ccr_comp_parent(c->comp) && a != CCR_PLATFORM_HANDLE) {
-            set_message(c, "'%s' always depends on its parent '%s'", an, bn);
-            return SRTM_E_INVALID;
-        }
         err = graph_remove_edge(c->graph, a, b);
         if (err == SRTM_E_INVALID)
             set_message(c, "'%s' does not depend on '%s'", an, bn);
