@@ -1443,7 +1443,11 @@ static const command commands[] = {
         .check = depend_check,
         .synopsis = "undepend NAME --on X [--actor A]",
         .help = "Remove the dependency NAME -> X (never the one on NAME's parent). Needs --cap\n"
-                "with the actor's capability, as for depend. Prints 'seq N'.\n"
+                "with the actor's capability; the actor (default NAME) must be NAME or its\n"
+                "parent chain, not X nor anything X depends on, and for an edge an ancestor\n"
+                "declared, that ancestor or one above it. The removal is recorded and\n"
+                "reported: a verifier still judges X as it was when it was cut.\n"
+                "Prints 'seq N'.\n"
                 "  --on X            the component NAME stops depending on\n"
                 "  --actor A         the component asking (default NAME)\n"
                 "JSON: {\"component\",\"on\",\"seq\"}\n",
@@ -1460,7 +1464,8 @@ static const command commands[] = {
         .help = "Return REVERSIBLE CCR number CCR of NAME to its value right after its live\n"
                 "measurement with sequence number SEQ (0: its initial value). The undone\n"
                 "measurements stay in the log marked reverted, after them a revert marker.\n"
-                "Needs --cap with the actor's capability, as for depend. An irreversible CCR\n"
+                "Needs --cap with the actor's capability; the actor (default NAME) must be\n"
+                "NAME or its parent chain. An irreversible CCR\n"
                 "is refused. Prints 'value HEX', 'reverted N' (measurements undone) and\n"
                 "'seq S' (of the marker).\n"
                 "  --to SEQ          the measurement to return to\n"
