@@ -691,6 +691,29 @@ static srtm_err log_collect(srtm_log_iter *it, json_object *arr, bool *more)
     return err == SRTM_E_END ? SRTM_OK : err;
 }
 
+/* "revert_by_name" beside each marker's "revert_by" handle, from the graph of the
+ * component (itself and its closure, which holds its parent chain: everyone srtmd lets
+ * revert it). Read once, only when a marker is there; without it the names are left out. */
+static bool add_revert_names(const ctx *c, const char *name, json_object *arr)
+{
+    srtm_graph *g = NULL;
+    bool ok = true;
+    for (size_t k = 0; ok && k < json_object_array_length(arr); k++) {
+        json_object *e = json_object_array_get_idx(arr, k), *m = NULL, *by = NULL;
+        if (!json_object_object_get_ex(e, "revert_marker", &m) || !json_object_get_boolean(m) ||
+            !json_object_object_get_ex(e, "revert_by", &by))
+            continue;
+        if (g == NULL && srtm_graph_read(c->conn, name, &g) != SRTM_OK)
+            break;
+        uint64_t h = json_object_get_uint64(by);
+        for (size_t i = 0; ok && i < srtm_graph_count(g); i++)
+            if (srtm_graph_handle(g, i) == h)
+                ok = jput(e, "revert_by_name", json_object_new_string(srtm_graph_name(g, i)));
+    }
+    srtm_graph_free(g);
+    return ok;
+}
+
 static int log_json(const ctx *c, const cmd_args *a, srtm_log_iter *it)
 {
     json_object *arr = json_object_new_array();
@@ -703,7 +726,8 @@ static int log_json(const ctx *c, const cmd_args *a, srtm_log_iter *it)
         return fail(c, err);
     }
     json_object *o = json_object_new_object();
-    bool ok = jput(o, "component", json_object_new_string(a->name));
+    bool ok = add_revert_names(c, a->name, arr);
+    ok = ok && jput(o, "component", json_object_new_string(a->name));
     ok = ok && jput(o, "ccr", json_object_new_uint64(a->ccr));
     ok = ok && jput(o, "next_offset", json_object_new_uint64(srtm_log_offset(it)));
     ok = ok && jput(o, "more", json_object_new_boolean(more));
@@ -1429,8 +1453,8 @@ static const command commands[] = {
                 "  --from OFFSET     start at entry OFFSET (default 0)\n"
                 "JSON: {\"component\",\"ccr\",\"next_offset\",\"more\",\"entries\":[{\"index\",\n"
                 "\"seq\",\"digest\",\"event_type\",\"description\",\"reverted\",\"revert_marker\",\n"
-                "\"revert_to_seq\",\"revert_by\"}]} (\"digest\" is null for a\n"
-                "revert marker); at most 65536 entries per run: when \"more\" is true, go on\n"
+                "\"revert_to_seq\",\"revert_by\",\"revert_by_name\"}]} (\"digest\" is null\n"
+                "for a revert marker; \"revert_by_name\" only on markers); at most 65536 entries per run: when \"more\" is true, go on\n"
                 "with --from next_offset.\n",
     },
     {
@@ -1472,7 +1496,11 @@ static const command commands[] = {
         .check = depend_check,
         .synopsis = "undepend NAME --on X [--actor A]",
         .help = "Remove the dependency NAME -> X (never the one on NAME's parent). Needs --cap\n"
-                "with the actor's capability, as for depend. Prints 'seq N'.\n"
+                "with the actor's capability; the actor (default NAME) must be NAME or its\n"
+                "parent chain, not X nor anything X depends on, and for an edge an ancestor\n"
+                "declared, that ancestor or one above it. The removal is recorded and\n"
+                "reported: a verifier still judges X as it was when it was cut.\n"
+                "Prints 'seq N'.\n"
                 "  --on X            the component NAME stops depending on\n"
                 "  --actor A         the component asking (default NAME)\n"
                 "JSON: {\"component\",\"on\",\"seq\"}\n",
@@ -1489,7 +1517,8 @@ static const command commands[] = {
         .help = "Return REVERSIBLE CCR number CCR of NAME to its value right after its live\n"
                 "measurement with sequence number SEQ (0: its initial value). The undone\n"
                 "measurements stay in the log marked reverted, after them a revert marker.\n"
-                "Needs --cap with the actor's capability, as for depend. An irreversible CCR\n"
+                "Needs --cap with the actor's capability; the actor (default NAME) must be\n"
+                "NAME or its parent chain. An irreversible CCR\n"
                 "is refused. Prints 'value HEX', 'reverted N' (measurements undone) and\n"
                 "'seq S' (of the marker).\n"
                 "  --to SEQ          the measurement to return to\n"

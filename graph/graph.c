@@ -39,17 +39,7 @@ typedef struct node {
 enum {
     MARK_FWD = 1,    /* path search: reached from the source; closure: seen */
     MARK_BWD = 2,    /* path search: reaches the destination */
-    MARK_BUSY = 3,   /* trust: on the stack */
-    MARK_OK = 4,     /* trust: trusted */
-    MARK_BAD_OWN = 5,
-    MARK_BAD_TERM = 6,
-    MARK_BAD_DEP = 7,
 };
-
-typedef struct frame {
-    uint32_t v;
-    uint32_t i; /* next dependency of v to look at */
-} frame;
 
 /* Scratch buffers reused by searches; their capacity only grows. */
 typedef struct u32buf {
@@ -62,8 +52,6 @@ struct graph {
     size_t count, cap;
     uint32_t epoch;
     u32buf qf, qb; /* forward and backward queues of a path search, the closure queue */
-    frame *stack;
-    size_t stack_n, stack_cap;
     size_t bytes; /* everything allocated above, for graph_memory_bytes */
 };
 
@@ -199,21 +187,6 @@ static srtm_err buf_push(graph *g, u32buf *b, uint32_t x)
     return SRTM_OK;
 }
 
-static srtm_err stack_push(graph *g, uint32_t v)
-{
-    if (g->stack_n == g->stack_cap) {
-        size_t ncap = g->stack_cap ? g->stack_cap * 2 : 64;
-        frame *p = realloc(g->stack, ncap * sizeof(frame));
-        if (!p)
-            return SRTM_E_NO_MEMORY;
-        g->bytes += (ncap - g->stack_cap) * sizeof(frame);
-        g->stack = p;
-        g->stack_cap = ncap;
-    }
-    g->stack[g->stack_n++] = (frame){.v = v, .i = 0};
-    return SRTM_OK;
-}
-
 /*
  * Start a search: a fresh epoch makes every mark stale in O(1). Only when the 32-bit
  * epoch wraps (once per 4 billion searches) are the stamps cleared, in O(nodes).
@@ -289,7 +262,6 @@ void graph_free(graph *g)
     free(g->nodes);
     free(g->qf.p);
     free(g->qb.p);
-    free(g->stack);
     free(g);
 }
 
@@ -601,146 +573,6 @@ srtm_err graph_terminate(graph *g, uint64_t x)
 bool graph_is_terminated(const graph *g, uint64_t x)
 {
     return in_range(g, x) && g->nodes[x].terminated;
-}
-
-/* ---- trust ---- */
-
-const char *graph_verdict_name(graph_verdict v)
-{
-    switch (v) {
-    case GRAPH_TRUSTED:
-        return "trusted";
-    case GRAPH_OWN_CCRS_BAD:
-        return "own-ccrs-bad";
-    case GRAPH_TERMINATED:
-        return "terminated";
-    case GRAPH_DEPENDS_ON_UNTRUSTED:
-        return "depends-on-untrusted";
-    case GRAPH_DEPENDS_ON_TERMINATED:
-        return "depends-on-terminated";
-    }
-    return "unknown";
-}
-
-static bool mark_is_bad(uint8_t m)
-{
-    return m == MARK_BAD_OWN || m == MARK_BAD_TERM || m == MARK_BAD_DEP;
-}
-
-typedef struct trust_ctx {
-    bool accept_terminated;
-    graph_own_ok_fn own_ok;
-    void *user;
-} trust_ctx;
-
-/* First sight of v: judge it on its own; push it when its dependencies must be seen. */
-static srtm_err trust_visit(graph *g, const trust_ctx *c, uint32_t v)
-{
-    if (g->nodes[v].terminated && !c->accept_terminated) {
-        set_mark(g, v, MARK_BAD_TERM);
-        return SRTM_OK;
-    }
-    if (!c->own_ok(c->user, v)) {
-        set_mark(g, v, MARK_BAD_OWN);
-        return SRTM_OK;
-    }
-    set_mark(g, v, MARK_BUSY);
-    return stack_push(g, v);
-}
-
-/* Iterative post-order DFS; leaves the verdict of every visited node in its mark. */
-static srtm_err trust_run(graph *g, const trust_ctx *c, uint32_t x)
-{
-    new_epoch(g);
-    g->stack_n = 0;
-    srtm_err err = trust_visit(g, c, x);
-    while (err == SRTM_OK && g->stack_n > 0) {
-        frame *f = &g->stack[g->stack_n - 1];
-        const vec32 *deps = &g->nodes[f->v].deps;
-        if (f->i == deps->n) {
-            g->nodes[f->v].mark = MARK_OK;
-            g->stack_n--;
-            continue;
-        }
-        uint32_t d = vec_cdata(deps)[f->i];
-        if (!seen(g, d)) {
-            err = trust_visit(g, c, d); /* f is re-examined on the next turn */
-            continue;
-        }
-        uint8_t m = g->nodes[d].mark;
-        if (m == MARK_OK) {
-            f->i++;
-        } else if (mark_is_bad(m)) {
-            g->nodes[f->v].mark = MARK_BAD_DEP; /* short-circuit: d is the smallest bad */
-            g->stack_n--;
-        } else {
-            return SRTM_E_INTERNAL; /* MARK_BUSY: a cycle, which the graph never holds */
-        }
-    }
-    return err;
-}
-
-/* After trust_run: the bad dependency of v that the evaluation stopped at. */
-static uint32_t first_bad_dep(const graph *g, uint32_t v)
-{
-    const vec32 *deps = &g->nodes[v].deps;
-    const uint32_t *d = vec_cdata(deps);
-    for (uint32_t i = 0; i < deps->n; i++)
-        if (seen(g, d[i]) && mark_is_bad(g->nodes[d[i]].mark))
-            return d[i];
-    return v; /* unreachable for a MARK_BAD_DEP node */
-}
-
-srtm_err graph_evaluate(graph *g, uint64_t x, bool accept_terminated, graph_own_ok_fn own_ok,
-                        void *user, graph_trust *out)
-{
-    if (!in_range(g, x))
-        return SRTM_E_NO_COMPONENT;
-    if (!own_ok)
-        return SRTM_E_INVALID;
-    trust_ctx c = {.accept_terminated = accept_terminated, .own_ok = own_ok, .user = user};
-    srtm_err err = trust_run(g, &c, (uint32_t)x);
-    if (err != SRTM_OK)
-        return err;
-
-    uint32_t v = (uint32_t)x;
-    if (g->nodes[v].mark == MARK_OK) {
-        *out = (graph_trust){.verdict = GRAPH_TRUSTED};
-        return SRTM_OK;
-    }
-    size_t len = 1;
-    while (g->nodes[v].mark == MARK_BAD_DEP) {
-        uint32_t next = first_bad_dep(g, v);
-        if (next == v)
-            return SRTM_E_INTERNAL;
-        v = next;
-        len++;
-    }
-    bool terminated = g->nodes[v].mark == MARK_BAD_TERM;
-    uint64_t *chain = malloc(len * sizeof(uint64_t));
-    if (!chain)
-        return SRTM_E_NO_MEMORY;
-    v = (uint32_t)x;
-    for (size_t i = 0; i < len; i++) {
-        chain[i] = v;
-        if (i + 1 < len)
-            v = first_bad_dep(g, v);
-    }
-    graph_verdict verdict;
-    if (len == 1)
-        verdict = terminated ? GRAPH_TERMINATED : GRAPH_OWN_CCRS_BAD;
-    else
-        verdict = terminated ? GRAPH_DEPENDS_ON_TERMINATED : GRAPH_DEPENDS_ON_UNTRUSTED;
-    *out = (graph_trust){.verdict = verdict, .chain = chain, .chain_len = len};
-    return SRTM_OK;
-}
-
-void graph_trust_clear(graph_trust *t)
-{
-    if (!t)
-        return;
-    free(t->chain);
-    memset(t, 0, sizeof(*t));
 }
 
 /* ---- test hooks ---- */

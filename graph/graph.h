@@ -16,8 +16,9 @@
  * The sorted insert is a memmove: free when the new entry has the largest handle (the
  * usual case: a new component's edges), about 20 us for a small handle entering a
  * shared service's list of 600,000 dependents (tests/bench/bench_graph.c).
- * Closure, is_dependency and trust evaluation are linear in the part of the graph they
- * visit. Memory: 40 bytes per node; 8 bytes per edge (a uint32 in each direction), up
+ * Closure and is_dependency are linear in the part of the graph they visit. The trust
+ * rule itself is not here: it judges reports, so it lives once, in the verifier
+ * (client-lib/verifier/verify.c, dependency_rule; docs/architecture.md). Memory: 40 bytes per node; 8 bytes per edge (a uint32 in each direction), up
  * to twice that while a growable list has slack, and a node's first two dependencies
  * and first two dependents are stored inside the node (no allocation for the common
  * leaf component). graph_memory_bytes() counts every byte the graph allocates; at
@@ -25,7 +26,7 @@
  * included), 6.4 bytes per edge, 56 bytes per component in all.
  *
  * Scratch state. Queries that search (closure, is_dependency, may_change_deps,
- * evaluate, add_edge) write visited marks and reuse search buffers inside the graph,
+ * add_edge) write visited marks and reuse search buffers inside the graph,
  * which is why they take a non-const graph: not even two readers may use one graph at
  * the same time without a lock.
  *
@@ -141,52 +142,6 @@ SRTM_WUR bool graph_may_change_deps(graph *g, uint64_t actor, uint64_t target);
 SRTM_WUR srtm_err graph_terminate(graph *g, uint64_t x);
 /* false also when x is out of range. O(1). */
 bool graph_is_terminated(const graph *g, uint64_t x);
-
-/* The outcome of graph_evaluate() for the node x it was asked about. */
-typedef enum graph_verdict {
-    GRAPH_TRUSTED = 0,
-    GRAPH_OWN_CCRS_BAD = 1,           /* own_ok(x) is false */
-    GRAPH_TERMINATED = 2,             /* x itself is terminated (and that is not accepted) */
-    GRAPH_DEPENDS_ON_UNTRUSTED = 3,   /* the chain ends at a node whose own CCRs are bad */
-    GRAPH_DEPENDS_ON_TERMINATED = 4,  /* the chain ends at a terminated node */
-} graph_verdict;
-
-/* A static name for v ("trusted", "own-ccrs-bad", ...); never NULL. */
-const char *graph_verdict_name(graph_verdict v);
-
-/*
- * "Are node's own CCRs acceptable?" -- the verifier's policy. Called at most once per
- * node per evaluation; must not call into the graph.
- */
-typedef bool (*graph_own_ok_fn)(void *user, uint64_t node);
-
-/*
- * The result of one evaluation. For an untrusted x, chain[0] = x, chain[i+1] is the
- * dependency of chain[i] that made it untrusted, and chain[chain_len-1] is the culprit:
- * the node whose own CCRs are bad, or the terminated node. chain is owned by the
- * result: release it with graph_trust_clear(). chain is NULL for GRAPH_TRUSTED.
- */
-typedef struct graph_trust {
-    graph_verdict verdict;
-    uint64_t *chain;
-    size_t chain_len;
-} graph_trust;
-
-/*
- * Evaluate trusted(x) = x acceptable AND every dependency of x trusted, where a node is
- * acceptable when it is not terminated (or accept_terminated is true) and own_ok says
- * its own CCRs are acceptable; a terminated node is not even asked about (own_ok not
- * called) unless accept_terminated. Results are memoised within the call, so the cost
- * is linear in the part of x's closure visited. Deterministic: dependencies are
- * examined in ascending handle order and the chain follows the first (smallest-handle)
- * untrusted one. Iterative, so any depth works. Errors: SRTM_E_NO_COMPONENT,
- * SRTM_E_INVALID (own_ok NULL), SRTM_E_NO_MEMORY; *out is written only on success.
- */
-SRTM_WUR srtm_err graph_evaluate(graph *g, uint64_t x, bool accept_terminated,
-                                 graph_own_ok_fn own_ok, void *user, graph_trust *out);
-
-/* Free t->chain and zero *t. Accepts NULL and an already cleared result. */
-void graph_trust_clear(graph_trust *t);
 
 /* Bytes the graph has allocated (nodes, edge lists, search buffers), for benchmarks. */
 size_t graph_memory_bytes(const graph *g);

@@ -51,6 +51,8 @@ struct ccr_component {
     uint32_t nccrs;
     uint8_t cap_hash[SRTM_DIGEST_LEN];
     ccr *ccrs;
+    ccr_dep_change *changes; /* the record of its dependency edges, append-only */
+    uint32_t n_changes, cap_changes;
     uint16_t name_len;
     char name[]; /* NUL-terminated */
 };
@@ -124,6 +126,7 @@ static void component_free(ccr_component *c)
         free(c->ccrs[i].entries);
         free(c->ccrs[i].descs);
     }
+    free(c->changes);
     OPENSSL_cleanse(c->cap_hash, sizeof(c->cap_hash));
     free(c);
 }
@@ -423,6 +426,48 @@ void ccr_comp_set_parent(ccr_component *c, uint64_t parent)
 uint64_t ccr_table_next_seq(ccr_table *t)
 {
     return ++t->seq;
+}
+
+/* ---- the record of dependency edges ---- */
+
+srtm_err ccr_dep_reserve(ccr_table *t, ccr_component *c, size_t n)
+{
+    if (n > SRTM_MAX_DEP_CHANGES || c->n_changes > SRTM_MAX_DEP_CHANGES - n)
+        return SRTM_E_TOO_BIG;
+    if (c->n_changes + n <= c->cap_changes)
+        return SRTM_OK;
+    size_t cap = c->cap_changes ? 2 * (size_t)c->cap_changes : n;
+    if (cap < c->n_changes + n)
+        cap = c->n_changes + n;
+    if (cap > SRTM_MAX_DEP_CHANGES)
+        cap = SRTM_MAX_DEP_CHANGES;
+    ccr_dep_change *grown = realloc(c->changes, cap * sizeof(*grown));
+    if (grown == NULL)
+        return SRTM_E_NO_MEMORY;
+    t->memory += (cap - c->cap_changes) * sizeof(*grown);
+    c->changes = grown;
+    c->cap_changes = (uint32_t)cap;
+    return SRTM_OK;
+}
+
+void ccr_dep_record(ccr_component *c, const ccr_dep_change *change)
+{
+    if (c->n_changes < c->cap_changes)
+        c->changes[c->n_changes++] = *change;
+}
+
+size_t ccr_comp_dep_changes(const ccr_component *c, const ccr_dep_change **out)
+{
+    *out = c->changes;
+    return c->n_changes;
+}
+
+uint64_t ccr_dep_declarer(const ccr_component *c, uint64_t on)
+{
+    for (size_t i = c->n_changes; i > 0; i--)
+        if (c->changes[i - 1].on == on && !c->changes[i - 1].removed)
+            return c->changes[i - 1].actor;
+    return c->handle;
 }
 
 const char *ccr_comp_name(const ccr_component *c)

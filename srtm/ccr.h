@@ -113,6 +113,28 @@ void ccr_comp_set_parent(ccr_component *c, uint64_t parent);
 /* Take the next global sequence number for a structural change (dependencies,
  * termination), which the table itself does not record. */
 uint64_t ccr_table_next_seq(ccr_table *t);
+/*
+ * The record of a component's dependency edges (docs/protocol.md, "Dependency
+ * changes"): every edge added or removed, with the global sequence number of the change
+ * and the component that asked. The edges declared at registration are recorded with
+ * the registration's sequence number and the parent as actor. Append-only, at most
+ * SRTM_MAX_DEP_CHANGES records per component.
+ */
+typedef struct ccr_dep_change {
+    uint64_t seq;
+    uint64_t on;    /* the dependency */
+    uint64_t actor; /* the component whose capability made the change */
+    bool removed;   /* false: the edge was added */
+} ccr_dep_change;
+/* Room for n more records of c, so that recording after a graph change cannot fail.
+ * SRTM_E_TOO_BIG past SRTM_MAX_DEP_CHANGES, SRTM_E_NO_MEMORY; nothing changes then. */
+SRTM_WUR srtm_err ccr_dep_reserve(ccr_table *t, ccr_component *c, size_t n);
+/* Append one record into the room ccr_dep_reserve made (never fails then). */
+void ccr_dep_record(ccr_component *c, const ccr_dep_change *change);
+/* c's records, oldest first; *out points into the table until the next mutation. */
+size_t ccr_comp_dep_changes(const ccr_component *c, const ccr_dep_change **out);
+/* The actor of the record that added c's present edge to on (c itself when none). */
+uint64_t ccr_dep_declarer(const ccr_component *c, uint64_t on);
 const char *ccr_comp_name(const ccr_component *c); /* NUL-terminated */
 uint32_t ccr_comp_ccr_count(const ccr_component *c);
 uint32_t ccr_comp_peer_uid(const ccr_component *c);

@@ -79,6 +79,31 @@ static srtm_err fill_edges(arena *a, const graph *g, uint64_t h, Srtm__ReportCom
     return err;
 }
 
+/* The record of the component's dependency changes, oldest first. */
+static srtm_err fill_changes(arena *a, const ccr_component *c, Srtm__ReportComponent *out)
+{
+    const ccr_dep_change *ch = NULL;
+    size_t n = ccr_comp_dep_changes(c, &ch);
+    if (n == 0)
+        return SRTM_OK;
+    Srtm__DependencyChange *recs = arena_alloc(a, n * sizeof(*recs));
+    Srtm__DependencyChange **ptrs = arena_alloc(a, n * sizeof(*ptrs));
+    if (recs == NULL || ptrs == NULL)
+        return SRTM_E_TOO_BIG;
+    for (size_t i = 0; i < n; i++) {
+        srtm__dependency_change__init(&recs[i]);
+        recs[i].seq = ch[i].seq;
+        recs[i].component = ccr_comp_handle(c);
+        recs[i].on = ch[i].on;
+        recs[i].actor = ch[i].actor;
+        recs[i].removed = ch[i].removed;
+        ptrs[i] = &recs[i];
+    }
+    out->dependency_changes = ptrs;
+    out->n_dependency_changes = n;
+    return SRTM_OK;
+}
+
 static srtm_err fill_component(arena *a, const graph *g, const ccr_component *c,
                                Srtm__ReportComponent *out)
 {
@@ -88,6 +113,8 @@ static srtm_err fill_component(arena *a, const graph *g, const ccr_component *c,
     out->parent = ccr_comp_parent(c);
     out->terminated = graph_is_terminated(g, out->handle);
     srtm_err edges = fill_edges(a, g, out->handle, out);
+    if (edges == SRTM_OK)
+        edges = fill_changes(a, c, out);
     if (edges != SRTM_OK)
         return edges;
     uint32_t n = ccr_comp_ccr_count(c);

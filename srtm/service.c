@@ -341,7 +341,12 @@ static srtm_err register_act(op_call *c)
     ccr_comp_set_parent(ccr_find_handle(c->table, handle), deps[0]);
     /* Every check that could refuse the graph node was made above; what remains is an
      * allocation failure, after which table and graph would disagree: stop changes. */
+    ccr_component *child = ccr_find_handle(c->table, handle);
     err = graph_add_node(c->graph, deps, ndeps, &ghandle);
+    if (err == SRTM_OK)
+        err = ccr_dep_reserve(c->table, child, ndeps);
+    for (size_t i = 0; err == SRTM_OK && i < ndeps; i++)
+        ccr_dep_record(child, &(ccr_dep_change){.seq = seq, .on = deps[i], .actor = deps[0]});
     if (err != SRTM_OK || ghandle != handle) {
         c->w->svc->broken = true;
         log_error("the dependency graph could not follow registration %llu (%s): refusing "
@@ -653,10 +658,9 @@ static srtm_err list_act(op_call *c)
 
 /* ---- hierarchical integrity management ---- */
 
-/* The actor of a change to component c->comp: actor_ref, or the component itself. Its
- * capability must be presented, and it must be the component or one it depends on (the
- * paper's defence against spurious dependencies). */
-static srtm_err authorise_actor(op_call *c, const Srtm__ComponentRef *actor_ref)
+/* The actor of a change to component c->comp: actor_ref, or the component itself, whose
+ * capability must be presented. */
+static srtm_err find_actor(op_call *c, const Srtm__ComponentRef *actor_ref)
 {
     srtm_err err = check_not_broken(c);
     if (err != SRTM_OK)
@@ -664,11 +668,81 @@ static srtm_err authorise_actor(op_call *c, const Srtm__ComponentRef *actor_ref)
     c->actor = c->comp;
     if (actor_ref != NULL && (err = find_into(c, actor_ref, &c->actor)) != SRTM_OK)
         return err;
-    if ((err = check_cap(c, c->actor)) != SRTM_OK)
-        return err;
+    return check_cap(c, c->actor);
+}
+
+/* true when a is x or one of x's ancestors (its parent, grandparent, ... component 0).
+ * Handles are dense and a parent registers before its child, so the walk ends. */
+static bool in_parent_chain(const ccr_table *t, uint64_t a, uint64_t x)
+{
+    for (;;) {
+        if (a == x)
+            return true;
+        const ccr_component *cx = ccr_find_handle(t, x);
+        if (cx == NULL || x == CCR_PLATFORM_HANDLE || ccr_comp_parent(cx) >= x)
+            return false;
+        x = ccr_comp_parent(cx);
+    }
+}
+
+/* Adding a dependency (the paper's defence against spurious dependencies): the
+ * component itself or a component it already depends on, directly or transitively. */
+static srtm_err authorise_add(op_call *c)
+{
     if (!graph_may_change_deps(c->graph, ccr_comp_handle(c->actor), ccr_comp_handle(c->comp))) {
-        set_message(c, "'%s' may not change '%s': only the component itself or a component it "
-                       "depends on may",
+        set_message(c, "'%s' may not add dependencies of '%s': only the component itself or a "
+                       "component it depends on may",
+                    ccr_comp_name(c->actor), ccr_comp_name(c->comp));
+        return SRTM_E_DENIED;
+    }
+    return SRTM_OK;
+}
+
+/*
+ * Removing the edge comp -> other (docs/protocol.md, "Who may change edges"): only the
+ * component itself or its parent chain, never the dependency being removed nor anything
+ * it depends on; an edge an ancestor declared only by that ancestor or one above it.
+ * The edge to the parent is never removable.
+ */
+static srtm_err authorise_remove(op_call *c)
+{
+    uint64_t a = ccr_comp_handle(c->comp), b = ccr_comp_handle(c->other);
+    uint64_t actor = ccr_comp_handle(c->actor);
+    const char *an = ccr_comp_name(c->actor);
+    if (b == ccr_comp_parent(c->comp) && a != CCR_PLATFORM_HANDLE) {
+        set_message(c, "'%s' always depends on its parent '%s'", ccr_comp_name(c->comp),
+                    ccr_comp_name(c->other));
+        return SRTM_E_INVALID;
+    }
+    bool below_b = false;
+    if (actor != b && graph_is_dependency(c->graph, b, actor, &below_b) != SRTM_OK)
+        return SRTM_E_NO_MEMORY;
+    uint64_t declarer = ccr_dep_declarer(c->comp, b);
+    const ccr_component *d = ccr_find_handle(c->table, declarer);
+    if (!in_parent_chain(c->table, actor, a))
+        set_message(c, "'%s' may not remove dependencies of '%s': only the component itself "
+                       "or its parent chain may",
+                    an, ccr_comp_name(c->comp));
+    else if (actor == b || below_b)
+        set_message(c, "'%s' may not remove the dependency of '%s' on '%s': it is that "
+                       "dependency or one it depends on",
+                    an, ccr_comp_name(c->comp), ccr_comp_name(c->other));
+    else if (declarer != a && d != NULL && in_parent_chain(c->table, declarer, a) &&
+             !in_parent_chain(c->table, actor, declarer))
+        set_message(c, "the dependency of '%s' on '%s' was declared by '%s'; only it or its "
+                       "parent chain may remove it",
+                    ccr_comp_name(c->comp), ccr_comp_name(c->other), ccr_comp_name(d));
+    else
+        return SRTM_OK;
+    return SRTM_E_DENIED;
+}
+
+/* Reverting a component's CCR: the component itself or its parent chain. */
+static srtm_err authorise_revert(op_call *c)
+{
+    if (!in_parent_chain(c->table, ccr_comp_handle(c->actor), ccr_comp_handle(c->comp))) {
+        set_message(c, "'%s' may not revert '%s': only the component itself or its parent "
+                       "chain may",
                     ccr_comp_name(c->actor), ccr_comp_name(c->comp));
         return SRTM_E_DENIED;
     }
@@ -693,7 +767,9 @@ static srtm_err depend_authorise(op_call *c)
     if (err == SRTM_OK)
         err = find_into(c, r->on, &c->other);
     if (err == SRTM_OK)
-        err = authorise_actor(c, r->actor);
+        err = find_actor(c, r->actor);
+    if (err == SRTM_OK)
+        err = r->remove ? authorise_remove(c) : authorise_add(c);
     return err;
 }
 
@@ -702,12 +778,16 @@ static srtm_err depend_act(op_call *c)
     const Srtm__DependRequest *r = c->req->depend;
     uint64_t a = ccr_comp_handle(c->comp), b = ccr_comp_handle(c->other);
     const char *an = ccr_comp_name(c->comp), *bn = ccr_comp_name(c->other);
-    srtm_err err;
+    /* Everything that can fail comes before the edge changes: the record of the change
+     * must follow it. */
+    Srtm__DependResponse *out = zalloc(c, sizeof(*out));
+    srtm_err err = out != NULL ? ccr_dep_reserve(c->table, c->comp, 1) : SRTM_E_NO_MEMORY;
+    if (err == SRTM_E_TOO_BIG)
+        set_message(c, "'%s' has %u recorded dependency changes, the most allowed", an,
+                    SRTM_MAX_DEP_CHANGES);
+    if (err != SRTM_OK)
+        return err;
     if (r->remove) {
-        if (b == ccr_comp_parent(c->comp) && a != CCR_PLATFORM_HANDLE) {
-            set_message(c, "'%s' always depends on its parent '%s'", an, bn);
-            return SRTM_E_INVALID;
-        }
         err = graph_remove_edge(c->graph, a, b);
         if (err == SRTM_E_INVALID)
             set_message(c, "'%s' does not depend on '%s'", an, bn);
@@ -724,11 +804,12 @@ static srtm_err depend_act(op_call *c)
     }
     if (err != SRTM_OK)
         return err;
-    Srtm__DependResponse *out = zalloc(c, sizeof(*out));
-    if (out == NULL)
-        return SRTM_E_NO_MEMORY;
     srtm__depend_response__init(out);
     out->seq = ccr_table_next_seq(c->table);
+    ccr_dep_record(c->comp, &(ccr_dep_change){.seq = out->seq,
+                                              .on = b,
+                                              .actor = ccr_comp_handle(c->actor),
+                                              .removed = r->remove});
     c->resp->result_case = SRTM__RESPONSE__RESULT_DEPEND;
     c->resp->depend = out;
     return SRTM_OK;
@@ -748,7 +829,9 @@ static srtm_err revert_authorise(op_call *c)
     const Srtm__RevertRequest *r = c->req->revert;
     srtm_err err = find_ref(c, r->component);
     if (err == SRTM_OK)
-        err = authorise_actor(c, r->actor);
+        err = find_actor(c, r->actor);
+    if (err == SRTM_OK)
+        err = authorise_revert(c);
     return err;
 }
 
@@ -957,40 +1040,61 @@ static int by_handle(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Append the dependency closures of the count components in *sel (in a new arena array). */
+/* Visit h once: mark it and queue it. */
+static void closure_visit(uint8_t *seen, const ccr_component **queue, size_t *n,
+                          const ccr_table *t, uint64_t h)
+{
+    if (seen[h / 8] & (1u << (h % 8)))
+        return;
+    seen[h / 8] |= (uint8_t)(1u << (h % 8));
+    queue[(*n)++] = ccr_find_handle(t, h);
+}
+
+/* u's present dependencies and the targets of its removed edges, queued. */
+static srtm_err closure_expand(op_call *c, uint8_t *seen, const ccr_component **queue, size_t *n,
+                               const ccr_component *u)
+{
+    uint64_t page[64];
+    size_t got = 0;
+    srtm_err err = SRTM_OK;
+    for (size_t off = 0; err == SRTM_OK; off += got) {
+        err = graph_deps(c->graph, ccr_comp_handle(u), off, page, SRTM_ARRAY_LEN(page), &got);
+        for (size_t i = 0; err == SRTM_OK && i < got; i++)
+            closure_visit(seen, queue, n, c->table, page[i]);
+        if (got == 0)
+            break;
+    }
+    const ccr_dep_change *ch = NULL;
+    size_t nch = ccr_comp_dep_changes(u, &ch);
+    for (size_t i = 0; err == SRTM_OK && i < nch; i++)
+        if (ch[i].removed)
+            closure_visit(seen, queue, n, c->table, ch[i].on);
+    return err;
+}
+
+/*
+ * Replace *sel by the selection and everything it depends on: present edges and, so that
+ * the verifier can judge a removed dependency as it was when it was cut, the targets of
+ * removed edges (and what they depend on), each once. The queue holds at most every
+ * component once; the marks are one bit per component.
+ */
 static srtm_err add_closures(op_call *c, const ccr_component ***sel, size_t *count)
 {
-    size_t total = *count;
-    uint64_t **closures = arena_alloc(&c->w->arena, *count * sizeof(*closures));
-    size_t *sizes = arena_alloc(&c->w->arena, *count * sizeof(*sizes));
-    if (closures == NULL || sizes == NULL)
+    size_t total = ccr_table_count(c->table);
+    const ccr_component **queue = arena_alloc(&c->w->arena, total * sizeof(*queue));
+    uint8_t *seen = zalloc(c, total / 8 + 1);
+    if (queue == NULL || seen == NULL)
         return SRTM_E_NO_MEMORY;
+    size_t n = 0;
+    for (size_t i = 0; i < *count; i++)
+        closure_visit(seen, queue, &n, c->table, ccr_comp_handle((*sel)[i]));
     srtm_err err = SRTM_OK;
-    size_t done = 0;
-    for (; done < *count && err == SRTM_OK; done++) {
-        err = graph_closure(c->graph, ccr_comp_handle((*sel)[done]), &closures[done],
-                            &sizes[done]);
-        if (err == SRTM_OK)
-            total += sizes[done];
-        else
-            done--; /* nothing allocated for this one */
-    }
-    const ccr_component **all = NULL;
-    if (err == SRTM_OK && (all = arena_alloc(&c->w->arena, total * sizeof(*all))) == NULL)
-        err = SRTM_E_NO_MEMORY;
-    size_t k = 0;
-    for (size_t i = 0; i < done; i++) {
-        if (all != NULL) {
-            all[k++] = (*sel)[i];
-            for (size_t j = 0; j < sizes[i]; j++)
-                all[k++] = ccr_find_handle(c->table, closures[i][j]);
-        }
-        free(closures[i]);
-    }
+    for (size_t i = 0; err == SRTM_OK && i < n; i++)
+        err = closure_expand(c, seen, queue, &n, queue[i]);
     if (err != SRTM_OK)
         return err;
-    *sel = all;
-    *count = k;
+    *sel = queue;
+    *count = n;
     return SRTM_OK;
 }
 

@@ -1,8 +1,11 @@
 /*
- * Unit tests of graph/ (the dependency DAG, the authorisation rule, trust evaluation):
- * one group per function with the refusals the rules demand, deep chains, and
- * randomized operation sequences checked against a deliberately naive reference model
- * (an adjacency matrix with plain recursive searches) at the end of the file.
+ * Unit tests of graph/ (the dependency DAG, the authorisation rule) and of the trust rule
+ * on graphs it builds: one group per function with the refusals the rules demand, deep
+ * chains, and randomized operation sequences checked against a deliberately naive
+ * reference model (an adjacency matrix with plain recursive searches) at the end of the
+ * file. The trust rule lives once, in the verifier (client-lib/verifier/verify.c,
+ * dependency_rule): these tests judge a CCR report built from the graph with
+ * verify_report_only(), the code srtm_verify runs.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 
 #include "graph.h"
 #include "graph_int.h"
+#include "verify_int.h"
 
 /* ---- helpers ---- */
 
@@ -471,37 +475,88 @@ Test(graph, may_change_deps)
 
 /* ---- termination and trust ---- */
 
-typedef struct oracle {
-    const bool *ok; /* own CCRs acceptable, by handle */
-    unsigned *calls;
-    size_t n;
-} oracle;
-
-static bool own_ok(void *user, uint64_t node)
+/*
+ * The verifier's verdicts on a report of the graph: node i is component "nI" with handle
+ * i, its parent its first dependency, its graph edges, terminated as in the graph, and
+ * one CCR whose value matches its (empty) log when ok[i] and does not otherwise.
+ * accept_terminated picks the policy's "terminated"; the policy names n0 and judges the
+ * others by the replay alone. The caller frees the result.
+ */
+static srtm_verify_result *verifier_on(graph *g, const bool *ok, bool accept_terminated)
 {
-    oracle *o = user;
-    if (node >= o->n)
-        return false;
-    if (o->calls)
-        o->calls[node]++;
-    return o->ok[node];
+    size_t n = graph_node_count(g);
+    Srtm__ReportComponent *c = calloc(n, sizeof(*c));
+    Srtm__ReportComponent **cp = calloc(n, sizeof(*cp));
+    Srtm__ReportCcr *ccr = calloc(n, sizeof(*ccr));
+    Srtm__ReportCcr **ccrp = calloc(n, sizeof(*ccrp));
+    uint64_t **deps = calloc(n, sizeof(*deps));
+    char (*names)[24] = calloc(n, sizeof(*names));
+    static uint8_t good[SRTM_DIGEST_LEN], bad[SRTM_DIGEST_LEN];
+    memset(bad, 0xff, sizeof(bad));
+    cr_assert(c && cp && ccr && ccrp && deps && names);
+    for (size_t i = 0; i < n; i++) {
+        size_t nd = 0, got = 0;
+        cr_assert_eq(graph_degree(g, i, &nd, NULL), SRTM_OK);
+        deps[i] = calloc(nd + 1, sizeof(uint64_t));
+        cr_assert_eq(graph_deps(g, i, 0, deps[i], nd, &got), SRTM_OK);
+        srtm__report_component__init(&c[i]);
+        srtm__report_ccr__init(&ccr[i]);
+        snprintf(names[i], sizeof(names[i]), "n%zu", i);
+        ccr[i].value.data = ok[i] ? good : bad;
+        ccr[i].value.len = SRTM_DIGEST_LEN;
+        ccrp[i] = &ccr[i];
+        c[i].handle = i;
+        c[i].name = names[i];
+        c[i].ccrs = &ccrp[i];
+        c[i].n_ccrs = 1;
+        c[i].depends_on = deps[i];
+        c[i].n_depends_on = got;
+        c[i].parent = got > 0 ? deps[i][0] : 0;
+        c[i].terminated = graph_is_terminated(g, i);
+        cp[i] = &c[i];
+    }
+    Srtm__CcrReport rep = SRTM__CCR_REPORT__INIT;
+    rep.format = 1;
+    rep.components = cp;
+    rep.n_components = n;
+    char text[512];
+    snprintf(text, sizeof(text),
+             "{\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
+             "\"pcrs\":{\"proof\":{\"0\":\"%064d\"},\"running\":{\"0\":\"%064d\"}},"
+             "\"unlisted\":\"replay-only\","
+             "\"components\":{\"n0\":{\"ccrs\":{\"0\":{\"allowed_digests\":[]}}}},"
+             "\"terminated\":\"%s\"}",
+             0, 1, accept_terminated ? "accepted" : "untrusted");
+    srtm_verifier_policy *p = NULL;
+    char msg[256];
+    cr_assert_eq(srtm_policy_parse(text, strlen(text), NULL, &p, msg, sizeof(msg)), SRTM_OK,
+                 "%s", msg);
+    srtm_verify_result *r = NULL;
+    cr_assert_eq(verify_report_only(p, &rep, &r), SRTM_OK);
+    cr_assert_eq(srtm_verify_result_component_count(r), n);
+    srtm_policy_free(p);
+    for (size_t i = 0; i < n; i++)
+        free(deps[i]);
+    free(deps);
+    free(names);
+    free(ccrp);
+    free(ccr);
+    free(cp);
+    free(c);
+    return r;
 }
 
-static void assert_trust(graph *g, uint64_t x, bool accept, oracle *o, graph_verdict v,
-                         const uint64_t *chain, size_t len)
+static bool v_trusted(const srtm_verify_result *r, size_t i)
 {
-    graph_trust t = {0};
-    cr_assert_eq(graph_evaluate(g, x, accept, own_ok, o, &t), SRTM_OK);
-    cr_assert_eq(t.verdict, v, "node %llu: %s, want %s", (unsigned long long)x,
-                 graph_verdict_name(t.verdict), graph_verdict_name(v));
-    cr_assert_eq(t.chain_len, len);
-    if (len)
-        cr_assert_arr_eq(t.chain, chain, len * sizeof(uint64_t));
-    else
-        cr_assert_null(t.chain);
-    graph_trust_clear(&t);
-    cr_assert_null(t.chain);
-    cr_assert_eq(t.chain_len, 0);
+    return srtm_verify_result_component_trusted(r, i);
+}
+
+/* The first reason of node i starts with want. */
+static void expect_reason(const srtm_verify_result *r, size_t i, const char *want)
+{
+    const char *got = srtm_verify_result_component_reason(r, i, 0);
+    cr_expect(got != NULL && strncmp(got, want, strlen(want)) == 0, "n%zu: '%s', want '%s...'",
+              i, got ? got : "(none)", want);
 }
 
 Test(graph, terminate)
@@ -528,23 +583,30 @@ Test(graph, trust_chains)
     add(g, 5, 2);
     add(g, 5, 1);
     bool ok[6] = {true, true, true, true, true, true};
-    unsigned calls[6] = {0};
-    oracle o = {ok, calls, 6};
-    assert_trust(g, 5, false, &o, GRAPH_TRUSTED, NULL, 0);
-    for (int i = 0; i < 6; i++)
-        cr_assert_eq(calls[i], 1, "own_ok(%d) called %u times", i, calls[i]);
+    srtm_verify_result *r = verifier_on(g, ok, false);
+    for (size_t i = 0; i < 6; i++)
+        cr_expect(v_trusted(r, i), "n%zu", i);
+    srtm_verify_result_free(r);
 
     ok[3] = false; /* the vTPM manager */
-    assert_trust(g, 5, false, &o, GRAPH_DEPENDS_ON_UNTRUSTED, (uint64_t[]){5, 4, 3}, 3);
-    assert_trust(g, 3, false, &o, GRAPH_OWN_CCRS_BAD, (uint64_t[]){3}, 1);
-    assert_trust(g, 2, false, &o, GRAPH_TRUSTED, NULL, 0);
+    r = verifier_on(g, ok, false);
+    cr_expect(!v_trusted(r, 5) && !v_trusted(r, 4) && !v_trusted(r, 3) && v_trusted(r, 2));
+    expect_reason(r, 5, "depends on n4, which depends on n3, whose CCR 0");
+    expect_reason(r, 3, "CCR 0: value does not match");
+    srtm_verify_result_free(r);
 
     ok[2] = false; /* storage: a smaller handle than 4, so the chain goes there first */
-    assert_trust(g, 5, false, &o, GRAPH_DEPENDS_ON_UNTRUSTED, (uint64_t[]){5, 2}, 2);
+    r = verifier_on(g, ok, false);
+    expect_reason(r, 5, "depends on n2, whose CCR 0");
+    srtm_verify_result_free(r);
     ok[0] = false; /* the platform: everything goes, through the smallest handles */
-    assert_trust(g, 5, false, &o, GRAPH_DEPENDS_ON_UNTRUSTED, (uint64_t[]){5, 1, 0}, 3);
+    r = verifier_on(g, ok, false);
+    expect_reason(r, 5, "depends on n1, which depends on n0, whose CCR 0");
+    srtm_verify_result_free(r);
     ok[5] = false; /* x's own CCRs are judged before its dependencies */
-    assert_trust(g, 5, false, &o, GRAPH_OWN_CCRS_BAD, (uint64_t[]){5}, 1);
+    r = verifier_on(g, ok, false);
+    expect_reason(r, 5, "CCR 0: value does not match");
+    srtm_verify_result_free(r);
     graph_free(g);
 }
 
@@ -556,43 +618,20 @@ Test(graph, trust_terminated)
     add(g, 3, 2);
     add(g, 4, 0);
     bool ok[5] = {true, true, true, true, true};
-    unsigned calls[5] = {0};
-    oracle o = {ok, calls, 5};
     cr_assert_eq(graph_terminate(g, 1), SRTM_OK);
-    assert_trust(g, 3, false, &o, GRAPH_DEPENDS_ON_TERMINATED, (uint64_t[]){3, 2, 1}, 3);
-    cr_assert_eq(calls[1], 0, "a terminated node is not asked about");
-    assert_trust(g, 1, false, &o, GRAPH_TERMINATED, (uint64_t[]){1}, 1);
-    assert_trust(g, 3, true, &o, GRAPH_TRUSTED, NULL, 0);
-    cr_assert_eq(calls[1], 1, "accepted: its own CCRs still count");
-    assert_trust(g, 4, false, &o, GRAPH_TRUSTED, NULL, 0);
+    srtm_verify_result *r = verifier_on(g, ok, false);
+    cr_expect(!v_trusted(r, 3) && !v_trusted(r, 1) && v_trusted(r, 4));
+    expect_reason(r, 3, "depends on n2, which depends on n1, which is terminated");
+    expect_reason(r, 1, "terminated");
+    srtm_verify_result_free(r);
+    r = verifier_on(g, ok, true);
+    cr_expect(v_trusted(r, 3) && v_trusted(r, 1), "accepted termination");
+    srtm_verify_result_free(r);
     ok[1] = false;
-    assert_trust(g, 3, true, &o, GRAPH_DEPENDS_ON_UNTRUSTED, (uint64_t[]){3, 2, 1}, 3);
-    assert_trust(g, 3, false, &o, GRAPH_DEPENDS_ON_TERMINATED, (uint64_t[]){3, 2, 1}, 3);
-    assert_trust(g, 1, false, &o, GRAPH_TERMINATED, (uint64_t[]){1}, 1);
+    r = verifier_on(g, ok, true);
+    expect_reason(r, 3, "depends on n2, which depends on n1, whose CCR 0");
+    srtm_verify_result_free(r);
     graph_free(g);
-}
-
-Test(graph, trust_errors)
-{
-    graph *g = new_graph(2);
-    bool ok[2] = {true, true};
-    oracle o = {ok, NULL, 2};
-    graph_trust t = {.verdict = GRAPH_TERMINATED, .chain = NULL, .chain_len = 42};
-    cr_assert_eq(graph_evaluate(g, 2, false, own_ok, &o, &t), SRTM_E_NO_COMPONENT);
-    cr_assert_eq(graph_evaluate(g, 1, false, NULL, &o, &t), SRTM_E_INVALID);
-    cr_assert_eq(t.chain_len, 42, "out-parameter written on failure");
-    graph_trust_clear(NULL);
-    graph_free(g);
-}
-
-Test(graph, verdict_names)
-{
-    cr_assert_str_eq(graph_verdict_name(GRAPH_TRUSTED), "trusted");
-    cr_assert_str_eq(graph_verdict_name(GRAPH_OWN_CCRS_BAD), "own-ccrs-bad");
-    cr_assert_str_eq(graph_verdict_name(GRAPH_TERMINATED), "terminated");
-    cr_assert_str_eq(graph_verdict_name(GRAPH_DEPENDS_ON_UNTRUSTED), "depends-on-untrusted");
-    cr_assert_str_eq(graph_verdict_name(GRAPH_DEPENDS_ON_TERMINATED), "depends-on-terminated");
-    cr_assert_str_eq(graph_verdict_name((graph_verdict)99), "unknown");
 }
 
 /* ---- deep chains: no recursion anywhere ---- */
@@ -618,21 +657,6 @@ Test(graph, deep_chain_100k, .timeout = 60)
     cr_assert(graph_may_change_deps(g, 0, N - 1));
     cr_assert_not(graph_may_change_deps(g, N - 1, 0));
 
-    bool *ok = malloc(N * sizeof(bool));
-    for (size_t i = 0; i < N; i++)
-        ok[i] = true;
-    oracle o = {ok, NULL, N};
-    graph_trust t;
-    cr_assert_eq(graph_evaluate(g, N - 1, false, own_ok, &o, &t), SRTM_OK);
-    cr_assert_eq(t.verdict, GRAPH_TRUSTED);
-    ok[0] = false;
-    cr_assert_eq(graph_evaluate(g, N - 1, false, own_ok, &o, &t), SRTM_OK);
-    cr_assert_eq(t.verdict, GRAPH_DEPENDS_ON_UNTRUSTED);
-    cr_assert_eq(t.chain_len, N);
-    for (size_t i = 0; i < N; i++)
-        cr_assert_eq(t.chain[i], N - 1 - i);
-    graph_trust_clear(&t);
-    free(ok);
     graph_free(g);
 }
 
@@ -910,53 +934,38 @@ static void op_queries(graph *g, ref *r, uint64_t seed)
     free(cl);
 }
 
+/*
+ * The verifier's dependency rule on a report of the graph against the reference's
+ * trusted(X) = X acceptable AND every dependency trusted, for every node. A node the
+ * verifier cannot accept on its own for the report's shape (a component other than 0
+ * without a parent edge, component 0 with dependencies) counts as own-bad in the model.
+ */
 static void op_trust(graph *g, ref *r, uint64_t seed)
 {
-    bool ok[RMAX];
-    unsigned calls[RMAX] = {0};
+    bool ok[RMAX], own[RMAX];
     unsigned bad_per_mille = (unsigned)rnd_below(300);
-    for (size_t i = 0; i < r->n; i++)
+    for (size_t i = 0; i < r->n; i++) {
+        size_t nd = 0;
+        for (size_t d = 0; d < r->n; d++)
+            nd += r->adj[i][d];
         ok[i] = rnd_below(1000) >= bad_per_mille;
-    bool accept = rnd_below(2);
-    uint64_t x = rnd_handle(r);
-    oracle o = {ok, calls, r->n};
-    graph_trust t;
-    srtm_err err = graph_evaluate(g, x, accept, own_ok, &o, &t);
-    if (x >= r->n) {
-        cr_assert_eq(err, SRTM_E_NO_COMPONENT);
-        return;
+        own[i] = ok[i] && (i == 0 ? nd == 0 : nd > 0);
     }
-    cr_assert_eq(err, SRTM_OK);
-    for (size_t i = 0; i < r->n; i++)
-        cr_assert_leq(calls[i], 1, "seed %llu: memoised", (unsigned long long)seed);
-
+    bool accept = rnd_below(2);
+    srtm_verify_result *res = verifier_on(g, ok, accept);
     int memo[RMAX] = {0};
     size_t next[RMAX];
-    int res = ref_trust(r, x, accept, ok, memo, next);
-    uint64_t chain[RMAX];
-    size_t len = 0;
-    graph_verdict want = GRAPH_TRUSTED;
-    if (res != R_OK) {
-        size_t v = x;
-        chain[len++] = v;
-        while (memo[v] == R_BAD_DEP) {
-            v = next[v];
-            chain[len++] = v;
+    for (size_t x = 0; x < r->n; x++) {
+        int want = ref_trust(r, x, accept, own, memo, next);
+        cr_assert_eq(v_trusted(res, x), want == R_OK, "seed %llu: trust of n%zu",
+                     (unsigned long long)seed, x);
+        if (want == R_BAD_DEP) {
+            char head[32];
+            snprintf(head, sizeof(head), "depends on n%zu, ", next[x]);
+            expect_reason(res, x, head);
         }
-        bool term = memo[v] == R_BAD_TERM;
-        if (len == 1)
-            want = term ? GRAPH_TERMINATED : GRAPH_OWN_CCRS_BAD;
-        else
-            want = term ? GRAPH_DEPENDS_ON_TERMINATED : GRAPH_DEPENDS_ON_UNTRUSTED;
     }
-    cr_assert_eq(t.verdict, want, "seed %llu: trust of %llu: %s, want %s",
-                 (unsigned long long)seed, (unsigned long long)x, graph_verdict_name(t.verdict),
-                 graph_verdict_name(want));
-    cr_assert_eq(t.chain_len, len, "seed %llu", (unsigned long long)seed);
-    if (len)
-        cr_assert_arr_eq(t.chain, chain, len * sizeof(uint64_t), "seed %llu",
-                         (unsigned long long)seed);
-    graph_trust_clear(&t);
+    srtm_verify_result_free(res);
 }
 
 static void run_sequence(uint64_t seed, size_t ops)

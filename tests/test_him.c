@@ -338,3 +338,70 @@ Test(him, graph_reads)
     cr_expect(!r->graph->more);
     srtm__response__free_unpacked(r, NULL);
 }
+
+/*
+ * Removing an edge (docs/protocol.md, "Who may change edges"): the component or its parent
+ * chain; never the dependency itself nor anything it depends on; an edge an ancestor
+ * declared only by that ancestor or above; an edge a dependency added, by the component.
+ */
+Test(him, who_may_remove_an_edge)
+{
+    srtm_cap dm, fw, vm, w2, sub, gen;
+    cr_assert_eq(reg("dm", NULL, &admin, NULL, 0, 1, 0, &dm), SRTM_OK);
+    cr_assert_eq(reg("fw", NULL, &admin, NULL, 0, 1, 0, &fw), SRTM_OK);
+    cr_assert_eq(reg("gen", NULL, &admin, NULL, 0, 1, 0, &gen), SRTM_OK);
+    const char *deps[] = {"fw"};
+    cr_assert_eq(reg("vm", "dm", &dm, deps, 1, 1, 0, &vm), SRTM_OK);
+    cr_assert_eq(reg("sub", "vm", &vm, NULL, 0, 1, 0, &sub), SRTM_OK);
+    cr_assert_eq(reg("w2", NULL, &admin, NULL, 0, 1, 0, &w2), SRTM_OK);
+    /* vm -> fw was declared by dm at registration. */
+    UNCHANGED_AFTER(depend("vm", "fw", "fw", &fw, true), SRTM_E_DENIED, "the dependency itself");
+    UNCHANGED_AFTER(depend("vm", "fw", NULL, &vm, true), SRTM_E_DENIED,
+                    "the child drops its parent's edge");
+    UNCHANGED_AFTER(depend("vm", "fw", "sub", &sub, true), SRTM_E_DENIED, "a child of vm");
+    UNCHANGED_AFTER(depend("vm", "fw", "w2", &w2, true), SRTM_E_DENIED, "a stranger");
+    UNCHANGED_AFTER(depend("vm", "fw", "platform", &admin, true), SRTM_E_DENIED,
+                    "an ancestor fw depends on");
+    /* sub -> fw added later by sub's parent vm: declared by an ancestor, so sub may not
+     * remove it, vm may. */
+    cr_assert_eq(depend("sub", "fw", "vm", &vm, false), SRTM_OK);
+    UNCHANGED_AFTER(depend("sub", "fw", NULL, &sub, true), SRTM_E_DENIED,
+                    "the child drops an edge its parent added");
+    cr_expect_eq(depend("sub", "fw", "vm", &vm, true), SRTM_OK);
+    /* w2 -> gen added by w2's dependency fw, not an ancestor: w2 may remove it, fw not. */
+    cr_assert_eq(depend("w2", "fw", NULL, &w2, false), SRTM_OK);
+    cr_assert_eq(depend("w2", "gen", "fw", &fw, false), SRTM_OK);
+    UNCHANGED_AFTER(depend("w2", "gen", "fw", &fw, true), SRTM_E_DENIED,
+                    "a dependency that is not an ancestor");
+    UNCHANGED_AFTER(depend("w2", "gen", "gen", &gen, true), SRTM_E_DENIED, "gen cuts itself");
+    cr_expect_eq(depend("w2", "gen", NULL, &w2, true), SRTM_OK);
+    /* The declaring parent removes its edge. */
+    cr_expect_eq(depend("vm", "fw", "dm", &dm, true), SRTM_OK);
+}
+
+Test(him, who_may_revert)
+{
+    srtm_cap dm, fw, vm;
+    cr_assert_eq(reg("dm", NULL, &admin, NULL, 0, 1, 0, &dm), SRTM_OK);
+    cr_assert_eq(reg("fw", NULL, &admin, NULL, 0, 1, 0, &fw), SRTM_OK);
+    const char *deps[] = {"fw"};
+    cr_assert_eq(reg("vm", "dm", &dm, deps, 1, 1, 0x1, &vm), SRTM_OK);
+    uint64_t s1 = extend("vm", 0, 1, &vm);
+    extend("vm", 0, 2, &vm);
+    UNCHANGED_AFTER(revert("vm", 0, s1, "fw", &fw), SRTM_E_DENIED, "a dependency reverts");
+    cr_expect_eq(revert("vm", 0, s1, "dm", &dm), SRTM_OK, "the parent");
+    cr_expect_eq(revert("vm", 0, 0, "platform", &admin), SRTM_OK, "the grandparent");
+}
+
+/* The record of dependency changes is bounded: past SRTM_MAX_DEP_CHANGES, TOO_BIG. */
+Test(him, dependency_records_are_bounded)
+{
+    srtm_cap a, b;
+    cr_assert_eq(reg("a", NULL, &admin, NULL, 0, 1, 0, &a), SRTM_OK);
+    cr_assert_eq(reg("b", NULL, &admin, NULL, 0, 1, 0, &b), SRTM_OK);
+    /* One record from the registration, then add/remove pairs. */
+    for (unsigned i = 1; i < SRTM_MAX_DEP_CHANGES; i++)
+        cr_assert_eq(depend("a", "b", NULL, &a, i % 2 == 0), SRTM_OK, "change %u", i);
+    UNCHANGED_AFTER(depend("a", "b", NULL, &a, false), SRTM_E_TOO_BIG, "record full");
+    cr_expect_eq(depend("b", "a", NULL, &b, false), SRTM_E_INVALID, "a -> b is still there");
+}

@@ -721,7 +721,11 @@ Test(him_ctl, revert_then_log_shows_markers)
     cr_assert_eq(json_object_get_boolean(jget(m, "revert_marker")), 1);
     cr_assert_eq(json_object_get_uint64(jget(m, "revert_to_seq")), s1);
     cr_assert_eq(json_object_get_uint64(jget(m, "revert_by")), 3u);
+    cr_assert_str_eq(json_object_get_string(jget(m, "revert_by_name")), "vm");
     cr_assert(json_object_is_type(jget(m, "digest"), json_type_null));
+    json_object *m2 = json_object_array_get_idx(entries, 4);
+    cr_assert_str_eq(json_object_get_string(jget(m2, "revert_by_name")), "dm");
+    cr_assert_not(json_object_object_get_ex(e0, "revert_by_name", NULL), "only on markers");
     json_object_put(o);
 }
 

@@ -5,7 +5,9 @@
  * it. Reports are built by hand (no TPM, no daemon) and judged by verify_report_only(),
  * which runs everything srtm_verify runs after the TPM-level checks. Also the report's
  * self-consistency (missing handles, cycles, parents, duplicate handles), "terminated",
- * and the paper's firewall scenario (section 6.2) on a reversible CCR.
+ * and the paper's firewall scenario (section 6.2) on a reversible CCR. Then the rules over
+ * a component's history (client-lib/verifier/history.c): dependency records, removed
+ * dependencies judged at the cut, and who made each revert.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 #define MAX_LOG 8
 #define MAX_DEPS 4
+#define MAX_CHANGES 8
 
 /* One hand-built component with one CCR. */
 typedef struct hcomp {
@@ -29,6 +32,8 @@ typedef struct hcomp {
     char desc[MAX_LOG][32];
     uint8_t value[SRTM_DIGEST_LEN];
     uint64_t deps[MAX_DEPS];
+    Srtm__DependencyChange ch[MAX_CHANGES];
+    Srtm__DependencyChange *chp[MAX_CHANGES];
     char name[32];
 } hcomp;
 
@@ -182,6 +187,48 @@ static void hrevert(hrep *h, const char *name, uint64_t to_seq)
     e->revert_to_seq = to_seq;
     c->log[k] = e;
     recompute(c);
+}
+
+/* Append a dependency record to name: the edge to on added (or removed) by actor, with the
+ * next sequence number, and depends_on changed to match. Returns the record's seq. */
+static uint64_t hchange(hrep *h, const char *name, uint64_t on, uint64_t actor, bool removed)
+{
+    hcomp *c = hfind(h, name);
+    size_t k = c->c.n_dependency_changes++;
+    cr_assert(k < MAX_CHANGES);
+    Srtm__DependencyChange *d = &c->ch[k];
+    srtm__dependency_change__init(d);
+    d->seq = ++h->seq;
+    d->component = c->c.handle;
+    d->on = on;
+    d->actor = actor;
+    d->removed = removed;
+    c->chp[k] = d;
+    c->c.dependency_changes = c->chp;
+    size_t n = c->c.n_depends_on, at = n;
+    for (size_t i = 0; i < n; i++)
+        if (c->deps[i] == on)
+            at = i;
+    if (removed && at < n) {
+        memmove(&c->deps[at], &c->deps[at + 1], (n - at - 1) * sizeof(uint64_t));
+        c->c.n_depends_on--;
+    } else if (!removed && at == n) {
+        cr_assert(n < MAX_DEPS);
+        c->deps[c->c.n_depends_on++] = on;
+    }
+    return d->seq;
+}
+
+/* The records of a registration: name's present edges, added by its parent. */
+static void hregistered(hrep *h, const char *name)
+{
+    hcomp *c = hfind(h, name);
+    uint64_t deps[MAX_DEPS];
+    size_t n = c->c.n_depends_on;
+    memcpy(deps, c->deps, n * sizeof(uint64_t));
+    c->c.n_depends_on = 0;
+    for (size_t i = 0; i < n; i++)
+        hchange(h, name, deps[i], c->c.parent, false);
 }
 
 /* A policy: no PCRs that matter here, the platform with an empty CCR 0, the given
@@ -854,6 +901,68 @@ Test(verify_graph, named_twice_or_without_a_path)
     hrep_free(h);
 }
 
+/* ---- history: dependency records, removed dependencies, reverts --------------------------- */
+
+/* platform, fw (c1) and vm (c2), both children of the platform; vm depends on fw by its own
+ * choice. fw's CCR 0 is reversible, and the policy allows "fw-good" in it and "vm-kernel" in
+ * vm's. Returns the policy (extra: more of the components object, or NULL). */
+static srtm_verifier_policy *fw_vm(hrep **out, const char *extra)
+{
+    hrep *h = hrep_new(3);
+    hset(h, 1, "fw", (uint64_t[]){0}, 1);
+    hset(h, 2, "vm", (uint64_t[]){0}, 1);
+    hregistered(h, "fw");
+    hregistered(h, "vm");
+    hchange(h, "vm", 1, 2, false);
+    hfind(h, "fw")->ccr.policy = SRTM__CHANGE_POLICY__POLICY_REVERSIBLE;
+    hfind(h, "vm")->ccr.policy = SRTM__CHANGE_POLICY__POLICY_REVERSIBLE;
+    const char *good[] = {"fw-good"}, *kern[] = {"vm-kernel"};
+    char a[512], b[512], comps[1400];
+    allow(a, sizeof(a), "fw", 0, good, 1);
+    allow(b, sizeof(b), "vm", 0, kern, 1);
+    if (extra != NULL) /* "vm":{...} with a revert_by: replace vm's object */
+        snprintf(comps, sizeof(comps), "%s,%s", a, extra);
+    else
+        snprintf(comps, sizeof(comps), "%s,%s", a, b);
+    *out = h;
+    return hpolicy(comps, NULL);
+}
+
+static void not_allowed_reason(char *out, size_t size, const char *data, uint64_t seq)
+{
+    char hex[65];
+    hex_of(data, hex);
+    snprintf(out, size,
+             "removed its dependency on fw at seq %llu while fw was untrusted: CCR 0: log "
+             "entry 0 digest %s (\"%s\") is not in the allowlist",
+             (unsigned long long)seq, hex, data);
+}
+
+/* The attack of the brief: fw is bad, vm cuts it (a legitimate actor), the verdict of vm
+ * stays untrusted and names the removed edge and its seq. */
+Test(verify_graph, a_dependency_bad_at_the_cut_keeps_the_dependent_untrusted)
+{
+    hrep *h = NULL;
+    srtm_verifier_policy *p = fw_vm(&h, NULL);
+    hmeasure(h, "vm", "vm-kernel");
+    hmeasure(h, "fw", "fw-evil");
+    uint64_t cut = hchange(h, "vm", 1, 2, true);
+    srtm_verify_result *r = judge(p, h);
+    char want[400];
+    not_allowed_reason(want, sizeof(want), "fw-evil", cut);
+    cr_expect(!trusted(r, "vm"));
+    cr_expect(has_reason(r, "vm", want), "%s", want);
+    /* fw is still bad now, so the dependency rule names the removed edge too. */
+    snprintf(want, sizeof(want), "depended on fw until its removal at seq %llu, whose CCR 0: ",
+             (unsigned long long)cut);
+    cr_expect(strncmp(srtm_verify_result_component_reason(r, at(r, "vm"), 1), want,
+                      strlen(want)) == 0);
+    cr_expect(!trusted(r, "fw"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
 /* The text of a report: names of 1 to 128 bytes of UTF-8 without '/', descriptions UTF-8
  * (part of check report-parse; a NUL inside a string is found by packing, test_verify.c). */
 Test(verify_graph, report_text_is_checked)
@@ -875,5 +984,179 @@ Test(verify_graph, report_text_is_checked)
     cr_expect(!report_text_ok(&h->r, reason, sizeof(reason)));
     cr_expect_str_eq(reason, "component 1 (handle 1), CCR 0, log entry 0: the description is "
                              "not at most 256 bytes of UTF-8");
+    hrep_free(h);
+}
+
+/* Reverting fw after the cut does not help: at the cut, the bad measurement was live. */
+Test(verify_graph, a_revert_after_the_cut_does_not_clean_the_cut)
+{
+    hrep *h = NULL;
+    srtm_verifier_policy *p = fw_vm(&h, NULL);
+    hmeasure(h, "vm", "vm-kernel");
+    hmeasure(h, "fw", "fw-evil");
+    uint64_t cut = hchange(h, "vm", 1, 2, true);
+    hrevert(h, "fw", 0);
+    srtm_verify_result *r = judge(p, h);
+    cr_expect(trusted(r, "fw"), "fw's own log is clean now");
+    char want[400];
+    not_allowed_reason(want, sizeof(want), "fw-evil", cut);
+    expect_only_reason(r, "vm", want);
+    srtm_verify_result_free(r);
+    /* A revert before the cut does: the cut state is clean. */
+    hrep_free(h);
+    srtm_policy_free(p);
+    p = fw_vm(&h, NULL);
+    hmeasure(h, "vm", "vm-kernel");
+    hmeasure(h, "fw", "fw-evil");
+    hrevert(h, "fw", 0);
+    hchange(h, "vm", 1, 2, true);
+    r = judge(p, h);
+    expect_all_trusted(r);
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* The genuine case: fw was trusted when cut. A bad measurement of fw after the cut still
+ * counts (its present trust is part of the rule), and the reason names the removed edge. */
+Test(verify_graph, a_dependency_trusted_at_the_cut_and_after)
+{
+    hrep *h = NULL;
+    srtm_verifier_policy *p = fw_vm(&h, NULL);
+    hmeasure(h, "vm", "vm-kernel");
+    hmeasure(h, "fw", "fw-good");
+    uint64_t cut = hchange(h, "vm", 1, 2, true);
+    srtm_verify_result *r = judge(p, h);
+    expect_all_trusted(r);
+    srtm_verify_result_free(r);
+    hmeasure(h, "fw", "fw-evil");
+    r = judge(p, h);
+    char hex[65], want[400];
+    hex_of("fw-evil", hex);
+    snprintf(want, sizeof(want),
+             "depended on fw until its removal at seq %llu, whose CCR 0: log entry 1 digest %s "
+             "(\"fw-evil\") is not in the allowlist",
+             (unsigned long long)cut, hex);
+    expect_only_reason(r, "vm", want);
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+Test(verify_graph, a_removed_dependency_missing_from_the_report)
+{
+    hrep *h = NULL;
+    srtm_verifier_policy *p = fw_vm(&h, NULL);
+    hmeasure(h, "vm", "vm-kernel");
+    uint64_t cut = hchange(h, "vm", 1, 2, true);
+    /* A report without fw: the cut cannot be judged. */
+    h->ptrs[1] = h->ptrs[2];
+    h->r.n_components = 2;
+    srtm_verify_result *r = judge(p, h);
+    char want[300];
+    snprintf(want, sizeof(want),
+             "removed its dependency on handle 1 at seq %llu, whose state then cannot be "
+             "established: it is missing from the report",
+             (unsigned long long)cut);
+    expect_only_reason(r, "vm", want);
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* A removal made by the dependency itself (srtmd refuses it; a report saying so fails). */
+Test(verify_graph, a_removal_by_the_dependency_itself_fails)
+{
+    hrep *h = NULL;
+    srtm_verifier_policy *p = fw_vm(&h, NULL);
+    hmeasure(h, "vm", "vm-kernel");
+    hmeasure(h, "fw", "fw-good");
+    uint64_t cut = hchange(h, "vm", 1, 1, true);
+    srtm_verify_result *r = judge(p, h);
+    char want[300];
+    snprintf(want, sizeof(want),
+             "its dependency on fw was removed at seq %llu by fw, which may not remove it",
+             (unsigned long long)cut);
+    expect_only_reason(r, "vm", want);
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* The records must replay to depends_on: an edge that vanished without a record fails. */
+Test(verify_graph, records_that_do_not_replay_fail)
+{
+    hrep *h = NULL;
+    srtm_verifier_policy *p = fw_vm(&h, NULL);
+    hcomp *vm = hfind(h, "vm");
+    vm->c.n_depends_on = 1; /* the edge to fw dropped, no record */
+    srtm_verify_result *r = judge(p, h);
+    expect_only_reason(r, "vm", "its dependency changes do not replay to its dependencies: an "
+                                "edge recorded that is missing from depends_on");
+    srtm_verify_result_free(r);
+    vm->c.n_depends_on = 2;
+    vm->ch[1].removed = true; /* a removal of an edge that is still there */
+    r = judge(p, h);
+    cr_expect(!trusted(r, "vm"));
+    srtm_verify_result_free(r);
+    srtm_policy_free(p);
+    hrep_free(h);
+}
+
+/* Reverts: by default the component and its parent chain; a policy's revert_by decides
+ * otherwise. */
+Test(verify_graph, revert_by_who_made_the_revert)
+{
+    hrep *h = NULL;
+    srtm_verifier_policy *p = fw_vm(&h, NULL);
+    uint64_t k = hmeasure(h, "vm", "vm-kernel");
+    hmeasure(h, "fw", "fw-good");
+    hmeasure(h, "vm", "vm-kernel");
+    hrevert(h, "vm", k);
+    hcomp *vm = hfind(h, "vm");
+    Srtm__LogEntry *marker = &vm->e[2];
+    cr_assert(marker->revert_marker);
+    static const struct {
+        uint64_t by;
+        const char *revert_by; /* NULL: the key is absent */
+        bool trusted;
+    } cases[] = {
+        {2, NULL, true},                 /* itself */
+        {0, NULL, true},                 /* its parent */
+        {1, NULL, false},                /* its dependency fw */
+        {1, "[\"fw\"]", true},          /* named by the policy */
+        {2, "[\"self\"]", true},
+        {0, "[\"self\"]", false},        /* the parent, not in the list */
+        {9, "[\"self\",\"fw\"]", false}, /* not in the report */
+    };
+    for (size_t i = 0; i < SRTM_ARRAY_LEN(cases); i++) {
+        marker->revert_by = cases[i].by;
+        srtm_verifier_policy *q = p;
+        if (cases[i].revert_by != NULL) {
+            const char *kern[] = {"vm-kernel"};
+            char b[512], vmobj[700];
+            allow(b, sizeof(b), "vm", 0, kern, 1);
+            /* "vm":{"ccrs":...} -> "vm":{"revert_by":[...],"ccrs":...} */
+            snprintf(vmobj, sizeof(vmobj), "\"vm\":{\"revert_by\":%s,%s", cases[i].revert_by,
+                     b + strlen("\"vm\":{"));
+            hrep *unused = NULL;
+            q = fw_vm(&unused, vmobj);
+            hrep_free(unused);
+        }
+        srtm_verify_result *r = judge(q, h);
+        cr_expect_eq(trusted(r, "vm"), cases[i].trusted, "case %zu", i);
+        if (!cases[i].trusted) {
+            char want[200];
+            snprintf(want, sizeof(want),
+                     "CCR 0: log entry 2: reverted by %s (handle %llu), which may not revert it",
+                     cases[i].by == 1 ? "fw" : cases[i].by == 0 ? "platform" : "(not in the report)",
+                     (unsigned long long)cases[i].by);
+            expect_only_reason(r, "vm", want);
+        }
+        srtm_verify_result_free(r);
+        if (q != p)
+            srtm_policy_free(q);
+    }
+    srtm_policy_free(p);
     hrep_free(h);
 }

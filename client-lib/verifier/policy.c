@@ -482,9 +482,36 @@ static bool ccr_key(const char *key, uint32_t *out)
     return true;
 }
 
+/* "revert_by": the names of the components that may revert this component's CCRs;
+ * "self" stands for the component itself (docs/verifier.md). */
+static srtm_err parse_revert_by(pctx *x, const char *path, json_object *v, pol_component *c)
+{
+    srtm_err err = want_type(x, path, v, json_type_array);
+    if (err != SRTM_OK)
+        return err;
+    size_t n = json_object_array_length(v);
+    if (n > POLICY_MAX_REVERT_BY)
+        return perr(x, SRTM_E_TOO_BIG, path, "more than %u names", POLICY_MAX_REVERT_BY);
+    c->has_revert_by = true;
+    c->revert_by = calloc(n ? n : 1, sizeof(*c->revert_by));
+    if (c->revert_by == NULL)
+        return SRTM_E_NO_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        char ip[PATH_LEN];
+        subpath(ip, path, NULL, i);
+        const char *name = NULL;
+        err = get_string(x, ip, json_object_array_get_idx(v, i), SRTM_MAX_NAME, &name);
+        if (err != SRTM_OK)
+            return err;
+        if ((c->revert_by[c->n_revert_by++] = strdup(name)) == NULL)
+            return SRTM_E_NO_MEMORY;
+    }
+    return SRTM_OK;
+}
+
 static srtm_err parse_component(pctx *x, const char *path, json_object *v, pol_component *c)
 {
-    static const char *const keys[] = {"ccrs", "comment", NULL};
+    static const char *const keys[] = {"ccrs", "comment", "revert_by", NULL};
     srtm_err err = want_type(x, path, v, json_type_object);
     if (err == SRTM_OK)
         err = only_keys(x, path, v, keys);
@@ -494,6 +521,11 @@ static srtm_err parse_component(pctx *x, const char *path, json_object *v, pol_c
         const char *ignored;
         subpath(p, path, "comment", 0);
         err = get_string(x, p, cm, 4096, &ignored);
+    }
+    json_object *rb = NULL;
+    if (err == SRTM_OK && json_object_object_get_ex(v, "revert_by", &rb)) {
+        subpath(p, path, "revert_by", 0);
+        err = parse_revert_by(x, p, rb, c);
     }
     subpath(p, path, "ccrs", 0);
     if (err == SRTM_OK && !json_object_object_get_ex(v, "ccrs", &ccrs))
@@ -752,6 +784,9 @@ SRTM_API void srtm_policy_free(srtm_verifier_policy *p)
             free(c->ccrs[j].allowed);
         }
         free(c->ccrs);
+        for (size_t j = 0; j < c->n_revert_by; j++)
+            free(c->revert_by[j]);
+        free(c->revert_by);
         free(c->name);
     }
     free(p->comps);

@@ -333,6 +333,12 @@ static srtm_err rule_terminated(sha256_hasher *h, const srtm_verifier_policy *p,
 
 static const component_rule component_rules[] = {rule_terminated, rule_replay, rule_policy};
 
+srtm_err verify_policy_rules(const srtm_verifier_policy *p, const Srtm__ReportComponent *c,
+                             verify_verdict *v)
+{
+    return rule_policy(NULL, p, c, v);
+}
+
 static srtm_err component_rules_run(sha256_hasher *h, const srtm_verifier_policy *p,
                                     const Srtm__ReportComponent *c, verify_verdict *v)
 {
@@ -847,7 +853,7 @@ static srtm_err run_checks(vstate *s)
  * bounded time (at most DEP_CHAIN_SHOWN links are named, the rest counted).
  */
 
-#define NONE SIZE_MAX
+#define NONE VERIFY_NONE
 #define DEP_CHAIN_SHOWN 8u
 #define MAX_MISSING_REASONS 8u
 
@@ -858,6 +864,7 @@ typedef struct dep_graph {
     size_t n;
     size_t *first; /* resolved edges of i: edge[first[i]] .. edge[first[i + 1] - 1] */
     size_t *edge;
+    uint64_t *cut;  /* per edge: 0 for a present edge, else the seq of its removal */
     bool *own_ok;   /* own rules and the report's consistency */
     bool *trusted;  /* final, once i's strongly connected component is complete */
     size_t *next;   /* the dependency i's chain continues with, NONE at its end */
@@ -911,7 +918,7 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
 
 /* The index of the component with handle h, or NONE (handles are ascending and unique:
  * the report-handles check). */
-static size_t find_handle(const Srtm__CcrReport *rep, uint64_t h)
+size_t verify_find_handle(const Srtm__CcrReport *rep, uint64_t h)
 {
     size_t lo = 0, hi = rep->n_components;
     while (lo < hi) {
@@ -927,17 +934,20 @@ static size_t find_handle(const Srtm__CcrReport *rep, uint64_t h)
     return NONE;
 }
 
+#define find_handle verify_find_handle
+
 static srtm_err dep_graph_alloc(dep_graph *g)
 {
     size_t n = g->n, m = 0;
     for (size_t i = 0; i < n; i++)
-        m += g->rep->components[i]->n_depends_on;
+        m += g->rep->components[i]->n_depends_on + g->rep->components[i]->n_dependency_changes;
     size_t nn = n ? n : 1;
     g->first = calloc(n + 1, sizeof(size_t));
     g->edge = calloc(m ? m : 1, sizeof(size_t));
+    g->cut = calloc(m ? m : 1, sizeof(uint64_t));
     size_t **arrays[] = {&g->next, &g->hops, &g->last, &g->order, &g->low,
                          &g->cursor, &g->scc,  &g->stack, &g->calls};
-    bool ok = g->first != NULL && g->edge != NULL;
+    bool ok = g->first != NULL && g->edge != NULL && g->cut != NULL;
     for (size_t k = 0; k < SRTM_ARRAY_LEN(arrays); k++)
         ok = (*arrays[k] = malloc(nn * sizeof(size_t))) != NULL && ok;
     g->own_ok = calloc(nn, sizeof(bool));
@@ -955,6 +965,7 @@ static srtm_err dep_graph_alloc(dep_graph *g)
 
 static void dep_graph_free(dep_graph *g)
 {
+    free(g->cut);
     void *arrays[] = {g->first,  g->edge,  g->own_ok, g->trusted, g->next,
                       g->hops,   g->last,  g->order,  g->low,     g->cursor,
                       g->scc,    g->stack, g->calls,  g->on_stack};
@@ -984,6 +995,16 @@ static srtm_err resolve_edges(dep_graph *g)
             else if (++missing <= MAX_MISSING_REASONS)
                 err = verdict_fail(v, "depends on handle %llu, which is missing from the report",
                                    (unsigned long long)h);
+        }
+        /* A removed dependency counts with its present trust too (docs/verifier.md);
+         * one missing from the report failed in verify_history. */
+        for (size_t k = 0; k < c->n_dependency_changes; k++) {
+            const Srtm__DependencyChange *d = c->dependency_changes[k];
+            size_t j = d->removed ? find_handle(g->rep, d->on) : NONE;
+            if (j != NONE) {
+                g->cut[m] = d->seq;
+                g->edge[m++] = j;
+            }
         }
         if (err == SRTM_OK && missing > MAX_MISSING_REASONS)
             err = verdict_fail(v, "depends on %zu more handles missing from the report",
@@ -1019,10 +1040,14 @@ static void chain_end(const dep_graph *g, size_t r, strbuf *b)
 
 /* "depends on d, which depends on ..., whose ...": d's chain, at most DEP_CHAIN_SHOWN
  * links named before the end. */
-static srtm_err dependency_reason(const dep_graph *g, size_t x, size_t d)
+static srtm_err dependency_reason(const dep_graph *g, size_t x, size_t d, uint64_t cut)
 {
     strbuf b = {0};
-    sb_printf(&b, "depends on %s, ", g->rep->components[d]->name);
+    if (cut != 0)
+        sb_printf(&b, "depended on %s until its removal at seq %llu, ",
+                  g->rep->components[d]->name, (unsigned long long)cut);
+    else
+        sb_printf(&b, "depends on %s, ", g->rep->components[d]->name);
     size_t cur = d;
     for (size_t shown = 1; g->next[cur] != NONE; shown++) {
         if (shown == DEP_CHAIN_SHOWN && g->hops[cur] > 1) {
@@ -1057,6 +1082,7 @@ static srtm_err evaluate_scc(dep_graph *g, size_t from, size_t top, size_t id)
         g->scc[g->stack[k]] = id;
     for (size_t k = from; err == SRTM_OK && k < top; k++) {
         size_t x = g->stack[k], inside = NONE, outside = NONE;
+        uint64_t cut = 0;
         for (size_t e = g->first[x]; e < g->first[x + 1]; e++) {
             size_t d = g->edge[e];
             if (g->scc[d] == id) {
@@ -1064,6 +1090,7 @@ static srtm_err evaluate_scc(dep_graph *g, size_t from, size_t top, size_t id)
                     inside = d;
             } else if (!g->trusted[d] && smaller_handle(g, d, outside)) {
                 outside = d;
+                cut = g->cut[e];
             }
         }
         if (inside == x)
@@ -1074,7 +1101,7 @@ static srtm_err evaluate_scc(dep_graph *g, size_t from, size_t top, size_t id)
                                g->rep->components[inside]->name);
         bool own_ok = g->v[x].trusted;
         if (err == SRTM_OK && outside != NONE)
-            err = dependency_reason(g, x, outside);
+            err = dependency_reason(g, x, outside, cut);
         g->trusted[x] = own_ok && outside == NONE;
         if (own_ok && outside != NONE) {
             g->next[x] = outside;
@@ -1401,7 +1428,10 @@ static srtm_err verify_components(const srtm_verifier_policy *pol, const Srtm__C
         if (err == SRTM_OK)
             err = component_rules_run(h, pol, c, v);
     }
-    /* Pass 2: rules over several components. */
+    /* Pass 2: rules over several components: each one's history, then the dependency
+     * rule. */
+    if (err == SRTM_OK && evidence_ok && rep != NULL)
+        err = verify_history(h, pol, rep, r->comps);
     if (err == SRTM_OK && evidence_ok && rep != NULL)
         err = dependency_rule(pol, rep, r->comps);
     /* Then the names of the policy. */

@@ -23,6 +23,7 @@
 #define POLICY_MAX_DIGESTS 1048576u     /* allowed digests in the whole policy */
 #define POLICY_MAX_LABEL 256u           /* bytes of a digest's label */
 #define POLICY_MAX_REQUIRE 65536u
+#define POLICY_MAX_REVERT_BY 256u       /* names in one component's "revert_by" */
 #define POLICY_MAX_REFERENCE (64u * 1024u) /* bytes of srtm-keymgr's reference file */
 
 /* A component's path: the names from component 0 down to it, joined by '/'
@@ -52,6 +53,11 @@ typedef struct pol_component {
     char *name;
     pol_ccr *ccrs; /* sorted by index */
     size_t n_ccrs;
+    /* Who may revert its CCRs: names, "self" for the component itself. Absent
+     * (has_revert_by false): the component itself and its parent chain. */
+    bool has_revert_by;
+    char **revert_by;
+    size_t n_revert_by;
 } pol_component;
 
 typedef enum pol_unlisted {
@@ -156,6 +162,26 @@ SRTM_WUR srtm_err verify_report_only(const srtm_verifier_policy *p, const Srtm__
  * cannot be seen here; srtm_verify finds it by packing the report again.)
  */
 bool report_text_ok(const Srtm__CcrReport *rep, char *reason, size_t size);
+
+/* Component c's policy rules (allowlists, expected values) alone, as in the verdict. */
+SRTM_WUR srtm_err verify_policy_rules(const srtm_verifier_policy *p,
+                                      const Srtm__ReportComponent *c, verify_verdict *v);
+
+#define VERIFY_NONE SIZE_MAX
+/* The index in rep of the component with handle h, or VERIFY_NONE. */
+size_t verify_find_handle(const Srtm__CcrReport *rep, uint64_t h);
+
+/* true when a is x or an ancestor of x by the report's parent fields. */
+bool verify_in_parent_chain(const Srtm__CcrReport *rep, uint64_t a, uint64_t x);
+
+/*
+ * The rules over each component's history (history.c): its dependency records replay to
+ * its edges, each removed dependency judged at its cut, each revert made by a component
+ * allowed to make it. v[i] is the verdict of rep->components[i]. SRTM_E_NO_MEMORY,
+ * SRTM_E_CRYPTO.
+ */
+SRTM_WUR srtm_err verify_history(sha256_hasher *h, const srtm_verifier_policy *p,
+                                 const Srtm__CcrReport *rep, verify_verdict *v);
 
 /* Append a formatted reason to v and mark it untrusted. */
 SRTM_WUR srtm_err verdict_fail(verify_verdict *v, const char *fmt, ...) SRTM_PRINTF(2, 3);

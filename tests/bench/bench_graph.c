@@ -3,8 +3,9 @@
  * (issue 4): the platform, a few shared service VMs (networking, storage, vTPM and its
  * manager, ...) that most components depend on (wide fan-in), a few hundred domain
  * managers each managing thousands of components, and deep chains of nested VMs and
- * applications 1000 long. Measures ns per add-edge (with its cycle check), closure and
- * trust evaluation at various depths, and the graph's memory per node and per edge.
+ * applications 1000 long. Measures ns per add-edge (with its cycle check), closure at
+ * various depths, and the graph's memory per node and per edge. (The trust rule is the
+ * verifier's, measured on reports by bench_verify.)
  *
  * Usage: bench_graph [NODES]   (default 1000000; the shape scales with it)
  */
@@ -56,12 +57,6 @@ static void check(srtm_err err, const char *what)
         fprintf(stderr, "bench_graph: %s: %s\n", what, srtm_strerror(err));
         exit(1);
     }
-}
-
-static bool all_ok(void *user, uint64_t node)
-{
-    const bool *bad = user;
-    return !bad[node];
 }
 
 typedef struct shape {
@@ -177,20 +172,6 @@ static void bench_closure(graph *g, const char *what, uint64_t x, int reps)
            n ? ns / (double)n : 0.0);
 }
 
-static void bench_trust(graph *g, const char *what, uint64_t x, bool *bad, int reps)
-{
-    graph_trust t = {0};
-    double t0 = now_ns();
-    for (int i = 0; i < reps; i++) {
-        graph_trust_clear(&t);
-        check(graph_evaluate(g, x, false, all_ok, bad, &t), "evaluate");
-    }
-    double ns = (now_ns() - t0) / reps;
-    printf("  trust    %-38s %-22s chain %5zu  %10.0f ns\n", what, graph_verdict_name(t.verdict),
-           t.chain_len, ns);
-    graph_trust_clear(&t);
-}
-
 static void bench_may(graph *g, const char *what, uint64_t actor, uint64_t target, int reps)
 {
     bool r = false;
@@ -271,19 +252,6 @@ int main(int argc, char **argv)
                       depths[i] >= 100 ? 200 : 1000);
     }
 
-    bool *bad = calloc(s->n, sizeof(bool));
-    bench_trust(g, "manager", s->managers[0], bad, 1000);
-    bench_trust(g, "leaf component", leaf, bad, 1000);
-    bench_trust(g, "depth-1000 node", deep, bad, 200);
-    bad[s->chain_first[0] + 3] = true;
-    bench_trust(g, "depth-1000 node, level 4 bad", deep, bad, 200);
-    bad[s->chain_first[0] + 3] = false;
-    bad[6] = true; /* a shared service that every 30th chain level uses */
-    bench_trust(g, "depth-1000 node, a service bad", deep, bad, 200);
-    bad[6] = false;
-    check(graph_terminate(g, s->chain_first[0] + 10), "terminate");
-    bench_trust(g, "depth-1000 node, level 11 terminated", deep, bad, 200);
-
     bench_may(g, "platform on depth-1000", 0, deep, 1000);
     bench_may(g, "chain head on depth-1000", s->chain_first[0], deep, 1000);
     bench_may(g, "stranger leaf on leaf", leaf + 1, leaf, 1000);
@@ -301,7 +269,6 @@ int main(int argc, char **argv)
            (double)bytes / (double)s->n);
     printf("reproduce: ninja -C build tests/bench_graph && build/tests/bench_graph %llu\n",
            (unsigned long long)s->n);
-    free(bad);
     graph_free(g);
     free(s);
     return 0;

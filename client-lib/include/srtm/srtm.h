@@ -48,6 +48,7 @@ extern "C" {
 #define SRTM_MAX_LOG_PAGE 1024u                  /* log entries per log response */
 #define SRTM_MAX_LIST_PAGE 1024u                 /* components per list response */
 #define SRTM_MAX_DEPS 64u                        /* dependencies declared in one register */
+#define SRTM_MAX_DEP_CHANGES 1024u               /* recorded dependency changes per component */
 #define SRTM_MAX_MESSAGE (4u * 1024u * 1024u)    /* bytes of one protocol message */
 #define SRTM_MAX_REPORT (48u * 1024u * 1024u)    /* bytes of one serialised CCR report */
 #define SRTM_MIN_NONCE 16u                       /* bytes of a quote nonce, at least */
@@ -180,8 +181,10 @@ SRTM_API srtm_err srtm_register_child(srtm_conn *conn, const srtm_cap *parent_ca
 /*
  * Add (remove == false) or remove (remove == true) the dependency component -> on:
  * component's integrity depends on on's. cap is the actor's capability; the actor
- * (NULL: component itself) must be component or a component it already depends on,
- * directly or transitively (SRTM_E_DENIED otherwise, also for a wrong capability). A
+ * (NULL: component itself) must be, to add, component or a component it already depends
+ * on, directly or transitively; to remove, component or its parent chain, neither on nor
+ * anything on depends on, and for an edge an ancestor declared, that ancestor or one
+ * above it (SRTM_E_DENIED otherwise, also for a wrong capability; docs/protocol.md). A
  * cycle or self-loop is SRTM_E_INVALID, an existing edge SRTM_E_EXISTS, removing a
  * missing edge or the edge to the parent SRTM_E_INVALID; srtm_last_message() says which.
  * *seq_out (may be NULL) receives the global sequence number of the change.
@@ -192,8 +195,9 @@ SRTM_API srtm_err srtm_depend(srtm_conn *conn, const srtm_cap *cap, const char *
 
 /*
  * Revert REVERSIBLE CCR ccr of component to the value it had right after its live
- * measurement with global sequence number to_seq (0: its initial value). cap and actor
- * as for srtm_depend. The undone measurements stay in the log marked reverted, and a
+ * measurement with global sequence number to_seq (0: its initial value). cap is the
+ * actor's capability; the actor (NULL: component itself) must be component or its parent
+ * chain (SRTM_E_DENIED otherwise). The undone measurements stay in the log marked reverted, and a
  * revert marker recording to_seq and the actor is appended. An IRREVERSIBLE CCR is
  * SRTM_E_DENIED; a to_seq that is not a live measurement of this CCR is SRTM_E_RANGE.
  * Out-parameters may be NULL: *reverted_out how many measurements were undone, value_out
