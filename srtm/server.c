@@ -412,20 +412,45 @@ static bool probe_url(const char *url, const uint8_t *probe, size_t probe_len)
 
 /* ---- the watchdog --------------------------------------------------------------------- */
 
+/* The value of the direct child statistic name of scope, or UINT64_MAX. */
+static uint64_t stat_child(nng_stat *scope, const char *name)
+{
+    for (nng_stat *c = nng_stat_child(scope); c != NULL; c = nng_stat_next(c))
+        if (strcmp(nng_stat_name(c), name) == 0)
+            return nng_stat_value(c);
+    return UINT64_MAX;
+}
+
+/* The "listener" scope whose "id" is id, searched depth first from st, or NULL.
+ * (nng 1.5's nng_stat_find_listener returns the first listener of any id.) */
+static nng_stat *find_listener_stats(nng_stat *st, int id)
+{
+    for (nng_stat *c = nng_stat_child(st); c != NULL; c = nng_stat_next(c)) {
+        if (nng_stat_type(c) != NNG_STAT_SCOPE)
+            continue;
+        if (strcmp(nng_stat_name(c), "listener") == 0 && stat_child(c, "id") == (uint64_t)id)
+            return c;
+        nng_stat *found = find_listener_stats(c, id);
+        if (found != NULL)
+            return found;
+    }
+    return NULL;
+}
+
 /*
  * The errors a listener counted that can have stopped it, or UINT64_MAX when nng keeps no
- * statistics. nng 1.5 ends the listener's accept loop when a peer hangs up during the
- * handshake and counts that error under "other"; the only other errors counted there
- * (system errors such as running out of descriptors) pause the loop for 100 ms.
+ * statistics. nng 1.5 ends the listener's accept loop when a peer hangs up before the SP
+ * header could be written to it and counts that error under "other"; the only other errors
+ * counted there (system errors such as running out of descriptors, a peer hanging up later
+ * in the handshake) pause the loop for 100 ms.
  */
 static uint64_t listener_errors(nng_listener l)
 {
     nng_stat *all = NULL;
     if (nng_stats_get(&all) != 0)
         return UINT64_MAX;
-    nng_stat *ls = nng_stat_find_listener(all, l);
-    nng_stat *other = ls != NULL ? nng_stat_find(ls, "other") : NULL;
-    uint64_t v = other != NULL ? nng_stat_value(other) : UINT64_MAX;
+    nng_stat *ls = find_listener_stats(all, nng_listener_id(l));
+    uint64_t v = ls != NULL ? stat_child(ls, "other") : UINT64_MAX;
     nng_stats_free(all);
     return v;
 }
