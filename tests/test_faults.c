@@ -831,18 +831,22 @@ Test(faults, out_of_file_descriptors_then_recovers, .timeout = 120)
 
 /* ---- the listener watchdog: a stall, a stopped srtmd ----------------------------------- */
 
-/* Send a list request with request id id on a handshaken raw connection; true when it is
- * answered within ms (false when srtmd closed or reset the connection). */
-static bool raw_list_answered(int fd, uint32_t id, int ms)
+/* A framed list request with request id id. Caller frees. */
+static uint8_t *framed_list(uint32_t id, size_t *len)
 {
-    size_t blen = 0, flen = 0;
+    size_t blen = 0;
     uint8_t *body = list_request(&blen);
-    uint8_t *f = frame(body, blen, id, &flen);
-    bool ok = write_all(fd, f, flen);
-    free(f);
+    uint8_t *f = frame(body, blen, id, len);
     free(body);
+    return f;
+}
+
+/* Read the answer to request id within ms; false when srtmd closed or reset the
+ * connection, or sent something else. */
+static bool raw_answer(int fd, uint32_t id, int ms)
+{
     uint8_t hdr[9], rid[4];
-    ok = ok && read_all(fd, hdr, sizeof(hdr), ms) && hdr[0] == 1;
+    bool ok = read_all(fd, hdr, sizeof(hdr), ms) && hdr[0] == 1;
     uint64_t len = 0;
     for (int i = 1; ok && i < 9; i++)
         len = len << 8 | hdr[i];
@@ -852,6 +856,17 @@ static bool raw_list_answered(int fd, uint32_t id, int ms)
     ok = ok && ans != NULL && read_all(fd, ans, len - 4, ms);
     free(ans);
     return ok;
+}
+
+/* Send a list request with request id id on a handshaken raw connection; true when it is
+ * answered within ms. */
+static bool raw_list_answered(int fd, uint32_t id, int ms)
+{
+    size_t flen = 0;
+    uint8_t *f = framed_list(id, &flen);
+    bool ok = write_all(fd, f, flen);
+    free(f);
+    return ok && raw_answer(fd, id, ms);
 }
 
 /* SIGSTOP srtmd and wait until it has stopped (state T in /proc), up to 5 s. */
@@ -884,9 +899,9 @@ static void hang_up_mid_handshake(void)
 #define ESTABLISHED 4
 
 /* A hang-up during the handshake stalls nng 1.5's listener (nanomsg/nng#1518). The
- * watchdog replaces it; connections the old listener accepted, idle or with a request on
- * the way, keep working across the replacement (none is reset), and new clients are
- * answered again. How long new clients waited is printed (docs/benchmarks.md). */
+ * watchdog replaces it; connections the old listener accepted, idle or half-way through
+ * sending a request, keep working across the replacement (none is reset), and new clients
+ * are answered again. How long new clients waited is printed (docs/benchmarks.md). */
 Test(faults, listener_stall_keeps_connections_and_serves_new_clients, .timeout = 90)
 {
     /* Connections that complete their handshake with the stalled listener stay inside
@@ -904,6 +919,10 @@ Test(faults, listener_stall_keeps_connections_and_serves_new_clients, .timeout =
     srtm_components *l = NULL;
     cr_assert_eq(srtm_list(c, &l), SRTM_OK);
     srtm_components_free(l);
+    /* One connection is in the middle of sending a request when the listener stalls. */
+    size_t flen = 0;
+    uint8_t *half = framed_list(7, &flen);
+    cr_assert(write_all(fds[0], half, flen / 2));
 
     long t0 = now_ms();
     hang_up_mid_handshake();
@@ -917,6 +936,10 @@ Test(faults, listener_stall_keeps_connections_and_serves_new_clients, .timeout =
     fprintf(stderr, "listener stall: a new client was answered %ld ms after the hang-up\n",
             recovered);
 
+    cr_expect(write_all(fds[0], half + flen / 2, flen - flen / 2) &&
+                  raw_answer(fds[0], 7, 5000),
+              "the request sent across the listener replacement was not answered");
+    free(half);
     /* Every established connection is still open and served, several times over. */
     for (int round = 2; round < 5; round++)
         for (int i = 0; i < ESTABLISHED; i++)
