@@ -545,7 +545,7 @@ static void close_retired(srtm_server *srv, bool make_room)
 {
     long now = now_ms();
     nng_listener to_close[MAX_LISTENERS];
-    unsigned n = 0, free_slots = 0, oldest = MAX_LISTENERS;
+    unsigned n = 0, idle = 0, free_slots = 0, oldest = MAX_LISTENERS;
     pthread_mutex_lock(&srv->pipe_lock);
     for (unsigned i = 0; i < MAX_LISTENERS; i++) {
         listener_slot *ls = &srv->listeners[i];
@@ -557,6 +557,7 @@ static void close_retired(srtm_server *srv, bool make_room)
             to_close[n++] = ls->l;
             ls->used = false;
             free_slots++;
+            idle++;
         } else if (oldest == MAX_LISTENERS ||
                    ls->retired_ms < srv->listeners[oldest].retired_ms) {
             oldest = i;
@@ -573,6 +574,9 @@ static void close_retired(srtm_server *srv, bool make_room)
     /* Outside the lock: closing ends connections, whose events take it. */
     for (unsigned i = 0; i < n; i++)
         nng_listener_close(to_close[i]);
+    if (idle > 0)
+        log_info("closed %u replaced listener(s) of %s: their connections are gone", idle,
+                 srv->url);
 }
 
 static void retire(srtm_server *srv, nng_listener l)
