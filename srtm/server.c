@@ -455,9 +455,9 @@ static uint64_t listener_errors(nng_listener l)
     return v;
 }
 
-/* The watchdog's probe connection, kept open until the socket has taken a connection in:
- * a probe that hung up in the middle of its handshake would itself stall nng 1.5's
- * listener. */
+/* The watchdog's probe connection, kept open until the socket has taken a connection in
+ * and the probe's own handshake is complete: a probe that hung up in the middle of its
+ * handshake would itself stall nng 1.5's listener. */
 typedef struct wd_probe {
     nng_socket s;
     bool open;
@@ -525,11 +525,16 @@ static probe_result probe_step(srtm_server *srv, wd_probe *pr)
 {
     if (!pr->open && !probe_dial(srv, pr))
         return out_of_fds() ? PROBE_NO_FDS : PROBE_WAITING;
+    bool handshaken = atomic_load(&pr->handshaken);
     if (atomic_load(&srv->pipes_added) != pr->before) {
-        probe_close(pr);
+        /* The listener accepts. The probe hangs up only once its own handshake is
+         * complete (it stays open till a later round otherwise): hanging up before
+         * srtmd has written its SP header is what stalls nng 1.5's listener. */
+        if (handshaken)
+            probe_close(pr);
         return PROBE_TAKEN;
     }
-    if (!atomic_load(&pr->handshaken))
+    if (!handshaken)
         return out_of_fds() ? PROBE_NO_FDS : PROBE_WAITING;
     if (pr->handshake_ms == 0)
         pr->handshake_ms = now_ms();
@@ -613,14 +618,15 @@ static void relisten(srtm_server *srv)
 typedef struct wd_state {
     wd_probe pr;
     uint64_t seen_errors; /* the listener's error count when it last proved to accept */
+    uint64_t last_errors; /* its error count in the previous round */
     unsigned round;
 } wd_state;
 
 static void on_probe(srtm_server *srv, wd_state *st, probe_result r, uint64_t errors)
 {
     if (r == PROBE_NO_FDS) {
-        probe_close(&st->pr);
-        /* Not a stall: a new listener would not help, connections must close. */
+        /* Not a stall: a new listener would not help, connections must close. The probe
+         * stays queued: hanging up now would stall the listener once it is accepted. */
         if (!srv->fds_exhausted)
             log_warn("out of file descriptors (RLIMIT_NOFILE): new connections to %s wait "
                      "until clients close some",
@@ -637,6 +643,7 @@ static void on_probe(srtm_server *srv, wd_state *st, probe_result r, uint64_t er
         probe_close(&st->pr); /* after the old listener is unreachable */
         srv->restarts++;
         st->seen_errors = 0;
+        st->last_errors = 0;
     }
 }
 
@@ -651,6 +658,10 @@ static void watchdog_round(srtm_server *srv, wd_state *st)
     uint64_t errors = listener_errors(srv->listener);
     bool suspect = errors == UINT64_MAX ? st->round % 10 == 0 : errors != st->seen_errors;
     st->round++;
+    /* A connection taken in before a new error proves nothing about the listener after it. */
+    if (st->pr.open && errors != st->last_errors)
+        st->pr.before = atomic_load(&srv->pipes_added);
+    st->last_errors = errors;
     if (suspect || st->pr.open)
         on_probe(srv, st, probe_step(srv, &st->pr), errors);
 }
