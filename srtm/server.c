@@ -461,7 +461,7 @@ static uint64_t listener_errors(nng_listener l)
 typedef struct wd_probe {
     nng_socket s;
     bool open;
-    unsigned before;       /* pipes_added when the probe dialled */
+    unsigned before;       /* pipes_added when it dialled or a new error was counted */
     atomic_bool handshaken; /* the probe's own side completed the SP handshake */
     unsigned rounds;       /* rounds since then without a connection taken in */
     long handshake_ms;     /* when the watchdog first saw the handshake complete */
@@ -513,8 +513,9 @@ static bool out_of_fds(void)
 }
 
 /*
- * One step of the probe. Taken: the socket took a connection in since the probe dialled
- * (the probe's or anyone's), so the listener accepts. Stalled: the probe completed its
+ * One step of the probe. Taken: the socket took a connection in (the probe's or anyone's)
+ * since the probe dialled and since the listener last counted a new error, so the
+ * listener accepts. Stalled: the probe completed its
  * handshake, so srtmd's transport ran and accepted it, yet for STALL_ROUNDS rounds and
  * STALL_GRACE_MS the listener did not take it in: nng 1.5's stalled state, where the
  * transport still accepts and negotiates but the listener no longer collects. While the
