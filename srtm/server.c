@@ -7,19 +7,24 @@
  * limits gets a TOO_BIG answer from the service; a larger one is dropped by nng, which
  * closes that connection (the sender's libsrtm refuses to send one in the first place).
  *
- * Listener watchdog: in nng 1.5 (Debian 12) a peer that connects and closes during the
- * SP handshake makes the listener stop accepting for good (nanomsg/nng#1518, fixed in
- * later releases), which would let any local user cut srtmd off from new clients. A
- * watchdog thread therefore connects to srtmd's own socket every WATCHDOG_PERIOD_MS and
- * waits for the socket to take a connection in (a pipe event, so no worker is needed: a
- * srtmd whose workers are all busy, e.g. with quotes waiting for a slow TPM, is not taken
- * for a stalled one); when four probes in a row (about 9 s) see none it replaces the
- * listener. That closes the connections the old listener had accepted (nng closes a
- * listener's pipes with it); libsrtm reconnects by itself. When srtmd has run out of file descriptors
- * (RLIMIT_NOFILE) the probe cannot connect either: the watchdog says so once and leaves
- * the listener alone, new clients wait in the socket's backlog until connections close.
- * (Queued clients that give up meanwhile hang up during the handshake, so the listener
- * is often replaced right after.)
+ * Listener watchdog: in nng 1.5 (Debian 12) a peer that connects and hangs up before srtmd
+ * has written its SP header makes the listener stop accepting for good (the write fails
+ * with EPIPE, which nng reports as "closed" and the listener takes for its own closing;
+ * nanomsg/nng#1518, fixed in nng 1.6.0). nng's transport still accepts and negotiates new
+ * connections then, but the listener never collects them, so any local user could cut
+ * srtmd off from new clients. The watchdog thread (only with an nng older than 1.6.0)
+ * reads the listener's error count every WATCHDOG_PERIOD_MS; only after that count rose
+ * does it dial srtmd's own socket. A probe whose handshake completed but that the socket
+ * does not take in (a pipe event, so no worker is needed) within STALL_ROUNDS rounds and
+ * STALL_GRACE_MS is the stalled state; a probe that has not even completed its handshake
+ * means srtmd is busy or starved of CPU, and a listener that is merely slow is never
+ * replaced. On a stall a new listener takes over the socket path (bound on a fresh name,
+ * renamed over it); the old one stays open, unreachable, until the connections it
+ * accepted are gone (pipe events count them per listener), so no client loses its
+ * connection. A tcp:// port cannot be bound twice: there the old listener and its
+ * connections go first. When srtmd has run out of file descriptors (RLIMIT_NOFILE) the
+ * probe cannot connect: the watchdog says so once and leaves the listener alone, new
+ * clients wait in the socket's backlog until connections close.
  *
  * Before listening on an ipc:// path, server_check_path makes sure srtmd takes over
  * nothing it must not: nng would remove whatever file is at the path.
@@ -47,11 +52,20 @@
 #include "server.h"
 #include "srtm.pb-c.h"
 
-#define WATCHDOG_PERIOD_MS 250
+/* The watchdog looks at the listener's error count this often. */
+#define WATCHDOG_PERIOD_MS 100
+/* Time-out of the start-up check's request to a srtmd already at the socket path. */
 #define WATCHDOG_TIMEOUT_MS 2000
-/* Rounds in a row without a connection taken in before the listener is replaced (about
- * 9 s): generous, so that a srtmd starved of CPU is not taken for a stalled one. */
-#define WATCHDOG_MISSES 4
+/* How long a probe whose handshake completed may wait to be taken in before the listener
+ * counts as stalled: rounds and milliseconds, both. */
+#define STALL_ROUNDS 3
+#define STALL_GRACE_MS 300
+/* A replaced listener with no connection left is closed once it has been replaced for
+ * longer than nng's 10 s handshake time-out, so that no client still in its handshake with
+ * it is cut off. */
+#define RETIRED_MIN_MS 15000
+/* The current listener and the replaced ones still holding connections. */
+#define MAX_LISTENERS 8
 
 typedef enum { W_RECV, W_QUOTE, W_SEND } worker_state;
 
@@ -64,12 +78,26 @@ typedef struct worker {
     quote_job job; /* while W_QUOTE: owned by the quoter until job.done */
 } worker;
 
+/* A listener and the connections it took in and still holds (pipe events). */
+typedef struct listener_slot {
+    nng_listener l;
+    int id;
+    unsigned pipes;
+    long retired_ms; /* when it was replaced (monotonic ms); 0 while current */
+    bool used;
+} listener_slot;
+
 struct srtm_server {
     srtm_quoter *quoter; /* NULL without a TPM */
     bool owns_quoter;
     nng_socket sock;
-    nng_listener listener;
+    nng_listener listener; /* the current one, at the socket path; watchdog thread only */
     bool sock_open;
+    /* Every open listener; pipe_lock covers the table (pipe events come on nng threads). */
+    pthread_mutex_t pipe_lock;
+    bool pipe_lock_init;
+    listener_slot listeners[MAX_LISTENERS];
+    unsigned generation; /* names of the ipc sockets bound so far */
     unsigned nworkers;
     worker *workers;
     char url[PATH_MAX + 16];
@@ -85,7 +113,7 @@ struct srtm_server {
     pthread_cond_t wd_cond;
     unsigned restarts;
     bool fds_exhausted; /* watchdog thread only */
-    atomic_uint pipes_added; /* connections the socket took in (pipe event) */
+    atomic_uint pipes_added; /* connections the socket took in (ADD_POST pipe event) */
     /* Quotes waiting for the quoter, at most quote_limit (the configured workers); the
      * reserve contexts beyond it stay free for CCR requests while the TPM is slow. */
     atomic_uint quotes_waiting;
@@ -223,6 +251,76 @@ static void quote_done(quote_job *job)
     send_answer(w, service_worker_finish_quote(w->sw, &s));
 }
 
+/* ---- listeners and the connections each one holds ------------------------------------- */
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Enter a listener in the table before it starts, so that none of its connections goes
+ * uncounted; false when the table is full. */
+static bool slot_add(srtm_server *srv, nng_listener l)
+{
+    bool added = false;
+    pthread_mutex_lock(&srv->pipe_lock);
+    for (unsigned i = 0; i < MAX_LISTENERS && !added; i++) {
+        listener_slot *ls = &srv->listeners[i];
+        if (!ls->used) {
+            *ls = (listener_slot){.l = l, .id = nng_listener_id(l), .used = true};
+            added = true;
+        }
+    }
+    pthread_mutex_unlock(&srv->pipe_lock);
+    return added;
+}
+
+static void slot_remove(srtm_server *srv, nng_listener l)
+{
+    int id = nng_listener_id(l);
+    pthread_mutex_lock(&srv->pipe_lock);
+    for (unsigned i = 0; i < MAX_LISTENERS; i++)
+        if (srv->listeners[i].used && srv->listeners[i].id == id)
+            srv->listeners[i].used = false;
+    pthread_mutex_unlock(&srv->pipe_lock);
+}
+
+/* Close a listener and forget it (nng closes the connections it accepted). */
+static void listener_drop(srtm_server *srv, nng_listener l)
+{
+    slot_remove(srv, l);
+    nng_listener_close(l);
+}
+
+/*
+ * Pipe events. ADD_PRE and REM_POST come in pairs for every connection a listener takes
+ * in, so their difference is the number it still holds (a replaced listener is closed only
+ * at zero). ADD_POST: the socket took a connection in, which proves the listener accepts.
+ */
+static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    srtm_server *srv = arg;
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        atomic_fetch_add(&srv->pipes_added, 1);
+        return;
+    }
+    int id = nng_listener_id(nng_pipe_listener(p));
+    pthread_mutex_lock(&srv->pipe_lock);
+    for (unsigned i = 0; i < MAX_LISTENERS; i++) {
+        listener_slot *ls = &srv->listeners[i];
+        if (ls->used && ls->id == id) {
+            if (ev == NNG_PIPE_EV_ADD_PRE)
+                ls->pipes++;
+            else if (ls->pipes > 0)
+                ls->pipes--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv->pipe_lock);
+}
+
 /* Create and start a listener on url; *out is valid only on success. */
 static srtm_err listen_on(srtm_server *srv, const char *url, nng_listener *out)
 {
@@ -232,11 +330,16 @@ static srtm_err listen_on(srtm_server *srv, const char *url, nng_listener *out)
         log_error("cannot listen on %s: %s", url, nng_strerror(rv));
         return SRTM_E_TRANSPORT;
     }
+    if (!slot_add(srv, l)) {
+        log_error("cannot listen on %s: too many listeners", url);
+        nng_listener_close(l);
+        return SRTM_E_TRANSPORT;
+    }
     if (srv->ipc) {
         rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, srv->socket_mode);
         if (rv != 0) {
             log_error("cannot set permissions of %s: %s", url, nng_strerror(rv));
-            nng_listener_close(l);
+            listener_drop(srv, l);
             return SRTM_E_TRANSPORT;
         }
     }
@@ -247,11 +350,44 @@ static srtm_err listen_on(srtm_server *srv, const char *url, nng_listener *out)
                       url);
         else
             log_error("cannot listen on %s: %s", url, nng_strerror(rv));
-        nng_listener_close(l);
+        listener_drop(srv, l);
         return SRTM_E_TRANSPORT;
     }
     *out = l;
     return SRTM_OK;
+}
+
+/*
+ * Listen on srv->url. An ipc:// listener is bound on a fresh name beside the socket path
+ * and renamed over it: new clients reach the new listener at once while connections the
+ * previous one accepted stay with it. nng unlinks the name a listener was bound on when it
+ * closes it; that name is gone after the rename, so closing an old listener never removes
+ * the socket path. A new name each time (srtmd's pid and a counter); the directory is
+ * srtmd's (server_check_path), so whatever is at that name is a leftover of srtmd's.
+ */
+static srtm_err listen_public(srtm_server *srv, nng_listener *out)
+{
+    if (!srv->ipc)
+        return listen_on(srv, srv->url, out);
+    char tmp_url[sizeof(srv->url) + 32];
+    if ((size_t)snprintf(tmp_url, sizeof(tmp_url), "%s.%ld.%u", srv->url, (long)getpid(),
+                         srv->generation++) >= sizeof(tmp_url)) {
+        log_error("cannot listen on %s: URL too long", srv->url);
+        return SRTM_E_TOO_BIG;
+    }
+    unlink(tmp_url + 6);
+    nng_listener fresh;
+    srtm_err err = listen_on(srv, tmp_url, &fresh);
+    if (err == SRTM_OK && rename(tmp_url + 6, srv->url + 6) != 0) {
+        log_error("cannot move the socket %s into place: %s", tmp_url + 6, strerror(errno));
+        listener_drop(srv, fresh);
+        err = SRTM_E_TRANSPORT;
+    }
+    if (err == SRTM_OK) {
+        srv->relistened = true;
+        *out = fresh;
+    }
+    return err;
 }
 
 /* One probe of url: a fresh connection and the request probe; true if answered. */
@@ -275,54 +411,71 @@ static bool probe_url(const char *url, const uint8_t *probe, size_t probe_len)
     return ok;
 }
 
-/* Pipe event: the socket took in a connection whose handshake completed. */
-static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+/* ---- the watchdog --------------------------------------------------------------------- */
+
+/* The value of the direct child statistic name of scope, or UINT64_MAX. */
+static uint64_t stat_child(nng_stat *scope, const char *name)
 {
-    (void)p;
-    (void)ev;
-    srtm_server *srv = arg;
-    atomic_fetch_add(&srv->pipes_added, 1);
+    for (nng_stat *c = nng_stat_child(scope); c != NULL; c = nng_stat_next(c))
+        if (strcmp(nng_stat_name(c), name) == 0)
+            return nng_stat_value(c);
+    return UINT64_MAX;
 }
 
-/* The watchdog's probe connection, kept open until the socket has taken a connection in:
- * a probe that hung up in the middle of its handshake would itself trigger nng#1518 on a
- * srtmd that is merely slow. */
+/* The "listener" scope whose "id" is id, searched depth first from st, or NULL.
+ * (nng 1.5's nng_stat_find_listener returns the first listener of any id.) */
+static nng_stat *find_listener_stats(nng_stat *st, int id)
+{
+    for (nng_stat *c = nng_stat_child(st); c != NULL; c = nng_stat_next(c)) {
+        if (nng_stat_type(c) != NNG_STAT_SCOPE)
+            continue;
+        if (strcmp(nng_stat_name(c), "listener") == 0 && stat_child(c, "id") == (uint64_t)id)
+            return c;
+        nng_stat *found = find_listener_stats(c, id);
+        if (found != NULL)
+            return found;
+    }
+    return NULL;
+}
+
+/*
+ * The errors a listener counted that can have stopped it, or UINT64_MAX when nng keeps no
+ * statistics. nng 1.5 ends the listener's accept loop when a peer hangs up before the SP
+ * header could be written to it and counts that error under "other"; the only other errors
+ * counted there (system errors such as running out of descriptors, a peer hanging up later
+ * in the handshake) pause the loop for 100 ms.
+ */
+static uint64_t listener_errors(nng_listener l)
+{
+    nng_stat *all = NULL;
+    if (nng_stats_get(&all) != 0)
+        return UINT64_MAX;
+    nng_stat *ls = find_listener_stats(all, nng_listener_id(l));
+    uint64_t v = ls != NULL ? stat_child(ls, "other") : UINT64_MAX;
+    nng_stats_free(all);
+    return v;
+}
+
+/* The watchdog's probe connection, kept open until the socket has taken a connection in
+ * and the probe's own handshake is complete: a probe that hung up in the middle of its
+ * handshake would itself stall nng 1.5's listener. */
 typedef struct wd_probe {
     nng_socket s;
     bool open;
-    unsigned before; /* pipes_added when the probe dialled */
+    unsigned before;       /* pipes_added when it dialled or a new error was counted */
+    atomic_bool handshaken; /* the probe's own side completed the SP handshake */
+    unsigned rounds;       /* rounds since then without a connection taken in */
+    long handshake_ms;     /* when the watchdog first saw the handshake complete */
 } wd_probe;
 
-/* One watchdog round: dial (unless the previous round's probe is still waiting) and wait
- * up to WATCHDOG_TIMEOUT_MS for the socket to take in a connection (the probe's or anyone
- * else's) since the probe dialled, whether or not a worker is free to answer. On success
- * the probe is closed; otherwise it stays open for the next round. */
-static bool probe_round(srtm_server *srv, wd_probe *pr)
+typedef enum { PROBE_TAKEN, PROBE_WAITING, PROBE_STALLED, PROBE_NO_FDS } probe_result;
+
+static void probe_handshaken(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    if (!pr->open) {
-        pr->before = atomic_load(&srv->pipes_added);
-        if (nng_req0_open(&pr->s) != 0)
-            return true; /* cannot tell; do not act on our own failure */
-        pr->open = true;
-        if (nng_dial(pr->s, srv->url, NULL, NNG_FLAG_NONBLOCK) != 0) {
-            nng_close(pr->s);
-            pr->open = false;
-            return false;
-        }
-    }
-    bool ok = false;
-    for (int waited = 0; !ok && waited < WATCHDOG_TIMEOUT_MS; waited += 10) {
-        ok = atomic_load(&srv->pipes_added) != pr->before;
-        if (!ok) {
-            struct timespec ts = {0, 10 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-    }
-    if (ok) {
-        nng_close(pr->s);
-        pr->open = false;
-    }
-    return ok;
+    (void)p;
+    (void)ev;
+    wd_probe *pr = arg;
+    atomic_store(&pr->handshaken, true);
 }
 
 static void probe_close(wd_probe *pr)
@@ -330,6 +483,23 @@ static void probe_close(wd_probe *pr)
     if (pr->open)
         nng_close(pr->s);
     pr->open = false;
+}
+
+static bool probe_dial(srtm_server *srv, wd_probe *pr)
+{
+    pr->before = atomic_load(&srv->pipes_added);
+    atomic_store(&pr->handshaken, false);
+    pr->rounds = 0;
+    pr->handshake_ms = 0;
+    if (nng_req0_open(&pr->s) != 0)
+        return false;
+    pr->open = true;
+    if (nng_pipe_notify(pr->s, NNG_PIPE_EV_ADD_POST, probe_handshaken, pr) != 0 ||
+        nng_dial(pr->s, srv->url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+        probe_close(pr);
+        return false;
+    }
+    return true;
 }
 
 /* true when this process cannot open another file descriptor (RLIMIT_NOFILE). */
@@ -344,44 +514,164 @@ static bool out_of_fds(void)
 }
 
 /*
- * Replace the listener. For ipc:// the new one listens on a temporary name that is
- * renamed over the socket path once the old listener (which unlinks its path on close)
- * is gone, so the path is missing for microseconds only.
+ * One step of the probe. Taken: the socket took a connection in (the probe's or anyone's)
+ * since the probe dialled and since the listener last counted a new error, so the
+ * listener accepts. Stalled: the probe completed its
+ * handshake, so srtmd's transport ran and accepted it, yet for STALL_ROUNDS rounds and
+ * STALL_GRACE_MS the listener did not take it in: nng 1.5's stalled state, where the
+ * transport still accepts and negotiates but the listener no longer collects. While the
+ * handshake is not complete srtmd is busy, starved of CPU or out of descriptors, none of
+ * which a new listener would mend.
+ */
+static probe_result probe_step(srtm_server *srv, wd_probe *pr)
+{
+    if (!pr->open && !probe_dial(srv, pr))
+        return out_of_fds() ? PROBE_NO_FDS : PROBE_WAITING;
+    bool handshaken = atomic_load(&pr->handshaken);
+    if (atomic_load(&srv->pipes_added) != pr->before) {
+        /* The listener accepts. The probe hangs up only once its own handshake is
+         * complete (it stays open till a later round otherwise): hanging up before
+         * srtmd has written its SP header is what stalls nng 1.5's listener. */
+        if (handshaken)
+            probe_close(pr);
+        return PROBE_TAKEN;
+    }
+    if (!handshaken)
+        return out_of_fds() ? PROBE_NO_FDS : PROBE_WAITING;
+    if (pr->handshake_ms == 0)
+        pr->handshake_ms = now_ms();
+    pr->rounds++;
+    if (pr->rounds >= STALL_ROUNDS && now_ms() - pr->handshake_ms >= STALL_GRACE_MS)
+        return PROBE_STALLED;
+    return PROBE_WAITING;
+}
+
+/* Close replaced listeners that hold no connection any more (oldest first once the table
+ * is full, even with connections: the number of listeners stays bounded). */
+static void close_retired(srtm_server *srv, bool make_room)
+{
+    long now = now_ms();
+    nng_listener to_close[MAX_LISTENERS];
+    unsigned n = 0, idle = 0, free_slots = 0, oldest = MAX_LISTENERS;
+    pthread_mutex_lock(&srv->pipe_lock);
+    for (unsigned i = 0; i < MAX_LISTENERS; i++) {
+        listener_slot *ls = &srv->listeners[i];
+        if (!ls->used || ls->retired_ms == 0) {
+            free_slots += !ls->used;
+            continue;
+        }
+        if (ls->pipes == 0 && now - ls->retired_ms >= RETIRED_MIN_MS) {
+            to_close[n++] = ls->l;
+            ls->used = false;
+            free_slots++;
+            idle++;
+        } else if (oldest == MAX_LISTENERS ||
+                   ls->retired_ms < srv->listeners[oldest].retired_ms) {
+            oldest = i;
+        }
+    }
+    if (make_room && free_slots == 0 && oldest < MAX_LISTENERS) {
+        log_warn("too many replaced listeners still hold connections; closing the oldest "
+                 "(%u connections)",
+                 srv->listeners[oldest].pipes);
+        to_close[n++] = srv->listeners[oldest].l;
+        srv->listeners[oldest].used = false;
+    }
+    pthread_mutex_unlock(&srv->pipe_lock);
+    /* Outside the lock: closing ends connections, whose events take it. */
+    for (unsigned i = 0; i < n; i++)
+        nng_listener_close(to_close[i]);
+    if (idle > 0)
+        log_info("closed %u replaced listener(s) of %s: their connections are gone", idle,
+                 srv->url);
+}
+
+static void retire(srtm_server *srv, nng_listener l)
+{
+    int id = nng_listener_id(l);
+    pthread_mutex_lock(&srv->pipe_lock);
+    for (unsigned i = 0; i < MAX_LISTENERS; i++)
+        if (srv->listeners[i].used && srv->listeners[i].id == id)
+            srv->listeners[i].retired_ms = now_ms();
+    pthread_mutex_unlock(&srv->pipe_lock);
+}
+
+/*
+ * Replace the listener. For ipc:// the new one takes over the socket path and the old one
+ * stays open, unreachable, until the connections it accepted are gone (close_retired).
+ * A tcp:// port cannot be bound twice: the old listener and its connections go first.
  */
 static void relisten(srtm_server *srv)
 {
     nng_listener fresh;
     if (!srv->ipc) {
-        nng_listener_close(srv->listener);
+        listener_drop(srv, srv->listener);
         if (listen_on(srv, srv->url, &fresh) == SRTM_OK)
             srv->listener = fresh;
         return;
     }
-    /* A new name each time: nng unlinks the path a listener was created on when it
-     * closes it, and the listener being replaced may have been created on the previous
-     * temporary name. */
-    char tmp_url[sizeof(srv->url) + 32];
-    if ((size_t)snprintf(tmp_url, sizeof(tmp_url), "%s.%ld.%u", srv->url, (long)getpid(),
-                         srv->restarts) >= sizeof(tmp_url))
+    close_retired(srv, true);
+    if (listen_public(srv, &fresh) != SRTM_OK)
         return;
-    unlink(tmp_url + 6);
-    if (listen_on(srv, tmp_url, &fresh) != SRTM_OK)
-        return;
-    nng_listener_close(srv->listener);
-    if (rename(tmp_url + 6, srv->url + 6) != 0) {
-        log_error("cannot move the new socket into place: %s", strerror(errno));
-        nng_listener_close(fresh);
-        return;
-    }
+    retire(srv, srv->listener);
     srv->listener = fresh;
-    srv->relistened = true;
+}
+
+typedef struct wd_state {
+    wd_probe pr;
+    uint64_t seen_errors; /* the listener's error count when it last proved to accept */
+    uint64_t last_errors; /* its error count in the previous round */
+    unsigned round;
+} wd_state;
+
+static void on_probe(srtm_server *srv, wd_state *st, probe_result r, uint64_t errors)
+{
+    if (r == PROBE_NO_FDS) {
+        /* Not a stall: a new listener would not help, connections must close. The probe
+         * stays queued: hanging up now would stall the listener once it is accepted. */
+        if (!srv->fds_exhausted)
+            log_warn("out of file descriptors (RLIMIT_NOFILE): new connections to %s wait "
+                     "until clients close some",
+                     srv->url);
+        srv->fds_exhausted = true;
+    } else if (r == PROBE_TAKEN) {
+        if (srv->fds_exhausted)
+            log_warn("file descriptors available again: accepting connections on %s", srv->url);
+        srv->fds_exhausted = false;
+        st->seen_errors = errors;
+    } else if (r == PROBE_STALLED) {
+        log_warn("the listener on %s stopped accepting connections; replacing it", srv->url);
+        relisten(srv);
+        probe_close(&st->pr); /* after the old listener is unreachable */
+        srv->restarts++;
+        st->seen_errors = 0;
+        st->last_errors = 0;
+    }
+}
+
+/*
+ * One round. The probe runs only while the listener's error count says it may have
+ * stopped (every tenth round without statistics), so a listener that is merely slow is
+ * never probed into replacement, and a stall is found within a few rounds.
+ */
+static void watchdog_round(srtm_server *srv, wd_state *st)
+{
+    close_retired(srv, false);
+    uint64_t errors = listener_errors(srv->listener);
+    bool suspect = errors == UINT64_MAX ? st->round % 10 == 0 : errors != st->seen_errors;
+    st->round++;
+    /* A connection taken in before a new error proves nothing about the listener after it. */
+    if (st->pr.open && errors != st->last_errors)
+        st->pr.before = atomic_load(&srv->pipes_added);
+    st->last_errors = errors;
+    if (suspect || st->pr.open)
+        on_probe(srv, st, probe_step(srv, &st->pr), errors);
 }
 
 static void *watchdog_main(void *arg)
 {
     srtm_server *srv = arg;
-    unsigned misses = 0;
-    wd_probe pr = {.open = false};
+    wd_state st = {.pr = {.open = false}};
     pthread_mutex_lock(&srv->wd_lock);
     while (!srv->stopping) {
         struct timespec ts;
@@ -393,35 +683,11 @@ static void *watchdog_main(void *arg)
         if (srv->stopping)
             break;
         pthread_mutex_unlock(&srv->wd_lock);
-        bool ok = probe_round(srv, &pr);
-        if (!ok && out_of_fds()) {
-            probe_close(&pr);
-            /* Not nng#1518: a new listener would not help, connections must close. */
-            if (!srv->fds_exhausted)
-                log_warn("out of file descriptors (RLIMIT_NOFILE): new connections to %s "
-                         "wait until clients close some",
-                         srv->url);
-            srv->fds_exhausted = true;
-            misses = 0;
-            pthread_mutex_lock(&srv->wd_lock);
-            continue;
-        }
-        if (ok && srv->fds_exhausted) {
-            log_warn("file descriptors available again: accepting connections on %s", srv->url);
-            srv->fds_exhausted = false;
-        }
-        misses = ok ? 0 : misses + 1;
-        if (misses >= WATCHDOG_MISSES) {
-            log_warn("the listener on %s stopped accepting connections; replacing it", srv->url);
-            probe_close(&pr); /* the old listener goes: no handshake to interrupt */
-            relisten(srv);
-            srv->restarts++;
-            misses = 0;
-        }
+        watchdog_round(srv, &st);
         pthread_mutex_lock(&srv->wd_lock);
     }
     pthread_mutex_unlock(&srv->wd_lock);
-    probe_close(&pr);
+    probe_close(&st.pr);
     return NULL;
 }
 
@@ -577,8 +843,23 @@ srtm_err server_check_path(const char *url, uid_t also_ok)
     return SRTM_OK;
 }
 
+/* nng 1.6.0 and later keep accepting after a hang-up during the handshake. */
+static bool nng_may_stall(void)
+{
+    unsigned major = 0, minor = 0;
+    if (sscanf(nng_version(), "%u.%u", &major, &minor) != 2)
+        return true;
+    return major < 1 || (major == 1 && minor < 6);
+}
+
 static srtm_err start_watchdog(srtm_server *srv)
 {
+    if (!nng_may_stall()) {
+        log_debug("nng %s keeps accepting after a hang-up during the handshake: no listener "
+                  "watchdog",
+                  nng_version());
+        return SRTM_OK;
+    }
     if (pthread_mutex_init(&srv->wd_lock, NULL) != 0)
         return SRTM_E_INTERNAL;
     if (pthread_cond_init(&srv->wd_cond, NULL) != 0) {
@@ -619,6 +900,11 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
     srv->quoter = cfg->quoter; /* unless borrowed, ours from now on, freed by server_free */
     srv->owns_quoter = !cfg->borrow_quoter;
     srtm_err err = SRTM_E_TRANSPORT;
+    if (pthread_mutex_init(&srv->pipe_lock, NULL) != 0) {
+        err = SRTM_E_INTERNAL;
+        goto fail;
+    }
+    srv->pipe_lock_init = true;
     if ((size_t)snprintf(srv->url, sizeof(srv->url), "%s", cfg->url) >= sizeof(srv->url)) {
         log_error("listen URL too long");
         goto fail;
@@ -631,8 +917,9 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
         goto fail;
     }
     srv->sock_open = true;
-    rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, pipe_added, srv);
-    if (rv != 0) {
+    if ((rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, srv)) != 0 ||
+        (rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, pipe_event, srv)) != 0 ||
+        (rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_event, srv)) != 0) {
         log_error("cannot watch connections: %s", nng_strerror(rv));
         goto fail;
     }
@@ -667,7 +954,7 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
     err = server_check_path(srv->url, cfg->owner_ok);
     if (err != SRTM_OK)
         goto fail;
-    err = listen_on(srv, srv->url, &srv->listener);
+    err = listen_public(srv, &srv->listener);
     if (err != SRTM_OK)
         goto fail;
     *out = srv;
@@ -715,6 +1002,8 @@ void server_free(srtm_server *srv)
     free(srv->workers);
     if (srv->relistened)
         unlink(srv->url + 6);
+    if (srv->pipe_lock_init)
+        pthread_mutex_destroy(&srv->pipe_lock);
     free(srv);
 }
 

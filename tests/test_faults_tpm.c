@@ -526,9 +526,8 @@ Test(faults_tpm, swtpm_killed_with_quotes_in_flight)
 
 
 /* swtpm hung (SIGSTOP) while more verifiers quote than srtmd has workers: every worker
- * waits for the TPM, which the listener watchdog must not take for a stalled listener
- * (replacing it would drop every connection with its request). Once the TPM answers,
- * every waiting quote is answered and srtmd serves as before. */
+ * waits for the TPM, which the listener watchdog must not take for a stalled listener.
+ * Once the TPM answers, every waiting quote is answered and srtmd serves as before. */
 Test(faults_tpm, swtpm_hung_quotes_wait_or_are_refused_and_ccr_requests_go_on)
 {
     write_conf(P.blob, "workers 4\n"); /* measured, like every option */
@@ -544,7 +543,7 @@ Test(faults_tpm, swtpm_hung_quotes_wait_or_are_refused_and_ccr_requests_go_on)
         args[i] = (quoter_arg){.url = P.d.url, .done = &done, .max_quotes = 1};
         cr_assert_eq(pthread_create(&th[i], NULL, quoter, &args[i]), 0);
     }
-    /* Longer than the watchdog needs to act (four missed probes, about 9 s). */
+    /* Much longer than the watchdog needs to replace a stalled listener (about a second). */
     struct timespec ts = {10, 0};
     nanosleep(&ts, NULL);
     cr_expect_eq(atomic_load(&done), 0, "a quote was answered by a stopped TPM");
