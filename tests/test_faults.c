@@ -171,8 +171,14 @@ static void daemon_up(const char *const *extra)
     argv[n++] = "--admin-cap";
     argv[n++] = d.cap_path;
     argv[n++] = "--no-tpm";
-    argv[n++] = "--log-level";
-    argv[n++] = "warn";
+    /* srtmd takes each option once: the caller's --log-level replaces the default. */
+    bool level = false;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
+        level = level || strcmp(extra[i], "--log-level") == 0;
+    if (!level) {
+        argv[n++] = "--log-level";
+        argv[n++] = "warn";
+    }
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
