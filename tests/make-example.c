@@ -4,11 +4,14 @@
  * DIR/aik-key.pem and DIR/irk-key.pem), with the policy, reference file, AIK public key and
  * nonce that verify it. Everything but the ECDSA signatures is deterministic.
  *
- * Usage: make-example DIR    (writes DIR/evidence.bin, aik.pem, policy.json,
- *                             reference.json, nonce.hex; regenerate-example.sh runs it)
+ * Usage: make-example DIR    (writes DIR/evidence.bin, evidence-batch.bin, aik.pem,
+ *                             policy.json, reference.json, nonce.hex;
+ *                             tests/data/regenerate-example.sh runs it)
  *
  * The example: a flat platform, component 0 "platform" with one empty CCR and component 1
  * "vm-a" (parent 0) whose IRREVERSIBLE CCR 0 holds two measurements; PCRs 0 and 15 quoted.
+ * evidence-batch.bin is the same request answered in a batch: leaf 2 of 3 of a Merkle
+ * tree whose other two leaves are the qualifiers of two other (made-up) requests.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 
 #include "irk.h"
 #include "km.h"
+#include "merkle.h"
 #include "srtm.pb-c.h"
 
 #define PCR_BOOT 0u
@@ -281,6 +285,56 @@ static void write_aik_pem(EVP_PKEY *aik)
         die(path);
 }
 
+/* What the plain and the batched evidence share. */
+typedef struct example {
+    const uint8_t *nonce;
+    const uint8_t *report;
+    size_t report_len;
+    const uint8_t *irk_sig;
+    size_t irk_sig_len;
+    const uint8_t *pub;
+    size_t pub_len;
+    const uint8_t *ca, *cs;
+    size_t ca_len, cs_len;
+    const pcrs *p;
+} example;
+
+static void write_evidence(const char *name, const example *x, const uint8_t *qa, size_t qa_len,
+                           const uint8_t *qs, size_t qs_len, Srtm__MerkleProof *batch)
+{
+    uint32_t pcr_idx[] = {PCR_BOOT, PCR_SRTM};
+    ProtobufCBinaryData qv[] = {{32, (uint8_t *)x->p->boot}, {32, (uint8_t *)x->p->running}};
+    ProtobufCBinaryData cv[] = {{32, (uint8_t *)x->p->boot}, {32, (uint8_t *)x->p->proof}};
+    Srtm__TpmQuote quote = SRTM__TPM_QUOTE__INIT, cert = SRTM__TPM_QUOTE__INIT;
+    quote.attest = (ProtobufCBinaryData){qa_len, (uint8_t *)qa};
+    quote.signature = (ProtobufCBinaryData){qs_len, (uint8_t *)qs};
+    quote.n_pcrs = quote.n_pcr_values = 2;
+    quote.pcrs = pcr_idx;
+    quote.pcr_values = qv;
+    cert.attest = (ProtobufCBinaryData){x->ca_len, (uint8_t *)x->ca};
+    cert.signature = (ProtobufCBinaryData){x->cs_len, (uint8_t *)x->cs};
+    cert.n_pcrs = cert.n_pcr_values = 2;
+    cert.pcrs = pcr_idx;
+    cert.pcr_values = cv;
+
+    Srtm__Evidence ev = SRTM__EVIDENCE__INIT;
+    ev.format = 1;
+    ev.nonce = (ProtobufCBinaryData){16, (uint8_t *)x->nonce};
+    ev.report = (ProtobufCBinaryData){x->report_len, (uint8_t *)x->report};
+    ev.irk_signature = (ProtobufCBinaryData){x->irk_sig_len, (uint8_t *)x->irk_sig};
+    ev.quote = &quote;
+    ev.irk_certificate = &cert;
+    ev.irk_public = (ProtobufCBinaryData){x->pub_len, (uint8_t *)x->pub};
+    ev.batch = batch;
+    size_t ev_len = srtm__evidence__get_packed_size(&ev);
+    uint8_t *buf = malloc(ev_len);
+    if (buf == NULL)
+        die("out of memory");
+    srtm__evidence__pack(&ev, buf);
+    write_out(name, buf, ev_len);
+    free(buf);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -330,35 +384,33 @@ int main(int argc, char **argv)
     size_t qs_len = tpm_sign(aik, qa, qa_len, qs, sizeof(qs));
     size_t cs_len = tpm_sign(aik, ca, ca_len, cs, sizeof(cs));
 
-    uint32_t pcr_idx[] = {PCR_BOOT, PCR_SRTM};
-    ProtobufCBinaryData qv[] = {{32, p.boot}, {32, p.running}};
-    ProtobufCBinaryData cv[] = {{32, p.boot}, {32, p.proof}};
-    Srtm__TpmQuote quote = SRTM__TPM_QUOTE__INIT, cert = SRTM__TPM_QUOTE__INIT;
-    quote.attest = (ProtobufCBinaryData){qa_len, qa};
-    quote.signature = (ProtobufCBinaryData){qs_len, qs};
-    quote.n_pcrs = quote.n_pcr_values = 2;
-    quote.pcrs = pcr_idx;
-    quote.pcr_values = qv;
-    cert.attest = (ProtobufCBinaryData){ca_len, ca};
-    cert.signature = (ProtobufCBinaryData){cs_len, cs};
-    cert.n_pcrs = cert.n_pcr_values = 2;
-    cert.pcrs = pcr_idx;
-    cert.pcr_values = cv;
+    example ex = {.nonce = nonce, .report = report, .report_len = report_len,
+                  .irk_sig = irk_sig, .irk_sig_len = irk_sig_len, .pub = pub,
+                  .pub_len = pub_len, .ca = ca, .ca_len = ca_len, .cs = cs, .cs_len = cs_len,
+                  .p = &p};
+    write_evidence("evidence.bin", &ex, qa, qa_len, qs, qs_len, NULL);
 
-    Srtm__Evidence ev = SRTM__EVIDENCE__INIT;
-    ev.format = 1;
-    ev.nonce = (ProtobufCBinaryData){sizeof(nonce), (uint8_t *)nonce};
-    ev.report = (ProtobufCBinaryData){report_len, report};
-    ev.irk_signature = (ProtobufCBinaryData){irk_sig_len, irk_sig};
-    ev.quote = &quote;
-    ev.irk_certificate = &cert;
-    ev.irk_public = (ProtobufCBinaryData){pub_len, pub};
-    size_t ev_len = srtm__evidence__get_packed_size(&ev);
-    uint8_t *buf = malloc(ev_len);
-    if (buf == NULL)
-        die("out of memory");
-    srtm__evidence__pack(&ev, buf);
-    write_out("evidence.bin", buf, ev_len);
+    /* The batched answer: leaf 2 of 3, the odd last leaf carried up a level. */
+    uint8_t leaves[3][32], root[32], path[MERKLE_MAX_PATH][32];
+    size_t path_len = 0;
+    sha("another request 0", strlen("another request 0"), leaves[0]);
+    sha("another request 1", strlen("another request 1"), leaves[1]);
+    memcpy(leaves[2], q, 32);
+    if (merkle_build((const uint8_t(*)[32])leaves, 3, 2, root, path, &path_len) != SRTM_OK)
+        die("Merkle tree");
+    uint8_t ba[KM_MAX_ATTEST], bs[KM_MAX_SIG];
+    size_t ba_len = make_attest(root, p.boot, p.running, 7200000, signer, ba, sizeof(ba));
+    size_t bs_len = tpm_sign(aik, ba, ba_len, bs, sizeof(bs));
+    ProtobufCBinaryData bpath[MERKLE_MAX_PATH];
+    for (size_t i = 0; i < path_len; i++)
+        bpath[i] = (ProtobufCBinaryData){32, path[i]};
+    Srtm__MerkleProof proof = SRTM__MERKLE_PROOF__INIT;
+    proof.leaf_index = 2;
+    proof.leaf_count = 3;
+    proof.n_path = path_len;
+    proof.path = bpath;
+    write_evidence("evidence-batch.bin", &ex, ba, ba_len, bs, bs_len, &proof);
+
     char nhex[2 * sizeof(nonce) + 2];
     hex(nonce, sizeof(nonce), nhex);
     strcat(nhex, "\n");
@@ -366,7 +418,6 @@ int main(int argc, char **argv)
     write_reference(&p, close_event);
     write_policy();
     write_aik_pem(aik);
-    free(buf);
     free(report);
     EVP_PKEY_free(aik);
     EVP_PKEY_free(irk_key);
