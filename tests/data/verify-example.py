@@ -68,7 +68,7 @@ def varint(buf, off):
 
 
 def fields(buf):
-    """(number, wire type, value, start, header end, end) for each field of a message."""
+    """(number, wire type, value, start, header end, end, key end) for each field."""
     off, out = 0, []
     while off < len(buf):
         start = off
@@ -76,7 +76,7 @@ def fields(buf):
         num, wt = key >> 3, key & 7
         if num == 0:
             raise Malformed("field number 0")
-        hdr = off
+        hdr = keyend = off
         if wt == 0:
             val, off = varint(buf, off)
         elif wt == 1:
@@ -95,7 +95,7 @@ def fields(buf):
             val, off = buf[off:off + 4], off + 4
         else:
             raise Malformed("wire type %d" % wt)
-        out.append((num, wt, val, start, hdr, off))
+        out.append((num, wt, val, start, hdr, off, keyend))
     return out
 
 
@@ -136,10 +136,15 @@ def decode(buf, schema):
         msg[name] = [] if rep else (None if isinstance(kind, dict) else
                                     b"" if kind == "bytes" else "" if kind == "string" else
                                     False if kind == "bool" else 0)
-    for num, wt, val, *_ in fields(buf):
+    for num, wt, val, start, hdr, end, keyend in fields(buf):
         if num not in schema:
             continue  # unknown field: skipped
         name, kind, rep = schema[num]
+        if kind == "bool" and not rep:
+            # protobuf-c reads a bool of any wire type: true when a byte after the key
+            # (a length prefix included) has a non-zero low 7 bits
+            msg[name] = any(x & 0x7F for x in buf[keyend:end])
+            continue
         if isinstance(kind, dict) or kind in ("bytes", "string"):
             if wt != 2:
                 raise Malformed("%s: wire type %d" % (name, wt))
@@ -209,7 +214,7 @@ def parse_attest(buf):
     """TPMS_ATTEST of a quote: the fields the verifier uses; raises Malformed."""
     r = Reader(buf)
     a = {"magic": r.u32(), "type": r.u16()}
-    a["signer"] = r.tpm2b(68)            # TPM2B_NAME
+    a["signer"] = r.tpm2b(66)            # TPM2B_NAME (tpm2-tss allows 68, the verifier 66)
     a["extra"] = r.tpm2b(64)             # TPM2B_DATA
     a["clock"], a["reset"], a["restart"], a["safe"] = r.u64(), r.u32(), r.u32(), r.u8()
     a["firmware"] = r.u64()
@@ -236,14 +241,28 @@ def parse_attest(buf):
     return a
 
 
+HMAC_SIZES = {0x0004: 20, 0x000B: 32, 0x000C: 48, 0x000D: 64, 0x0012: 32}
+
+
 def parse_signature(buf):
-    """TPMT_SIGNATURE: (sigAlg, hash, r, s)."""
+    """TPMT_SIGNATURE: (sigAlg, hash, r, s); every algorithm tpm2-tss knows must parse, as
+    the C verifier unmarshals the structure before it looks at the algorithm."""
     rd = Reader(buf)
     alg = rd.u16()
-    if alg != TPM_ALG_ECDSA:
-        return alg, None, None, None
-    h = rd.u16()
-    r_, s_ = rd.tpm2b(128), rd.tpm2b(128)
+    h = r_ = s_ = None
+    if alg in (0x0014, 0x0016):                    # RSASSA, RSAPSS
+        h = rd.u16()
+        rd.tpm2b(512)
+    elif alg in (0x0018, 0x001A, 0x001B, 0x001C):  # ECDSA, ECDAA, SM2, ECSCHNORR
+        h = rd.u16()
+        r_, s_ = rd.tpm2b(128), rd.tpm2b(128)
+    elif alg == 0x0005:                            # HMAC: a TPMT_HA
+        h = rd.u16()
+        if h not in HMAC_SIZES:
+            raise Malformed("HMAC hash 0x%04x" % h)
+        rd.take(HMAC_SIZES[h])
+    elif alg != 0x0010:                            # TPM_ALG_NULL: nothing follows
+        raise Malformed("sigAlg 0x%04x" % alg)
     if rd.off != len(buf):
         raise Malformed("bytes after the signature")
     return alg, h, r_, s_
@@ -352,14 +371,16 @@ class Verifier:
 
     def signature(self, which):
         q = self.ev[which]
+        if not q["signature"]:  # protobuf-c gives C a NULL pointer for empty bytes
+            raise Fail("the signature is not a TPMT_SIGNATURE (invalid argument)")
         try:
             alg, h, r_, s_ = parse_signature(q["signature"])
-        except Malformed as e:
-            raise Fail("the signature is not a TPMT_SIGNATURE (%s)" % e)
+        except Malformed:
+            raise Fail("the signature is not a TPMT_SIGNATURE (malformed message)")
         if alg != TPM_ALG_ECDSA or h != TPM_ALG_SHA256:
             raise Fail("the signature is not ecdsa-sha256, the scheme the policy names")
         if not 1 <= len(r_) <= 32 or not 1 <= len(s_) <= 32:
-            raise Fail("the signature is not a TPMT_SIGNATURE (r or s not 1 to 32 bytes)")
+            raise Fail("the signature is not a TPMT_SIGNATURE (malformed message)")
         try:
             self.aik.verify(der_from_rs(r_, s_), q["attest"], ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
@@ -374,10 +395,12 @@ class Verifier:
                            "structure" % magic)
             if typ != TPM_ST_ATTEST_QUOTE:
                 raise Fail("attestation type 0x%04x is not TPM_ST_ATTEST_QUOTE" % typ)
+        if not a:
+            raise Fail("the attest structure does not parse as a quote (invalid argument)")
         try:
             self.attest[which] = parse_attest(a)
-        except Malformed as e:
-            raise Fail("the attest structure does not parse as a quote (%s)" % e)
+        except Malformed:
+            raise Fail("the attest structure does not parse as a quote (malformed message)")
 
     def pcr_digest(self, which):
         q, att = self.ev[which], self.attest[which]
@@ -412,6 +435,8 @@ class Verifier:
                            "false)" % (i, name))
 
     def certificate_qualifier(self):
+        if len(self.ev["irk_public"]) > 128:
+            raise Fail("cannot hash the IRK public key")
         if self.attest["irk_certificate"]["extra"] != sha256(IRK_CERT_TAG, self.ev["irk_public"]):
             raise Fail('the certificate\'s qualifyingData is not SHA-256("srtm-irk-certificate-'
                        'v1" || IRK public key): it certifies another key')
@@ -451,9 +476,10 @@ class Verifier:
 
     def irk_signature(self):
         try:
+            assert len(self.ev["irk_public"]) <= 128
             k = serialization.load_der_public_key(self.ev["irk_public"])
             assert isinstance(k, ec.EllipticCurvePublicKey) and k.curve.name == "secp256r1"
-        except (ValueError, AssertionError):
+        except Exception:  # not DER, not EC, another curve, trailing bytes
             raise Fail("the IRK public key is not a P-256 key")
         msg = IRK_REPORT_TAG + self.nonce + sha256(self.ev["report"])
         try:
@@ -543,12 +569,10 @@ def own_reasons(c, pol):
     why = []
     if c["terminated"] and pol["terminated"] == "untrusted":
         why.append("terminated")
-    seen = set()
+    seen = []
     for r in c["ccrs"]:
-        if r["index"] in seen:
-            why.append("CCR %d appears twice in the report" % r["index"])
-            break
-        seen.add(r["index"])
+        why += ["CCR %d appears twice in the report" % r["index"]] * seen.count(r["index"])
+        seen.append(r["index"])
         if len(r["value"]) != 32:
             why.append("CCR %d: value is %d bytes, not 32" % (r["index"], len(r["value"])))
             continue
@@ -678,7 +702,7 @@ def hex_lines(b, comment=None, width=16):
 
 def annotate_message(buf, schema, indent=""):
     lines = []
-    for num, wt, val, start, hdr, end in fields(buf):
+    for num, wt, val, start, hdr, end, _ in fields(buf):
         name, kind, rep = schema.get(num, ("unknown", "bytes", False))
         key = buf[start:hdr]
         if isinstance(kind, dict):
@@ -807,7 +831,7 @@ def blocks(raw):
 
 
 def batch_lines(raw):
-    for num, wt, val, start, hdr, end in fields(raw):
+    for num, wt, val, start, hdr, end, _ in fields(raw):
         if num == 8:
             return (hex_lines(raw[start:hdr], "8 batch: message, %d bytes" % len(val)) +
                     annotate_message(val, MERKLE_PROOF, "  "))
@@ -836,6 +860,20 @@ def update_doc(doc, evidence_paths):
         f.write(text)
 
 
+def esc(text):
+    """srtmctl's text output: a backslash doubled, control bytes as \\xHH, other bytes
+    (invalid UTF-8 of a name included) as they are."""
+    out = []
+    for b in text.encode("utf-8", "surrogateescape"):
+        out.append("\\\\" if b == 0x5C else "\\x%02x" % b if b < 0x20 or b == 0x7F
+                   else bytes([b]).decode("utf-8", "surrogateescape"))
+    return "".join(out)
+
+
+def emit(*parts):
+    sys.stdout.buffer.write(("".join(parts) + "\n").encode("utf-8", "surrogateescape"))
+
+
 def main(argv):
     if len(argv) == 5 and argv[1] == "--update-doc":
         update_doc(argv[2], [("", argv[3]), ("batched-", argv[4])])
@@ -857,10 +895,11 @@ def main(argv):
     failed = [n for n, ok, _ in results if not ok]
     for name, ok, reason in results:
         if not ok:
-            print("check %s: failed: %s" % (name, reason))
+            emit("check %s: failed: " % name, esc(reason))
     out = verdicts(v.rep, pol, not failed, failed)
     for name, why in out:
-        print("%s: %s" % (name, "untrusted: " + "; ".join(why) if why else "trusted"))
+        emit(esc(name), ": trusted" if not why else
+             ": untrusted: " + "; ".join(esc(w) for w in why))
     requested = pol["require"] if pol["require"] else [n for n, _ in out]
     ok = not failed and all(any(n == r and not why for n, why in out) for r in requested)
     return 0 if ok else 1
