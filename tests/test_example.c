@@ -4,7 +4,8 @@
  * with the documented verdict, altered copies of it do not, and every hex block of the
  * document (between <!-- example:NAME --> and <!-- /example:NAME -->) equals the bytes this
  * test computes from the stored files with the project's own code, so the document cannot
- * drift from the code.
+ * drift from the code. The reversible log the document uses to explain the replay is judged
+ * here too.
  */
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -18,6 +19,7 @@
 #include "km.h"
 #include "merkle.h"
 #include "srtm.pb-c.h"
+#include "verify_int.h"
 
 #define MAX_BLOCKS 64
 #define MAX_BLOCK 4096
@@ -419,4 +421,81 @@ Test(example, document_drift_detected)
     memcpy(at, "<!-- removed:report-sha", strlen("<!-- removed:report-sha"));
     cr_assert_geq(doc_mismatches(doc, &bs, false), 1);
     free(doc);
+}
+
+/* ---- the reversible log of docs/evidence.md, "Replay of one CCR" ---- */
+
+#define HEX64(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+
+/* Judges the document's four-entry log (D1, D2 reverted, a marker back to seq 5, D3) as
+ * CCR 1 of a component whose policy allows D1 and D3 only; returns the first reason, or
+ * "" when trusted. */
+static void judge_reversible(bool d2_reverted, uint64_t to_seq, char *reason, size_t size)
+{
+    static const char text[] =
+        "{\"format\": \"srtm-policy-v1\", \"aik\": {\"scheme\": \"ecdsa-sha256\"},"
+        " \"pcrs\": {\"proof\": {\"0\": \"" HEX64("00") "\"}, \"running\": {\"0\": \"" HEX64(
+            "00") "\"}},"
+        " \"components\": {\"fw\": {\"ccrs\": {\"1\": {\"allowed_digests\": [\"" HEX64(
+            "01") "\", \"" HEX64("03") "\"]}}}}}";
+    srtm_verifier_policy *pol = NULL;
+    char msg[256];
+    cr_assert_eq(srtm_policy_parse(text, strlen(text), ".", &pol, msg, sizeof(msg)), SRTM_OK,
+                 "%s", msg);
+    uint8_t d[3][32], v1[32], v3[32];
+    for (int i = 0; i < 3; i++)
+        memset(d[i], i + 1, 32);
+    cr_assert_eq(km_pcr_extend_sw((const uint8_t[32]){0}, d[0], v1), SRTM_OK);
+    cr_assert_eq(km_pcr_extend_sw(v1, d[2], v3), SRTM_OK);
+    Srtm__LogEntry e[4], *log[4];
+    for (int i = 0; i < 4; i++) {
+        srtm__log_entry__init(&e[i]);
+        log[i] = &e[i];
+    }
+    e[0].seq = 5;
+    e[0].digest = (ProtobufCBinaryData){32, d[0]};
+    e[1].seq = 7;
+    e[1].digest = (ProtobufCBinaryData){32, d[1]};
+    e[1].reverted = d2_reverted;
+    e[2].seq = 9;
+    e[2].revert_marker = true;
+    e[2].revert_to_seq = to_seq;
+    e[3].seq = 12;
+    e[3].digest = (ProtobufCBinaryData){32, d[2]};
+    Srtm__ReportCcr ccr = SRTM__REPORT_CCR__INIT, *ccrs[] = {&ccr};
+    ccr.index = 1;
+    ccr.policy = SRTM__CHANGE_POLICY__POLICY_REVERSIBLE;
+    ccr.value = (ProtobufCBinaryData){32, v3};
+    ccr.n_log = 4;
+    ccr.log = log;
+    Srtm__ReportComponent c = SRTM__REPORT_COMPONENT__INIT;
+    c.handle = 1;
+    c.name = "fw";
+    c.n_ccrs = 1;
+    c.ccrs = ccrs;
+    verify_verdict v = {.trusted = true};
+    cr_assert_eq(verify_component_rules(pol, &c, &v), SRTM_OK);
+    snprintf(reason, size, "%s", v.trusted ? "" : v.n_reasons > 0 ? v.reasons[0] : "?");
+    verdict_clear(&v);
+    srtm_policy_free(pol);
+}
+
+/* The log as documented replays to v3, and the reverted D2 is not judged by the
+ * allowlist (which lacks it). */
+Test(example, reversible_log_as_documented)
+{
+    char reason[512];
+    judge_reversible(true, 5, reason, sizeof(reason));
+    cr_assert_str_eq(reason, "");
+}
+
+/* The two inconsistencies the document shows, with its reason texts. */
+Test(example, reversible_log_inconsistencies)
+{
+    char reason[512];
+    judge_reversible(false, 5, reason, sizeof(reason));
+    cr_assert_str_eq(reason, "CCR 1: log entry 1: a measurement undone by a revert is not "
+                             "marked reverted");
+    judge_reversible(true, 6, reason, sizeof(reason));
+    cr_assert_str_eq(reason, "CCR 1: log entry 2: a revert marker names no live measurement");
 }
