@@ -268,7 +268,9 @@ static void write_policy(void)
                      "{\n  \"format\": \"srtm-policy-v1\",\n"
                      "  \"aik\": {\"scheme\": \"ecdsa-sha256\"},\n"
                      "  \"pcrs\": {\"reference_file\": \"reference.json\"},\n"
-                     "  \"components\": {\n    \"vm-a\": {\"ccrs\": {\"0\": {\"allowed_digests\": [\n"
+                     "  \"components\": {\n"
+                     "    \"platform\": {\"ccrs\": {\"0\": {\"allowed_digests\": []}}},\n"
+                     "    \"vm-a\": {\"ccrs\": {\"0\": {\"allowed_digests\": [\n"
                      "      {\"digest\": \"%s\", \"label\": \"kernel\"},\n"
                      "      {\"digest\": \"%s\", \"label\": \"config\"}\n    ]}}}\n  },\n"
                      "  \"require\": [\"vm-a\"]\n}\n",
