@@ -60,8 +60,8 @@ void test_daemon_conf_lines(const test_daemon *d, char *out, size_t size)
 }
 
 /* srtmd with the test's extra arguments: with a TPM after the launcher's arguments in
- * launch (d prepared, its socket and admin capability named in the measured
- * configuration), else in a new directory with --listen and --admin-cap. */
+ * launch (an empty list: no launcher) (d prepared, its socket and admin capability named
+ * in the measured configuration), else in a new directory with --listen and --admin-cap. */
 static void daemon_spawn(test_daemon *d, const char *const *launch,
                          const char *const *extra_args)
 {
@@ -140,6 +140,18 @@ void test_daemon_launch(test_daemon *d, const char *tcti, const char *conf,
         extra[n++] = extra_args[i];
     extra[n] = NULL;
     daemon_spawn(d, launch, extra);
+}
+
+void test_daemon_exec(test_daemon *d, const char *tcti, const char *conf,
+                      const char *const *extra_args)
+{
+    const char *none[] = {NULL}; /* no launcher: srtmd is executed itself */
+    const char *extra[24] = {"--config", conf, "--tcti", tcti};
+    size_t n = 4;
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 23; i++)
+        extra[n++] = extra_args[i];
+    extra[n] = NULL;
+    daemon_spawn(d, none, extra);
 }
 
 bool test_daemon_alive(const test_daemon *d)

@@ -44,6 +44,12 @@ void test_daemon_conf_lines(const test_daemon *d, char *out, size_t size);
 void test_daemon_launch(test_daemon *d, const char *tcti, const char *conf,
                         const char *const *extra_args);
 
+/* The same without srtm-launch: srtmd --config CONF --tcti TCTI --foreground and extra
+ * arguments, executed directly, the SRTM PCR left as the test put it (e.g. extended by the
+ * test itself, or a restart that no launcher preceded). */
+void test_daemon_exec(test_daemon *d, const char *tcti, const char *conf,
+                      const char *const *extra_args);
+
 /* SIGTERM, wait, and return the exit status (as from waitpid's WEXITSTATUS, or -1 if it
  * did not exit normally). Removes the temporary directory. */
 int test_daemon_stop(test_daemon *d);

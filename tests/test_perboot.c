@@ -1,11 +1,15 @@
 /*
  * The per-boot IRK scheme and one srtmd per TPM, on a real swtpm through the shipped tools
- * (srtm-keymgr enroll/predict, srtm-launch, srtmd --config with "irk-scheme perboot"):
- * every boot has its own IRK, never written to a file, and each boot's evidence verifies
- * as trusted; a key of boot 1 (its certificate and a signature with it) is refused in
- * boot 2; a key certified after the period closed is refused by the certificate's PCR
- * check, and so is the evidence of a srtmd restarted in the same boot; a second srtmd on
- * the TPM exits before touching it, and the first one's evidence still verifies.
+ * (srtm-keymgr enroll/predict; srtm-launch in one step, measuring, extending and executing
+ * srtmd --config with "irk-scheme perboot", whose socket and admin capability are in the
+ * measured file): every boot has its own IRK, never written to a file, and each boot's
+ * evidence verifies as trusted; a key of boot 1 (its certificate and a signature with it)
+ * is refused in boot 2; a key certified after the period closed is refused by the
+ * certificate's PCR check, and so is the evidence of a srtmd restarted in the same boot.
+ * While an srtmd serves the TPM, a second one is kept off three ways: srtmd started
+ * directly exits at the lock, srtmd with an unmeasured option exits without closing the
+ * period, and srtm-launch refuses before it extends; each time the SRTM PCR stays as it
+ * was and the first srtmd's evidence still verifies.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
@@ -16,9 +20,11 @@
 
 #include <criterion/criterion.h>
 
+#include "config.h"
 #include "helpers.h"
 #include "irk.h"
 #include "km.h"
+#include "launch.h"
 #include "srtm.pb-c.h"
 #include "verify_int.h"
 
@@ -41,24 +47,28 @@ static platform P;
 
 #define KEYMGR(...) \
     test_tool("SRTM_KEYMGR", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
-#define LAUNCH(...) \
-    test_tool("SRTM_LAUNCH", (const char *const[]){__VA_ARGS__, NULL}, err, sizeof(err))
 
-/* Enrol the AIK and predict the reference for a per-boot configuration. No wrap-irk: the
- * scheme has nothing to wrap. irk-blob names a file only to show it is never written. */
+/* Enrol the AIK and predict the reference for a per-boot configuration that names P.d's
+ * socket and admin capability (srtmd with a TPM takes them from the measured file only).
+ * No wrap-irk: the scheme has nothing to wrap. irk-blob names a file only to show it is
+ * never written. */
 static void setup(void)
 {
     memset(&P, 0, sizeof(P));
     test_swtpm_start(&P.tpm);
+    test_daemon_prepare(&P.d);
     snprintf(P.dir, sizeof(P.dir), "/tmp/srtm-perboot-XXXXXX");
     cr_assert(mkdtemp(P.dir) != NULL);
     snprintf(P.conf, sizeof(P.conf), "%s/srtmd.conf", P.dir);
     snprintf(P.blob, sizeof(P.blob), "%s/irk.sealed", P.dir);
     snprintf(P.ref, sizeof(P.ref), "%s/reference.json", P.dir);
     snprintf(P.pem, sizeof(P.pem), "%s/aik.pem", P.dir);
+    char lines[800];
+    test_daemon_conf_lines(&P.d, lines, sizeof(lines));
     FILE *f = fopen(P.conf, "w");
     cr_assert(f != NULL);
-    fprintf(f, "srtm-pcr 15\nproof-pcrs 0-7\nirk-scheme perboot\nirk-blob %s\n", P.blob);
+    fprintf(f, "srtm-pcr 15\nproof-pcrs 0-7\nirk-scheme perboot\nirk-blob %s\n%s", P.blob,
+            lines);
     fclose(f);
     char err[4096];
     cr_assert_eq(KEYMGR("--tcti", P.tpm.tcti, "enroll", "--aik-pem", P.pem), 0, "enroll: %s",
@@ -68,9 +78,13 @@ static void setup(void)
                  0, "predict: %s", err);
 }
 
+/* An srtmd still running is stopped checked: a crash or a sanitizer report at its exit
+ * fails the test binary. Otherwise only its directory is removed. */
 static void teardown(void)
 {
     if (P.running)
+        test_daemon_stop_checked(&P.d);
+    else
         test_daemon_stop(&P.d);
     test_swtpm_stop(&P.tpm);
     char cmd[300];
@@ -83,18 +97,35 @@ TestSuite(perboot, .init = setup, .fini = teardown, .timeout = 180);
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static void launch(void)
+/* As the unit starts srtmd: srtm-launch measures srtmd and P.conf, extends the SRTM PCR
+ * and executes srtmd, which serves once its proof period is over. */
+static void launch_srtmd(void)
 {
-    char err[4096];
-    cr_assert_eq(LAUNCH("--tcti", P.tpm.tcti, "--srtmd", test_binary("SRTMD"), "--config",
-                        P.conf),
-                 0, "srtm-launch: %s", err);
+    test_daemon_launch(&P.d, P.tpm.tcti, P.conf, NULL);
+    P.running = true;
 }
 
-static void start_srtmd(void)
+/* What srtm-launch does before its exec, done here: extend the SRTM PCR with srtmd's
+ * launch measurement, which puts the TPM in the proof state. exec_srtmd() then starts
+ * srtmd in it, and the test can act in the proof state in between. */
+static void extend_as_the_launcher(void)
 {
-    const char *extra[] = {"--config", P.conf, "--tcti", P.tpm.tcti, NULL};
-    test_daemon_start(&P.d, extra);
+    char msg[CONFIG_MSG_MAX];
+    srtm_config *c = NULL;
+    launch_measurement m;
+    km_ctx *ctx = NULL;
+    cr_assert_eq(config_load(P.conf, &c, NULL, msg, sizeof(msg)), SRTM_OK, "%s", msg);
+    cr_assert_eq(launch_measure(test_binary("SRTMD"), c, &m), SRTM_OK);
+    config_free(c);
+    cr_assert_eq(km_open(P.tpm.tcti, &ctx), SRTM_OK);
+    cr_assert_eq(km_pcr_extend(ctx, 15, m.event), SRTM_OK);
+    km_close(ctx);
+}
+
+/* srtmd executed directly, with no launcher and no extend before it. */
+static void exec_srtmd(void)
+{
+    test_daemon_exec(&P.d, P.tpm.tcti, P.conf, NULL);
     P.running = true;
 }
 
@@ -325,8 +356,7 @@ Test(perboot, every_boot_has_its_own_irk_never_stored_and_each_verifies)
     uint8_t *ev1 = NULL, *ev2 = NULL;
     char out[8192];
 
-    launch();
-    start_srtmd();
+    launch_srtmd();
     evidence(&ev1, &len1);
     expect_trusted(ev1, len1, "boot 1's evidence");
     cr_expect_eq(srtmctl_verify(ev1, len1, out, sizeof(out)), 0, "srtmctl verify: %s", out);
@@ -334,8 +364,7 @@ Test(perboot, every_boot_has_its_own_irk_never_stored_and_each_verifies)
     irk_public_of(ev1, len1, pub1, &pub1_len);
 
     reboot();
-    launch();
-    start_srtmd();
+    launch_srtmd();
     evidence(&ev2, &len2);
     expect_trusted(ev2, len2, "boot 2's evidence");
     cr_expect_eq(srtmctl_verify(ev2, len2, out, sizeof(out)), 0, "srtmctl verify: %s", out);
@@ -358,9 +387,9 @@ Test(perboot, a_stolen_irk_of_boot_1_is_refused_in_boot_2)
     uint8_t *ev = NULL, *forged = NULL;
     size_t len = 0, flen = 0;
     own_irk stolen;
-    launch();
+    extend_as_the_launcher();
     certify_own_irk(&stolen); /* in boot 1's proof state, as srtmd's own IRK is */
-    start_srtmd();
+    exec_srtmd();
     evidence(&ev, &len);
     substitute_irk(ev, len, &stolen, &forged, &flen);
     expect_trusted(forged, flen, "boot 1's evidence with the boot-1 key");
@@ -368,8 +397,7 @@ Test(perboot, a_stolen_irk_of_boot_1_is_refused_in_boot_2)
     free(forged);
 
     reboot();
-    launch();
-    start_srtmd();
+    launch_srtmd();
     evidence(&ev, &len);
     expect_trusted(ev, len, "boot 2's own evidence");
     substitute_irk(ev, len, &stolen, &forged, &flen);
@@ -390,8 +418,7 @@ Test(perboot, a_key_certified_after_the_close_is_refused)
     uint8_t *ev = NULL, *forged = NULL;
     size_t len = 0, flen = 0;
     own_irk late;
-    launch();
-    start_srtmd();
+    launch_srtmd();
     evidence(&ev, &len);
     certify_own_irk(&late);
     substitute_irk(ev, len, &late, &forged, &flen);
@@ -401,26 +428,38 @@ Test(perboot, a_key_certified_after_the_close_is_refused)
     irk_free(late.key);
 }
 
-/* srtmd itself restarted in the same boot (no new launch, or a new one: the SRTM PCR is
- * past the proof state either way) creates and certifies a key after the close: it starts,
- * but no verifier accepts its evidence. */
-Test(perboot, a_restart_in_the_same_boot_is_refused_by_the_verifier)
+/* srtmd itself restarted in the same boot creates and certifies a key after the close:
+ * it starts, but no verifier accepts its evidence. Both ways: executed again with no new
+ * launch (the SRTM PCR holds the close), and through srtm-launch again as the unit
+ * restarts it (its extend takes the PCR further from the proof state). */
+static void expect_refused_as_restarted(const char *what)
 {
     uint8_t *ev = NULL;
     size_t len = 0;
-    launch();
-    start_srtmd();
-    stop_srtmd();
-    launch();
-    start_srtmd();
     evidence(&ev, &len);
     srtm_err err;
     srtm_verify_result *r = verify(ev, len, &err);
-    cr_expect_eq(err, SRTM_E_DENIED, "evidence of a restarted srtmd was accepted");
+    cr_expect_eq(err, SRTM_E_DENIED, "evidence of %s was accepted", what);
     const char *failed[] = {"certificate-pcrs-reference", "quote-pcrs-reference", NULL};
     expect_failed_exactly(r, failed);
     srtm_verify_result_free(r);
     free(ev);
+}
+
+Test(perboot, a_restart_in_the_same_boot_is_refused_by_the_verifier)
+{
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    launch_srtmd();
+    evidence(&ev, &len);
+    expect_trusted(ev, len, "the first srtmd's evidence"); /* the control */
+    free(ev);
+    stop_srtmd();
+    exec_srtmd();
+    expect_refused_as_restarted("srtmd restarted without a launch");
+    stop_srtmd();
+    launch_srtmd();
+    expect_refused_as_restarted("srtmd restarted through srtm-launch");
 }
 
 /* ---- one srtmd per TPM ------------------------------------------------------------------ */
@@ -435,31 +474,88 @@ static void read_pcr15(uint8_t out[KM_DIGEST_LEN])
     memcpy(out, v.value[15], KM_DIGEST_LEN);
 }
 
-/* The default lock (per TCTI): a second srtmd on the same TPM, on another socket, exits
- * at once, extends nothing, and the first one's evidence still verifies. */
-Test(perboot, a_second_srtmd_on_the_tpm_exits_and_extends_nothing)
+/* A second srtmd's configuration: the same TPM and proof state, its own socket and admin
+ * capability in P.dir. Its path into conf, the admin capability's into cap. */
+static void second_conf(char *conf, size_t conf_size, char *cap, size_t cap_size)
 {
-    launch();
-    start_srtmd();
+    snprintf(conf, conf_size, "%s/second.conf", P.dir);
+    snprintf(cap, cap_size, "%s/second.cap", P.dir);
+    FILE *f = fopen(conf, "w");
+    cr_assert(f != NULL, "cannot write %s", conf);
+    fprintf(f,
+            "srtm-pcr 15\nproof-pcrs 0-7\nirk-scheme perboot\nirk-blob %s\n"
+            "listen ipc://%s/second.sock\nadmin-cap %s\n",
+            P.blob, P.dir, cap);
+    fclose(f);
+}
+
+/*
+ * The first srtmd (launched and serving) keeps the second off: argv, the attempt, exits
+ * with status want_rc and names the first one's pid; the SRTM PCR is as before, nothing was
+ * written for the second, and the first one's next evidence still verifies. The default
+ * lock (per TCTI string) throughout. Bounded: a second srtmd that is not kept off would
+ * serve on its own socket, so argv starts with timeout.
+ */
+static void expect_kept_off(const char *const *argv, int want_rc, const char *cap,
+                            const char *what, char *err, size_t err_size)
+{
     uint8_t before[KM_DIGEST_LEN], after[KM_DIGEST_LEN];
+    char out[256], want[64];
     read_pcr15(before);
-    char url[400], cap[400], err[8192], out[256], want[64];
-    snprintf(url, sizeof(url), "ipc://%s/second.sock", P.dir);
-    snprintf(cap, sizeof(cap), "%s/second.cap", P.dir);
-    /* Bounded: a second srtmd that is not kept off would serve on its own socket. */
-    const char *argv[] = {"/usr/bin/timeout", "60", test_binary("SRTMD"), "--config", P.conf,
-                          "--tcti", P.tpm.tcti, "--foreground", "--listen", url,
-                          "--admin-cap", cap, NULL};
-    cr_expect_eq(test_run(argv, out, sizeof(out), err, sizeof(err)), 1);
+    int rc = test_run(argv, out, sizeof(out), err, err_size);
+    cr_expect_eq(rc, want_rc, "%s: exit %d, not %d: %s", what, rc, want_rc, err);
     snprintf(want, sizeof(want), "another srtmd (pid %ld) serves this TPM", (long)P.d.pid);
-    cr_expect(strstr(err, want) != NULL, "no clear message (want '%s'): %s", want, err);
-    cr_expect(!test_path_exists(cap), "the second srtmd wrote an admin capability");
+    cr_expect(strstr(err, want) != NULL, "%s: no clear message (want '%s'): %s", what, want,
+              err);
+    cr_expect(!test_path_exists(cap), "%s wrote an admin capability", what);
     read_pcr15(after);
-    cr_expect_arr_eq(after, before, KM_DIGEST_LEN, "the second srtmd extended the SRTM PCR");
-    cr_expect(test_daemon_alive(&P.d));
+    cr_expect_arr_eq(after, before, KM_DIGEST_LEN, "%s changed the SRTM PCR", what);
+    cr_expect(test_daemon_alive(&P.d), "the first srtmd died");
     uint8_t *ev = NULL;
     size_t len = 0;
     evidence(&ev, &len);
     expect_trusted(ev, len, "the first srtmd's evidence after the second one's attempt");
     free(ev);
+}
+
+/* A second srtmd started directly on the same TPM, with its own measured-style
+ * configuration (another socket and admin capability): it exits 1 at the lock, before
+ * the TPM is touched. */
+Test(perboot, a_second_srtmd_on_the_tpm_exits_and_extends_nothing)
+{
+    char conf[400], cap[400], err[8192];
+    launch_srtmd();
+    second_conf(conf, sizeof(conf), cap, sizeof(cap));
+    const char *argv[] = {"/usr/bin/timeout", "60", test_binary("SRTMD"), "--config", conf,
+                          "--tcti", P.tpm.tcti, "--foreground", NULL};
+    expect_kept_off(argv, 1, cap, "a second srtmd", err, sizeof(err));
+}
+
+/* A second srtmd with an option srtmd refuses beside a measured configuration exits 2
+ * before it runs, and every such early exit would close the period: not while another
+ * srtmd holds the TPM's lock, whose quotes the close would spoil. */
+Test(perboot, a_second_srtmd_refused_on_its_command_line_does_not_close)
+{
+    char conf[400], cap[400], err[8192];
+    launch_srtmd();
+    second_conf(conf, sizeof(conf), cap, sizeof(cap));
+    const char *argv[] = {"/usr/bin/timeout", "60", test_binary("SRTMD"), "--config", conf,
+                          "--tcti", P.tpm.tcti, "--foreground", "--no-seccomp", NULL};
+    expect_kept_off(argv, 2, cap, "a second srtmd with --no-seccomp", err, sizeof(err));
+    cr_expect(strstr(err, "--no-seccomp is refused on the command line") != NULL,
+              "refused for another reason: %s", err);
+}
+
+/* srtm-launch for a second srtmd probes the lock before it extends: it refuses, extends
+ * nothing and executes nothing. */
+Test(perboot, srtm_launch_for_a_second_srtmd_extends_nothing)
+{
+    char conf[400], cap[400], err[8192];
+    launch_srtmd();
+    second_conf(conf, sizeof(conf), cap, sizeof(cap));
+    const char *argv[] = {"/usr/bin/timeout", "60", test_binary("SRTM_LAUNCH"), "--tcti",
+                          P.tpm.tcti, "--config", conf, "--", test_binary("SRTMD"),
+                          "--config", conf, "--tcti", P.tpm.tcti, "--foreground", NULL};
+    expect_kept_off(argv, 1, cap, "srtm-launch for a second srtmd", err, sizeof(err));
+    cr_expect(strstr(err, "nothing extended") != NULL, "%s", err);
 }
