@@ -83,8 +83,8 @@ static void report_holder(int fd, const char *path)
         snprintf(pid, sizeof(pid), "%ld", holder);
     log_error("another srtmd (pid %s) serves this TPM; it holds %s. A second srtmd would "
               "close the proof period again and spoil the quotes of the one that serves "
-              "until a reboot: stop it first (or, for another TPM, give --tcti or "
-              "--lock-file)",
+              "until a reboot: stop it first (or, for another TPM, give tcti or "
+              "lock-file in the configuration)",
               pid, path);
 }
 

@@ -373,6 +373,12 @@ static int load_options(int argc, char **argv, options *o)
         tcti = cl.value[CFG_TCTI];
     if (tcti != NULL)
         snprintf(o->tcti, sizeof(o->tcti), "%s", tcti);
+    /* And the lock file: an early exit must not close while another srtmd holds it. */
+    const char *lock = config_get(known, CFG_LOCK_FILE);
+    if (lock == NULL)
+        lock = cl.value[CFG_LOCK_FILE];
+    if (lock != NULL)
+        snprintf(o->lock_file, sizeof(o->lock_file), "%s", lock);
     /* A file that could not be parsed does not count as saying no-tpm: close. */
     o->no_tpm = cl.value[CFG_NO_TPM] != NULL || config_get(cfg, CFG_NO_TPM) != NULL;
     if (rc == 0)

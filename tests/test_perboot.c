@@ -12,6 +12,7 @@
  * was and the first srtmd's evidence still verifies.
  */
 #define _GNU_SOURCE /* asprintf */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,9 +68,18 @@ static void setup(void)
     test_daemon_conf_lines(&P.d, lines, sizeof(lines));
     FILE *f = fopen(P.conf, "w");
     cr_assert(f != NULL);
-    fprintf(f, "srtm-pcr 15\nproof-pcrs 0-7\nirk-scheme perboot\nirk-blob %s\n%s", P.blob,
-            lines);
+    /* The lock file named in the configuration: every reader of it (srtmd's start, its
+     * early exits, srtm-launch's probe) must take that one, not the default. */
+    fprintf(f, "srtm-pcr 15\nproof-pcrs 0-7\nirk-scheme perboot\nirk-blob %s\nlock-file %s/tpm.lock\n%s",
+            P.blob, P.dir, lines);
     fclose(f);
+    /* The lock file exists from the start, so that it never counts as a file the per-boot
+     * scheme wrote. */
+    char lock[320];
+    snprintf(lock, sizeof(lock), "%s/tpm.lock", P.dir);
+    int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    cr_assert(fd >= 0, "cannot create %s", lock);
+    close(fd);
     char err[4096];
     cr_assert_eq(KEYMGR("--tcti", P.tpm.tcti, "enroll", "--aik-pem", P.pem), 0, "enroll: %s",
                  err);
@@ -484,16 +494,16 @@ static void second_conf(char *conf, size_t conf_size, char *cap, size_t cap_size
     cr_assert(f != NULL, "cannot write %s", conf);
     fprintf(f,
             "srtm-pcr 15\nproof-pcrs 0-7\nirk-scheme perboot\nirk-blob %s\n"
-            "listen ipc://%s/second.sock\nadmin-cap %s\n",
-            P.blob, P.dir, cap);
+            "lock-file %s/tpm.lock\nlisten ipc://%s/second.sock\nadmin-cap %s\n",
+            P.blob, P.dir, P.dir, cap);
     fclose(f);
 }
 
 /*
  * The first srtmd (launched and serving) keeps the second off: argv, the attempt, exits
  * with status want_rc and names the first one's pid; the SRTM PCR is as before, nothing was
- * written for the second, and the first one's next evidence still verifies. The default
- * lock (per TCTI string) throughout. Bounded: a second srtmd that is not kept off would
+ * written for the second, and the first one's next evidence still verifies. The lock file
+ * named in both configurations throughout (lock-file). Bounded: a second srtmd that is not kept off would
  * serve on its own socket, so argv starts with timeout.
  */
 static void expect_kept_off(const char *const *argv, int want_rc, const char *cap,
