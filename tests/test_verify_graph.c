@@ -1160,3 +1160,46 @@ Test(verify_graph, revert_by_who_made_the_revert)
     srtm_policy_free(p);
     hrep_free(h);
 }
+
+/* A revert_by name follows the naming rule: "fw" is platform/fw, so a component named fw
+ * under another parent (platform/agent/fw, a squatter of the name) may not revert vm; its
+ * path may. */
+Test(verify_graph, revert_by_names_follow_the_path_rule)
+{
+    hrep *h = hrep_new(4);
+    hset(h, 1, "agent", (uint64_t[]){0}, 1);
+    hset(h, 2, "fw", (uint64_t[]){1}, 1);
+    hset(h, 3, "vm", (uint64_t[]){0}, 1);
+    hregistered(h, "agent");
+    hregistered(h, "fw");
+    hregistered(h, "vm");
+    hcomp *vm = hfind(h, "vm");
+    vm->ccr.policy = SRTM__CHANGE_POLICY__POLICY_REVERSIBLE;
+    uint64_t k = hmeasure(h, "vm", "vm-kernel");
+    hmeasure(h, "vm", "vm-kernel");
+    hrevert(h, "vm", k);
+    Srtm__LogEntry *marker = NULL;
+    for (size_t i = 0; i < vm->ccr.n_log; i++)
+        if (vm->ccr.log[i]->revert_marker)
+            marker = vm->ccr.log[i];
+    cr_assert(marker != NULL);
+    marker->revert_by = 2;
+    const char *kern[] = {"vm-kernel"};
+    char b[512], vmobj[700];
+    allow(b, sizeof(b), "vm", 0, kern, 1);
+    const char *lists[] = {"[\"fw\"]", "[\"platform/fw\"]", "[\"platform/agent/fw\"]"};
+    for (size_t i = 0; i < SRTM_ARRAY_LEN(lists); i++) {
+        snprintf(vmobj, sizeof(vmobj), "\"vm\":{\"revert_by\":%s,%s", lists[i],
+                 b + strlen("\"vm\":{"));
+        srtm_verifier_policy *p = hpolicy(vmobj, NULL);
+        srtm_verify_result *r = judge(p, h);
+        bool want = i == 2;
+        cr_expect_eq(trusted(r, "vm"), want, "revert_by %s", lists[i]);
+        if (!want)
+            expect_only_reason(r, "vm", "CCR 0: log entry 2: reverted by fw (handle 2), which "
+                                        "may not revert it");
+        srtm_verify_result_free(r);
+        srtm_policy_free(p);
+    }
+    hrep_free(h);
+}
