@@ -10,14 +10,20 @@ module, nothing of srtm), and prints the verdict in the form of `srtmctl verify`
         rewrite the <!-- example:NAME --> blocks of DOC.md from EVIDENCE (and the
         <!-- example:batched-NAME --> blocks from BATCHED-EVIDENCE)
 
-Exit 0: every check passed and every requested component is trusted; 1: not; 2: usage.
+Exit 0: every check passed and every requested component is trusted; 1: not; 2: usage
+(a nonce that is not 16 to 64 bytes included); 4: the policy or its reference file is
+refused.
 
-Scope: the checks, reasons and verdicts of docs/verifier.md for the policies a worked
-example needs (allowlists, expected values, require, unlisted, terminated, the dependency
-rule without the chain texts of long chains). Protobuf parsing follows the wire format
-(varints, length-delimited fields, packed or unpacked repeated scalars, unknown fields
-skipped, the last value of a repeated singular scalar wins); it does not merge repeated
-singular sub-messages, which srtmd never writes.
+Scope: the checks, reasons and verdicts of docs/verifier.md and docs/evidence.md: paths
+and the naming rule, the fail-closed defaults and the names of the policy, the report's
+re-encoding and text checks, allowlists, expected values, require, unlisted, terminated,
+dependency-change records, removed dependencies judged at the cut, revert_by, and the
+dependency rule with its chain texts. Protobuf parsing follows the wire format (varints,
+length-delimited fields, packed or unpacked repeated scalars, unknown fields skipped,
+the last value of a repeated singular scalar wins); it does not merge repeated singular
+sub-messages, which srtmd never writes. The policy is checked for what decides verdicts
+(the proof/running rule, names, defaults, a policy that names nothing); its JSON only as
+far as Python's parser allows (duplicate keys, NaN, invalid UTF-8 refused).
 """
 import hashlib
 import json
