@@ -9,7 +9,8 @@
  *                             tests/data/regenerate-example.sh runs it)
  *
  * The example: a flat platform, component 0 "platform" with one empty CCR and component 1
- * "vm-a" (parent 0) whose IRREVERSIBLE CCR 0 holds two measurements; PCRs 0 and 15 quoted.
+ * "vm-a" (parent 0) whose IRREVERSIBLE CCR 0 holds two measurements, with the record of
+ * the dependency its registration made; PCRs 0 and 15 quoted.
  * evidence-batch.bin is the same request answered in a batch: leaf 2 of 3 of a Merkle
  * tree whose other two leaves are the qualifiers of two other (made-up) requests.
  */
@@ -136,6 +137,17 @@ static size_t make_report(uint8_t **out)
     vm.parent = 0;
     vm.n_depends_on = 1;
     vm.depends_on = deps;
+    /* srtmd records the edges a registration makes: vm-a's on its parent, at the
+     * registration's sequence number 1, made by the parent's capability. */
+    Srtm__DependencyChange reg = SRTM__DEPENDENCY_CHANGE__INIT;
+    Srtm__DependencyChange *changes[] = {&reg};
+    reg.seq = 1;
+    reg.component = 1;
+    reg.on = 0;
+    reg.actor = 0;
+    reg.removed = false;
+    vm.n_dependency_changes = 1;
+    vm.dependency_changes = changes;
 
     Srtm__CcrReport r = SRTM__CCR_REPORT__INIT;
     r.format = 1;

@@ -10,14 +10,20 @@ module, nothing of srtm), and prints the verdict in the form of `srtmctl verify`
         rewrite the <!-- example:NAME --> blocks of DOC.md from EVIDENCE (and the
         <!-- example:batched-NAME --> blocks from BATCHED-EVIDENCE)
 
-Exit 0: every check passed and every requested component is trusted; 1: not; 2: usage.
+Exit 0: every check passed and every requested component is trusted; 1: not; 2: usage
+(a nonce that is not 16 to 64 bytes included); 4: the policy or its reference file is
+refused.
 
-Scope: the checks, reasons and verdicts of docs/verifier.md for the policies a worked
-example needs (allowlists, expected values, require, unlisted, terminated, the dependency
-rule without the chain texts of long chains). Protobuf parsing follows the wire format
-(varints, length-delimited fields, packed or unpacked repeated scalars, unknown fields
-skipped, the last value of a repeated singular scalar wins); it does not merge repeated
-singular sub-messages, which srtmd never writes.
+Scope: the checks, reasons and verdicts of docs/verifier.md and docs/evidence.md: paths
+and the naming rule, the fail-closed defaults and the names of the policy, the report's
+re-encoding and text checks, allowlists, expected values, require, unlisted, terminated,
+dependency-change records, removed dependencies judged at the cut, revert_by, and the
+dependency rule with its chain texts. Protobuf parsing follows the wire format (varints,
+length-delimited fields, packed or unpacked repeated scalars, unknown fields skipped,
+the last value of a repeated singular scalar wins); it does not merge repeated singular
+sub-messages, which srtmd never writes. The policy is checked for what decides verdicts
+(the proof/running rule, names, defaults, a policy that names nothing); its JSON only as
+far as Python's parser allows (duplicate keys, NaN, invalid UTF-8 refused).
 """
 import hashlib
 import json
@@ -73,6 +79,9 @@ def fields(buf):
     while off < len(buf):
         start = off
         key, off = varint(buf, off)
+        if off - start > 5:  # protobuf-c reads a key of at most 5 bytes
+            raise Malformed("key of more than 5 bytes")
+        key &= 0xFFFFFFFF
         num, wt = key >> 3, key & 7
         if num == 0:
             raise Malformed("field number 0")
@@ -107,9 +116,13 @@ LOG_ENTRY = {1: ("index", "u64", False), 2: ("seq", "u64", False), 3: ("digest",
              8: ("revert_to_seq", "u64", False), 9: ("revert_by", "u64", False)}
 REPORT_CCR = {1: ("index", "u32", False), 2: ("policy", "enum", False),
               3: ("value", "bytes", False), 4: ("log", LOG_ENTRY, True)}
+DEPENDENCY_CHANGE = {1: ("seq", "u64", False), 2: ("component", "u64", False),
+                     3: ("on", "u64", False), 4: ("actor", "u64", False),
+                     5: ("removed", "bool", False)}
 REPORT_COMPONENT = {1: ("handle", "u64", False), 2: ("name", "string", False),
                     3: ("ccrs", REPORT_CCR, True), 4: ("parent", "u64", False),
-                    5: ("depends_on", "u64", True), 6: ("terminated", "bool", False)}
+                    5: ("depends_on", "u64", True), 6: ("terminated", "bool", False),
+                    7: ("dependency_changes", DEPENDENCY_CHANGE, True)}
 CCR_REPORT = {1: ("format", "u32", False), 2: ("srtm_instance", "bytes", False),
               3: ("reset_count", "u32", False), 4: ("restart_count", "u32", False),
               5: ("seq", "u64", False), 6: ("components", REPORT_COMPONENT, True)}
@@ -136,9 +149,11 @@ def decode(buf, schema):
         msg[name] = [] if rep else (None if isinstance(kind, dict) else
                                     b"" if kind == "bytes" else "" if kind == "string" else
                                     False if kind == "bool" else 0)
+    msg["_unknown"] = []
     for num, wt, val, start, hdr, end, keyend in fields(buf):
         if num not in schema:
-            continue  # unknown field: skipped
+            msg["_unknown"].append((num, wt, bytes(buf[keyend:end])))  # skipped, kept
+            continue
         name, kind, rep = schema[num]
         if kind == "bool" and not rep:
             # protobuf-c reads a bool of any wire type: true when a byte after the key
@@ -176,6 +191,64 @@ def decode(buf, schema):
             else:
                 msg[name] = vals[-1]
     return msg
+
+
+def uvarint(v):
+    out = bytearray()
+    while True:
+        b, v = v & 0x7F, v >> 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def scalar_bytes(kind, v):
+    if kind == "bool":
+        return b"\x01"
+    if kind == "enum" and v >= 1 << 31:  # a negative int32: sign-extended to 64 bits
+        v |= 0xFFFFFFFF00000000
+    return uvarint(v)
+
+
+def encode(msg, schema):
+    """The encoding srtmd's packer (protobuf-c) gives a decoded message: known fields in
+    field-number order, defaults left out, repeated scalars packed, minimal varints, then
+    the unknown fields in the order they came, each with a minimal key."""
+    out = bytearray()
+    for num in sorted(schema):
+        name, kind, rep = schema[num]
+        v = msg[name]
+        if isinstance(kind, dict):
+            for sub in (v if rep else [] if v is None else [v]):
+                b = encode(sub, kind)
+                out += uvarint(num << 3 | 2) + uvarint(len(b)) + b
+        elif kind in ("bytes", "string"):
+            b = v.encode("utf-8", "surrogateescape") if kind == "string" else v
+            if b:
+                out += uvarint(num << 3 | 2) + uvarint(len(b)) + b
+        elif rep:
+            if v:
+                body = b"".join(scalar_bytes(kind, x) for x in v)
+                out += uvarint(num << 3 | 2) + uvarint(len(body)) + body
+        elif v:
+            out += uvarint(num << 3) + scalar_bytes(kind, v)
+    for num, wt, raw in msg["_unknown"]:
+        out += uvarint(num << 3 | wt) + raw
+    return bytes(out)
+
+
+def utf8_ok(s):
+    """Strict UTF-8 without NUL (no overlong forms, no surrogates, at most U+10FFFF)."""
+    b = s.encode("utf-8", "surrogateescape")
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\0" not in b
+
+
+def blen(s):
+    return len(s.encode("utf-8", "surrogateescape"))
 
 
 # ---- the TPM structures, by hand (big-endian) ----
@@ -292,21 +365,74 @@ def merkle_root(q, index, count, path):
 
 # ---- the policy ----
 
-def load_policy(path):
+class PolicyError(Exception):
+    pass
+
+
+def strict_json(path):
+    """RFC 8259 JSON and nothing more (docs/verifier.md, "The JSON grammar"), as far as
+    Python's parser can be told: duplicate keys, NaN and Infinity, NUL and invalid UTF-8
+    are refused; a document that is not an object too."""
+    def pairs(items):
+        keys = [k for k, _ in items]
+        for k in keys:
+            if keys.count(k) > 1:
+                raise PolicyError("%s: not valid JSON: key \"%s\" appears twice in one object"
+                                  % (path, k))
+            if "\0" in k:
+                raise PolicyError("%s: not valid JSON: NUL in a key" % path)
+        return dict(items)
+
+    def constant(name):
+        raise PolicyError("%s: not valid JSON: %s" % (path, name))
     with open(path, "rb") as f:
-        pol = json.load(f)
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8")
+        doc = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise PolicyError("%s: not valid JSON: %s" % (path, e))
+    if not isinstance(doc, dict):
+        raise PolicyError("%s: must be a JSON object" % path)
+    return doc
+
+
+def check_name(where, name):
+    """A components key or required name: a bare name or a path of names joined by '/'."""
+    if not isinstance(name, str) or not 1 <= blen(name) <= 1024 or not utf8_ok(name):
+        raise PolicyError("%s: a component name or path is 1 to 1024 bytes of UTF-8 without "
+                          "NUL" % where)
+    if any(not 1 <= blen(seg) <= 128 for seg in name.split("/")):
+        raise PolicyError("%s: each name of a path is 1 to 128 bytes" % where)
+
+
+def load_policy(path):
+    pol = strict_json(path)
+    if pol.get("format") != "srtm-policy-v1":
+        raise PolicyError("format: must be \"srtm-policy-v1\"")
+    if pol.get("aik") != {"scheme": "ecdsa-sha256"}:
+        raise PolicyError("aik: must be {\"scheme\": \"ecdsa-sha256\"}")
     pcrs = pol["pcrs"]
     if "reference_file" in pcrs:
         ref_path = os.path.join(os.path.dirname(path), pcrs["reference_file"])
-        with open(ref_path, "rb") as f:
-            ref = json.load(f)
-        assert ref["format"] == "srtm-reference-v1" and ref.get("bank", "sha256") == "sha256"
+        ref = strict_json(ref_path)
+        if ref.get("format") != "srtm-reference-v1" or ref.get("bank", "sha256") != "sha256":
+            raise PolicyError("pcrs.reference_file: not an srtm-reference-v1 file of the "
+                              "sha256 bank")
         proof, running = ref["proof"], ref["running"]
     else:
         proof, running = pcrs["proof"], pcrs["running"]
     conv = lambda m: {int(k): bytes.fromhex(v) for k, v in m.items()}
+    proof, running = conv(proof), conv(running)
+    if not proof or not running:
+        raise PolicyError("pcrs: proof and running name at least one PCR each")
+    if not any(proof[i] != running[i] for i in proof if i in running):
+        raise PolicyError("pcrs: proof and running must differ in a PCR both name (the SRTM "
+                          "PCR, which the close event extends): otherwise a key certified "
+                          "after the proof period would pass as certified inside it")
     comps = {}
     for name, c in pol.get("components", {}).items():
+        check_name("components." + name, name)
         rules = {}
         for idx, rule in c["ccrs"].items():
             allowed = None
@@ -315,12 +441,29 @@ def load_policy(path):
                     None if isinstance(d, str) else d.get("label"))
                     for d in rule["allowed_digests"]}
             exp = bytes.fromhex(rule["expected_value"]) if "expected_value" in rule else None
+            if allowed is None and exp is None:
+                raise PolicyError("components.%s.ccrs.%s: needs allowed_digests or "
+                                  "expected_value" % (name, idx))
             rules[int(idx)] = (allowed, exp)
-        comps[name] = rules
-    return {"proof": conv(proof), "running": conv(running),
+        comps[name] = {"ccrs": rules, "revert_by": c.get("revert_by")}
+    require = pol.get("require")
+    if require is not None:
+        if not require:
+            raise PolicyError("require: empty: it would require nothing")
+        for i, name in enumerate(require):
+            check_name("require[%d]" % i, name)
+    if not comps and not require:
+        raise PolicyError("components: the policy names no component and requires none, so "
+                          "it would trust any report")
+    unlisted = pol.get("unlisted", "untrusted")
+    terminated = pol.get("terminated", "untrusted")
+    if unlisted not in ("untrusted", "replay-only"):
+        raise PolicyError("unlisted: must be \"replay-only\" or \"untrusted\"")
+    if terminated not in ("untrusted", "accepted"):
+        raise PolicyError("terminated: must be \"untrusted\" or \"accepted\"")
+    return {"proof": proof, "running": running,
             "allow_extra": pcrs.get("allow_extra", False), "components": comps,
-            "require": pol.get("require"), "unlisted": pol.get("unlisted", "replay-only"),
-            "terminated": pol.get("terminated", "untrusted")}
+            "require": require, "unlisted": unlisted, "terminated": terminated}
 
 
 # ---- the evidence-level checks ----
@@ -358,6 +501,21 @@ class Verifier:
             self.rep = decode(self.ev["report"], CCR_REPORT)
         except Malformed:
             raise Fail("the report bytes are not a CcrReport")
+        if encode(self.rep, CCR_REPORT) != self.ev["report"]:
+            raise Fail("the report does not encode back to its own bytes: a name or "
+                       "description holds a NUL byte, or the encoding is not srtmd's")
+        for i, c in enumerate(self.rep["components"]):
+            n = c["name"]
+            if not 1 <= blen(n) <= 128 or not utf8_ok(n) or "/" in n:
+                raise Fail("the name of component %d (handle %d) is not 1 to 128 bytes of "
+                           "UTF-8 without '/'" % (i, c["handle"]))
+            for r in c["ccrs"]:
+                for k, e in enumerate(r["log"]):
+                    d = e["description"]
+                    if blen(d) > 256 or not utf8_ok(d):
+                        raise Fail("component %d (handle %d), CCR %d, log entry %d: the "
+                                   "description is not at most 256 bytes of UTF-8"
+                                   % (i, c["handle"], r["index"], k))
 
     def format(self):
         if self.ev["format"] != 1:
@@ -541,6 +699,9 @@ class Verifier:
 
 # ---- the component rules ----
 
+NONE = None
+
+
 def replay(ccr):
     """(value, None) or (None, (entry index, reason)), as docs/evidence.md says."""
     live = []  # (seq, value after it, log index)
@@ -565,11 +726,12 @@ def replay(ccr):
     return (live[-1][1] if live else bytes(32)), None
 
 
-def own_reasons(c, pol):
-    why = []
-    if c["terminated"] and pol["terminated"] == "untrusted":
-        why.append("terminated")
-    seen = []
+def rule_terminated(c, pol):
+    return ["terminated"] if c["terminated"] and pol["terminated"] == "untrusted" else []
+
+
+def rule_replay(c):
+    why, seen = [], []
     for r in c["ccrs"]:
         why += ["CCR %d appears twice in the report" % r["index"]] * seen.count(r["index"])
         seen.append(r["index"])
@@ -582,105 +744,446 @@ def own_reasons(c, pol):
         elif val != r["value"]:
             why.append("CCR %d: value does not match the replay of its %d log entries"
                        % (r["index"], len(r["log"])))
-    rules = pol["components"].get(c["name"])
-    if rules is None:
-        if pol["unlisted"] == "untrusted":
-            why.append('not named in the policy ("unlisted": "untrusted")')
-        return why
+    return why
+
+
+def rules_for(pol, c, path):
+    """(key, rules, twice): the policy entry for a component, by its path, or by its bare
+    name for a direct child of component 0 (docs/verifier.md, "Names and paths")."""
+    comps = pol["components"]
+    by_path = path if path is not None and path in comps else None
+    by_name = c["name"] if c["handle"] != 0 and c["parent"] == 0 and c["name"] in comps else None
+    twice = by_name if by_path is not None and by_name is not None and by_path != by_name \
+        else None
+    key = by_path if by_path is not None else by_name
+    return key, (comps[key] if key is not None else None), twice
+
+
+def judge_ccr(r, rule):
+    allowed, exp = rule
+    judged = [(k, e) for k, e in enumerate(r["log"])
+              if not e["reverted"] and not e["revert_marker"]]
+    if exp is not None and len(r["value"]) == 32 and r["value"] == exp:
+        return []
+    if allowed is not None and all(e["digest"] in allowed for _, e in judged):
+        return []
+    why = []
+    if exp is not None:
+        why.append("CCR %d: value %s is not the expected value"
+                   % (r["index"], r["value"].hex() if len(r["value"]) == 32 else "(malformed)"))
+    if allowed is not None:
+        bad = [(k, e) for k, e in judged if e["digest"] not in allowed]
+        for k, e in bad[:8]:
+            d = e["description"]
+            why.append("CCR %d: log entry %d digest %s%s is not in the allowlist"
+                       % (r["index"], k, e["digest"].hex() if len(e["digest"]) == 32
+                          else "(malformed)", ' ("%s")' % d if d and utf8_ok(d) else ""))
+        if len(bad) > 8:
+            why.append("CCR %d: %d more log entries are not in the allowlist"
+                       % (r["index"], len(bad) - 8))
+    return why
+
+
+def rule_policy(c, pol, path):
+    key, pc, twice = rules_for(pol, c, path)
+    if twice is not None:
+        return ['named twice in the policy, as "%s" and "%s"' % (twice, key)]
+    if pc is None and c["handle"] == 0 and not any(r["log"] for r in c["ccrs"]):
+        return []  # component 0 with nothing measured: the PCR reference describes it
+    if pc is None:
+        return (['not named in the policy ("unlisted": "untrusted")']
+                if pol["unlisted"] == "untrusted" else [])
+    why = []
     for r in c["ccrs"]:
-        rule = rules.get(r["index"])
-        if rule is None:
-            if pol["unlisted"] == "untrusted":
-                why.append("CCR %d: no rule in the policy" % r["index"])
-            continue
-        allowed, exp = rule
-        judged = [(k, e) for k, e in enumerate(r["log"])
-                  if not e["reverted"] and not e["revert_marker"]]
-        if exp is not None and r["value"] == exp:
-            continue
-        if allowed is not None and all(e["digest"] in allowed for _, e in judged):
-            continue
-        if exp is not None:
-            why.append("CCR %d: value %s is not the expected value"
-                       % (r["index"], r["value"].hex() if len(r["value"]) == 32 else "(malformed)"))
-        if allowed is not None:
-            bad = [(k, e) for k, e in judged if e["digest"] not in allowed]
-            for k, e in bad[:8]:
-                d = e["description"]
-                why.append("CCR %d: log entry %d digest %s%s is not in the allowlist"
-                           % (r["index"], k, e["digest"].hex() if len(e["digest"]) == 32
-                              else "(malformed)", ' ("%s")' % d if d else ""))
-            if len(bad) > 8:
-                why.append("CCR %d: %d more log entries are not in the allowlist"
-                           % (r["index"], len(bad) - 8))
-    for idx in sorted(rules):
-        if idx not in seen:
+        rule = pc["ccrs"].get(r["index"])
+        if rule is not None:
+            why += judge_ccr(r, rule)
+        elif pol["unlisted"] == "untrusted":
+            why.append("CCR %d: no rule in the policy" % r["index"])
+    indexes = [r["index"] for r in c["ccrs"]]
+    for idx in sorted(pc["ccrs"]):
+        if idx not in indexes:
             why.append("CCR %d named by the policy is missing from the report" % idx)
     return why
 
 
-def verdicts(rep, pol, evidence_ok, failed):
-    comps = rep["components"] if rep is not None else []
-    names = [c["name"] for c in comps]
-    reasons = []
+# ---- the report's graph: handles, paths, names ----
+
+def find_handle(comps, h):
+    """The index of the component with handle h: a binary search over the report order
+    (handles are ascending once report-handles passed; before, the same search is made on
+    whatever order the report has)."""
+    lo, hi = 0, len(comps)
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        m = comps[mid]["handle"]
+        if m == h:
+            return mid
+        if m < h:
+            lo = mid + 1
+        else:
+            hi = mid
+    return NONE
+
+
+def compute_paths(comps):
+    """Each component's path: the names from component 0 down to it joined by '/'; None
+    when the parent links do not reach component 0 or the path is over 1024 bytes."""
+    n = len(comps)
+    state, paths = [0] * n, [None] * n
+    for i in range(n):
+        walk, cur = [], i
+        while state[cur] == 0:
+            state[cur] = 1
+            walk.append(cur)
+            if comps[cur]["handle"] == 0:
+                break
+            up = find_handle(comps, comps[cur]["parent"])
+            if up is NONE or state[up] == 1:
+                break
+            cur = up
+        while walk:
+            k = walk.pop()
+            c = comps[k]
+            state[k] = 2
+            up = None
+            if c["handle"] != 0:
+                j = find_handle(comps, c["parent"])
+                up = paths[j] if j is not NONE else None
+                if up is None:
+                    continue
+            if (blen(up) + 1 if up is not None else 0) + blen(c["name"]) > 1024:
+                continue
+            paths[k] = (up + "/" if up is not None else "") + c["name"]
+    return paths
+
+
+def resolve_name(name, root):
+    """What a policy name stands for: a path as it is, the platform's own name as it is, a
+    bare name as a child of component 0; None without a component 0."""
+    if "/" in name or (root is not None and name == root):
+        out = name
+    elif root is not None:
+        out = root + "/" + name
+    else:
+        return None
+    return out if blen(out) < 1024 + 128 + 2 else None
+
+
+def root_name(comps):
+    root = None
     for c in comps:
-        why = []
-        if not evidence_ok:
-            why.append("evidence not verified (failed: %s)" % ", ".join(failed))
-        if names.count(c["name"]) > 1:
-            why.append("appears %d times in the report" % names.count(c["name"]))
-        why += own_reasons(c, pol)
-        reasons.append(why)
-    if evidence_ok:
-        dependency_rule(comps, pol, reasons)
-    out = list(zip(names, reasons))
-    for name in pol["require"] or []:
-        if name not in names and name not in [n for n, _ in out]:
-            out.append((name, ["missing from the report"]))
-    return out
+        if c["handle"] == 0:
+            root = c["name"]
+    return root
 
 
-def dependency_rule(comps, pol, reasons):
-    """The consistency reasons and trusted(X) = own(X) and trusted(every dependency), with
-    the one-link reason text; chains are named only to their first link here."""
-    by_handle = {c["handle"]: i for i, c in enumerate(comps)}
+def in_parent_chain(comps, a, x):
+    """a is x or one of its ancestors by the parent fields (a missing one ends it)."""
+    while True:
+        if a == x:
+            return True
+        i = find_handle(comps, x)
+        if i is NONE or x == 0 or comps[i]["parent"] >= x:
+            return False
+        x = comps[i]["parent"]
+
+
+def name_of(comps, h):
+    i = find_handle(comps, h)
+    return comps[i]["name"] if i is not NONE else "(not in the report)"
+
+
+# ---- a component's history (dependency changes, reverts) ----
+
+def records_rule(c):
+    recs = c["dependency_changes"]
+    if not recs:
+        return []
+    if len(recs) > 1024:
+        return ["%d dependency changes recorded, more than 1024" % len(recs)]
+    live, bad = [], None
+    for i, d in enumerate(recs):
+        if d["component"] != c["handle"]:
+            bad = "a record of another component"
+        elif i > 0 and d["seq"] < recs[i - 1]["seq"]:
+            bad = "records out of sequence order"
+        elif not d["removed"] and d["on"] in live:
+            bad = "an edge added twice"
+        elif d["removed"] and d["on"] not in live:
+            bad = "an edge removed that was not there"
+        elif d["removed"]:
+            live.remove(d["on"])
+        else:
+            live.append(d["on"])
+        if bad:
+            break
+    if bad is None and any(h not in live for h in c["depends_on"]):
+        bad = "an edge in depends_on that no record added"
+    if bad is None and len(live) != len(c["depends_on"]):
+        bad = "an edge recorded that is missing from depends_on"
+    return ["its dependency changes do not replay to its dependencies: " + bad] if bad else []
+
+
+def ccr_at(r, s):
+    """CCR r as it was right after sequence number s: the log entries up to the first one
+    with a greater seq, reverted only by the markers among them, and their replay."""
+    n = 0
+    while n < len(r["log"]) and r["log"][n]["seq"] <= s:
+        n += 1
+    log = [dict(e, reverted=False) for e in r["log"][:n]]
+    live = []
+    for k, e in enumerate(log):
+        if e["revert_marker"]:
+            while live and log[live[-1]]["seq"] > e["revert_to_seq"]:
+                log[live.pop()]["reverted"] = True
+        elif len(e["digest"]) == 32:
+            live.append(k)
+    value = bytes(32)
+    for k in live:
+        value = sha256(value, log[k]["digest"])
+    return dict(r, log=log, value=value)
+
+
+def removed_one(comps, paths, pol, c, d):
+    j = find_handle(comps, d["on"])
+    if j is NONE:
+        return ["removed its dependency on handle %d at seq %d, whose state then cannot be "
+                "established: it is missing from the report" % (d["on"], d["seq"])]
+    z = comps[j]
+    if d["actor"] == d["on"] or not in_parent_chain(comps, d["actor"], c["handle"]):
+        return ["its dependency on %s was removed at seq %d by %s, which may not remove it"
+                % (z["name"], d["seq"], name_of(comps, d["actor"]))]
+    then = dict(z, ccrs=[ccr_at(r, d["seq"]) for r in z["ccrs"]])
+    why = rule_policy(then, pol, paths[j])
+    if why:
+        return ["removed its dependency on %s at seq %d while %s was untrusted: %s"
+                % (z["name"], d["seq"], z["name"], why[0])]
+    return []
+
+
+def may_revert(comps, paths, pol, i, by):
+    c = comps[i]
+    _, pc, _ = rules_for(pol, c, paths[i])
+    if pc is None or pc["revert_by"] is None:
+        return in_parent_chain(comps, by, c["handle"])
+    k = find_handle(comps, by)
+    root = root_name(comps)
+    for name in pc["revert_by"]:
+        if name == "self" and by == c["handle"]:
+            return True
+        if k is not NONE and paths[k] is not None and resolve_name(name, root) == paths[k]:
+            return True
+    return False
+
+
+def revert_rule(comps, paths, pol, i):
+    why = []
+    for r in comps[i]["ccrs"]:
+        for k, e in enumerate(r["log"]):
+            if e["revert_marker"] and not may_revert(comps, paths, pol, i, e["revert_by"]):
+                why.append("CCR %d: log entry %d: reverted by %s (handle %d), which may not "
+                           "revert it" % (r["index"], k, name_of(comps, e["revert_by"]),
+                                          e["revert_by"]))
+    return why
+
+
+def history(comps, paths, pol, reasons):
     for i, c in enumerate(comps):
-        missing = [h for h in c["depends_on"] if h not in by_handle]
-        for h in missing[:8]:
-            reasons[i].append("depends on handle %d, which is missing from the report" % h)
-        if len(missing) > 8:
+        reasons[i] += records_rule(c)
+        for d in c["dependency_changes"]:
+            if d["removed"]:
+                reasons[i] += removed_one(comps, paths, pol, c, d)
+        reasons[i] += revert_rule(comps, paths, pol, i)
+
+
+# ---- the dependency rule ----
+
+def resolve_edges(comps, reasons):
+    """Each component's edges (index, cut: 0 or the seq of the edge's removal) and the
+    consistency reasons that need no traversal."""
+    edges = []
+    for i, c in enumerate(comps):
+        es, missing = [], 0
+        for h in c["depends_on"]:
+            j = find_handle(comps, h)
+            if j is not NONE:
+                es.append((j, 0))
+            else:
+                missing += 1
+                if missing <= 8:
+                    reasons[i].append("depends on handle %d, which is missing from the report"
+                                      % h)
+        for d in c["dependency_changes"]:
+            j = find_handle(comps, d["on"]) if d["removed"] else NONE
+            if j is not NONE:
+                es.append((j, d["seq"]))
+        if missing > 8:
             reasons[i].append("depends on %d more handles missing from the report"
-                              % (len(missing) - 8))
+                              % (missing - 8))
         if c["handle"] == 0 and c["depends_on"]:
             reasons[i].append("component 0 (the platform TCB) depends on handle %d; it can "
                               "depend on nothing" % c["depends_on"][0])
         if c["handle"] != 0 and c["parent"] not in c["depends_on"]:
             reasons[i].append("its parent, handle %d, is not among its dependencies"
                               % c["parent"])
-    own_ok = [not r for r in reasons]
-    trusted = {}
+        edges.append(es)
+    return edges
 
-    def visit(i, path):
-        if i in trusted:
-            return trusted[i]
-        if i in path:
-            return False  # a cycle: untrusted (the C verifier names it; not needed here)
-        path.add(i)
-        deps = sorted(by_handle[h] for h in comps[i]["depends_on"] if h in by_handle)
-        bad = [d for d in deps if not visit(d, path)]
-        path.discard(i)
-        if bad and own_ok[i]:
-            d = bad[0]
-            end = ("which is terminated" if comps[d]["terminated"] and
-                   pol["terminated"] == "untrusted" else
-                   "whose " + reasons[d][0] if reasons[d] and reasons[d][0].startswith("CCR ")
-                   else "which is untrusted")
-            reasons[i].append("depends on %s, %s" % (comps[d]["name"], end))
-        trusted[i] = own_ok[i] and not bad
-        return trusted[i]
 
-    for i in range(len(comps)):
-        visit(i, set())
+def sccs(edges):
+    """The strongly connected components, each completed only after every component
+    reachable from it (Tarjan's algorithm, iteratively)."""
+    n = len(edges)
+    order, low, on_stack = [None] * n, [0] * n, [False] * n
+    stack, out, counter = [], [], 0
+    for s in range(n):
+        if order[s] is not None:
+            continue
+        order[s] = low[s] = counter
+        counter += 1
+        stack.append(s)
+        on_stack[s] = True
+        calls = [(s, 0)]
+        while calls:
+            v, at = calls[-1]
+            if at < len(edges[v]):
+                calls[-1] = (v, at + 1)
+                w = edges[v][at][0]
+                if order[w] is None:
+                    order[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    calls.append((w, 0))
+                elif on_stack[w] and order[w] < low[v]:
+                    low[v] = order[w]
+                continue
+            calls.pop()
+            if calls and low[v] < low[calls[-1][0]]:
+                low[calls[-1][0]] = low[v]
+            if low[v] != order[v]:
+                continue
+            members = []
+            while True:
+                w = stack.pop()
+                on_stack[w] = False
+                members.append(w)
+                if w == v:
+                    break
+            out.append(members)
+    return out
+
+
+def dependency_rule(comps, pol, reasons):
+    """trusted(X) = own(X) and trusted(every dependency); the reason names the chain down
+    to a component whose own rules failed (docs/verifier.md, "The dependency rule")."""
+    edges = resolve_edges(comps, reasons)
+    n = len(comps)
+    trusted, scc_of = [False] * n, [None] * n
+    nxt, hops, last = [NONE] * n, [0] * n, list(range(n))
+
+    def smaller(a, best):
+        return best is NONE or comps[a]["handle"] < comps[best]["handle"]
+
+    def chain_end(r):
+        if comps[r]["terminated"] and pol["terminated"] == "untrusted":
+            return "which is terminated"
+        why = reasons[r][0] if reasons[r] else "untrusted"
+        if why.startswith("CCR "):
+            return "whose " + why
+        if why.startswith("depends on "):
+            return "which " + why
+        return "which is untrusted: " + why
+
+    def dependency_reason(d, cut):
+        text = ("depended on %s until its removal at seq %d, " % (comps[d]["name"], cut)
+                if cut else "depends on %s, " % comps[d]["name"])
+        cur, shown = d, 1
+        while nxt[cur] is not NONE:
+            if shown == 8 and hops[cur] > 1:
+                text += "which depends on ... (%d more) ..., " % (hops[cur] - 1)
+                cur = last[cur]
+                text += "which depends on %s, " % comps[cur]["name"]
+                break
+            cur = nxt[cur]
+            text += "which depends on %s, " % comps[cur]["name"]
+            shown += 1
+        return text + chain_end(cur)
+
+    for sid, members in enumerate(sccs(edges)):
+        for x in members:
+            scc_of[x] = sid
+        # stack order, as the C verifier evaluates them (the order changes no verdict)
+        for x in reversed(members):
+            inside = outside = NONE
+            cut = 0
+            for d, c in edges[x]:
+                if scc_of[d] == sid:
+                    if smaller(d, inside):
+                        inside = d
+                elif not trusted[d] and smaller(d, outside):
+                    outside, cut = d, c
+            if inside == x:
+                reasons[x].append("dependency cycle: depends on itself")
+            elif inside is not NONE:
+                reasons[x].append("dependency cycle: depends on %s, which depends back on it"
+                                  % comps[inside]["name"])
+            own_ok = not reasons[x]
+            if outside is not NONE:
+                reasons[x].append(dependency_reason(outside, cut))
+            trusted[x] = own_ok and outside is NONE
+            if own_ok and outside is not NONE:
+                nxt[x], hops[x], last[x] = outside, hops[outside] + 1, last[outside]
+
+
+# ---- the verdicts ----
+
+def verdicts(rep, pol, evidence_ok, failed):
+    """[(shown name, reasons, in report)]: the report's components in report order, then
+    the names of the policy that stand for none of them."""
+    comps = rep["components"] if rep is not None else []
+    names = [c["name"] for c in comps]
+    paths = compute_paths(comps)
+    reasons = []
+    for i, c in enumerate(comps):
+        why = []
+        if not evidence_ok:
+            why.append("evidence not verified (failed: %s)" % ", ".join(failed))
+        if names.count(c["name"]) > 1:
+            why.append("appears %d times in the report" % names.count(c["name"]))
+        why += rule_terminated(c, pol) + rule_replay(c) + rule_policy(c, pol, paths[i])
+        reasons.append(why)
+    if evidence_ok and rep is not None:
+        history(comps, paths, pol, reasons)
+        dependency_rule(comps, pol, reasons)
+    out = [(paths[i] if paths[i] is not None else names[i], reasons[i], True)
+           for i in range(len(comps))]
+    # the names of the policy: each must stand for a component of the report
+    index = {p: i for i, p in enumerate(paths) if p is not None}
+    root = root_name(comps)
+
+    def lookup(name):
+        want = resolve_name(name, root) if comps else None
+        return index.get(want) if want is not None else NONE
+
+    def unmatched(name, reason):
+        if not any(n == name for n, _, inrep in out if not inrep):
+            out.append((name, [reason], False))
+    ok = True
+    for name in pol["require"] or []:
+        k = lookup(name)
+        if k is NONE:
+            unmatched(name, "missing from the report")
+        else:
+            ok = ok and not reasons[k]
+    for name in sorted(pol["components"], key=lambda k: k.encode("utf-8", "surrogateescape")):
+        if lookup(name) is NONE:
+            unmatched(name, "named in the policy but not in the report")
+    ok = ok and all(inrep or not why for _, why, inrep in out)
+    if not pol["require"]:
+        ok = ok and all(not why for _, why, _ in out)
+    return out, ok
 
 
 # ---- the markdown blocks of docs/evidence.md ----
@@ -885,24 +1388,35 @@ def main(argv):
         raw = f.read()
     with open(argv[2], "rb") as f:
         aik = f.read()
-    pol = load_policy(argv[3])
+    try:
+        pol = load_policy(argv[3])
+    except (PolicyError, OSError, KeyError, TypeError, ValueError, AttributeError) as e:
+        print("policy file '%s': %s" % (argv[3], e), file=sys.stderr)
+        return 4
     nonce = argv[4]
     if os.path.isfile(nonce):
         with open(nonce) as f:
             nonce = f.read()
-    v = Verifier(raw, aik, pol, bytes.fromhex(nonce.strip()))
+    try:
+        nonce = bytes.fromhex(nonce.strip())
+    except ValueError:
+        nonce = b""
+    if not 16 <= len(nonce) <= 64:
+        print("the nonce is 16 to 64 bytes as hex digits", file=sys.stderr)
+        return 2
+    v = Verifier(raw, aik, pol, nonce)
     results = v.run()
     failed = [n for n, ok, _ in results if not ok]
     for name, ok, reason in results:
         if not ok:
             emit("check %s: failed: " % name, esc(reason))
-    out = verdicts(v.rep, pol, not failed, failed)
-    for name, why in out:
+    # a report that failed report-parse is not read further
+    rep = v.rep if dict((n, ok) for n, ok, _ in results)["report-parse"] else None
+    out, requested_ok = verdicts(rep, pol, not failed, failed)
+    for name, why, _ in out:
         emit(esc(name), ": trusted" if not why else
              ": untrusted: " + "; ".join(esc(w) for w in why))
-    requested = pol["require"] if pol["require"] else [n for n, _ in out]
-    ok = not failed and all(any(n == r and not why for n, why in out) for r in requested)
-    return 0 if ok else 1
+    return 0 if not failed and requested_ok else 1
 
 
 if __name__ == "__main__":
