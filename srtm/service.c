@@ -68,8 +68,11 @@ typedef struct op_call {
     ccr_component *other; /* the second component an operation names (dependency target) */
     ccr_component *actor; /* the component whose capability authorises the change */
     /* The presented capability, hashed before the lock (hash_presented_cap); check_cap
-     * only compares under it. */
+     * only compares under it. cap_status is SRTM_OK with cap_hash set, or the refusal
+     * check_cap answers, with cap_refusal its message. */
+    bool cap_hashed;
     srtm_err cap_status;
+    const char *cap_refusal;
     uint8_t cap_hash[SRTM_DIGEST_LEN];
 } op_call;
 
@@ -180,31 +183,31 @@ static srtm_err find_ref(op_call *c, const Srtm__ComponentRef *ref)
  * malformed capability is not refused here but remembered in c->cap_status, so that
  * check_cap refuses it in the same order as before (after the target was found).
  */
+_Static_assert(SRTM_CAP_LEN == 32, "the refusal below names the capability length");
+
 static void hash_presented_cap(op_call *c)
 {
     const ProtobufCBinaryData *cap = &c->req->capability;
+    c->cap_hashed = true;
+    c->cap_status = SRTM_E_DENIED;
     if (cap->len == 0)
-        c->cap_status = SRTM_E_DENIED;
+        c->cap_refusal = "this operation needs a capability";
     else if (cap->len != SRTM_CAP_LEN)
-        c->cap_status = SRTM_E_TOO_BIG;
-    else
-        c->cap_status = sha256_hasher_two(c->w->hasher, cap->data, cap->len, NULL, 0,
-                                          c->cap_hash);
+        c->cap_refusal = "capability must be 32 bytes";
+    else if ((c->cap_status = sha256_hasher_two(c->w->hasher, cap->data, cap->len, NULL, 0,
+                                                c->cap_hash)) != SRTM_OK)
+        c->cap_refusal = "hashing the capability failed";
 }
 
 /* Under the lock: the presented capability's hash against comp's, in constant time. */
 static srtm_err check_cap(op_call *c, const ccr_component *comp)
 {
-    if (c->cap_status == SRTM_E_DENIED) {
-        set_message(c, "this operation needs a capability");
-        return SRTM_E_DENIED;
-    }
-    if (c->cap_status == SRTM_E_TOO_BIG) {
-        set_message(c, "capability must be %u bytes", SRTM_CAP_LEN);
-        return SRTM_E_DENIED;
+    if (!c->cap_hashed) { /* fail closed should a path skip the validate phase's share */
+        set_message(c, "capability not checked");
+        return SRTM_E_INTERNAL;
     }
     if (c->cap_status != SRTM_OK) {
-        set_message(c, "hashing the capability failed");
+        set_message(c, "%s", c->cap_refusal);
         return c->cap_status;
     }
     if (!ccr_cap_matches(comp, c->cap_hash)) {
