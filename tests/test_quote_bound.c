@@ -316,7 +316,7 @@ Test(quote_bound, size_bound_covers_the_packed_report)
         cr_assert_eq(report_build(t, g, &id, sel, 1, &buf, &len), SRTM_OK);
         cr_expect_geq(bound, len, "selection %zu: bound %llu below the report's %zu bytes", i,
                       (unsigned long long)bound, len);
-        cr_expect_leq(bound, 2 * len + 256, "selection %zu: bound %llu, report %zu: too loose",
+        cr_expect_leq(bound, 2 * len, "selection %zu: bound %llu, report %zu: too loose",
                       i, (unsigned long long)bound, len);
         free(buf);
     }
