@@ -1,7 +1,8 @@
 /*
  * Request dispatch. Every operation has one handler in a static table and the same
- * phases: validate (fields alone, no lock), then under the table lock authorise (find
- * the component, check the capability) and act, then answer (the response is built in
+ * phases: validate (fields alone, and the SHA-256 of a presented capability; no lock),
+ * then under the table lock authorise (find the component, compare the capability's
+ * digest in constant time) and act, then answer (the response is built in
  * the worker's arena from copies, so it is packed after the lock is released).
  * Malformed input gets an error response and changes nothing.
  */
