@@ -178,13 +178,15 @@ static srtm_err find_ref(op_call *c, const Srtm__ComponentRef *ref)
     return SRTM_OK;
 }
 
+_Static_assert(SRTM_CAP_LEN == 32, "the refusal below names the capability length");
+
 /*
  * The validate phase's share of a capability check, run by run() before it takes the
  * lock: hash the capability presented with the request into c->cap_hash. A missing or
  * malformed capability is not refused here but remembered in c->cap_status, so that
- * check_cap refuses it in the same order as before (after the target was found).
+ * check_cap refuses it where the order of checks (docs/protocol.md) puts it: after the
+ * target was found.
  */
-_Static_assert(SRTM_CAP_LEN == 32, "the refusal below names the capability length");
 
 static void hash_presented_cap(op_call *c)
 {
@@ -1163,8 +1165,9 @@ static srtm_err quote_act(op_call *c)
     }
     if (err == SRTM_E_TOO_BIG)
         set_message(c, "the report of %zu components would exceed %u bytes; select fewer "
-                       "components (or quote without the dependency closure)",
-                    n ? n : ccr_table_count(c->table), SRTM_MAX_REPORT);
+                       "components%s",
+                    n ? n : ccr_table_count(c->table), SRTM_MAX_REPORT,
+                    r->no_closure ? "" : " (or quote without the dependency closure)");
     return err;
 }
 
