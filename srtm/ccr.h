@@ -146,6 +146,9 @@ uint64_t ccr_comp_registered_seq(const ccr_component *c);
 SRTM_WUR srtm_err ccr_get(const ccr_component *c, uint32_t index, const uint8_t **value_out,
                           srtm_policy *policy_out, uint64_t *log_len_out);
 
+/* Log entries and description bytes over all of c's CCRs. O(number of CCRs). */
+void ccr_comp_log_totals(const ccr_component *c, uint64_t *entries_out, uint64_t *desc_bytes_out);
+
 /* Entry i of the CCR's log. SRTM_E_NO_CCR or SRTM_E_RANGE. */
 SRTM_WUR srtm_err ccr_log_at(const ccr_component *c, uint32_t index, uint64_t i,
                              ccr_log_view *out);

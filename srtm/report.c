@@ -133,13 +133,76 @@ static srtm_err fill_component(arena *a, const graph *g, const ccr_component *c,
     return SRTM_OK;
 }
 
+/* Bytes of the varint encoding of v. */
+static uint64_t varint_len(uint64_t v)
+{
+    uint64_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/*
+ * An upper bound on the packed ReportComponent of c, field by field, every field counted
+ * as present and every length prefix at its largest: h bytes bound a handle's varint and
+ * s bytes a sequence number's (or a log index, which is below the sequence number).
+ */
+static srtm_err component_bound(const graph *g, const ccr_component *c, uint64_t h, uint64_t s,
+                                uint64_t *out)
+{
+    size_t ndeps = 0;
+    srtm_err err = graph_degree(g, ccr_comp_handle(c), &ndeps, NULL);
+    if (err != SRTM_OK)
+        return err;
+    const ccr_dep_change *ch = NULL;
+    uint64_t nch = ccr_comp_dep_changes(c, &ch);
+    uint64_t entries = 0, desc = 0;
+    ccr_comp_log_totals(c, &entries, &desc);
+    /* wrapper, handle, name, parent, depends_on (packed or not), terminated */
+    uint64_t b = 11 + (1 + h) + 3 + strlen(ccr_comp_name(c)) + (1 + h) + 11 +
+                 ndeps * (1 + h) + 2;
+    b += nch * (2 + (1 + s) + 3 * (1 + h) + 2);
+    /* per CCR: wrapper, index, policy, value */
+    b += (uint64_t)ccr_comp_ccr_count(c) * (11 + 6 + 2 + 34);
+    /* per entry: wrapper, index, seq, digest, event_type, description prefix, reverted,
+     * revert_marker, revert_to_seq, revert_by; then the description bytes */
+    b += entries * (3 + (1 + s) + (1 + s) + 34 + 6 + 3 + 2 + 2 + (1 + s) + (1 + h)) + desc;
+    *out = b;
+    return SRTM_OK;
+}
+
+srtm_err report_size_bound(const ccr_table *t, const graph *g, const ccr_component *const *comps,
+                           size_t n, uint64_t *bound_out)
+{
+    size_t count = comps != NULL ? n : ccr_table_count(t);
+    uint64_t h = varint_len(ccr_table_count(t));
+    uint64_t s = varint_len(ccr_table_seq(t));
+    uint64_t total = 6 + 18 + 6 + 6 + 11; /* format, instance, reset, restart, seq */
+    srtm_err err = SRTM_OK;
+    for (size_t i = 0; err == SRTM_OK && i < count; i++) {
+        const ccr_component *c = comps != NULL ? comps[i] : ccr_find_handle(t, i);
+        uint64_t b = 0;
+        err = component_bound(g, c, h, s, &b);
+        total += b;
+        if (err == SRTM_OK && total > SRTM_MAX_REPORT)
+            err = SRTM_E_TOO_BIG; /* stop early: the bound only grows */
+    }
+    *bound_out = total;
+    return err;
+}
+
 srtm_err report_build(const ccr_table *t, const graph *g, const report_identity *id,
                       const ccr_component *const *comps, size_t n, uint8_t **out, size_t *len_out)
 {
     size_t count = comps != NULL ? n : ccr_table_count(t);
+    uint64_t bound = 0;
+    srtm_err err = report_size_bound(t, g, comps, n, &bound);
+    if (err != SRTM_OK)
+        return err;
     arena a;
     arena_init(&a, REPORT_ARENA_BUDGET);
-    srtm_err err = SRTM_OK;
     Srtm__ReportComponent *rcs = arena_alloc(&a, (count ? count : 1) * sizeof(*rcs));
     Srtm__ReportComponent **ptrs = arena_alloc(&a, (count ? count : 1) * sizeof(*ptrs));
     if (rcs == NULL || ptrs == NULL)

@@ -1,7 +1,8 @@
 /*
  * Request dispatch. Every operation has one handler in a static table and the same
- * phases: validate (fields alone, no lock), then under the table lock authorise (find
- * the component, check the capability) and act, then answer (the response is built in
+ * phases: validate (fields alone, and the SHA-256 of a presented capability; no lock),
+ * then under the table lock authorise (find the component, compare the capability's
+ * digest in constant time) and act, then answer (the response is built in
  * the worker's arena from copies, so it is packed after the lock is released).
  * Malformed input gets an error response and changes nothing.
  */
@@ -67,6 +68,13 @@ typedef struct op_call {
     ccr_component *comp;
     ccr_component *other; /* the second component an operation names (dependency target) */
     ccr_component *actor; /* the component whose capability authorises the change */
+    /* The presented capability, hashed before the lock (hash_presented_cap); check_cap
+     * only compares under it. cap_status is SRTM_OK with cap_hash set, or the refusal
+     * check_cap answers, with cap_refusal its message. */
+    bool cap_hashed;
+    srtm_err cap_status;
+    const char *cap_refusal;
+    uint8_t cap_hash[SRTM_DIGEST_LEN];
 } op_call;
 
 typedef struct op_desc {
@@ -170,31 +178,42 @@ static srtm_err find_ref(op_call *c, const Srtm__ComponentRef *ref)
     return SRTM_OK;
 }
 
-/* Hash of the capability presented with the request; outside the lock. */
-static srtm_err presented_cap_hash(op_call *c, uint8_t out[SRTM_DIGEST_LEN])
+_Static_assert(SRTM_CAP_LEN == 32, "the refusal below names the capability length");
+
+/*
+ * The validate phase's share of a capability check, run by run() before it takes the
+ * lock: hash the capability presented with the request into c->cap_hash. A missing or
+ * malformed capability is not refused here but remembered in c->cap_status, so that
+ * check_cap refuses it where the order of checks (docs/protocol.md) puts it: after the
+ * target was found.
+ */
+
+static void hash_presented_cap(op_call *c)
 {
     const ProtobufCBinaryData *cap = &c->req->capability;
-    if (cap->len == 0) {
-        set_message(c, "this operation needs a capability");
-        return SRTM_E_DENIED;
-    }
-    if (cap->len != SRTM_CAP_LEN) {
-        set_message(c, "capability must be %u bytes", SRTM_CAP_LEN);
-        return SRTM_E_DENIED;
-    }
-    srtm_err err = sha256_hasher_two(c->w->hasher, cap->data, cap->len, NULL, 0, out);
-    if (err != SRTM_OK)
-        set_message(c, "hashing the capability failed");
-    return err;
+    c->cap_hashed = true;
+    c->cap_status = SRTM_E_DENIED;
+    if (cap->len == 0)
+        c->cap_refusal = "this operation needs a capability";
+    else if (cap->len != SRTM_CAP_LEN)
+        c->cap_refusal = "capability must be 32 bytes";
+    else if ((c->cap_status = sha256_hasher_two(c->w->hasher, cap->data, cap->len, NULL, 0,
+                                                c->cap_hash)) != SRTM_OK)
+        c->cap_refusal = "hashing the capability failed";
 }
 
+/* Under the lock: the presented capability's hash against comp's, in constant time. */
 static srtm_err check_cap(op_call *c, const ccr_component *comp)
 {
-    uint8_t h[SRTM_DIGEST_LEN];
-    srtm_err err = presented_cap_hash(c, h);
-    if (err != SRTM_OK)
-        return err;
-    if (!ccr_cap_matches(comp, h)) {
+    if (!c->cap_hashed) { /* fail closed should a path skip the validate phase's share */
+        set_message(c, "capability not checked");
+        return SRTM_E_INTERNAL;
+    }
+    if (c->cap_status != SRTM_OK) {
+        set_message(c, "%s", c->cap_refusal);
+        return c->cap_status;
+    }
+    if (!ccr_cap_matches(comp, c->cap_hash)) {
         set_message(c, "capability does not authorise changes to '%s'", ccr_comp_name(comp));
         return SRTM_E_DENIED;
     }
@@ -1145,8 +1164,10 @@ static srtm_err quote_act(op_call *c)
         c->w->quote_pending = true;
     }
     if (err == SRTM_E_TOO_BIG)
-        set_message(c, "the report would exceed %u bytes; select fewer components",
-                    SRTM_MAX_REPORT);
+        set_message(c, "the report of %zu components would exceed %u bytes; select fewer "
+                       "components%s",
+                    n ? n : ccr_table_count(c->table), SRTM_MAX_REPORT,
+                    r->no_closure ? "" : " (or quote without the dependency closure)");
     return err;
 }
 
@@ -1223,6 +1244,7 @@ static srtm_err run(op_call *c)
     srtm_err err = op->validate(c);
     if (err != SRTM_OK)
         return err;
+    hash_presented_cap(c);
     srtm_service *s = c->w->svc;
     pthread_mutex_lock(&s->lock);
     c->table = s->table;

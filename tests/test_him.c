@@ -405,3 +405,66 @@ Test(him, dependency_records_are_bounded)
     UNCHANGED_AFTER(depend("a", "b", NULL, &a, false), SRTM_E_TOO_BIG, "record full");
     cr_expect_eq(depend("b", "a", NULL, &b, false), SRTM_E_INVALID, "a -> b is still there");
 }
+
+/* A copy of cap with one bit flipped. */
+static srtm_cap flipped(const srtm_cap *cap, unsigned bit)
+{
+    srtm_cap out = *cap;
+    out.bytes[(bit / 8) % SRTM_CAP_LEN] ^= (uint8_t)(1u << (bit % 8));
+    return out;
+}
+
+/* The extend helper asserts success; this one reports the status. */
+static srtm_err extend_status(const char *comp, const srtm_cap *cap)
+{
+    uint8_t d[32] = {0x5e};
+    uint32_t ccr = 0;
+    Srtm__ExtendRequest ex = SRTM__EXTEND_REQUEST__INIT;
+    ex.component = ref(comp);
+    ex.digests.data = d;
+    ex.digests.len = sizeof(d);
+    ex.n_ccrs = 1;
+    ex.ccrs = &ccr;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    req.op_case = SRTM__REQUEST__OP_EXTEND;
+    req.extend = &ex;
+    return status_of(call(&req, cap));
+}
+
+/*
+ * The capability is hashed before the lock and compared under it: for every operation
+ * that takes one, the authorising component's capability with one bit flipped (first,
+ * middle and last byte) is refused and changes nothing, and the exact one is accepted.
+ */
+Test(him, every_capability_check_refuses_a_wrong_capability)
+{
+    srtm_cap mgr, vm, fw, child;
+    cr_assert_eq(reg("mgr", NULL, &admin, NULL, 0, 1, 0, &mgr), SRTM_OK);
+    cr_assert_eq(reg("fw", NULL, &admin, NULL, 0, 1, 0, &fw), SRTM_OK);
+    cr_assert_eq(reg("vm", "mgr", &mgr, NULL, 0, 2, 0x2, &vm), SRTM_OK);
+    uint64_t first = extend("vm", 1, 0xa, &vm);
+    extend("vm", 1, 0xb, &vm);
+    const unsigned bits[] = {0, 8 * SRTM_CAP_LEN / 2 + 3, 8 * SRTM_CAP_LEN - 1};
+    for (size_t i = 0; i < SRTM_ARRAY_LEN(bits); i++) {
+        srtm_cap bad_admin = flipped(&admin, bits[i]), bad_mgr = flipped(&mgr, bits[i]);
+        srtm_cap bad_vm = flipped(&vm, bits[i]);
+        UNCHANGED_AFTER(reg("x", NULL, &bad_admin, NULL, 0, 1, 0, NULL), SRTM_E_DENIED,
+                        "register with a wrong admin capability");
+        UNCHANGED_AFTER(reg("x", "mgr", &bad_mgr, NULL, 0, 1, 0, NULL), SRTM_E_DENIED,
+                        "register child with a wrong parent capability");
+        UNCHANGED_AFTER(extend_status("vm", &bad_vm), SRTM_E_DENIED, "extend, wrong capability");
+        UNCHANGED_AFTER(depend("vm", "fw", NULL, &bad_vm, false), SRTM_E_DENIED,
+                        "depend, wrong capability");
+        UNCHANGED_AFTER(revert("vm", 1, first, NULL, &bad_vm), SRTM_E_DENIED,
+                        "revert, wrong capability");
+        UNCHANGED_AFTER(terminate("vm", &bad_mgr), SRTM_E_DENIED, "terminate, wrong capability");
+    }
+    UNCHANGED_AFTER(extend_status("vm", NULL), SRTM_E_DENIED, "extend without a capability");
+    UNCHANGED_AFTER(terminate("vm", NULL), SRTM_E_DENIED, "terminate without a capability");
+    /* The exact capabilities are accepted, each by the operation it authorises. */
+    cr_expect_eq(reg("child", "mgr", &mgr, NULL, 0, 1, 0, &child), SRTM_OK);
+    cr_expect_eq(extend_status("vm", &vm), SRTM_OK);
+    cr_expect_eq(depend("vm", "fw", NULL, &vm, false), SRTM_OK);
+    cr_expect_eq(revert("vm", 1, first, NULL, &vm), SRTM_OK);
+    cr_expect_eq(terminate("vm", &mgr), SRTM_OK);
+}
