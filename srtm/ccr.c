@@ -348,7 +348,8 @@ static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, u
     t->slots[find_slot(t, name, name_len, h)] = (name_slot){.comp = c, .hash = (uint32_t)(h >> 32)};
     t->memory += ccr_off + nccrs * sizeof(ccr);
     t->stored += ccr_component_cost(name_len, nccrs);
-    count_uid(t, uid);
+    if (c->handle != CCR_PLATFORM_HANDLE)
+        count_uid(t, uid); /* component 0 is srtmd's own, not a peer's */
     *out = c;
     return SRTM_OK;
 }
