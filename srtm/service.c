@@ -400,7 +400,7 @@ void service_quota_defaults(service_quota *q)
         .children_per_component = 4096,
         .depth = 16,
         .components_per_uid = 65536,
-        .memory_budget = (uint64_t)1 << 30,
+        .memory_budget = (uint64_t)512 << 20,
     };
 }
 

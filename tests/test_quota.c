@@ -418,7 +418,7 @@ Test(quota, list_shows_usage)
     cr_assert_eq(vm->log_bytes, 3 * ccr_entry_cost(3));
     cr_assert_eq(vm->children, 1);
     cr_assert_eq(l->components[0]->children, 2, "the platform's children: vm and other");
-    cr_assert_eq(l->memory_budget, (uint64_t)1 << 30, "the default budget");
+    cr_assert_eq(l->memory_budget, (uint64_t)512 << 20, "the default budget");
     srtm__response__free_unpacked(r, NULL);
 }
 
