@@ -394,9 +394,9 @@ void service_quota_defaults(service_quota *q)
 {
     *q = (service_quota){
         .log_entries_per_component = 1u << 20,
-        .log_bytes_per_component = 16u << 20,
+        .log_bytes_per_component = 32u << 20,
         .log_entries_per_ccr = 1u << 20,
-        .log_bytes_per_ccr = 16u << 20,
+        .log_bytes_per_ccr = 32u << 20,
         .children_per_component = 4096,
         .depth = 16,
         .components_per_uid = 65536,
