@@ -424,6 +424,8 @@ Test(quota, list_shows_usage)
 
 /* ---- the accounting in the CCR table ---- */
 
+TestSuite(quota_accounting);
+
 Test(quota_accounting, counters_follow_every_change)
 {
     static const uint8_t zero[SRTM_DIGEST_LEN];

@@ -13,6 +13,8 @@
 
 static test_daemon d;
 
+TestSuite(quota_daemon, .timeout = 60);
+
 static srtm_cap reg(srtm_conn *c, const char *name)
 {
     srtm_cap cap;
@@ -44,7 +46,7 @@ static uint64_t log_len(srtm_conn *c, const char *name)
     return len;
 }
 
-Test(quota_daemon, over_the_wire_refused_with_its_status_and_usage_listed, .timeout = 60)
+Test(quota_daemon, over_the_wire_refused_with_its_status_and_usage_listed)
 {
     const char *extra[] = {"--log-entries-per-component", "3", "--memory-budget", "1000000",
                            NULL};
@@ -89,7 +91,7 @@ Test(quota_daemon, over_the_wire_refused_with_its_status_and_usage_listed, .time
     test_daemon_stop_checked(&d);
 }
 
-Test(quota_daemon, quota_values_are_checked, .timeout = 30)
+Test(quota_daemon, quota_values_are_checked)
 {
     static const char *const bad[][2] = {{"--memory-budget", "0"},
                                          {"--max-depth", "-1"},
