@@ -277,23 +277,23 @@ static srtm_err quota_refuse(op_call *c, const char *fmt, ...)
     return SRTM_E_QUOTA;
 }
 
+/* true when have + add passes limit. */
+static bool over(uint64_t have, uint64_t add, uint64_t limit)
+{
+    return add > limit || have > limit - add;
+}
+
 /* Room in srtmd's memory budget for add more accounted bytes. */
 static srtm_err quota_global(op_call *c, uint64_t add)
 {
     const service_quota *q = &c->w->svc->quota;
     uint64_t used = ccr_table_stored(c->table);
-    if (add > q->memory_budget || used > q->memory_budget - add)
+    if (over(used, add, q->memory_budget))
         return quota_refuse(c, "srtmd stores %llu bytes, the change adds %llu (memory-budget "
                                "%llu)",
                             (unsigned long long)used, (unsigned long long)add,
                             (unsigned long long)q->memory_budget);
     return SRTM_OK;
-}
-
-/* true when have + add passes limit. */
-static bool over(uint64_t have, uint64_t add, uint64_t limit)
-{
-    return add > limit || have > limit - add;
 }
 
 /* Room in comp's logs for add_e more entries of add_b accounted bytes. */
