@@ -422,6 +422,56 @@ Test(quota, list_shows_usage)
     srtm__response__free_unpacked(r, NULL);
 }
 
+/* A quote of name (with its closure); the status, and the report's size on success. */
+static srtm_err quote(const char *name, size_t *len_out, char *why, size_t size)
+{
+    static const uint8_t nonce[16] = "0123456789abcdef";
+    Srtm__ComponentRef ref, *pr = &ref;
+    ref_name(&ref, name);
+    Srtm__QuoteRequest q = SRTM__QUOTE_REQUEST__INIT;
+    q.nonce.data = (uint8_t *)nonce;
+    q.nonce.len = sizeof(nonce);
+    q.n_components = 1;
+    q.components = &pr;
+    Srtm__Request req;
+    req_init(&req, NULL);
+    req.op_case = SRTM__REQUEST__OP_QUOTE;
+    req.quote = &q;
+    srtm_err err = status_of(call(&req), why, size);
+    *len_out = 0;
+    if (err == SRTM_OK)
+        cr_assert_not_null(service_worker_report(w, len_out));
+    return err;
+}
+
+/* The hog at its default byte quota (full descriptions): the report of a component that
+ * depends on it (its child) still fits SRTM_MAX_REPORT, and the hog gets no further. */
+Test(quota, a_component_at_its_byte_quota_still_fits_a_report, .timeout = 120)
+{
+    report_identity id = {.instance = {1}, .reset_count = 1, .restart_count = 1};
+    service_set_identity(svc, &id, true); /* reports are built; nothing signs them here */
+    start();
+    char desc[SRTM_MAX_DESC + 1];
+    memset(desc, 'd', SRTM_MAX_DESC);
+    desc[SRTM_MAX_DESC] = '\0';
+    uint64_t room = quota.log_bytes_per_ccr / ccr_entry_cost(SRTM_MAX_DESC);
+    for (uint64_t done = 0; done < room;) {
+        size_t n = room - done < SRTM_MAX_BATCH ? (size_t)(room - done) : SRTM_MAX_BATCH;
+        cr_assert_eq(try_extend("vm", &vm_cap, 0, n, desc, msg, sizeof(msg)), SRTM_OK, "%s",
+                     msg);
+        done += n;
+    }
+    expect_quota(try_extend("vm", &vm_cap, 0, 1, desc, msg, sizeof(msg)), msg,
+                 "(log-bytes-per-ccr 33554432)", "past the default");
+    cr_assert_eq(try_register("vm-app", "vm", &vm_cap, NULL, msg, sizeof(msg)), SRTM_OK);
+    size_t len = 0;
+    cr_assert_eq(quote("vm-app", &len, msg, sizeof(msg)), SRTM_OK, "%s", msg);
+    cr_log_info("report of vm-app and vm at its quota: %zu bytes", len);
+    cr_expect_leq(len, SRTM_MAX_REPORT);
+    cr_expect_leq(len, quota.log_bytes_per_ccr * 5 / 4, "report %zu bytes for %llu accounted",
+                  len, (unsigned long long)quota.log_bytes_per_ccr);
+}
+
 /* ---- the accounting in the CCR table ---- */
 
 TestSuite(quota_accounting);
