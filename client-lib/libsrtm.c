@@ -1106,11 +1106,14 @@ typedef struct comp_info {
     uint64_t handle;
     char *name;
     uint32_t ccr_count, uid, pid;
+    uint64_t log_entries, log_bytes;
+    uint32_t children;
 } comp_info;
 
 struct srtm_components {
     comp_info *items;
     size_t n, cap;
+    uint64_t stored, budget;
 };
 
 SRTM_API void srtm_components_free(srtm_components *list)
@@ -1145,9 +1148,14 @@ static srtm_err append_page(srtm_components *l, const Srtm__ListResponse *lr, ui
                                        .name = name,
                                        .ccr_count = ci->ccr_count,
                                        .uid = ci->peer_uid,
-                                       .pid = ci->peer_pid};
+                                       .pid = ci->peer_pid,
+                                       .log_entries = ci->log_entries,
+                                       .log_bytes = ci->log_bytes,
+                                       .children = ci->children};
         *last = ci->handle;
     }
+    l->stored = lr->stored_bytes;
+    l->budget = lr->memory_budget;
     return SRTM_OK;
 }
 
@@ -1228,6 +1236,22 @@ SRTM_API uint32_t srtm_components_peer_pid(const srtm_components *list, size_t i
 {
     const comp_info *c = comp_at(list, i);
     return c != NULL ? c->pid : 0;
+}
+
+SRTM_API void srtm_components_usage(const srtm_components *list, size_t i, uint64_t *entries_out,
+                                    uint64_t *bytes_out, uint32_t *children_out)
+{
+    const comp_info *c = comp_at(list, i);
+    *entries_out = c != NULL ? c->log_entries : 0;
+    *bytes_out = c != NULL ? c->log_bytes : 0;
+    *children_out = c != NULL ? c->children : 0;
+}
+
+SRTM_API void srtm_components_stored(const srtm_components *list, uint64_t *stored_out,
+                                     uint64_t *budget_out)
+{
+    *stored_out = list != NULL ? list->stored : 0;
+    *budget_out = list != NULL ? list->budget : 0;
 }
 
 /* ---- joint quotes ---- */

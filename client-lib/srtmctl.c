@@ -767,6 +767,12 @@ static json_object *component_json(const srtm_components *l, size_t i)
     ok = ok && jput(o, "ccr_count", json_object_new_uint64(srtm_components_ccr_count(l, i)));
     ok = ok && jput(o, "peer_uid", json_object_new_uint64(srtm_components_peer_uid(l, i)));
     ok = ok && jput(o, "peer_pid", json_object_new_uint64(srtm_components_peer_pid(l, i)));
+    uint64_t entries = 0, bytes = 0;
+    uint32_t children = 0;
+    srtm_components_usage(l, i, &entries, &bytes, &children);
+    ok = ok && jput(o, "log_entries", json_object_new_uint64(entries));
+    ok = ok && jput(o, "log_bytes", json_object_new_uint64(bytes));
+    ok = ok && jput(o, "children", json_object_new_uint64(children));
     if (!ok) {
         json_object_put(o);
         return NULL;
@@ -785,6 +791,10 @@ static int list_json(const srtm_components *l)
     json_object *arr = json_object_new_array();
     bool ok = arr != NULL && fill_array(arr, srtm_components_count(l), component_item, l);
     ok = jput(o, "components", arr) && ok;
+    uint64_t stored = 0, budget = 0;
+    srtm_components_stored(l, &stored, &budget);
+    ok = ok && jput(o, "stored_bytes", json_object_new_uint64(stored));
+    ok = ok && jput(o, "memory_budget", json_object_new_uint64(budget));
     return emit_json(o, ok);
 }
 
@@ -1467,7 +1477,8 @@ static const command commands[] = {
                 "process that registered it). In NAME a backslash is written '\\\\', spaces\n"
                 "and control bytes '\\xHH'.\n"
                 "JSON: {\"components\":[{\"handle\",\"name\",\"ccr_count\",\"peer_uid\","
-                "\"peer_pid\"}]}\n",
+                "\"peer_pid\",\"log_entries\",\"log_bytes\",\"children\"}],\"stored_bytes\","
+                "\"memory_budget\"} (usage against srtmd's quotas)\n",
     },
     {
         .name = "depend",

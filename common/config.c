@@ -29,6 +29,14 @@ const config_key config_keys[CFG_KEY_COUNT] = {
     [CFG_IRK_SCHEME] = {"irk-scheme", true, false},
     [CFG_INSECURE_RESETTABLE_PCR] = {"insecure-resettable-pcr", false, false},
     [CFG_LOCK_FILE] = {"lock-file", true, false},
+    [CFG_LOG_ENTRIES_PER_COMPONENT] = {"log-entries-per-component", true, false},
+    [CFG_LOG_BYTES_PER_COMPONENT] = {"log-bytes-per-component", true, false},
+    [CFG_LOG_ENTRIES_PER_CCR] = {"log-entries-per-ccr", true, false},
+    [CFG_LOG_BYTES_PER_CCR] = {"log-bytes-per-ccr", true, false},
+    [CFG_CHILDREN_PER_COMPONENT] = {"children-per-component", true, false},
+    [CFG_MAX_DEPTH] = {"max-depth", true, false},
+    [CFG_COMPONENTS_PER_UID] = {"components-per-uid", true, false},
+    [CFG_MEMORY_BUDGET] = {"memory-budget", true, false},
 };
 
 struct srtm_config {

@@ -21,6 +21,7 @@ static const char *const err_strings[SRTM_ERR_COUNT] = {
     [SRTM_E_IO] = "input/output error",
     [SRTM_E_END] = "no more entries",
     [SRTM_E_TPM] = "TPM failure",
+    [SRTM_E_QUOTA] = "over a quota",
 };
 
 SRTM_API const char *srtm_strerror(srtm_err err)

@@ -53,6 +53,9 @@ struct ccr_component {
     ccr *ccrs;
     ccr_dep_change *changes; /* the record of its dependency edges, append-only */
     uint32_t n_changes, cap_changes;
+    uint64_t log_entries, log_bytes; /* accounted: every CCR's entries (ccr_entry_cost) */
+    uint32_t children;               /* components registered with this one as parent */
+    uint32_t depth;                  /* 0 for component 0, its children 1, ... */
     uint16_t name_len;
     char name[]; /* NUL-terminated */
 };
@@ -75,6 +78,14 @@ struct ccr_table {
     sha256_hasher *hasher;
     uint8_t (*scratch)[SRTM_DIGEST_LEN]; /* SRTM_MAX_BATCH new values of a batch */
     size_t memory;
+    uint64_t stored; /* accounted bytes: every entry and every component block */
+    /* Components registered per peer uid. Distinct uids on a host are few, so a short
+     * array searched linearly. */
+    struct uid_count {
+        uint32_t uid;
+        uint64_t n;
+    } *uids;
+    size_t n_uids, cap_uids;
 };
 
 static uint64_t name_hash(const ccr_table *t, const char *name, size_t len)
@@ -140,6 +151,7 @@ void ccr_table_free(ccr_table *t)
     free(t->by_handle);
     free(t->slots);
     free(t->scratch);
+    free(t->uids);
     sha256_hasher_free(t->hasher);
     OPENSSL_cleanse(t->sip_key, sizeof(t->sip_key));
     free(t);
@@ -198,6 +210,85 @@ static srtm_err grow_slots(ccr_table *t)
     return SRTM_OK;
 }
 
+static struct uid_count *find_uid(const ccr_table *t, uint32_t uid)
+{
+    for (size_t i = 0; i < t->n_uids; i++)
+        if (t->uids[i].uid == uid)
+            return &t->uids[i];
+    return NULL;
+}
+
+/* Room for uid's count, so that counting after insertion cannot fail. */
+static srtm_err reserve_uid(ccr_table *t, uint32_t uid)
+{
+    if (find_uid(t, uid) != NULL || t->n_uids < t->cap_uids)
+        return SRTM_OK;
+    size_t n = t->cap_uids ? 2 * t->cap_uids : 8;
+    struct uid_count *p = realloc(t->uids, n * sizeof(*p));
+    if (p == NULL)
+        return SRTM_E_NO_MEMORY;
+    t->uids = p;
+    t->cap_uids = n;
+    return SRTM_OK;
+}
+
+static void count_uid(ccr_table *t, uint32_t uid)
+{
+    struct uid_count *u = find_uid(t, uid);
+    if (u == NULL) {
+        u = &t->uids[t->n_uids++];
+        *u = (struct uid_count){.uid = uid};
+    }
+    u->n++;
+}
+
+uint64_t ccr_uid_components(const ccr_table *t, uint32_t uid)
+{
+    const struct uid_count *u = find_uid(t, uid);
+    return u != NULL ? u->n : 0;
+}
+
+size_t ccr_entry_cost(size_t desc_len)
+{
+    return sizeof(log_entry) + desc_len;
+}
+
+/* The block add_component allocates: the component, its name, then its CCRs. */
+static size_t ccr_offset(size_t name_len)
+{
+    return (sizeof(ccr_component) + name_len + 1 + _Alignof(ccr) - 1) & ~(_Alignof(ccr) - 1);
+}
+
+size_t ccr_component_cost(size_t name_len, uint32_t nccrs)
+{
+    return ccr_offset(name_len) + (size_t)nccrs * sizeof(ccr);
+}
+
+uint64_t ccr_table_stored(const ccr_table *t)
+{
+    return t->stored;
+}
+
+void ccr_comp_usage(const ccr_component *c, uint64_t *entries_out, uint64_t *bytes_out,
+                    uint32_t *children_out, uint32_t *depth_out)
+{
+    *entries_out = c->log_entries;
+    *bytes_out = c->log_bytes;
+    *children_out = c->children;
+    *depth_out = c->depth;
+}
+
+srtm_err ccr_usage(const ccr_component *c, uint32_t index, uint64_t *entries_out,
+                   uint64_t *bytes_out)
+{
+    if (index >= c->nccrs)
+        return SRTM_E_NO_CCR;
+    const ccr *r = &c->ccrs[index];
+    *entries_out = r->len;
+    *bytes_out = r->len * sizeof(log_entry) + r->descs_len;
+    return SRTM_OK;
+}
+
 static srtm_err grow_handles(ccr_table *t)
 {
     size_t n = t->by_handle_cap * 2;
@@ -229,10 +320,11 @@ static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, u
         return SRTM_E_NO_MEMORY;
     if (t->count == t->by_handle_cap && grow_handles(t) != SRTM_OK)
         return SRTM_E_NO_MEMORY;
+    if (reserve_uid(t, uid) != SRTM_OK)
+        return SRTM_E_NO_MEMORY;
     /* One block: the component, its name, then its CCRs (one allocation, and the CCRs
      * sit next to what a lookup already touched). */
-    size_t ccr_off =
-        (sizeof(ccr_component) + name_len + 1 + _Alignof(ccr) - 1) & ~(_Alignof(ccr) - 1);
+    size_t ccr_off = ccr_offset(name_len);
     ccr_component *c = calloc(1, ccr_off + nccrs * sizeof(ccr));
     if (c == NULL)
         return SRTM_E_NO_MEMORY;
@@ -255,6 +347,9 @@ static srtm_err add_component(ccr_table *t, const char *name, size_t name_len, u
     t->by_handle[t->count++] = c;
     t->slots[find_slot(t, name, name_len, h)] = (name_slot){.comp = c, .hash = (uint32_t)(h >> 32)};
     t->memory += ccr_off + nccrs * sizeof(ccr);
+    t->stored += ccr_component_cost(name_len, nccrs);
+    if (c->handle != CCR_PLATFORM_HANDLE)
+        count_uid(t, uid); /* component 0 is srtmd's own, not a peer's */
     *out = c;
     return SRTM_OK;
 }
@@ -401,6 +496,9 @@ srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measurement *m, si
             memcpy(r->descs + r->descs_len, m[i].desc, m[i].desc_len);
         r->descs_len += m[i].desc_len;
         memcpy(r->value, t->scratch[i], SRTM_DIGEST_LEN);
+        c->log_entries++;
+        c->log_bytes += ccr_entry_cost(m[i].desc_len);
+        t->stored += ccr_entry_cost(m[i].desc_len);
     }
     clear_marks(c, m, n);
     *first_seq_out = first;
@@ -418,8 +516,13 @@ uint64_t ccr_comp_parent(const ccr_component *c)
     return c->parent;
 }
 
-void ccr_comp_set_parent(ccr_component *c, uint64_t parent)
+void ccr_comp_set_parent(ccr_table *t, ccr_component *c, uint64_t parent)
 {
+    ccr_component *p = ccr_find_handle(t, parent);
+    if (p != NULL && p != c) {
+        c->depth = p->depth + 1;
+        p->children++;
+    }
     c->parent = parent;
 }
 
@@ -585,6 +688,9 @@ srtm_err ccr_revert(ccr_table *t, ccr_component *c, uint32_t index, uint64_t to_
     m->u.revert.to_seq = to_seq;
     m->u.revert.by = by;
     m->desc_off = r->descs_len;
+    c->log_entries++;
+    c->log_bytes += ccr_entry_cost(0);
+    t->stored += ccr_entry_cost(0);
     memcpy(r->value, v, sizeof(v));
     *reverted_out = reverted;
     *seq_out = m->seq;

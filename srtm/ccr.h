@@ -108,8 +108,9 @@ SRTM_WUR srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measureme
 uint64_t ccr_comp_handle(const ccr_component *c);
 /* The component that registered c (0 for children of the platform and for component 0). */
 uint64_t ccr_comp_parent(const ccr_component *c);
-/* Set by the service in the critical section that registered c. */
-void ccr_comp_set_parent(ccr_component *c, uint64_t parent);
+/* Set by the service in the critical section that registered c; counts c as a child of
+ * parent and makes c one level deeper. */
+void ccr_comp_set_parent(ccr_table *t, ccr_component *c, uint64_t parent);
 /* Take the next global sequence number for a structural change (dependencies,
  * termination), which the table itself does not record. */
 uint64_t ccr_table_next_seq(ccr_table *t);
@@ -159,6 +160,26 @@ SRTM_WUR srtm_err ccr_log_at(const ccr_component *c, uint32_t index, uint64_t i,
  */
 SRTM_WUR srtm_err ccr_replay(sha256_hasher *h, const uint8_t (*digests)[SRTM_DIGEST_LEN],
                              size_t n, uint8_t out[SRTM_DIGEST_LEN]);
+
+/*
+ * Quota accounting (docs/protocol.md, "Limits"), kept incrementally so that a check is
+ * O(1). An entry costs ccr_entry_cost(its description's length): the fixed entry (digest,
+ * sequence number, event type, flags; a revert marker too) plus the description. A
+ * component costs ccr_component_cost(): its block with name and CCRs. The table's stored
+ * bytes are the sum over every entry and component; none of these counts ever falls,
+ * since logs are append-only and components are never removed.
+ */
+size_t ccr_entry_cost(size_t desc_len);
+size_t ccr_component_cost(size_t name_len, uint32_t nccrs);
+uint64_t ccr_table_stored(const ccr_table *t);
+/* Components registered by processes of uid. */
+uint64_t ccr_uid_components(const ccr_table *t, uint32_t uid);
+/* c's log entries and their bytes over all its CCRs, its children and its depth. */
+void ccr_comp_usage(const ccr_component *c, uint64_t *entries_out, uint64_t *bytes_out,
+                    uint32_t *children_out, uint32_t *depth_out);
+/* CCR index's log entries and their bytes. SRTM_E_NO_CCR when out of range. */
+SRTM_WUR srtm_err ccr_usage(const ccr_component *c, uint32_t index, uint64_t *entries_out,
+                            uint64_t *bytes_out);
 
 /* Approximate bytes of memory the table uses (for benchmarks). */
 size_t ccr_table_memory(const ccr_table *t);

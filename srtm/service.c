@@ -26,8 +26,8 @@
  * batch (SRTM_MAX_BATCH measurements with SRTM_MAX_DESC descriptions) needs about 3.5 MiB. */
 #define REQUEST_ARENA_BUDGET (16u * 1024u * 1024u)
 
-_Static_assert((int)SRTM__STATUS__STATUS_TPM == (int)SRTM_E_TPM, "status enum drifted");
-_Static_assert(SRTM_ERR_COUNT == (int)SRTM_E_TPM + 1, "SRTM_ERR_COUNT drifted");
+_Static_assert((int)SRTM__STATUS__STATUS_QUOTA == (int)SRTM_E_QUOTA, "status enum drifted");
+_Static_assert(SRTM_ERR_COUNT == (int)SRTM_E_QUOTA + 1, "SRTM_ERR_COUNT drifted");
 
 struct srtm_service {
     pthread_mutex_t lock; /* covers table and graph; see the file comment of service.h */
@@ -36,6 +36,7 @@ struct srtm_service {
     bool broken;          /* table and graph disagree after an allocation failure */
     report_identity identity; /* set once before serving */
     bool can_quote;           /* a TPM and a certified IRK are in place */
+    service_quota quota;      /* set once before serving */
 };
 
 struct service_worker {
@@ -280,6 +281,155 @@ static srtm_err check_not_broken(op_call *c)
     return SRTM_OK;
 }
 
+/* ---- quotas: checked in authorise, against counters the CCR table keeps ---- */
+
+static srtm_err quota_refuse(op_call *c, const char *fmt, ...) SRTM_PRINTF(2, 3);
+
+static srtm_err quota_refuse(op_call *c, const char *fmt, ...)
+{
+    char text[sizeof(c->w->message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    set_message(c, "quota: %s", text);
+    return SRTM_E_QUOTA;
+}
+
+/* true when have + add passes limit. */
+static bool over(uint64_t have, uint64_t add, uint64_t limit)
+{
+    return add > limit || have > limit - add;
+}
+
+/* Room in srtmd's memory budget for add more accounted bytes. */
+static srtm_err quota_global(op_call *c, uint64_t add)
+{
+    const service_quota *q = &c->w->svc->quota;
+    uint64_t used = ccr_table_stored(c->table);
+    if (over(used, add, q->memory_budget))
+        return quota_refuse(c, "srtmd stores %llu bytes, the change adds %llu (memory-budget "
+                               "%llu)",
+                            (unsigned long long)used, (unsigned long long)add,
+                            (unsigned long long)q->memory_budget);
+    return SRTM_OK;
+}
+
+/* Room in comp's logs for add_e more entries of add_b accounted bytes. */
+static srtm_err quota_log(op_call *c, const ccr_component *comp, uint64_t add_e, uint64_t add_b)
+{
+    const service_quota *q = &c->w->svc->quota;
+    uint64_t e = 0, b = 0;
+    uint32_t children = 0, depth = 0;
+    ccr_comp_usage(comp, &e, &b, &children, &depth);
+    const char *n = ccr_comp_name(comp);
+    if (over(e, add_e, q->log_entries_per_component))
+        return quota_refuse(c, "component '%s' has %llu log entries, the change adds %llu "
+                               "(log-entries-per-component %llu)",
+                            n, (unsigned long long)e, (unsigned long long)add_e,
+                            (unsigned long long)q->log_entries_per_component);
+    if (over(b, add_b, q->log_bytes_per_component))
+        return quota_refuse(c, "component '%s' has %llu log bytes, the change adds %llu "
+                               "(log-bytes-per-component %llu)",
+                            n, (unsigned long long)b, (unsigned long long)add_b,
+                            (unsigned long long)q->log_bytes_per_component);
+    return quota_global(c, add_b);
+}
+
+/* Room in CCR index of comp for add_e more entries of add_b accounted bytes. */
+static srtm_err quota_ccr(op_call *c, const ccr_component *comp, uint32_t index, uint64_t add_e,
+                          uint64_t add_b)
+{
+    const service_quota *q = &c->w->svc->quota;
+    uint64_t e = 0, b = 0;
+    if (ccr_usage(comp, index, &e, &b) != SRTM_OK)
+        return SRTM_OK; /* no such CCR: the act phase says so */
+    const char *n = ccr_comp_name(comp);
+    if (over(e, add_e, q->log_entries_per_ccr))
+        return quota_refuse(c, "CCR %u of '%s' has %llu log entries, the change adds %llu "
+                               "(log-entries-per-ccr %llu)",
+                            index, n, (unsigned long long)e, (unsigned long long)add_e,
+                            (unsigned long long)q->log_entries_per_ccr);
+    if (over(b, add_b, q->log_bytes_per_ccr))
+        return quota_refuse(c, "CCR %u of '%s' has %llu log bytes, the change adds %llu "
+                               "(log-bytes-per-ccr %llu)",
+                            index, n, (unsigned long long)b, (unsigned long long)add_b,
+                            (unsigned long long)q->log_bytes_per_ccr);
+    return SRTM_OK;
+}
+
+/* A batch: per CCR (summed in the arena), then per component and globally. */
+static srtm_err quota_extend(op_call *c)
+{
+    const Srtm__ExtendRequest *r = c->req->extend;
+    size_t n = r->digests.len / SRTM_DIGEST_LEN;
+    uint32_t nccrs = ccr_comp_ccr_count(c->comp);
+    uint64_t *per = zalloc(c, 2 * (size_t)nccrs * sizeof(*per));
+    if (per == NULL)
+        return SRTM_E_NO_MEMORY;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t cost = ccr_entry_cost(r->n_descriptions ? r->descriptions[i].len : 0);
+        bytes += cost;
+        if (r->ccrs[i] < nccrs) {
+            per[2 * r->ccrs[i]]++;
+            per[2 * r->ccrs[i] + 1] += cost;
+        }
+    }
+    srtm_err err = SRTM_OK;
+    for (uint32_t k = 0; k < nccrs && err == SRTM_OK; k++)
+        if (per[2 * k] > 0)
+            err = quota_ccr(c, c->comp, k, per[2 * k], per[2 * k + 1]);
+    if (err == SRTM_OK)
+        err = quota_log(c, c->comp, n, bytes);
+    return err;
+}
+
+/* A new child of c->actor registered by c->peer. */
+static srtm_err quota_register(op_call *c)
+{
+    const service_quota *q = &c->w->svc->quota;
+    const Srtm__RegisterRequest *r = c->req->register_component;
+    uint64_t e = 0, b = 0;
+    uint32_t children = 0, depth = 0;
+    ccr_comp_usage(c->actor, &e, &b, &children, &depth);
+    const char *n = ccr_comp_name(c->actor);
+    if (children >= q->children_per_component)
+        return quota_refuse(c, "component '%s' has %u children (children-per-component %llu)",
+                            n, children, (unsigned long long)q->children_per_component);
+    if ((uint64_t)depth + 1 > q->depth)
+        return quota_refuse(c, "a child of '%s' would be at depth %llu (max-depth %llu)", n,
+                            (unsigned long long)depth + 1, (unsigned long long)q->depth);
+    uint64_t mine = ccr_uid_components(c->table, c->peer->uid);
+    if (mine >= q->components_per_uid)
+        return quota_refuse(c, "uid %u has registered %llu components (components-per-uid "
+                               "%llu)",
+                            c->peer->uid, (unsigned long long)mine,
+                            (unsigned long long)q->components_per_uid);
+    return quota_global(c, ccr_component_cost(r->name.len, r->ccr_count ? r->ccr_count : 1));
+}
+
+void service_quota_defaults(service_quota *q)
+{
+    *q = (service_quota){
+        .log_entries_per_component = 1u << 20,
+        .log_bytes_per_component = 32u << 20,
+        .log_entries_per_ccr = 1u << 20,
+        .log_bytes_per_ccr = 32u << 20,
+        .children_per_component = 4096,
+        .depth = 16,
+        .components_per_uid = 65536,
+        .memory_budget = (uint64_t)512 << 20,
+    };
+}
+
+void service_set_quota(srtm_service *s, const service_quota *q)
+{
+    pthread_mutex_lock(&s->lock);
+    s->quota = *q;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static srtm_err register_authorise(op_call *c)
 {
     /* The parent registers its child: component 0 (the admin capability) unless the
@@ -298,7 +448,7 @@ static srtm_err register_authorise(op_call *c)
                     ccr_comp_name(c->actor));
         return SRTM_E_INVALID;
     }
-    return SRTM_OK;
+    return quota_register(c);
 }
 
 /* The child's dependencies: its parent, then the declared ones, each once. */
@@ -357,7 +507,7 @@ static srtm_err register_act(op_call *c)
                              reversible, cap_hash, c->peer->uid, c->peer->pid, &handle, &seq);
     if (err != SRTM_OK)
         return err;
-    ccr_comp_set_parent(ccr_find_handle(c->table, handle), deps[0]);
+    ccr_comp_set_parent(c->table, ccr_find_handle(c->table, handle), deps[0]);
     /* Every check that could refuse the graph node was made above; what remains is an
      * allocation failure, after which table and graph would disagree: stop changes. */
     ccr_component *child = ccr_find_handle(c->table, handle);
@@ -435,6 +585,8 @@ static srtm_err extend_authorise(op_call *c)
         err = find_ref(c, c->req->extend->component);
     if (err == SRTM_OK)
         err = check_cap(c, c->comp);
+    if (err == SRTM_OK)
+        err = quota_extend(c);
     return err;
 }
 
@@ -663,6 +815,8 @@ static srtm_err list_act(op_call *c)
         ci->peer_uid = ccr_comp_peer_uid(comp);
         ci->peer_pid = ccr_comp_peer_pid(comp);
         ci->registered_seq = ccr_comp_registered_seq(comp);
+        uint32_t depth = 0;
+        ccr_comp_usage(comp, &ci->log_entries, &ci->log_bytes, &ci->children, &depth);
         items[i] = ci;
     }
     srtm__list_response__init(out);
@@ -670,6 +824,8 @@ static srtm_err list_act(op_call *c)
     out->n_components = n;
     out->more = more;
     out->seq = ccr_table_seq(c->table);
+    out->stored_bytes = ccr_table_stored(c->table);
+    out->memory_budget = c->w->svc->quota.memory_budget;
     c->resp->result_case = SRTM__RESPONSE__RESULT_LIST;
     c->resp->list = out;
     return SRTM_OK;
@@ -851,6 +1007,11 @@ static srtm_err revert_authorise(op_call *c)
         err = find_actor(c, r->actor);
     if (err == SRTM_OK)
         err = authorise_revert(c);
+    /* The revert marker is one more entry. */
+    if (err == SRTM_OK)
+        err = quota_ccr(c, c->comp, r->ccr, 1, ccr_entry_cost(0));
+    if (err == SRTM_OK)
+        err = quota_log(c, c->comp, 1, ccr_entry_cost(0));
     return err;
 }
 
@@ -1371,6 +1532,7 @@ srtm_err service_new(const srtm_cap *admin, srtm_service **out)
         free(s);
         return err;
     }
+    service_quota_defaults(&s->quota);
     *out = s;
     return SRTM_OK;
 }

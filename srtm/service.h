@@ -26,6 +26,27 @@ typedef struct service_peer {
 SRTM_WUR srtm_err service_new(const srtm_cap *admin, srtm_service **out);
 void service_free(srtm_service *s);
 
+/*
+ * What one peer may make srtmd store (docs/protocol.md, "Limits"). A change that would
+ * go past one is refused with SRTM_E_QUOTA and changes nothing; reads and quotes are
+ * never refused by a quota. Log bytes and the memory budget count accounted bytes
+ * (ccr.h: ccr_entry_cost, ccr_component_cost).
+ */
+typedef struct service_quota {
+    uint64_t log_entries_per_component, log_bytes_per_component;
+    uint64_t log_entries_per_ccr, log_bytes_per_ccr;
+    uint64_t children_per_component; /* component 0 included */
+    uint64_t depth;                  /* component 0 is at depth 0 */
+    uint64_t components_per_uid;     /* by the registering peer's uid */
+    uint64_t memory_budget;          /* every entry and component */
+} service_quota;
+
+/* The defaults (docs/configuration.md). */
+void service_quota_defaults(service_quota *q);
+
+/* Replace the quotas; before serving (a service starts with the defaults). */
+void service_set_quota(srtm_service *s, const service_quota *q);
+
 /* Per-thread (per nng context) state: decode arena and hasher. Not shared. */
 SRTM_WUR srtm_err service_worker_new(srtm_service *s, service_worker **out);
 void service_worker_free(service_worker *w);

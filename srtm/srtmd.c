@@ -51,6 +51,7 @@ typedef struct options {
     char user[64];   /* --user: drop to this user once everything is open */
     bool no_seccomp; /* --no-seccomp: for debugging only */
     char lock_file[PATH_MAX]; /* --lock-file; empty: lock_default_path() */
+    service_quota quota;
 } options;
 
 static void usage(FILE *f)
@@ -84,6 +85,11 @@ static void usage(FILE *f)
             "                      given to it, so it must hold srtmd's files only (see\n"
             "                      docs/security.md)\n"
             "  --no-seccomp        do not install the system call filter (debugging only)\n"
+            "\n"
+            "Quotas (what one peer can make srtmd store; docs/configuration.md):\n"
+            "  --log-entries-per-component N, --log-bytes-per-component N,\n"
+            "  --log-entries-per-ccr N, --log-bytes-per-ccr N, --children-per-component N,\n"
+            "  --max-depth N, --components-per-uid N, --memory-budget BYTES\n"
             "\n"
             "The SRTM-proof-period (run at start; see docs/key-management.md):\n"
             "  --tcti STRING       TPM to use, a tctildr string (default: tctildr's default;\n"
@@ -160,6 +166,26 @@ static bool parse_number(const char *v, int base, unsigned long lo, unsigned lon
     return true;
 }
 
+/* A quota: a decimal number from 1 (docs/configuration.md, "Quotas"). */
+static bool apply_quota(service_quota *q, config_key_id id, const char *v)
+{
+    unsigned long n = 0;
+    if (!parse_number(v, 10, 1, ULONG_MAX, &n))
+        return false;
+    switch (id) {
+    case CFG_LOG_ENTRIES_PER_COMPONENT: q->log_entries_per_component = n; break;
+    case CFG_LOG_BYTES_PER_COMPONENT: q->log_bytes_per_component = n; break;
+    case CFG_LOG_ENTRIES_PER_CCR: q->log_entries_per_ccr = n; break;
+    case CFG_LOG_BYTES_PER_CCR: q->log_bytes_per_ccr = n; break;
+    case CFG_CHILDREN_PER_COMPONENT: q->children_per_component = n; break;
+    case CFG_MAX_DEPTH: q->depth = n; break;
+    case CFG_COMPONENTS_PER_UID: q->components_per_uid = n; break;
+    case CFG_MEMORY_BUDGET: q->memory_budget = n; break;
+    default: return false;
+    }
+    return true;
+}
+
 /* One option's value into o, from the file or the command line (where names it in
  * messages: "--workers" or "FILE:LINE: workers"). 2 on a bad value. */
 static int apply_value(options *o, config_key_id id, const char *v, const char *where)
@@ -212,6 +238,14 @@ static int apply_value(options *o, config_key_id id, const char *v, const char *
                           : strcmp(v, "perboot") == 0 ? IRK_SCHEME_PERBOOT
                                                       : IRK_SCHEME_MIT;
         break;
+    case CFG_LOG_ENTRIES_PER_COMPONENT:
+    case CFG_LOG_BYTES_PER_COMPONENT:
+    case CFG_LOG_ENTRIES_PER_CCR:
+    case CFG_LOG_BYTES_PER_CCR:
+    case CFG_CHILDREN_PER_COMPONENT:
+    case CFG_MAX_DEPTH:
+    case CFG_COMPONENTS_PER_UID:
+    case CFG_MEMORY_BUDGET: ok = apply_quota(&o->quota, id, v); break;
     case CFG_FOREGROUND: o->foreground = true; break;
     case CFG_NO_SECCOMP: o->no_seccomp = true; break;
     case CFG_NO_TPM: o->no_tpm = true; break;
@@ -347,6 +381,7 @@ static void set_defaults(options *o)
     o->proof.aik_handle = DEFAULT_AIK_HANDLE;
     o->proof.scheme = IRK_SCHEME_MIT;
     memcpy(o->irk_blob, DEFAULT_IRK_BLOB, sizeof(DEFAULT_IRK_BLOB));
+    service_quota_defaults(&o->quota);
 }
 
 /* The command line and the --config file (config.h: one grammar) into o. 0, or 2 for a
@@ -774,6 +809,7 @@ static int run(options *o_in, bool *no_close)
         goto out;
     }
     service_set_identity(svc, &id, quoter != NULL);
+    service_set_quota(svc, &o.quota);
     server_config cfg = {.url = o.listen,
                          .socket_mode = o.socket_mode,
                          .workers = o.workers,

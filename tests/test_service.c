@@ -397,6 +397,7 @@ Test(service, status_enum_equals_srtm_err)
         {"STATUS_IO", SRTM_E_IO},
         {"STATUS_END", SRTM_E_END},
         {"STATUS_TPM", SRTM_E_TPM},
+        {"STATUS_QUOTA", SRTM_E_QUOTA},
     };
     const ProtobufCEnumDescriptor *d = &srtm__status__descriptor;
     cr_assert_eq(d->n_values, SRTM_ERR_COUNT);

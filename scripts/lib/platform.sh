@@ -50,6 +50,8 @@ platform_start() {
   # The measured configuration: everything srtmd does, its socket and admin capability too.
   printf 'srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s/irk.sealed\nlisten ipc://%s/srtmd.sock\nadmin-cap %s/admin.cap\n' \
     "$work" "$work" "$work" >"$work/srtmd.conf"
+  # Further lines (quotas, for instance) from the caller, measured like the rest.
+  printf '%b' "${PLATFORM_SRTMD_CONF_EXTRA-}" >>"$work/srtmd.conf"
   "$b/keymgmt/srtm-keymgr" --tcti "$t" enroll --aik-pem "$work/aik.pem" >"$work/keymgr.log"
   "$b/keymgmt/srtm-keymgr" --tcti "$t" predict --srtmd "$b/srtm/srtmd" \
     --config "$work/srtmd.conf" -o "$work/reference.json" >>"$work/keymgr.log"

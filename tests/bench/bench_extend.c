@@ -242,7 +242,13 @@ int main(int argc, char **argv)
     snprintf(cap_path, sizeof(cap_path), "%s/admin.cap", dir);
 
     char *srtmd_argv[] = {argv[1], "--foreground", "--listen", srtm_url, "--admin-cap", cap_path,
-                          "--log-level", "error", "--no-tpm", NULL};
+                          "--log-level", "error", "--no-tpm",
+                          /* millions of entries in one component: past the default quotas */
+                          "--log-entries-per-component", "1000000000000",
+                          "--log-bytes-per-component", "1000000000000",
+                          "--log-entries-per-ccr", "1000000000000",
+                          "--log-bytes-per-ccr", "1000000000000", "--memory-budget",
+                          "1000000000000", NULL};
     pid_t srtmd = spawn(srtmd_argv);
     pid_t echo = fork();
     if (echo == 0)

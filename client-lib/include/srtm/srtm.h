@@ -77,9 +77,10 @@ typedef enum srtm_err {
     SRTM_E_IO = 16,          /* a local file could not be read or written */
     SRTM_E_END = 17,         /* iteration finished: no more entries */
     SRTM_E_TPM = 18,         /* the TPM refused an operation or could not be reached */
+    SRTM_E_QUOTA = 19,       /* a quota of srtmd's configuration refuses the change */
 } srtm_err;
 
-#define SRTM_ERR_COUNT 19
+#define SRTM_ERR_COUNT 20
 
 /* Change policy of a CCR, fixed when the CCR is created. */
 typedef enum srtm_policy {
@@ -386,6 +387,14 @@ SRTM_API uint64_t srtm_components_handle(const srtm_components *list, size_t i);
 SRTM_API uint32_t srtm_components_ccr_count(const srtm_components *list, size_t i);
 SRTM_API uint32_t srtm_components_peer_uid(const srtm_components *list, size_t i);
 SRTM_API uint32_t srtm_components_peer_pid(const srtm_components *list, size_t i);
+/* Usage against srtmd's quotas (docs/protocol.md, "Limits"): entry i's log entries, their
+ * accounted bytes and its children. Out of range: zeros. */
+SRTM_API void srtm_components_usage(const srtm_components *list, size_t i, uint64_t *entries_out,
+                                    uint64_t *bytes_out, uint32_t *children_out);
+/* srtmd's accounted bytes of every log and component, and its memory-budget, as of the
+ * last page fetched. */
+SRTM_API void srtm_components_stored(const srtm_components *list, uint64_t *stored_out,
+                                     uint64_t *budget_out);
 
 /* ---- Joint quotes ---------------------------------------------------------------- */
 
