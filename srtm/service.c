@@ -423,6 +423,12 @@ void service_quota_defaults(service_quota *q)
     };
 }
 
+void service_quota_unlimited(service_quota *q)
+{
+    *q = (service_quota){UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+                         UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+}
+
 void service_set_quota(srtm_service *s, const service_quota *q)
 {
     pthread_mutex_lock(&s->lock);

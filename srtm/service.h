@@ -44,6 +44,9 @@ typedef struct service_quota {
 /* The defaults (docs/configuration.md). */
 void service_quota_defaults(service_quota *q);
 
+/* No limit at all: for benchmarks and tests that go past the defaults on purpose. */
+void service_quota_unlimited(service_quota *q);
+
 /* Replace the quotas; before serving (a service starts with the defaults). */
 void service_set_quota(srtm_service *s, const service_quota *q);
 

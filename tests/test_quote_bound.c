@@ -25,6 +25,11 @@ static const service_peer peer = {0, 0};
 static void setup(void)
 {
     cr_assert_eq(service_new(&admin, &svc), SRTM_OK);
+    /* These tests are about reports larger than the default quotas let one component or
+     * one chain grow (max-depth 16, 32 MiB per CCR): the quotas are lifted. */
+    service_quota q;
+    service_quota_unlimited(&q);
+    service_set_quota(svc, &q);
     cr_assert_eq(service_worker_new(svc, &w), SRTM_OK);
     report_identity id = {.instance = {9}, .reset_count = 1, .restart_count = 2};
     service_set_identity(svc, &id, true);

@@ -179,6 +179,10 @@ int main(int argc, char **argv)
     if (chain == 0 || rounds <= 0 || service_new(&admin, &svc) != SRTM_OK ||
         service_worker_new(svc, &w) != SRTM_OK)
         return 1;
+    /* A chain deeper and a log larger than the default quotas allow, on purpose. */
+    service_quota q;
+    service_quota_unlimited(&q);
+    service_set_quota(svc, &q);
     service_set_identity(svc, &id, true);
     srtm_cap cap = admin;
     char name[32];

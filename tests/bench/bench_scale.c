@@ -155,8 +155,8 @@ int main(int argc, char **argv)
     if (service_new(&admin, &svc) != SRTM_OK || service_worker_new(svc, &w) != SRTM_OK)
         return 1;
     /* A million components of one peer: far past the default quotas. */
-    service_quota q = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
-                       UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    service_quota q;
+    service_quota_unlimited(&q);
     service_set_quota(svc, &q);
     srtm_cap *caps = malloc(total * sizeof(*caps));
     if (caps == NULL)
