@@ -559,3 +559,24 @@ void test_platform_stop(test_platform *p)
         p->dir[0] = '\0';
     }
 }
+
+void test_proc_status(pid_t pid, const char *name, char *out, size_t size)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert(f != NULL, "cannot read %s", path);
+    out[0] = '\0';
+    size_t n = strlen(name);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1;
+            while (*v == '\t' || *v == ' ')
+                v++;
+            snprintf(out, size, "%s", v);
+            out[strcspn(out, "\n")] = '\0';
+            break;
+        }
+    }
+    fclose(f);
+}

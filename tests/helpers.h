@@ -144,4 +144,8 @@ int test_platform_tool(const test_platform *p, const char *const *argv, char *ou
 /* Stop srtmd and swtpm and remove every file. Safe to call twice. */
 void test_platform_stop(test_platform *p);
 
+/* The value of a "Name:\t..." line of /proc/PID/status into out, or "" if absent;
+ * fails the test when the file cannot be read. */
+void test_proc_status(pid_t pid, const char *name, char *out, size_t size);
+
 #endif

@@ -67,28 +67,6 @@ static void stop_logged(void)
         unlink(log_path);
 }
 
-/* The value fields of a "Name:\t..." line of /proc/PID/status, or "" if absent. */
-static void status_line(pid_t pid, const char *name, char *out, size_t size)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert(f != NULL, "cannot read %s", path);
-    out[0] = '\0';
-    size_t n = strlen(name);
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, name, n) == 0 && line[n] == ':') {
-            const char *v = line + n + 1;
-            while (*v == '\t' || *v == ' ')
-                v++;
-            snprintf(out, size, "%s", v);
-            out[strcspn(out, "\n")] = '\0';
-            break;
-        }
-    }
-    fclose(f);
-}
-
 static void nobody(uid_t *uid, gid_t *gid)
 {
     struct passwd *pw = getpwnam("nobody");
@@ -117,13 +95,13 @@ Test(isolation, drops_to_user_and_still_serves)
     char v[128], want[128];
     snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", (unsigned)uid, (unsigned)uid, (unsigned)uid,
              (unsigned)uid);
-    status_line(d.pid, "Uid", v, sizeof(v));
+    test_proc_status(d.pid, "Uid", v, sizeof(v));
     cr_assert_str_eq(v, want, "Uid line: %s", v);
     snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", (unsigned)gid, (unsigned)gid, (unsigned)gid,
              (unsigned)gid);
-    status_line(d.pid, "Gid", v, sizeof(v));
+    test_proc_status(d.pid, "Gid", v, sizeof(v));
     cr_assert_str_eq(v, want, "Gid line: %s", v);
-    status_line(d.pid, "CapEff", v, sizeof(v));
+    test_proc_status(d.pid, "CapEff", v, sizeof(v));
     cr_assert_str_eq(v, "0000000000000000", "capabilities left: %s", v);
 
     /* Serves register and extend over ipc after the drop (and under seccomp). */
@@ -282,9 +260,9 @@ Test(isolation, seccomp_filter_in_force)
 {
     start_logged(info);
     char v[64];
-    status_line(d.pid, "Seccomp", v, sizeof(v));
+    test_proc_status(d.pid, "Seccomp", v, sizeof(v));
     cr_expect_str_eq(v, "2", "Seccomp: %s (2 is filter mode)", v);
-    status_line(d.pid, "NoNewPrivs", v, sizeof(v));
+    test_proc_status(d.pid, "NoNewPrivs", v, sizeof(v));
     cr_expect_str_eq(v, "1", "NoNewPrivs: %s", v);
     cr_expect_eq(test_daemon_stop(&d), 0);
 }
@@ -294,7 +272,7 @@ Test(isolation, no_seccomp_turns_it_off)
     const char *const extra[] = {"--no-seccomp", "--log-level", "info", NULL};
     start_logged(extra);
     char v[64];
-    status_line(d.pid, "Seccomp", v, sizeof(v));
+    test_proc_status(d.pid, "Seccomp", v, sizeof(v));
     cr_expect_str_eq(v, "0", "Seccomp: %s with --no-seccomp", v);
     cr_expect_eq(test_daemon_stop(&d), 0);
 }

@@ -138,27 +138,6 @@ Test(startup, user_refuses_a_directory_others_may_write)
 
 /* ---- nothing answered before the drop --------------------------------------------------- */
 
-static void status_line(pid_t pid, const char *name, char *out, size_t size)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert(f != NULL, "cannot read %s", path);
-    out[0] = '\0';
-    size_t n = strlen(name);
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, name, n) == 0 && line[n] == ':') {
-            const char *v = line + n + 1;
-            while (*v == '\t' || *v == ' ')
-                v++;
-            snprintf(out, size, "%s", v);
-            out[strcspn(out, "\n")] = '\0';
-            break;
-        }
-    }
-    fclose(f);
-}
-
 /* A client that connects the moment the socket exists, during start-up: its first answer
  * arrives only once srtmd runs as the user under its system call filter. */
 Test(startup, no_answer_before_the_privilege_drop)
@@ -190,11 +169,11 @@ Test(startup, no_answer_before_the_privilege_drop)
     srtm_components *list = NULL;
     cr_assert_eq(srtm_list(c, &list), SRTM_OK);
     char v[128], want[128];
-    status_line(child, "Uid", v, sizeof(v));
+    test_proc_status(child, "Uid", v, sizeof(v));
     snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", (unsigned)uid, (unsigned)uid, (unsigned)uid,
              (unsigned)uid);
     cr_expect_str_eq(v, want, "answered while running as Uid %s", v);
-    status_line(child, "Seccomp", v, sizeof(v));
+    test_proc_status(child, "Seccomp", v, sizeof(v));
     cr_expect_str_eq(v, "2", "answered before the system call filter (Seccomp: %s)", v);
     srtm_components_free(list);
     srtm_close(c);
@@ -274,7 +253,7 @@ Test(startup, the_lock_survives_detach_and_the_user_drop)
     cr_assert_gt(pid, 0);
     child = (pid_t)pid; /* not our child: cleanup's waitpid fails, the kill stops it */
     char v[128];
-    status_line(child, "Uid", v, sizeof(v));
+    test_proc_status(child, "Uid", v, sizeof(v));
     cr_expect(strncmp(v, "0\t", 2) != 0, "the detached srtmd still runs as root");
     expect_second_refused(lock, pid);
     kill(child, SIGTERM);
