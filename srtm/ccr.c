@@ -79,10 +79,12 @@ struct ccr_table {
     uint8_t (*scratch)[SRTM_DIGEST_LEN]; /* SRTM_MAX_BATCH new values of a batch */
     size_t memory;
     uint64_t stored; /* accounted bytes: every entry and every component block */
-    /* Components registered per peer uid. Distinct uids on a host are few, so a short
-     * array searched linearly. */
+    /* Components registered per peer uid: an open-addressing hash table (linear probing,
+     * at most half full, a power of two in size), O(1) per registration however many uids
+     * register. Entries are never removed. */
     struct uid_count {
         uint32_t uid;
+        bool used;
         uint64_t n;
     } *uids;
     size_t n_uids, cap_uids;
@@ -210,23 +212,37 @@ static srtm_err grow_slots(ccr_table *t)
     return SRTM_OK;
 }
 
+/* The slot of uid in a table of cap slots (a power of two): its entry, or the free slot
+ * where it belongs. */
+static struct uid_count *uid_slot(struct uid_count *slots, size_t cap, uint32_t uid)
+{
+    size_t i = (size_t)(uid * 2654435761u) & (cap - 1);
+    while (slots[i].used && slots[i].uid != uid)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
 static struct uid_count *find_uid(const ccr_table *t, uint32_t uid)
 {
-    for (size_t i = 0; i < t->n_uids; i++)
-        if (t->uids[i].uid == uid)
-            return &t->uids[i];
-    return NULL;
+    if (t->cap_uids == 0)
+        return NULL;
+    struct uid_count *u = uid_slot(t->uids, t->cap_uids, uid);
+    return u->used ? u : NULL;
 }
 
 /* Room for uid's count, so that counting after insertion cannot fail. */
 static srtm_err reserve_uid(ccr_table *t, uint32_t uid)
 {
-    if (find_uid(t, uid) != NULL || t->n_uids < t->cap_uids)
+    if (find_uid(t, uid) != NULL || 2 * (t->n_uids + 1) <= t->cap_uids)
         return SRTM_OK;
-    size_t n = t->cap_uids ? 2 * t->cap_uids : 8;
-    struct uid_count *p = realloc(t->uids, n * sizeof(*p));
+    size_t n = t->cap_uids ? 2 * t->cap_uids : 16;
+    struct uid_count *p = calloc(n, sizeof(*p));
     if (p == NULL)
         return SRTM_E_NO_MEMORY;
+    for (size_t i = 0; i < t->cap_uids; i++)
+        if (t->uids[i].used)
+            *uid_slot(p, n, t->uids[i].uid) = t->uids[i];
+    free(t->uids);
     t->uids = p;
     t->cap_uids = n;
     return SRTM_OK;
@@ -234,10 +250,10 @@ static srtm_err reserve_uid(ccr_table *t, uint32_t uid)
 
 static void count_uid(ccr_table *t, uint32_t uid)
 {
-    struct uid_count *u = find_uid(t, uid);
-    if (u == NULL) {
-        u = &t->uids[t->n_uids++];
-        *u = (struct uid_count){.uid = uid};
+    struct uid_count *u = uid_slot(t->uids, t->cap_uids, uid);
+    if (!u->used) {
+        *u = (struct uid_count){.uid = uid, .used = true};
+        t->n_uids++;
     }
     u->n++;
 }

@@ -758,7 +758,9 @@ Test(ccr, many_components_all_findable, .timeout = 60)
         cr_assert_str_eq(ccr_comp_name(c), name);
         cr_assert_eq(ccr_comp_ccr_count(c), 1 + i % 3);
         cr_assert_eq(ccr_comp_peer_uid(c), i);
+        cr_assert_eq(ccr_uid_components(t, i), 1, "uid %u", i); /* 100,000 distinct uids */
     }
+    cr_assert_eq(ccr_uid_components(t, n), 0);
     cr_assert_null(ccr_find_name(t, "comp-100000", 11));
     cr_assert_null(ccr_find_handle(t, (uint64_t)n + 1));
     cr_assert_not_null(ccr_find_name(t, CCR_PLATFORM_NAME, strlen(CCR_PLATFORM_NAME)));
