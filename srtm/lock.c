@@ -99,6 +99,24 @@ static srtm_err write_pid(int fd, const char *path)
     return SRTM_OK;
 }
 
+/* An exclusive lock on fd without waiting: SRTM_E_EXISTS (the holder named) when another
+ * process holds it, SRTM_E_IO on any other failure. */
+static srtm_err try_lock(int fd, const char *path)
+{
+    int rv;
+    do {
+        rv = flock(fd, LOCK_EX | LOCK_NB);
+    } while (rv != 0 && errno == EINTR);
+    if (rv == 0)
+        return SRTM_OK;
+    if (errno == EWOULDBLOCK) {
+        report_holder(fd, path);
+        return SRTM_E_EXISTS;
+    }
+    log_error("cannot lock %s: %s", path, strerror(errno));
+    return SRTM_E_IO;
+}
+
 srtm_err lock_take(const char *path, int *fd_out)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
@@ -109,19 +127,8 @@ srtm_err lock_take(const char *path, int *fd_out)
         return e == ELOOP ? SRTM_E_DENIED : SRTM_E_IO;
     }
     srtm_err err = check_file(fd, path);
-    int rv = -1;
-    if (err == SRTM_OK) {
-        do {
-            rv = flock(fd, LOCK_EX | LOCK_NB);
-        } while (rv != 0 && errno == EINTR);
-    }
-    if (err == SRTM_OK && rv != 0 && errno == EWOULDBLOCK) {
-        report_holder(fd, path);
-        err = SRTM_E_EXISTS;
-    } else if (err == SRTM_OK && rv != 0) {
-        log_error("cannot lock %s: %s", path, strerror(errno));
-        err = SRTM_E_IO;
-    }
+    if (err == SRTM_OK)
+        err = try_lock(fd, path);
     if (err == SRTM_OK)
         err = write_pid(fd, path);
     if (err != SRTM_OK) {
@@ -142,18 +149,7 @@ srtm_err lock_probe(const char *path)
                   errno == ELOOP ? "it is a symbolic link" : strerror(errno));
         return SRTM_E_IO;
     }
-    int rv;
-    do {
-        rv = flock(fd, LOCK_EX | LOCK_NB);
-    } while (rv != 0 && errno == EINTR);
-    srtm_err err = SRTM_OK;
-    if (rv != 0 && errno == EWOULDBLOCK) {
-        report_holder(fd, path);
-        err = SRTM_E_EXISTS;
-    } else if (rv != 0) {
-        log_error("cannot lock %s: %s", path, strerror(errno));
-        err = SRTM_E_IO;
-    }
+    srtm_err err = try_lock(fd, path);
     close(fd); /* releases the probe's lock */
     return err;
 }

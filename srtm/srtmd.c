@@ -131,11 +131,6 @@ static bool copy_opt(char *dst, size_t size, const char *src, const char *what)
     return true;
 }
 
-static bool default_dir(char *out, size_t size)
-{
-    return lock_runtime_dir(out, size);
-}
-
 static bool ensure_dir(const char *dir, uid_t also_ok)
 {
     /* Only the daemon's own runtime directory is created, never its parents. */
@@ -450,7 +445,7 @@ static bool resolve_paths(options *o, uid_t run_as)
     } else if (o->listen[0] != '\0') {
         log_error("give --admin-cap: no default place for it with --listen %s", o->listen);
         return false;
-    } else if (!default_dir(dir, sizeof(dir))) {
+    } else if (!lock_runtime_dir(dir, sizeof(dir))) {
         log_error("runtime directory path too long");
         return false;
     } else if (!ensure_dir(dir, run_as)) {
@@ -647,7 +642,7 @@ static bool lock_path(options *o, uid_t run_as, bool make_dir)
     char dir[PATH_MAX];
     if (o->lock_file[0] != '\0')
         return true;
-    if (!default_dir(dir, sizeof(dir)) || (make_dir && !ensure_dir(dir, run_as)) ||
+    if (!lock_runtime_dir(dir, sizeof(dir)) || (make_dir && !ensure_dir(dir, run_as)) ||
         !lock_default_path(o->proof.tcti, dir, o->lock_file, sizeof(o->lock_file))) {
         log_error("no place for the lock file: give --lock-file");
         return false;
