@@ -668,11 +668,15 @@ Test(daemon, unreachable_daemon_is_a_transport_error)
 /* Without --no-tpm, srtmd does not start when no TPM answers: no silent downgrade. */
 Test(daemon, no_tpm_means_no_start_unless_asked)
 {
-    char conf[320], cap[320], text[800];
+    char conf[320], cap[320], text[1200];
     snprintf(conf, sizeof(conf), "%s/other.conf", d.dir);
     snprintf(cap, sizeof(cap), "%s/other.cap", d.dir);
-    /* With a TPM the socket and the admin capability are measured: in the file. */
-    snprintf(text, sizeof(text), "listen ipc://%s/other.sock\nadmin-cap %s\n", d.dir, cap);
+    /* With a TPM the socket and the admin capability are measured: in the file. Its own
+     * lock file: the default one, derived from the TCTI string, is shared with other tests
+     * that name the same unreachable TPM. */
+    snprintf(text, sizeof(text),
+             "listen ipc://%s/other.sock\nadmin-cap %s\nlock-file %s/other.lock\n", d.dir, cap,
+             d.dir);
     FILE *f = fopen(conf, "w");
     cr_assert(f != NULL);
     fputs(text, f);

@@ -12,6 +12,7 @@
  * starts with a 4-byte request id with the high bit set.
  */
 #define _GNU_SOURCE /* prlimit */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -875,16 +876,35 @@ static bool raw_list_answered(int fd, uint32_t id, int ms)
     return ok && raw_answer(fd, id, ms);
 }
 
-/* SIGSTOP srtmd and wait until it has stopped (state T in /proc), up to 5 s. */
+/* true when the thread whose stat file is path is stopped (state T). */
+static bool thread_stopped(const char *path)
+{
+    char stat[512];
+    read_text(path, stat, sizeof(stat));
+    const char *end = strrchr(stat, ')'); /* the state follows "(comm) " */
+    return end != NULL && end[1] == ' ' && end[2] == 'T';
+}
+
+/* SIGSTOP srtmd and wait until every one of its threads has stopped (state T in /proc), up
+ * to 5 s. A group stop reaches the threads one by one: until the last has stopped, nng's
+ * I/O thread may still accept a connection and write its SP header. */
 static void stop_srtmd(void)
 {
     cr_assert_eq(kill(d.pid, SIGSTOP), 0);
-    char path[64], stat[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)d.pid);
+    char dir[64], path[600];
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)d.pid);
     for (long deadline = now_ms() + 5000; now_ms() < deadline; sleep_ms(1)) {
-        read_text(path, stat, sizeof(stat));
-        const char *end = strrchr(stat, ')'); /* the state follows "(comm) " */
-        if (end != NULL && end[1] == ' ' && end[2] == 'T')
+        DIR *tasks = opendir(dir);
+        cr_assert(tasks != NULL, "cannot read %s", dir);
+        bool all = true;
+        for (struct dirent *e = readdir(tasks); e != NULL && all; e = readdir(tasks)) {
+            if (e->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+            all = thread_stopped(path);
+        }
+        closedir(tasks);
+        if (all)
             return;
     }
     cr_assert_fail("srtmd did not stop within 5 s");
@@ -916,24 +936,34 @@ static int log_count(const char *text)
 }
 
 /* Stall the listener and wait until a new client is answered; fails unless that happens
- * within 30 s and the watchdog replaced the listener. The time taken is printed. */
+ * within 30 s and the watchdog replaced the listener. The time taken is printed.
+ * Hang-ups stall nng 1.5's listener only when their failed handshake finds its accept
+ * armed; one that fails while nng hands a good client to srtmd (between the accept and its
+ * re-arming) is dropped without harm. So the hang-up is repeated, up to 10 times, until
+ * the listener stalls: a test of recovery needs the stall. After a client was answered,
+ * the watchdog is given 5 s to find a stall (it takes about 0.5 s). */
 static void stall_and_recover(void)
 {
     int replaced = log_count("replacing it");
-    long t0 = now_ms();
-    hang_up_mid_handshake();
-    long ms = -1;
-    /* Short time-outs: a client that reached the stalled listener waits out its own. */
-    while (ms < 0 && now_ms() - t0 < 30000)
-        ms = timed_list(250);
-    long recovered = now_ms() - t0;
-    cr_assert_geq(ms, 0, "no new client was answered within 30 s of the stall");
-    for (long deadline = now_ms() + 1000; log_count("replacing it") == replaced;) {
-        cr_assert_lt(now_ms(), deadline, "the listener did not stall, nothing was tested");
-        sleep_ms(20);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        long t0 = now_ms();
+        hang_up_mid_handshake();
+        long ms = -1;
+        /* Short time-outs: a client that reached the stalled listener waits out its own. */
+        while (ms < 0 && now_ms() - t0 < 30000)
+            ms = timed_list(250);
+        long recovered = now_ms() - t0;
+        cr_assert_geq(ms, 0, "no new client was answered within 30 s of the stall");
+        for (long deadline = now_ms() + 5000; now_ms() < deadline; sleep_ms(20)) {
+            if (log_count("replacing it") > replaced) {
+                fprintf(stderr,
+                        "listener stall: a new client was answered %ld ms after the hang-up\n",
+                        recovered);
+                return;
+            }
+        }
     }
-    fprintf(stderr, "listener stall: a new client was answered %ld ms after the hang-up\n",
-            recovered);
+    cr_assert_fail("the listener did not stall in 10 attempts, nothing was tested");
 }
 
 /* A hang-up during the handshake stalls nng 1.5's listener (nanomsg/nng#1518). The

@@ -60,9 +60,11 @@ static void provision(const char *srtmd)
 static void write_conf(const char *url, const char *cap, const char *extra)
 {
     char text[2048];
+    /* The test's own lock file: the default one is derived from the TCTI string, which
+     * tests that name an unreachable TPM share with each other. */
     snprintf(text, sizeof(text), "srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s\nlisten %s\n"
-             "admin-cap %s\n%s",
-             P.blob, url, cap, extra);
+             "admin-cap %s\nlock-file %s/tpm.lock\n%s",
+             P.blob, url, cap, P.dir, extra);
     write_text(P.conf, text, 0644);
 }
 
