@@ -113,18 +113,32 @@ void irk_free(irk *k)
     free(k);
 }
 
-/* The signed message: IRK_REPORT_TAG || nonce || SHA-256(report). */
-static srtm_err report_message(const uint8_t *nonce, size_t nonce_len, const uint8_t *report,
-                               size_t report_len, uint8_t *msg, size_t *msg_len)
+static bool report_inputs_ok(const uint8_t *nonce, size_t nonce_len, const uint8_t *report,
+                             size_t report_len)
 {
-    if (nonce == NULL || nonce_len == 0 || nonce_len > 64 || (report == NULL && report_len > 0))
-        return SRTM_E_INVALID;
+    return nonce != NULL && nonce_len > 0 && nonce_len <= 64 && (report != NULL || report_len == 0);
+}
+
+/* The signed message, IRK_REPORT_TAG || nonce || SHA-256(report), from the report's hash. */
+static size_t report_message_of(const uint8_t *nonce, size_t nonce_len,
+                                const uint8_t report_hash[SRTM_DIGEST_LEN], uint8_t *msg)
+{
     size_t tag = strlen(IRK_REPORT_TAG);
     memcpy(msg, IRK_REPORT_TAG, tag);
     memcpy(msg + tag, nonce, nonce_len);
-    srtm_err err = srtm_sha256(report, report_len, msg + tag + nonce_len);
+    memcpy(msg + tag + nonce_len, report_hash, SRTM_DIGEST_LEN);
+    return tag + nonce_len + SRTM_DIGEST_LEN;
+}
+
+static srtm_err report_message(const uint8_t *nonce, size_t nonce_len, const uint8_t *report,
+                               size_t report_len, uint8_t *msg, size_t *msg_len)
+{
+    if (!report_inputs_ok(nonce, nonce_len, report, report_len))
+        return SRTM_E_INVALID;
+    uint8_t h[SRTM_DIGEST_LEN];
+    srtm_err err = srtm_sha256(report, report_len, h);
     if (err == SRTM_OK)
-        *msg_len = tag + nonce_len + SRTM_DIGEST_LEN;
+        *msg_len = report_message_of(nonce, nonce_len, h, msg);
     return err;
 }
 
@@ -154,6 +168,70 @@ srtm_err irk_sign_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
     return err;
 }
 
+struct irk_signer {
+    EVP_PKEY_CTX *pctx; /* EVP_PKEY_sign over a SHA-256 digest, initialised once */
+    sha256_hasher *h;
+};
+
+srtm_err irk_signer_new(const irk *k, irk_signer **out)
+{
+    if (k == NULL || !k->has_private || out == NULL)
+        return SRTM_E_INVALID;
+    irk_signer *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm_err err = sha256_hasher_new(&s->h);
+    EVP_MD *md = err == SRTM_OK ? EVP_MD_fetch(NULL, "SHA256", NULL) : NULL;
+    if (err == SRTM_OK && (md == NULL ||
+                           (s->pctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL)) == NULL ||
+                           EVP_PKEY_sign_init(s->pctx) != 1 ||
+                           EVP_PKEY_CTX_set_signature_md(s->pctx, md) != 1))
+        err = SRTM_E_CRYPTO;
+    EVP_MD_free(md); /* the context keeps its own reference */
+    if (err != SRTM_OK) {
+        irk_signer_free(s);
+        return err;
+    }
+    *out = s;
+    return SRTM_OK;
+}
+
+void irk_signer_free(irk_signer *s)
+{
+    if (s == NULL)
+        return;
+    EVP_PKEY_CTX_free(s->pctx);
+    sha256_hasher_free(s->h);
+    free(s);
+}
+
+srtm_err irk_signer_sign_report(irk_signer *s, const uint8_t *nonce, size_t nonce_len,
+                                const uint8_t *report, size_t report_len,
+                                uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out,
+                                uint8_t qual_out[SRTM_DIGEST_LEN])
+{
+    if (s == NULL || sig == NULL || sig_len_out == NULL || qual_out == NULL ||
+        !report_inputs_ok(nonce, nonce_len, report, report_len))
+        return SRTM_E_INVALID;
+    uint8_t h[SRTM_DIGEST_LEN], digest[SRTM_DIGEST_LEN], qual[SRTM_DIGEST_LEN];
+    uint8_t msg[REPORT_MSG_MAX];
+    size_t n = IRK_SIG_MAX;
+    srtm_err err = sha256_hasher_two(s->h, report, report_len, NULL, 0, h);
+    if (err == SRTM_OK)
+        err = sha256_hasher_two(s->h, msg, report_message_of(nonce, nonce_len, h, msg), NULL, 0,
+                                digest);
+    /* ECDSA over SHA-256(msg): the signature EVP_DigestSign with SHA-256 makes of msg. */
+    if (err == SRTM_OK && EVP_PKEY_sign(s->pctx, sig, &n, digest, sizeof(digest)) != 1)
+        err = SRTM_E_CRYPTO;
+    if (err == SRTM_OK)
+        err = sha256_hasher_two(s->h, nonce, nonce_len, h, sizeof(h), qual);
+    if (err != SRTM_OK)
+        return err;
+    memcpy(qual_out, qual, SRTM_DIGEST_LEN);
+    *sig_len_out = n;
+    return SRTM_OK;
+}
+
 srtm_err irk_verify_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
                            const uint8_t *report, size_t report_len, const uint8_t *sig,
                            size_t sig_len)
@@ -179,7 +257,7 @@ srtm_err irk_verify_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
 srtm_err irk_quote_qualifier(const uint8_t *nonce, size_t nonce_len, const uint8_t *report,
                              size_t report_len, uint8_t out[SRTM_DIGEST_LEN])
 {
-    if (nonce == NULL || nonce_len == 0 || nonce_len > 64 || (report == NULL && report_len > 0))
+    if (!report_inputs_ok(nonce, nonce_len, report, report_len))
         return SRTM_E_INVALID;
     uint8_t buf[64 + SRTM_DIGEST_LEN];
     memcpy(buf, nonce, nonce_len);

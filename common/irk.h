@@ -58,6 +58,22 @@ SRTM_WUR srtm_err irk_verify_report(const irk *k, const uint8_t *nonce, size_t n
                                     const uint8_t *report, size_t report_len, const uint8_t *sig,
                                     size_t sig_len);
 
+/*
+ * A reusable report signer for one thread at a time: the IRK's signing context and a
+ * SHA-256 context set up once, so that a joint quote costs the ECDSA operation and the
+ * hashes, not OpenSSL's algorithm look-ups and allocations. irk_signer_sign_report gives
+ * irk_sign_report's signature and irk_quote_qualifier's qualifier from one hash of the
+ * report. new keeps its own reference to k's key (k may be freed first); the caller owns
+ * *out (irk_signer_free, NULL is fine). Fails for a key without its private half.
+ */
+typedef struct irk_signer irk_signer;
+SRTM_WUR srtm_err irk_signer_new(const irk *k, irk_signer **out);
+void irk_signer_free(irk_signer *s);
+SRTM_WUR srtm_err irk_signer_sign_report(irk_signer *s, const uint8_t *nonce, size_t nonce_len,
+                                         const uint8_t *report, size_t report_len,
+                                         uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out,
+                                         uint8_t qual_out[SRTM_DIGEST_LEN]);
+
 /* qualifyingData of a joint quote: SHA-256(nonce || SHA-256(report)). */
 SRTM_WUR srtm_err irk_quote_qualifier(const uint8_t *nonce, size_t nonce_len,
                                       const uint8_t *report, size_t report_len,

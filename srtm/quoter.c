@@ -49,11 +49,12 @@ srtm_err quoter_prepare(srtm_quoter *q, quote_job *job)
      * EVP_MD_CTX, and the key is only read. */
     quote_result *r = &job->result;
     memset(r, 0, sizeof(*r));
-    srtm_err err = irk_sign_report(q->key, job->nonce, job->nonce_len, job->report,
-                                   job->report_len, r->irk_sig, &r->irk_sig_len);
+    srtm_err err = SRTM_OK;
+    if (job->signer == NULL)
+        err = irk_signer_new(q->key, &job->signer);
     if (err == SRTM_OK)
-        err = irk_quote_qualifier(job->nonce, job->nonce_len, job->report, job->report_len,
-                                  job->qual);
+        err = irk_signer_sign_report(job->signer, job->nonce, job->nonce_len, job->report,
+                                     job->report_len, r->irk_sig, &r->irk_sig_len, job->qual);
     return err;
 }
 
@@ -176,13 +177,17 @@ void quoter_submit(srtm_quoter *q, quote_job *job)
 {
     job->next = NULL;
     pthread_mutex_lock(&q->lock);
+    bool was_empty = q->head == NULL;
     if (q->tail != NULL)
         q->tail->next = job;
     else
         q->head = job;
     q->tail = job;
-    pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
+    /* One wake-up per batch: the quoter waits only on an empty queue, and whoever made the
+     * queue non-empty woke it; it takes everything waiting when it runs. */
+    if (was_empty)
+        pthread_cond_signal(&q->cond);
 }
 
 const quoter_identity *quoter_get_identity(const srtm_quoter *q)

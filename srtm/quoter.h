@@ -37,6 +37,9 @@ struct quote_job {
     size_t nonce_len;
     const uint8_t *report;
     size_t report_len;
+    /* The job owner's signer, kept from job to job: quoter_prepare creates it on first use;
+     * whoever owns the job frees it (irk_signer_free) when the job is no longer used. */
+    irk_signer *signer;
     /* set by quoter_prepare */
     uint8_t qual[SRTM_DIGEST_LEN]; /* SHA-256(nonce || SHA-256(report)) */
     /* out */
@@ -67,8 +70,8 @@ SRTM_WUR srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key,
 
 /*
  * Sign job's report with the IRK and compute its qualifier, on the calling thread (the
- * nng workers run these in parallel; the quoter thread keeps only the TPM). On failure
- * the job must not be submitted; answer it with the error.
+ * nng workers run these in parallel, each with its job's own signer; the quoter thread
+ * keeps only the TPM). On failure the job must not be submitted; answer it with the error.
  */
 SRTM_WUR srtm_err quoter_prepare(srtm_quoter *q, quote_job *job);
 

@@ -193,3 +193,82 @@ Test(irk, other_curves_and_garbage_are_refused)
     cr_expect_eq(irk_from_private_der(junk, sizeof(junk), &k), SRTM_E_INVALID);
     cr_expect_eq(irk_from_public_der(junk, 0, &k), SRTM_E_INVALID);
 }
+
+/* EVP_DigestVerify with SHA-256 over TAG || nonce || SHA-256(report), built here. */
+static bool plain_verify(irk *k, const uint8_t *sig, size_t slen)
+{
+    uint8_t pub[IRK_PUB_DER_MAX], msg[128], h[32];
+    size_t plen = 0, tag = strlen(IRK_REPORT_TAG);
+    cr_assert_eq(irk_public_der(k, pub, &plen), SRTM_OK);
+    const uint8_t *p = pub;
+    EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)plen);
+    cr_assert(pk != NULL);
+    sha256(report, sizeof(report), h);
+    memcpy(msg, IRK_REPORT_TAG, tag);
+    memcpy(msg + tag, nonce, sizeof(nonce));
+    memcpy(msg + tag + sizeof(nonce), h, sizeof(h));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pk) == 1 &&
+              EVP_DigestVerify(ctx, sig, slen, msg, tag + sizeof(nonce) + sizeof(h)) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return ok;
+}
+
+/* The reusable signer makes the same signature and qualifier as the one-shot functions,
+ * every time it is used, and refuses what they refuse. */
+Test(irk, signer_signs_and_qualifies_like_the_one_shot_functions)
+{
+    irk *k = fresh(), *other = fresh();
+    irk_signer *s = NULL;
+    cr_assert_eq(irk_signer_new(k, &s), SRTM_OK);
+    uint8_t want_qual[32];
+    cr_assert_eq(irk_quote_qualifier(nonce, sizeof(nonce), report, sizeof(report), want_qual),
+                 SRTM_OK);
+    for (int i = 0; i < 3; i++) {
+        uint8_t sig[IRK_SIG_MAX], qual[32];
+        size_t slen = 0;
+        cr_assert_eq(irk_signer_sign_report(s, nonce, sizeof(nonce), report, sizeof(report), sig,
+                                            &slen, qual),
+                     SRTM_OK);
+        cr_expect(plain_verify(k, sig, slen), "signature %d is not over TAG||nonce||H(report)", i);
+        cr_expect_eq(irk_verify_report(k, nonce, sizeof(nonce), report, sizeof(report), sig, slen),
+                     SRTM_OK);
+        cr_expect_arr_eq(qual, want_qual, 32, "qualifier %d differs", i);
+        cr_expect_eq(irk_verify_report(other, nonce, sizeof(nonce), report, sizeof(report), sig,
+                                       slen),
+                     SRTM_E_DENIED, "another key's verification accepted");
+        uint8_t bad[sizeof(report)];
+        memcpy(bad, report, sizeof(report));
+        bad[i] ^= 1;
+        cr_expect_eq(irk_verify_report(k, nonce, sizeof(nonce), bad, sizeof(bad), sig, slen),
+                     SRTM_E_DENIED, "a flipped report byte was accepted");
+    }
+    /* Bounds: an empty or over-long nonce is refused and nothing is written. */
+    uint8_t long_nonce[65] = {0}, sig[IRK_SIG_MAX], qual[32] = {0};
+    size_t slen = 12345;
+    cr_expect_eq(irk_signer_sign_report(s, nonce, 0, report, sizeof(report), sig, &slen, qual),
+                 SRTM_E_INVALID);
+    cr_expect_eq(irk_signer_sign_report(s, long_nonce, sizeof(long_nonce), report, sizeof(report),
+                                        sig, &slen, qual),
+                 SRTM_E_INVALID);
+    cr_expect_eq(slen, 12345u, "the length was written on failure");
+    /* A public-only key gives no signer. */
+    uint8_t pub[IRK_PUB_DER_MAX];
+    size_t plen = 0;
+    cr_assert_eq(irk_public_der(k, pub, &plen), SRTM_OK);
+    irk *pubonly = NULL;
+    irk_signer *none = NULL;
+    cr_assert_eq(irk_from_public_der(pub, plen, &pubonly), SRTM_OK);
+    cr_expect_eq(irk_signer_new(pubonly, &none), SRTM_E_INVALID);
+    cr_expect_null(none);
+    /* The signer keeps its own reference: it still signs after the irk is freed. */
+    irk_free(k);
+    cr_expect_eq(irk_signer_sign_report(s, nonce, sizeof(nonce), report, sizeof(report), sig,
+                                        &slen, qual),
+                 SRTM_OK);
+    irk_signer_free(s);
+    irk_signer_free(NULL);
+    irk_free(pubonly);
+    irk_free(other);
+}

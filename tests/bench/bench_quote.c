@@ -11,6 +11,12 @@
  *      the sizes of a quote request and its evidence (the transport's own ceiling on this
  *      machine); with the CPU time srtmd, swtpm and the verifiers spent per joint quote.
  * Usage: bench_quote BUILD_DIR [ROUNDS]
+ *
+ * With --tpm-delay MS it measures instead what batching buys on a TPM as slow as a
+ * discrete one: srtmd's TPM is a swtpm behind tpm_delay_proxy, which holds every
+ * TPM2_Quote back for MS milliseconds; 64 verifiers ask for joint quotes against bare
+ * km_quote calls back to back through a second proxy with the same delay.
+ * Usage: bench_quote BUILD_DIR --tpm-delay MS
  */
 #include "bench_echo.h"
 #include "bench_util.h"
@@ -62,9 +68,38 @@ static void *burst_verifier(void *arg)
     return NULL;
 }
 
+/* The measured platform: 10 components of 10 entries each. 0 on success. */
+static int populate(srtm_conn *c, const srtm_cap *admin)
+{
+    srtm_cap cap;
+    uint64_t h;
+    for (int i = 0; i < 10; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "vm-%d", i);
+        if (srtm_register(c, admin, name, 1, &h, &cap) != SRTM_OK)
+            return -1;
+        for (int k = 0; k < 10; k++) {
+            uint8_t d[32] = {(uint8_t)i, (uint8_t)k};
+            if (srtm_extend(c, &cap, name, 0, d, 0, "module", NULL) != SRTM_OK)
+                return -1;
+        }
+    }
+    return 0;
+}
 
-
-
+/* 64 verifiers quoting at url for seconds; joint quotes answered per second. */
+static double burst(const char *url, double seconds)
+{
+    pthread_t th[VERIFIERS];
+    burst_url = url;
+    burst_done = 0;
+    burst_until = bench_now() + seconds;
+    for (int i = 0; i < VERIFIERS; i++)
+        pthread_create(&th[i], NULL, burst_verifier, NULL);
+    for (int i = 0; i < VERIFIERS; i++)
+        pthread_join(th[i], NULL);
+    return (double)burst_done / seconds;
+}
 
 /* One client of the transport reference: echo round trips back to back until the
  * deadline. */
@@ -128,13 +163,109 @@ static pid_t swtpm(const char *dir, int port)
     return pid;
 }
 
+/* Start tpm_delay_proxy on port (and port + 1) in front of the swtpm at upstream; returns
+ * once it listens. */
+static pid_t delay_proxy(const char *b, int port, int upstream, unsigned delay_ms)
+{
+    int fds[2];
+    char exe[400], a1[16], a2[16], a3[16];
+    if (pipe(fds) != 0)
+        exit(1);
+    snprintf(exe, sizeof(exe), "%s/tests/tpm_delay_proxy", b);
+    snprintf(a1, sizeof(a1), "%d", port);
+    snprintf(a2, sizeof(a2), "%d", upstream);
+    snprintf(a3, sizeof(a3), "%u", delay_ms);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(exe, exe, a1, a2, a3, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char ready[8] = {0};
+    if (read(fds[0], ready, sizeof(ready) - 1) <= 0 || strncmp(ready, "ready", 5) != 0) {
+        fprintf(stderr, "bench_quote: %s did not start\n", exe);
+        exit(1);
+    }
+    close(fds[0]);
+    return pid;
+}
+
+/* The delayed-TPM measurement (--tpm-delay); see the top of the file. */
+static int delayed_main(const char *b, unsigned delay_ms)
+{
+    char dir[] = "/tmp/srtm-bench-delay-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    bench_sh("mkdir -p %s/tpm-a %s/tpm-b", dir, dir);
+    int port_a = 23450, port_b = 23460, proxy_a = 23470, proxy_b = 23480;
+    pid_t ta = swtpm(strcat(strcpy((char[300]){0}, dir), "/tpm-a"), port_a);
+    pid_t tb = swtpm(strcat(strcpy((char[300]){0}, dir), "/tpm-b"), port_b);
+    pid_t pa = delay_proxy(b, proxy_a, port_a, delay_ms);
+    pid_t pb = delay_proxy(b, proxy_b, port_b, delay_ms);
+    char tcti_a[64], tcti_b[64], extra[1200], url[400], cap_path[400];
+    snprintf(tcti_a, sizeof(tcti_a), "swtpm:host=127.0.0.1,port=%d", proxy_a);
+    snprintf(tcti_b, sizeof(tcti_b), "swtpm:host=127.0.0.1,port=%d", proxy_b);
+    bench_provision(b, tcti_a, dir, "info");
+    snprintf(extra, sizeof(extra), "--pidfile %s/pid 2>%s/srtmd.log", dir, dir);
+    bench_launch_srtmd(b, tcti_a, dir, extra);
+    snprintf(url, sizeof(url), "ipc://%s/s.sock", dir);
+    snprintf(cap_path, sizeof(cap_path), "%s/a.cap", dir);
+    srtm_conn *c = NULL;
+    srtm_cap admin;
+    if (srtm_cap_load(cap_path, &admin) != SRTM_OK || srtm_open(url, &c) != SRTM_OK ||
+        populate(c, &admin) != 0)
+        return 1;
+    double joint_rate = burst(url, BURST_S);
+    unsigned long long failed = burst_failed;
+    km_ctx *kb = NULL;
+    const km_aik *aik = NULL;
+    if (km_open(tcti_b, &kb) != SRTM_OK || km_aik_create(kb, 0x81010002, &aik) != SRTM_OK)
+        return 1;
+    uint64_t bare = 0;
+    double t0 = bench_now();
+    while (bench_now() < t0 + BURST_S) {
+        km_tpm_quote q;
+        uint8_t qual[32] = {(uint8_t)bare};
+        if (km_quote(kb, aik, 0x80FF, qual, sizeof(qual), &q) != SRTM_OK)
+            return 1;
+        bare++;
+    }
+    double bare_rate = (double)bare / (bench_now() - t0);
+    printf("bench_quote --tpm-delay %u: every TPM2_Quote held back %u ms\n", delay_ms, delay_ms);
+    printf("  %d concurrent verifiers for %d s:    %7.1f joint quotes/s (%llu failed)\n",
+           VERIFIERS, BURST_S, joint_rate, failed);
+    printf("  bare km_quote back to back:           %7.1f quotes/s  (joint = %.1fx the TPM)\n",
+           bare_rate, joint_rate / bare_rate);
+    km_close(kb);
+    srtm_close(c);
+    bench_sh("kill $(cat %s/pid); sleep 0.5; grep -o 'quoter: .*' %s/srtmd.log | "
+             "sed 's/^/  srtmd: /'",
+             dir, dir);
+    pid_t children[] = {pa, pb, ta, tb};
+    for (int i = 0; i < 4; i++) {
+        kill(children[i], SIGTERM);
+        waitpid(children[i], NULL, 0);
+    }
+    bench_sh("rm -rf %s", dir);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_quote BUILD_DIR [ROUNDS]\n");
+        fprintf(stderr, "usage: bench_quote BUILD_DIR [ROUNDS]\n"
+                        "       bench_quote BUILD_DIR --tpm-delay MS\n");
         return 2;
     }
     const char *b = argv[1];
+    if (argc > 3 && strcmp(argv[2], "--tpm-delay") == 0) {
+        setenv("TSS2_LOG", "all+NONE", 1);
+        long ms = strtol(argv[3], NULL, 10);
+        return delayed_main(b, ms >= 0 && ms <= 10000 ? (unsigned)ms : 200u);
+    }
     int rounds = argc > 2 ? atoi(argv[2]) : 5;
     if (rounds < 1 || rounds > 50)
         rounds = 5;
@@ -188,21 +319,11 @@ int main(int argc, char **argv)
     snprintf(url, sizeof(url), "ipc://%s/s.sock", dir);
     snprintf(cap_path, sizeof(cap_path), "%s/a.cap", dir);
     srtm_conn *c = NULL;
-    srtm_cap admin, cap;
-    uint64_t h;
+    srtm_cap admin;
     if (srtm_cap_load(cap_path, &admin) != SRTM_OK || srtm_open(url, &c) != SRTM_OK)
         return 1;
-    for (int i = 0; i < 10; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "vm-%d", i);
-        if (srtm_register(c, &admin, name, 1, &h, &cap) != SRTM_OK)
-            return 1;
-        for (int k = 0; k < 10; k++) {
-            uint8_t d[32] = {(uint8_t)i, (uint8_t)k};
-            if (srtm_extend(c, &cap, name, 0, d, 0, "module", NULL) != SRTM_OK)
-                return 1;
-        }
-    }
+    if (populate(c, &admin) != 0)
+        return 1;
     km_ctx *kb = NULL;
     const km_aik *aik = NULL;
     if (km_open(tcti_b, &kb) != SRTM_OK || km_aik_create(kb, 0x81010002, &aik) != SRTM_OK)
@@ -247,16 +368,9 @@ int main(int argc, char **argv)
             return 1;
         fclose(f);
     }
-    burst_url = url;
     double cpu_d0 = cpu_of(srtmd_pid), cpu_t0 = cpu_of(ta), cpu_v0 = cpu_self();
-    burst_until = bench_now() + BURST_S;
-    pthread_t th[VERIFIERS];
-    for (int i = 0; i < VERIFIERS; i++)
-        pthread_create(&th[i], NULL, burst_verifier, NULL);
-    for (int i = 0; i < VERIFIERS; i++)
-        pthread_join(th[i], NULL);
+    double joint_rate = burst(url, BURST_S);
     unsigned long long joint_done = burst_done;
-    double joint_rate = (double)joint_done / BURST_S;
     double cpu_d = cpu_of(srtmd_pid) - cpu_d0, cpu_t = cpu_of(ta) - cpu_t0,
            cpu_v = cpu_self() - cpu_v0;
 
@@ -281,6 +395,7 @@ int main(int argc, char **argv)
     unsigned long long failed_joint = burst_failed;
     double cpu_e0 = cpu_of(echo);
     burst_until = bench_now() + BURST_S;
+    pthread_t th[VERIFIERS];
     for (int i = 0; i < VERIFIERS; i++)
         pthread_create(&th[i], NULL, burst_echo, echo_url);
     for (int i = 0; i < VERIFIERS; i++)
