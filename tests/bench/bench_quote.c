@@ -393,7 +393,7 @@ int main(int argc, char **argv)
     usleep(200000);
     burst_done = 0;
     unsigned long long failed_joint = burst_failed;
-    double cpu_e0 = cpu_of(echo);
+    double cpu_e0 = cpu_of(echo), cpu_c0 = cpu_self();
     burst_until = bench_now() + BURST_S;
     pthread_t th[VERIFIERS];
     for (int i = 0; i < VERIFIERS; i++)
@@ -402,6 +402,7 @@ int main(int argc, char **argv)
         pthread_join(th[i], NULL);
     double echo_rate = (double)burst_done / BURST_S;
     double cpu_e = (cpu_of(echo) - cpu_e0) / (double)burst_done;
+    double cpu_c = (cpu_self() - cpu_c0) / (double)burst_done;
     kill(echo, SIGKILL);
     waitpid(echo, NULL, 0);
 
@@ -428,9 +429,9 @@ int main(int argc, char **argv)
     printf("  bare nng echo, %d clients, %zu B / %zu B: %7.0f round trips/s (joint = %.0f%% of it)\n",
            VERIFIERS, echo_req_len, evidence_len, echo_rate, 100.0 * joint_rate / echo_rate);
     printf("  CPU per joint quote: srtmd %.0f us, swtpm %.0f us, verifiers %.0f us; "
-           "per echo: server %.0f us\n",
+           "per echo: server %.0f us, clients %.0f us\n",
            cpu_d / (double)joint_done * 1e6, cpu_t / (double)joint_done * 1e6,
-           cpu_v / (double)joint_done * 1e6, cpu_e * 1e6);
+           cpu_v / (double)joint_done * 1e6, cpu_e * 1e6, cpu_c * 1e6);
     km_close(kb);
     srtm_close(c);
     bench_sh("kill $(cat %s/pid); sleep 0.5; grep -o 'quoter: .*' %s/srtmd.log | "
