@@ -1,10 +1,19 @@
 /*
  * The quoter thread; see quoter.h. Invariant: only this thread touches ctx after
  * quoter_start returns; the queue is covered by lock.
+ *
+ * Gathering: while a TPM quote runs, the verifiers answered by the previous one send
+ * their next requests, so under steady load the waiting jobs split into two cohorts that
+ * take turns, each getting half the batch. Before a quote, when fewer jobs wait than the
+ * previous batch answered, the quoter waits for the rest, at most GATHER_SHARE of the
+ * previous TPM quote's duration (and GATHER_MAX_NS): on a TPM that quotes in 200 ms that
+ * is up to 25 ms for twice the batch, on swtpm some tens of microseconds.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "quoter.h"
 
@@ -20,9 +29,25 @@ struct srtm_quoter {
     pthread_mutex_t lock; /* covers head, tail, stopping */
     pthread_cond_t cond;
     quote_job *head, *tail;
+    size_t queued;        /* jobs from head to tail */
+    size_t gather_target; /* while gathering: wake the quoter when this many wait */
     bool stopping;
     uint64_t jobs, tpm_quotes; /* under lock */
+    /* quoter thread only: the previous batch */
+    size_t last_batch;
+    long long last_quote_ns;
 };
+
+/* The share of the previous TPM quote's duration the quoter waits for a full batch. */
+#define GATHER_SHARE 8
+#define GATHER_MAX_NS 50000000LL
+
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 /* A context whose TPM went away stays broken in ESYS: open a new one. The AIK is the
  * persistent one of the proof period; a rebooted TPM still holds it, and verifiers see
@@ -81,9 +106,12 @@ static void serve_batch(srtm_quoter *q, quote_job **jobs, size_t n)
             memcpy(root, qual[0], SRTM_DIGEST_LEN);
         else
             err = merkle_build_all((const uint8_t(*)[SRTM_DIGEST_LEN])qual, n, root, paths, lens);
+        long long t0 = mono_ns();
         if (err == SRTM_OK)
             err = km_quote(q->ctx, q->aik, q->id.quote_mask, root, sizeof(root), &tq);
+        q->last_quote_ns = mono_ns() - t0;
     }
+    q->last_batch = err == SRTM_OK ? n : 0;
     for (size_t i = 0; i < n; i++) {
         quote_result *r = &jobs[i]->result;
         r->err = err;
@@ -112,6 +140,24 @@ static void serve_batch(srtm_quoter *q, quote_job **jobs, size_t n)
         jobs[i]->done(jobs[i]);
 }
 
+/* Under lock, with jobs waiting: wait for as many as the previous batch had, within the
+ * time share of the previous quote (see the top of the file). */
+static void gather(srtm_quoter *q)
+{
+    size_t want = q->last_batch < MERKLE_MAX_LEAVES ? q->last_batch : MERKLE_MAX_LEAVES;
+    if (want < 2 || q->queued >= want)
+        return;
+    long long wait = q->last_quote_ns / GATHER_SHARE;
+    long long until = mono_ns() + (wait < GATHER_MAX_NS ? wait : GATHER_MAX_NS);
+    struct timespec ts = {.tv_sec = (time_t)(until / 1000000000LL),
+                          .tv_nsec = (long)(until % 1000000000LL)};
+    q->gather_target = want;
+    while (q->queued < want && !q->stopping)
+        if (pthread_cond_timedwait(&q->cond, &q->lock, &ts) == ETIMEDOUT)
+            break;
+    q->gather_target = 0;
+}
+
 static void *quoter_main(void *arg)
 {
     srtm_quoter *q = arg;
@@ -119,6 +165,8 @@ static void *quoter_main(void *arg)
     for (;;) {
         while (q->head == NULL && !q->stopping)
             pthread_cond_wait(&q->cond, &q->lock);
+        if (!q->stopping)
+            gather(q);
         if (q->stopping)
             break;
         /* Everything waiting, up to a full tree, goes into one TPM quote. */
@@ -127,6 +175,7 @@ static void *quoter_main(void *arg)
         while (q->head != NULL && n < MERKLE_MAX_LEAVES) {
             batch[n++] = q->head;
             q->head = q->head->next;
+            q->queued--;
         }
         if (q->head == NULL)
             q->tail = NULL;
@@ -158,7 +207,15 @@ srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key, const quoter_ide
         free(q);
         return SRTM_E_INTERNAL;
     }
-    if (pthread_cond_init(&q->cond, NULL) != 0) {
+    pthread_condattr_t ca;
+    bool cond_ok = pthread_condattr_init(&ca) == 0;
+    if (cond_ok) {
+        /* gather()'s deadline is on the monotonic clock. */
+        cond_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+                  pthread_cond_init(&q->cond, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!cond_ok) {
         pthread_mutex_destroy(&q->lock);
         free(q);
         return SRTM_E_INTERNAL;
@@ -177,16 +234,17 @@ void quoter_submit(srtm_quoter *q, quote_job *job)
 {
     job->next = NULL;
     pthread_mutex_lock(&q->lock);
-    bool was_empty = q->head == NULL;
     if (q->tail != NULL)
         q->tail->next = job;
     else
         q->head = job;
     q->tail = job;
+    q->queued++;
+    /* One wake-up per batch: the quoter waits on an empty queue, or while gathering for
+     * gather_target jobs; it takes everything waiting when it runs. */
+    bool wake = q->queued == 1 || q->queued == q->gather_target;
     pthread_mutex_unlock(&q->lock);
-    /* One wake-up per batch: the quoter waits only on an empty queue, and whoever made the
-     * queue non-empty woke it; it takes everything waiting when it runs. */
-    if (was_empty)
+    if (wake)
         pthread_cond_signal(&q->cond);
 }
 
@@ -210,6 +268,7 @@ void quoter_free(srtm_quoter *q)
     pthread_mutex_lock(&q->lock);
     q->stopping = true;
     q->head = q->tail = NULL;
+    q->queued = 0;
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
     pthread_join(q->thread, NULL);
