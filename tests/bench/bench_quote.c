@@ -9,7 +9,8 @@
  *   3. throughput with 64 concurrent verifiers against two references: bare TPM quotes
  *      back to back, and a bare nng echo server answering 64 clients with messages of
  *      the sizes of a quote request and its evidence (the transport's own ceiling on this
- *      machine); with the CPU time srtmd, swtpm and the verifiers spent per joint quote.
+ *      machine); with the CPU time srtmd, swtpm and the verifiers spent per joint quote
+ *      (and the echo server and its clients per round trip).
  * Usage: bench_quote BUILD_DIR [ROUNDS]
  *
  * With --tpm-delay MS it measures instead what batching buys on a TPM as slow as a
