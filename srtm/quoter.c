@@ -26,7 +26,7 @@ struct srtm_quoter {
     irk *key;
     quoter_identity id;
     pthread_t thread;
-    pthread_mutex_t lock; /* covers head, tail, stopping */
+    pthread_mutex_t lock; /* covers head, tail, queued, gather_target, stopping */
     pthread_cond_t cond;
     quote_job *head, *tail;
     size_t queued;        /* jobs from head to tail */
@@ -70,8 +70,8 @@ static srtm_err reconnect(srtm_quoter *q)
 
 srtm_err quoter_prepare(srtm_quoter *q, quote_job *job)
 {
-    /* EVP_PKEY signing is safe from several threads at once: each call has its own
-     * EVP_MD_CTX, and the key is only read. */
+    /* Several threads sign at once: each job has its own signer (its own OpenSSL
+     * contexts, each holding a reference to the key, which is only read). */
     quote_result *r = &job->result;
     memset(r, 0, sizeof(*r));
     srtm_err err = SRTM_OK;

@@ -75,7 +75,8 @@ SRTM_WUR srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key,
  */
 SRTM_WUR srtm_err quoter_prepare(srtm_quoter *q, quote_job *job);
 
-/* Queue a prepared job; done runs later on the quoter thread. */
+/* Queue a prepared job; done runs later on the quoter thread. Jobs waiting together share
+ * one TPM quote (quoter.c: batching and gathering). */
 void quoter_submit(srtm_quoter *q, quote_job *job);
 
 const quoter_identity *quoter_get_identity(const srtm_quoter *q);
