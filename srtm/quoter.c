@@ -7,7 +7,7 @@
  * take turns, each getting half the batch. Before a quote, when fewer jobs wait than the
  * previous batch answered, the quoter waits for the rest, at most GATHER_SHARE of the
  * previous TPM quote's duration (and GATHER_MAX_NS): on a TPM that quotes in 200 ms that
- * is up to 25 ms for twice the batch, on swtpm some tens of microseconds.
+ * is up to 25 ms for twice the batch, on swtpm a fraction of a millisecond.
  */
 #include <errno.h>
 #include <pthread.h>
