@@ -1,8 +1,10 @@
 /*
  * An LD_PRELOAD library for tests/test_transport.c: every block handed to free() (or
- * left behind by realloc()) is scanned, over its whole usable size, for the capabilities
- * registered with freescan_add() (the first from $FREESCAN_CAP, hex), before glibc frees
- * it. freescan_hits() counts the blocks that still held one: a capability left in freed
+ * left behind by realloc()) is kept, not freed, up to QUARANTINE blocks (later ones are
+ * scanned at once and freed). freescan_hits() scans each kept block over its whole usable
+ * size for the capabilities registered with freescan_add() by then (the first from
+ * $FREESCAN_CAP, hex), so a capability learnt only after its block was freed (a register's
+ * answer) is found too, and counts the blocks that held one: a capability left in freed
  * heap by libsrtm or by nng underneath it. glibc only (__libc_free, malloc_usable_size).
  */
 #define _GNU_SOURCE
@@ -14,6 +16,7 @@
 
 #define NEEDLE_LEN 32
 #define MAX_NEEDLES 8
+#define QUARANTINE 65536
 
 extern void __libc_free(void *p);
 extern void *__libc_malloc(size_t n);
@@ -24,6 +27,8 @@ unsigned long freescan_hits(void);
 static uint8_t needles[MAX_NEEDLES][NEEDLE_LEN];
 static atomic_int nneedles;
 static atomic_ulong hits;
+static void *kept[QUARANTINE];
+static atomic_size_t nkept;
 
 __attribute__((visibility("default"))) void freescan_add(const uint8_t cap[NEEDLE_LEN])
 {
@@ -34,8 +39,14 @@ __attribute__((visibility("default"))) void freescan_add(const uint8_t cap[NEEDL
     }
 }
 
+static void scan(const void *p);
+
 __attribute__((visibility("default"))) unsigned long freescan_hits(void)
 {
+    size_t n = atomic_load(&nkept);
+    for (size_t i = 0; i < n && i < QUARANTINE; i++)
+        if (kept[i] != NULL)
+            scan(kept[i]);
     return atomic_load(&hits);
 }
 
@@ -72,8 +83,14 @@ static void scan(const void *p)
 
 __attribute__((visibility("default"))) void free(void *p)
 {
-    if (p != NULL)
-        scan(p);
+    if (p == NULL)
+        return;
+    size_t i = atomic_fetch_add(&nkept, 1);
+    if (i < QUARANTINE) {
+        kept[i] = p;
+        return;
+    }
+    scan(p);
     __libc_free(p);
 }
 
