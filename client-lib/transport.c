@@ -162,13 +162,15 @@ static void explain_denied(const transport *t, char *msg, size_t size)
 static void explain_refused(const transport *t, char *msg, size_t size)
 {
     struct stat st;
+    int rc = t->path != NULL ? lstat(t->path, &st) : -1;
+    int e = errno;
     if (t->path == NULL)
         snprintf(msg, size, "nothing listening at %s (is srtmd running?)", t->url);
-    else if (lstat(t->path, &st) != 0 && errno == ENOENT)
-        snprintf(msg, size, "no socket at %s (is srtmd running?)", t->path);
-    else if (lstat(t->path, &st) != 0 && errno == EACCES)
+    else if (rc != 0 && e == EACCES)
         explain_denied(t, msg, size);
-    else if (lstat(t->path, &st) == 0 && !S_ISSOCK(st.st_mode))
+    else if (rc != 0)
+        snprintf(msg, size, "no socket at %s (is srtmd running?)", t->path);
+    else if (!S_ISSOCK(st.st_mode))
         snprintf(msg, size, "%s is not a socket", t->path);
     else
         snprintf(msg, size, "nothing listening at %s (a stale socket: srtmd is not running)",
