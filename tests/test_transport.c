@@ -3,7 +3,8 @@
  * on the client's side (libsrtm's buffers and nng's alike); a failed connection names the
  * socket and the real cause (missing, stale, permission denied as a non-root user, no
  * scheme); an answer from a peer that is not srtmd's REP0 socket, or one over the size
- * limit, is refused.
+ * limit, is refused; a request whose answer was lost is not sent again, and the next
+ * request connects again.
  */
 #include <errno.h>
 #include <grp.h>
@@ -20,6 +21,7 @@
 #include <criterion/criterion.h>
 
 #include "helpers.h"
+#include "srtm.pb-c.h"
 
 TestSuite(transport, .timeout = 60);
 
@@ -278,4 +280,99 @@ Test(transport, an_answer_to_another_request_is_refused)
     char msg[512];
     cr_expect_eq(list_against(&f, msg, sizeof(msg)), SRTM_E_MALFORMED);
     cr_expect(strstr(msg, "another request") != NULL, "%s", msg);
+}
+
+/* ---- a lost answer: no resend, the next request connects again ---- */
+
+typedef struct replay_peer {
+    sockdir s;
+    int requests[2]; /* requests seen on the first and the second connection */
+} replay_peer;
+
+static bool read_all(int fd, uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Read one ipc frame into buf (size bytes); its payload length, or 0. */
+static size_t read_frame(int fd, uint8_t *buf, size_t size)
+{
+    uint8_t hdr[9];
+    if (!read_all(fd, hdr, sizeof(hdr)) || hdr[0] != 1)
+        return 0;
+    uint64_t len = 0;
+    for (int i = 1; i < 9; i++)
+        len = len << 8 | hdr[i];
+    return len >= 4 && len <= size && read_all(fd, buf, (size_t)len) ? (size_t)len : 0;
+}
+
+/* An empty, successful list answer for request id (4 bytes), framed; its length. */
+static size_t list_answer(const uint8_t id[4], uint8_t *out, size_t size)
+{
+    Srtm__ListResponse lr = SRTM__LIST_RESPONSE__INIT;
+    Srtm__Response r = SRTM__RESPONSE__INIT;
+    r.result_case = SRTM__RESPONSE__RESULT_LIST;
+    r.list = &lr;
+    size_t n = srtm__response__get_packed_size(&r);
+    cr_assert(13 + n <= size);
+    out[0] = 1;
+    for (int i = 8; i >= 1; i--)
+        out[i] = (uint8_t)((4 + n) >> (8 * (8 - i)));
+    memcpy(out + 9, id, 4);
+    srtm__response__pack(&r, out + 13);
+    return 13 + n;
+}
+
+/* First connection: take the request and hang up unanswered. Second: answer each request
+ * until the client hangs up. */
+static void *replay_serve(void *arg)
+{
+    replay_peer *f = arg;
+    uint8_t buf[4096], out[256];
+    for (int conn = 0; conn < 2; conn++) {
+        int fd = accept(f->s.fd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        size_t n;
+        if (write(fd, REP0_HEADER, 8) == 8 && read_all(fd, buf, 8))
+            while ((n = read_frame(fd, buf, sizeof(buf))) > 0) {
+                f->requests[conn]++;
+                if (conn == 0)
+                    break;
+                size_t m = list_answer(buf, out, sizeof(out));
+                if (write(fd, out, m) != (ssize_t)m)
+                    break;
+            }
+        close(fd);
+    }
+    return NULL;
+}
+
+Test(transport, a_lost_answer_is_not_resent_and_the_next_request_reconnects)
+{
+    replay_peer f = {0};
+    sockdir_make(&f.s, true, 0755, 0666);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, replay_serve, &f), 0);
+    srtm_conn *c = NULL;
+    srtm_components *l = NULL;
+    cr_assert_eq(srtm_open(f.s.path, &c), SRTM_OK, "%s", srtm_last_message(NULL));
+    cr_assert_eq(srtm_set_timeout(c, 5000), SRTM_OK);
+    cr_expect_eq(srtm_list(c, &l), SRTM_E_TIMEOUT);
+    cr_expect(strstr(srtm_last_message(c), "may have been applied") != NULL, "%s",
+              srtm_last_message(c));
+    cr_expect_eq(srtm_list(c, &l), SRTM_OK, "%s", srtm_last_message(c));
+    srtm_components_free(l);
+    srtm_close(c);
+    pthread_join(th, NULL);
+    cr_expect_eq(f.requests[0], 1, "first connection saw %d requests", f.requests[0]);
+    cr_expect_eq(f.requests[1], 1, "the lost request was sent again: %d", f.requests[1]);
+    sockdir_remove(&f.s);
 }
