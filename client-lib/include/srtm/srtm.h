@@ -133,9 +133,9 @@ typedef struct srtm_conn srtm_conn;
  * when it cannot connect, and with SRTM_E_INVALID for a malformed url or another scheme;
  * srtm_last_message(NULL) then names the socket and the cause (no socket there, nothing
  * listening on a stale one, permission denied and who may connect). Should srtmd restart
- * or drop the connection later, the next request connects again by itself; a request in
- * flight at that moment fails with SRTM_E_TIMEOUT and is never sent twice (an extend
- * must not be applied twice).
+ * or drop the connection later, the request that finds it gone fails (SRTM_E_TIMEOUT when
+ * it may have reached srtmd, SRTM_E_TRANSPORT when it cannot have) and is never sent
+ * twice (an extend must not be applied twice); the next request connects again by itself.
  */
 SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out);
 
