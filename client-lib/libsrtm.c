@@ -1,8 +1,8 @@
 /*
  * libsrtm: the client side of the srtm protocol. Every call builds one Request, sends
- * it over an nng req0 socket, waits for the Response and checks that its shape matches
- * what was asked before anything is handed to the caller: a daemon's answer is input
- * like any other.
+ * it to srtmd over libsrtm's own REQ0 stream (transport.c), waits for the Response and
+ * checks that its shape matches what was asked before anything is handed to the caller:
+ * a daemon's answer is input like any other.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -10,19 +10,22 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <openssl/crypto.h>
 
 #include "common.h"
 #include "srtm.pb-c.h"
+#include "transport.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
+#define MESSAGE_MAX 512
 
 struct srtm_conn {
-    nng_socket sock;
-    char message[256]; /* the daemon's message for the last failed request */
+    transport *tp;
+    char message[MESSAGE_MAX]; /* why the last request failed, or "" */
 };
+
+/* Why the calling thread's last srtm_open failed: srtm_last_message(NULL). */
+static _Thread_local char open_message[MESSAGE_MAX];
 
 /* ---- connection ---- */
 
@@ -44,41 +47,25 @@ static srtm_err default_url(char *out, size_t size)
 
 SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out)
 {
+    open_message[0] = '\0';
     if (out == NULL)
         return SRTM_E_INVALID;
     char buf[PATH_MAX + 16];
     if (url == NULL) {
         srtm_err err = default_url(buf, sizeof(buf));
-        if (err != SRTM_OK)
+        if (err != SRTM_OK) {
+            snprintf(open_message, sizeof(open_message), "$SRTM_SOCKET is too long");
             return err;
+        }
         url = buf;
     }
     srtm_conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return SRTM_E_NO_MEMORY;
-    if (nng_req0_open(&c->sock) != 0) {
+    srtm_err err = tp_open(url, DEFAULT_TIMEOUT_MS, &c->tp, open_message, sizeof(open_message));
+    if (err != SRTM_OK) {
         free(c);
-        return SRTM_E_TRANSPORT;
-    }
-    /* A request is never sent twice: an extend applied twice would be a false
-     * measurement. A lost answer surfaces as a timeout instead. */
-    int rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-    if (rv == 0)
-        /* Evidence carries a whole CCR report: allow the largest one srtmd builds. */
-        rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
-                                 (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE);
-    if (rv == 0)
-        rv = srtm_set_timeout(c, DEFAULT_TIMEOUT_MS) == SRTM_OK ? 0 : NNG_EINVAL;
-    if (rv == 0)
-        rv = nng_dial(c->sock, url, NULL, 0);
-    if (rv != 0) {
-        nng_close(c->sock);
-        free(c);
-        if (rv == NNG_ENOMEM)
-            return SRTM_E_NO_MEMORY;
-        /* A URL nng cannot parse or a transport it lacks is the caller's mistake, not a
-         * missing daemon. */
-        return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? SRTM_E_INVALID : SRTM_E_TRANSPORT;
+        return err;
     }
     *out = c;
     return SRTM_OK;
@@ -88,7 +75,7 @@ SRTM_API void srtm_close(srtm_conn *conn)
 {
     if (conn == NULL)
         return;
-    nng_close(conn->sock);
+    tp_close(conn->tp);
     free(conn);
 }
 
@@ -96,15 +83,13 @@ SRTM_API srtm_err srtm_set_timeout(srtm_conn *conn, int32_t timeout_ms)
 {
     if (conn == NULL || timeout_ms <= 0)
         return SRTM_E_INVALID;
-    if (nng_socket_set_ms(conn->sock, NNG_OPT_RECVTIMEO, timeout_ms) != 0 ||
-        nng_socket_set_ms(conn->sock, NNG_OPT_SENDTIMEO, timeout_ms) != 0)
-        return SRTM_E_TRANSPORT;
+    tp_set_timeout(conn->tp, timeout_ms);
     return SRTM_OK;
 }
 
 SRTM_API const char *srtm_last_message(const srtm_conn *conn)
 {
-    return conn != NULL ? conn->message : "";
+    return conn != NULL ? conn->message : open_message;
 }
 
 static void set_message(srtm_conn *c, const char *msg)
@@ -112,54 +97,10 @@ static void set_message(srtm_conn *c, const char *msg)
     snprintf(c->message, sizeof(c->message), "%s", msg != NULL ? msg : "");
 }
 
-static srtm_err from_nng(int rv)
+/* Check an unpacked answer's status and shape; frees it on failure. */
+static srtm_err check_response(srtm_conn *c, Srtm__Response *resp,
+                               Srtm__Response__ResultCase want)
 {
-    switch (rv) {
-    case NNG_ETIMEDOUT:
-        return SRTM_E_TIMEOUT;
-    case NNG_ENOMEM:
-        return SRTM_E_NO_MEMORY;
-    default:
-        return SRTM_E_TRANSPORT;
-    }
-}
-
-/*
- * Send req, receive and decode the answer. On SRTM_OK *resp_out holds a response of
- * result case want; the caller frees it with srtm__response__free_unpacked(.., NULL).
- */
-static srtm_err call(srtm_conn *c, Srtm__Request *req, Srtm__Response__ResultCase want,
-                     Srtm__Response **resp_out)
-{
-    c->message[0] = '\0';
-    req->version = SRTM__VERSION__VERSION_1;
-    size_t len = srtm__request__get_packed_size(req);
-    if (len > SRTM_MAX_MESSAGE) {
-        set_message(c, "request over the message size limit");
-        return SRTM_E_TOO_BIG;
-    }
-    nng_msg *msg = NULL;
-    int rv = nng_msg_alloc(&msg, len);
-    if (rv != 0)
-        return from_nng(rv);
-    srtm__request__pack(req, nng_msg_body(msg));
-    rv = nng_sendmsg(c->sock, msg, 0);
-    /* The packed request may hold a capability: wipe it whether or not it was sent. */
-    if (rv != 0) {
-        OPENSSL_cleanse(nng_msg_body(msg), len);
-        nng_msg_free(msg);
-        return from_nng(rv);
-    }
-    nng_msg *reply = NULL;
-    rv = nng_recvmsg(c->sock, &reply, 0);
-    if (rv != 0) {
-        set_message(c, rv == NNG_ETIMEDOUT ? "no answer from srtmd in time" : nng_strerror(rv));
-        return from_nng(rv);
-    }
-    Srtm__Response *resp = srtm__response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
-    if (resp != NULL && resp->result_case == SRTM__RESPONSE__RESULT_REGISTER_COMPONENT)
-        OPENSSL_cleanse(nng_msg_body(reply), nng_msg_len(reply));
-    nng_msg_free(reply);
     if (resp == NULL) {
         set_message(c, "srtmd's answer is not a valid Response");
         return SRTM_E_MALFORMED;
@@ -174,12 +115,47 @@ static srtm_err call(srtm_conn *c, Srtm__Request *req, Srtm__Response__ResultCas
         err = SRTM_E_MALFORMED;
         set_message(c, "srtmd's answer does not match the request");
     }
-    if (err != SRTM_OK) {
+    if (err != SRTM_OK)
         srtm__response__free_unpacked(resp, NULL);
-        return err;
+    return err;
+}
+
+/*
+ * Send req, receive and decode the answer. On SRTM_OK *resp_out holds a response of
+ * result case want; the caller frees it with srtm__response__free_unpacked(.., NULL).
+ * The packed request (it may hold a capability) and the raw answer (a register's holds
+ * the new one) are libsrtm's own buffers, wiped on every path before they are freed.
+ */
+static srtm_err call(srtm_conn *c, Srtm__Request *req, Srtm__Response__ResultCase want,
+                     Srtm__Response **resp_out)
+{
+    c->message[0] = '\0';
+    req->version = SRTM__VERSION__VERSION_1;
+    size_t len = srtm__request__get_packed_size(req);
+    if (len > SRTM_MAX_MESSAGE) {
+        set_message(c, "request over the message size limit");
+        return SRTM_E_TOO_BIG;
     }
-    *resp_out = resp;
-    return SRTM_OK;
+    uint8_t *buf = malloc(TP_HEADROOM + len);
+    if (buf == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm__request__pack(req, buf + TP_HEADROOM);
+    uint8_t *ans = NULL;
+    size_t ans_len = 0;
+    /* Evidence carries a whole CCR report: allow the largest one srtmd builds. */
+    srtm_err err = tp_call(c->tp, buf, len, (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE, &ans,
+                           &ans_len, c->message, sizeof(c->message));
+    OPENSSL_cleanse(buf, TP_HEADROOM + len);
+    free(buf);
+    if (err != SRTM_OK)
+        return err;
+    Srtm__Response *resp = srtm__response__unpack(NULL, ans_len - 4, ans + 4);
+    OPENSSL_cleanse(ans, ans_len);
+    free(ans);
+    err = check_response(c, resp, want);
+    if (err == SRTM_OK)
+        *resp_out = resp;
+    return err;
 }
 
 static srtm_err check_name(const char *name)
@@ -1188,7 +1164,7 @@ SRTM_API srtm_err srtm_list(srtm_conn *conn, srtm_components **out)
             err = SRTM_E_MALFORMED; /* "more" with an empty page would never end */
         first = false;
     }
-    if (err == SRTM_E_MALFORMED)
+    if (err == SRTM_E_MALFORMED && conn->message[0] == '\0')
         set_message(conn, "srtmd's component list is malformed");
     if (err != SRTM_OK) {
         srtm_components_free(l);

@@ -47,6 +47,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <openssl/crypto.h>
 
 #include "quoter.h"
 #include "server.h"
@@ -173,6 +174,8 @@ static void worker_cb(void *arg)
     service_peer peer;
     peer_of(in, &peer);
     size_t n = service_worker_handle(w->sw, nng_msg_body(in), nng_msg_len(in), &peer);
+    /* The request may hold a capability: wiped before nng reuses the memory. */
+    OPENSSL_cleanse(nng_msg_body(in), nng_msg_len(in));
     nng_msg_free(in);
     if (service_worker_quote_pending(w->sw) && w->srv->quoter == NULL) {
         service_signed none = {.err = SRTM_E_UNSUPPORTED};

@@ -1477,6 +1477,9 @@ size_t service_worker_handle(service_worker *w, const uint8_t *req, size_t len,
         wipe_secret(w);
         drop_report(w);
     }
+    /* The request's capability, unpacked into the arena, is not needed past this point. */
+    if (r != NULL && r->capability.data != NULL)
+        OPENSSL_cleanse(r->capability.data, r->capability.len);
     w->resp.status = (Srtm__Status)err;
     w->status = err;
     return srtm__response__get_packed_size(&w->resp);

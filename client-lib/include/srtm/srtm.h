@@ -127,11 +127,15 @@ typedef struct srtm_conn srtm_conn;
 
 /*
  * Connect to srtmd at url (NULL: $SRTM_SOCKET, else SRTM_DEFAULT_URL when root, else
- * ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock, else ipc:///tmp/srtm-UID/srtmd.sock). The
+ * ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock, else ipc:///tmp/srtm-UID/srtmd.sock): an
+ * ipc://PATH or tcp://HOST:PORT URL, or an absolute path, taken as ipc://PATH. The
  * caller owns *out; release it with srtm_close(). Fails at once with SRTM_E_TRANSPORT
- * when nothing listens at url, and with SRTM_E_INVALID for a malformed url. Should srtmd restart later, the connection reconnects by
- * itself; a request in flight at that moment fails with SRTM_E_TIMEOUT and is never
- * sent twice (an extend must not be applied twice).
+ * when it cannot connect, and with SRTM_E_INVALID for a malformed url or another scheme;
+ * srtm_last_message(NULL) then names the socket and the cause (no socket there, nothing
+ * listening on a stale one, permission denied and who may connect). Should srtmd restart
+ * or drop the connection later, the request that finds it gone fails (SRTM_E_TIMEOUT when
+ * it may have reached srtmd, SRTM_E_TRANSPORT when it cannot have) and is never sent
+ * twice (an extend must not be applied twice); the next request connects again by itself.
  */
 SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out);
 
@@ -142,8 +146,10 @@ SRTM_API void srtm_close(srtm_conn *conn);
 SRTM_API srtm_err srtm_set_timeout(srtm_conn *conn, int32_t timeout_ms);
 
 /*
- * The daemon's human-readable message for the last failed request on conn, or "" when
- * the last request succeeded. Valid until the next call on conn.
+ * The human-readable message for the last failed request on conn (srtmd's, or libsrtm's
+ * when the answer never came), or "" when the last request succeeded. Valid until the
+ * next call on conn. With conn NULL: why the calling thread's last srtm_open() failed
+ * ("" after a success), valid until its next srtm_open().
  */
 SRTM_API const char *srtm_last_message(const srtm_conn *conn);
 
