@@ -68,7 +68,7 @@ static void usage(FILE *f)
         "           predict and wrap for an update, before rebooting into it (perboot:\n"
         "           predict alone)\n"
         "\n"
-        "Every command takes --help. Exit status: 0 done; 1 failed (the message says\n"
+        "--version shows the version. Every command takes --help. Exit status: 0 done; 1 failed (the message says\n"
         "why); 2 usage error.\n",
         DEFAULT_AIK_HANDLE);
 }
@@ -371,7 +371,7 @@ static const command commands[] = {
 int main(int argc, char **argv)
 {
     enum { O_TCTI = 256, O_AIKH, O_PEM, O_PUB, O_SRTMD, O_CONFIG, O_PCR, O_PCRS, O_BASE,
-           O_REF, O_REFOUT, O_REUSE, O_FORCE, O_HELP };
+           O_REF, O_REFOUT, O_REUSE, O_FORCE, O_HELP, O_VERSION };
     static const struct option longopts[] = {
         {"tcti", required_argument, NULL, O_TCTI},
         {"aik-handle", required_argument, NULL, O_AIKH},
@@ -387,6 +387,7 @@ int main(int argc, char **argv)
         {"reuse", no_argument, NULL, O_REUSE},
         {"force", no_argument, NULL, O_FORCE},
         {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
     opts o = {.aik_handle = DEFAULT_AIK_HANDLE,
@@ -482,6 +483,9 @@ int main(int argc, char **argv)
         case O_HELP:
             help = true;
             break;
+        case O_VERSION:
+            printf("srtm-keymgr %s\n", SRTM_VERSION_STRING);
+            return 0;
         default:
             usage(stderr);
             return 2;

@@ -19,6 +19,7 @@
 #include <nng/nng.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "launch.h"
@@ -540,6 +541,10 @@ static int detach(int *ready_fd)
     if (devnull >= 0) {
         dup2(devnull, STDIN_FILENO);
         dup2(devnull, STDOUT_FILENO);
+        /* Until it serves, srtmd logs to the stderr it was started with through a copy
+         * (announce_serving closes it); nothing else writes there. */
+        if (srtm_log_keep_stderr())
+            dup2(devnull, STDERR_FILENO);
         close(devnull);
     }
     *ready_fd = p[1];
@@ -554,6 +559,23 @@ static void report_ready(int *ready_fd, char status)
     (void)n;
     close(*ready_fd);
     *ready_fd = -1;
+}
+
+/*
+ * srtmd serves: tell whoever waits. systemd (Type=notify, NOTIFY_SOCKET set) gets READY=1;
+ * without NOTIFY_SOCKET sd_notify does nothing. A detached srtmd's parent exits 0, and
+ * from here on srtmd logs to syslog, never to the terminal that started it.
+ * After the seccomp filter: sd_notify needs socket, sendmsg and close, which it allows.
+ */
+static void announce_serving(int *ready_fd)
+{
+    int r = sd_notify(0, "READY=1");
+    if (r < 0)
+        log_warn("cannot tell systemd that srtmd serves: %s", strerror(-r));
+    if (*ready_fd < 0)
+        return;
+    report_ready(ready_fd, 0);
+    srtm_log_use_syslog("srtmd");
 }
 
 /* A file srtmd will create (--admin-cap, --pidfile): its directory must exist and be
@@ -843,7 +865,7 @@ static int run(options *o_in, bool *no_close)
     }
     log_info("srtmd %s serving on %s with %u workers; admin capability in %s",
              SRTM_VERSION_STRING, o.listen, o.workers, o.admin_cap);
-    report_ready(&ready_fd, 0);
+    announce_serving(&ready_fd);
 
     for (;;) {
         int sig = 0;
@@ -857,6 +879,7 @@ static int run(options *o_in, bool *no_close)
             continue;
         }
         log_info("signal %d: shutting down", sig);
+        (void)sd_notify(0, "STOPPING=1");
         break;
     }
     rc = 0;
@@ -891,6 +914,7 @@ int main(int argc, char **argv)
 {
     options o;
     bool no_close = false;
+    srtm_log_detect_journal();
     int rc = load_options(argc, argv, &o);
     if (rc == 0)
         rc = run(&o, &no_close);
