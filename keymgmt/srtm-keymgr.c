@@ -443,6 +443,7 @@ int main(int argc, char **argv)
               .proof_mask = DEFAULT_PROOF_PCRS};
     const command *cmd = NULL;
     bool help = false, pcr_given = false, pcrs_given = false;
+    srtm_log_detect_journal();
     /* Options may come before or after the command name. */
     int c;
     while ((c = getopt_long(argc, argv, "+o:P:", longopts, NULL)) != -1 || optind < argc) {
