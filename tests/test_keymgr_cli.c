@@ -181,6 +181,15 @@ Test(tools_tpm, wrap_irk_with_an_owner_password)
     const char *hex[] = {"--tcti", tpm.tcti, "wrap-irk", "--reference", ref, "-o", blob,
                          "--force", "--owner-auth", "hex:733363726574", NULL};
     cr_expect_eq(test_tool("SRTM_KEYMGR", hex, err, sizeof(err)), 0, "%s", err);
+    /* enroll persists the AIK under the owner hierarchy: the same password. */
+    char pem[300];
+    path_in(pem, sizeof(pem), "aik.pem");
+    const char *enroll[] = {"--tcti", tpm.tcti, "enroll", "--aik-pem", pem, NULL, NULL};
+    cr_expect_eq(test_tool("SRTM_KEYMGR", enroll, err, sizeof(err)), 1);
+    cr_expect(strstr(err, "-P") != NULL, "%s", err);
+    enroll[5] = "-P";
+    enroll[6] = "s3cret";
+    cr_expect_eq(test_tool("SRTM_KEYMGR", enroll, err, sizeof(err)), 0, "%s", err);
 }
 
 /* Dictionary-attack lockout (one failed authorization of a DA-protected object, with the
