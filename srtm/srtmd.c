@@ -76,6 +76,8 @@ static void usage(FILE *f)
             "  --pidfile FILE      write the daemon's pid here\n"
             "  --foreground        do not detach; without it srtmd returns once it serves\n"
             "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
+            "                      (with syslog priorities when it is the journal), and\n"
+            "                      to syslog once a detached srtmd serves\n"
             "  --config FILE       options from FILE, one per line without the dashes\n"
             "                      (\"srtm-pcr 15\"); srtm-launch measures this file. With a\n"
             "                      TPM, every other option belongs there: only --foreground,\n"
