@@ -184,7 +184,7 @@ Test(tools_tpm, wrap_irk_with_an_owner_password)
     /* enroll persists the AIK under the owner hierarchy: the same password. */
     char pem[300];
     path_in(pem, sizeof(pem), "aik.pem");
-    const char *enroll[] = {"--tcti", tpm.tcti, "enroll", "--aik-pem", pem, NULL, NULL};
+    const char *enroll[] = {"--tcti", tpm.tcti, "enroll", "--aik-pem", pem, NULL, NULL, NULL};
     cr_expect_eq(test_tool("SRTM_KEYMGR", enroll, err, sizeof(err)), 1);
     cr_expect(strstr(err, "-P") != NULL, "%s", err);
     enroll[5] = "-P";
