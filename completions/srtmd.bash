@@ -17,6 +17,6 @@ _srtmd()
             COMPREPLY=($(compgen -u -- "$cur"))
             return ;;
     esac
-    COMPREPLY=($(compgen -W "$(_parse_help "$1")" -- "$cur"))
+    COMPREPLY=($(compgen -W "$(_parse_help "$1" | sort -u)" -- "$cur"))
 }
 complete -F _srtmd srtmd

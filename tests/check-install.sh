@@ -82,6 +82,13 @@ for p in srtmctl srtmd srtm-launch srtm-keymgr; do
   must "$compdir/$p"
   bash -n "$root$compdir/$p" || fail "the completion of $p does not parse"
 done
+# And srtmctl's completes its commands.
+if [ -f /usr/share/bash-completion/bash_completion ]; then
+  words=$(bash -c 'source /usr/share/bash-completion/bash_completion; source "$1"
+    COMP_WORDS=(srtmctl re); COMP_CWORD=1; COMP_LINE="srtmctl re"; COMP_POINT=10
+    _srtmctl; echo "${COMPREPLY[*]}"' _ "$root$compdir/srtmctl")
+  [ "$words" = "register read revert" ] || fail "srtmctl re<TAB> gives '$words'"
+fi
 
 # A second install keeps the operator's configuration (measured: a changed byte would
 # need a new IRK) and puts the sample beside it.
