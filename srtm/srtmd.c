@@ -19,11 +19,11 @@
 #include <nng/nng.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "launch.h"
 #include "lock.h"
+#include "notify.h"
 #include "proof.h"
 #include "sandbox.h"
 #include "server.h"
@@ -565,15 +565,13 @@ static void report_ready(int *ready_fd, char status)
 
 /*
  * srtmd serves: tell whoever waits. systemd (Type=notify, NOTIFY_SOCKET set) gets READY=1;
- * without NOTIFY_SOCKET sd_notify does nothing. A detached srtmd's parent exits 0, and
+ * without NOTIFY_SOCKET nothing is sent. A detached srtmd's parent exits 0, and
  * from here on srtmd logs to syslog, never to the terminal that started it.
- * After the seccomp filter: sd_notify needs socket, sendmsg and close, which it allows.
+ * After the seccomp filter, which allows what notify_systemd uses.
  */
 static void announce_serving(int *ready_fd)
 {
-    int r = sd_notify(0, "READY=1");
-    if (r < 0)
-        log_warn("cannot tell systemd that srtmd serves: %s", strerror(-r));
+    (void)notify_systemd("READY=1");
     if (*ready_fd < 0)
         return;
     report_ready(ready_fd, 0);
@@ -881,7 +879,7 @@ static int run(options *o_in, bool *no_close)
             continue;
         }
         log_info("signal %d: shutting down", sig);
-        (void)sd_notify(0, "STOPPING=1");
+        (void)notify_systemd("STOPPING=1");
         break;
     }
     rc = 0;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,30 @@ Test(service_log, ready_only_once_serving)
     cr_expect(srtm_open(D.url, &c) == SRTM_OK, "READY=1 before srtmd serves");
     srtm_close(c);
     cr_assert(test_daemon_alive(&D), "srtmd died after notifying (seccomp?)");
+    cr_expect_eq(stop(), 0);
+    close(s);
+}
+
+/* The abstract namespace ("@name", as systemd may pass it) works too. */
+Test(service_log, ready_on_an_abstract_notify_socket)
+{
+    char name[64], env[96];
+    snprintf(name, sizeof(name), "srtm-test-notify-%ld", (long)getpid());
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert(s >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path + 1, name, strlen(name)); /* sun_path[0] = '\0': abstract */
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+    cr_assert(bind(s, (struct sockaddr *)&sa, len) == 0, "bind: %s", strerror(errno));
+    snprintf(env, sizeof(env), "NOTIFY_SOCKET=@%s", name);
+    D.pid = spawn_srtmd(env, "--foreground", NULL);
+    struct pollfd p = {.fd = s, .events = POLLIN};
+    cr_assert(poll(&p, 1, 30000) == 1, "no notification from srtmd");
+    char msg[64];
+    ssize_t n = recv(s, msg, sizeof(msg) - 1, 0);
+    cr_assert(n > 0);
+    msg[n] = '\0';
+    cr_expect_str_eq(msg, "READY=1");
     cr_expect_eq(stop(), 0);
     close(s);
 }
