@@ -59,6 +59,26 @@ srtm_log_level srtm_log_get_level(void);
 SRTM_WUR bool srtm_log_parse_level(const char *s, srtm_log_level *out);
 void srtm_log(srtm_log_level level, const char *fmt, ...) SRTM_PRINTF(2, 3);
 
+/* Where srtm_log writes. STDERR: "TIMESTAMP srtm LEVEL: message" lines. JOURNAL: stderr is
+ * the systemd journal, lines are "<N>message" with N the syslog priority and no timestamp
+ * of their own. SYSLOG: syslog(3), facility daemon (a detached srtmd). */
+typedef enum srtm_log_sink {
+    SRTM_LOG_TO_STDERR = 0,
+    SRTM_LOG_TO_JOURNAL = 1,
+    SRTM_LOG_TO_SYSLOG = 2,
+} srtm_log_sink;
+
+/* JOURNAL when $JOURNAL_STREAM ("DEV:INODE", systemd.exec(5)) names the file descriptor 2
+ * is, else STDERR. Call once at start, before threads. */
+void srtm_log_detect_journal(void);
+/* Before a daemon points its stderr elsewhere (/dev/null): keep logging to the stderr it
+ * has now, through a copy of the descriptor, until srtm_log_use_syslog closes it. */
+SRTM_WUR bool srtm_log_keep_stderr(void);
+/* Send the log to syslog(3) under ident (a string that must outlive the process's
+ * logging, e.g. a literal); the connection is opened at once. */
+void srtm_log_use_syslog(const char *ident);
+srtm_log_sink srtm_log_get_sink(void);
+
 #define log_error(...) srtm_log(SRTM_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) srtm_log(SRTM_LOG_WARN, __VA_ARGS__)
 #define log_info(...) srtm_log(SRTM_LOG_INFO, __VA_ARGS__)

@@ -1,12 +1,10 @@
-/* hex, logging, file reading and UTF-8 checking shared by srtmd, libsrtm and the tools. */
+/* hex, file reading and UTF-8 checking shared by srtmd, libsrtm and the tools. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -47,58 +45,6 @@ srtm_err hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t out_le
         out[i] = (uint8_t)((hi << 4) | lo);
     }
     return SRTM_OK;
-}
-
-static _Atomic int g_log_level = SRTM_LOG_INFO;
-
-void srtm_log_set_level(srtm_log_level level)
-{
-    atomic_store(&g_log_level, (int)level);
-}
-
-srtm_log_level srtm_log_get_level(void)
-{
-    return (srtm_log_level)atomic_load(&g_log_level);
-}
-
-bool srtm_log_parse_level(const char *s, srtm_log_level *out)
-{
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    for (size_t i = 0; i < SRTM_ARRAY_LEN(names); i++) {
-        if (strcmp(s, names[i]) == 0) {
-            *out = (srtm_log_level)i;
-            return true;
-        }
-    }
-    return false;
-}
-
-void srtm_log(srtm_log_level level, const char *fmt, ...)
-{
-    static const char *const tags[] = {"error", "warn", "info", "debug"};
-    if ((int)level > atomic_load(&g_log_level))
-        return;
-    char line[1024];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ srtm %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, tags[level]);
-    if (n < 0 || (size_t)n >= sizeof(line))
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-    va_end(ap);
-    size_t len = (m < 0) ? (size_t)n : (size_t)n + (size_t)m;
-    if (len > sizeof(line) - 2)
-        len = sizeof(line) - 2;
-    line[len++] = '\n';
-    /* One write per line so that lines of concurrent threads do not interleave. */
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w;
 }
 
 bool path_dir(const char *path, char *out, size_t size)

@@ -124,6 +124,11 @@ typedef struct km_aik km_aik;
  * The caller owns *out and releases it with km_close().
  */
 KM_WUR srtm_err km_open(const char *tcti, km_ctx **out);
+/* The owner hierarchy's authorization value for what ctx does under it (the storage
+ * primary of km_seal, persisting objects): auth as given, or "hex:HEX" for bytes; at most
+ * 64 bytes. Without it the value is empty (a TPM as shipped). Nothing is kept but ctx's
+ * copy inside ESYS. */
+KM_WUR srtm_err km_set_owner_auth(km_ctx *ctx, const char *auth);
 
 /* Release the context, every km_aik it handed out, and the TCTI. Objects persisted in the
  * TPM stay. Accepts NULL. */

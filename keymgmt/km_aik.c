@@ -103,10 +103,8 @@ srtm_err km_aik_create(km_ctx *ctx, uint32_t handle, const km_aik **out)
     srtm_err err = handle_used(ctx, handle, &used);
     if (err != SRTM_OK)
         return err;
-    if (used) {
-        log_error("TPM: persistent handle 0x%08x is in use", (unsigned)handle);
+    if (used) /* not an error for a caller that takes the AIK there: the caller says */
         return SRTM_E_EXISTS;
-    }
     TPM2B_PUBLIC tmpl;
     err = aik_template(handle, &tmpl);
     if (err != SRTM_OK)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "km_int.h"
@@ -94,6 +95,29 @@ srtm_err km_open(const char *tcti, km_ctx **out)
     }
     *out = ctx;
     return SRTM_OK;
+}
+
+srtm_err km_set_owner_auth(km_ctx *ctx, const char *auth)
+{
+    if (ctx == NULL || auth == NULL)
+        return SRTM_E_INVALID;
+    TPM2B_AUTH a = {.size = 0};
+    srtm_err err = SRTM_OK;
+    size_t n = strlen(auth);
+    if (strncmp(auth, "hex:", 4) == 0) {
+        n = (n - 4) / 2;
+        err = n <= sizeof(a.buffer) ? hex_decode(auth + 4, strlen(auth + 4), a.buffer, n)
+                                    : SRTM_E_TOO_BIG;
+    } else if (n > sizeof(a.buffer)) {
+        err = SRTM_E_TOO_BIG;
+    } else {
+        memcpy(a.buffer, auth, n);
+    }
+    a.size = (UINT16)n;
+    if (err == SRTM_OK)
+        err = km_rc(Esys_TR_SetAuth(ctx->esys, ESYS_TR_RH_OWNER, &a), "owner authorization");
+    OPENSSL_cleanse(&a, sizeof(a));
+    return err;
 }
 
 void km_close(km_ctx *ctx)

@@ -25,6 +25,13 @@ srtm_err km_rc(TSS2_RC rc, const char *what)
     if (n == TPM2_RC_POLICY_FAIL || n == TPM2_RC_PCR_CHANGED) {
         err = SRTM_E_DENIED;
         hint = " (the PCRs are not in the state this object was sealed to)";
+    } else if (n == TPM2_RC_BAD_AUTH || n == TPM2_RC_AUTH_FAIL) {
+        hint = " (wrong or missing authorization value: if the owner hierarchy has a "
+               "password, as tpm2_changeauth -c owner sets, give it to srtm-keymgr with -P)";
+    } else if (n == TPM2_RC_LOCKOUT) {
+        hint = " (the TPM is in dictionary-attack lockout after failed authorizations: wait "
+               "for its recovery time, or reset it with tpm2_dictionarylockout -c and the "
+               "lockout authorization)";
     } else if ((rc & ~TSS2_RC_LAYER_MASK) == TSS2_BASE_RC_MEMORY) {
         err = SRTM_E_NO_MEMORY;
     } else if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER ||

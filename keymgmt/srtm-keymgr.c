@@ -33,6 +33,7 @@
 
 typedef struct opts {
     const char *tcti;
+    const char *owner_auth; /* -P: the owner hierarchy's authorization value */
     uint32_t aik_handle;
     const char *aik_pem, *aik_public;
     const char *srtmd, *config, *out, *reference, *reference_out;
@@ -46,14 +47,21 @@ typedef struct opts {
 static void usage(FILE *f)
 {
     fprintf(f,
-        "Usage: srtm-keymgr [--tcti STRING] COMMAND [OPTION]...\n"
+        "Usage: srtm-keymgr [--tcti STRING] [-P AUTH] COMMAND [OPTION]...\n"
         "The key management entity of srtm: the AIK, the reference PCR values and the IRK.\n"
+        "\n"
+        "  --tcti STRING        the TPM, a tctildr string (default: tctildr's search,\n"
+        "                       quietly; TSS2_LOG=tcti+debug shows what it tried)\n"
+        "  -P, --owner-auth AUTH  the owner hierarchy's password (tpm2_changeauth -c\n"
+        "                       owner), or hex:HEX; wrap-irk and enroll work under it\n"
         "\n"
         "Commands:\n"
         "  enroll   --aik-pem FILE [--aik-public FILE] [--aik-handle HEX] [--reuse]\n"
+        "           [--force]\n"
         "           create the AIK (ECC P-256, endorsement hierarchy) at the persistent\n"
         "           handle (default 0x%08x) and write its public key as PEM (and as a\n"
-        "           marshalled TPM2B_PUBLIC); --reuse takes an AIK already there\n"
+        "           marshalled TPM2B_PUBLIC); --reuse takes an AIK already there,\n"
+        "           --force replaces existing output files\n"
         "  predict  --srtmd BIN [--config FILE] [--srtm-pcr N] [--proof-pcrs LIST]\n"
         "           [--srtm-pcr-base HEX] -o REFERENCE.json\n"
         "           (SRTM PCR and proof PCRs default to those in srtmd's --config file)\n"
@@ -62,15 +70,41 @@ static void usage(FILE *f)
         "           (default 32 zero bytes: its reset value)\n"
         "  wrap-irk --reference REFERENCE.json -o SEALED [--force]\n"
         "           create an IRK and seal it to the reference's proof values in this TPM\n"
+        "           (a missing directory of SEALED is created, mode 0700)\n"
         "           (not needed with srtmd's irk-scheme perboot, which stores no IRK)\n"
         "  rewrap   --srtmd NEWBIN [--config NEWFILE] [predict options] -o SEALED\n"
         "           --reference-out REFERENCE.json [--force]\n"
         "           predict and wrap for an update, before rebooting into it (perboot:\n"
         "           predict alone)\n"
         "\n"
-        "Every command takes --help. Exit status: 0 done; 1 failed (the message says\n"
+        "--version shows the version. Every command takes --help. Exit status: 0 done; 1 failed (the message says\n"
         "why); 2 usage error.\n",
         DEFAULT_AIK_HANDLE);
+}
+
+/*
+ * The directory path goes in, created (one level, mode dir_mode) when it is missing: on a
+ * new machine /var/lib/srtm may not exist yet. Its own parent must exist: a mistyped path
+ * is refused, not built.
+ */
+static bool make_parent(const char *path, mode_t dir_mode)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    if (!path_dir(path, dir, sizeof(dir))) {
+        fprintf(stderr, "srtm-keymgr: cannot create %s: path too long\n", path);
+        return false;
+    }
+    if (stat(dir, &st) == 0 || errno != ENOENT)
+        return true; /* anything else is reported when the file is created */
+    if (mkdir(dir, dir_mode) != 0) {
+        fprintf(stderr, "srtm-keymgr: cannot create the directory %s for %s: %s\n", dir, path,
+                strerror(errno));
+        return false;
+    }
+    fprintf(stderr, "srtm-keymgr: created the directory %s (mode %04o)\n", dir,
+            (unsigned)dir_mode);
+    return true;
 }
 
 /*
@@ -82,6 +116,8 @@ static void usage(FILE *f)
 static bool write_file(const char *path, const void *data, size_t len, mode_t mode, bool force)
 {
     char tmp[PATH_MAX];
+    if (!make_parent(path, mode == 0600 ? 0700 : 0755))
+        return false;
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= sizeof(tmp)) {
         fprintf(stderr, "srtm-keymgr: cannot create %s: path too long\n", path);
         return false;
@@ -125,8 +161,19 @@ static srtm_err open_tpm(const opts *o, km_ctx **ctx)
 {
     srtm_err err = km_open(o->tcti, ctx);
     if (err != SRTM_OK)
-        fprintf(stderr, "srtm-keymgr: cannot use the TPM (%s): %s\n",
-                o->tcti ? o->tcti : "tctildr default", srtm_strerror(err));
+        fprintf(stderr, "srtm-keymgr: cannot use the TPM (%s): %s%s\n",
+                o->tcti ? o->tcti : "tctildr default", srtm_strerror(err),
+                o->tcti ? "" : "; name it with --tcti (e.g. device:/dev/tpmrm0), or see "
+                               "what tctildr tried with TSS2_LOG=tcti+debug");
+    if (err == SRTM_OK && o->owner_auth != NULL) {
+        err = km_set_owner_auth(*ctx, o->owner_auth);
+        if (err != SRTM_OK) {
+            fprintf(stderr, "srtm-keymgr: -P: %s (at most 64 bytes, or hex:HEX)\n",
+                    srtm_strerror(err));
+            km_close(*ctx);
+            *ctx = NULL;
+        }
+    }
     return err;
 }
 
@@ -371,7 +418,7 @@ static const command commands[] = {
 int main(int argc, char **argv)
 {
     enum { O_TCTI = 256, O_AIKH, O_PEM, O_PUB, O_SRTMD, O_CONFIG, O_PCR, O_PCRS, O_BASE,
-           O_REF, O_REFOUT, O_REUSE, O_FORCE, O_HELP };
+           O_REF, O_REFOUT, O_REUSE, O_FORCE, O_HELP, O_VERSION, O_AUTH = 'P' };
     static const struct option longopts[] = {
         {"tcti", required_argument, NULL, O_TCTI},
         {"aik-handle", required_argument, NULL, O_AIKH},
@@ -387,6 +434,8 @@ int main(int argc, char **argv)
         {"reuse", no_argument, NULL, O_REUSE},
         {"force", no_argument, NULL, O_FORCE},
         {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
+        {"owner-auth", required_argument, NULL, O_AUTH},
         {NULL, 0, NULL, 0},
     };
     opts o = {.aik_handle = DEFAULT_AIK_HANDLE,
@@ -394,9 +443,10 @@ int main(int argc, char **argv)
               .proof_mask = DEFAULT_PROOF_PCRS};
     const command *cmd = NULL;
     bool help = false, pcr_given = false, pcrs_given = false;
+    srtm_log_detect_journal();
     /* Options may come before or after the command name. */
     int c;
-    while ((c = getopt_long(argc, argv, "+o:", longopts, NULL)) != -1 || optind < argc) {
+    while ((c = getopt_long(argc, argv, "+o:P:", longopts, NULL)) != -1 || optind < argc) {
         if (c == -1) {
             if (cmd != NULL) {
                 fprintf(stderr, "srtm-keymgr: unexpected argument '%s'\n", argv[optind]);
@@ -418,6 +468,9 @@ int main(int argc, char **argv)
         switch (c) {
         case O_TCTI:
             o.tcti = optarg;
+            break;
+        case O_AUTH:
+            o.owner_auth = optarg;
             break;
         case O_AIKH:
             errno = 0;
@@ -482,6 +535,9 @@ int main(int argc, char **argv)
         case O_HELP:
             help = true;
             break;
+        case O_VERSION:
+            printf("srtm-keymgr %s\n", SRTM_VERSION_STRING);
+            return 0;
         default:
             usage(stderr);
             return 2;
@@ -514,6 +570,10 @@ int main(int argc, char **argv)
         return 2;
     }
     o.proof_mask |= 1u << o.srtm_pcr;
+    /* tctildr's default search logs an ERROR for every TPM it does not find before the
+     * one it uses; open_tpm says what failed and how to see those (TSS2_LOG wins). */
+    if (o.tcti == NULL && setenv("TSS2_LOG", "tcti+none", 0) != 0)
+        fprintf(stderr, "srtm-keymgr: setenv: %s\n", strerror(errno));
     int rc = cmd->run(&o);
     config_free(o.cfg);
     return rc;

@@ -46,6 +46,7 @@ static void usage(FILE *f)
             "  --close           extend the close event instead: end the SRTM-proof-period\n"
             "  --print           print the measurement of --srtmd PATH and extend nothing\n"
             "  --help            show this help\n"
+            "  --version         show the version\n"
             "\n"
             "Exit status: 0 closed or printed (srtmd's own status after the exec); 1 a file,\n"
             "the TPM or the exec failed (the period is closed when the TPM answers); 2 usage.\n",
@@ -65,7 +66,8 @@ static int parse_cmdline(int argc, char **argv, launch_opts *o)
         {"srtmd", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
         {"srtm-pcr", required_argument, NULL, 'p'}, {"tcti", required_argument, NULL, 't'},
         {"print", no_argument, NULL, 'P'},          {"close", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -77,6 +79,7 @@ static int parse_cmdline(int argc, char **argv, launch_opts *o)
         case 'P': o->print = true; break;
         case 'C': o->close = true; break;
         case 'h': usage(stdout); exit(0);
+        case 'V': printf("srtm-launch %s\n", SRTM_VERSION_STRING); exit(0);
         default: usage(stderr); return 2;
         }
     }
@@ -280,6 +283,7 @@ int main(int argc, char **argv)
 {
     launch_opts o;
     memset(&o, 0, sizeof(o));
+    srtm_log_detect_journal(); /* the unit's ExecStart= and ExecStopPost= */
     int rc = parse_cmdline(argc, argv, &o);
     int rest = argc - optind;
     if (rc == 0 && (int)o.close + (int)o.print + (int)(rest > 0) != 1) {

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "launch.h"
 #include "lock.h"
+#include "notify.h"
 #include "proof.h"
 #include "sandbox.h"
 #include "server.h"
@@ -75,6 +76,8 @@ static void usage(FILE *f)
             "  --pidfile FILE      write the daemon's pid here\n"
             "  --foreground        do not detach; without it srtmd returns once it serves\n"
             "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
+            "                      (with syslog priorities when it is the journal), and\n"
+            "                      to syslog once a detached srtmd serves\n"
             "  --config FILE       options from FILE, one per line without the dashes\n"
             "                      (\"srtm-pcr 15\"); srtm-launch measures this file. With a\n"
             "                      TPM, every other option belongs there: only --foreground,\n"
@@ -540,6 +543,10 @@ static int detach(int *ready_fd)
     if (devnull >= 0) {
         dup2(devnull, STDIN_FILENO);
         dup2(devnull, STDOUT_FILENO);
+        /* Until it serves, srtmd logs to the stderr it was started with through a copy
+         * (announce_serving closes it); nothing else writes there. */
+        if (srtm_log_keep_stderr())
+            dup2(devnull, STDERR_FILENO);
         close(devnull);
     }
     *ready_fd = p[1];
@@ -554,6 +561,21 @@ static void report_ready(int *ready_fd, char status)
     (void)n;
     close(*ready_fd);
     *ready_fd = -1;
+}
+
+/*
+ * srtmd serves: tell whoever waits. systemd (Type=notify, NOTIFY_SOCKET set) gets READY=1;
+ * without NOTIFY_SOCKET nothing is sent. A detached srtmd's parent exits 0, and
+ * from here on srtmd logs to syslog, never to the terminal that started it.
+ * After the seccomp filter, which allows what notify_systemd uses.
+ */
+static void announce_serving(int *ready_fd)
+{
+    (void)notify_systemd("READY=1");
+    if (*ready_fd < 0)
+        return;
+    report_ready(ready_fd, 0);
+    srtm_log_use_syslog("srtmd");
 }
 
 /* A file srtmd will create (--admin-cap, --pidfile): its directory must exist and be
@@ -843,7 +865,7 @@ static int run(options *o_in, bool *no_close)
     }
     log_info("srtmd %s serving on %s with %u workers; admin capability in %s",
              SRTM_VERSION_STRING, o.listen, o.workers, o.admin_cap);
-    report_ready(&ready_fd, 0);
+    announce_serving(&ready_fd);
 
     for (;;) {
         int sig = 0;
@@ -857,6 +879,7 @@ static int run(options *o_in, bool *no_close)
             continue;
         }
         log_info("signal %d: shutting down", sig);
+        (void)notify_systemd("STOPPING=1");
         break;
     }
     rc = 0;
@@ -891,6 +914,7 @@ int main(int argc, char **argv)
 {
     options o;
     bool no_close = false;
+    srtm_log_detect_journal();
     int rc = load_options(argc, argv, &o);
     if (rc == 0)
         rc = run(&o, &no_close);

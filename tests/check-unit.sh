@@ -27,6 +27,8 @@ fail() { echo "check-unit: $*" >&2; exit 1; }
 # What the unit must say.
 grep -q "^ExecStart=$prefix/sbin/srtm-launch --config $sysconfdir/srtm/srtmd.conf -- $prefix/sbin/srtmd --config $sysconfdir/srtm/srtmd.conf" "$unit" ||
   fail "ExecStart= is not the one-step launch with the install paths: $(grep '^ExecStart=' "$unit")"
+grep -q "^Type=notify\$" "$unit" || fail "the unit is not Type=notify (srtmd sends READY=1 once it serves)"
+grep -q "^ExecStart=.* --foreground\$" "$unit" || fail "ExecStart= does not keep srtmd in the foreground"
 grep -q "^ExecStopPost=$prefix/sbin/srtm-launch --close --config $sysconfdir/srtm/srtmd.conf\$" "$unit" ||
   fail "no ExecStopPost= srtm-launch --close"
 if grep -E '^Exec(Start|StartPre)=.*--(user|no-seccomp|listen-tcp|srtm-pcr|proof-pcrs|irk-|insecure)' "$unit"; then

@@ -1,0 +1,45 @@
+# bash completion for srtmctl(1)
+_srtmctl()
+{
+    local cur prev words cword
+    _init_completion || return
+    local commands="register extend read log list depend undepend revert terminate graph quote verify"
+    case $prev in
+        --cap | --cap-out | --file | -o | --aik | --policy | --export-tpm)
+            _filedir
+            return ;;
+        --socket | --timeout | --digest | --data | --desc | --nonce | --parent | --on | \
+            --actor | --to | --ccrs | --event-type | --depends-on | --reversible | --from)
+            return ;;
+    esac
+    local i cmd=
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+            --socket | --cap | --timeout) ((i++)) ;;
+            -*) ;;
+            *) cmd=${words[i]}; break ;;
+        esac
+    done
+    if [[ -z $cmd ]]; then
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "--socket --cap --json --timeout --help --version" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+        fi
+        return
+    fi
+    local opts="--help"
+    case $cmd in
+        register) opts+=" --parent --depends-on --ccrs --reversible --cap-out" ;;
+        extend) opts+=" --digest --file --data --desc --event-type" ;;
+        log) opts+=" --from" ;;
+        depend | undepend) opts+=" --on --actor" ;;
+        revert) opts+=" --to --actor" ;;
+        graph) opts+=" --dot" ;;
+        quote) opts+=" --nonce -o --export-tpm" ;;
+        verify) opts+=" --aik --policy --nonce"
+            [[ $cur != -* ]] && { _filedir; return; } ;;
+    esac
+    [[ $cur == -* ]] && COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+}
+complete -F _srtmctl srtmctl
