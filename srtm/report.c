@@ -17,6 +17,9 @@
 
 /* Generous: protobuf-c structures of a report as large as SRTM_MAX_REPORT. */
 #define REPORT_ARENA_BUDGET (8u * (size_t)SRTM_MAX_REPORT)
+/* A snapshot keeps arrays up to this size for the next one: a 100,000-component report
+ * takes about 15 MiB. */
+#define REPORT_SNAPSHOT_KEEP (16u * 1024u * 1024u)
 
 /* One component as it was at the snapshot. */
 typedef struct snap_comp {
@@ -30,21 +33,52 @@ typedef struct snap_comp {
     size_t n_changes;
 } snap_comp;
 
+/* The arrays are kept from one snapshot to the next (up to REPORT_SNAPSHOT_KEEP bytes):
+ * memory the process touches for the first time costs page faults, which would
+ * otherwise dominate the time a quote holds the lock. */
 struct report_snapshot {
     uint64_t seq;
     size_t n;
     snap_comp *comps;
     ccr_frozen *ccrs;
     uint64_t *deps;
+    size_t cap_comps, cap_ccrs, cap_deps;
 };
+
+srtm_err report_snapshot_new(report_snapshot **out)
+{
+    report_snapshot *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return SRTM_E_NO_MEMORY;
+    *out = s;
+    return SRTM_OK;
+}
+
+static void drop_arrays(report_snapshot *s)
+{
+    free(s->comps);
+    free(s->ccrs);
+    free(s->deps);
+    s->comps = NULL;
+    s->ccrs = NULL;
+    s->deps = NULL;
+    s->cap_comps = s->cap_ccrs = s->cap_deps = 0;
+    s->n = 0;
+}
+
+void report_snapshot_release(report_snapshot *s)
+{
+    if (s != NULL && s->cap_comps * sizeof(*s->comps) + s->cap_ccrs * sizeof(*s->ccrs) +
+                             s->cap_deps * sizeof(*s->deps) >
+                         REPORT_SNAPSHOT_KEEP)
+        drop_arrays(s);
+}
 
 void report_snapshot_free(report_snapshot *s)
 {
     if (s == NULL)
         return;
-    free(s->comps);
-    free(s->ccrs);
-    free(s->deps);
+    drop_arrays(s);
     free(s);
 }
 
@@ -225,10 +259,23 @@ srtm_err report_size_bound(const ccr_table *t, const graph *g, const ccr_compone
     return err;
 }
 
-/* Room for the snapshot of count components: their CCRs and direct dependencies. */
-static srtm_err snapshot_alloc(const ccr_table *t, const graph *g,
-                               const ccr_component *const *comps, size_t count,
-                               report_snapshot **out)
+/* *p holds at least need elements of elem bytes (its contents are not kept). */
+static srtm_err room(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap && *p != NULL)
+        return SRTM_OK;
+    free(*p);
+    *cap = 0;
+    *p = malloc((need ? need : 1) * elem);
+    if (*p == NULL)
+        return SRTM_E_NO_MEMORY;
+    *cap = need;
+    return SRTM_OK;
+}
+
+/* Room in s for count components: their CCRs and direct dependencies. */
+static srtm_err snapshot_room(report_snapshot *s, const ccr_table *t, const graph *g,
+                              const ccr_component *const *comps, size_t count)
 {
     size_t nccrs = 0, ndeps = 0;
     srtm_err err = SRTM_OK;
@@ -239,22 +286,13 @@ static srtm_err snapshot_alloc(const ccr_table *t, const graph *g,
         nccrs += ccr_comp_ccr_count(c);
         ndeps += d;
     }
-    report_snapshot *s = calloc(1, sizeof(*s));
-    if (err == SRTM_OK && s == NULL)
-        err = SRTM_E_NO_MEMORY;
-    if (err == SRTM_OK) {
-        s->comps = calloc(count ? count : 1, sizeof(*s->comps));
-        s->ccrs = calloc(nccrs ? nccrs : 1, sizeof(*s->ccrs));
-        s->deps = calloc(ndeps ? ndeps : 1, sizeof(*s->deps));
-        if (s->comps == NULL || s->ccrs == NULL || s->deps == NULL)
-            err = SRTM_E_NO_MEMORY;
-    }
-    if (err != SRTM_OK) {
-        report_snapshot_free(s);
-        return err;
-    }
-    *out = s;
-    return SRTM_OK;
+    if (err == SRTM_OK)
+        err = room((void **)&s->comps, &s->cap_comps, count, sizeof(*s->comps));
+    if (err == SRTM_OK)
+        err = room((void **)&s->ccrs, &s->cap_ccrs, nccrs, sizeof(*s->ccrs));
+    if (err == SRTM_OK)
+        err = room((void **)&s->deps, &s->cap_deps, ndeps, sizeof(*s->deps));
+    return err;
 }
 
 /* Component c as it is now, its CCRs and edges appended at *ccr_at and *dep_at. */
@@ -282,30 +320,25 @@ static srtm_err snapshot_component(report_snapshot *s, const graph *g, const ccr
 }
 
 srtm_err report_snapshot_take(const ccr_table *t, const graph *g,
-                              const ccr_component *const *comps, size_t n,
-                              report_snapshot **out)
+                              const ccr_component *const *comps, size_t n, report_snapshot *s)
 {
     size_t count = comps != NULL ? n : ccr_table_count(t);
     uint64_t bound = 0;
-    report_snapshot *s = NULL;
+    s->n = 0;
     srtm_err err = report_size_bound(t, g, comps, n, &bound);
     if (err == SRTM_OK)
-        err = snapshot_alloc(t, g, comps, count, &s);
+        err = snapshot_room(s, t, g, comps, count);
     if (err != SRTM_OK)
         return err;
     s->seq = ccr_table_seq(t);
-    s->n = count;
     size_t ccr_at = 0, dep_at = 0;
     for (size_t i = 0; err == SRTM_OK && i < count; i++) {
         const ccr_component *c = comps != NULL ? comps[i] : ccr_find_handle(t, i);
         err = snapshot_component(s, g, c, &s->comps[i], &ccr_at, &dep_at);
     }
-    if (err != SRTM_OK) {
-        report_snapshot_free(s);
-        return err;
-    }
-    *out = s;
-    return SRTM_OK;
+    if (err == SRTM_OK)
+        s->n = count;
+    return err;
 }
 
 srtm_err report_snapshot_build(const report_snapshot *s, const report_identity *id,
@@ -354,7 +387,9 @@ srtm_err report_build(const ccr_table *t, const graph *g, const report_identity 
                       const ccr_component *const *comps, size_t n, uint8_t **out, size_t *len_out)
 {
     report_snapshot *s = NULL;
-    srtm_err err = report_snapshot_take(t, g, comps, n, &s);
+    srtm_err err = report_snapshot_new(&s);
+    if (err == SRTM_OK)
+        err = report_snapshot_take(t, g, comps, n, s);
     if (err == SRTM_OK)
         err = report_snapshot_build(s, id, out, len_out);
     report_snapshot_free(s);

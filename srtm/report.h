@@ -33,17 +33,24 @@ SRTM_WUR srtm_err report_size_bound(const ccr_table *t, const graph *g,
 
 typedef struct report_snapshot report_snapshot;
 
+/* An empty snapshot, to be filled (and refilled) by report_snapshot_take; the caller owns
+ * *out and releases it with report_snapshot_free(). SRTM_E_NO_MEMORY. */
+SRTM_WUR srtm_err report_snapshot_new(report_snapshot **out);
+
 /*
- * Under the table lock: the snapshot of the n components comps (ascending handles, no
- * duplicates; all components when comps is NULL), each with its parent, its direct
- * dependencies in g and whether it is terminated, in a new *out the caller releases with
- * report_snapshot_free(). SRTM_E_TOO_BIG, before anything is allocated, when
- * report_size_bound exceeds SRTM_MAX_REPORT; SRTM_E_NO_MEMORY. The snapshot reads the
- * table later: t must outlive it (components are never freed before the table).
+ * Under the table lock: fill s with the snapshot of the n components comps (ascending
+ * handles, no duplicates; all components when comps is NULL), each with its parent, its
+ * direct dependencies in g and whether it is terminated. O(components + CCRs + direct
+ * edges); s's arrays are reused when they are large enough. SRTM_E_TOO_BIG, before
+ * anything is allocated, when report_size_bound exceeds SRTM_MAX_REPORT;
+ * SRTM_E_NO_MEMORY. On error s holds no snapshot. The snapshot reads the table later: t
+ * must outlive it (components are never freed before the table).
  */
 SRTM_WUR srtm_err report_snapshot_take(const ccr_table *t, const graph *g,
                                        const ccr_component *const *comps, size_t n,
-                                       report_snapshot **out);
+                                       report_snapshot *s);
+/* After a build: give the arrays back when they are larger than a snapshot keeps. */
+void report_snapshot_release(report_snapshot *s);
 /* Accepts NULL. */
 void report_snapshot_free(report_snapshot *s);
 

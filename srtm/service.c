@@ -53,8 +53,8 @@ struct service_worker {
     srtm_err status;
     uint8_t *secret;     /* a secret copied into the response, wiped after packing */
     size_t secret_len;
-    /* A quote in the making: the snapshot taken under the lock, then the report built
-     * from it after the lock, for the quoter. */
+    /* A quote in the making: the snapshot taken under the lock (its memory kept from one
+     * quote to the next), then the report built from it after the lock, for the quoter. */
     report_snapshot *snap;
     uint8_t *report;
     size_t report_len;
@@ -1333,8 +1333,10 @@ static srtm_err quote_act(op_call *c)
             if (n == 0 || sel[n - 1] != sel[i])
                 sel[n++] = sel[i];
     }
-    srtm_err err = report_snapshot_take(c->table, c->graph, (const ccr_component *const *)sel,
-                                        n, &c->w->snap);
+    srtm_err err = c->w->snap != NULL ? SRTM_OK : report_snapshot_new(&c->w->snap);
+    if (err == SRTM_OK)
+        err = report_snapshot_take(c->table, c->graph, (const ccr_component *const *)sel, n,
+                                   c->w->snap);
     if (err == SRTM_E_TOO_BIG)
         set_message(c, "the report of %zu components would exceed %u bytes; select fewer "
                        "components%s",
@@ -1349,8 +1351,7 @@ static srtm_err quote_answer(op_call *c)
     service_worker *w = c->w;
     srtm_err err = report_snapshot_build(w->snap, &w->svc->identity, &w->report,
                                          &w->report_len);
-    report_snapshot_free(w->snap);
-    w->snap = NULL;
+    report_snapshot_release(w->snap);
     if (err == SRTM_OK) {
         w->quote_nonce = c->req->quote->nonce;
         w->quote_pending = true;
@@ -1465,8 +1466,6 @@ static void wipe_secret(service_worker *w)
 
 static void drop_report(service_worker *w)
 {
-    report_snapshot_free(w->snap);
-    w->snap = NULL;
     free(w->report);
     w->report = NULL;
     w->report_len = 0;
@@ -1603,6 +1602,7 @@ void service_worker_free(service_worker *w)
         return;
     wipe_secret(w);
     drop_report(w);
+    report_snapshot_free(w->snap);
     arena_fini(&w->arena);
     sha256_hasher_free(w->hasher);
     free(w);
