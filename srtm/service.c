@@ -56,6 +56,7 @@ struct service_worker {
     /* A quote in the making: the snapshot taken under the lock (its memory kept from one
      * quote to the next), then the report built from it after the lock, for the quoter. */
     report_snapshot *snap;
+    report_identity snap_id; /* the service's identity when snap was taken */
     uint8_t *report;
     size_t report_len;
     ProtobufCBinaryData quote_nonce; /* points into the request, in the arena */
@@ -1337,6 +1338,7 @@ static srtm_err quote_act(op_call *c)
     if (err == SRTM_OK)
         err = report_snapshot_take(c->table, c->graph, (const ccr_component *const *)sel, n,
                                    c->w->snap);
+    c->w->snap_id = c->w->svc->identity;
     if (err == SRTM_E_TOO_BIG)
         set_message(c, "the report of %zu components would exceed %u bytes; select fewer "
                        "components%s",
@@ -1349,8 +1351,7 @@ static srtm_err quote_act(op_call *c)
 static srtm_err quote_answer(op_call *c)
 {
     service_worker *w = c->w;
-    srtm_err err = report_snapshot_build(w->snap, &w->svc->identity, &w->report,
-                                         &w->report_len);
+    srtm_err err = report_snapshot_build(w->snap, &w->snap_id, &w->report, &w->report_len);
     report_snapshot_release(w->snap);
     if (err == SRTM_OK) {
         w->quote_nonce = c->req->quote->nonce;
