@@ -5,7 +5,13 @@
  * - every mutation takes the next global sequence number, so sequence numbers order
  *   all mutations across components;
  * - a batch is applied all-or-nothing: it is validated, memory is reserved and the new
- *   values are computed before the first entry is appended.
+ *   values are computed before the first entry is appended;
+ * - nothing once written moves or changes, so that a snapshot (ccr_freeze) can be read
+ *   without the mutex: log entries live in segments that are never reallocated, a
+ *   description stays where it was copied, a revert only appends its marker (the
+ *   per-entry reverted mark is kept apart from the entry's frozen fields, for readers
+ *   under the mutex), a grown dependency record keeps its older copy until the table is
+ *   freed, and components are never freed before the table.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +22,7 @@
 #include "ccr.h"
 
 typedef struct log_entry {
-    uint64_t seq;
+    uint64_t seq; /* every field but reverted is written once, before the entry is counted */
     union {
         uint8_t digest[SRTM_DIGEST_LEN]; /* a measurement */
         struct {
@@ -26,9 +32,34 @@ typedef struct log_entry {
     } u;
     uint32_t event_type;
     uint16_t desc_len;
-    uint16_t flags;    /* CCR_ENTRY_REVERTED, CCR_ENTRY_MARKER */
-    uint64_t desc_off; /* into the CCR's description arena */
+    uint8_t marker;   /* a revert marker */
+    uint8_t reverted; /* set by a later revert; read under the mutex only */
+    const char *desc; /* desc_len bytes in one of the CCR's description chunks */
 } log_entry;
+
+/* Log storage: segment k holds SEG0_ENTRIES << k entries and is never reallocated, so an
+ * entry never moves. Segment 0 hangs off the CCR itself; the directory of the others is
+ * allocated when the log first outgrows segment 0. */
+#define SEG0_ENTRIES 4u
+#define LOG_SEGMENTS 36u /* room for SEG0_ENTRIES * (2^36 - 1) entries */
+
+/* Descriptions are copied into chunks that are never reallocated; a full chunk is left
+ * as it is and a new one started. */
+#define DESC_CHUNK_FIRST 64u
+#define DESC_CHUNK_MAX (64u * 1024u)
+typedef struct desc_chunk {
+    struct desc_chunk *older;
+    size_t size, used;
+    char data[];
+} desc_chunk;
+
+/* The record of dependency changes: grown by copying into a bigger block; the older block
+ * stays (a snapshot may still read it) until the component is freed. */
+typedef struct dep_block {
+    struct dep_block *older;
+    uint32_t cap;
+    ccr_dep_change rec[];
+} dep_block;
 
 typedef struct ccr {
     uint8_t value[SRTM_DIGEST_LEN];
@@ -37,10 +68,12 @@ typedef struct ccr {
     uint32_t batch_entries;
     uint32_t batch_desc;
     int32_t batch_last; /* index into the scratch values of this CCR's newest value, or -1 */
-    log_entry *entries;
-    uint64_t len, cap;
-    char *descs;
-    uint64_t descs_len, descs_cap;
+    uint8_t nsegs;      /* log segments allocated */
+    log_entry *seg0;    /* segment 0 */
+    log_entry **segs;   /* LOG_SEGMENTS slots (slot 0 unused), or NULL */
+    uint64_t len, cap;  /* entries written, entries the segments hold */
+    desc_chunk *chunk;  /* newest description chunk (older ones linked from it) */
+    uint64_t descs_len; /* description bytes of the log */
 } ccr;
 
 struct ccr_component {
@@ -51,8 +84,8 @@ struct ccr_component {
     uint32_t nccrs;
     uint8_t cap_hash[SRTM_DIGEST_LEN];
     ccr *ccrs;
-    ccr_dep_change *changes; /* the record of its dependency edges, append-only */
-    uint32_t n_changes, cap_changes;
+    dep_block *changes; /* the record of its dependency edges, append-only */
+    uint32_t n_changes;
     uint64_t log_entries, log_bytes; /* accounted: every CCR's entries (ccr_entry_cost) */
     uint32_t children;               /* components registered with this one as parent */
     uint32_t depth;                  /* 0 for component 0, its children 1, ... */
@@ -131,15 +164,30 @@ fail:
     return err;
 }
 
+static void ccr_storage_free(ccr *r)
+{
+    free(r->seg0);
+    for (unsigned k = 1; r->segs != NULL && k < r->nsegs; k++)
+        free(r->segs[k]);
+    free(r->segs);
+    for (desc_chunk *d = r->chunk; d != NULL;) {
+        desc_chunk *older = d->older;
+        free(d);
+        d = older;
+    }
+}
+
 static void component_free(ccr_component *c)
 {
     if (c == NULL)
         return;
-    for (uint32_t i = 0; i < c->nccrs; i++) {
-        free(c->ccrs[i].entries);
-        free(c->ccrs[i].descs);
+    for (uint32_t i = 0; i < c->nccrs; i++)
+        ccr_storage_free(&c->ccrs[i]);
+    for (dep_block *b = c->changes; b != NULL;) {
+        dep_block *older = b->older;
+        free(b);
+        b = older;
     }
-    free(c->changes);
     OPENSSL_cleanse(c->cap_hash, sizeof(c->cap_hash));
     free(c);
 }
@@ -417,32 +465,71 @@ bool ccr_cap_matches(const ccr_component *c, const uint8_t cap_hash[SRTM_DIGEST_
     return CRYPTO_memcmp(c->cap_hash, cap_hash, SRTM_DIGEST_LEN) == 0;
 }
 
-/* Make room for add_entries more entries and add_desc more description bytes. */
+/* Entry i of r's log (i < r->cap). Segment k starts at SEG0_ENTRIES * (2^k - 1). */
+static log_entry *entry_at(const ccr *r, uint64_t i)
+{
+    uint64_t j = i / SEG0_ENTRIES + 1;
+    unsigned k = 63u - (unsigned)__builtin_clzll(j);
+    uint64_t off = i - SEG0_ENTRIES * (((uint64_t)1 << k) - 1);
+    return (k == 0 ? r->seg0 : r->segs[k]) + off;
+}
+
+/* One more log segment. */
+static srtm_err add_segment(ccr_table *t, ccr *r)
+{
+    if (r->nsegs >= LOG_SEGMENTS)
+        return SRTM_E_NO_MEMORY;
+    if (r->nsegs == 1 && r->segs == NULL) {
+        r->segs = calloc(LOG_SEGMENTS, sizeof(*r->segs));
+        if (r->segs == NULL)
+            return SRTM_E_NO_MEMORY;
+        t->memory += LOG_SEGMENTS * sizeof(*r->segs);
+    }
+    uint64_t n = (uint64_t)SEG0_ENTRIES << r->nsegs;
+    log_entry *seg = malloc(n * sizeof(*seg));
+    if (seg == NULL)
+        return SRTM_E_NO_MEMORY;
+    if (r->nsegs == 0)
+        r->seg0 = seg;
+    else
+        r->segs[r->nsegs] = seg;
+    r->nsegs++;
+    r->cap += n;
+    t->memory += n * sizeof(*seg);
+    return SRTM_OK;
+}
+
+/* A description chunk with room for add_desc more bytes. */
+static srtm_err desc_room(ccr_table *t, ccr *r, uint64_t add_desc)
+{
+    if (add_desc == 0 || (r->chunk != NULL && r->chunk->size - r->chunk->used >= add_desc))
+        return SRTM_OK;
+    size_t size = r->chunk == NULL ? DESC_CHUNK_FIRST : r->chunk->size * 2;
+    if (size > DESC_CHUNK_MAX)
+        size = DESC_CHUNK_MAX;
+    if (size < add_desc)
+        size = (size_t)add_desc;
+    desc_chunk *d = malloc(sizeof(*d) + size);
+    if (d == NULL)
+        return SRTM_E_NO_MEMORY;
+    d->older = r->chunk;
+    d->size = size;
+    d->used = 0;
+    r->chunk = d;
+    t->memory += sizeof(*d) + size;
+    return SRTM_OK;
+}
+
+/* Make room for add_entries more entries and add_desc more description bytes (in one
+ * chunk). A failure leaves only unused room behind. */
 static srtm_err reserve(ccr_table *t, ccr *r, uint64_t add_entries, uint64_t add_desc)
 {
-    if (r->len + add_entries > r->cap) {
-        uint64_t n = r->cap ? r->cap : 4;
-        while (n < r->len + add_entries)
-            n *= 2;
-        log_entry *p = realloc(r->entries, n * sizeof(*p));
-        if (p == NULL)
-            return SRTM_E_NO_MEMORY;
-        t->memory += (n - r->cap) * sizeof(*p);
-        r->entries = p;
-        r->cap = n;
-    }
-    if (r->descs_len + add_desc > r->descs_cap) {
-        uint64_t n = r->descs_cap ? r->descs_cap : 64;
-        while (n < r->descs_len + add_desc)
-            n *= 2;
-        char *p = realloc(r->descs, n);
-        if (p == NULL)
-            return SRTM_E_NO_MEMORY;
-        t->memory += n - r->descs_cap;
-        r->descs = p;
-        r->descs_cap = n;
-    }
-    return SRTM_OK;
+    srtm_err err = SRTM_OK;
+    while (err == SRTM_OK && r->len + add_entries > r->cap)
+        err = add_segment(t, r);
+    if (err == SRTM_OK)
+        err = desc_room(t, r, add_desc);
+    return err;
 }
 
 static void clear_marks(ccr_component *c, const ccr_measurement *m, size_t n)
@@ -501,15 +588,19 @@ srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measurement *m, si
     uint64_t first = t->seq + 1;
     for (size_t i = 0; i < n; i++) {
         ccr *r = &c->ccrs[m[i].ccr];
-        log_entry *e = &r->entries[r->len++];
+        log_entry *e = entry_at(r, r->len++);
         e->seq = ++t->seq;
         memcpy(e->u.digest, m[i].digest, SRTM_DIGEST_LEN);
         e->event_type = m[i].event_type;
         e->desc_len = (uint16_t)m[i].desc_len;
-        e->flags = 0;
-        e->desc_off = r->descs_len;
-        if (m[i].desc_len > 0)
-            memcpy(r->descs + r->descs_len, m[i].desc, m[i].desc_len);
+        e->marker = 0;
+        e->reverted = 0;
+        e->desc = NULL;
+        if (m[i].desc_len > 0) {
+            e->desc = r->chunk->data + r->chunk->used;
+            memcpy(r->chunk->data + r->chunk->used, m[i].desc, m[i].desc_len);
+            r->chunk->used += m[i].desc_len;
+        }
         r->descs_len += m[i].desc_len;
         memcpy(r->value, t->scratch[i], SRTM_DIGEST_LEN);
         c->log_entries++;
@@ -553,39 +644,44 @@ srtm_err ccr_dep_reserve(ccr_table *t, ccr_component *c, size_t n)
 {
     if (n > SRTM_MAX_DEP_CHANGES || c->n_changes > SRTM_MAX_DEP_CHANGES - n)
         return SRTM_E_TOO_BIG;
-    if (c->n_changes + n <= c->cap_changes)
+    size_t have = c->changes != NULL ? c->changes->cap : 0;
+    if (c->n_changes + n <= have)
         return SRTM_OK;
-    size_t cap = c->cap_changes ? 2 * (size_t)c->cap_changes : n;
+    size_t cap = have ? 2 * have : n;
     if (cap < c->n_changes + n)
         cap = c->n_changes + n;
     if (cap > SRTM_MAX_DEP_CHANGES)
         cap = SRTM_MAX_DEP_CHANGES;
-    ccr_dep_change *grown = realloc(c->changes, cap * sizeof(*grown));
+    /* Copied, not reallocated: a snapshot may be reading the older block. */
+    dep_block *grown = malloc(sizeof(*grown) + cap * sizeof(grown->rec[0]));
     if (grown == NULL)
         return SRTM_E_NO_MEMORY;
-    t->memory += (cap - c->cap_changes) * sizeof(*grown);
+    if (c->n_changes > 0)
+        memcpy(grown->rec, c->changes->rec, c->n_changes * sizeof(grown->rec[0]));
+    grown->cap = (uint32_t)cap;
+    grown->older = c->changes;
     c->changes = grown;
-    c->cap_changes = (uint32_t)cap;
+    t->memory += sizeof(*grown) + cap * sizeof(grown->rec[0]);
     return SRTM_OK;
 }
 
 void ccr_dep_record(ccr_component *c, const ccr_dep_change *change)
 {
-    if (c->n_changes < c->cap_changes)
-        c->changes[c->n_changes++] = *change;
+    if (c->changes != NULL && c->n_changes < c->changes->cap)
+        c->changes->rec[c->n_changes++] = *change;
 }
 
 size_t ccr_comp_dep_changes(const ccr_component *c, const ccr_dep_change **out)
 {
-    *out = c->changes;
+    *out = c->changes != NULL ? c->changes->rec : NULL;
     return c->n_changes;
 }
 
 uint64_t ccr_dep_declarer(const ccr_component *c, uint64_t on)
 {
     for (size_t i = c->n_changes; i > 0; i--)
-        if (c->changes[i - 1].on == on && !c->changes[i - 1].removed)
-            return c->changes[i - 1].actor;
+        if (c->changes->rec[i - 1].on == on && !c->changes->rec[i - 1].removed)
+            return c->changes->rec[i - 1].actor;
     return c->handle;
 }
 
@@ -626,6 +722,19 @@ srtm_err ccr_get(const ccr_component *c, uint32_t index, const uint8_t **value_o
     return SRTM_OK;
 }
 
+/* The view of e's frozen fields (flags: CCR_ENTRY_MARKER only). */
+static void entry_view(const log_entry *e, ccr_log_view *out)
+{
+    out->seq = e->seq;
+    out->flags = e->marker ? CCR_ENTRY_MARKER : 0;
+    out->digest = e->marker ? NULL : e->u.digest;
+    out->revert_to = e->marker ? e->u.revert.to_seq : 0;
+    out->revert_by = e->marker ? e->u.revert.by : 0;
+    out->event_type = e->event_type;
+    out->desc = e->desc_len > 0 ? e->desc : "";
+    out->desc_len = e->desc_len;
+}
+
 srtm_err ccr_log_at(const ccr_component *c, uint32_t index, uint64_t i, ccr_log_view *out)
 {
     if (index >= c->nccrs)
@@ -633,16 +742,30 @@ srtm_err ccr_log_at(const ccr_component *c, uint32_t index, uint64_t i, ccr_log_
     const ccr *r = &c->ccrs[index];
     if (i >= r->len)
         return SRTM_E_RANGE;
-    const log_entry *e = &r->entries[i];
-    out->seq = e->seq;
-    out->flags = e->flags;
-    out->digest = (e->flags & CCR_ENTRY_MARKER) ? NULL : e->u.digest;
-    out->revert_to = (e->flags & CCR_ENTRY_MARKER) ? e->u.revert.to_seq : 0;
-    out->revert_by = (e->flags & CCR_ENTRY_MARKER) ? e->u.revert.by : 0;
-    out->event_type = e->event_type;
-    /* A CCR that never got a description has no description storage at all. */
-    out->desc = e->desc_len > 0 ? r->descs + e->desc_off : "";
-    out->desc_len = e->desc_len;
+    const log_entry *e = entry_at(r, i);
+    entry_view(e, out);
+    if (e->reverted)
+        out->flags |= CCR_ENTRY_REVERTED;
+    return SRTM_OK;
+}
+
+srtm_err ccr_freeze(const ccr_component *c, uint32_t index, ccr_frozen *out)
+{
+    if (index >= c->nccrs)
+        return SRTM_E_NO_CCR;
+    const ccr *r = &c->ccrs[index];
+    out->log = r;
+    out->len = r->len;
+    out->policy = (srtm_policy)r->policy;
+    memcpy(out->value, r->value, SRTM_DIGEST_LEN);
+    return SRTM_OK;
+}
+
+srtm_err ccr_frozen_at(const ccr_frozen *f, uint64_t i, ccr_log_view *out)
+{
+    if (i >= f->len)
+        return SRTM_E_RANGE;
+    entry_view(entry_at(f->log, i), out);
     return SRTM_OK;
 }
 
@@ -653,13 +776,13 @@ static int64_t find_live(const ccr *r, uint64_t seq)
     uint64_t lo = 0, hi = r->len;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (r->entries[mid].seq < seq)
+        if (entry_at(r, mid)->seq < seq)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo == r->len || r->entries[lo].seq != seq ||
-        (r->entries[lo].flags & (CCR_ENTRY_REVERTED | CCR_ENTRY_MARKER)))
+    if (lo == r->len || entry_at(r, lo)->seq != seq || entry_at(r, lo)->reverted ||
+        entry_at(r, lo)->marker)
         return -1;
     return (int64_t)lo;
 }
@@ -682,8 +805,8 @@ srtm_err ccr_revert(ccr_table *t, ccr_component *c, uint32_t index, uint64_t to_
     /* The value then: the replay of the live measurements up to and including it. */
     uint8_t v[SRTM_DIGEST_LEN] = {0};
     for (int64_t i = 0; i <= at; i++) {
-        const log_entry *e = &r->entries[i];
-        if (e->flags & (CCR_ENTRY_REVERTED | CCR_ENTRY_MARKER))
+        const log_entry *e = entry_at(r, (uint64_t)i);
+        if (e->reverted || e->marker)
             continue;
         if ((err = sha256_hasher_two(t->hasher, v, sizeof(v), e->u.digest, SRTM_DIGEST_LEN, v)) !=
             SRTM_OK)
@@ -691,19 +814,20 @@ srtm_err ccr_revert(ccr_table *t, ccr_component *c, uint32_t index, uint64_t to_
     }
     uint64_t reverted = 0;
     for (uint64_t i = (uint64_t)(at + 1); i < r->len; i++) {
-        log_entry *e = &r->entries[i];
-        if (!(e->flags & (CCR_ENTRY_REVERTED | CCR_ENTRY_MARKER))) {
-            e->flags |= CCR_ENTRY_REVERTED;
+        /* Only the reverted mark changes: a snapshot never reads it, it reads the marker
+         * appended below (or its absence). */
+        log_entry *e = entry_at(r, i);
+        if (!e->reverted && !e->marker) {
+            e->reverted = 1;
             reverted++;
         }
     }
-    log_entry *m = &r->entries[r->len++];
+    log_entry *m = entry_at(r, r->len++);
     memset(m, 0, sizeof(*m));
     m->seq = ++t->seq;
-    m->flags = CCR_ENTRY_MARKER;
+    m->marker = 1;
     m->u.revert.to_seq = to_seq;
     m->u.revert.by = by;
-    m->desc_off = r->descs_len;
     c->log_entries++;
     c->log_bytes += ccr_entry_cost(0);
     t->stored += ccr_entry_cost(0);

@@ -2,7 +2,8 @@
  * The CCR table: every component's Component Configuration Registers and their
  * append-only measurement logs (BIM, paper section 6.1). Pure data structure: no I/O,
  * no sockets, no TPM, no locking. srtmd's service layer holds one mutex around every
- * call, which is also what orders mutations by the global sequence number.
+ * call, which is also what orders mutations by the global sequence number, except
+ * the reads of a snapshot (ccr_freeze), which need no lock.
  *
  * Components are found in O(1) on average by handle (handles are dense, never reused:
  * an array) and by name (open addressing under a keyed SipHash, so peers cannot force
@@ -37,7 +38,7 @@ typedef struct ccr_measurement {
 #define CCR_ENTRY_REVERTED 1u
 #define CCR_ENTRY_MARKER 2u
 
-/* A read-only view of one log entry; pointers are valid until the next mutation. */
+/* A read-only view of one log entry; its pointers stay valid as long as the table. */
 typedef struct ccr_log_view {
     uint64_t seq;
     unsigned flags;
@@ -132,7 +133,8 @@ typedef struct ccr_dep_change {
 SRTM_WUR srtm_err ccr_dep_reserve(ccr_table *t, ccr_component *c, size_t n);
 /* Append one record into the room ccr_dep_reserve made (never fails then). */
 void ccr_dep_record(ccr_component *c, const ccr_dep_change *change);
-/* c's records, oldest first; *out points into the table until the next mutation. */
+/* c's records, oldest first; *out points into the table. The first n records stay
+ * readable at *out, unchanged, as long as the table lives (a grown record is a copy). */
 size_t ccr_comp_dep_changes(const ccr_component *c, const ccr_dep_change **out);
 /* The actor of the record that added c's present edge to on (c itself when none). */
 uint64_t ccr_dep_declarer(const ccr_component *c, uint64_t on);
@@ -146,6 +148,28 @@ uint64_t ccr_comp_registered_seq(const ccr_component *c);
  * log length. SRTM_E_NO_CCR when index is out of range. */
 SRTM_WUR srtm_err ccr_get(const ccr_component *c, uint32_t index, const uint8_t **value_out,
                           srtm_policy *policy_out, uint64_t *log_len_out);
+
+/*
+ * Snapshots. A CCR frozen under the mutex (ccr_freeze: its value, policy and log length,
+ * O(1)) can be read afterwards WITHOUT the mutex, while others extend, revert and
+ * terminate: entries below the frozen length never move and their fields never change
+ * (ccr.c, file comment), and components live as long as the table. The view omits
+ * CCR_ENTRY_REVERTED, which a later revert may set: whether an entry was reverted at the
+ * snapshot follows from the markers below the frozen length (an entry is reverted when a
+ * later marker in the log reverts to a point before it: its revert_to is below the
+ * entry's seq). The table must outlive the snapshot.
+ */
+struct ccr;
+typedef struct ccr_frozen {
+    const struct ccr *log;
+    uint64_t len;
+    uint8_t value[SRTM_DIGEST_LEN];
+    srtm_policy policy;
+} ccr_frozen;
+SRTM_WUR srtm_err ccr_freeze(const ccr_component *c, uint32_t index, ccr_frozen *out);
+/* Entry i < f->len, flags CCR_ENTRY_MARKER or 0; pointers valid as long as the table.
+ * SRTM_E_RANGE. Needs no lock. */
+SRTM_WUR srtm_err ccr_frozen_at(const ccr_frozen *f, uint64_t i, ccr_log_view *out);
 
 /* Log entries and description bytes over all of c's CCRs. O(number of CCRs). */
 void ccr_comp_log_totals(const ccr_component *c, uint64_t *entries_out, uint64_t *desc_bytes_out);

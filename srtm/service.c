@@ -5,6 +5,12 @@
  * digest in constant time) and act, then answer (the response is built in
  * the worker's arena from copies, so it is packed after the lock is released).
  * Malformed input gets an error response and changes nothing.
+ *
+ * A quote holds the lock only for what is proportional to the number of components it
+ * reports: the closure of the selection, the size bound and a snapshot of lengths,
+ * values and edges (report_snapshot_take). Its answer phase builds the report from the
+ * snapshot after the lock is released, reading log entries that never move or change
+ * (ccr.h, "Snapshots"), so a large report does not delay extends.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -47,7 +53,10 @@ struct service_worker {
     srtm_err status;
     uint8_t *secret;     /* a secret copied into the response, wiped after packing */
     size_t secret_len;
-    /* A quote in the making: the snapshot taken under the lock, for the quoter. */
+    /* A quote in the making: the snapshot taken under the lock (its memory kept from one
+     * quote to the next), then the report built from it after the lock, for the quoter. */
+    report_snapshot *snap;
+    report_identity snap_id; /* the service's identity when snap was taken */
     uint8_t *report;
     size_t report_len;
     ProtobufCBinaryData quote_nonce; /* points into the request, in the arena */
@@ -86,6 +95,8 @@ typedef struct op_desc {
     /* Under the lock: find the target and decide; then change state and answer. */
     srtm_err (*authorise)(op_call *c);
     srtm_err (*act)(op_call *c);
+    /* Optional, after the lock is released: work from what act copied. */
+    srtm_err (*answer)(op_call *c);
 } op_desc;
 
 static void set_message(op_call *c, const char *fmt, ...) SRTM_PRINTF(2, 3);
@@ -1323,18 +1334,32 @@ static srtm_err quote_act(op_call *c)
             if (n == 0 || sel[n - 1] != sel[i])
                 sel[n++] = sel[i];
     }
-    srtm_err err = report_build(c->table, c->graph, &c->w->svc->identity,
-                                (const ccr_component *const *)sel, n, &c->w->report,
-                                &c->w->report_len);
-    if (err == SRTM_OK) {
-        c->w->quote_nonce = r->nonce;
-        c->w->quote_pending = true;
-    }
+    srtm_err err = c->w->snap != NULL ? SRTM_OK : report_snapshot_new(&c->w->snap);
+    if (err == SRTM_OK)
+        err = report_snapshot_take(c->table, c->graph, (const ccr_component *const *)sel, n,
+                                   c->w->snap);
+    c->w->snap_id = c->w->svc->identity;
     if (err == SRTM_E_TOO_BIG)
         set_message(c, "the report of %zu components would exceed %u bytes; select fewer "
                        "components%s",
                     n ? n : ccr_table_count(c->table), SRTM_MAX_REPORT,
                     r->no_closure ? "" : " (or quote without the dependency closure)");
+    return err;
+}
+
+/* Without the lock: the report of the snapshot quote_act took. */
+static srtm_err quote_answer(op_call *c)
+{
+    service_worker *w = c->w;
+    srtm_err err = report_snapshot_build(w->snap, &w->snap_id, &w->report, &w->report_len);
+    report_snapshot_release(w->snap);
+    if (err == SRTM_OK) {
+        w->quote_nonce = c->req->quote->nonce;
+        w->quote_pending = true;
+    }
+    if (err == SRTM_E_TOO_BIG)
+        set_message(c, "the report would exceed %u bytes; select fewer components",
+                    SRTM_MAX_REPORT);
     return err;
 }
 
@@ -1366,7 +1391,8 @@ static const op_desc ops[] = {
     [SRTM__REQUEST__OP_QUOTE] = {.name = "quote",
                                  .validate = quote_validate,
                                  .authorise = quote_authorise,
-                                 .act = quote_act},
+                                 .act = quote_act,
+                                 .answer = quote_answer},
     [SRTM__REQUEST__OP_DEPEND] = {.name = "depend",
                                   .mutation = true,
                                   .validate = depend_validate,
@@ -1422,6 +1448,8 @@ static srtm_err run(op_call *c)
     c->table = NULL;
     c->graph = NULL;
     pthread_mutex_unlock(&s->lock);
+    if (err == SRTM_OK && op->answer != NULL)
+        err = op->answer(c);
     if (err == SRTM_E_NO_MEMORY && c->resp->message == NULL)
         set_message(c, "out of memory");
     if (err != SRTM_OK && op->mutation)
@@ -1578,6 +1606,7 @@ void service_worker_free(service_worker *w)
         return;
     wipe_secret(w);
     drop_report(w);
+    report_snapshot_free(w->snap);
     arena_fini(&w->arena);
     sha256_hasher_free(w->hasher);
     free(w);

@@ -3,7 +3,8 @@
  * a response is bytes out; srtm/server.c moves them over nng, the tests and fuzzers call
  * it directly. One mutex covers the CCR table: it serialises every mutation (which is
  * what makes the global sequence number a total order) and every read (so a read never
- * sees half a batch).
+ * sees half a batch). A quote's report is the one read done after the mutex is released,
+ * from a snapshot taken under it (report.h).
  */
 #ifndef SRTM_SERVICE_H
 #define SRTM_SERVICE_H
