@@ -1030,8 +1030,13 @@ static srtm_err revert_act(op_call *c)
     const char *n = ccr_comp_name(c->comp);
     if (err == SRTM_E_NO_CCR)
         set_message(c, "'%s' has no CCR %u", n, r->ccr);
-    else if (err == SRTM_E_DENIED)
-        set_message(c, "CCR %u of '%s' is irreversible", r->ccr, n);
+    /* Not a refusal of the actor, who is authorised by now: the CCR's policy (public,
+     * as read reports it) never allows a revert. */
+    if (err == SRTM_E_DENIED) {
+        err = SRTM_E_INVALID;
+        set_message(c, "CCR %u of '%s' is irreversible: only a reversible CCR can be reverted",
+                    r->ccr, n);
+    }
     else if (err == SRTM_E_RANGE)
         set_message(c, "sequence number %llu is not a live measurement of CCR %u of '%s'",
                     (unsigned long long)r->to_seq, r->ccr, n);

@@ -1185,11 +1185,11 @@ Test(verify, a_squatted_name_never_gets_the_real_ones_rules)
     const char *vj[] = {ctl, "--json", "verify", evpath, "--aik", P.aik_pem, "--policy",
                         polpath, "--nonce", NONCE_HEX, NULL};
     cr_assert_eq(test_run(vj, out, sizeof(out), errs, sizeof(errs)), 1, "%s%s", out, errs);
-    cr_expect(strstr(out, "{\"name\":\"vm-b\",\"path\":\"platform/agent/vm-b\",\"trusted\":"
-                          "false,") != NULL,
+    cr_expect(strstr(out, "{\"component\":\"vm-b\",\"path\":\"platform/agent/vm-b\","
+                          "\"trusted\":false,") != NULL,
               "%s", out);
-    cr_expect(strstr(out, "{\"name\":\"platform\",\"path\":\"platform\",\"trusted\":true,") !=
-                  NULL,
+    cr_expect(strstr(out, "{\"component\":\"platform\",\"path\":\"platform\",\"trusted\":"
+                          "true}") != NULL,
               "%s", out);
     /* srtmctl's commands take the path too, and refuse a path the name is not at. */
     const char *rd[] = {ctl, "--socket", P.d.url, "read", "platform/agent/vm-b", "0", NULL};

@@ -22,7 +22,7 @@ static json_object *component_json(const srtm_components *l, size_t i)
 {
     json_object *o = json_object_new_object();
     bool ok = jput(o, "handle", json_object_new_uint64(srtm_components_handle(l, i)));
-    ok = ok && jput(o, "name", json_object_new_string(srtm_components_name(l, i)));
+    ok = ok && jput(o, "component", json_object_new_string(srtm_components_name(l, i)));
     ok = ok && jput(o, "ccr_count", json_object_new_uint64(srtm_components_ccr_count(l, i)));
     ok = ok && jput(o, "peer_uid", json_object_new_uint64(srtm_components_peer_uid(l, i)));
     ok = ok && jput(o, "peer_pid", json_object_new_uint64(srtm_components_peer_pid(l, i)));
@@ -93,7 +93,7 @@ const command ctl_cmd_list = {
             "line each: 'HANDLE NAME CCRS uid=UID pid=PID' (the uid and pid of the\n"
             "process that registered it). In NAME a backslash is written '\\\\', spaces\n"
             "and control bytes '\\xHH'.\n"
-            "JSON: {\"components\":[{\"handle\",\"name\",\"ccr_count\",\"peer_uid\","
+            "JSON: {\"components\":[{\"component\",\"handle\",\"ccr_count\",\"peer_uid\","
             "\"peer_pid\",\"log_entries\",\"log_bytes\",\"children\"}],\"stored_bytes\","
             "\"memory_budget\"} (usage against srtmd's quotas)\n",
 };

@@ -32,7 +32,8 @@ const char ctl_exit_help[] =
     "Exit status:\n"
     "  0  success\n"
     "  1  srtmd refused the request or the operation failed; the reason is on stderr and,\n"
-    "     with --json, also on stdout as {\"error\":..,\"code\":N,\"message\":..};\n"
+    "     with --json, also on stdout as {\"error\":{\"id\":..,\"status\":N,\"message\":..}}\n"
+    "     (docs/json.md);\n"
     "     for verify: the evidence does not verify or a requested component is untrusted\n"
     "  2  usage error: a bad or missing argument, including a command that changes\n"
     "     state (register, extend, depend, undepend, revert, terminate) without --cap\n"
@@ -191,10 +192,24 @@ static int finish_output(int rc)
     return rc;
 }
 
+/* Whether --json comes before the command, so that a usage error found before the
+ * global options are parsed prints the error object too. */
+static bool wants_json(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            return true;
+        if (find_command(argv[i]) != NULL)
+            return false;
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     ctx c;
     memset(&c, 0, sizeof(c));
+    ctl_set_json_errors(wants_json(argc, argv));
     int cmd_index = 0;
     int rc = parse_globals(argc, argv, &c.g, &cmd_index);
     const command *cmd = NULL;

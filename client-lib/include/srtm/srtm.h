@@ -91,6 +91,10 @@ typedef enum srtm_policy {
 /* A human-readable, static description of err; never NULL. */
 SRTM_API const char *srtm_strerror(srtm_err err);
 
+/* A stable lower-case identifier of err for programs ("denied", "not_found", "quota";
+ * docs/json.md lists them), "unknown" for a code it does not know; never NULL. */
+SRTM_API const char *srtm_err_id(srtm_err err);
+
 /* The library version, SRTM_VERSION_STRING of the build. */
 SRTM_API const char *srtm_version(void);
 
@@ -200,7 +204,7 @@ SRTM_API srtm_err srtm_depend(srtm_conn *conn, const srtm_cap *cap, const char *
  * actor's capability; the actor (NULL: component itself) must be component or its parent
  * chain (SRTM_E_DENIED otherwise). The undone measurements stay in the log marked reverted, and a
  * revert marker recording to_seq and the actor is appended. An IRREVERSIBLE CCR is
- * SRTM_E_DENIED; a to_seq that is not a live measurement of this CCR is SRTM_E_RANGE.
+ * SRTM_E_INVALID (for an authorised actor: a wrong capability is SRTM_E_DENIED first); a to_seq that is not a live measurement of this CCR is SRTM_E_RANGE.
  * Out-parameters may be NULL: *reverted_out how many measurements were undone, value_out
  * the CCR's value now, *seq_out the sequence number of the marker.
  */
