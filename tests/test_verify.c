@@ -294,6 +294,13 @@ Test(verify, srtmctl_quote_and_verify)
     const char *vf[] = {ctl, "verify", "/nonexistent", "--aik", P.aik_pem, "--policy", polpath,
                         "--nonce", NONCE_HEX, NULL};
     cr_assert_eq(test_run(vf, out, sizeof(out), err, sizeof(err)), 4);
+    /* '-': the evidence on stdout, straight into verify reading stdin. */
+    const char *pipe[] = {"/bin/sh", "-c",
+                          "\"$0\" --socket \"$1\" quote --nonce \"$2\" vm-a vm-b -o - | "
+                          "\"$0\" verify - --aik \"$3\" --policy \"$4\" --nonce \"$2\"",
+                          ctl, P.d.url, NONCE_HEX, P.aik_pem, polpath, NULL};
+    cr_assert_eq(test_run(pipe, out, sizeof(out), err, sizeof(err)), 0, "%s%s", out, err);
+    cr_assert(strstr(out, "vm-a: trusted\n") != NULL, "%s", out);
 }
 
 /* ---- tpm2_checkquote on the exported TPM part ------------------------------------------ */

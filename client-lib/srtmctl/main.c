@@ -5,7 +5,9 @@
  * family's file (ccr.c, graph.c, quote.c, admin.c) and owns its options, its argument
  * struct and its parser. Every command goes through the same phases: parse its arguments
  * (no I/O, so a usage error never touches a file or the daemon), load the capability when
- * the command mutates, connect unless it is offline, act, print.
+ * the command mutates, connect unless it is offline, act, print. Shared helpers: args.c
+ * (numbers, names, the getopt driver), errors.c (messages, exit codes, the JSON error
+ * object), json.c (output), io.c (local files, '-' for stdin and stdout).
  *
  * Adding a command: write a file (or a section of its family's file) defining a
  * `const command ctl_cmd_NAME` (ctl.h), declare it in ctl.h, add the file to
@@ -24,8 +26,9 @@
 /* The order is the order of 'srtmctl --help'. */
 static const command *const commands[] = {
     &ctl_cmd_register, &ctl_cmd_extend,    &ctl_cmd_read,  &ctl_cmd_log,
-    &ctl_cmd_list,     &ctl_cmd_depend,    &ctl_cmd_undepend, &ctl_cmd_revert,
-    &ctl_cmd_terminate, &ctl_cmd_graph,    &ctl_cmd_quote, &ctl_cmd_verify,
+    &ctl_cmd_list,     &ctl_cmd_depend,    &ctl_cmd_undepend,
+    &ctl_cmd_revert,   &ctl_cmd_terminate, &ctl_cmd_graph, &ctl_cmd_quote,
+    &ctl_cmd_verify,
 };
 
 const char ctl_exit_help[] =
@@ -37,7 +40,8 @@ const char ctl_exit_help[] =
     "     for verify: the evidence does not verify or a requested component is untrusted\n"
     "  2  usage error: a bad or missing argument, including a command that changes\n"
     "     state (register, extend, depend, undepend, revert, terminate) without --cap\n"
-    "     (nothing is sent to srtmd)\n"
+    "     (nothing is sent to srtmd); with --json before COMMAND, also the error\n"
+    "     object, id \"usage\"\n"
     "  3  srtmd could not be reached or did not answer in time\n"
     "  4  local file problem: the --cap file, --cap-out or --file is unreadable, exists,\n"
     "     or has unsafe permissions (a capability file must be mode 0600, owned by you\n"
