@@ -5,15 +5,21 @@
  * object it prints is walked: a component is "component" (never "name"), nothing is an
  * empty string, null only where docs/json.md allows it, errors have the documented shape.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <stddef.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <json-c/json.h>
+
+#include <srtm/srtm.h>
 
 #include "helpers.h"
 
@@ -385,6 +391,90 @@ Test(ctl_json, revert_of_an_irreversible_ccr_says_so)
     /* A wrong capability is still a refusal of the capability, whatever the CCR. */
     CTL_CAP(other, "--json", "revert", "vm", "0", "--to", "0");
     json_error(1, "denied", 7);
+}
+
+/* ---- status ---- */
+
+Test(ctl_json, status_counts_what_srtmd_holds)
+{
+    char cap[300];
+    register_cap("vm", (const char *const[]){"--ccrs", "2", NULL}, cap);
+    CTL_CAP(cap, "extend", "vm", "0", "--data", "a");
+    ASSERT_RC(0);
+    CTL_CAP(cap, "extend", "vm", "1", "--data", "b");
+    ASSERT_RC(0);
+    CTL_D("--json", "status");
+    json_object *o = json_ok(0);
+    cr_assert_eq(json_object_get_boolean(jget(o, "tpm")), 0, "--no-tpm: %s", R.out);
+    cr_assert_not(has(o, "irk_scheme") || has(o, "reset_count") || has(o, "quote_jobs"),
+                  "no TPM fields without a TPM: %s", R.out);
+    cr_assert_eq(json_object_get_uint64(jget(o, "components")), 2u, "platform and vm");
+    cr_assert_eq(json_object_get_uint64(jget(o, "log_entries")), 2u);
+    cr_assert_gt(json_object_get_uint64(jget(o, "stored_bytes")), 0u);
+    cr_assert_gt(json_object_get_uint64(jget(o, "memory_budget")),
+                 json_object_get_uint64(jget(o, "stored_bytes")));
+    json_object *urls = jget(o, "listeners");
+    cr_assert_eq(json_object_array_length(urls), 1u, "%s", R.out);
+    cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(urls, 0)), D.url);
+    uint64_t seq = json_object_get_uint64(jget(o, "seq"));
+    put(o);
+    /* Text: one KEY VALUE line each; the counts follow a change. */
+    CTL_CAP(cap, "extend", "vm", "0", "--data", "c");
+    ASSERT_RC(0);
+    CTL_D("status");
+    ASSERT_RC(0);
+    char want[512];
+    cr_assert(strstr(R.out, "tpm no\n") != NULL && strstr(R.out, "log_entries 3\n") != NULL,
+              "%s", R.out);
+    snprintf(want, sizeof(want), "seq %llu\n", (unsigned long long)seq + 1);
+    cr_assert(strstr(R.out, want) != NULL, "%s", R.out);
+    snprintf(want, sizeof(want), "listener %s\n", D.url);
+    cr_assert(strstr(R.out, want) != NULL, "%s", R.out);
+    /* Through libsrtm, an older caller's smaller struct is filled no further. */
+    srtm_conn *conn = NULL;
+    cr_assert_eq(srtm_open(D.url, &conn), SRTM_OK);
+    srtm_status_info st;
+    memset(&st, 0xa5, sizeof(st));
+    st.size = offsetof(srtm_status_info, components);
+    cr_assert_eq(srtm_status(conn, &st), SRTM_OK, "%s", srtm_last_message(conn));
+    cr_assert_eq(st.n_listeners, 1u);
+    cr_assert_eq(st.components, 0xa5a5a5a5a5a5a5a5u, "written past size");
+    srtm_status_info zero = {0};
+    cr_assert_eq(srtm_status(conn, &zero), SRTM_E_INVALID, "size unset");
+    srtm_close(conn);
+}
+
+/* The tcp listener does not tell its load to other machines. */
+Test(ctl_json, status_is_refused_on_the_tcp_listener)
+{
+    test_daemon_stop(&D);
+    int port = 0;
+    for (int p = 27600; p < 27800 && port == 0; p++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+            port = p;
+        if (fd >= 0)
+            close(fd);
+    }
+    cr_assert_neq(port, 0);
+    char tcp[64];
+    snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", port);
+    const char *extra[] = {"--listen-tcp", tcp, NULL};
+    test_daemon_start(&D, extra);
+    CTL("--socket", tcp, "--json", "status");
+    json_error(1, "denied", 7);
+    cr_assert(strstr(R.err, "local socket") != NULL, "%s", R.err);
+    /* The control: reads work there, and the local socket answers status with both URLs. */
+    CTL("--socket", tcp, "--json", "list");
+    put(json_ok(0));
+    CTL_D("--json", "status");
+    json_object *o = json_ok(0);
+    json_object *urls = jget(o, "listeners");
+    cr_assert_eq(json_object_array_length(urls), 2u, "%s", R.out);
+    cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(urls, 1)), tcp);
+    put(o);
 }
 
 /* ---- verify ---- */

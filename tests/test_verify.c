@@ -301,6 +301,13 @@ Test(verify, srtmctl_quote_and_verify)
                           ctl, P.d.url, NONCE_HEX, P.aik_pem, polpath, NULL};
     cr_assert_eq(test_run(pipe, out, sizeof(out), err, sizeof(err)), 0, "%s%s", out, err);
     cr_assert(strstr(out, "vm-a: trusted\n") != NULL, "%s", out);
+    /* srtmctl status on a TPM: the proof period's scheme and boot, the quotes it made. */
+    const char *stv[] = {ctl, "--socket", P.d.url, "status", NULL};
+    cr_assert_eq(test_run(stv, out, sizeof(out), err, sizeof(err)), 0, "%s%s", out, err);
+    cr_assert(strstr(out, "tpm yes\n") != NULL && strstr(out, "irk_scheme ") != NULL &&
+                  strstr(out, "reset_count ") != NULL && strstr(out, "quote_jobs 0\n") == NULL &&
+                  strstr(out, "tpm_quotes 0\n") == NULL,
+              "%s", out);
 }
 
 /* ---- tpm2_checkquote on the exported TPM part ------------------------------------------ */

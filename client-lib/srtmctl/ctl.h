@@ -74,7 +74,7 @@ extern const command ctl_cmd_register, ctl_cmd_extend, ctl_cmd_read, ctl_cmd_log
     ctl_cmd_revert, ctl_cmd_terminate;
 extern const command ctl_cmd_depend, ctl_cmd_undepend, ctl_cmd_graph;
 extern const command ctl_cmd_quote, ctl_cmd_verify;
-extern const command ctl_cmd_list;
+extern const command ctl_cmd_list, ctl_cmd_status;
 
 extern const char ctl_exit_help[];
 

@@ -373,6 +373,41 @@ SRTM_API int srtm_log_entry_is_revert(const srtm_log_entry *e);
 SRTM_API uint64_t srtm_log_entry_revert_to(const srtm_log_entry *e);
 SRTM_API uint64_t srtm_log_entry_revert_by(const srtm_log_entry *e);
 
+/* ---- srtmd's status --------------------------------------------------------------- */
+
+#define SRTM_STATUS_MAX_LISTENERS 4u
+#define SRTM_STATUS_MAX_URL 512u /* bytes of a listener URL, NUL included */
+
+/*
+ * srtmd's own state (docs/protocol.md, "status"). A value type: the caller sets size to
+ * sizeof(srtm_status_info) and libsrtm fills no more than that, so fields are only ever
+ * appended and an older caller keeps working with a newer library.
+ */
+typedef struct srtm_status_info {
+    size_t size;
+    bool tpm;               /* srtmd quotes with a TPM (false: --no-tpm) */
+    char irk_scheme[16];    /* "mit", "s1t", "perboot"; "" without a TPM */
+    uint32_t reset_count;   /* the TPM boot of the IRK certificate (its clock info) */
+    uint32_t restart_count;
+    uint64_t quote_jobs;    /* joint quotes answered so far */
+    uint64_t tpm_quotes;    /* TPM quotes made for them: the quoter's health */
+    size_t n_listeners;     /* the URLs srtmd serves; the first is the local socket */
+    char listeners[SRTM_STATUS_MAX_LISTENERS][SRTM_STATUS_MAX_URL];
+    uint32_t listener_restarts; /* stalled local listeners the watchdog replaced */
+    uint64_t components;    /* component 0 included */
+    uint64_t log_entries;   /* in every CCR's log */
+    uint64_t stored_bytes;  /* accounted bytes, against memory_budget (the quota) */
+    uint64_t memory_budget;
+    uint64_t seq;           /* the global sequence number */
+} srtm_status_info;
+
+/*
+ * Ask srtmd for its status; no capability. srtmd answers on its local socket only
+ * (SRTM_E_DENIED from a read-only tcp listener). out->size must be set (SRTM_E_INVALID
+ * otherwise); out is written only on success.
+ */
+SRTM_API srtm_err srtm_status(srtm_conn *conn, srtm_status_info *out);
+
 /* ---- Listing components ---------------------------------------------------------- */
 
 typedef struct srtm_components srtm_components;
