@@ -64,7 +64,7 @@ static void teardown(void)
     test_daemon_stop_checked(&D);
 }
 
-TestSuite(ctl_json, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(ctl_json, .init = setup, .fini = teardown, .timeout = 60);
 TestSuite(ctl_json_offline, .timeout = 60);
 
 /* ---- the vocabulary check ---- */
