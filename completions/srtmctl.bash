@@ -3,7 +3,7 @@ _srtmctl()
 {
     local cur prev words cword
     _init_completion || return
-    local commands="register extend read log list depend undepend revert terminate graph quote verify"
+    local commands="register extend read log list depend undepend revert terminate graph quote verify status"
     case $prev in
         --cap | --cap-out | --file | -o | --aik | --policy | --export-tpm)
             _filedir

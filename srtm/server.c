@@ -643,6 +643,10 @@ static void on_probe(srtm_server *srv, wd_state *st, probe_result r, uint64_t er
         srv->fds_exhausted = false;
         st->seen_errors = errors;
     } else if (r == PROBE_STALLED) {
+        /* The probe completed its handshake: srtmd had a descriptor for it. */
+        if (srv->fds_exhausted)
+            log_warn("file descriptors available again: accepting connections on %s", srv->url);
+        srv->fds_exhausted = false;
         log_warn("the listener on %s stopped accepting connections; replacing it", srv->url);
         relisten(srv);
         probe_close(&st->pr); /* after the old listener is unreachable */

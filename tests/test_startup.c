@@ -231,7 +231,7 @@ Test(startup, the_lock_survives_detach_and_the_user_drop)
     const char *argv[] = {test_binary("SRTMD"), "--no-tpm", "--user", "nobody", "--listen",
                           url, "--admin-cap", cap, "--pidfile", pidfile, "--lock-file", lock,
                           NULL};
-    /* Not test_run: the detached srtmd keeps stderr open; it goes to a log file here. */
+    /* Not test_run: srtmd writes to stderr until it serves (then to syslog), here a log file. */
     snprintf(log, sizeof(log), "%s/srtmd.log", dir);
     pid_t p = fork();
     cr_assert(p >= 0);

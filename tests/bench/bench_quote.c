@@ -41,6 +41,16 @@
 #define VERIFIERS 64
 #define BURST_S 3
 
+/* srtmd's own count of the TPM quotes made for the joint quotes it answered. */
+static void print_quoter(srtm_conn *c)
+{
+    srtm_status_info st = {.size = sizeof(st)};
+    if (srtm_status(c, &st) == SRTM_OK)
+        printf("  srtmd: %llu joint quotes answered with %llu TPM quotes (%.3f per joint quote)\n",
+               (unsigned long long)st.quote_jobs, (unsigned long long)st.tpm_quotes,
+               st.quote_jobs > 0 ? (double)st.tpm_quotes / (double)st.quote_jobs : 0.0);
+}
+
 static const char *burst_url;
 static double burst_until;
 static _Atomic unsigned long long burst_done, burst_failed;
@@ -241,10 +251,9 @@ static int delayed_main(const char *b, unsigned delay_ms)
     printf("  bare km_quote back to back:           %7.1f quotes/s  (joint = %.1fx the TPM)\n",
            bare_rate, joint_rate / bare_rate);
     km_close(kb);
+    print_quoter(c);
     srtm_close(c);
-    bench_sh("kill $(cat %s/pid); sleep 0.5; grep -o 'quoter: .*' %s/srtmd.log | "
-             "sed 's/^/  srtmd: /'",
-             dir, dir);
+    bench_sh("kill $(cat %s/pid)", dir);
     pid_t children[] = {pa, pb, ta, tb};
     for (int i = 0; i < 4; i++) {
         kill(children[i], SIGTERM);
@@ -434,10 +443,9 @@ int main(int argc, char **argv)
            cpu_d / (double)joint_done * 1e6, cpu_t / (double)joint_done * 1e6,
            cpu_v / (double)joint_done * 1e6, cpu_e * 1e6, cpu_c * 1e6);
     km_close(kb);
+    print_quoter(c);
     srtm_close(c);
-    bench_sh("kill $(cat %s/pid); sleep 0.5; grep -o 'quoter: .*' %s/srtmd.log | "
-             "sed 's/^/  srtmd: /'",
-             dir, dir);
+    bench_sh("kill $(cat %s/pid)", dir);
     kill(ta, SIGTERM);
     kill(tb, SIGTERM);
     waitpid(ta, NULL, 0);
