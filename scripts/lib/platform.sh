@@ -5,6 +5,7 @@
 # srtm-launch in one step (proof period included), and exports for the examples:
 #   SRTM_SOCKET SRTMCTL SRTM_ADMIN_CAP SRTM_DEMO_DIR SRTM_AIK_PEM SRTM_REFERENCE
 #   TPM2TOOLS_TCTI TSS2_LOG
+# PLATFORM_RUN_DIR, if set, is where srtmd's socket and admin capability go.
 # Messages go to stdout unless PLATFORM_QUIET=1. With PLATFORM_SRTMD_FOREGROUND=1 srtmd runs
 # as a child of the calling shell (--foreground) and platform_stop_srtmd returns its exit
 # status.
@@ -48,8 +49,10 @@ platform_start() {
   platform_say ""
   platform_say "======== enrolment by the key management entity (srtm-keymgr)"
   # The measured configuration: everything srtmd does, its socket and admin capability too.
+  # The socket and the admin capability go to PLATFORM_RUN_DIR (default: the work directory).
+  local run=${PLATFORM_RUN_DIR:-$work}
   printf 'srtm-pcr 15\nproof-pcrs 0-7\nirk-blob %s/irk.sealed\nlisten ipc://%s/srtmd.sock\nadmin-cap %s/admin.cap\n' \
-    "$work" "$work" "$work" >"$work/srtmd.conf"
+    "$work" "$run" "$run" >"$work/srtmd.conf"
   # Further lines (quotas, for instance) from the caller, measured like the rest.
   printf '%b' "${PLATFORM_SRTMD_CONF_EXTRA-}" >>"$work/srtmd.conf"
   "$b/keymgmt/srtm-keymgr" --tcti "$t" enroll --aik-pem "$work/aik.pem" >"$work/keymgr.log"
@@ -85,8 +88,8 @@ platform_start() {
     return 1
   fi
   [ "${PLATFORM_QUIET:-0}" = 1 ] || sed 's/^/  /' "$work/srtmd.log"
-  export SRTM_SOCKET="ipc://$work/srtmd.sock" SRTMCTL="$b/client-lib/srtmctl"
-  export SRTM_ADMIN_CAP="$work/admin.cap" SRTM_DEMO_DIR="$work"
+  export SRTM_SOCKET="ipc://$run/srtmd.sock" SRTMCTL="$b/client-lib/srtmctl"
+  export SRTM_ADMIN_CAP="$run/admin.cap" SRTM_DEMO_DIR="$work"
   export SRTM_AIK_PEM="$work/aik.pem" SRTM_REFERENCE="$work/reference.json"
 }
 
