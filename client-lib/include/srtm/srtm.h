@@ -527,12 +527,13 @@ SRTM_API const char *srtm_verify_result_component_reason(const srtm_verify_resul
 /*
  * Write the TPM part of evidence as files tpm2-tools read, into the existing directory
  * dir (mode 0644 each, replacing files of the same name): quote.attest (the marshalled
- * TPMS_ATTEST), quote.sig (DER ECDSA signature), quote.pcrs (the PCR values concatenated
- * in ascending PCR order), pcrs.txt (the selection, e.g. "sha256:0,1,2,3,4,5,6,7,15"),
- * nonce.hex (the qualifyingData inside the quote, in hex), and the same five for the IRK
+ * TPMS_ATTEST), quote.sig (DER ECDSA signature), quote.pcrs (the PCR values in the format
+ * tpm2_quote -o writes: docs/verifier.md), quote.pcrvalues (the PCR values concatenated in
+ * ascending PCR order), pcrs.txt (the selection, e.g. "sha256:0,1,2,3,4,5,6,7,15"),
+ * nonce.hex (the qualifyingData inside the quote, in hex), and the same six for the IRK
  * certificate with the prefix "certificate." Nothing is verified here. Then
  *   tpm2_checkquote -u aik.pem -m quote.attest -s quote.sig -f quote.pcrs \
- *       -l $(cat pcrs.txt) -g sha256 -q $(cat nonce.hex)
+ *       -g sha256 -q $(cat nonce.hex)
  * checks the quote with no srtm code involved. SRTM_E_MALFORMED for evidence that does
  * not parse, SRTM_E_IO when a file cannot be written (errno tells why).
  */
