@@ -1,0 +1,371 @@
+/*
+ * srtmctl's attestation commands: quote (ask srtmd for evidence, optionally exported for
+ * tpm2-tools) and verify (judge evidence offline, without srtmd).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+/* ---- quote ------------------------------------------------------------------------- */
+
+typedef struct quote_args {
+    uint8_t nonce[SRTM_MAX_NONCE];
+    size_t nonce_len;
+    const char *output;       /* -o EVIDENCE */
+    const char *export_dir;   /* --export-tpm DIR */
+    const char *const *names; /* NAME... (points into argv) */
+    size_t n_names;
+} quote_args;
+
+/* Write len bytes to path with mode 0644 through a temporary file and a rename, so a
+ * reader never sees half an evidence file. */
+static srtm_err write_public_file(const char *path, const uint8_t *data, size_t len)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return SRTM_E_IO;
+    }
+    FILE *f = fopen(tmp, "wbxe");
+    if (f == NULL && errno == EEXIST && unlink(tmp) == 0)
+        f = fopen(tmp, "wbxe");
+    if (f == NULL)
+        return SRTM_E_IO;
+    bool ok = fchmod(fileno(f), 0644) == 0 && fwrite(data, 1, len, f) == len &&
+              fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int saved = errno;
+    ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, path) == 0)
+        return SRTM_OK;
+    saved = errno != 0 ? errno : saved;
+    unlink(tmp);
+    errno = saved;
+    return SRTM_E_IO;
+}
+
+static int quote_output(const ctx *c, const quote_args *a, size_t len)
+{
+    if (!c->g.json) {
+        printf("evidence %s %zu\n", a->output, len);
+        if (a->export_dir != NULL)
+            printf("export_tpm %s\n", a->export_dir);
+        return CTL_OK;
+    }
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "evidence", json_object_new_string(a->output));
+    ok = ok && jput(o, "bytes", json_object_new_uint64(len));
+    if (a->export_dir != NULL)
+        ok = ok && jput(o, "export_tpm", json_object_new_string(a->export_dir));
+    return emit_json(o, ok);
+}
+
+static int export_tpm(const ctx *c, const quote_args *a, const uint8_t *ev, size_t len)
+{
+    if (mkdir(a->export_dir, 0755) != 0 && errno != EEXIST)
+        return file_error(c, SRTM_E_IO, "--export-tpm directory '%s': %s", a->export_dir,
+                          strerror(errno));
+    srtm_err err = srtm_evidence_export_tpm(ev, len, a->export_dir);
+    if (err == SRTM_E_IO)
+        return file_error(c, err, "--export-tpm directory '%s': cannot write: %s",
+                          a->export_dir, strerror(errno));
+    return err == SRTM_OK ? CTL_CONTINUE : fail(c, err);
+}
+
+static int quote_run(ctx *c, const void *args)
+{
+    const quote_args *a = args;
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    srtm_err err = srtm_quote(c->conn, a->nonce, a->nonce_len, a->names, a->n_names, &ev, &len);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    int rc = CTL_CONTINUE;
+    if (write_public_file(a->output, ev, len) != SRTM_OK)
+        rc = file_error(c, SRTM_E_IO, "cannot write evidence file '%s': %s", a->output,
+                        strerror(errno));
+    if (rc == CTL_CONTINUE && a->export_dir != NULL)
+        rc = export_tpm(c, a, ev, len);
+    if (rc == CTL_CONTINUE)
+        rc = quote_output(c, a, len);
+    free(ev);
+    return rc;
+}
+
+enum { O_NONCE = O_FIRST, O_OUTPUT = 'o', O_EXPORT_TPM = O_FIRST + 1, O_AIK, O_POLICY };
+
+static const struct option quote_opts[] = {
+    {"nonce", required_argument, NULL, O_NONCE},
+    {"output", required_argument, NULL, O_OUTPUT},
+    {"export-tpm", required_argument, NULL, O_EXPORT_TPM},
+    OPT_HELP,
+    OPT_END,
+};
+
+static int quote_option(const command *cmd, int code, const char *arg, void *args)
+{
+    quote_args *a = args;
+    switch (code) {
+    case O_NONCE:
+        return ctl_take_nonce(cmd, arg, a->nonce, &a->nonce_len);
+    case O_OUTPUT:
+        return take_string(cmd, "-o", arg, PATH_MAX - 1, &a->output);
+    case O_EXPORT_TPM:
+        return take_string(cmd, "--export-tpm", arg, PATH_MAX - 64, &a->export_dir);
+    default:
+        return usage_error(cmd, "unexpected option");
+    }
+}
+
+static int quote_parse(const command *cmd, const globals *g, int argc, char **argv, void *args)
+{
+    (void)g;
+    quote_args *a = args;
+    int first = 0;
+    int rc = ctl_getopt(cmd, argc, argv, "o:", quote_opts, quote_option, a, &first);
+    int n = argc - first;
+    if (rc == CTL_CONTINUE)
+        rc = ctl_count_positionals(cmd, n, 0, SRTM_MAX_LIST_PAGE);
+    for (int i = 0; rc == CTL_CONTINUE && i < n; i++) {
+        const char *ignored;
+        rc = take_string(cmd, "NAME", argv[first + i], SRTM_MAX_NAME, &ignored);
+    }
+    a->names = (const char *const *)(argv + first);
+    a->n_names = (size_t)n;
+    if (rc == CTL_CONTINUE && a->nonce_len == 0)
+        rc = usage_error(cmd, "needs --nonce HEX (%u to %u bytes)", SRTM_MIN_NONCE,
+                         SRTM_MAX_NONCE);
+    if (rc == CTL_CONTINUE && a->output == NULL)
+        rc = usage_error(cmd, "needs -o EVIDENCE");
+    return rc;
+}
+
+const command ctl_cmd_quote = {
+    .name = "quote",
+    .parse = quote_parse,
+    .run = quote_run,
+    .args_size = sizeof(quote_args),
+    .synopsis = "quote --nonce HEX [NAME...] -o EVIDENCE [--export-tpm DIR]",
+    .help = "Ask srtmd for a joint quote over the named components (all when none is\n"
+            "named): a CCR report signed with the IRK and a TPM quote with the AIK, bound\n"
+            "to the nonce. Writes the evidence (mode 0644, replacing EVIDENCE) and prints\n"
+            "'evidence EVIDENCE BYTES'. Nothing is verified: use 'srtmctl verify'.\n"
+            "  --nonce HEX       the verifier's nonce, 16 to 64 bytes in hex\n"
+            "  -o, --output FILE the evidence file\n"
+            "  --export-tpm DIR  also write the TPM part for tpm2-tools into DIR (created\n"
+            "                    if missing): quote.attest, quote.sig (DER), quote.pcrs,\n"
+            "                    pcrs.txt, nonce.hex (the quote's qualifyingData), and\n"
+            "                    the same with the prefix 'certificate.' for the IRK\n"
+            "                    certificate; check them with\n"
+            "    tpm2_checkquote -u AIK.pem -m DIR/quote.attest -s DIR/quote.sig \\\n"
+            "      -f DIR/quote.pcrs -l $(cat DIR/pcrs.txt) -g sha256 -q $(cat DIR/nonce.hex)\n"
+            "JSON: {\"evidence\",\"bytes\"[,\"export_tpm\"]}\n",
+};
+
+/* ---- verify ------------------------------------------------------------------------ */
+
+typedef struct verify_args {
+    uint8_t nonce[SRTM_MAX_NONCE];
+    size_t nonce_len;
+    const char *evidence; /* EVIDENCE */
+    const char *aik;      /* --aik FILE */
+    const char *policy;   /* --policy FILE */
+} verify_args;
+
+static void verify_text(const srtm_verify_result *r)
+{
+    for (size_t i = 0; i < srtm_verify_result_check_count(r); i++) {
+        if (srtm_verify_result_check_ok(r, i))
+            continue;
+        printf("check %s: failed: ", srtm_verify_result_check_name(r, i));
+        print_escaped(srtm_verify_result_check_reason(r, i), false);
+        putchar('\n');
+    }
+    for (size_t i = 0; i < srtm_verify_result_component_count(r); i++) {
+        /* The path says which component it is; the name alone may be taken by another. */
+        const char *path = srtm_verify_result_component_path(r, i);
+        print_escaped(path[0] != '\0' ? path : srtm_verify_result_component_name(r, i), false);
+        if (srtm_verify_result_component_trusted(r, i)) {
+            fputs(": trusted\n", stdout);
+            continue;
+        }
+        fputs(": untrusted: ", stdout);
+        for (size_t j = 0; j < srtm_verify_result_component_reason_count(r, i); j++) {
+            if (j > 0)
+                fputs("; ", stdout);
+            print_escaped(srtm_verify_result_component_reason(r, i, j), false);
+        }
+        putchar('\n');
+    }
+}
+
+static json_object *check_item(const void *r, size_t i)
+{
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "name", json_object_new_string(srtm_verify_result_check_name(r, i)));
+    ok = ok && jput(o, "ok", json_object_new_boolean(srtm_verify_result_check_ok(r, i)));
+    ok = ok && jput(o, "reason", json_object_new_string(srtm_verify_result_check_reason(r, i)));
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_object *verdict_item(const void *r, size_t i)
+{
+    json_object *o = json_object_new_object();
+    json_object *reasons = json_object_new_array();
+    const char *path = srtm_verify_result_component_path(r, i);
+    bool ok = jput(o, "name", json_object_new_string(srtm_verify_result_component_name(r, i)));
+    /* json-c's null is the NULL object, which jput would take for a failure. */
+    ok = ok && (path[0] != '\0' ? jput(o, "path", json_object_new_string(path))
+                                 : json_object_object_add(o, "path", NULL) == 0);
+    ok = ok &&
+         jput(o, "trusted", json_object_new_boolean(srtm_verify_result_component_trusted(r, i)));
+    for (size_t j = 0; ok && j < srtm_verify_result_component_reason_count(r, i); j++)
+        ok = json_object_array_add(
+                 reasons, json_object_new_string(srtm_verify_result_component_reason(r, i, j))) ==
+             0;
+    ok = jput(o, "reasons", reasons) && ok;
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int verify_json(const srtm_verify_result *r)
+{
+    json_object *o = json_object_new_object();
+    bool ok = jput(o, "ok", json_object_new_boolean(srtm_verify_result_ok(r)));
+    json_object *checks = json_object_new_array();
+    ok = checks != NULL &&
+         fill_array(checks, srtm_verify_result_check_count(r), check_item, r) && ok;
+    ok = jput(o, "checks", checks) && ok;
+    json_object *comps = json_object_new_array();
+    ok = comps != NULL &&
+         fill_array(comps, srtm_verify_result_component_count(r), verdict_item, r) && ok;
+    ok = jput(o, "components", comps) && ok;
+    return emit_json(o, ok);
+}
+
+/* The three local inputs; any problem is exit 4 with the file named. */
+static int verify_inputs(const ctx *c, const verify_args *a, uint8_t **ev, size_t *ev_len,
+                         char **pem, srtm_verifier_policy **pol)
+{
+    size_t pem_len = 0;
+    srtm_err err = read_small_file(a->evidence, (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE,
+                                   (char **)ev, ev_len);
+    if (err != SRTM_OK)
+        return file_error(c, err, "evidence file '%s': %s", a->evidence,
+                          err == SRTM_E_IO ? strerror(errno) : srtm_strerror(err));
+    err = read_small_file(a->aik, 64 * 1024, pem, &pem_len);
+    if (err != SRTM_OK)
+        return file_error(c, err, "AIK file '%s': %s", a->aik,
+                          err == SRTM_E_IO ? strerror(errno) : srtm_strerror(err));
+    char msg[1024];
+    err = srtm_policy_load(a->policy, pol, msg, sizeof(msg));
+    if (err != SRTM_OK)
+        return file_error(c, err, "policy file '%s': %s", a->policy, msg);
+    return CTL_CONTINUE;
+}
+
+static int verify_run(ctx *c, const void *args)
+{
+    const verify_args *a = args;
+    uint8_t *ev = NULL;
+    size_t ev_len = 0;
+    char *pem = NULL;
+    srtm_verifier_policy *pol = NULL;
+    srtm_verify_result *r = NULL;
+    int rc = verify_inputs(c, a, &ev, &ev_len, &pem, &pol);
+    if (rc == CTL_CONTINUE) {
+        srtm_err err = srtm_verify(ev, ev_len, pem, pol, a->nonce, a->nonce_len, &r);
+        if (err == SRTM_E_INVALID)
+            rc = file_error(c, err, "AIK file '%s' is not the PEM of a P-256 public key",
+                            a->aik);
+        else if (err != SRTM_OK && err != SRTM_E_DENIED)
+            rc = fail(c, err);
+        else if (c->g.json)
+            rc = verify_json(r) == CTL_OK && err == SRTM_OK ? CTL_OK : CTL_FAILED;
+        else {
+            verify_text(r);
+            rc = err == SRTM_OK ? CTL_OK : CTL_FAILED;
+        }
+    }
+    srtm_verify_result_free(r);
+    srtm_policy_free(pol);
+    free(pem);
+    free(ev);
+    return rc;
+}
+
+static const struct option verify_opts[] = {
+    {"nonce", required_argument, NULL, O_NONCE},
+    {"aik", required_argument, NULL, O_AIK},
+    {"policy", required_argument, NULL, O_POLICY},
+    OPT_HELP,
+    OPT_END,
+};
+
+static int verify_option(const command *cmd, int code, const char *arg, void *args)
+{
+    verify_args *a = args;
+    switch (code) {
+    case O_NONCE:
+        return ctl_take_nonce(cmd, arg, a->nonce, &a->nonce_len);
+    case O_AIK:
+        return take_string(cmd, "--aik", arg, PATH_MAX - 1, &a->aik);
+    case O_POLICY:
+        return take_string(cmd, "--policy", arg, PATH_MAX - 1, &a->policy);
+    default:
+        return usage_error(cmd, "unexpected option");
+    }
+}
+
+static int verify_parse(const command *cmd, const globals *g, int argc, char **argv,
+                        void *args)
+{
+    (void)g;
+    verify_args *a = args;
+    int first = 0;
+    int rc = ctl_getopt(cmd, argc, argv, NULL, verify_opts, verify_option, a, &first);
+    if (rc == CTL_CONTINUE)
+        rc = ctl_count_positionals(cmd, argc - first, 1, 1);
+    if (rc == CTL_CONTINUE)
+        rc = take_string(cmd, "EVIDENCE", argv[first], PATH_MAX - 1, &a->evidence);
+    if (rc == CTL_CONTINUE && a->nonce_len == 0)
+        rc = usage_error(cmd, "needs --nonce HEX, the nonce the quote was asked with");
+    if (rc == CTL_CONTINUE && a->aik == NULL)
+        rc = usage_error(cmd, "needs --aik FILE");
+    if (rc == CTL_CONTINUE && a->policy == NULL)
+        rc = usage_error(cmd, "needs --policy FILE");
+    return rc;
+}
+
+const command ctl_cmd_verify = {
+    .name = "verify",
+    .parse = verify_parse,
+    .run = verify_run,
+    .args_size = sizeof(verify_args),
+    .offline = true,
+    .synopsis = "verify EVIDENCE --aik AIK.pem --policy POLICY --nonce HEX",
+    .help = "Verify an evidence file (from 'srtmctl quote') against the AIK public key you\n"
+            "trust, a policy (docs/verifier.md) and the nonce you asked the quote with.\n"
+            "Needs no srtmd. Prints 'check NAME: failed: REASON' for every failed\n"
+            "evidence-level check, then one line per component: 'NAME: trusted' or\n"
+            "'NAME: untrusted: REASON; REASON'. Exit 0 only if every check passed and\n"
+            "every requested component (the policy's \"require\", or else every\n"
+            "component in the report) is trusted; 1 otherwise.\n"
+            "  --aik FILE        the AIK public key (PEM, from srtm-keymgr enroll)\n"
+            "  --policy FILE     the verification policy (JSON)\n"
+            "  --nonce HEX       the nonce given to 'srtmctl quote'\n"
+            "JSON: {\"ok\",\"checks\":[{\"name\",\"ok\",\"reason\"}],\"components\":"
+            "[{\"name\",\"trusted\",\"reasons\":[]}]}\n",
+};
