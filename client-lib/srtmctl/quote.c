@@ -158,12 +158,13 @@ const command ctl_cmd_quote = {
             "  --nonce HEX       the verifier's nonce, 16 to 64 bytes in hex\n"
             "  -o, --output FILE the evidence file\n"
             "  --export-tpm DIR  also write the TPM part for tpm2-tools into DIR (created\n"
-            "                    if missing): quote.attest, quote.sig (DER), quote.pcrs,\n"
-            "                    pcrs.txt, nonce.hex (the quote's qualifyingData), and\n"
+            "                    if missing): quote.attest, quote.sig (DER), quote.pcrs\n"
+            "                    (tpm2_quote's format), quote.pcrvalues (raw), pcrs.txt,\n"
+            "                    nonce.hex (the quote's qualifyingData), and\n"
             "                    the same with the prefix 'certificate.' for the IRK\n"
             "                    certificate; check them with\n"
             "    tpm2_checkquote -u AIK.pem -m DIR/quote.attest -s DIR/quote.sig \\\n"
-            "      -f DIR/quote.pcrs -l $(cat DIR/pcrs.txt) -g sha256 -q $(cat DIR/nonce.hex)\n"
+            "      -f DIR/quote.pcrs -g sha256 -q $(cat DIR/nonce.hex)\n"
             "JSON: {\"evidence\",\"bytes\"[,\"export_tpm\"]}\n",
 };
 
