@@ -1259,6 +1259,11 @@ static srtm_err compute_paths(const Srtm__CcrReport *rep, char **paths)
     return err;
 }
 
+srtm_err verify_paths(const Srtm__CcrReport *rep, char **paths)
+{
+    return compute_paths(rep, paths);
+}
+
 typedef struct path_entry {
     const char *path;
     size_t idx; /* in the report */

@@ -181,6 +181,19 @@ SRTM_WUR srtm_err verify_policy_rules(const srtm_verifier_policy *p,
 /* The index in rep of the component with handle h, or VERIFY_NONE. */
 size_t verify_find_handle(const Srtm__CcrReport *rep, uint64_t h);
 
+/* Each component's path (paths[i] for rep->components[i], malloc'd, the caller frees
+ * each; NULL when it has none: docs/verifier.md, "Names and paths"). SRTM_E_NO_MEMORY. */
+SRTM_WUR srtm_err verify_paths(const Srtm__CcrReport *rep, char **paths);
+
+/*
+ * The report inside evidence, for the tools that describe evidence without judging it
+ * (show, CEL, policy create): unpacked, its text checked (report_text_ok). Nothing is
+ * verified. *ev_out and *rep_out are the caller's (free_unpacked). SRTM_E_MALFORMED
+ * with a reason in why, SRTM_E_TOO_BIG, SRTM_E_NO_MEMORY.
+ */
+SRTM_WUR srtm_err evidence_open(const uint8_t *evidence, size_t len, Srtm__Evidence **ev_out,
+                                Srtm__CcrReport **rep_out);
+
 /* true when a is x or an ancestor of x by the report's parent fields. */
 bool verify_in_parent_chain(const Srtm__CcrReport *rep, uint64_t a, uint64_t x);
 

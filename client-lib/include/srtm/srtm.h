@@ -540,6 +540,38 @@ SRTM_API const char *srtm_verify_result_component_reason(const srtm_verify_resul
 SRTM_MUST_CHECK SRTM_API srtm_err srtm_evidence_export_tpm(const uint8_t *evidence, size_t len,
                                                            const char *dir);
 
+/*
+ * The result as an IETF RATS EAR attestation result (draft-ietf-rats-ear), a JWT signed
+ * with ES256 by key_pem (the NUL-terminated PEM text of a P-256 private key, not a path):
+ * eat_profile "tag:github.com,2023:veraison/ear", iat (seconds since the epoch), the
+ * verifier id, eat_nonce (base64url of nonce, the verifier's nonce given to srtm_verify),
+ * and one submodule per verdict with its ear.status (trusted: "affirming", untrusted:
+ * "contraindicated", a policy name matching nothing in the report: "none") and
+ * ear.appraisal-policy-id "sha256:" + the hex SHA-256 of the policy file's bytes
+ * (policy_sha256); every claim: docs/verifier.md. The caller owns *jwt_out and releases
+ * it with free(). SRTM_E_INVALID for a key that is not a P-256 private key, a nonce not
+ * 16 to 64 bytes, or NULL arguments; SRTM_E_CRYPTO when signing fails.
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_verify_result_ear(const srtm_verify_result *result,
+                                                         const uint8_t *nonce, size_t nonce_len,
+                                                         const uint8_t policy_sha256[SRTM_DIGEST_LEN],
+                                                         const char *key_pem, int64_t iat,
+                                                         char **jwt_out);
+
+/*
+ * A policy (JSON text, docs/verifier.md) from evidence of a known-good platform: every
+ * component of the report, keyed by its path, each CCR with an allowlist of exactly the
+ * live measurements of its log (labelled by their descriptions); the PCR references are
+ * the evidence's own quoted values (IRK certificate: proof, joint quote: running), or,
+ * when reference_file is not NULL, that path as "reference_file" (resolved relative to the
+ * policy file's directory when it is loaded). Nothing is verified: the evidence is taken
+ * as the good state. The caller owns *json_out and releases it with free().
+ * SRTM_E_MALFORMED for evidence that does not parse, or a component without a path.
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_policy_create(const uint8_t *evidence, size_t len,
+                                                     const char *reference_file,
+                                                     char **json_out);
+
 /* ---- Local hashing helpers ------------------------------------------------------- */
 
 /* SHA-256 of a buffer. */
