@@ -1523,3 +1523,70 @@ Test(verify, a_short_nonce_is_refused_by_the_library)
     free(pem);
     free(ev);
 }
+
+/* ---- a policy written from a known-good platform ----------------------------------- */
+
+static srtm_err verify_with_policy_file(const char *polpath, const uint8_t *ev, size_t len,
+                                        srtm_verify_result **r)
+{
+    char msg[512];
+    srtm_verifier_policy *pol = NULL;
+    cr_assert_eq(srtm_policy_load(polpath, &pol, msg, sizeof(msg)), SRTM_OK, "%s", msg);
+    char pem[4096];
+    FILE *f = fopen(P.aik_pem, "r");
+    cr_assert(f != NULL);
+    size_t n = fread(pem, 1, sizeof(pem) - 1, f);
+    fclose(f);
+    pem[n] = '\0';
+    srtm_err err = srtm_verify(ev, len, pem, pol, NONCE, sizeof(NONCE), r);
+    srtm_policy_free(pol);
+    return err;
+}
+
+Test(verify, a_created_policy_verifies_its_platform_and_refuses_a_changed_component)
+{
+    test_platform_start(&P);
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
+    srtm_cap a;
+    uint64_t h;
+    cr_assert_eq(srtm_register(c, &P.d.admin, "vm-a", 1, &h, &a), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &a, "vm-a", 0, "kernel", 6, 1, "vmlinuz", NULL), SRTM_OK);
+    srtm_close(c);
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    quote(&P, NULL, 0, &ev, &len);
+    char evpath[300], polpath[300], out[4096], err[4096];
+    snprintf(evpath, sizeof(evpath), "%s/good.bin", P.dir);
+    snprintf(polpath, sizeof(polpath), "%s/created.json", P.dir);
+    write_file(evpath, ev, len);
+    const char *ctl = test_binary("SRTMCTL");
+    const char *pc[] = {ctl, "policy", "create", "--from", evpath, "--reference", P.ref, "-o",
+                        polpath, NULL};
+    cr_assert_eq(test_run(pc, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+    /* An existing policy is never replaced. */
+    cr_assert_eq(test_run(pc, out, sizeof(out), err, sizeof(err)), 4, "%s", err);
+    srtm_verify_result *r = NULL;
+    cr_assert_eq(verify_with_policy_file(polpath, ev, len, &r), SRTM_OK);
+    srtm_verify_result_free(r);
+    free(ev);
+    /* The same platform with one more measurement in vm-a: refused. */
+    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &a, "vm-a", 0, "rootkit", 7, 1, "rootkit.ko", NULL),
+                 SRTM_OK);
+    srtm_close(c);
+    quote(&P, NULL, 0, &ev, &len);
+    cr_assert_eq(verify_with_policy_file(polpath, ev, len, &r), SRTM_E_DENIED);
+    bool seen = false;
+    for (size_t i = 0; i < srtm_verify_result_component_count(r); i++)
+        if (strcmp(srtm_verify_result_component_path(r, i), "platform/vm-a") == 0) {
+            cr_assert_not(srtm_verify_result_component_trusted(r, i));
+            cr_assert(strstr(srtm_verify_result_component_reason(r, i, 0),
+                             "(\"rootkit.ko\") is not in the allowlist") != NULL,
+                      "%s", srtm_verify_result_component_reason(r, i, 0));
+            seen = true;
+        }
+    cr_assert(seen);
+    srtm_verify_result_free(r);
+    free(ev);
+}
