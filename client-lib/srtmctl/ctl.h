@@ -74,7 +74,7 @@ extern const command ctl_cmd_register, ctl_cmd_extend, ctl_cmd_read, ctl_cmd_log
 extern const command ctl_cmd_depend, ctl_cmd_undepend, ctl_cmd_graph;
 extern const command ctl_cmd_quote, ctl_cmd_verify;
 extern const command ctl_cmd_list;
-extern const command ctl_cmd_policy;
+extern const command ctl_cmd_policy, ctl_cmd_show;
 
 extern const char ctl_exit_help[];
 

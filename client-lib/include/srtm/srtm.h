@@ -572,6 +572,27 @@ SRTM_MUST_CHECK SRTM_API srtm_err srtm_policy_create(const uint8_t *evidence, si
                                                      const char *reference_file,
                                                      char **json_out);
 
+/*
+ * What evidence holds, without a policy and without verifying anything, as one JSON
+ * object (docs/evidence.md, "srtmctl show"): the nonce, both quotes as parsed (PCR values,
+ * pcrDigest, qualifyingData, clock, resetCount, restartCount), the IRK public key, and
+ * every component with its path, CCR values, logs, dependency edges and records.
+ * SRTM_E_MALFORMED for evidence or a report that does not parse. The caller owns
+ * *json_out and releases it with free().
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_evidence_describe(const uint8_t *evidence, size_t len,
+                                                         char **json_out);
+
+/*
+ * The CCR logs of evidence as a TCG Canonical Event Log in its JSON encoding: an array of
+ * records {recnum, pcr (the CCR index), digests [{hashAlg "sha256", digest}],
+ * content_type "srtm_ccr", content {handle, component, path, seq, event_type,
+ * description}}, one per live measurement (docs/evidence.md gives the mapping). Nothing is
+ * verified. The caller owns *json_out and releases it with free().
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_evidence_cel(const uint8_t *evidence, size_t len,
+                                                    char **json_out);
+
 /* ---- Local hashing helpers ------------------------------------------------------- */
 
 /* SHA-256 of a buffer. */
