@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <json-c/json.h>
 
 #include <srtm/srtm.h>
 
@@ -234,4 +235,42 @@ Test(formats, the_ear_is_checked_by_an_independent_jose_implementation)
     cr_assert_neq(access(jwt, F_OK), 0);
     unlink(jwt);
     rmdir(dir);
+}
+
+Test(formats, show_describes_the_evidence_without_verifying_it)
+{
+    const char *ctl = test_binary("SRTMCTL");
+    static char out[1 << 16];
+    char err[4096];
+    const char *j[] = {ctl, "--json", "show", example("evidence.bin"), NULL};
+    cr_assert_eq(test_run(j, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+    json_object *o = json_tokener_parse(out);
+    cr_assert_not_null(o, "%s", out);
+    json_object *v = NULL, *q = NULL, *rep = NULL, *comps = NULL;
+    cr_assert(json_object_object_get_ex(o, "verified", &v) && !json_object_get_boolean(v));
+    cr_assert(json_object_object_get_ex(o, "nonce", &v));
+    cr_assert_str_eq(json_object_get_string(v), "00112233445566778899aabbccddeeff");
+    cr_assert(json_object_object_get_ex(o, "quote", &q));
+    cr_assert(json_object_object_get_ex(q, "reset_count", &v) && json_object_get_int(v) == 1);
+    cr_assert(json_object_object_get_ex(q, "pcrs", &v));
+    cr_assert(json_object_object_get_ex(v, "15", &v));
+    cr_assert_str_eq(json_object_get_string(v), PCR15_RUNNING);
+    cr_assert(json_object_object_get_ex(o, "report", &rep));
+    cr_assert(json_object_object_get_ex(rep, "components", &comps));
+    cr_assert_eq(json_object_array_length(comps), 2);
+    json_object *vm = json_object_array_get_idx(comps, 1);
+    cr_assert(json_object_object_get_ex(vm, "path", &v));
+    cr_assert_str_eq(json_object_get_string(v), "platform/vm-a");
+    json_object_put(o);
+    const char *t[] = {ctl, "show", example("evidence.bin"), NULL};
+    cr_assert_eq(test_run(t, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+    cr_assert(strstr(out, "not verified") != NULL, "%s", out);
+    cr_assert(strstr(out, "component platform/vm-a handle 1 parent 0\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "    entry 1 seq 3 digest ab83f6ca7c45d0a8882d3f1ba36940720be339f0f53e6bb"
+                          "14dc832c956f9110e type 2 config\n") != NULL,
+              "%s", out);
+    /* Not evidence: exit 4. */
+    const char *bad[] = {ctl, "show", example("policy.json"), NULL};
+    cr_assert_eq(test_run(bad, out, sizeof(out), err, sizeof(err)), 4, "%s", err);
+    cr_assert(strstr(err, "not an evidence file") != NULL, "%s", err);
 }
