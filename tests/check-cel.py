@@ -5,7 +5,10 @@ records' SHA-256 digests, per register (content.handle, pcr), from 32 zero bytes
 compares every result with the CCR values srtm reports for the same evidence
 ('srtmctl --json show': report.components[].ccrs[].value).
 
-usage: check-cel.py CEL.json SHOW.json
+A CEL of one CCR ('srtmctl log NAME CCR --format cel') is compared with
+'srtmctl --json read NAME CCR' instead: its "ccrs" list, the register being the pcr.
+
+usage: check-cel.py CEL.json SHOW.json|READ.json
 Exit 0 when every CCR value matches, 1 (with the reason on stderr) otherwise."""
 import hashlib
 import json
@@ -36,9 +39,12 @@ def main():
         digest = bytes.fromhex(digests[0]["digest"])
         if len(digest) != 32:
             fail("record %d: a digest of %d bytes" % (n, len(digest)))
-        key = (rec["content"]["handle"], rec["pcr"])
+        key = (rec["content"].get("handle"), rec["pcr"])
         regs[key] = hashlib.sha256(regs.get(key, bytes(32)) + digest).digest()
     seen = set()
+    if "report" not in show:  # one component's CCRs, as 'srtmctl --json read' says
+        show = {"report": {"components": [{"handle": None, "name": "the component",
+                                           "ccrs": show["ccrs"]}]}}
     for comp in show["report"]["components"]:
         for ccr in comp["ccrs"]:
             key = (comp["handle"], ccr["index"])

@@ -1639,6 +1639,13 @@ Test(verify, the_cel_replays_to_the_reported_ccr_values)
     const char *check[] = {"/usr/bin/python3", script, celpath, showpath, NULL};
     cr_assert_eq(test_run(check, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
     cr_assert(strstr(out, "3 records, 4 CCRs match") != NULL, "%s", out);
+    /* The same from srtmd, one CCR at a time, against 'srtmctl --json read'. */
+    const char *lc[] = {ctl, "--socket", P.d.url, "log", "fw", "1", "--format", "cel", NULL};
+    const char *rd[] = {ctl, "--socket", P.d.url, "--json", "read", "fw", "1", NULL};
+    cr_assert_eq(run_to_file(lc, celpath), 0);
+    cr_assert_eq(run_to_file(rd, showpath), 0);
+    cr_assert_eq(test_run(check, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+    cr_assert(strstr(out, "1 records, 1 CCRs match") != NULL, "%s", out);
     /* The reader is not vacuous: a record srtm did not write breaks the replay. */
     const char *text = "[{\"recnum\":0,\"pcr\":1,\"digests\":[{\"hashAlg\":\"sha256\","
                        "\"digest\":\"0000000000000000000000000000000000000000000000000000000"

@@ -123,6 +123,9 @@ bool fill_array(json_object *arr, size_t n, json_object *(*item)(const void *, s
 int print_change(const ctx *c, const char *component, const char *key, const char *val,
                  uint64_t seq);
 
+/* 'log --format cel' (cel.c): the entries of it as a CEL JSON array on stdout. */
+int log_cel(const ctx *c, const char *name, uint32_t ccr, srtm_log_iter *it);
+
 /* ---- failures (errors.c) ---- */
 
 int exit_code_for(srtm_err err);
