@@ -19,10 +19,12 @@ static json_object *cel_record(uint64_t recnum, const char *name, uint32_t ccr,
     ok = ok && jput(r, "pcr", json_object_new_uint64(ccr));
     ok = ok && jput(d, "hashAlg", json_object_new_string("sha256"));
     ok = ok && jput_hex(d, "digest", srtm_log_entry_digest(e), SRTM_DIGEST_LEN);
-    ok = ok && json_object_array_add(digests, d) == 0;
-    if (ok)
-        d = NULL;
-    ok = ok && jput(r, "digests", digests);
+    if (digests == NULL || json_object_array_add(digests, d) != 0) {
+        ok = false;
+        json_object_put(d);
+    }
+    d = NULL;
+    ok = jput(r, "digests", digests) && ok;
     digests = NULL;
     ok = ok && jput(r, "content_type", json_object_new_string("srtm_ccr"));
     ok = ok && jput(content, "component", json_object_new_string(name));
@@ -30,7 +32,7 @@ static json_object *cel_record(uint64_t recnum, const char *name, uint32_t ccr,
     ok = ok && jput(content, "event_type", json_object_new_uint64(srtm_log_entry_event_type(e)));
     ok = ok && jput(content, "description",
                     json_object_new_string(srtm_log_entry_description(e)));
-    ok = ok && jput(r, "content", content);
+    ok = jput(r, "content", content) && ok;
     content = NULL;
     json_object_put(d);
     json_object_put(digests);

@@ -26,9 +26,9 @@ static json_object *cel_record(uint64_t recnum, const Srtm__ReportComponent *c,
     ok = ok && show_put(r, "pcr", json_object_new_uint64(ccr->index));
     ok = ok && show_put(d, "hashAlg", json_object_new_string("sha256"));
     ok = ok && show_put(d, "digest", show_hex(e->digest.data, e->digest.len));
-    ok = ok && show_push(digests, d);
+    ok = show_push(digests, d) && ok;
     d = NULL;
-    ok = ok && show_put(r, "digests", digests);
+    ok = show_put(r, "digests", digests) && ok;
     digests = NULL;
     ok = ok && show_put(r, "content_type", json_object_new_string("srtm_ccr"));
     ok = ok && show_put(content, "handle", json_object_new_uint64(c->handle));
@@ -38,7 +38,7 @@ static json_object *cel_record(uint64_t recnum, const Srtm__ReportComponent *c,
     ok = ok && show_put(content, "seq", json_object_new_uint64(e->seq));
     ok = ok && show_put(content, "event_type", json_object_new_uint64(e->event_type));
     ok = ok && show_put(content, "description", json_object_new_string(e->description));
-    ok = ok && show_put(r, "content", content);
+    ok = show_put(r, "content", content) && ok;
     content = NULL;
     json_object_put(d);
     json_object_put(digests);

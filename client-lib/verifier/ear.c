@@ -69,10 +69,8 @@ static json_object *submod(const verify_verdict *v, const char *policy_id)
     }
     ok = ok && put(o, "ear.status", json_object_new_string(ear_status(v)));
     ok = ok && put(o, "ear.appraisal-policy-id", json_object_new_string(policy_id));
-    ok = ok && put(o, "srtm.reasons", reasons);
+    ok = put(o, "srtm.reasons", reasons) && ok;
     if (!ok) {
-        if (o == NULL)
-            json_object_put(reasons);
         json_object_put(o);
         return NULL;
     }
@@ -95,7 +93,7 @@ static json_object *ear_claims(const srtm_verify_result *r, const uint8_t *nonce
     ok = ok && put(c, "iat", json_object_new_int64(iat));
     ok = ok && put(vid, "developer", json_object_new_string("srtm"));
     ok = ok && put(vid, "build", json_object_new_string("srtm " SRTM_VERSION_STRING));
-    ok = ok && put(c, "ear.verifier-id", vid);
+    ok = put(c, "ear.verifier-id", vid) && ok;
     vid = NULL;
     ok = ok && put(c, "eat_nonce", json_object_new_string(nonce64));
     ok = ok && put(c, "srtm.ok", json_object_new_boolean(r->ok));
@@ -105,7 +103,7 @@ static json_object *ear_claims(const srtm_verify_result *r, const uint8_t *nonce
         /* Two verdicts under one key would lose one: refused (srtm_verify never makes them). */
         ok = !json_object_object_get_ex(subs, key, NULL) && put(subs, key, submod(v, policy_id));
     }
-    ok = ok && r->n_comps > 0 && put(c, "submods", subs);
+    ok = put(c, "submods", subs) && ok && r->n_comps > 0;
     subs = NULL;
     free(nonce64);
     json_object_put(vid);

@@ -120,11 +120,9 @@ static json_object *ccr_rule(const Srtm__ReportCcr *ccr)
             json_object_put(item);
     }
     json_object_put(seen);
-    ok = ok && put(rule, "allowed_digests", list);
+    ok = put(rule, "allowed_digests", list) && ok;
     if (!ok) {
         json_object_put(rule);
-        if (rule == NULL)
-            json_object_put(list);
         return NULL;
     }
     return rule;
@@ -139,11 +137,9 @@ static json_object *component_rules(const Srtm__ReportComponent *c)
         snprintf(key, sizeof(key), "%u", c->ccrs[i]->index);
         ok = !json_object_object_get_ex(ccrs, key, NULL) && put(ccrs, key, ccr_rule(c->ccrs[i]));
     }
-    ok = ok && put(entry, "ccrs", ccrs);
+    ok = put(entry, "ccrs", ccrs) && ok;
     if (!ok) {
         json_object_put(entry);
-        if (entry == NULL)
-            json_object_put(ccrs);
         return NULL;
     }
     return entry;
@@ -190,15 +186,16 @@ SRTM_API srtm_err srtm_policy_create(const uint8_t *evidence, size_t len,
     if (err == SRTM_OK && reference_file == NULL && (ev->quote == NULL || ev->irk_certificate == NULL))
         err = SRTM_E_MALFORMED;
     if (err == SRTM_OK) {
-        bool ok = put(pol, "format", json_object_new_string("srtm-policy-v1")) &&
-                  put(aik, "scheme", json_object_new_string("ecdsa-sha256")) &&
-                  put(pol, "aik", aik);
+        bool ok = put(pol, "format", json_object_new_string("srtm-policy-v1"));
+        ok = put(aik, "scheme", json_object_new_string("ecdsa-sha256")) && ok;
+        ok = put(pol, "aik", aik) && ok;
         aik = NULL;
         json_object *pcrs = pcrs_json(ev, reference_file);
-        ok = ok && pcrs != NULL ? put(pol, "pcrs", pcrs) : (json_object_put(pcrs), false);
-        ok = ok && put(pol, "components", comps);
+        bool have_pcrs = pcrs != NULL;
+        ok = put(pol, "pcrs", pcrs) && ok;
+        ok = put(pol, "components", comps) && ok;
         comps = NULL;
-        err = ok ? SRTM_OK : pcrs == NULL ? SRTM_E_MALFORMED : SRTM_E_NO_MEMORY;
+        err = ok ? SRTM_OK : !have_pcrs ? SRTM_E_MALFORMED : SRTM_E_NO_MEMORY;
     }
     char *text = NULL;
     if (err == SRTM_OK) {

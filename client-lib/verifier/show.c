@@ -57,7 +57,7 @@ static json_object *quote_json(const Srtm__TpmQuote *q)
         snprintf(key, sizeof(key), "%u", q->pcrs[i]);
         ok = show_put(pcrs, key, show_hex(q->pcr_values[i].data, q->pcr_values[i].len));
     }
-    ok = ok && show_put(o, "pcrs", pcrs);
+    ok = show_put(o, "pcrs", pcrs) && ok;
     pcrs = NULL;
     ok = ok && show_put(o, "pcr_digest", show_hex(info.pcr_digest, sizeof(info.pcr_digest)));
     ok = ok && show_put(o, "qualifying_data", show_hex(info.qualifying, info.qualifying_len));
@@ -209,9 +209,9 @@ SRTM_API srtm_err srtm_evidence_describe(const uint8_t *evidence, size_t len, ch
     ok = ok && show_put(o, "irk_public", show_hex(ev->irk_public.data, ev->irk_public.len));
     if (ev->batch != NULL) {
         json_object *b = json_object_new_object();
-        ok = ok && show_put(b, "leaf_index", json_object_new_uint64(ev->batch->leaf_index)) &&
-             show_put(b, "leaf_count", json_object_new_uint64(ev->batch->leaf_count)) &&
-             show_put(o, "batch", b);
+        ok = show_put(b, "leaf_index", json_object_new_uint64(ev->batch->leaf_index)) && ok;
+        ok = show_put(b, "leaf_count", json_object_new_uint64(ev->batch->leaf_count)) && ok;
+        ok = show_put(o, "batch", b) && ok;
     }
     ok = ok && show_put(o, "report", report_json(rep));
     srtm__ccr_report__free_unpacked(rep, NULL);
