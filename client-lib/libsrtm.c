@@ -1323,3 +1323,51 @@ SRTM_API srtm_err srtm_quote_selection(srtm_conn *conn, const uint8_t *nonce, si
     }
     return err;
 }
+
+/* Copies of srtmd's strings into fixed fields: one that does not fit is a malformed
+ * answer, never a truncated one. */
+SRTM_API srtm_err srtm_status(srtm_conn *conn, srtm_status_info *out)
+{
+    if (conn == NULL || out == NULL || out->size < sizeof(size_t))
+        return SRTM_E_INVALID;
+    Srtm__StatusRequest r = SRTM__STATUS_REQUEST__INIT;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    req.op_case = SRTM__REQUEST__OP_DAEMON_STATUS;
+    req.daemon_status = &r;
+    Srtm__Response *resp = NULL;
+    srtm_err err = call(conn, &req, SRTM__RESPONSE__RESULT_DAEMON_STATUS, &resp);
+    if (err != SRTM_OK)
+        return err;
+    const Srtm__StatusResponse *s = resp->daemon_status;
+    srtm_status_info v;
+    memset(&v, 0, sizeof(v));
+    v.tpm = s->tpm;
+    int n = snprintf(v.irk_scheme, sizeof(v.irk_scheme), "%s", s->irk_scheme);
+    if (n < 0 || (size_t)n >= sizeof(v.irk_scheme) || s->n_listeners > SRTM_STATUS_MAX_LISTENERS)
+        err = SRTM_E_MALFORMED;
+    for (size_t i = 0; err == SRTM_OK && i < s->n_listeners; i++) {
+        n = snprintf(v.listeners[i], sizeof(v.listeners[i]), "%s", s->listeners[i]);
+        if (n < 0 || (size_t)n >= sizeof(v.listeners[i]))
+            err = SRTM_E_MALFORMED;
+    }
+    v.n_listeners = s->n_listeners;
+    v.reset_count = s->reset_count;
+    v.restart_count = s->restart_count;
+    v.quote_jobs = s->quote_jobs;
+    v.tpm_quotes = s->tpm_quotes;
+    v.listener_restarts = s->listener_restarts;
+    v.components = s->components;
+    v.log_entries = s->log_entries;
+    v.stored_bytes = s->stored_bytes;
+    v.memory_budget = s->memory_budget;
+    v.seq = s->seq;
+    srtm__response__free_unpacked(resp, NULL);
+    if (err != SRTM_OK) {
+        set_message(conn, "srtmd's status does not fit srtm_status_info");
+        return err;
+    }
+    size_t size = out->size < sizeof(v) ? out->size : sizeof(v);
+    v.size = size;
+    memcpy(out, &v, size);
+    return SRTM_OK;
+}

@@ -24,6 +24,37 @@ static const char *const err_strings[SRTM_ERR_COUNT] = {
     [SRTM_E_QUOTA] = "over a quota",
 };
 
+/* Stable identifiers for programs (srtmctl's JSON errors): never reworded, never reused. */
+static const char *const err_ids[SRTM_ERR_COUNT] = {
+    [SRTM_OK] = "ok",
+    [SRTM_E_INVALID] = "invalid",
+    [SRTM_E_MALFORMED] = "malformed",
+    [SRTM_E_VERSION] = "version",
+    [SRTM_E_TOO_BIG] = "too_big",
+    [SRTM_E_NO_COMPONENT] = "not_found",
+    [SRTM_E_EXISTS] = "exists",
+    [SRTM_E_DENIED] = "denied",
+    [SRTM_E_NO_CCR] = "no_ccr",
+    [SRTM_E_RANGE] = "range",
+    [SRTM_E_NO_MEMORY] = "no_memory",
+    [SRTM_E_TRANSPORT] = "transport",
+    [SRTM_E_TIMEOUT] = "timeout",
+    [SRTM_E_INTERNAL] = "internal",
+    [SRTM_E_CRYPTO] = "crypto",
+    [SRTM_E_UNSUPPORTED] = "unsupported",
+    [SRTM_E_IO] = "io",
+    [SRTM_E_END] = "end",
+    [SRTM_E_TPM] = "tpm",
+    [SRTM_E_QUOTA] = "quota",
+};
+
+SRTM_API const char *srtm_err_id(srtm_err err)
+{
+    if ((unsigned)err >= SRTM_ERR_COUNT || err_ids[err] == NULL)
+        return "unknown";
+    return err_ids[err];
+}
+
 SRTM_API const char *srtm_strerror(srtm_err err)
 {
     if ((unsigned)err >= SRTM_ERR_COUNT || err_strings[err] == NULL)

@@ -643,7 +643,7 @@ static void on_probe(srtm_server *srv, wd_state *st, probe_result r, uint64_t er
         log_warn("the listener on %s stopped accepting connections; replacing it", srv->url);
         relisten(srv);
         probe_close(&st->pr); /* after the old listener is unreachable */
-        srv->restarts++;
+        __atomic_fetch_add(&srv->restarts, 1, __ATOMIC_RELAXED);
         st->seen_errors = 0;
         st->last_errors = 0;
     }
@@ -1009,5 +1009,5 @@ void server_free(srtm_server *srv)
 
 unsigned server_listener_restarts(const srtm_server *srv)
 {
-    return srv->restarts;
+    return __atomic_load_n(&srv->restarts, __ATOMIC_RELAXED); /* read by status workers */
 }

@@ -37,6 +37,8 @@ struct srtm_service {
     report_identity identity; /* set once before serving */
     bool can_quote;           /* a TPM and a certified IRK are in place */
     service_quota quota;      /* set once before serving */
+    service_status_fn status_fn; /* srtmd's part of a status answer; set once, may be NULL */
+    void *status_arg;
 };
 
 struct service_worker {
@@ -1030,8 +1032,13 @@ static srtm_err revert_act(op_call *c)
     const char *n = ccr_comp_name(c->comp);
     if (err == SRTM_E_NO_CCR)
         set_message(c, "'%s' has no CCR %u", n, r->ccr);
-    else if (err == SRTM_E_DENIED)
-        set_message(c, "CCR %u of '%s' is irreversible", r->ccr, n);
+    /* Not a refusal of the actor, who is authorised by now: the CCR's policy (public,
+     * as read reports it) never allows a revert. */
+    if (err == SRTM_E_DENIED) {
+        err = SRTM_E_INVALID;
+        set_message(c, "CCR %u of '%s' is irreversible: only a reversible CCR can be reverted",
+                    r->ccr, n);
+    }
     else if (err == SRTM_E_RANGE)
         set_message(c, "sequence number %llu is not a live measurement of CCR %u of '%s'",
                     (unsigned long long)r->to_seq, r->ccr, n);
@@ -1338,6 +1345,74 @@ static srtm_err quote_act(op_call *c)
     return err;
 }
 
+/* ---- status ---- */
+
+static srtm_err status_validate(op_call *c)
+{
+    if (c->w->read_only) {
+        set_message(c, "status is served on the local socket only: it tells srtmd's load");
+        return SRTM_E_DENIED;
+    }
+    /* srtmd's part is gathered here, before the table's lock: the quoter and the
+     * listeners have locks of their own, never taken under it. */
+    const srtm_service *s = c->w->svc;
+    service_status_extra x;
+    memset(&x, 0, sizeof(x));
+    if (s->status_fn != NULL)
+        s->status_fn(s->status_arg, &x);
+    Srtm__StatusResponse *out = zalloc(c, sizeof(*out));
+    char **urls = zalloc(c, SERVICE_STATUS_MAX_LISTENERS * sizeof(*urls));
+    if (out == NULL || urls == NULL)
+        return SRTM_E_NO_MEMORY;
+    srtm__status_response__init(out);
+    out->tpm = s->can_quote;
+    const char *scheme = x.irk_scheme != NULL ? x.irk_scheme : "";
+    out->irk_scheme = copy_str(c, scheme, strlen(scheme));
+    out->reset_count = s->identity.reset_count;
+    out->restart_count = s->identity.restart_count;
+    out->quote_jobs = x.quote_jobs;
+    out->tpm_quotes = x.tpm_quotes;
+    out->listener_restarts = x.listener_restarts;
+    size_t nl = x.n_listeners < SERVICE_STATUS_MAX_LISTENERS ? x.n_listeners
+                                                             : SERVICE_STATUS_MAX_LISTENERS;
+    for (size_t i = 0; i < nl; i++)
+        if ((urls[i] = copy_str(c, x.listeners[i], strlen(x.listeners[i]))) == NULL)
+            return SRTM_E_NO_MEMORY;
+    out->listeners = urls;
+    out->n_listeners = nl;
+    if (out->irk_scheme == NULL)
+        return SRTM_E_NO_MEMORY;
+    c->resp->daemon_status = out;
+    return SRTM_OK;
+}
+
+/* Reading srtmd's state needs no capability. */
+static srtm_err status_authorise(op_call *c)
+{
+    (void)c;
+    return SRTM_OK;
+}
+
+static srtm_err status_act(op_call *c)
+{
+    Srtm__StatusResponse *out = c->resp->daemon_status;
+    size_t n = ccr_table_count(c->table);
+    uint64_t entries = 0;
+    for (size_t h = 0; h < n; h++) {
+        uint64_t e = 0, b = 0;
+        uint32_t children = 0, depth = 0;
+        ccr_comp_usage(ccr_find_handle(c->table, h), &e, &b, &children, &depth);
+        entries += e;
+    }
+    out->components = n;
+    out->log_entries = entries;
+    out->stored_bytes = ccr_table_stored(c->table);
+    out->memory_budget = c->w->svc->quota.memory_budget;
+    out->seq = ccr_table_seq(c->table);
+    c->resp->result_case = SRTM__RESPONSE__RESULT_DAEMON_STATUS;
+    return SRTM_OK;
+}
+
 /* ---- the table ---- */
 
 static const op_desc ops[] = {
@@ -1386,6 +1461,10 @@ static const op_desc ops[] = {
                                  .validate = graph_validate,
                                  .authorise = graph_authorise,
                                  .act = graph_act},
+    [SRTM__REQUEST__OP_DAEMON_STATUS] = {.name = "status",
+                                         .validate = status_validate,
+                                         .authorise = status_authorise,
+                                         .act = status_act},
 };
 
 static const op_desc *find_op(const Srtm__Request *req)
@@ -1683,6 +1762,12 @@ size_t service_worker_finish_quote(service_worker *w, const service_signed *s)
     w->status = err;
     w->quote_pending = false;
     return srtm__response__get_packed_size(&w->resp);
+}
+
+void service_set_status_source(srtm_service *s, service_status_fn fn, void *arg)
+{
+    s->status_fn = fn;
+    s->status_arg = arg;
 }
 
 void service_set_identity(srtm_service *s, const report_identity *id, bool can_quote)

@@ -127,6 +127,25 @@ const uint8_t *service_worker_quote_nonce(const service_worker *w, size_t *len_o
  * return its packed size, as service_worker_handle() does. */
 size_t service_worker_finish_quote(service_worker *w, const service_signed *s);
 
+/* srtmd's part of a Status answer (docs/protocol.md, "status"): what the service itself
+ * does not know. Strings must stay valid while srtmd serves. */
+#define SERVICE_STATUS_MAX_LISTENERS 4u
+typedef struct service_status_extra {
+    const char *irk_scheme; /* "" without a TPM */
+    uint64_t quote_jobs, tpm_quotes;
+    uint32_t listener_restarts;
+    const char *listeners[SERVICE_STATUS_MAX_LISTENERS];
+    size_t n_listeners;
+} service_status_extra;
+
+/* Fills *out (zeroed by the caller; a NULL irk_scheme reads as ""); called by worker
+ * threads, without the service's lock. */
+typedef void (*service_status_fn)(void *arg, service_status_extra *out);
+
+/* Where status answers get srtmd's part; before serving. Without one they hold the
+ * service's counts alone. */
+void service_set_status_source(srtm_service *s, service_status_fn fn, void *arg);
+
 /* Number of components and the global sequence number, read under the lock. */
 void service_stats(srtm_service *s, size_t *components_out, uint64_t *seq_out);
 

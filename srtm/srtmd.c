@@ -725,6 +725,33 @@ static bool isolate(const options *o, const sandbox_user *user)
     return true;
 }
 
+/* srtmd's part of a status answer (service_set_status_source): set up before serving,
+ * read by the workers. */
+typedef struct status_source {
+    srtm_quoter *quoter; /* NULL with --no-tpm */
+    srtm_server *srv;    /* the local listener's server */
+    const char *scheme;
+    const char *urls[2];
+    size_t n_urls;
+} status_source;
+
+static void fill_status(void *arg, service_status_extra *out)
+{
+    const status_source *s = arg;
+    out->irk_scheme = s->quoter != NULL ? s->scheme : "";
+    if (s->quoter != NULL)
+        quoter_stats(s->quoter, &out->quote_jobs, &out->tpm_quotes);
+    if (s->srv != NULL)
+        out->listener_restarts = server_listener_restarts(s->srv);
+    for (size_t i = 0; i < s->n_urls && i < SERVICE_STATUS_MAX_LISTENERS; i++)
+        out->listeners[out->n_listeners++] = s->urls[i];
+}
+
+static const char *scheme_name(irk_scheme s)
+{
+    return s == IRK_SCHEME_S1T ? "s1t" : s == IRK_SCHEME_PERBOOT ? "perboot" : "mit";
+}
+
 /* Start and serve until a signal. *no_close: the proof period was entered (it closes the
  * period itself whenever the TPM answers), or another srtmd holds this TPM's lock (the
  * period is that srtmd's, closed long ago). 0 after a clean shutdown, else 1. */
@@ -804,6 +831,11 @@ static int run(options *o_in, bool *no_close)
         goto out;
     }
     service_set_identity(svc, &id, quoter != NULL);
+    status_source status = {.quoter = quoter,
+                            .scheme = scheme_name(o.proof.scheme),
+                            .urls = {o.listen, o.listen_tcp},
+                            .n_urls = o.listen_tcp[0] != '\0' ? 2 : 1};
+    service_set_status_source(svc, fill_status, &status);
     service_set_quota(svc, &o.quota);
     server_config cfg = {.url = o.listen,
                          .socket_mode = o.socket_mode,
@@ -813,6 +845,7 @@ static int run(options *o_in, bool *no_close)
     err = server_start(svc, &cfg, &srv);
     if (err != SRTM_OK)
         goto out;
+    status.srv = srv; /* before server_serve starts the workers that read it */
     if (o.listen_tcp[0] != '\0') {
         server_config tcp = {.url = o.listen_tcp,
                              .workers = o.workers,

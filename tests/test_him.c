@@ -266,7 +266,10 @@ Test(him, revert_rules)
     uint64_t alpha = extend("fw", 1, 0xa, &fw);
     uint64_t base = extend("fw", 0, 0x1, &fw);
     extend("fw", 1, 0xb, &fw);
-    UNCHANGED_AFTER(revert("fw", 0, base, NULL, &fw), SRTM_E_DENIED, "irreversible CCR");
+    /* An irreversible CCR is no permission matter, but a wrong capability still is. */
+    UNCHANGED_AFTER(revert("fw", 0, base, NULL, &fw), SRTM_E_INVALID, "irreversible CCR");
+    UNCHANGED_AFTER(revert("fw", 0, base, NULL, &s), SRTM_E_DENIED,
+                    "wrong capability, irreversible CCR");
     UNCHANGED_AFTER(revert("fw", 1, alpha, NULL, &s), SRTM_E_DENIED, "wrong capability");
     UNCHANGED_AFTER(revert("fw", 1, alpha, "s", &s), SRTM_E_DENIED, "a stranger as actor");
     UNCHANGED_AFTER(revert("fw", 1, base, NULL, &fw), SRTM_E_RANGE, "another CCR's seq");

@@ -272,7 +272,7 @@ Test(him_lib, revert_and_log_markers)
     cr_assert_eq(len, 3u);
 
     /* Refusals, each changing nothing. */
-    cr_assert_eq(srtm_revert(conn, &f.vm, "vm", 0, 0, NULL, NULL, NULL, NULL), SRTM_E_DENIED);
+    cr_assert_eq(srtm_revert(conn, &f.vm, "vm", 0, 0, NULL, NULL, NULL, NULL), SRTM_E_INVALID);
     cr_assert(strstr(srtm_last_message(conn), "irreversible") != NULL);
     cr_assert_eq(srtm_revert(conn, &f.x, "vm", 1, s1, NULL, NULL, NULL, NULL), SRTM_E_DENIED);
     cr_assert_eq(srtm_revert(conn, &f.x, "vm", 1, s1, "x", NULL, NULL, NULL), SRTM_E_DENIED);
@@ -552,11 +552,11 @@ Test(him_ctl, graph_json)
     json_object *comps = jget(o, "components");
     cr_assert_eq(json_object_array_length(comps), 5u);
     json_object *p = json_object_array_get_idx(comps, 0);
-    cr_assert_str_eq(json_object_get_string(jget(p, "name")), "platform");
-    cr_assert(json_object_is_type(jget(p, "parent"), json_type_null));
+    cr_assert_str_eq(json_object_get_string(jget(p, "component")), "platform");
+    cr_assert_not(json_object_object_get_ex(p, "parent", NULL), "component 0 has no parent");
     json_object *vm = json_object_array_get_idx(comps, 3);
     cr_assert_eq(json_object_get_uint64(jget(vm, "handle")), 3u);
-    cr_assert_str_eq(json_object_get_string(jget(vm, "name")), "vm");
+    cr_assert_str_eq(json_object_get_string(jget(vm, "component")), "vm");
     cr_assert_str_eq(json_object_get_string(jget(vm, "parent")), "dm");
     cr_assert_eq(json_object_get_uint64(jget(vm, "parent_handle")), 1u);
     json_object *deps = jget(vm, "depends_on");
@@ -597,6 +597,10 @@ Test(him_ctl, refusals_change_nothing)
     snprintf(seq, sizeof(seq), "%llu", s1);
     CTL_AS("vm", "revert", "vm", "0", "--to", "0");
     assert_refused(&s, "reverting an irreversible CCR", "irreversible");
+    cr_assert(strstr(R.err, "denied") == NULL, "an irreversible CCR is no permission matter: %s",
+              R.err);
+    CTL_AS("x", "revert", "vm", "0", "--to", "0");
+    assert_refused(&s, "a wrong capability on an irreversible CCR", "denied");
     CTL_AS("x", "revert", "vm", "1", "--to", seq);
     assert_refused(&s, "a revert with a wrong capability", "denied");
     CTL_AS("x", "revert", "vm", "1", "--to", seq, "--actor", "x");
@@ -616,7 +620,7 @@ Test(him_ctl, refusals_change_nothing)
     CTL_AS("x", "--json", "depend", "vm", "--on", "x", "--actor", "x");
     ASSERT_RC(1);
     json_object *o = out_json();
-    cr_assert_eq(json_object_get_int(jget(o, "code")), (int)SRTM_E_DENIED);
+    cr_assert_eq(json_object_get_int(jget(jget(o, "error"), "status")), (int)SRTM_E_DENIED);
     json_object_put(o);
 }
 
@@ -720,12 +724,13 @@ Test(him_ctl, revert_then_log_shows_markers)
     cr_assert_eq(json_object_get_boolean(jget(m, "reverted")), 0);
     cr_assert_eq(json_object_get_boolean(jget(m, "revert_marker")), 1);
     cr_assert_eq(json_object_get_uint64(jget(m, "revert_to_seq")), s1);
-    cr_assert_eq(json_object_get_uint64(jget(m, "revert_by")), 3u);
-    cr_assert_str_eq(json_object_get_string(jget(m, "revert_by_name")), "vm");
-    cr_assert(json_object_is_type(jget(m, "digest"), json_type_null));
+    cr_assert_eq(json_object_get_uint64(jget(m, "revert_by_handle")), 3u);
+    cr_assert_str_eq(json_object_get_string(jget(m, "revert_by")), "vm");
+    cr_assert_not(json_object_object_get_ex(m, "digest", NULL), "a marker measured nothing");
     json_object *m2 = json_object_array_get_idx(entries, 4);
-    cr_assert_str_eq(json_object_get_string(jget(m2, "revert_by_name")), "dm");
-    cr_assert_not(json_object_object_get_ex(e0, "revert_by_name", NULL), "only on markers");
+    cr_assert_str_eq(json_object_get_string(jget(m2, "revert_by")), "dm");
+    cr_assert_not(json_object_object_get_ex(e0, "revert_by", NULL), "only on markers");
+    cr_assert_not(json_object_object_get_ex(e0, "revert_to_seq", NULL), "only on markers");
     json_object_put(o);
 }
 
@@ -744,7 +749,7 @@ Test(him_ctl, terminate_by_parent)
     json_object *o = out_json();
     json_object *comps = jget(o, "components");
     json_object *vm = json_object_array_get_idx(comps, json_object_array_length(comps) - 1);
-    cr_assert_str_eq(json_object_get_string(jget(vm, "name")), "vm");
+    cr_assert_str_eq(json_object_get_string(jget(vm, "component")), "vm");
     cr_assert_eq(json_object_get_boolean(jget(vm, "terminated")), 1);
     json_object_put(o);
     CTL_D("graph", "--dot");

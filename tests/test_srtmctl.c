@@ -197,7 +197,7 @@ Test(srtmctl, register_json)
     CTL_ADMIN("--json", "register", "comp-j");
     ASSERT_RC(0);
     json_object *o = out_json();
-    cr_assert_str_eq(json_object_get_string(jget(o, "name")), "comp-j");
+    cr_assert_str_eq(json_object_get_string(jget(o, "component")), "comp-j");
     cr_assert(json_object_is_type(jget(o, "handle"), json_type_int));
     cr_assert_gt(json_object_get_uint64(jget(o, "handle")), 0u);
     cr_assert(is_hex(json_object_get_string(jget(o, "capability")), HEX_LEN), "%s", R.out);
@@ -347,7 +347,8 @@ Test(srtmctl, extend_json_and_read_json)
         ASSERT_RC(0);
         json_object *o = out_json();
         uint64_t seq = json_object_get_uint64(jget(o, "seq"));
-        cr_assert_eq(json_object_object_length(o), 1, "%s", R.out);
+        cr_assert_eq(json_object_object_length(o), 3, "component, ccr, seq: %s", R.out);
+        cr_assert_str_eq(json_object_get_string(jget(o, "component")), "js");
         cr_assert_gt(seq, last);
         last = seq;
         json_object_put(o);
@@ -518,10 +519,10 @@ Test(srtmctl, list_json)
     cr_assert_eq(json_object_array_length(arr), 2u, "%s", R.out);
     json_object *p = json_object_array_get_idx(arr, 0);
     cr_assert_eq(json_object_get_uint64(jget(p, "handle")), 0u);
-    cr_assert_str_eq(json_object_get_string(jget(p, "name")), "platform");
+    cr_assert_str_eq(json_object_get_string(jget(p, "component")), "platform");
     json_object *g = json_object_array_get_idx(arr, 1);
     cr_assert_eq(json_object_get_uint64(jget(g, "handle")), h);
-    cr_assert_str_eq(json_object_get_string(jget(g, "name")), "gamma");
+    cr_assert_str_eq(json_object_get_string(jget(g, "component")), "gamma");
     cr_assert_eq(json_object_get_uint64(jget(g, "ccr_count")), 4u);
     cr_assert_eq(json_object_get_uint64(jget(g, "peer_uid")), (uint64_t)getuid());
     cr_assert_gt(json_object_get_uint64(jget(g, "peer_pid")), 0u);
@@ -603,10 +604,9 @@ Test(srtmctl, json_error_object)
     CTL_D("--json", "read", "nosuch");
     ASSERT_RC(1);
     json_object *o = out_json();
-    cr_assert_eq(json_object_get_int(jget(o, "code")), (int)SRTM_E_NO_COMPONENT);
-    cr_assert_str_eq(json_object_get_string(jget(o, "error")),
-                     srtm_strerror(SRTM_E_NO_COMPONENT));
-    cr_assert(json_object_is_type(jget(o, "message"), json_type_string));
+    cr_assert_eq(json_object_get_int(jget(jget(o, "error"), "status")), (int)SRTM_E_NO_COMPONENT);
+    cr_assert_str_eq(json_object_get_string(jget(jget(o, "error"), "id")), "not_found");
+    cr_assert(json_object_is_type(jget(jget(o, "error"), "message"), json_type_string));
     json_object_put(o);
     cr_assert(strstr(R.err, "srtmctl: ") != NULL, "stderr too: %s", R.err);
 
@@ -615,7 +615,7 @@ Test(srtmctl, json_error_object)
     CTL("--socket", D.url, "--cap", D.cap_path, "--json", "extend", "jerr", "0", "--data", "x");
     ASSERT_RC(1);
     o = out_json();
-    cr_assert_eq(json_object_get_int(jget(o, "code")), (int)SRTM_E_DENIED);
+    cr_assert_eq(json_object_get_int(jget(jget(o, "error"), "status")), (int)SRTM_E_DENIED);
     json_object_put(o);
 }
 
@@ -709,7 +709,7 @@ Test(srtmctl, cap_file_readable_by_others_refused)
     CTL("--socket", D.url, "--cap", path, "--json", "register", "x");
     ASSERT_RC(4);
     json_object *o = out_json();
-    cr_assert_eq(json_object_get_int(jget(o, "code")), (int)SRTM_E_DENIED);
+    cr_assert_eq(json_object_get_int(jget(jget(o, "error"), "status")), (int)SRTM_E_DENIED);
     json_object_put(o);
     /* The same content at mode 0600 works: the refusal was the mode. */
     cr_assert_eq(chmod(path, 0600), 0);
@@ -804,7 +804,7 @@ Test(srtmctl_offline, daemon_not_running)
     CTL("--socket", url, "--timeout", "500", "--json", "read", "x");
     ASSERT_RC(3);
     json_object *o = out_json();
-    int code = json_object_get_int(jget(o, "code"));
+    int code = json_object_get_int(jget(jget(o, "error"), "status"));
     cr_assert(code == SRTM_E_TRANSPORT || code == SRTM_E_TIMEOUT, "code %d", code);
     json_object_put(o);
 }

@@ -295,6 +295,20 @@ Test(verify, srtmctl_quote_and_verify)
     const char *vf[] = {ctl, "verify", "/nonexistent", "--aik", P.aik_pem, "--policy", polpath,
                         "--nonce", NONCE_HEX, NULL};
     cr_assert_eq(test_run(vf, out, sizeof(out), err, sizeof(err)), 4);
+    /* '-': the evidence on stdout, straight into verify reading stdin. */
+    const char *pipe[] = {"/bin/sh", "-c",
+                          "\"$0\" --socket \"$1\" quote --nonce \"$2\" vm-a vm-b -o - | "
+                          "\"$0\" verify - --aik \"$3\" --policy \"$4\" --nonce \"$2\"",
+                          ctl, P.d.url, NONCE_HEX, P.aik_pem, polpath, NULL};
+    cr_assert_eq(test_run(pipe, out, sizeof(out), err, sizeof(err)), 0, "%s%s", out, err);
+    cr_assert(strstr(out, "vm-a: trusted\n") != NULL, "%s", out);
+    /* srtmctl status on a TPM: the proof period's scheme and boot, the quotes it made. */
+    const char *stv[] = {ctl, "--socket", P.d.url, "status", NULL};
+    cr_assert_eq(test_run(stv, out, sizeof(out), err, sizeof(err)), 0, "%s%s", out, err);
+    cr_assert(strstr(out, "tpm yes\n") != NULL && strstr(out, "irk_scheme ") != NULL &&
+                  strstr(out, "reset_count ") != NULL && strstr(out, "quote_jobs 0\n") == NULL &&
+                  strstr(out, "tpm_quotes 0\n") == NULL,
+              "%s", out);
 }
 
 /* ---- tpm2_checkquote on the exported TPM part ------------------------------------------ */
@@ -1181,11 +1195,11 @@ Test(verify, a_squatted_name_never_gets_the_real_ones_rules)
     const char *vj[] = {ctl, "--json", "verify", evpath, "--aik", P.aik_pem, "--policy",
                         polpath, "--nonce", NONCE_HEX, NULL};
     cr_assert_eq(test_run(vj, out, sizeof(out), errs, sizeof(errs)), 1, "%s%s", out, errs);
-    cr_expect(strstr(out, "{\"name\":\"vm-b\",\"path\":\"platform/agent/vm-b\",\"trusted\":"
-                          "false,") != NULL,
+    cr_expect(strstr(out, "{\"component\":\"vm-b\",\"path\":\"platform/agent/vm-b\","
+                          "\"trusted\":false,") != NULL,
               "%s", out);
-    cr_expect(strstr(out, "{\"name\":\"platform\",\"path\":\"platform\",\"trusted\":true,") !=
-                  NULL,
+    cr_expect(strstr(out, "{\"component\":\"platform\",\"path\":\"platform\",\"trusted\":"
+                          "true}") != NULL,
               "%s", out);
     /* srtmctl's commands take the path too, and refuse a path the name is not at. */
     const char *rd[] = {ctl, "--socket", P.d.url, "read", "platform/agent/vm-b", "0", NULL};

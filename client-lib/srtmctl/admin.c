@@ -1,5 +1,6 @@
 /*
- * srtmctl's administration commands: list (every component and its quota usage).
+ * srtmctl's administration commands: list (every component and its quota usage) and
+ * status (srtmd's own state).
  */
 #include <stdio.h>
 
@@ -22,7 +23,7 @@ static json_object *component_json(const srtm_components *l, size_t i)
 {
     json_object *o = json_object_new_object();
     bool ok = jput(o, "handle", json_object_new_uint64(srtm_components_handle(l, i)));
-    ok = ok && jput(o, "name", json_object_new_string(srtm_components_name(l, i)));
+    ok = ok && jput(o, "component", json_object_new_string(srtm_components_name(l, i)));
     ok = ok && jput(o, "ccr_count", json_object_new_uint64(srtm_components_ccr_count(l, i)));
     ok = ok && jput(o, "peer_uid", json_object_new_uint64(srtm_components_peer_uid(l, i)));
     ok = ok && jput(o, "peer_pid", json_object_new_uint64(srtm_components_peer_pid(l, i)));
@@ -93,7 +94,90 @@ const command ctl_cmd_list = {
             "line each: 'HANDLE NAME CCRS uid=UID pid=PID' (the uid and pid of the\n"
             "process that registered it). In NAME a backslash is written '\\\\', spaces\n"
             "and control bytes '\\xHH'.\n"
-            "JSON: {\"components\":[{\"handle\",\"name\",\"ccr_count\",\"peer_uid\","
+            "JSON: {\"components\":[{\"component\",\"handle\",\"ccr_count\",\"peer_uid\","
             "\"peer_pid\",\"log_entries\",\"log_bytes\",\"children\"}],\"stored_bytes\","
             "\"memory_budget\"} (usage against srtmd's quotas)\n",
+};
+
+/* ---- status ------------------------------------------------------------------------ */
+
+static void status_text(const srtm_status_info *st)
+{
+    printf("tpm %s\n", st->tpm ? "yes" : "no");
+    if (st->tpm)
+        printf("irk_scheme %s\nreset_count %u\nrestart_count %u\nquote_jobs %llu\n"
+               "tpm_quotes %llu\n",
+               st->irk_scheme, (unsigned)st->reset_count, (unsigned)st->restart_count,
+               (unsigned long long)st->quote_jobs, (unsigned long long)st->tpm_quotes);
+    for (size_t i = 0; i < st->n_listeners; i++) {
+        fputs("listener ", stdout);
+        print_escaped(st->listeners[i], true);
+        putchar('\n');
+    }
+    printf("listener_restarts %u\ncomponents %llu\nlog_entries %llu\nstored_bytes %llu\n"
+           "memory_budget %llu\nseq %llu\n",
+           (unsigned)st->listener_restarts, (unsigned long long)st->components,
+           (unsigned long long)st->log_entries, (unsigned long long)st->stored_bytes,
+           (unsigned long long)st->memory_budget, (unsigned long long)st->seq);
+}
+
+/* Without a TPM the TPM's fields do not apply: left out (docs/json.md). */
+static int status_json(const srtm_status_info *st)
+{
+    json_object *o = json_object_new_object();
+    json_object *urls = json_object_new_array();
+    bool ok = jput(o, "tpm", json_object_new_boolean(st->tpm));
+    if (st->tpm) {
+        ok = ok && jput(o, "irk_scheme", json_object_new_string(st->irk_scheme));
+        ok = ok && jput(o, "reset_count", json_object_new_uint64(st->reset_count));
+        ok = ok && jput(o, "restart_count", json_object_new_uint64(st->restart_count));
+        ok = ok && jput(o, "quote_jobs", json_object_new_uint64(st->quote_jobs));
+        ok = ok && jput(o, "tpm_quotes", json_object_new_uint64(st->tpm_quotes));
+    }
+    for (size_t i = 0; ok && urls != NULL && i < st->n_listeners; i++) {
+        json_object *u = json_object_new_string(st->listeners[i]);
+        if (u == NULL || json_object_array_add(urls, u) != 0) {
+            json_object_put(u);
+            ok = false;
+        }
+    }
+    ok = jput(o, "listeners", urls) && ok;
+    ok = ok && jput(o, "listener_restarts", json_object_new_uint64(st->listener_restarts));
+    ok = ok && jput(o, "components", json_object_new_uint64(st->components));
+    ok = ok && jput(o, "log_entries", json_object_new_uint64(st->log_entries));
+    ok = ok && jput(o, "stored_bytes", json_object_new_uint64(st->stored_bytes));
+    ok = ok && jput(o, "memory_budget", json_object_new_uint64(st->memory_budget));
+    ok = ok && jput(o, "seq", json_object_new_uint64(st->seq));
+    return emit_json(o, ok);
+}
+
+static int status_run(ctx *c, const void *args)
+{
+    (void)args;
+    srtm_status_info st = {.size = sizeof(st)};
+    srtm_err err = srtm_status(c->conn, &st);
+    if (err != SRTM_OK)
+        return fail(c, err);
+    if (c->g.json)
+        return status_json(&st);
+    status_text(&st);
+    return CTL_OK;
+}
+
+const command ctl_cmd_status = {
+    .name = "status",
+    .parse = list_parse, /* no options, no arguments */
+    .run = status_run,
+    .args_size = 1,
+    .synopsis = "status",
+    .help = "Print srtmd's own state, one 'KEY VALUE' line each: tpm (yes or no); with a\n"
+            "TPM irk_scheme, reset_count and restart_count (the TPM boot of the IRK\n"
+            "certificate), quote_jobs and tpm_quotes (joint quotes answered, TPM quotes\n"
+            "made for them); a 'listener URL' line per listener (the local socket first),\n"
+            "listener_restarts (stalled listeners replaced), components, log_entries,\n"
+            "stored_bytes and memory_budget (the quota they count against), seq. Needs no\n"
+            "capability; srtmd answers on its local socket only.\n"
+            "JSON: {\"tpm\"[,\"irk_scheme\",\"reset_count\",\"restart_count\",\"quote_jobs\",\n"
+            "\"tpm_quotes\"],\"listeners\":[urls],\"listener_restarts\",\"components\",\n"
+            "\"log_entries\",\"stored_bytes\",\"memory_budget\",\"seq\"}\n",
 };

@@ -128,7 +128,7 @@ static int save_new_cap(const ctx *c, const register_args *a, int fd, uint64_t h
         return CTL_OK;
     }
     json_object *o = json_object_new_object();
-    bool ok = jput(o, "name", json_object_new_string(a->name));
+    bool ok = jput(o, "component", json_object_new_string(a->name));
     ok = ok && jput(o, "handle", json_object_new_uint64(handle));
     ok = ok && jput(o, "capability_file", json_object_new_string(a->cap_out));
     return emit_json(o, ok);
@@ -145,7 +145,7 @@ static int print_new_cap(const ctx *c, const register_args *a, uint64_t handle,
         printf("handle %llu\ncapability %s\n", (unsigned long long)handle, hex);
     } else {
         json_object *o = json_object_new_object();
-        bool ok = jput(o, "name", json_object_new_string(a->name));
+        bool ok = jput(o, "component", json_object_new_string(a->name));
         ok = ok && jput(o, "handle", json_object_new_uint64(handle));
         ok = ok && jput(o, "capability", json_object_new_string(hex));
         rc = emit_json_secret(o, "capability", ok);
@@ -308,7 +308,7 @@ const command ctl_cmd_register = {
             "  --cap-out FILE    write the capability to FILE (mode 0600; an existing\n"
             "                    FILE is refused before registering) and print\n"
             "                    'capability_file FILE' instead of the capability\n"
-            "JSON: {\"name\",\"handle\",\"capability\"} or {\"name\",\"handle\","
+            "JSON: {\"component\",\"handle\",\"capability\"} or {\"component\",\"handle\","
             "\"capability_file\"}\n",
 };
 
@@ -340,15 +340,24 @@ static int source_digest(const ctx *c, const extend_args *a, uint8_t out[SRTM_DI
         err = srtm_sha256(a->source_arg, strlen(a->source_arg), out);
         break;
     case SRC_FILE:
-        err = srtm_sha256_file(a->source_arg, out);
-        if (err == SRTM_E_IO)
-            return file_error(c, err, "--file '%s' cannot be read", a->source_arg);
-        break;
+        return ctl_hash_input(c, "--file", a->source_arg, out);
     case SRC_NONE:
         err = SRTM_E_INVALID;
         break;
     }
     return err == SRTM_OK ? CTL_CONTINUE : fail(c, err);
+}
+
+/* --desc, or else for --file the path given ("stdin" for "-"), should it fit a
+ * description (bytes of UTF-8, no control bytes: the log would escape them anyway). */
+static const char *extend_desc(const extend_args *a)
+{
+    if (a->desc != NULL || a->source != SRC_FILE)
+        return a->desc;
+    if (ctl_is_stdio(a->source_arg))
+        return "stdin";
+    size_t n = strnlen(a->source_arg, SRTM_MAX_DESC + 1);
+    return n <= SRTM_MAX_DESC && utf8_valid(a->source_arg, n) ? a->source_arg : NULL;
 }
 
 static int extend_run(ctx *c, const void *args)
@@ -362,8 +371,8 @@ static int extend_run(ctx *c, const void *args)
     if (rc != CTL_CONTINUE)
         return rc;
     uint64_t seq = 0;
-    srtm_err err =
-        srtm_extend(c->conn, &c->cap, name, a->ccr, digest, a->event_type, a->desc, &seq);
+    srtm_err err = srtm_extend(c->conn, &c->cap, name, a->ccr, digest, a->event_type,
+                               extend_desc(a), &seq);
     if (err != SRTM_OK)
         return fail(c, err);
     if (!c->g.json) {
@@ -371,7 +380,10 @@ static int extend_run(ctx *c, const void *args)
         return CTL_OK;
     }
     json_object *o = json_object_new_object();
-    return emit_json(o, jput(o, "seq", json_object_new_uint64(seq)));
+    bool ok = jput(o, "component", json_object_new_string(name));
+    ok = ok && jput(o, "ccr", json_object_new_uint64(a->ccr));
+    ok = ok && jput(o, "seq", json_object_new_uint64(seq));
+    return emit_json(o, ok);
 }
 
 enum { O_DIGEST = O_FIRST, O_FILE, O_DATA, O_DESC, O_EVENT };
@@ -446,11 +458,12 @@ const command ctl_cmd_extend = {
             "Needs --cap with NAME's capability. Prints 'seq N', the global sequence\n"
             "number of the measurement.\n"
             "  --digest HEX      the digest itself, 64 hex digits\n"
-            "  --file PATH       SHA-256 of the contents of PATH, hashed locally\n"
+            "  --file PATH       SHA-256 of the contents of PATH ('-': stdin), hashed\n"
+            "                    locally; PATH is the description unless --desc is given\n"
             "  --data TEXT       SHA-256 of the bytes of TEXT, hashed locally\n"
             "  --desc TEXT       description for the log (at most 256 bytes of UTF-8)\n"
             "  --event-type N    event type for the log (0 to 4294967295, default 0)\n"
-            "JSON: {\"seq\"}\n",
+            "JSON: {\"component\",\"ccr\",\"seq\"}\n",
 };
 
 /* ---- read -------------------------------------------------------------------------- */
@@ -598,22 +611,29 @@ static int log_text(const ctx *c, srtm_log_iter *it)
     return err == SRTM_E_END ? CTL_OK : fail(c, err);
 }
 
+/* What applies to the entry only: a measurement has a digest, an event type and (when
+ * given) a description; a revert marker the point returned to and who asked. */
+static bool entry_fields(json_object *o, const srtm_log_entry *e)
+{
+    if (srtm_log_entry_is_revert(e))
+        return jput(o, "revert_to_seq", json_object_new_uint64(srtm_log_entry_revert_to(e))) &&
+               jput(o, "revert_by_handle", json_object_new_uint64(srtm_log_entry_revert_by(e)));
+    const char *desc = srtm_log_entry_description(e);
+    bool ok = jput_hex(o, "digest", srtm_log_entry_digest(e), SRTM_DIGEST_LEN);
+    ok = ok && jput(o, "event_type", json_object_new_uint64(srtm_log_entry_event_type(e)));
+    if (desc[0] != '\0')
+        ok = ok && jput(o, "description", json_object_new_string(desc));
+    return ok;
+}
+
 static json_object *entry_json(const srtm_log_entry *e)
 {
     json_object *o = json_object_new_object();
     bool ok = jput(o, "index", json_object_new_uint64(srtm_log_entry_index(e)));
     ok = ok && jput(o, "seq", json_object_new_uint64(srtm_log_entry_seq(e)));
-    const uint8_t *digest = srtm_log_entry_digest(e);
-    if (digest != NULL)
-        ok = ok && jput_hex(o, "digest", digest, SRTM_DIGEST_LEN);
-    else /* a revert marker measured nothing */
-        ok = ok && json_object_object_add(o, "digest", NULL) == 0;
-    ok = ok && jput(o, "event_type", json_object_new_uint64(srtm_log_entry_event_type(e)));
-    ok = ok && jput(o, "description", json_object_new_string(srtm_log_entry_description(e)));
-    ok = ok && jput(o, "reverted", json_object_new_boolean(srtm_log_entry_reverted(e)));
     ok = ok && jput(o, "revert_marker", json_object_new_boolean(srtm_log_entry_is_revert(e)));
-    ok = ok && jput(o, "revert_to_seq", json_object_new_uint64(srtm_log_entry_revert_to(e)));
-    ok = ok && jput(o, "revert_by", json_object_new_uint64(srtm_log_entry_revert_by(e)));
+    ok = ok && jput(o, "reverted", json_object_new_boolean(srtm_log_entry_reverted(e)));
+    ok = ok && entry_fields(o, e);
     if (!ok) {
         json_object_put(o);
         return NULL;
@@ -644,27 +664,38 @@ static srtm_err log_collect(srtm_log_iter *it, json_object *arr, bool *more)
     return err == SRTM_E_END ? SRTM_OK : err;
 }
 
-/* "revert_by_name" beside each marker's "revert_by" handle, from the graph of the
- * component (itself and its closure, which holds its parent chain: everyone srtmd lets
- * revert it). Read once, only when a marker is there; without it the names are left out. */
+/* "revert_by", the name of who reverted, beside each marker's "revert_by_handle", from
+ * the graph of the component (itself and its closure, which holds its parent chain:
+ * everyone srtmd lets revert it). Read once, only when a marker is there; without it the
+ * names are left out. */
 static bool add_revert_names(const ctx *c, const char *name, json_object *arr)
 {
     srtm_graph *g = NULL;
     bool ok = true;
     for (size_t k = 0; ok && k < json_object_array_length(arr); k++) {
-        json_object *e = json_object_array_get_idx(arr, k), *m = NULL, *by = NULL;
-        if (!json_object_object_get_ex(e, "revert_marker", &m) || !json_object_get_boolean(m) ||
-            !json_object_object_get_ex(e, "revert_by", &by))
+        json_object *e = json_object_array_get_idx(arr, k), *by = NULL;
+        if (!json_object_object_get_ex(e, "revert_by_handle", &by))
             continue;
         if (g == NULL && srtm_graph_read(c->conn, name, &g) != SRTM_OK)
             break;
         uint64_t h = json_object_get_uint64(by);
         for (size_t i = 0; ok && i < srtm_graph_count(g); i++)
             if (srtm_graph_handle(g, i) == h)
-                ok = jput(e, "revert_by_name", json_object_new_string(srtm_graph_name(g, i)));
+                ok = jput(e, "revert_by", json_object_new_string(srtm_graph_name(g, i)));
     }
     srtm_graph_free(g);
     return ok;
+}
+
+/* The component's handle, which the log itself does not carry. */
+static srtm_err component_handle(const ctx *c, const char *name, uint32_t ccr, uint64_t *out)
+{
+    srtm_ccrs *ccrs = NULL;
+    srtm_err err = srtm_read(c->conn, name, &ccr, 1, &ccrs);
+    if (err == SRTM_OK)
+        *out = srtm_ccrs_handle(ccrs);
+    srtm_ccrs_free(ccrs);
+    return err;
 }
 
 static int log_json(const ctx *c, const char *name, uint32_t ccr, srtm_log_iter *it)
@@ -673,7 +704,10 @@ static int log_json(const ctx *c, const char *name, uint32_t ccr, srtm_log_iter 
     if (arr == NULL)
         return emit_json(NULL, false);
     bool more = false;
+    uint64_t handle = 0;
     srtm_err err = log_collect(it, arr, &more);
+    if (err == SRTM_OK)
+        err = component_handle(c, name, ccr, &handle);
     if (err != SRTM_OK) {
         json_object_put(arr);
         return fail(c, err);
@@ -681,6 +715,7 @@ static int log_json(const ctx *c, const char *name, uint32_t ccr, srtm_log_iter 
     json_object *o = json_object_new_object();
     bool ok = add_revert_names(c, name, arr);
     ok = ok && jput(o, "component", json_object_new_string(name));
+    ok = ok && jput(o, "handle", json_object_new_uint64(handle));
     ok = ok && jput(o, "ccr", json_object_new_uint64(ccr));
     ok = ok && jput(o, "next_offset", json_object_new_uint64(srtm_log_offset(it)));
     ok = ok && jput(o, "more", json_object_new_boolean(more));
@@ -757,11 +792,11 @@ const command ctl_cmd_log = {
             "  --from OFFSET     start at entry OFFSET (default 0)\n"
             "  --format cel      the live measurements as a TCG Canonical Event Log (JSON\n"
             "                    array, pcr = CCR; docs/evidence.md)\n"
-            "JSON: {\"component\",\"ccr\",\"next_offset\",\"more\",\"entries\":[{\"index\",\n"
-            "\"seq\",\"digest\",\"event_type\",\"description\",\"reverted\",\"revert_marker\",\n"
-            "\"revert_to_seq\",\"revert_by\",\"revert_by_name\"}]} (\"digest\" is null\n"
-            "for a revert marker; \"revert_by_name\" only on markers); at most 65536 entries per run: when \"more\" is true, go on\n"
-            "with --from next_offset.\n",
+            "JSON: {\"component\",\"handle\",\"ccr\",\"next_offset\",\"more\",\"entries\":\n"
+            "[{\"index\",\"seq\",\"revert_marker\",\"reverted\", then for a measurement\n"
+            "\"digest\",\"event_type\"[,\"description\"], for a revert marker \"revert_to_seq\",\n"
+            "\"revert_by\",\"revert_by_handle\"}]} (docs/json.md); at most 65536 entries per\n"
+            "run: when \"more\" is true, go on with --from next_offset.\n",
 };
 
 /* ---- revert ------------------------------------------------------------------------ */

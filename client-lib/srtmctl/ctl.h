@@ -30,6 +30,7 @@ enum {
 #define MAX_URL 4096u
 #define MAX_PATH_ARG 1024 /* bytes of a component path given for NAME */
 #define HEX_DIGEST_LEN (2u * SRTM_DIGEST_LEN)
+#define CTL_MAX_POLICY (16u * 1024u * 1024u) /* bytes of a policy read from stdin */
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* getopt codes every command shares; a command's own codes start at O_FIRST. */
@@ -73,7 +74,7 @@ extern const command ctl_cmd_register, ctl_cmd_extend, ctl_cmd_read, ctl_cmd_log
     ctl_cmd_revert, ctl_cmd_terminate;
 extern const command ctl_cmd_depend, ctl_cmd_undepend, ctl_cmd_graph;
 extern const command ctl_cmd_quote, ctl_cmd_verify;
-extern const command ctl_cmd_list;
+extern const command ctl_cmd_list, ctl_cmd_status;
 extern const command ctl_cmd_policy, ctl_cmd_show;
 
 extern const char ctl_exit_help[];
@@ -129,7 +130,10 @@ int log_cel(const ctx *c, const char *name, uint32_t ccr, srtm_log_iter *it);
 /* ---- failures (errors.c) ---- */
 
 int exit_code_for(srtm_err err);
+/* With --json, the error object of docs/json.md on stdout: id srtm_err_id(err). */
 void json_error(const ctx *c, srtm_err err, const char *message);
+/* Whether usage errors also print the error object (id "usage"). */
+void ctl_set_json_errors(bool on);
 /* A request that libsrtm or srtmd refused. */
 int fail(const ctx *c, srtm_err err);
 /* A local file that could not be used; the message names it. */
@@ -137,6 +141,17 @@ int file_error(const ctx *c, srtm_err err, const char *fmt, ...) SRTM_PRINTF(3, 
 /* One line: what is wrong and where to read more. */
 int usage_error(const command *cmd, const char *fmt, ...) SRTM_PRINTF(2, 3);
 const char *cap_load_reason(srtm_err err);
+
+/* ---- local files (io.c): "-" is stdin for an input, stdout for an output ---- */
+
+bool ctl_is_stdio(const char *path);
+/* The whole of path, at most max bytes, NUL-terminated into a new *buf (the caller frees
+ * it); what names it in the error ("evidence file"). */
+int ctl_read_input(const ctx *c, const char *what, const char *path, size_t max, char **buf,
+                   size_t *len);
+/* SHA-256 of the contents of path. */
+int ctl_hash_input(const ctx *c, const char *what, const char *path,
+                   uint8_t out[SRTM_DIGEST_LEN]);
 
 /* ---- components named by path (graph.c) ---- */
 

@@ -18,15 +18,30 @@ int exit_code_for(srtm_err err)
     return CTL_FAILED;
 }
 
+/* Usage errors come before a ctx exists: main says once whether --json was given. */
+static bool json_errors;
+
+void ctl_set_json_errors(bool on)
+{
+    json_errors = on;
+}
+
+/* {"error":{"id":ID,"status":N,"message":TEXT}} (docs/json.md). */
+static void json_error_object(const char *id, srtm_err status, const char *message)
+{
+    json_object *o = json_object_new_object();
+    json_object *e = json_object_new_object();
+    bool ok = jput(e, "id", json_object_new_string(id));
+    ok = ok && jput(e, "status", json_object_new_int((int)status));
+    ok = ok && jput(e, "message", json_object_new_string(message));
+    ok = jput(o, "error", e) && ok;
+    emit_json(o, ok);
+}
+
 void json_error(const ctx *c, srtm_err err, const char *message)
 {
-    if (!c->g.json)
-        return;
-    json_object *o = json_object_new_object();
-    bool ok = jput(o, "error", json_object_new_string(srtm_strerror(err)));
-    ok = ok && jput(o, "code", json_object_new_int((int)err));
-    ok = ok && jput(o, "message", json_object_new_string(message));
-    emit_json(o, ok);
+    if (c->g.json)
+        json_error_object(srtm_err_id(err), err, message[0] != '\0' ? message : srtm_strerror(err));
 }
 
 int fail(const ctx *c, srtm_err err)
@@ -72,6 +87,8 @@ int usage_error(const command *cmd, const char *fmt, ...)
                 cmd->name);
     else
         fprintf(stderr, "srtmctl: %s (try 'srtmctl --help')\n", msg);
+    if (json_errors)
+        json_error_object("usage", SRTM_E_INVALID, msg);
     return CTL_USAGE;
 }
 

@@ -198,11 +198,14 @@ static json_object *graph_node_json(const void *gv, size_t i)
     json_object *handles = json_object_new_array();
     bool ok = names != NULL && handles != NULL;
     ok = jput(o, "handle", json_object_new_uint64(h)) && ok;
-    ok = ok && jput(o, "name", json_object_new_string(srtm_graph_name(g, i)));
-    /* json-c stores a NULL value as JSON null: component 0 has no parent. */
-    ok = ok && json_object_object_add(
-                   o, "parent", h == 0 ? NULL : name_json(g, srtm_graph_parent(g, i))) == 0;
-    ok = ok && jput(o, "parent_handle", json_object_new_uint64(srtm_graph_parent(g, i)));
+    ok = ok && jput(o, "component", json_object_new_string(srtm_graph_name(g, i)));
+    /* Component 0 has no parent: both fields are left out. */
+    if (h != 0) {
+        const char *parent = graph_name_of(g, srtm_graph_parent(g, i));
+        if (parent != NULL)
+            ok = ok && jput(o, "parent", json_object_new_string(parent));
+        ok = ok && jput(o, "parent_handle", json_object_new_uint64(srtm_graph_parent(g, i)));
+    }
     for (size_t k = 0; ok && k < n; k++) {
         json_object *dn = name_json(g, deps[k]);
         json_object *dh = json_object_new_uint64(deps[k]);
@@ -215,8 +218,13 @@ static json_object *graph_node_json(const void *gv, size_t i)
             ok = false;
         }
     }
-    ok = jput(o, "depends_on", names) && ok;
-    ok = jput(o, "depends_on_handles", handles) && ok;
+    if (n > 0) {
+        ok = jput(o, "depends_on", names) && ok;
+        ok = jput(o, "depends_on_handles", handles) && ok;
+    } else {
+        json_object_put(names);
+        json_object_put(handles);
+    }
     ok = ok && jput(o, "terminated", json_object_new_boolean(srtm_graph_terminated(g, i)));
     if (!ok) {
         json_object_put(o);
@@ -342,9 +350,9 @@ const command ctl_cmd_graph = {
             "                    (dashed when terminated), an edge A -> B per dependency\n"
             "                    of A on B (solid to the parent, dashed otherwise);\n"
             "                    render with 'dot -Tpng'. Not with --json.\n"
-            "JSON: {\"components\":[{\"handle\",\"name\",\"parent\",\"parent_handle\",\n"
-            "\"depends_on\":[names],\"depends_on_handles\":[],\"terminated\"}]}\n"
-            "(\"parent\" is null for component 0)\n",
+            "JSON: {\"components\":[{\"component\",\"handle\",\"parent\",\"parent_handle\",\n"
+            "\"depends_on\":[names],\"depends_on_handles\":[handles],\"terminated\"}]}\n"
+            "(no parent fields for component 0, no depends_on fields without dependencies)\n",
 };
 
 /* ---- components named by path ------------------------------------------------------ */

@@ -5,7 +5,9 @@
  * family's file (ccr.c, graph.c, quote.c, admin.c) and owns its options, its argument
  * struct and its parser. Every command goes through the same phases: parse its arguments
  * (no I/O, so a usage error never touches a file or the daemon), load the capability when
- * the command mutates, connect unless it is offline, act, print.
+ * the command mutates, connect unless it is offline, act, print. Shared helpers: args.c
+ * (numbers, names, the getopt driver), errors.c (messages, exit codes, the JSON error
+ * object), json.c (output), io.c (local files, '-' for stdin and stdout).
  *
  * Adding a command: write a file (or a section of its family's file) defining a
  * `const command ctl_cmd_NAME` (ctl.h), declare it in ctl.h, add the file to
@@ -24,8 +26,9 @@
 /* The order is the order of 'srtmctl --help'. */
 static const command *const commands[] = {
     &ctl_cmd_register, &ctl_cmd_extend,    &ctl_cmd_read,  &ctl_cmd_log,
-    &ctl_cmd_list,     &ctl_cmd_depend,    &ctl_cmd_undepend, &ctl_cmd_revert,
-    &ctl_cmd_terminate, &ctl_cmd_graph,    &ctl_cmd_quote, &ctl_cmd_verify,
+    &ctl_cmd_list,     &ctl_cmd_depend,    &ctl_cmd_undepend,
+    &ctl_cmd_revert,   &ctl_cmd_terminate, &ctl_cmd_graph, &ctl_cmd_quote,
+    &ctl_cmd_verify,   &ctl_cmd_status,
     &ctl_cmd_policy,   &ctl_cmd_show,
 };
 
@@ -33,11 +36,13 @@ const char ctl_exit_help[] =
     "Exit status:\n"
     "  0  success\n"
     "  1  srtmd refused the request or the operation failed; the reason is on stderr and,\n"
-    "     with --json, also on stdout as {\"error\":..,\"code\":N,\"message\":..};\n"
+    "     with --json, also on stdout as {\"error\":{\"id\":..,\"status\":N,\"message\":..}}\n"
+    "     (docs/json.md);\n"
     "     for verify: the evidence does not verify or a requested component is untrusted\n"
     "  2  usage error: a bad or missing argument, including a command that changes\n"
     "     state (register, extend, depend, undepend, revert, terminate) without --cap\n"
-    "     (nothing is sent to srtmd)\n"
+    "     (nothing is sent to srtmd); with --json before COMMAND, also the error\n"
+    "     object, id \"usage\"\n"
     "  3  srtmd could not be reached or did not answer in time\n"
     "  4  local file problem: the --cap file, --cap-out or --file is unreadable, exists,\n"
     "     or has unsafe permissions (a capability file must be mode 0600, owned by you\n"
@@ -192,10 +197,24 @@ static int finish_output(int rc)
     return rc;
 }
 
+/* Whether --json comes before the command, so that a usage error found before the
+ * global options are parsed prints the error object too. */
+static bool wants_json(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            return true;
+        if (find_command(argv[i]) != NULL)
+            return false;
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     ctx c;
     memset(&c, 0, sizeof(c));
+    ctl_set_json_errors(wants_json(argc, argv));
     int cmd_index = 0;
     int rc = parse_globals(argc, argv, &c.g, &cmd_index);
     const command *cmd = NULL;

@@ -52,6 +52,8 @@ static srtm_err write_public_file(const char *path, const uint8_t *data, size_t 
 
 static int quote_output(const ctx *c, const quote_args *a, size_t len)
 {
+    if (ctl_is_stdio(a->output))
+        return CTL_OK; /* the evidence itself is the output */
     if (!c->g.json) {
         printf("evidence %s %zu\n", a->output, len);
         if (a->export_dir != NULL)
@@ -87,7 +89,11 @@ static int quote_run(ctx *c, const void *args)
     if (err != SRTM_OK)
         return fail(c, err);
     int rc = CTL_CONTINUE;
-    if (write_public_file(a->output, ev, len) != SRTM_OK)
+    if (ctl_is_stdio(a->output)) {
+        if (fwrite(ev, 1, len, stdout) != len)
+            rc = file_error(c, SRTM_E_IO, "cannot write the evidence to stdout: %s",
+                            strerror(errno));
+    } else if (write_public_file(a->output, ev, len) != SRTM_OK)
         rc = file_error(c, SRTM_E_IO, "cannot write evidence file '%s': %s", a->output,
                         strerror(errno));
     if (rc == CTL_CONTINUE && a->export_dir != NULL)
@@ -125,7 +131,6 @@ static int quote_option(const command *cmd, int code, const char *arg, void *arg
 
 static int quote_parse(const command *cmd, const globals *g, int argc, char **argv, void *args)
 {
-    (void)g;
     quote_args *a = args;
     int first = 0;
     int rc = ctl_getopt(cmd, argc, argv, "o:", quote_opts, quote_option, a, &first);
@@ -143,6 +148,8 @@ static int quote_parse(const command *cmd, const globals *g, int argc, char **ar
                          SRTM_MAX_NONCE);
     if (rc == CTL_CONTINUE && a->output == NULL)
         rc = usage_error(cmd, "needs -o EVIDENCE");
+    if (rc == CTL_CONTINUE && ctl_is_stdio(a->output) && g->json)
+        rc = usage_error(cmd, "-o - (the evidence on stdout) and --json exclude each other");
     return rc;
 }
 
@@ -157,7 +164,8 @@ const command ctl_cmd_quote = {
             "to the nonce. Writes the evidence (mode 0644, replacing EVIDENCE) and prints\n"
             "'evidence EVIDENCE BYTES'. Nothing is verified: use 'srtmctl verify'.\n"
             "  --nonce HEX       the verifier's nonce, 16 to 64 bytes in hex\n"
-            "  -o, --output FILE the evidence file\n"
+            "  -o, --output FILE the evidence file ('-': stdout, the evidence only; not\n"
+            "                    with --json)\n"
             "  --export-tpm DIR  also write the TPM part for tpm2-tools into DIR (created\n"
             "                    if missing): quote.attest, quote.sig (DER), quote.pcrs\n"
             "                    (tpm2_quote's format), quote.pcrvalues (raw), pcrs.txt,\n"
@@ -211,9 +219,12 @@ static void verify_text(const srtm_verify_result *r)
 static json_object *check_item(const void *r, size_t i)
 {
     json_object *o = json_object_new_object();
-    bool ok = jput(o, "name", json_object_new_string(srtm_verify_result_check_name(r, i)));
-    ok = ok && jput(o, "ok", json_object_new_boolean(srtm_verify_result_check_ok(r, i)));
-    ok = ok && jput(o, "reason", json_object_new_string(srtm_verify_result_check_reason(r, i)));
+    bool passed = srtm_verify_result_check_ok(r, i);
+    bool ok = jput(o, "check", json_object_new_string(srtm_verify_result_check_name(r, i)));
+    ok = ok && jput(o, "ok", json_object_new_boolean(passed));
+    if (!passed)
+        ok = ok &&
+             jput(o, "reason", json_object_new_string(srtm_verify_result_check_reason(r, i)));
     if (!ok) {
         json_object_put(o);
         return NULL;
@@ -226,17 +237,24 @@ static json_object *verdict_item(const void *r, size_t i)
     json_object *o = json_object_new_object();
     json_object *reasons = json_object_new_array();
     const char *path = srtm_verify_result_component_path(r, i);
-    bool ok = jput(o, "name", json_object_new_string(srtm_verify_result_component_name(r, i)));
-    /* json-c's null is the NULL object, which jput would take for a failure. */
-    ok = ok && (path[0] != '\0' ? jput(o, "path", json_object_new_string(path))
-                                 : json_object_object_add(o, "path", NULL) == 0);
+    size_t n = srtm_verify_result_component_reason_count(r, i);
+    bool ok = jput(o, "component",
+                   json_object_new_string(srtm_verify_result_component_name(r, i)));
+    if (path[0] != '\0')
+        ok = ok && jput(o, "path", json_object_new_string(path));
     ok = ok &&
          jput(o, "trusted", json_object_new_boolean(srtm_verify_result_component_trusted(r, i)));
-    for (size_t j = 0; ok && j < srtm_verify_result_component_reason_count(r, i); j++)
-        ok = json_object_array_add(
-                 reasons, json_object_new_string(srtm_verify_result_component_reason(r, i, j))) ==
-             0;
-    ok = jput(o, "reasons", reasons) && ok;
+    for (size_t j = 0; ok && j < n; j++) {
+        json_object *s = json_object_new_string(srtm_verify_result_component_reason(r, i, j));
+        if (s == NULL || json_object_array_add(reasons, s) != 0) {
+            json_object_put(s);
+            ok = false;
+        }
+    }
+    if (n > 0)
+        ok = jput(o, "reasons", reasons) && ok;
+    else
+        json_object_put(reasons);
     if (!ok) {
         json_object_put(o);
         return NULL;
@@ -260,24 +278,60 @@ static int verify_json(const srtm_verify_result *r)
 }
 
 /* The three local inputs; any problem is exit 4 with the file named. */
+/* The policy from a file, or from stdin ("-"; a "reference_file" in it is looked for in
+ * the current directory). */
+static int verify_policy(const ctx *c, const char *path, srtm_verifier_policy **pol)
+{
+    char msg[1024];
+    char *text = NULL;
+    size_t len = 0;
+    srtm_err err = SRTM_OK;
+    if (!ctl_is_stdio(path)) {
+        err = srtm_policy_load(path, pol, msg, sizeof(msg));
+    } else {
+        int rc = ctl_read_input(c, "policy file", path, CTL_MAX_POLICY, &text, &len);
+        if (rc != CTL_CONTINUE)
+            return rc;
+        err = srtm_policy_parse(text, len, ".", pol, msg, sizeof(msg));
+        free(text);
+    }
+    if (err != SRTM_OK)
+        return file_error(c, err, "policy file '%s': %s", ctl_is_stdio(path) ? "stdin" : path,
+                          msg);
+    return CTL_CONTINUE;
+}
+
+/* The three local inputs; any problem is exit 4 with the file named. */
 static int verify_inputs(const ctx *c, const verify_args *a, uint8_t **ev, size_t *ev_len,
                          char **pem, srtm_verifier_policy **pol)
 {
     size_t pem_len = 0;
-    srtm_err err = read_small_file(a->evidence, (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE,
-                                   (char **)ev, ev_len);
-    if (err != SRTM_OK)
-        return file_error(c, err, "evidence file '%s': %s", a->evidence,
-                          err == SRTM_E_IO ? strerror(errno) : srtm_strerror(err));
-    err = read_small_file(a->aik, 64 * 1024, pem, &pem_len);
-    if (err != SRTM_OK)
-        return file_error(c, err, "AIK file '%s': %s", a->aik,
-                          err == SRTM_E_IO ? strerror(errno) : srtm_strerror(err));
-    char msg[1024];
-    err = srtm_policy_load(a->policy, pol, msg, sizeof(msg));
-    if (err != SRTM_OK)
-        return file_error(c, err, "policy file '%s': %s", a->policy, msg);
-    return CTL_CONTINUE;
+    int rc = ctl_read_input(c, "evidence file", a->evidence,
+                            (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE, (char **)ev, ev_len);
+    if (rc == CTL_CONTINUE)
+        rc = ctl_read_input(c, "AIK file", a->aik, 64 * 1024, pem, &pem_len);
+    if (rc == CTL_CONTINUE)
+        rc = verify_policy(c, a->policy, pol);
+    return rc;
+}
+
+/* Bytes that are not evidence at all fail every check for the same reason: say so once. */
+static bool not_evidence(const srtm_verify_result *r)
+{
+    return srtm_verify_result_check_count(r) > 0 &&
+           strcmp(srtm_verify_result_check_name(r, 0), "evidence-parse") == 0 &&
+           !srtm_verify_result_check_ok(r, 0);
+}
+
+static int verify_not_evidence(const ctx *c, const verify_args *a, const srtm_verify_result *r)
+{
+    char msg[PATH_MAX + 512];
+    snprintf(msg, sizeof(msg), "'%s' is not an evidence file (%s)",
+             ctl_is_stdio(a->evidence) ? "stdin" : a->evidence,
+             srtm_verify_result_check_reason(r, 0));
+    fprintf(stderr, "srtmctl: verify: %s\n", msg);
+    json_error(c, SRTM_E_MALFORMED, msg);
+    return CTL_FAILED;
 }
 
 /* The verdict as a signed EAR (docs/verifier.md), written whatever the verdict: a
@@ -327,6 +381,8 @@ static int verify_run(ctx *c, const void *args)
                             a->aik);
         else if (err != SRTM_OK && err != SRTM_E_DENIED)
             rc = fail(c, err);
+        else if (not_evidence(r))
+            rc = verify_not_evidence(c, a, r);
         else if (a->ear_key != NULL && (rc = verify_ear(c, a, r)) != CTL_CONTINUE)
             ;
         else if (c->g.json)
@@ -391,6 +447,11 @@ static int verify_parse(const command *cmd, const globals *g, int argc, char **a
         rc = usage_error(cmd, "needs --policy FILE");
     if (rc == CTL_CONTINUE && (a->ear_key == NULL) != (a->output == NULL))
         rc = usage_error(cmd, "--ear KEY.pem and -o FILE go together");
+    if (rc == CTL_CONTINUE && ctl_is_stdio(a->evidence) + ctl_is_stdio(a->aik) +
+                                      ctl_is_stdio(a->policy) > 1)
+        rc = usage_error(cmd, "only one of EVIDENCE, --aik and --policy can be '-' (stdin)");
+    if (rc == CTL_CONTINUE && a->ear_key != NULL && ctl_is_stdio(a->policy))
+        rc = usage_error(cmd, "--ear needs the policy as a file: its SHA-256 names it");
     return rc;
 }
 
@@ -410,10 +471,13 @@ const command ctl_cmd_verify = {
             "component in the report) is trusted; 1 otherwise.\n"
             "  --aik FILE        the AIK public key (PEM, from srtm-keymgr enroll)\n"
             "  --policy FILE     the verification policy (JSON)\n"
+            "EVIDENCE, the AIK or the policy (one of them) may be '-': stdin. Bytes that are\n"
+            "not evidence at all are reported once: 'not an evidence file' (exit 1).\n"
             "  --nonce HEX       the nonce given to 'srtmctl quote'\n"
             "  --ear KEY.pem     also write the verdict as an EAR attestation result, a JWT\n"
             "                    signed with this P-256 private key (ES256), whatever the\n"
             "  -o, --output FILE verdict, into FILE (mode 0644; docs/verifier.md)\n"
-            "JSON: {\"ok\",\"checks\":[{\"name\",\"ok\",\"reason\"}],\"components\":"
-            "[{\"name\",\"trusted\",\"reasons\":[]}]}\n",
+            "JSON: {\"ok\",\"checks\":[{\"check\",\"ok\"[,\"reason\"]}],\"components\":"
+            "[{\"component\"[,\"path\"],\"trusted\"[,\"reasons\":[]]}]}\n"
+            "(\"reason\" and \"reasons\" only for what failed)\n",
 };

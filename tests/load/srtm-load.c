@@ -80,10 +80,10 @@ static const unsigned steady_weights[OP_COUNT] = {0, 0, 55, 30, 0, 5, 0, 5};
 enum fail_kind { FAIL_REVERT_IRREVERSIBLE, FAIL_WRONG_CAP, FAIL_NO_COMPONENT, FAIL_NO_CCR,
                  FAIL_KINDS };
 static const char *const fail_names[FAIL_KINDS] = {
-    "revert of an irreversible CCR (DENIED)", "extend with a wrong capability (DENIED)",
+    "revert of an irreversible CCR (INVALID)", "extend with a wrong capability (DENIED)",
     "unknown component (NO_COMPONENT)", "CCR out of range (NO_CCR)",
 };
-static const srtm_err fail_codes[FAIL_KINDS] = {SRTM_E_DENIED, SRTM_E_DENIED,
+static const srtm_err fail_codes[FAIL_KINDS] = {SRTM_E_INVALID, SRTM_E_DENIED,
                                                 SRTM_E_NO_COMPONENT, SRTM_E_NO_CCR};
 
 /* Latency histogram: 32 buckets per power of two of nanoseconds (3 % resolution). */

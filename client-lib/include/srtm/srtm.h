@@ -91,6 +91,10 @@ typedef enum srtm_policy {
 /* A human-readable, static description of err; never NULL. */
 SRTM_API const char *srtm_strerror(srtm_err err);
 
+/* A stable lower-case identifier of err for programs ("denied", "not_found", "quota";
+ * docs/json.md lists them), "unknown" for a code it does not know; never NULL. */
+SRTM_API const char *srtm_err_id(srtm_err err);
+
 /* The library version, SRTM_VERSION_STRING of the build. */
 SRTM_API const char *srtm_version(void);
 
@@ -200,7 +204,7 @@ SRTM_API srtm_err srtm_depend(srtm_conn *conn, const srtm_cap *cap, const char *
  * actor's capability; the actor (NULL: component itself) must be component or its parent
  * chain (SRTM_E_DENIED otherwise). The undone measurements stay in the log marked reverted, and a
  * revert marker recording to_seq and the actor is appended. An IRREVERSIBLE CCR is
- * SRTM_E_DENIED; a to_seq that is not a live measurement of this CCR is SRTM_E_RANGE.
+ * SRTM_E_INVALID (for an authorised actor: a wrong capability is SRTM_E_DENIED first); a to_seq that is not a live measurement of this CCR is SRTM_E_RANGE.
  * Out-parameters may be NULL: *reverted_out how many measurements were undone, value_out
  * the CCR's value now, *seq_out the sequence number of the marker.
  */
@@ -368,6 +372,41 @@ SRTM_API int srtm_log_entry_is_revert(const srtm_log_entry *e);
  * (0: its initial value), and the handle of the component that asked. 0 otherwise. */
 SRTM_API uint64_t srtm_log_entry_revert_to(const srtm_log_entry *e);
 SRTM_API uint64_t srtm_log_entry_revert_by(const srtm_log_entry *e);
+
+/* ---- srtmd's status --------------------------------------------------------------- */
+
+#define SRTM_STATUS_MAX_LISTENERS 4u
+#define SRTM_STATUS_MAX_URL 512u /* bytes of a listener URL, NUL included */
+
+/*
+ * srtmd's own state (docs/protocol.md, "status"). A value type: the caller sets size to
+ * sizeof(srtm_status_info) and libsrtm fills no more than that, so fields are only ever
+ * appended and an older caller keeps working with a newer library.
+ */
+typedef struct srtm_status_info {
+    size_t size;
+    bool tpm;               /* srtmd quotes with a TPM (false: --no-tpm) */
+    char irk_scheme[16];    /* "mit", "s1t", "perboot"; "" without a TPM */
+    uint32_t reset_count;   /* the TPM boot of the IRK certificate (its clock info) */
+    uint32_t restart_count;
+    uint64_t quote_jobs;    /* joint quotes answered so far */
+    uint64_t tpm_quotes;    /* TPM quotes made for them: the quoter's health */
+    size_t n_listeners;     /* the URLs srtmd serves; the first is the local socket */
+    char listeners[SRTM_STATUS_MAX_LISTENERS][SRTM_STATUS_MAX_URL];
+    uint32_t listener_restarts; /* stalled local listeners the watchdog replaced */
+    uint64_t components;    /* component 0 included */
+    uint64_t log_entries;   /* in every CCR's log */
+    uint64_t stored_bytes;  /* accounted bytes, against memory_budget (the quota) */
+    uint64_t memory_budget;
+    uint64_t seq;           /* the global sequence number */
+} srtm_status_info;
+
+/*
+ * Ask srtmd for its status; no capability. srtmd answers on its local socket only
+ * (SRTM_E_DENIED from a read-only tcp listener). out->size must be set (SRTM_E_INVALID
+ * otherwise); out is written only on success.
+ */
+SRTM_API srtm_err srtm_status(srtm_conn *conn, srtm_status_info *out);
 
 /* ---- Listing components ---------------------------------------------------------- */
 
