@@ -43,7 +43,7 @@ def main():
         regs[key] = hashlib.sha256(regs.get(key, bytes(32)) + digest).digest()
     seen = set()
     if "report" not in show:  # one component's CCRs, as 'srtmctl --json read' says
-        show = {"report": {"components": [{"handle": None, "name": "the component",
+        show = {"report": {"components": [{"handle": None, "component": "the component",
                                            "ccrs": show["ccrs"]}]}}
     for comp in show["report"]["components"]:
         for ccr in comp["ccrs"]:
@@ -52,7 +52,7 @@ def main():
             got = regs.get(key, bytes(32)).hex()
             if got != ccr["value"]:
                 fail("%s CCR %d: the CEL replays to %s, srtm reports %s"
-                     % (comp["name"], ccr["index"], got, ccr["value"]))
+                     % (comp["component"], ccr["index"], got, ccr["value"]))
     extra = set(regs) - seen
     if extra:
         fail("records for registers srtm does not report: %r" % sorted(extra))

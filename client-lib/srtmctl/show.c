@@ -31,6 +31,12 @@ static json_object *get(json_object *o, const char *key)
     return v;
 }
 
+/* Entries of an array field; 0 when it is absent (nothing to list). */
+static size_t alen(json_object *a)
+{
+    return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
+
 static void text_quote(json_object *root, const char *key)
 {
     json_object *q = get(root, key);
@@ -47,14 +53,16 @@ static void text_quote(json_object *root, const char *key)
 
 static void text_entry(json_object *e)
 {
-    if (get(e, "revert_to_seq") != NULL) {
+    if (json_object_get_boolean(get(e, "revert_marker"))) {
         printf("    entry %s seq %s revert_to_seq %s revert_by %s\n", str(e, "index"),
-               str(e, "seq"), str(e, "revert_to_seq"), str(e, "revert_by"));
+               str(e, "seq"), str(e, "revert_to_seq"), str(e, "revert_by_handle"));
         return;
     }
     printf("    entry %s seq %s digest %s type %s%s ", str(e, "index"), str(e, "seq"),
-           str(e, "digest"), str(e, "event_type"), get(e, "reverted") ? " reverted" : "");
-    print_escaped(str(e, "description"), false);
+           str(e, "digest"), str(e, "event_type"),
+           json_object_get_boolean(get(e, "reverted")) ? " reverted" : "");
+    json_object *desc = get(e, "description");
+    print_escaped(desc != NULL ? json_object_get_string(desc) : "", false);
     putchar('\n');
 }
 
@@ -62,25 +70,27 @@ static void text_component(json_object *c)
 {
     fputs("component ", stdout);
     json_object *path = get(c, "path");
-    print_escaped(path != NULL ? json_object_get_string(path) : str(c, "name"), true);
-    printf(" handle %s parent %s%s\n", str(c, "handle"), str(c, "parent"),
-           json_object_get_boolean(get(c, "terminated")) ? " terminated" : "");
-    json_object *deps = get(c, "depends_on");
-    for (size_t i = 0; i < json_object_array_length(deps); i++)
+    print_escaped(path != NULL ? json_object_get_string(path) : str(c, "component"), true);
+    printf(" handle %s", str(c, "handle"));
+    if (get(c, "parent_handle") != NULL)
+        printf(" parent %s", str(c, "parent_handle"));
+    printf("%s\n", json_object_get_boolean(get(c, "terminated")) ? " terminated" : "");
+    json_object *deps = get(c, "depends_on_handles");
+    for (size_t i = 0; i < alen(deps); i++)
         printf("  depends_on %s\n", json_object_get_string(json_object_array_get_idx(deps, i)));
     json_object *ch = get(c, "dependency_changes");
-    for (size_t i = 0; i < json_object_array_length(ch); i++) {
+    for (size_t i = 0; i < alen(ch); i++) {
         json_object *d = json_object_array_get_idx(ch, i);
         printf("  dependency_change seq %s %s %s actor %s\n", str(d, "seq"),
-               json_object_get_boolean(get(d, "removed")) ? "removed" : "added", str(d, "on"),
-               str(d, "actor"));
+               json_object_get_boolean(get(d, "removed")) ? "removed" : "added",
+               str(d, "on_handle"), str(d, "actor_handle"));
     }
     json_object *ccrs = get(c, "ccrs");
-    for (size_t i = 0; i < json_object_array_length(ccrs); i++) {
+    for (size_t i = 0; i < alen(ccrs); i++) {
         json_object *r = json_object_array_get_idx(ccrs, i);
         printf("  ccr %s %s value %s\n", str(r, "index"), str(r, "policy"), str(r, "value"));
         json_object *log = get(r, "log");
-        for (size_t j = 0; j < json_object_array_length(log); j++)
+        for (size_t j = 0; j < alen(log); j++)
             text_entry(json_object_array_get_idx(log, j));
     }
 }
@@ -99,7 +109,7 @@ static int show_text(const char *json)
     printf("report seq %s reset_count %s restart_count %s\n", str(rep, "seq"),
            str(rep, "reset_count"), str(rep, "restart_count"));
     json_object *comps = get(rep, "components");
-    for (size_t i = 0; i < json_object_array_length(comps); i++)
+    for (size_t i = 0; i < alen(comps); i++)
         text_component(json_object_array_get_idx(comps, i));
     json_object_put(root);
     return CTL_OK;

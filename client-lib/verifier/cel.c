@@ -33,8 +33,8 @@ static json_object *cel_record(uint64_t recnum, const Srtm__ReportComponent *c,
     ok = ok && show_put(r, "content_type", json_object_new_string("srtm_ccr"));
     ok = ok && show_put(content, "handle", json_object_new_uint64(c->handle));
     ok = ok && show_put(content, "component", json_object_new_string(c->name));
-    ok = ok && (path != NULL ? show_put(content, "path", json_object_new_string(path))
-                             : json_object_object_add(content, "path", NULL) == 0);
+    if (path != NULL)
+        ok = ok && show_put(content, "path", json_object_new_string(path));
     ok = ok && show_put(content, "seq", json_object_new_uint64(e->seq));
     ok = ok && show_put(content, "event_type", json_object_new_uint64(e->event_type));
     ok = ok && show_put(content, "description", json_object_new_string(e->description));

@@ -74,12 +74,12 @@ static json_object *quote_json(const Srtm__TpmQuote *q)
     return o;
 }
 
-/* null for a quote that is absent or whose attest does not parse. */
+/* Absent for a quote that is absent or whose attest does not parse. */
 static bool put_quote(json_object *o, const char *key, const Srtm__TpmQuote *q)
 {
     km_quote_info info;
     if (q == NULL || km_quote_parse(q->attest.data, q->attest.len, &info) != SRTM_OK)
-        return json_object_object_add(o, key, NULL) == 0;
+        return true; /* absent: nothing to describe */
     return show_put(o, key, quote_json(q));
 }
 
@@ -88,15 +88,16 @@ static json_object *entry_json(const Srtm__LogEntry *e)
     json_object *o = json_object_new_object();
     bool ok = show_put(o, "index", json_object_new_uint64(e->index));
     ok = ok && show_put(o, "seq", json_object_new_uint64(e->seq));
+    ok = ok && show_put(o, "revert_marker", json_object_new_boolean(e->revert_marker));
+    ok = ok && show_put(o, "reverted", json_object_new_boolean(e->reverted));
     if (e->revert_marker) {
         ok = ok && show_put(o, "revert_to_seq", json_object_new_uint64(e->revert_to_seq));
-        ok = ok && show_put(o, "revert_by", json_object_new_uint64(e->revert_by));
+        ok = ok && show_put(o, "revert_by_handle", json_object_new_uint64(e->revert_by));
     } else {
         ok = ok && show_put(o, "digest", show_hex(e->digest.data, e->digest.len));
         ok = ok && show_put(o, "event_type", json_object_new_uint64(e->event_type));
-        ok = ok && show_put(o, "description", json_object_new_string(e->description));
-        if (e->reverted)
-            ok = ok && show_put(o, "reverted", json_object_new_boolean(1));
+        if (e->description[0] != '\0')
+            ok = ok && show_put(o, "description", json_object_new_string(e->description));
     }
     if (!ok) {
         json_object_put(o);
@@ -125,11 +126,12 @@ static json_object *component_json(const Srtm__ReportComponent *c, const char *p
 {
     json_object *o = json_object_new_object(), *ccrs = json_object_new_array();
     json_object *deps = json_object_new_array(), *changes = json_object_new_array();
-    bool ok = show_put(o, "handle", json_object_new_uint64(c->handle));
-    ok = ok && show_put(o, "name", json_object_new_string(c->name));
-    ok = ok && (path != NULL ? show_put(o, "path", json_object_new_string(path))
-                             : json_object_object_add(o, "path", NULL) == 0);
-    ok = ok && show_put(o, "parent", json_object_new_uint64(c->parent));
+    bool ok = show_put(o, "component", json_object_new_string(c->name));
+    ok = ok && show_put(o, "handle", json_object_new_uint64(c->handle));
+    if (path != NULL)
+        ok = ok && show_put(o, "path", json_object_new_string(path));
+    if (c->handle != 0)
+        ok = ok && show_put(o, "parent_handle", json_object_new_uint64(c->parent));
     ok = ok && show_put(o, "terminated", json_object_new_boolean(c->terminated));
     for (size_t i = 0; ok && i < c->n_depends_on; i++)
         ok = show_push(deps, json_object_new_uint64(c->depends_on[i]));
@@ -137,15 +139,21 @@ static json_object *component_json(const Srtm__ReportComponent *c, const char *p
         const Srtm__DependencyChange *d = c->dependency_changes[i];
         json_object *r = json_object_new_object();
         bool rok = show_put(r, "seq", json_object_new_uint64(d->seq)) &&
-                   show_put(r, "on", json_object_new_uint64(d->on)) &&
-                   show_put(r, "actor", json_object_new_uint64(d->actor)) &&
+                   show_put(r, "on_handle", json_object_new_uint64(d->on)) &&
+                   show_put(r, "actor_handle", json_object_new_uint64(d->actor)) &&
                    show_put(r, "removed", json_object_new_boolean(d->removed));
         ok = rok ? show_push(changes, r) : (json_object_put(r), false);
     }
     for (size_t i = 0; ok && i < c->n_ccrs; i++)
         ok = show_push(ccrs, ccr_json(c->ccrs[i]));
-    ok = show_put(o, "depends_on", deps) && ok;
-    ok = show_put(o, "dependency_changes", changes) && ok;
+    if (c->n_depends_on > 0)
+        ok = show_put(o, "depends_on_handles", deps) && ok;
+    else
+        json_object_put(deps);
+    if (c->n_dependency_changes > 0)
+        ok = show_put(o, "dependency_changes", changes) && ok;
+    else
+        json_object_put(changes);
     ok = show_put(o, "ccrs", ccrs) && ok;
     if (!ok) {
         json_object_put(o);
