@@ -15,6 +15,7 @@
 
 #define Z64 "0000000000000000000000000000000000000000000000000000000000000000"
 #define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define B64 "bb00000000000000000000000000000000000000000000000000000000000000"
 #define HEAD "\"format\":\"srtm-policy-v1\",\"aik\":{\"scheme\":\"ecdsa-sha256\"},"
 #define PCRS "\"pcrs\":{\"proof\":{\"15\":\"" Z64 "\"},\"running\":{\"15\":\"" A64 "\"}}"
 #define REQ ",\"require\":[\"vm\"]"
@@ -59,6 +60,28 @@ Test(policy, example_file_loads)
     srtm_policy_free(p);
 }
 
+Test(policy, several_values_per_pcr)
+{
+    srtm_verifier_policy *p = NULL;
+    char msg[256];
+    const char *text = "{" HEAD "\"pcrs\":{\"proof\":{\"0\":[\"" Z64 "\",\"" A64
+                       "\"],\"15\":\"" Z64 "\"},\"running\":{\"0\":[\"" Z64 "\",\"" A64
+                       "\"],\"15\":[\"" A64 "\",\"" B64 "\"]}}" REQ "}";
+    cr_assert_eq(parse(text, &p, msg, sizeof(msg)), SRTM_OK, "%s", msg);
+    cr_assert_eq(p->proof.n[0], 2);
+    cr_assert_eq(p->proof.n[15], 1);
+    cr_assert_eq(p->running.n[15], 2);
+    uint8_t z[SRTM_DIGEST_LEN] = {0}, a[SRTM_DIGEST_LEN], b[SRTM_DIGEST_LEN] = {0xbb};
+    memset(a, 0xaa, sizeof(a));
+    cr_assert(policy_pcr_allows(&p->running, 15, a));
+    cr_assert(policy_pcr_allows(&p->running, 15, b));
+    cr_assert_not(policy_pcr_allows(&p->running, 15, z));
+    cr_assert(policy_pcr_allows(&p->proof, 0, z));
+    cr_assert(policy_pcr_allows(&p->proof, 0, a));
+    cr_assert_not(policy_pcr_allows(&p->proof, 1, z));
+    srtm_policy_free(p);
+}
+
 Test(policy, minimal_inline_policy)
 {
     srtm_verifier_policy *p = NULL;
@@ -66,7 +89,8 @@ Test(policy, minimal_inline_policy)
     cr_assert_eq(parse(GOOD, &p, msg, sizeof(msg)), SRTM_OK, "%s", msg);
     cr_assert_eq(p->proof.mask, 1u << 15);
     cr_assert_eq(p->running.mask, 1u << 15);
-    cr_assert_eq(p->running.value[15][0], 0xaa);
+    cr_assert_eq(p->running.n[15], 1);
+    cr_assert_eq(p->running.value[15][0][0], 0xaa);
     cr_assert(!p->allow_extra_pcrs);
     cr_assert_eq(p->unlisted, POL_UNLISTED_UNTRUSTED);
     cr_assert_eq(p->terminated, POL_TERMINATED_UNTRUSTED);
@@ -136,6 +160,26 @@ static const bad_case bad[] = {
     {"{" HEAD "\"pcrs\":{\"proof\":{\"0\":\"" Z64 "\"},\"running\":{\"1\":\"" Z64
      "\"},\"bank\":\"sha1\"}}",
      "pcrs.bank: unknown key", SRTM_E_INVALID},
+    /* Several values of one PCR: 1 to 8 different digests. */
+    {"{" HEAD "\"pcrs\":{\"proof\":{\"15\":[]},\"running\":{\"15\":\"" A64 "\"}}" REQ "}",
+     "pcrs.proof.15: must list 1 to 8 values", SRTM_E_INVALID},
+    {"{" HEAD "\"pcrs\":{\"proof\":{\"15\":[\"" Z64 "\",\"" Z64 "\"]},\"running\":{\"15\":\""
+     A64 "\"}}" REQ "}",
+     "pcrs.proof.15[1]: the same value as [0]", SRTM_E_INVALID},
+    {"{" HEAD "\"pcrs\":{\"proof\":{\"15\":[\"" Z64 "\",7]},\"running\":{\"15\":\"" A64
+     "\"}}" REQ "}",
+     "pcrs.proof.15[1]: must be", SRTM_E_INVALID},
+    {"{" HEAD "\"pcrs\":{\"proof\":{\"15\":[\"" Z64 "\",\"" Z64 "\",\"" Z64 "\",\"" Z64
+     "\",\"" Z64 "\",\"" Z64 "\",\"" Z64 "\",\"" Z64 "\",\"" Z64 "\"]},\"running\":{\"15\":\""
+     A64 "\"}}" REQ "}",
+     "pcrs.proof.15: must list 1 to 8 values", SRTM_E_INVALID},
+    /* A running value that is also a proof value of the only PCR both name. */
+    {"{" HEAD "\"pcrs\":{\"proof\":{\"15\":[\"" Z64 "\",\"" A64 "\"]},\"running\":{\"15\":\""
+     A64 "\"}}" REQ "}",
+     "pcrs: proof and running must differ in a PCR both name", SRTM_E_INVALID},
+    {"{" HEAD "\"pcrs\":{\"proof\":{\"15\":\"" Z64 "\"},\"running\":{\"15\":[\"" A64
+     "\",\"" Z64 "\"]}}" REQ "}",
+     "pcrs: proof and running must differ in a PCR both name", SRTM_E_INVALID},
     /* References that cannot tell the proof state from the state after the close. */
     {"{" HEAD "\"pcrs\":{\"proof\":{\"15\":\"" A64 "\"},\"running\":{\"15\":\"" A64
      "\"}}" REQ "}",
@@ -262,7 +306,7 @@ Test(policy, reference_file_relative_to_the_policy)
     srtm_verifier_policy *p = NULL;
     cr_assert_eq(srtm_policy_load(path, &p, msg, sizeof(msg)), SRTM_OK, "%s", msg);
     cr_assert_eq(p->proof.mask, 1u << 15);
-    cr_assert_eq(p->proof.value[15][31], 0xaa);
+    cr_assert_eq(p->proof.value[15][0][31], 0xaa);
     cr_assert(p->allow_extra_pcrs);
     srtm_policy_free(p);
     /* A reference of another format is refused, naming the file. */

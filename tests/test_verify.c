@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
+#include <tss2/tss2_tpm2_types.h>
 
 #include "helpers.h"
 #include "irk.h"
@@ -334,63 +335,64 @@ static void read_line(const char *dir, const char *name, char *out, size_t size)
     out[strcspn(out, "\n")] = '\0';
 }
 
-static int checkquote(const char *dir, const char *prefix, bool with_pcrs, char *err,
+/* tpm2_checkquote on the exported files of the quote (prefix "") or of the certificate
+ * ("certificate."), with the nonce given or, when NULL, the exported nonce.hex. */
+static int checkquote(const char *dir, const char *prefix, const char *nonce_hex, char *err,
                       size_t err_size)
 {
-    char m[400], s[400], f[400], sel[128], nonce[160], l[64], n[64];
-    snprintf(l, sizeof(l), "%spcrs.txt", prefix);
+    char m[400], s[400], f[400], nonce[160], n[64];
     snprintf(n, sizeof(n), "%snonce.hex", prefix);
-    read_line(dir, l, sel, sizeof(sel));
     read_line(dir, n, nonce, sizeof(nonce));
     snprintf(m, sizeof(m), "%s/%squote.attest", dir, prefix);
     snprintf(s, sizeof(s), "%s/%squote.sig", dir, prefix);
     snprintf(f, sizeof(f), "%s/%squote.pcrs", dir, prefix);
     char out[8192];
-    if (with_pcrs) {
-        const char *a[] = {"tpm2_checkquote", "-u", P.aik_pem, "-m", m, "-s", s, "-f", f,
-                           "-l", sel, "-g", "sha256", "-q", nonce, NULL};
-        return test_platform_tool(&P, a, out, sizeof(out), err, err_size);
-    }
-    const char *a[] = {"tpm2_checkquote", "-u", P.aik_pem, "-m", m, "-s", s, "-g", "sha256",
-                       "-q", nonce, NULL};
+    const char *a[] = {"tpm2_checkquote", "-u", P.aik_pem, "-m", m, "-s", s, "-f", f, "-g",
+                       "sha256", "-q", nonce_hex != NULL ? nonce_hex : nonce, NULL};
     return test_platform_tool(&P, a, out, sizeof(out), err, err_size);
 }
 
 Test(verify, tpm2_checkquote_accepts_the_exported_files)
 {
-    /* tpm2-tools 5.4 (Debian 12) fails on -f/-l with 8 or more PCRs (tpm2-tools issue
-     * #3542, an off-by-one fixed upstream in PR #3543): quote 7 PCRs (0-5 and 15) here, so
-     * the documented one-liner runs as is. */
-    test_platform_start_pcrs(&P, "0-5");
+    /* The default selection: 9 PCRs (0-7 and 15), more than one TPML_DIGEST list holds. */
+    test_platform_start(&P);
     populate(&P);
     char dir[300], err[4096];
     export_tpm(dir, sizeof(dir));
     char sel[128];
     read_line(dir, "pcrs.txt", sel, sizeof(sel));
-    cr_assert_str_eq(sel, "sha256:0,1,2,3,4,5,15");
-    cr_assert_eq(checkquote(dir, "", true, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(checkquote(dir, "certificate.", true, err, sizeof(err)), 0, "%s", err);
-    /* ... and the tool is not vacuous: one changed PCR value is refused. */
+    cr_assert_str_eq(sel, "sha256:0,1,2,3,4,5,6,7,15");
+    cr_assert_eq(checkquote(dir, "", NULL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(checkquote(dir, "certificate.", NULL, err, sizeof(err)), 0, "%s", err);
+    /* ... and the tool is not vacuous: another nonce is refused, and so is one changed
+     * byte of the 9th PCR value (the one a mis-split list would drop). */
+    cr_assert_neq(checkquote(dir, "", NONCE_HEX, err, sizeof(err)), 0);
     char path[400];
     snprintf(path, sizeof(path), "%s/quote.pcrs", dir);
-    uint8_t zero[SRTM_DIGEST_LEN * 7] = {0};
-    write_file(path, zero, sizeof(zero));
-    cr_assert_neq(checkquote(dir, "", true, err, sizeof(err)), 0);
+    uint8_t buf[4096];
+    FILE *fp = fopen(path, "rb");
+    cr_assert(fp != NULL);
+    size_t n = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    /* TPML_PCR_SELECTION, count, first TPML_DIGEST list, then the second list's count and
+     * its first digest's size: the 9th value starts after them. */
+    size_t ninth = sizeof(TPML_PCR_SELECTION) + 4 + sizeof(TPML_DIGEST) + 4 + 2;
+    cr_assert_lt(ninth, n);
+    buf[ninth] ^= 1;
+    write_file(path, buf, n);
+    cr_assert_neq(checkquote(dir, "", NULL, err, sizeof(err)), 0);
 }
 
-Test(verify, tpm2_checkquote_with_nine_pcrs_in_two_steps)
+Test(verify, the_exported_raw_pcr_values_hash_to_the_quoted_digest)
 {
-    /* The default proof PCRs (0-7 and 15): tpm2_checkquote checks signature and nonce,
-     * and the quoted PCR digest is compared with SHA-256 of quote.pcrs (docs/verifier.md). */
+    /* quote.pcrvalues, the values concatenated, for checking the digest by hand. */
     test_platform_start(&P);
     populate(&P);
     char dir[300], err[4096], out[8192];
     export_tpm(dir, sizeof(dir));
-    cr_assert_eq(checkquote(dir, "", false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(checkquote(dir, "certificate.", false, err, sizeof(err)), 0, "%s", err);
     char m[400], f[400];
     snprintf(m, sizeof(m), "%s/quote.attest", dir);
-    snprintf(f, sizeof(f), "%s/quote.pcrs", dir);
+    snprintf(f, sizeof(f), "%s/quote.pcrvalues", dir);
     const char *pr[] = {"tpm2_print", "-t", "TPMS_ATTEST", m, NULL};
     cr_assert_eq(test_platform_tool(&P, pr, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
     const char *pd = strstr(out, "pcrDigest: ");
@@ -399,14 +401,8 @@ Test(verify, tpm2_checkquote_with_nine_pcrs_in_two_steps)
     const char *dg[] = {"openssl", "dgst", "-sha256", "-r", f, NULL};
     char sum[256];
     cr_assert_eq(test_platform_tool(&P, dg, sum, sizeof(sum), err, sizeof(err)), 0);
-    cr_assert(strncmp(pd, sum, 64) == 0, "pcrDigest %.64s, SHA-256 of quote.pcrs %.64s", pd,
-              sum);
-    /* A wrong nonce is refused by the tool. */
-    char sig[400];
-    snprintf(sig, sizeof(sig), "%s/quote.sig", dir);
-    const char *bad[] = {"tpm2_checkquote", "-u", P.aik_pem, "-m", m, "-s", sig, "-g", "sha256",
-                         "-q", NONCE_HEX, NULL};
-    cr_assert_neq(test_platform_tool(&P, bad, out, sizeof(out), err, sizeof(err)), 0);
+    cr_assert(strncmp(pd, sum, 64) == 0, "pcrDigest %.64s, SHA-256 of quote.pcrvalues %.64s",
+              pd, sum);
 }
 
 /* ---- attacks ---------------------------------------------------------------------------- */
@@ -1540,4 +1536,134 @@ Test(verify, a_short_nonce_is_refused_by_the_library)
     free(text);
     free(pem);
     free(ev);
+}
+
+/* ---- a policy written from a known-good platform ----------------------------------- */
+
+static srtm_err verify_with_policy_file(const char *polpath, const uint8_t *ev, size_t len,
+                                        srtm_verify_result **r)
+{
+    char msg[512];
+    srtm_verifier_policy *pol = NULL;
+    cr_assert_eq(srtm_policy_load(polpath, &pol, msg, sizeof(msg)), SRTM_OK, "%s", msg);
+    char pem[4096];
+    FILE *f = fopen(P.aik_pem, "r");
+    cr_assert(f != NULL);
+    size_t n = fread(pem, 1, sizeof(pem) - 1, f);
+    fclose(f);
+    pem[n] = '\0';
+    srtm_err err = srtm_verify(ev, len, pem, pol, NONCE, sizeof(NONCE), r);
+    srtm_policy_free(pol);
+    return err;
+}
+
+Test(verify, a_created_policy_verifies_its_platform_and_refuses_a_changed_component)
+{
+    test_platform_start(&P);
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
+    srtm_cap a;
+    uint64_t h;
+    cr_assert_eq(srtm_register(c, &P.d.admin, "vm-a", 1, &h, &a), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &a, "vm-a", 0, "kernel", 6, 1, "vmlinuz", NULL), SRTM_OK);
+    srtm_close(c);
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    quote(&P, NULL, 0, &ev, &len);
+    char evpath[300], polpath[300], out[4096], err[4096];
+    snprintf(evpath, sizeof(evpath), "%s/good.bin", P.dir);
+    snprintf(polpath, sizeof(polpath), "%s/created.json", P.dir);
+    write_file(evpath, ev, len);
+    const char *ctl = test_binary("SRTMCTL");
+    const char *pc[] = {ctl, "policy", "create", "--from", evpath, "--reference", P.ref, "-o",
+                        polpath, NULL};
+    cr_assert_eq(test_run(pc, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+    /* An existing policy is never replaced. */
+    cr_assert_eq(test_run(pc, out, sizeof(out), err, sizeof(err)), 4, "%s", err);
+    srtm_verify_result *r = NULL;
+    cr_assert_eq(verify_with_policy_file(polpath, ev, len, &r), SRTM_OK);
+    srtm_verify_result_free(r);
+    free(ev);
+    /* The same platform with one more measurement in vm-a: refused. */
+    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &a, "vm-a", 0, "rootkit", 7, 1, "rootkit.ko", NULL),
+                 SRTM_OK);
+    srtm_close(c);
+    quote(&P, NULL, 0, &ev, &len);
+    cr_assert_eq(verify_with_policy_file(polpath, ev, len, &r), SRTM_E_DENIED);
+    bool seen = false;
+    for (size_t i = 0; i < srtm_verify_result_component_count(r); i++)
+        if (strcmp(srtm_verify_result_component_path(r, i), "platform/vm-a") == 0) {
+            cr_assert_not(srtm_verify_result_component_trusted(r, i));
+            cr_assert(strstr(srtm_verify_result_component_reason(r, i, 0),
+                             "(\"rootkit.ko\") is not in the allowlist") != NULL,
+                      "%s", srtm_verify_result_component_reason(r, i, 0));
+            seen = true;
+        }
+    cr_assert(seen);
+    srtm_verify_result_free(r);
+    free(ev);
+}
+
+/* ---- the CCR logs as a Canonical Event Log, read by an independent reader ------------ */
+
+static int run_to_file(const char *const *argv, const char *path)
+{
+    static char out[1 << 20];
+    char err[4096];
+    int rc = test_run(argv, out, sizeof(out), err, sizeof(err));
+    write_file(path, out, strlen(out));
+    return rc;
+}
+
+Test(verify, the_cel_replays_to_the_reported_ccr_values)
+{
+    /* Two components, a reversible CCR with a revert: the reverted measurement is not a
+     * CEL record, so the replay still gives the value. */
+    test_platform_start(&P);
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(P.d.url, &c), SRTM_OK);
+    srtm_cap a, b;
+    uint64_t h, s1 = 0;
+    const uint32_t rev[] = {1};
+    cr_assert_eq(srtm_register(c, &P.d.admin, "vm-a", 1, &h, &a), SRTM_OK);
+    cr_assert_eq(srtm_register_child(c, &P.d.admin, NULL, "fw", 2, NULL, 0, rev, 1, &h, &b),
+                 SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &a, "vm-a", 0, "kernel", 6, 1, "vmlinuz", NULL), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &b, "fw", 1, "rules-1", 7, 2, "rules", &s1), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &b, "fw", 1, "rules-2", 7, 2, "rules", NULL), SRTM_OK);
+    cr_assert_eq(srtm_revert(c, &b, "fw", 1, s1, NULL, NULL, NULL, NULL), SRTM_OK);
+    cr_assert_eq(srtm_extend_data(c, &b, "fw", 0, "fw-image", 8, 1, "fw.img", NULL), SRTM_OK);
+    srtm_close(c);
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    quote(&P, NULL, 0, &ev, &len);
+    char evpath[300], celpath[300], showpath[300], script[400], out[4096], err[4096];
+    snprintf(evpath, sizeof(evpath), "%s/cel-ev.bin", P.dir);
+    snprintf(celpath, sizeof(celpath), "%s/cel.json", P.dir);
+    snprintf(showpath, sizeof(showpath), "%s/show.json", P.dir);
+    write_file(evpath, ev, len);
+    free(ev);
+    const char *ctl = test_binary("SRTMCTL");
+    const char *cel[] = {ctl, "show", "--format", "cel", evpath, NULL};
+    const char *show[] = {ctl, "--json", "show", evpath, NULL};
+    cr_assert_eq(run_to_file(cel, celpath), 0);
+    cr_assert_eq(run_to_file(show, showpath), 0);
+    snprintf(script, sizeof(script), "%s/../check-cel.py", getenv("SRTM_TEST_DATA"));
+    const char *check[] = {"/usr/bin/python3", script, celpath, showpath, NULL};
+    cr_assert_eq(test_run(check, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+    cr_assert(strstr(out, "3 records, 4 CCRs match") != NULL, "%s", out);
+    /* The same from srtmd, one CCR at a time, against 'srtmctl --json read'. */
+    const char *lc[] = {ctl, "--socket", P.d.url, "log", "fw", "1", "--format", "cel", NULL};
+    const char *rd[] = {ctl, "--socket", P.d.url, "--json", "read", "fw", "1", NULL};
+    cr_assert_eq(run_to_file(lc, celpath), 0);
+    cr_assert_eq(run_to_file(rd, showpath), 0);
+    cr_assert_eq(test_run(check, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+    cr_assert(strstr(out, "1 records, 1 CCRs match") != NULL, "%s", out);
+    /* The reader is not vacuous: a record srtm did not write breaks the replay. */
+    const char *text = "[{\"recnum\":0,\"pcr\":1,\"digests\":[{\"hashAlg\":\"sha256\","
+                       "\"digest\":\"0000000000000000000000000000000000000000000000000000000"
+                       "000000000\"}],\"content_type\":\"srtm_ccr\",\"content\":{\"handle\":2}}]";
+    write_file(celpath, text, strlen(text));
+    cr_assert_neq(test_run(check, out, sizeof(out), err, sizeof(err)), 0);
 }

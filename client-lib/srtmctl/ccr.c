@@ -570,6 +570,7 @@ typedef struct log_args {
     const char *name;
     uint32_t ccr;
     uint64_t from;
+    bool cel; /* --format cel */
 } log_args;
 
 /* A revert marker is 'INDEX SEQ revert-to SEQ by HANDLE'; a measurement undone by a
@@ -733,15 +734,18 @@ static int log_run(ctx *c, const void *args)
     srtm_err err = srtm_log_open(c->conn, name, a->ccr, a->from, &it);
     if (err != SRTM_OK)
         return fail(c, err);
-    rc = c->g.json ? log_json(c, name, a->ccr, it) : log_text(c, it);
+    rc = a->cel      ? log_cel(c, name, a->ccr, it)
+         : c->g.json ? log_json(c, name, a->ccr, it)
+                     : log_text(c, it);
     srtm_log_iter_free(it);
     return rc;
 }
 
-enum { O_FROM = O_FIRST };
+enum { O_FROM = O_FIRST, O_FORMAT };
 
 static const struct option log_opts[] = {
     {"from", required_argument, NULL, O_FROM},
+    {"format", required_argument, NULL, O_FORMAT},
     OPT_HELP,
     OPT_END,
 };
@@ -751,6 +755,12 @@ static int log_option(const command *cmd, int code, const char *arg, void *args)
     log_args *a = args;
     if (code == O_FROM && parse_u64(arg, UINT64_MAX, &a->from))
         return CTL_CONTINUE;
+    if (code == O_FORMAT && (strcmp(arg, "cel") == 0 || strcmp(arg, "text") == 0)) {
+        a->cel = strcmp(arg, "cel") == 0;
+        return CTL_CONTINUE;
+    }
+    if (code == O_FORMAT)
+        return usage_error(cmd, "--format is text or cel");
     if (code == O_FROM)
         return usage_error(cmd, "--from takes an entry offset (a number from 0)");
     return usage_error(cmd, "unexpected option");
@@ -772,7 +782,7 @@ const command ctl_cmd_log = {
     .parse = log_parse,
     .run = log_run,
     .args_size = sizeof(log_args),
-    .synopsis = "log NAME CCR [--from OFFSET]",
+    .synopsis = "log NAME CCR [--from OFFSET] [--format cel]",
     .help = "Print the measurement log of CCR number CCR of component NAME, one line per\n"
             "entry: 'INDEX SEQ DIGESTHEX EVENT_TYPE DESCRIPTION', with ' [reverted]' at\n"
             "the end of a measurement undone by a revert; a revert marker (reversible\n"
@@ -780,6 +790,8 @@ const command ctl_cmd_log = {
             "is written '\\\\', '[' and control bytes '\\xHH', so every entry is one line\n"
             "and no description reads as a reverted mark.\n"
             "  --from OFFSET     start at entry OFFSET (default 0)\n"
+            "  --format cel      the live measurements as a TCG Canonical Event Log (JSON\n"
+            "                    array, pcr = CCR; docs/evidence.md)\n"
             "JSON: {\"component\",\"handle\",\"ccr\",\"next_offset\",\"more\",\"entries\":\n"
             "[{\"index\",\"seq\",\"revert_marker\",\"reverted\", then for a measurement\n"
             "\"digest\",\"event_type\"[,\"description\"], for a revert marker \"revert_to_seq\",\n"

@@ -75,6 +75,7 @@ extern const command ctl_cmd_register, ctl_cmd_extend, ctl_cmd_read, ctl_cmd_log
 extern const command ctl_cmd_depend, ctl_cmd_undepend, ctl_cmd_graph;
 extern const command ctl_cmd_quote, ctl_cmd_verify;
 extern const command ctl_cmd_list, ctl_cmd_status;
+extern const command ctl_cmd_policy, ctl_cmd_show;
 
 extern const char ctl_exit_help[];
 
@@ -122,6 +123,9 @@ bool fill_array(json_object *arr, size_t n, json_object *(*item)(const void *, s
 /* 'seq N', or the JSON object with the component, key: val when key is not NULL, and seq. */
 int print_change(const ctx *c, const char *component, const char *key, const char *val,
                  uint64_t seq);
+
+/* 'log --format cel' (cel.c): the entries of it as a CEL JSON array on stdout. */
+int log_cel(const ctx *c, const char *name, uint32_t ccr, srtm_log_iter *it);
 
 /* ---- failures (errors.c) ---- */
 

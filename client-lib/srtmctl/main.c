@@ -29,6 +29,7 @@ static const command *const commands[] = {
     &ctl_cmd_list,     &ctl_cmd_depend,    &ctl_cmd_undepend,
     &ctl_cmd_revert,   &ctl_cmd_terminate, &ctl_cmd_graph, &ctl_cmd_quote,
     &ctl_cmd_verify,   &ctl_cmd_status,
+    &ctl_cmd_policy,   &ctl_cmd_show,
 };
 
 const char ctl_exit_help[] =

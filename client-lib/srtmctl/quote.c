@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -103,7 +104,7 @@ static int quote_run(ctx *c, const void *args)
     return rc;
 }
 
-enum { O_NONCE = O_FIRST, O_OUTPUT = 'o', O_EXPORT_TPM = O_FIRST + 1, O_AIK, O_POLICY };
+enum { O_NONCE = O_FIRST, O_OUTPUT = 'o', O_EXPORT_TPM = O_FIRST + 1, O_AIK, O_POLICY, O_EAR };
 
 static const struct option quote_opts[] = {
     {"nonce", required_argument, NULL, O_NONCE},
@@ -166,12 +167,13 @@ const command ctl_cmd_quote = {
             "  -o, --output FILE the evidence file ('-': stdout, the evidence only; not\n"
             "                    with --json)\n"
             "  --export-tpm DIR  also write the TPM part for tpm2-tools into DIR (created\n"
-            "                    if missing): quote.attest, quote.sig (DER), quote.pcrs,\n"
-            "                    pcrs.txt, nonce.hex (the quote's qualifyingData), and\n"
+            "                    if missing): quote.attest, quote.sig (DER), quote.pcrs\n"
+            "                    (tpm2_quote's format), quote.pcrvalues (raw), pcrs.txt,\n"
+            "                    nonce.hex (the quote's qualifyingData), and\n"
             "                    the same with the prefix 'certificate.' for the IRK\n"
             "                    certificate; check them with\n"
             "    tpm2_checkquote -u AIK.pem -m DIR/quote.attest -s DIR/quote.sig \\\n"
-            "      -f DIR/quote.pcrs -l $(cat DIR/pcrs.txt) -g sha256 -q $(cat DIR/nonce.hex)\n"
+            "      -f DIR/quote.pcrs -g sha256 -q $(cat DIR/nonce.hex)\n"
             "JSON: {\"evidence\",\"bytes\"[,\"export_tpm\"]}\n",
 };
 
@@ -183,6 +185,8 @@ typedef struct verify_args {
     const char *evidence; /* EVIDENCE */
     const char *aik;      /* --aik FILE */
     const char *policy;   /* --policy FILE */
+    const char *ear_key;  /* --ear KEY.pem */
+    const char *output;   /* -o FILE: the EAR */
 } verify_args;
 
 static void verify_text(const srtm_verify_result *r)
@@ -330,6 +334,37 @@ static int verify_not_evidence(const ctx *c, const verify_args *a, const srtm_ve
     return CTL_FAILED;
 }
 
+/* The verdict as a signed EAR (docs/verifier.md), written whatever the verdict: a
+ * relying party learns "contraindicated" from it too. */
+static int verify_ear(const ctx *c, const verify_args *a, const srtm_verify_result *r)
+{
+    uint8_t policy_sha[SRTM_DIGEST_LEN];
+    char *pem = NULL, *jwt = NULL;
+    size_t pem_len = 0;
+    srtm_err err = srtm_sha256_file(a->policy, policy_sha);
+    if (err != SRTM_OK)
+        return file_error(c, err, "policy file '%s': %s", a->policy, strerror(errno));
+    err = read_small_file(a->ear_key, 64 * 1024, &pem, &pem_len);
+    if (err != SRTM_OK)
+        return file_error(c, err, "EAR key file '%s': %s", a->ear_key,
+                          err == SRTM_E_IO ? strerror(errno) : srtm_strerror(err));
+    err = srtm_verify_result_ear(r, a->nonce, a->nonce_len, policy_sha, pem, (int64_t)time(NULL),
+                                 &jwt);
+    explicit_bzero(pem, pem_len); /* a private key */
+    free(pem);
+    int rc = CTL_CONTINUE;
+    if (err == SRTM_E_INVALID)
+        rc = file_error(c, err, "EAR key file '%s' is not the PEM of a P-256 private key",
+                        a->ear_key);
+    else if (err != SRTM_OK)
+        rc = fail(c, err);
+    else if (write_public_file(a->output, (const uint8_t *)jwt, strlen(jwt)) != SRTM_OK)
+        rc = file_error(c, SRTM_E_IO, "cannot write EAR file '%s': %s", a->output,
+                        strerror(errno));
+    free(jwt);
+    return rc;
+}
+
 static int verify_run(ctx *c, const void *args)
 {
     const verify_args *a = args;
@@ -348,6 +383,8 @@ static int verify_run(ctx *c, const void *args)
             rc = fail(c, err);
         else if (not_evidence(r))
             rc = verify_not_evidence(c, a, r);
+        else if (a->ear_key != NULL && (rc = verify_ear(c, a, r)) != CTL_CONTINUE)
+            ;
         else if (c->g.json)
             rc = verify_json(r) == CTL_OK && err == SRTM_OK ? CTL_OK : CTL_FAILED;
         else {
@@ -366,6 +403,8 @@ static const struct option verify_opts[] = {
     {"nonce", required_argument, NULL, O_NONCE},
     {"aik", required_argument, NULL, O_AIK},
     {"policy", required_argument, NULL, O_POLICY},
+    {"ear", required_argument, NULL, O_EAR},
+    {"output", required_argument, NULL, O_OUTPUT},
     OPT_HELP,
     OPT_END,
 };
@@ -380,6 +419,10 @@ static int verify_option(const command *cmd, int code, const char *arg, void *ar
         return take_string(cmd, "--aik", arg, PATH_MAX - 1, &a->aik);
     case O_POLICY:
         return take_string(cmd, "--policy", arg, PATH_MAX - 1, &a->policy);
+    case O_EAR:
+        return take_string(cmd, "--ear", arg, PATH_MAX - 1, &a->ear_key);
+    case O_OUTPUT:
+        return take_string(cmd, "-o", arg, PATH_MAX - 1, &a->output);
     default:
         return usage_error(cmd, "unexpected option");
     }
@@ -391,7 +434,7 @@ static int verify_parse(const command *cmd, const globals *g, int argc, char **a
     (void)g;
     verify_args *a = args;
     int first = 0;
-    int rc = ctl_getopt(cmd, argc, argv, NULL, verify_opts, verify_option, a, &first);
+    int rc = ctl_getopt(cmd, argc, argv, "o:", verify_opts, verify_option, a, &first);
     if (rc == CTL_CONTINUE)
         rc = ctl_count_positionals(cmd, argc - first, 1, 1);
     if (rc == CTL_CONTINUE)
@@ -402,9 +445,13 @@ static int verify_parse(const command *cmd, const globals *g, int argc, char **a
         rc = usage_error(cmd, "needs --aik FILE");
     if (rc == CTL_CONTINUE && a->policy == NULL)
         rc = usage_error(cmd, "needs --policy FILE");
+    if (rc == CTL_CONTINUE && (a->ear_key == NULL) != (a->output == NULL))
+        rc = usage_error(cmd, "--ear KEY.pem and -o FILE go together");
     if (rc == CTL_CONTINUE && ctl_is_stdio(a->evidence) + ctl_is_stdio(a->aik) +
                                       ctl_is_stdio(a->policy) > 1)
         rc = usage_error(cmd, "only one of EVIDENCE, --aik and --policy can be '-' (stdin)");
+    if (rc == CTL_CONTINUE && a->ear_key != NULL && ctl_is_stdio(a->policy))
+        rc = usage_error(cmd, "--ear needs the policy as a file: its SHA-256 names it");
     return rc;
 }
 
@@ -414,7 +461,7 @@ const command ctl_cmd_verify = {
     .run = verify_run,
     .args_size = sizeof(verify_args),
     .offline = true,
-    .synopsis = "verify EVIDENCE --aik AIK.pem --policy POLICY --nonce HEX",
+    .synopsis = "verify EVIDENCE --aik AIK.pem --policy POLICY --nonce HEX [--ear KEY.pem -o FILE]",
     .help = "Verify an evidence file (from 'srtmctl quote') against the AIK public key you\n"
             "trust, a policy (docs/verifier.md) and the nonce you asked the quote with.\n"
             "Needs no srtmd. Prints 'check NAME: failed: REASON' for every failed\n"
@@ -427,6 +474,9 @@ const command ctl_cmd_verify = {
             "EVIDENCE, the AIK or the policy (one of them) may be '-': stdin. Bytes that are\n"
             "not evidence at all are reported once: 'not an evidence file' (exit 1).\n"
             "  --nonce HEX       the nonce given to 'srtmctl quote'\n"
+            "  --ear KEY.pem     also write the verdict as an EAR attestation result, a JWT\n"
+            "                    signed with this P-256 private key (ES256), whatever the\n"
+            "  -o, --output FILE verdict, into FILE (mode 0644; docs/verifier.md)\n"
             "JSON: {\"ok\",\"checks\":[{\"check\",\"ok\"[,\"reason\"]}],\"components\":"
             "[{\"component\"[,\"path\"],\"trusted\"[,\"reasons\":[]]}]}\n"
             "(\"reason\" and \"reasons\" only for what failed)\n",

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 
 #include "json_strict.h"
 #include "verify_int.h"
@@ -174,8 +175,34 @@ static bool pcr_key(const char *key, unsigned *out)
     return true;
 }
 
-/* {"0": hex, "15": hex, ...} into out; at least one PCR. */
-static srtm_err parse_pcr_map(pctx *x, const char *path, json_object *v, km_pcr_values *out)
+/* One PCR's reference: "hex", or an array of 1 to POLICY_MAX_PCR_VALUES different "hex"
+ * (several values accepted, e.g. the old and the new one during an update). */
+static srtm_err parse_pcr_values(pctx *x, const char *path, json_object *val, pol_pcrs *out,
+                                 unsigned pcr)
+{
+    if (!json_object_is_type(val, json_type_array)) {
+        out->n[pcr] = 1;
+        return get_digest(x, path, val, out->value[pcr][0]);
+    }
+    size_t n = json_object_array_length(val);
+    if (n == 0 || n > POLICY_MAX_PCR_VALUES)
+        return perr(x, SRTM_E_INVALID, path, "must list 1 to %u values", POLICY_MAX_PCR_VALUES);
+    for (size_t i = 0; i < n; i++) {
+        char p[PATH_LEN];
+        bprintf(p, sizeof(p), "%s[%zu]", path, i);
+        srtm_err err = get_digest(x, p, json_object_array_get_idx(val, i), out->value[pcr][i]);
+        if (err != SRTM_OK)
+            return err;
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(out->value[pcr][j], out->value[pcr][i], SRTM_DIGEST_LEN) == 0)
+                return perr(x, SRTM_E_INVALID, p, "the same value as [%zu]", j);
+    }
+    out->n[pcr] = (uint8_t)n;
+    return SRTM_OK;
+}
+
+/* {"0": hex, "15": [hex, hex], ...} into out; at least one PCR. */
+static srtm_err parse_pcr_map(pctx *x, const char *path, json_object *v, pol_pcrs *out)
 {
     srtm_err err = want_type(x, path, v, json_type_object);
     if (err != SRTM_OK)
@@ -188,7 +215,7 @@ static srtm_err parse_pcr_map(pctx *x, const char *path, json_object *v, km_pcr_
         unsigned pcr;
         if (!pcr_key(key, &pcr))
             return perr(x, SRTM_E_INVALID, p, "not a PCR number (0 to %u)", KM_PCR_COUNT - 1);
-        err = get_digest(x, p, val, out->value[pcr]);
+        err = parse_pcr_values(x, p, val, out, pcr);
         if (err != SRTM_OK)
             return err;
         out->mask |= 1u << pcr;
@@ -196,6 +223,15 @@ static srtm_err parse_pcr_map(pctx *x, const char *path, json_object *v, km_pcr_
     if (out->mask == 0)
         return perr(x, SRTM_E_INVALID, path, "names no PCR");
     return SRTM_OK;
+}
+
+/* true when PCR pcr of r may hold value d. */
+bool policy_pcr_allows(const pol_pcrs *r, unsigned pcr, const uint8_t d[SRTM_DIGEST_LEN])
+{
+    bool found = false;
+    for (unsigned i = 0; pcr < KM_PCR_COUNT && i < r->n[pcr]; i++)
+        found |= CRYPTO_memcmp(r->value[pcr][i], d, SRTM_DIGEST_LEN) == 0;
+    return found;
 }
 
 /* A JSON document from text: strict syntax, nothing after it, bounded nesting. */
@@ -296,15 +332,20 @@ static srtm_err parse_pcr_sources(pctx *x, json_object *v, srtm_verifier_policy 
  */
 static srtm_err check_states_differ(pctx *x, const srtm_verifier_policy *p)
 {
+    /* With several values per PCR, the states differ for sure only where no running value
+     * of a PCR is also a proof value of it: otherwise one PCR state could pass as both. */
     uint32_t both = p->proof.mask & p->running.mask;
-    for (unsigned i = 0; i < KM_PCR_COUNT; i++)
-        if ((both & (1u << i)) &&
-            memcmp(p->proof.value[i], p->running.value[i], KM_DIGEST_LEN) != 0)
+    for (unsigned i = 0; i < KM_PCR_COUNT; i++) {
+        bool disjoint = (both & (1u << i)) != 0;
+        for (unsigned j = 0; disjoint && j < p->running.n[i]; j++)
+            disjoint = !policy_pcr_allows(&p->proof, i, p->running.value[i][j]);
+        if (disjoint)
             return SRTM_OK;
+    }
     return perr(x, SRTM_E_INVALID, "pcrs",
                 "proof and running must differ in a PCR both name (the SRTM PCR, which the "
-                "close event extends): otherwise a key certified after the proof period "
-                "would pass as certified inside it");
+                "close event extends), with no value in common there: otherwise a key "
+                "certified after the proof period would pass as certified inside it");
 }
 
 static srtm_err parse_pcrs(pctx *x, json_object *v, srtm_verifier_policy *p)

@@ -590,20 +590,23 @@ static bool check_certificate_pcr_digest(vstate *s)
     return pcr_digest(s, s->ev->irk_certificate, &s->cinfo, &s->cpcrs);
 }
 
-/* Quoted PCRs against a reference: every reference PCR present and equal; PCRs the
- * reference lacks only if the policy allows extras. */
-static bool pcr_reference(vstate *s, const km_pcr_values *got, const km_pcr_values *ref,
+/* Quoted PCRs against a reference: every reference PCR present and holding one of its
+ * reference values; PCRs the reference lacks only if the policy allows extras. */
+static bool pcr_reference(vstate *s, const km_pcr_values *got, const pol_pcrs *ref,
                           const char *which)
 {
     for (unsigned i = 0; i < KM_PCR_COUNT; i++) {
         uint32_t bit = 1u << i;
         if ((ref->mask & bit) && !(got->mask & bit))
             return failf(s, "PCR %u of the %s reference is not quoted", i, which);
-        if ((ref->mask & bit) && CRYPTO_memcmp(got->value[i], ref->value[i], KM_DIGEST_LEN)) {
+        if ((ref->mask & bit) && !policy_pcr_allows(ref, i, got->value[i])) {
             char a[2 * KM_DIGEST_LEN + 1], b[2 * KM_DIGEST_LEN + 1];
             hex32(got->value[i], a);
-            hex32(ref->value[i], b);
-            return failf(s, "PCR %u is %s, the %s reference says %s", i, a, which, b);
+            hex32(ref->value[i][0], b);
+            if (ref->n[i] == 1)
+                return failf(s, "PCR %u is %s, the %s reference says %s", i, a, which, b);
+            return failf(s, "PCR %u is %s, none of the %u values the %s reference allows (%s, ...)",
+                         i, a, ref->n[i], which, b);
         }
         if (!(ref->mask & bit) && (got->mask & bit) && !s->pol->allow_extra_pcrs)
             return failf(s, "PCR %u is quoted but not in the %s reference (pcrs.allow_extra "
@@ -1254,6 +1257,11 @@ static srtm_err compute_paths(const Srtm__CcrReport *rep, char **paths)
     free(state);
     free(walk);
     return err;
+}
+
+srtm_err verify_paths(const Srtm__CcrReport *rep, char **paths)
+{
+    return compute_paths(rep, paths);
 }
 
 typedef struct path_entry {

@@ -25,6 +25,7 @@
 #define POLICY_MAX_REQUIRE 65536u
 #define POLICY_MAX_REVERT_BY 256u       /* names in one component's "revert_by" */
 #define POLICY_MAX_REFERENCE (64u * 1024u) /* bytes of srtm-keymgr's reference file */
+#define POLICY_MAX_PCR_VALUES 8u        /* reference values of one PCR (an update window) */
 
 /* A component's path: the names from component 0 down to it, joined by '/'
  * ("platform/dm/vm-b"). Longer paths cannot be named by a policy. */
@@ -60,6 +61,13 @@ typedef struct pol_component {
     size_t n_revert_by;
 } pol_component;
 
+/* Reference PCR values: PCR i (when named in mask) may hold any of its n[i] values. */
+typedef struct pol_pcrs {
+    uint32_t mask;
+    uint8_t n[KM_PCR_COUNT];
+    uint8_t value[KM_PCR_COUNT][POLICY_MAX_PCR_VALUES][SRTM_DIGEST_LEN];
+} pol_pcrs;
+
 typedef enum pol_unlisted {
     POL_UNLISTED_UNTRUSTED = 0,   /* components/CCRs the policy does not name are untrusted
                                      (the default: fail closed) */
@@ -73,8 +81,8 @@ typedef enum pol_terminated {
 } pol_terminated;
 
 struct srtm_verifier_policy {
-    km_pcr_values proof;   /* the IRK certificate's PCRs must equal these */
-    km_pcr_values running; /* the joint quote's PCRs must equal these */
+    pol_pcrs proof;        /* the IRK certificate's PCRs must hold these */
+    pol_pcrs running;      /* the joint quote's PCRs must hold these */
     bool allow_extra_pcrs; /* PCRs quoted but absent from the reference are accepted */
     pol_unlisted unlisted;
     pol_terminated terminated;
@@ -87,6 +95,8 @@ struct srtm_verifier_policy {
 /* The policy's rules under the key name, exactly as the policy wrote it (a bare name or a
  * path), or NULL. Verdicts use policy_rules_for, which applies the path rule. */
 const pol_component *policy_find_component(const srtm_verifier_policy *p, const char *name);
+/* true when PCR pcr may hold value d under the reference r (one of its values). */
+bool policy_pcr_allows(const pol_pcrs *r, unsigned pcr, const uint8_t d[SRTM_DIGEST_LEN]);
 /* The rules for CCR index of c, or NULL. */
 const pol_ccr *policy_find_ccr(const pol_component *c, uint32_t index);
 /* The allowlist entry for digest d in ccr, or NULL. */
@@ -170,6 +180,19 @@ SRTM_WUR srtm_err verify_policy_rules(const srtm_verifier_policy *p,
 #define VERIFY_NONE SIZE_MAX
 /* The index in rep of the component with handle h, or VERIFY_NONE. */
 size_t verify_find_handle(const Srtm__CcrReport *rep, uint64_t h);
+
+/* Each component's path (paths[i] for rep->components[i], malloc'd, the caller frees
+ * each; NULL when it has none: docs/verifier.md, "Names and paths"). SRTM_E_NO_MEMORY. */
+SRTM_WUR srtm_err verify_paths(const Srtm__CcrReport *rep, char **paths);
+
+/*
+ * The report inside evidence, for the tools that describe evidence without judging it
+ * (show, CEL, policy create): unpacked, its text checked (report_text_ok). Nothing is
+ * verified. *ev_out and *rep_out are the caller's (free_unpacked). SRTM_E_MALFORMED
+ * with a reason in why, SRTM_E_TOO_BIG, SRTM_E_NO_MEMORY.
+ */
+SRTM_WUR srtm_err evidence_open(const uint8_t *evidence, size_t len, Srtm__Evidence **ev_out,
+                                Srtm__CcrReport **rep_out);
 
 /* true when a is x or an ancestor of x by the report's parent fields. */
 bool verify_in_parent_chain(const Srtm__CcrReport *rep, uint64_t a, uint64_t x);

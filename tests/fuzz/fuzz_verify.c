@@ -1,6 +1,7 @@
 /*
  * Fuzz target: the evidence parser and verifier (client-lib/verify.c), srtm_verify over
- * arbitrary bytes with a fixed AIK, policy and nonce.
+ * arbitrary bytes with a fixed AIK, policy and nonce; and the evidence descriptions
+ * (srtm_evidence_describe, srtm_evidence_cel, srtm_policy_create) of the same bytes.
  *
  * The constants are those of the real evidence in corpus/verify/swtpm-evidence.bin, taken
  * from srtmd on swtpm (docs/fuzzing.md, "Seeds"): its AIK, a policy built from its
@@ -155,5 +156,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(r == NULL);
     }
     srtm_verify_result_free(r);
+    /* The descriptions of the same bytes (show, CEL, policy create) parse them too; each
+     * answers JSON text or an error with nothing. */
+    srtm_err (*const describe[])(const uint8_t *, size_t, char **) = {srtm_evidence_describe,
+                                                                       srtm_evidence_cel};
+    for (size_t i = 0; i < 2; i++) {
+        char *text = NULL;
+        err = describe[i](data, size, &text);
+        CHECK((err == SRTM_OK) == (text != NULL));
+        free(text);
+    }
+    char *created = NULL;
+    err = srtm_policy_create(data, size, NULL, &created);
+    CHECK((err == SRTM_OK) == (created != NULL));
+    free(created);
     return 0;
 }

@@ -572,17 +572,71 @@ SRTM_API const char *srtm_verify_result_component_reason(const srtm_verify_resul
 /*
  * Write the TPM part of evidence as files tpm2-tools read, into the existing directory
  * dir (mode 0644 each, replacing files of the same name): quote.attest (the marshalled
- * TPMS_ATTEST), quote.sig (DER ECDSA signature), quote.pcrs (the PCR values concatenated
- * in ascending PCR order), pcrs.txt (the selection, e.g. "sha256:0,1,2,3,4,5,6,7,15"),
- * nonce.hex (the qualifyingData inside the quote, in hex), and the same five for the IRK
+ * TPMS_ATTEST), quote.sig (DER ECDSA signature), quote.pcrs (the PCR values in the format
+ * tpm2_quote -o writes: docs/verifier.md), quote.pcrvalues (the PCR values concatenated in
+ * ascending PCR order), pcrs.txt (the selection, e.g. "sha256:0,1,2,3,4,5,6,7,15"),
+ * nonce.hex (the qualifyingData inside the quote, in hex), and the same six for the IRK
  * certificate with the prefix "certificate." Nothing is verified here. Then
  *   tpm2_checkquote -u aik.pem -m quote.attest -s quote.sig -f quote.pcrs \
- *       -l $(cat pcrs.txt) -g sha256 -q $(cat nonce.hex)
+ *       -g sha256 -q $(cat nonce.hex)
  * checks the quote with no srtm code involved. SRTM_E_MALFORMED for evidence that does
  * not parse, SRTM_E_IO when a file cannot be written (errno tells why).
  */
 SRTM_MUST_CHECK SRTM_API srtm_err srtm_evidence_export_tpm(const uint8_t *evidence, size_t len,
                                                            const char *dir);
+
+/*
+ * The result as an IETF RATS EAR attestation result (draft-ietf-rats-ear), a JWT signed
+ * with ES256 by key_pem (the NUL-terminated PEM text of a P-256 private key, not a path):
+ * eat_profile "tag:github.com,2023:veraison/ear", iat (seconds since the epoch), the
+ * verifier id, eat_nonce (base64url of nonce, the verifier's nonce given to srtm_verify),
+ * and one submodule per verdict with its ear.status (trusted: "affirming", untrusted:
+ * "contraindicated", a policy name matching nothing in the report: "none") and
+ * ear.appraisal-policy-id "sha256:" + the hex SHA-256 of the policy file's bytes
+ * (policy_sha256); every claim: docs/verifier.md. The caller owns *jwt_out and releases
+ * it with free(). SRTM_E_INVALID for a key that is not a P-256 private key, a nonce not
+ * 16 to 64 bytes, or NULL arguments; SRTM_E_CRYPTO when signing fails.
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_verify_result_ear(const srtm_verify_result *result,
+                                                         const uint8_t *nonce, size_t nonce_len,
+                                                         const uint8_t policy_sha256[SRTM_DIGEST_LEN],
+                                                         const char *key_pem, int64_t iat,
+                                                         char **jwt_out);
+
+/*
+ * A policy (JSON text, docs/verifier.md) from evidence of a known-good platform: every
+ * component of the report, keyed by its path, each CCR with an allowlist of exactly the
+ * live measurements of its log (labelled by their descriptions); the PCR references are
+ * the evidence's own quoted values (IRK certificate: proof, joint quote: running), or,
+ * when reference_file is not NULL, that path as "reference_file" (resolved relative to the
+ * policy file's directory when it is loaded). Nothing is verified: the evidence is taken
+ * as the good state. The caller owns *json_out and releases it with free().
+ * SRTM_E_MALFORMED for evidence that does not parse, or a component without a path.
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_policy_create(const uint8_t *evidence, size_t len,
+                                                     const char *reference_file,
+                                                     char **json_out);
+
+/*
+ * What evidence holds, without a policy and without verifying anything, as one JSON
+ * object (docs/evidence.md, "srtmctl show"): the nonce, both quotes as parsed (PCR values,
+ * pcrDigest, qualifyingData, clock, resetCount, restartCount), the IRK public key, and
+ * every component with its path, CCR values, logs, dependency edges and records.
+ * SRTM_E_MALFORMED for evidence or a report that does not parse. The caller owns
+ * *json_out and releases it with free().
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_evidence_describe(const uint8_t *evidence, size_t len,
+                                                         char **json_out);
+
+/*
+ * The CCR logs of evidence as a TCG Canonical Event Log in its JSON encoding: an array of
+ * records {recnum, pcr (the CCR index), digests [{hashAlg "sha256", digest}],
+ * content_type "srtm_ccr", content {handle, component, path, seq, event_type,
+ * description}}, one per live measurement (docs/evidence.md gives the mapping). Nothing is
+ * verified. The caller owns *json_out and releases it with free().
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_evidence_cel(const uint8_t *evidence, size_t len,
+                                                    char **json_out);
 
 /* ---- Local hashing helpers ------------------------------------------------------- */
 
