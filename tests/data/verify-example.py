@@ -1406,6 +1406,11 @@ def main(argv):
         return 2
     v = Verifier(raw, aik, pol, nonce)
     results = v.run()
+    if results[0][0] == "evidence-parse" and not results[0][1]:
+        # bytes that are not evidence at all: said once (docs/verifier.md), no verdicts
+        print("'%s' is not an evidence file (%s)" % (argv[1], esc(results[0][2])),
+              file=sys.stderr)
+        return 1
     failed = [n for n, ok, _ in results if not ok]
     for name, ok, reason in results:
         if not ok:
