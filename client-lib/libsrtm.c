@@ -1337,6 +1337,8 @@ SRTM_API srtm_err srtm_status(srtm_conn *conn, srtm_status_info *out)
     v.stored_bytes = s->stored_bytes;
     v.memory_budget = s->memory_budget;
     v.seq = s->seq;
+    v.quotes_waiting = s->quotes_waiting;
+    v.tpm_ok = s->tpm_ok;
     srtm__response__free_unpacked(resp, NULL);
     if (err != SRTM_OK) {
         set_message(conn, "srtmd's status does not fit srtm_status_info");

@@ -33,6 +33,7 @@ struct srtm_quoter {
     size_t gather_target; /* while gathering: wake the quoter when this many wait */
     bool stopping;
     uint64_t jobs, tpm_quotes; /* under lock */
+    srtm_err last_err;         /* of the last TPM quote; under lock */
     /* quoter thread only: the previous batch */
     size_t last_batch;
     long long last_quote_ns;
@@ -135,6 +136,7 @@ static void serve_batch(srtm_quoter *q, quote_job **jobs, size_t n)
     pthread_mutex_lock(&q->lock);
     q->jobs += n;
     q->tpm_quotes += err == SRTM_OK ? 1 : 0;
+    q->last_err = err;
     pthread_mutex_unlock(&q->lock);
     for (size_t i = 0; i < n; i++)
         jobs[i]->done(jobs[i]);
@@ -253,11 +255,13 @@ const quoter_identity *quoter_get_identity(const srtm_quoter *q)
     return &q->id;
 }
 
-void quoter_stats(srtm_quoter *q, uint64_t *jobs_out, uint64_t *tpm_quotes_out)
+void quoter_stats(srtm_quoter *q, quoter_counts *out)
 {
     pthread_mutex_lock(&q->lock);
-    *jobs_out = q->jobs;
-    *tpm_quotes_out = q->tpm_quotes;
+    out->jobs = q->jobs;
+    out->tpm_quotes = q->tpm_quotes;
+    out->waiting = q->queued;
+    out->last_err = q->last_err;
     pthread_mutex_unlock(&q->lock);
 }
 

@@ -81,9 +81,16 @@ void quoter_submit(srtm_quoter *q, quote_job *job);
 
 const quoter_identity *quoter_get_identity(const srtm_quoter *q);
 
-/* Joint quotes answered and TPM quotes made for them so far (batching makes the second
- * smaller than the first under load). */
-void quoter_stats(srtm_quoter *q, uint64_t *jobs_out, uint64_t *tpm_quotes_out);
+/* The quoter's health: joint quotes answered and TPM quotes made for them so far
+ * (batching makes the second smaller than the first under load), the joint quotes waiting
+ * for the TPM now, and the outcome of the last TPM quote (SRTM_OK before the first). */
+typedef struct quoter_counts {
+    uint64_t jobs, tpm_quotes;
+    size_t waiting;
+    srtm_err last_err;
+} quoter_counts;
+
+void quoter_stats(srtm_quoter *q, quoter_counts *out);
 
 /* Stop the thread: the job being served finishes (done is called), queued jobs are
  * dropped without a call, then the TPM context is closed and the IRK wiped. NULL is fine. */

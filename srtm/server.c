@@ -115,6 +115,7 @@ struct srtm_server {
     unsigned restarts;
     bool fds_exhausted; /* watchdog thread only */
     atomic_uint pipes_added; /* connections the socket took in (ADD_POST pipe event) */
+    atomic_bool probe_taken; /* the socket took in the watchdog's own ipc probe */
     /* Quotes waiting for the quoter, at most quote_limit (the configured workers); the
      * reserve contexts beyond it stay free for CCR requests while the TPM is slow. */
     atomic_uint quotes_waiting;
@@ -307,6 +308,11 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
     srtm_server *srv = arg;
     if (ev == NNG_PIPE_EV_ADD_POST) {
         atomic_fetch_add(&srv->pipes_added, 1);
+        /* The watchdog's probe is srtmd's own connection: its peer is this process. */
+        uint64_t pid = 0;
+        if (srv->ipc && nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0 &&
+            pid == (uint64_t)getpid())
+            atomic_store(&srv->probe_taken, true);
         return;
     }
     int id = nng_listener_id(nng_pipe_listener(p));
@@ -491,6 +497,7 @@ static void probe_close(wd_probe *pr)
 static bool probe_dial(srtm_server *srv, wd_probe *pr)
 {
     pr->before = atomic_load(&srv->pipes_added);
+    atomic_store(&srv->probe_taken, false);
     atomic_store(&pr->handshaken, false);
     pr->rounds = 0;
     pr->handshake_ms = 0;
@@ -517,9 +524,11 @@ static bool out_of_fds(void)
 }
 
 /*
- * One step of the probe. Taken: the socket took a connection in (the probe's or anyone's)
- * since the probe dialled and since the listener last counted a new error, so the
- * listener accepts. Stalled: the probe completed its
+ * One step of the probe. Taken: on ipc, the socket took the probe's own connection in
+ * (its peer pid is srtmd's); on tcp, the socket took a connection in since the probe
+ * dialled and since the listener last counted a new error. nng counts every connection a
+ * client closes as a listener error too, so on a busy ipc socket only the probe's own
+ * connection proves that the listener accepts after the error. Stalled: the probe completed its
  * handshake, so srtmd's transport ran and accepted it, yet for STALL_ROUNDS rounds and
  * STALL_GRACE_MS the listener did not take it in: nng 1.5's stalled state, where the
  * transport still accepts and negotiates but the listener no longer collects. While the
@@ -531,7 +540,11 @@ static probe_result probe_step(srtm_server *srv, wd_probe *pr)
     if (!pr->open && !probe_dial(srv, pr))
         return out_of_fds() ? PROBE_NO_FDS : PROBE_WAITING;
     bool handshaken = atomic_load(&pr->handshaken);
-    if (atomic_load(&srv->pipes_added) != pr->before) {
+    /* On ipc the probe's own connection is recognised (its peer pid); on tcp any connection
+     * taken in since the probe dialled, and since the last new error, counts. */
+    bool taken = srv->ipc ? atomic_load(&srv->probe_taken)
+                          : atomic_load(&srv->pipes_added) != pr->before;
+    if (taken) {
         /* The listener accepts. The probe hangs up only once its own handshake is
          * complete (it stays open till a later round otherwise): hanging up before
          * srtmd has written its SP header is what stalls nng 1.5's listener. */

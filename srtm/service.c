@@ -1397,6 +1397,8 @@ static srtm_err status_validate(op_call *c)
     out->restart_count = s->identity.restart_count;
     out->quote_jobs = x.quote_jobs;
     out->tpm_quotes = x.tpm_quotes;
+    out->quotes_waiting = x.quotes_waiting;
+    out->tpm_ok = x.tpm_ok;
     out->listener_restarts = x.listener_restarts;
     size_t nl = x.n_listeners < SERVICE_STATUS_MAX_LISTENERS ? x.n_listeners
                                                              : SERVICE_STATUS_MAX_LISTENERS;

@@ -134,6 +134,8 @@ size_t service_worker_finish_quote(service_worker *w, const service_signed *s);
 typedef struct service_status_extra {
     const char *irk_scheme; /* "" without a TPM */
     uint64_t quote_jobs, tpm_quotes;
+    uint64_t quotes_waiting; /* joint quotes waiting for the TPM */
+    bool tpm_ok;             /* the last TPM quote succeeded (or none was made yet) */
     uint32_t listener_restarts;
     const char *listeners[SERVICE_STATUS_MAX_LISTENERS];
     size_t n_listeners;

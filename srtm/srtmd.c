@@ -761,8 +761,14 @@ static void fill_status(void *arg, service_status_extra *out)
 {
     const status_source *s = arg;
     out->irk_scheme = s->quoter != NULL ? s->scheme : "";
-    if (s->quoter != NULL)
-        quoter_stats(s->quoter, &out->quote_jobs, &out->tpm_quotes);
+    if (s->quoter != NULL) {
+        quoter_counts qc;
+        quoter_stats(s->quoter, &qc);
+        out->quote_jobs = qc.jobs;
+        out->tpm_quotes = qc.tpm_quotes;
+        out->quotes_waiting = qc.waiting;
+        out->tpm_ok = qc.last_err == SRTM_OK;
+    }
     if (s->srv != NULL)
         out->listener_restarts = server_listener_restarts(s->srv);
     for (size_t i = 0; i < s->n_urls && i < SERVICE_STATUS_MAX_LISTENERS; i++)

@@ -966,6 +966,25 @@ static void stall_and_recover(void)
     cr_assert_fail("the listener did not stall in 10 attempts, nothing was tested");
 }
 
+/* Every connection a client closes counts as an error of nng 1.5's listener, which makes
+ * the watchdog probe it; clients that come and go must never make it replace a listener
+ * that accepts (each replacement costs new clients half a second). */
+Test(faults, clients_that_come_and_go_never_replace_the_listener, .timeout = 60)
+{
+    daemon_up(NULL);
+    for (int i = 0; i < 25; i++) {
+        cr_assert_geq(timed_list(5000), 0, "client %d not served", i);
+        sleep_ms(150); /* the watchdog probes between clients */
+    }
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(d.url, &c), SRTM_OK);
+    srtm_status_info st = {.size = sizeof(st)};
+    cr_assert_eq(srtm_status(c, &st), SRTM_OK);
+    srtm_close(c);
+    cr_expect_eq(st.listener_restarts, 0u, "the watchdog replaced a listener that accepts");
+    cr_expect_eq(log_count("replacing it"), 0);
+}
+
 /* A hang-up during the handshake stalls nng 1.5's listener (nanomsg/nng#1518). The
  * watchdog replaces it; connections the old listener accepted, idle or half-way through
  * sending a request, keep working across the replacement (none is reset), and new clients

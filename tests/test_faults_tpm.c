@@ -504,6 +504,10 @@ Test(faults_tpm, swtpm_killed_with_quotes_in_flight)
     cr_expect_eq(srtm_register(c, &P.d.admin, "vm-after", 1, &h, &cap), SRTM_OK);
     uint8_t d[32] = {1};
     cr_expect_eq(srtm_extend(c, &cap, "vm-after", 0, d, 0, NULL, NULL), SRTM_OK);
+    /* srtmctl status / srtm_status tell the operator that the TPM is failing. */
+    srtm_status_info st = {.size = sizeof(st)};
+    cr_expect_eq(srtm_status(c, &st), SRTM_OK);
+    cr_expect(st.tpm && !st.tpm_ok, "status does not say the last TPM quote failed");
     /* The TPM comes back: quotes work again (srtmd's TCTI names the port). */
     int port = P.tpm.port;
     test_swtpm_reboot(&P.tpm);
@@ -520,6 +524,9 @@ Test(faults_tpm, swtpm_killed_with_quotes_in_flight)
         }
     }
     cr_expect_eq(err, SRTM_OK, "no quote after the TPM came back: %s", srtm_strerror(err));
+    st = (srtm_status_info){.size = sizeof(st)};
+    cr_expect(srtm_status(c, &st) == SRTM_OK && st.tpm_ok && st.quotes_waiting == 0,
+              "status does not say the TPM answers again");
     free(ev);
     srtm_close(c);
 }

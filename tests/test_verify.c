@@ -307,7 +307,8 @@ Test(verify, srtmctl_quote_and_verify)
     cr_assert_eq(test_run(stv, out, sizeof(out), err, sizeof(err)), 0, "%s%s", out, err);
     cr_assert(strstr(out, "tpm yes\n") != NULL && strstr(out, "irk_scheme ") != NULL &&
                   strstr(out, "reset_count ") != NULL && strstr(out, "quote_jobs 0\n") == NULL &&
-                  strstr(out, "tpm_quotes 0\n") == NULL,
+                  strstr(out, "tpm_quotes 0\n") == NULL && strstr(out, "tpm_ok yes\n") != NULL &&
+                  strstr(out, "quotes_waiting 0\n") != NULL,
               "%s", out);
 }
 

@@ -106,9 +106,10 @@ static void status_text(const srtm_status_info *st)
     printf("tpm %s\n", st->tpm ? "yes" : "no");
     if (st->tpm)
         printf("irk_scheme %s\nreset_count %u\nrestart_count %u\nquote_jobs %llu\n"
-               "tpm_quotes %llu\n",
+               "tpm_quotes %llu\nquotes_waiting %llu\ntpm_ok %s\n",
                st->irk_scheme, (unsigned)st->reset_count, (unsigned)st->restart_count,
-               (unsigned long long)st->quote_jobs, (unsigned long long)st->tpm_quotes);
+               (unsigned long long)st->quote_jobs, (unsigned long long)st->tpm_quotes,
+               (unsigned long long)st->quotes_waiting, st->tpm_ok ? "yes" : "no");
     for (size_t i = 0; i < st->n_listeners; i++) {
         fputs("listener ", stdout);
         print_escaped(st->listeners[i], true);
@@ -133,6 +134,8 @@ static int status_json(const srtm_status_info *st)
         ok = ok && jput(o, "restart_count", json_object_new_uint64(st->restart_count));
         ok = ok && jput(o, "quote_jobs", json_object_new_uint64(st->quote_jobs));
         ok = ok && jput(o, "tpm_quotes", json_object_new_uint64(st->tpm_quotes));
+        ok = ok && jput(o, "quotes_waiting", json_object_new_uint64(st->quotes_waiting));
+        ok = ok && jput(o, "tpm_ok", json_object_new_boolean(st->tpm_ok));
     }
     for (size_t i = 0; ok && urls != NULL && i < st->n_listeners; i++) {
         json_object *u = json_object_new_string(st->listeners[i]);
@@ -173,11 +176,12 @@ const command ctl_cmd_status = {
     .help = "Print srtmd's own state, one 'KEY VALUE' line each: tpm (yes or no); with a\n"
             "TPM irk_scheme, reset_count and restart_count (the TPM boot of the IRK\n"
             "certificate), quote_jobs and tpm_quotes (joint quotes answered, TPM quotes\n"
-            "made for them); a 'listener URL' line per listener (the local socket first),\n"
+            "made for them), quotes_waiting (queued for the TPM now) and tpm_ok (no when\n"
+            "the last TPM quote failed); a 'listener URL' line per listener (the local socket first),\n"
             "listener_restarts (stalled listeners replaced), components, log_entries,\n"
             "stored_bytes and memory_budget (the quota they count against), seq. Needs no\n"
             "capability; srtmd answers on its local socket only.\n"
             "JSON: {\"tpm\"[,\"irk_scheme\",\"reset_count\",\"restart_count\",\"quote_jobs\",\n"
-            "\"tpm_quotes\"],\"listeners\":[urls],\"listener_restarts\",\"components\",\n"
+            "\"tpm_quotes\",\"quotes_waiting\",\"tpm_ok\"],\"listeners\":[urls],\"listener_restarts\",\"components\",\n"
             "\"log_entries\",\"stored_bytes\",\"memory_budget\",\"seq\"}\n",
 };

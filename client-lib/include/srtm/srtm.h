@@ -405,6 +405,8 @@ typedef struct srtm_status_info {
     uint64_t stored_bytes;  /* accounted bytes, against memory_budget (the quota) */
     uint64_t memory_budget;
     uint64_t seq;           /* the global sequence number */
+    uint64_t quotes_waiting; /* joint quotes waiting for the TPM now */
+    bool tpm_ok;            /* the last TPM quote succeeded (true before the first) */
 } srtm_status_info;
 
 /*
