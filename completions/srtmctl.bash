@@ -3,9 +3,9 @@ _srtmctl()
 {
     local cur prev words cword
     _init_completion || return
-    local commands="register extend read log list depend undepend revert terminate graph quote verify status"
+    local commands="register extend read log list depend undepend revert terminate graph quote verify status show policy"
     case $prev in
-        --cap | --cap-out | --file | -o | --aik | --policy | --export-tpm)
+        --cap | --cap-out | --file | -o | --aik | --policy | --export-tpm | --ear | --reference)
             _filedir
             return ;;
         --socket | --timeout | --digest | --data | --desc | --nonce | --parent | --on | \
