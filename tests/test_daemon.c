@@ -268,6 +268,7 @@ static Srtm__Response *raw_call(const void *bytes, size_t len, int timeout_ms)
     nng_socket s;
     cr_assert_eq(nng_req0_open(&s), 0);
     cr_assert_eq(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, timeout_ms), 0);
+    cr_assert_eq(nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, timeout_ms), 0); /* a hang is a failure */
     cr_assert_eq(nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE), 0);
     cr_assert_eq(nng_dial(s, d.url, NULL, 0), 0);
     Srtm__Response *r = NULL;
