@@ -269,6 +269,20 @@ Test(formats, show_describes_the_evidence_without_verifying_it)
     cr_assert(strstr(out, "    entry 1 seq 3 digest ab83f6ca7c45d0a8882d3f1ba36940720be339f0f53e6bb"
                           "14dc832c956f9110e type 2 config\n") != NULL,
               "%s", out);
+    /* '-' is stdin: the same description (show) and a policy from it (policy create). */
+    char cmd[1200], pol[] = "/tmp/srtm-formats-pol-XXXXXX";
+    int fd = mkstemp(pol);
+    cr_assert(fd >= 0);
+    close(fd);
+    unlink(pol); /* policy create never replaces a file */
+    snprintf(cmd, sizeof(cmd),
+             "\"%s\" show - < \"%s\" && \"%s\" policy create --from - -o \"%s\" < \"%s\"", ctl,
+             example("evidence.bin"), ctl, pol, example("evidence.bin"));
+    const char *sh[] = {"/bin/sh", "-c", cmd, NULL};
+    cr_assert_eq(test_run(sh, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+    cr_assert(strstr(out, "component platform/vm-a handle 1 parent 0\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "policy ") != NULL && access(pol, R_OK) == 0, "%s", out);
+    unlink(pol);
     /* Not evidence: exit 4. */
     const char *bad[] = {ctl, "show", example("policy.json"), NULL};
     cr_assert_eq(test_run(bad, out, sizeof(out), err, sizeof(err)), 4, "%s", err);

@@ -44,12 +44,11 @@ static int policy_run(ctx *c, const void *args)
     const policy_args *a = args;
     char *ev = NULL, *text = NULL, ref[PATH_MAX];
     size_t len = 0;
-    srtm_err err = read_small_file(a->evidence, (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE, &ev,
-                                   &len);
-    if (err != SRTM_OK)
-        return file_error(c, err, "evidence file '%s': %s", a->evidence,
-                          err == SRTM_E_IO ? strerror(errno) : srtm_strerror(err));
-    int rc = CTL_CONTINUE;
+    int rc = ctl_read_input(c, "evidence file", a->evidence,
+                            (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE, &ev, &len); /* - : stdin */
+    if (rc != CTL_CONTINUE)
+        return rc;
+    srtm_err err = SRTM_OK;
     /* Absolute: the policy resolves it relative to its own directory. */
     if (a->reference != NULL && realpath(a->reference, ref) == NULL)
         rc = file_error(c, SRTM_E_IO, "reference file '%s': %s", a->reference, strerror(errno));

@@ -120,15 +120,13 @@ static int show_run(ctx *c, const void *args)
     const show_args *a = args;
     char *ev = NULL, *json = NULL;
     size_t len = 0;
-    srtm_err err = read_small_file(a->evidence, (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE, &ev,
-                                   &len);
-    if (err != SRTM_OK)
-        return file_error(c, err, "evidence file '%s': %s", a->evidence,
-                          err == SRTM_E_IO ? strerror(errno) : srtm_strerror(err));
-    err = a->cel ? srtm_evidence_cel((const uint8_t *)ev, len, &json)
+    int rc = ctl_read_input(c, "evidence file", a->evidence,
+                            (size_t)SRTM_MAX_REPORT + SRTM_MAX_MESSAGE, &ev, &len); /* - : stdin */
+    if (rc != CTL_CONTINUE)
+        return rc;
+    srtm_err err = a->cel ? srtm_evidence_cel((const uint8_t *)ev, len, &json)
                  : srtm_evidence_describe((const uint8_t *)ev, len, &json);
     free(ev);
-    int rc;
     if (err == SRTM_E_MALFORMED)
         rc = file_error(c, err, "evidence file '%s': not an evidence file", a->evidence);
     else if (err != SRTM_OK)
