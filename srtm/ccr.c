@@ -6,12 +6,17 @@
  *   all mutations across components;
  * - a batch is applied all-or-nothing: it is validated, memory is reserved and the new
  *   values are computed before the first entry is appended;
- * - nothing once written moves or changes, so that a snapshot (ccr_freeze) can be read
- *   without the mutex: log entries live in segments that are never reallocated, a
- *   description stays where it was copied, a revert only appends its marker (the
- *   per-entry reverted mark is kept apart from the entry's frozen fields, for readers
- *   under the mutex), a grown dependency record keeps its older copy until the table is
- *   freed, and components are never freed before the table.
+ * - nothing once written moves or changes, so that a quote can read the table as it
+ *   was at a sequence number without the mutex (ccr.h, "Reading at a cut"): log entries
+ *   live in segments that are never reallocated, a description stays where it was
+ *   copied, a revert only appends its marker (the per-entry reverted mark is kept apart
+ *   from the entry's frozen fields, for readers under the mutex), a grown dependency
+ *   record or handle index keeps its older copy until the table is freed, and components
+ *   are never freed before the table;
+ * - what such a reader reads without the mutex is published in order: an entry or a
+ *   dependency record is written whole before the count that covers it is stored (a
+ *   release store), a grown block before the pointer to it, and a CCR's value and log
+ *   length change together inside its sequence lock (odd while they change).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,14 +69,16 @@ typedef struct dep_block {
 typedef struct ccr {
     uint8_t value[SRTM_DIGEST_LEN];
     uint8_t policy;
-    uint8_t batch_mark; /* 0: untouched by the batch being applied, 1: counted, 2: reserved */
+    uint8_t batch_mark; /* 0: untouched by the batch being applied, 1: counted, 2: reserved,
+                         * 3: being written (its sequence lock is odd) */
     uint32_t batch_entries;
     uint32_t batch_desc;
     int32_t batch_last; /* index into the scratch values of this CCR's newest value, or -1 */
     uint8_t nsegs;      /* log segments allocated */
+    uint32_t version;   /* sequence lock over value and len: odd while they change */
     log_entry *seg0;    /* segment 0 */
     log_entry **segs;   /* LOG_SEGMENTS slots (slot 0 unused), or NULL */
-    uint64_t len, cap;  /* entries written, entries the segments hold */
+    uint64_t len, cap;  /* entries written (release-stored), entries the segments hold */
     desc_chunk *chunk;  /* newest description chunk (older ones linked from it) */
     uint64_t descs_len; /* description bytes of the log */
 } ccr;
@@ -84,8 +91,9 @@ struct ccr_component {
     uint32_t nccrs;
     uint8_t cap_hash[SRTM_DIGEST_LEN];
     ccr *ccrs;
-    dep_block *changes; /* the record of its dependency edges, append-only */
-    uint32_t n_changes;
+    dep_block *changes; /* the record of its dependency edges, append-only (release-stored) */
+    uint32_t n_changes; /* release-stored after the record it counts is written */
+    uint64_t terminated_seq; /* 0: running; else the seq of its termination (release-stored) */
     uint64_t log_entries, log_bytes; /* accounted: every CCR's entries (ccr_entry_cost) */
     uint32_t children;               /* components registered with this one as parent */
     uint32_t depth;                  /* 0 for component 0, its children 1, ... */
@@ -101,8 +109,16 @@ typedef struct name_slot {
     uint32_t hash;       /* high bits of the name's hash */
 } name_slot;
 
+/* A handle index outgrown by the table, kept for readers at a cut until the table is
+ * freed (the sizes double, so they add up to less than the current one). */
+typedef struct old_index {
+    struct old_index *older;
+    ccr_component **by_handle;
+} old_index;
+
 struct ccr_table {
-    ccr_component **by_handle; /* index = handle */
+    ccr_component **by_handle; /* index = handle; grown by copying (release-stored) */
+    old_index *old_indexes;
     size_t count, by_handle_cap;
     name_slot *slots; /* name index, open addressing, linear probing */
     size_t nslots;    /* power of two; at most half full */
@@ -199,6 +215,12 @@ void ccr_table_free(ccr_table *t)
     for (size_t i = 0; i < t->count; i++)
         component_free(t->by_handle[i]);
     free(t->by_handle);
+    for (old_index *o = t->old_indexes; o != NULL;) {
+        old_index *older = o->older;
+        free(o->by_handle);
+        free(o);
+        o = older;
+    }
     free(t->slots);
     free(t->scratch);
     free(t->uids);
@@ -353,13 +375,23 @@ srtm_err ccr_usage(const ccr_component *c, uint32_t index, uint64_t *entries_out
     return SRTM_OK;
 }
 
+/* Copied, not reallocated: a reader at a cut may be reading the older index. */
 static srtm_err grow_handles(ccr_table *t)
 {
     size_t n = t->by_handle_cap * 2;
-    ccr_component **p = realloc(t->by_handle, n * sizeof(*p));
-    if (p == NULL)
+    ccr_component **p = malloc(n * sizeof(*p));
+    old_index *o = malloc(sizeof(*o));
+    if (p == NULL || o == NULL) {
+        free(p);
+        free(o);
         return SRTM_E_NO_MEMORY;
-    t->by_handle = p;
+    }
+    memcpy(p, t->by_handle, t->count * sizeof(*p));
+    o->by_handle = t->by_handle;
+    o->older = t->old_indexes;
+    t->old_indexes = o;
+    __atomic_store_n(&t->by_handle, p, __ATOMIC_RELEASE);
+    t->memory += t->by_handle_cap * sizeof(*p);
     t->by_handle_cap = n;
     return SRTM_OK;
 }
@@ -460,6 +492,19 @@ ccr_component *ccr_find_handle(const ccr_table *t, uint64_t handle)
     return handle < t->count ? t->by_handle[handle] : NULL;
 }
 
+const ccr_component *ccr_cut_handle(const ccr_table *t, const ccr_cut *cut, uint64_t handle)
+{
+    if (handle >= cut->count)
+        return NULL;
+    ccr_component *const *index = __atomic_load_n(&t->by_handle, __ATOMIC_ACQUIRE);
+    return index[handle];
+}
+
+ccr_cut ccr_table_cut(const ccr_table *t)
+{
+    return (ccr_cut){.seq = t->seq, .count = t->count};
+}
+
 bool ccr_cap_matches(const ccr_component *c, const uint8_t cap_hash[SRTM_DIGEST_LEN])
 {
     return CRYPTO_memcmp(c->cap_hash, cap_hash, SRTM_DIGEST_LEN) == 0;
@@ -532,10 +577,25 @@ static srtm_err reserve(ccr_table *t, ccr *r, uint64_t add_entries, uint64_t add
     return err;
 }
 
+/* The sequence lock of a CCR's value and log length (ccr_cut_freeze reads them). */
+static void write_begin(ccr *r)
+{
+    __atomic_store_n(&r->version, r->version + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void write_end(ccr *r)
+{
+    __atomic_store_n(&r->version, r->version + 1, __ATOMIC_RELEASE);
+}
+
+/* Ends the sequence lock of every CCR the batch wrote, and forgets the batch. */
 static void clear_marks(ccr_component *c, const ccr_measurement *m, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         ccr *r = &c->ccrs[m[i].ccr];
+        if (r->batch_mark == 3)
+            write_end(r);
         r->batch_mark = 0;
         r->batch_entries = 0;
         r->batch_desc = 0;
@@ -588,7 +648,11 @@ srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measurement *m, si
     uint64_t first = t->seq + 1;
     for (size_t i = 0; i < n; i++) {
         ccr *r = &c->ccrs[m[i].ccr];
-        log_entry *e = entry_at(r, r->len++);
+        if (r->batch_mark == 2) {
+            r->batch_mark = 3;
+            write_begin(r);
+        }
+        log_entry *e = entry_at(r, r->len);
         e->seq = ++t->seq;
         memcpy(e->u.digest, m[i].digest, SRTM_DIGEST_LEN);
         e->event_type = m[i].event_type;
@@ -601,8 +665,9 @@ srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measurement *m, si
             memcpy(r->chunk->data + r->chunk->used, m[i].desc, m[i].desc_len);
             r->chunk->used += m[i].desc_len;
         }
-        r->descs_len += m[i].desc_len;
+        __atomic_store_n(&r->descs_len, r->descs_len + m[i].desc_len, __ATOMIC_RELAXED);
         memcpy(r->value, t->scratch[i], SRTM_DIGEST_LEN);
+        __atomic_store_n(&r->len, r->len + 1, __ATOMIC_RELEASE);
         c->log_entries++;
         c->log_bytes += ccr_entry_cost(m[i].desc_len);
         t->stored += ccr_entry_cost(m[i].desc_len);
@@ -660,15 +725,17 @@ srtm_err ccr_dep_reserve(ccr_table *t, ccr_component *c, size_t n)
         memcpy(grown->rec, c->changes->rec, c->n_changes * sizeof(grown->rec[0]));
     grown->cap = (uint32_t)cap;
     grown->older = c->changes;
-    c->changes = grown;
+    __atomic_store_n(&c->changes, grown, __ATOMIC_RELEASE);
     t->memory += sizeof(*grown) + cap * sizeof(grown->rec[0]);
     return SRTM_OK;
 }
 
 void ccr_dep_record(ccr_component *c, const ccr_dep_change *change)
 {
-    if (c->changes != NULL && c->n_changes < c->changes->cap)
-        c->changes->rec[c->n_changes++] = *change;
+    if (c->changes != NULL && c->n_changes < c->changes->cap) {
+        c->changes->rec[c->n_changes] = *change;
+        __atomic_store_n(&c->n_changes, c->n_changes + 1, __ATOMIC_RELEASE);
+    }
 }
 
 size_t ccr_comp_dep_changes(const ccr_component *c, const ccr_dep_change **out)
@@ -749,16 +816,78 @@ srtm_err ccr_log_at(const ccr_component *c, uint32_t index, uint64_t i, ccr_log_
     return SRTM_OK;
 }
 
-srtm_err ccr_freeze(const ccr_component *c, uint32_t index, ccr_frozen *out)
+/* The number of entries among r's first len whose seq is at most seq (the log is in
+ * increasing seq order). */
+static uint64_t len_at(const ccr *r, uint64_t len, uint64_t seq)
+{
+    if (len == 0 || entry_at(r, len - 1)->seq <= seq)
+        return len;
+    uint64_t lo = 0, hi = len - 1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (entry_at(r, mid)->seq <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+srtm_err ccr_cut_freeze(const ccr_component *c, uint32_t index, const ccr_cut *cut,
+                        ccr_frozen *out)
 {
     if (index >= c->nccrs)
         return SRTM_E_NO_CCR;
     const ccr *r = &c->ccrs[index];
-    out->log = r;
-    out->len = r->len;
-    out->policy = (srtm_policy)r->policy;
+    uint32_t v1 = __atomic_load_n(&r->version, __ATOMIC_ACQUIRE);
+    uint64_t len = __atomic_load_n(&r->len, __ATOMIC_ACQUIRE);
     memcpy(out->value, r->value, SRTM_DIGEST_LEN);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    uint32_t v2 = __atomic_load_n(&r->version, __ATOMIC_RELAXED);
+    uint64_t at = len_at(r, len, cut->seq);
+    out->log = r;
+    out->len = at;
+    out->policy = (srtm_policy)r->policy;
+    /* The value read belongs to len entries only when no write overlapped the read; and
+     * it is the value at the cut only when nothing after the cut was appended. */
+    out->value_stale = (v1 & 1u) != 0 || v1 != v2 || at != len;
+    if (out->value_stale)
+        memset(out->value, 0, SRTM_DIGEST_LEN);
     return SRTM_OK;
+}
+
+size_t ccr_cut_dep_changes(const ccr_component *c, const ccr_cut *cut,
+                           const ccr_dep_change **out)
+{
+    uint32_t n = __atomic_load_n(&c->n_changes, __ATOMIC_ACQUIRE);
+    const dep_block *b = __atomic_load_n(&c->changes, __ATOMIC_ACQUIRE);
+    *out = b != NULL ? b->rec : NULL;
+    while (n > 0 && b->rec[n - 1].seq > cut->seq)
+        n--;
+    return n;
+}
+
+void ccr_comp_terminate(ccr_component *c, uint64_t seq)
+{
+    if (c->terminated_seq == 0)
+        __atomic_store_n(&c->terminated_seq, seq, __ATOMIC_RELEASE);
+}
+
+bool ccr_cut_terminated(const ccr_component *c, const ccr_cut *cut)
+{
+    uint64_t at = __atomic_load_n(&c->terminated_seq, __ATOMIC_ACQUIRE);
+    return at != 0 && at <= cut->seq;
+}
+
+void ccr_cut_log_bound(const ccr_component *c, uint64_t *entries_out, uint64_t *desc_bytes_out)
+{
+    uint64_t entries = 0, desc = 0;
+    for (uint32_t i = 0; i < c->nccrs; i++) {
+        entries += __atomic_load_n(&c->ccrs[i].len, __ATOMIC_ACQUIRE);
+        desc += __atomic_load_n(&c->ccrs[i].descs_len, __ATOMIC_RELAXED);
+    }
+    *entries_out = entries;
+    *desc_bytes_out = desc;
 }
 
 srtm_err ccr_frozen_at(const ccr_frozen *f, uint64_t i, ccr_log_view *out)
@@ -813,6 +942,7 @@ srtm_err ccr_revert(ccr_table *t, ccr_component *c, uint32_t index, uint64_t to_
             return err;
     }
     uint64_t reverted = 0;
+    write_begin(r);
     for (uint64_t i = (uint64_t)(at + 1); i < r->len; i++) {
         /* Only the reverted mark changes: a snapshot never reads it, it reads the marker
          * appended below (or its absence). */
@@ -822,7 +952,7 @@ srtm_err ccr_revert(ccr_table *t, ccr_component *c, uint32_t index, uint64_t to_
             reverted++;
         }
     }
-    log_entry *m = entry_at(r, r->len++);
+    log_entry *m = entry_at(r, r->len);
     memset(m, 0, sizeof(*m));
     m->seq = ++t->seq;
     m->marker = 1;
@@ -832,6 +962,8 @@ srtm_err ccr_revert(ccr_table *t, ccr_component *c, uint32_t index, uint64_t to_
     c->log_bytes += ccr_entry_cost(0);
     t->stored += ccr_entry_cost(0);
     memcpy(r->value, v, sizeof(v));
+    __atomic_store_n(&r->len, r->len + 1, __ATOMIC_RELEASE);
+    write_end(r);
     *reverted_out = reverted;
     *seq_out = m->seq;
     return SRTM_OK;

@@ -3,7 +3,7 @@
  * append-only measurement logs (BIM, paper section 6.1). Pure data structure: no I/O,
  * no sockets, no TPM, no locking. srtmd's service layer holds one mutex around every
  * call, which is also what orders mutations by the global sequence number, except
- * the reads of a snapshot (ccr_freeze), which need no lock.
+ * the reads at a cut ("Reading at a cut" below), which need no lock.
  *
  * Components are found in O(1) on average by handle (handles are dense, never reused:
  * an array) and by name (open addressing under a keyed SipHash, so peers cannot force
@@ -150,26 +150,53 @@ SRTM_WUR srtm_err ccr_get(const ccr_component *c, uint32_t index, const uint8_t 
                           srtm_policy *policy_out, uint64_t *log_len_out);
 
 /*
- * Snapshots. A CCR frozen under the mutex (ccr_freeze: its value, policy and log length,
- * O(1)) can be read afterwards WITHOUT the mutex, while others extend, revert and
- * terminate: entries below the frozen length never move and their fields never change
- * (ccr.c, file comment), and components live as long as the table. The view omits
- * CCR_ENTRY_REVERTED, which a later revert may set: whether an entry was reverted at the
- * snapshot follows from the markers below the frozen length (an entry is reverted when a
- * later marker in the log reverts to a point before it: its revert_to is below the
- * entry's seq). The table must outlive the snapshot.
+ * Reading at a cut. Under the mutex, ccr_table_cut() takes a cut: the global sequence
+ * number and the component count, O(1). Everything below can then be read WITHOUT the
+ * mutex, while others register, extend, revert, change edges and terminate, and reads the
+ * table as it was at the cut: entries, dependency records and components never move and
+ * their fields never change once counted (ccr.c, file comment), and components live as
+ * long as the table. The table must outlive every reader.
+ */
+typedef struct ccr_cut {
+    uint64_t seq; /* the last mutation the cut includes */
+    size_t count; /* components at the cut: handles 0 .. count - 1 */
+} ccr_cut;
+ccr_cut ccr_table_cut(const ccr_table *t);
+/* The component with this handle, NULL when it was registered after the cut. */
+const ccr_component *ccr_cut_handle(const ccr_table *t, const ccr_cut *cut, uint64_t handle);
+/* Whether c was terminated at the cut. */
+bool ccr_cut_terminated(const ccr_component *c, const ccr_cut *cut);
+/* c's dependency records at the cut (the first n, oldest first; *out stays valid). */
+size_t ccr_cut_dep_changes(const ccr_component *c, const ccr_cut *cut,
+                           const ccr_dep_change **out);
+/* Upper bounds on c's log entries and description bytes at the cut (the counts now,
+ * which never fall). */
+void ccr_cut_log_bound(const ccr_component *c, uint64_t *entries_out, uint64_t *desc_bytes_out);
+
+/*
+ * A CCR at a cut: its log's length at the cut, its policy and, unless value_stale, its
+ * value at the cut. The value is stale when the CCR changed after the cut or while it
+ * was read; the value at the cut is then the replay of the live measurements among the
+ * len entries (ccr_revert). The view omits CCR_ENTRY_REVERTED, which a later revert may
+ * set: whether an entry was reverted at the cut follows from the markers below len (an
+ * entry is reverted when a later marker in the log reverts to a point before it: its
+ * revert_to is below the entry's seq).
  */
 struct ccr;
 typedef struct ccr_frozen {
     const struct ccr *log;
     uint64_t len;
     uint8_t value[SRTM_DIGEST_LEN];
+    bool value_stale;
     srtm_policy policy;
 } ccr_frozen;
-SRTM_WUR srtm_err ccr_freeze(const ccr_component *c, uint32_t index, ccr_frozen *out);
+SRTM_WUR srtm_err ccr_cut_freeze(const ccr_component *c, uint32_t index, const ccr_cut *cut,
+                                 ccr_frozen *out);
 /* Entry i < f->len, flags CCR_ENTRY_MARKER or 0; pointers valid as long as the table.
  * SRTM_E_RANGE. Needs no lock. */
 SRTM_WUR srtm_err ccr_frozen_at(const ccr_frozen *f, uint64_t i, ccr_log_view *out);
+/* Mark c terminated at seq (the first termination counts). Under the mutex. */
+void ccr_comp_terminate(ccr_component *c, uint64_t seq);
 
 /* Log entries and description bytes over all of c's CCRs. O(number of CCRs). */
 void ccr_comp_log_totals(const ccr_component *c, uint64_t *entries_out, uint64_t *desc_bytes_out);

@@ -1,12 +1,14 @@
 /*
- * Building a CcrReport in two steps: report_snapshot_take, under the table lock, copies
- * per component and CCR what can still change (the CCR's value and log length, the
- * component's direct dependencies, the length of its record of dependency changes,
- * whether it is terminated) and the sequence number; report_snapshot_build, without the
- * lock, reads the entries below those lengths, which never move or change (ccr.h,
- * "Snapshots"), and packs the report. The protobuf structures point into the table
+ * Building a CcrReport at a cut (ccr.h, "Reading at a cut"), without the table lock:
+ * report_snapshot_take finds the selection's closure from the dependency records, bounds
+ * the report's size and copies per component and CCR what can still change (the log
+ * length and value at the cut, the direct dependencies the records give at the cut, the
+ * number of records, whether it was terminated); report_snapshot_build reads the entries
+ * below those lengths, which never move or change, and packs the report. A CCR changed
+ * after the cut (or while it was read) gets its value at the cut by replaying its live
+ * measurements, as a verifier does. The protobuf structures point into the table
  * (digests, names), into the snapshot (values, edges) and into a private arena
- * (descriptions, which the table keeps without NUL).
+ * (descriptions, which the table keeps without NUL, and replayed values).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@
 /* Generous: protobuf-c structures of a report as large as SRTM_MAX_REPORT. */
 #define REPORT_ARENA_BUDGET (8u * (size_t)SRTM_MAX_REPORT)
 /* A snapshot keeps arrays up to this size for the next one: a 100,000-component report
- * takes about 15 MiB. */
+ * takes about 17 MiB. */
 #define REPORT_SNAPSHOT_KEEP (16u * 1024u * 1024u)
 
 /* One component as it was at the snapshot. */
@@ -33,16 +35,25 @@ typedef struct snap_comp {
     size_t n_changes;
 } snap_comp;
 
+/* A dependency record being replayed: the edge's target and the record's position. */
+typedef struct edge_rec {
+    uint64_t on;
+    size_t pos;
+    bool removed;
+} edge_rec;
+
 /* The arrays are kept from one snapshot to the next (up to REPORT_SNAPSHOT_KEEP bytes):
- * memory the process touches for the first time costs page faults, which would
- * otherwise dominate the time a quote holds the lock. */
+ * memory the process touches for the first time costs page faults. */
 struct report_snapshot {
     uint64_t seq;
-    size_t n;
+    size_t n, selected;
     snap_comp *comps;
     ccr_frozen *ccrs;
     uint64_t *deps;
-    size_t cap_comps, cap_ccrs, cap_deps;
+    uint64_t *queue, *order; /* the closure in visiting order, then ascending */
+    uint64_t *seen;          /* one bit per component at the cut */
+    edge_rec *edges;         /* SRTM_MAX_DEP_CHANGES records of one component */
+    size_t cap_comps, cap_ccrs, cap_deps, cap_queue, cap_order, cap_seen;
 };
 
 srtm_err report_snapshot_new(report_snapshot **out)
@@ -59,17 +70,22 @@ static void drop_arrays(report_snapshot *s)
     free(s->comps);
     free(s->ccrs);
     free(s->deps);
+    free(s->queue);
+    free(s->order);
+    free(s->seen);
     s->comps = NULL;
     s->ccrs = NULL;
     s->deps = NULL;
-    s->cap_comps = s->cap_ccrs = s->cap_deps = 0;
+    s->queue = s->order = s->seen = NULL;
+    s->cap_comps = s->cap_ccrs = s->cap_deps = s->cap_queue = s->cap_order = s->cap_seen = 0;
     s->n = 0;
 }
 
 void report_snapshot_release(report_snapshot *s)
 {
     if (s != NULL && s->cap_comps * sizeof(*s->comps) + s->cap_ccrs * sizeof(*s->ccrs) +
-                             s->cap_deps * sizeof(*s->deps) >
+                             (s->cap_deps + s->cap_queue + s->cap_order + s->cap_seen) *
+                                 sizeof(uint64_t) >
                          REPORT_SNAPSHOT_KEEP)
         drop_arrays(s);
 }
@@ -79,7 +95,13 @@ void report_snapshot_free(report_snapshot *s)
     if (s == NULL)
         return;
     drop_arrays(s);
+    free(s->edges);
     free(s);
+}
+
+size_t report_snapshot_selected(const report_snapshot *s)
+{
+    return s->selected;
 }
 
 /* An entry is reverted when a marker after it reverts to a point before it; scanning
@@ -99,7 +121,27 @@ static void mark_reverted(Srtm__LogEntry *entries, uint64_t len)
     }
 }
 
-static srtm_err fill_ccr(arena *a, const ccr_frozen *f, uint32_t index, Srtm__ReportCcr *rc)
+/* The value of a CCR at the cut whose value changed after it: the replay of the live
+ * measurements of its reported log (reverted already marked). */
+static srtm_err replay_live(arena *a, sha256_hasher **h, const Srtm__LogEntry *entries,
+                            uint64_t len, uint8_t **out)
+{
+    uint8_t *v = arena_alloc(a, SRTM_DIGEST_LEN);
+    srtm_err err = v != NULL ? SRTM_OK : SRTM_E_TOO_BIG;
+    if (err == SRTM_OK && *h == NULL)
+        err = sha256_hasher_new(h);
+    if (err == SRTM_OK)
+        memset(v, 0, SRTM_DIGEST_LEN);
+    for (uint64_t i = 0; err == SRTM_OK && i < len; i++)
+        if (!entries[i].revert_marker && !entries[i].reverted)
+            err = sha256_hasher_two(*h, v, SRTM_DIGEST_LEN, entries[i].digest.data,
+                                    SRTM_DIGEST_LEN, v);
+    *out = v;
+    return err;
+}
+
+static srtm_err fill_ccr(arena *a, sha256_hasher **h, const ccr_frozen *f, uint32_t index,
+                         Srtm__ReportCcr *rc)
 {
     srtm__report_ccr__init(rc);
     rc->index = index;
@@ -109,7 +151,7 @@ static srtm_err fill_ccr(arena *a, const ccr_frozen *f, uint32_t index, Srtm__Re
     rc->value.len = SRTM_DIGEST_LEN;
     uint64_t len = f->len;
     if (len == 0)
-        return SRTM_OK;
+        return f->value_stale ? replay_live(a, h, NULL, 0, &rc->value.data) : SRTM_OK;
     Srtm__LogEntry *entries = arena_alloc(a, len * sizeof(*entries));
     Srtm__LogEntry **ptrs = arena_alloc(a, len * sizeof(*ptrs));
     if (entries == NULL || ptrs == NULL)
@@ -143,7 +185,7 @@ static srtm_err fill_ccr(arena *a, const ccr_frozen *f, uint32_t index, Srtm__Re
     mark_reverted(entries, len);
     rc->log = ptrs;
     rc->n_log = len;
-    return SRTM_OK;
+    return f->value_stale ? replay_live(a, h, entries, len, &rc->value.data) : SRTM_OK;
 }
 
 /* The record of the component's dependency changes, oldest first. */
@@ -170,8 +212,8 @@ static srtm_err fill_changes(arena *a, const snap_comp *sc, Srtm__ReportComponen
     return SRTM_OK;
 }
 
-static srtm_err fill_component(arena *a, const report_snapshot *s, const snap_comp *sc,
-                               Srtm__ReportComponent *out)
+static srtm_err fill_component(arena *a, sha256_hasher **h, const report_snapshot *s,
+                               const snap_comp *sc, Srtm__ReportComponent *out)
 {
     srtm__report_component__init(out);
     out->handle = sc->handle;
@@ -191,7 +233,7 @@ static srtm_err fill_component(arena *a, const report_snapshot *s, const snap_co
     if (ccrs == NULL || ptrs == NULL)
         return SRTM_E_TOO_BIG;
     for (uint32_t i = 0; i < n && err == SRTM_OK; i++) {
-        err = fill_ccr(a, &s->ccrs[sc->ccr_off + i], i, &ccrs[i]);
+        err = fill_ccr(a, h, &s->ccrs[sc->ccr_off + i], i, &ccrs[i]);
         ptrs[i] = &ccrs[i];
     }
     out->ccrs = ptrs;
@@ -211,48 +253,42 @@ static uint64_t varint_len(uint64_t v)
 }
 
 /*
- * An upper bound on the packed ReportComponent of c, field by field, every field counted
- * as present and every length prefix at its largest: h bytes bound a handle's varint and
- * s bytes a sequence number's (or a log index, which is below the sequence number).
+ * An upper bound on the packed ReportComponent of c at the cut, field by field, every
+ * field counted as present and every length prefix at its largest: h bytes bound a
+ * handle's varint and s bytes a sequence number's (or a log index, which is below the
+ * sequence number). Its present edges are at most its records.
  */
-static srtm_err component_bound(const graph *g, const ccr_component *c, uint64_t h, uint64_t s,
-                                uint64_t *out)
+static uint64_t component_bound(const ccr_component *c, const ccr_cut *cut, uint64_t h,
+                                uint64_t s)
 {
-    size_t ndeps = 0;
-    srtm_err err = graph_degree(g, ccr_comp_handle(c), &ndeps, NULL);
-    if (err != SRTM_OK)
-        return err;
     const ccr_dep_change *ch = NULL;
-    uint64_t nch = ccr_comp_dep_changes(c, &ch);
+    uint64_t nch = ccr_cut_dep_changes(c, cut, &ch);
     uint64_t entries = 0, desc = 0;
-    ccr_comp_log_totals(c, &entries, &desc);
+    ccr_cut_log_bound(c, &entries, &desc);
     /* wrapper, handle, name, parent, depends_on (packed or not), terminated */
-    uint64_t b = 11 + (1 + h) + 3 + strlen(ccr_comp_name(c)) + (1 + h) + 11 +
-                 ndeps * (1 + h) + 2;
+    uint64_t b = 11 + (1 + h) + 3 + strlen(ccr_comp_name(c)) + (1 + h) + 11 + nch * (1 + h) + 2;
     b += nch * (2 + (1 + s) + 3 * (1 + h) + 2);
     /* per CCR: wrapper, index, policy, value */
     b += (uint64_t)ccr_comp_ccr_count(c) * (11 + 6 + 2 + 34);
     /* per entry: wrapper, index, seq, digest, event_type, description prefix, reverted,
      * revert_marker, revert_to_seq, revert_by; then the description bytes */
     b += entries * (3 + (1 + s) + (1 + s) + 34 + 6 + 3 + 2 + 2 + (1 + s) + (1 + h)) + desc;
-    *out = b;
-    return SRTM_OK;
+    return b;
 }
 
-srtm_err report_size_bound(const ccr_table *t, const graph *g, const ccr_component *const *comps,
+srtm_err report_size_bound(const ccr_table *t, const ccr_cut *cut, const uint64_t *handles,
                            size_t n, uint64_t *bound_out)
 {
-    size_t count = comps != NULL ? n : ccr_table_count(t);
-    uint64_t h = varint_len(ccr_table_count(t));
-    uint64_t s = varint_len(ccr_table_seq(t));
+    size_t count = handles != NULL ? n : cut->count;
+    uint64_t h = varint_len(cut->count);
+    uint64_t s = varint_len(cut->seq);
     uint64_t total = 6 + 18 + 6 + 6 + 11; /* format, instance, reset, restart, seq */
     srtm_err err = SRTM_OK;
     for (size_t i = 0; err == SRTM_OK && i < count; i++) {
-        const ccr_component *c = comps != NULL ? comps[i] : ccr_find_handle(t, i);
-        uint64_t b = 0;
-        err = component_bound(g, c, h, s, &b);
-        total += b;
-        if (err == SRTM_OK && total > SRTM_MAX_REPORT)
+        const ccr_component *c = ccr_cut_handle(t, cut, handles != NULL ? handles[i] : i);
+        if (c == NULL)
+            err = SRTM_E_NO_COMPONENT;
+        else if ((total += component_bound(c, cut, h, s)) > SRTM_MAX_REPORT)
             err = SRTM_E_TOO_BIG; /* stop early: the bound only grows */
     }
     *bound_out = total;
@@ -273,68 +309,150 @@ static srtm_err room(void **p, size_t *cap, size_t need, size_t elem)
     return SRTM_OK;
 }
 
-/* Room in s for count components: their CCRs and direct dependencies. */
-static srtm_err snapshot_room(report_snapshot *s, const ccr_table *t, const graph *g,
-                              const ccr_component *const *comps, size_t count)
+/* Visit h once: mark it and queue it. */
+static srtm_err visit(report_snapshot *s, const ccr_cut *cut, uint64_t h, size_t *nq)
+{
+    if (h >= cut->count)
+        return SRTM_E_NO_COMPONENT;
+    uint64_t bit = (uint64_t)1 << (h % 64);
+    if ((s->seen[h / 64] & bit) == 0) {
+        s->seen[h / 64] |= bit;
+        s->queue[(*nq)++] = h;
+    }
+    return SRTM_OK;
+}
+
+/*
+ * s->order[0 .. *n_out - 1]: the selection and, with closure, every component reached
+ * through the dependency records at the cut (a record's target was a dependency, present
+ * or removed since), each once, ascending: the marks are one bit per component, read in
+ * order.
+ */
+static srtm_err select_at_cut(report_snapshot *s, const ccr_table *t, const ccr_cut *cut,
+                              const uint64_t *sel, size_t n, bool closure, size_t *n_out)
+{
+    size_t words = cut->count / 64 + 1;
+    srtm_err err = room((void **)&s->queue, &s->cap_queue, cut->count, sizeof(uint64_t));
+    if (err == SRTM_OK)
+        err = room((void **)&s->order, &s->cap_order, cut->count, sizeof(uint64_t));
+    if (err == SRTM_OK)
+        err = room((void **)&s->seen, &s->cap_seen, words, sizeof(uint64_t));
+    if (err != SRTM_OK)
+        return err;
+    memset(s->seen, 0, words * sizeof(uint64_t));
+    size_t nq = 0;
+    for (size_t i = 0; err == SRTM_OK && i < n; i++)
+        err = visit(s, cut, sel[i], &nq);
+    for (size_t i = 0; closure && err == SRTM_OK && i < nq; i++) {
+        const ccr_dep_change *ch = NULL;
+        size_t nch = ccr_cut_dep_changes(ccr_cut_handle(t, cut, s->queue[i]), cut, &ch);
+        for (size_t k = 0; err == SRTM_OK && k < nch; k++)
+            err = visit(s, cut, ch[k].on, &nq);
+    }
+    size_t m = 0;
+    for (size_t w = 0; err == SRTM_OK && w < words; w++)
+        for (uint64_t bits = s->seen[w]; bits != 0; bits &= bits - 1)
+            s->order[m++] = w * 64 + (uint64_t)__builtin_ctzll(bits);
+    *n_out = m;
+    return err;
+}
+
+static int by_on_then_pos(const void *a, const void *b)
+{
+    const edge_rec *x = a, *y = b;
+    if (x->on != y->on)
+        return x->on < y->on ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* The present edges the records ch[0..n-1] replay to, ascending, into out (room for n):
+ * per target, its last record decides. Returns their number. */
+static size_t replay_edges(edge_rec *scratch, const ccr_dep_change *ch, size_t n, uint64_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        scratch[i] = (edge_rec){.on = ch[i].on, .pos = i, .removed = ch[i].removed};
+    if (n > 1)
+        qsort(scratch, n, sizeof(*scratch), by_on_then_pos);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((i + 1 == n || scratch[i + 1].on != scratch[i].on) && !scratch[i].removed)
+            out[m++] = scratch[i].on;
+    return m;
+}
+
+/* Room in s for the count components of s->order (or all at the cut): their CCRs and
+ * the edges their records can give. */
+static srtm_err snapshot_room(report_snapshot *s, const ccr_table *t, const ccr_cut *cut,
+                              const uint64_t *order, size_t count)
 {
     size_t nccrs = 0, ndeps = 0;
-    srtm_err err = SRTM_OK;
-    for (size_t i = 0; err == SRTM_OK && i < count; i++) {
-        const ccr_component *c = comps != NULL ? comps[i] : ccr_find_handle(t, i);
-        size_t d = 0;
-        err = graph_degree(g, ccr_comp_handle(c), &d, NULL);
+    for (size_t i = 0; i < count; i++) {
+        const ccr_component *c = ccr_cut_handle(t, cut, order != NULL ? order[i] : i);
+        const ccr_dep_change *ch = NULL;
         nccrs += ccr_comp_ccr_count(c);
-        ndeps += d;
+        ndeps += ccr_cut_dep_changes(c, cut, &ch);
     }
-    if (err == SRTM_OK)
-        err = room((void **)&s->comps, &s->cap_comps, count, sizeof(*s->comps));
+    srtm_err err = room((void **)&s->comps, &s->cap_comps, count, sizeof(*s->comps));
     if (err == SRTM_OK)
         err = room((void **)&s->ccrs, &s->cap_ccrs, nccrs, sizeof(*s->ccrs));
     if (err == SRTM_OK)
         err = room((void **)&s->deps, &s->cap_deps, ndeps, sizeof(*s->deps));
+    if (err == SRTM_OK && s->edges == NULL &&
+        (s->edges = malloc(SRTM_MAX_DEP_CHANGES * sizeof(*s->edges))) == NULL)
+        err = SRTM_E_NO_MEMORY;
     return err;
 }
 
-/* Component c as it is now, its CCRs and edges appended at *ccr_at and *dep_at. */
-static srtm_err snapshot_component(report_snapshot *s, const graph *g, const ccr_component *c,
-                                   snap_comp *sc, size_t *ccr_at, size_t *dep_at)
+/* Component c as it was at the cut, its CCRs and edges appended at *ccr_at and *dep_at. */
+static srtm_err snapshot_component(report_snapshot *s, const ccr_cut *cut,
+                                   const ccr_component *c, snap_comp *sc, size_t *ccr_at,
+                                   size_t *dep_at)
 {
     sc->handle = ccr_comp_handle(c);
     sc->parent = ccr_comp_parent(c);
     sc->name = ccr_comp_name(c);
-    sc->terminated = graph_is_terminated(g, sc->handle);
+    sc->terminated = ccr_cut_terminated(c, cut);
     sc->nccrs = ccr_comp_ccr_count(c);
-    sc->n_changes = ccr_comp_dep_changes(c, &sc->changes);
+    sc->n_changes = ccr_cut_dep_changes(c, cut, &sc->changes);
+    if (sc->n_changes > SRTM_MAX_DEP_CHANGES)
+        return SRTM_E_TOO_BIG;
     sc->ccr_off = *ccr_at;
     sc->dep_off = *dep_at;
-    srtm_err err = graph_degree(g, sc->handle, &sc->ndeps, NULL);
-    size_t got = 0;
-    if (err == SRTM_OK && sc->ndeps > 0)
-        err = graph_deps(g, sc->handle, 0, &s->deps[sc->dep_off], sc->ndeps, &got);
-    sc->ndeps = got;
+    sc->ndeps = replay_edges(s->edges, sc->changes, sc->n_changes, &s->deps[sc->dep_off]);
+    srtm_err err = SRTM_OK;
     for (uint32_t i = 0; err == SRTM_OK && i < sc->nccrs; i++)
-        err = ccr_freeze(c, i, &s->ccrs[sc->ccr_off + i]);
+        err = ccr_cut_freeze(c, i, cut, &s->ccrs[sc->ccr_off + i]);
     *ccr_at += sc->nccrs;
-    *dep_at += got;
+    *dep_at += sc->ndeps;
     return err;
 }
 
-srtm_err report_snapshot_take(const ccr_table *t, const graph *g,
-                              const ccr_component *const *comps, size_t n, report_snapshot *s)
+srtm_err report_snapshot_take(const ccr_table *t, const ccr_cut *cut, const uint64_t *sel,
+                              size_t n, bool closure, report_snapshot *s)
 {
-    size_t count = comps != NULL ? n : ccr_table_count(t);
-    uint64_t bound = 0;
     s->n = 0;
-    srtm_err err = report_size_bound(t, g, comps, n, &bound);
-    if (err == SRTM_OK)
-        err = snapshot_room(s, t, g, comps, count);
+    s->selected = 0;
+    size_t count = cut->count;
+    const uint64_t *order = NULL; /* NULL: every component at the cut */
+    srtm_err err = SRTM_OK;
+    if (n > 0) {
+        err = select_at_cut(s, t, cut, sel, n, closure, &count);
+        order = s->order;
+    }
     if (err != SRTM_OK)
         return err;
-    s->seq = ccr_table_seq(t);
+    s->selected = count;
+    uint64_t bound = 0;
+    err = report_size_bound(t, cut, order, count, &bound);
+    if (err == SRTM_OK)
+        err = snapshot_room(s, t, cut, order, count);
+    if (err != SRTM_OK)
+        return err;
+    s->seq = cut->seq;
     size_t ccr_at = 0, dep_at = 0;
     for (size_t i = 0; err == SRTM_OK && i < count; i++) {
-        const ccr_component *c = comps != NULL ? comps[i] : ccr_find_handle(t, i);
-        err = snapshot_component(s, g, c, &s->comps[i], &ccr_at, &dep_at);
+        const ccr_component *c = ccr_cut_handle(t, cut, order != NULL ? order[i] : i);
+        err = snapshot_component(s, cut, c, &s->comps[i], &ccr_at, &dep_at);
     }
     if (err == SRTM_OK)
         s->n = count;
@@ -352,10 +470,12 @@ srtm_err report_snapshot_build(const report_snapshot *s, const report_identity *
     Srtm__ReportComponent **ptrs = arena_alloc(&a, (count ? count : 1) * sizeof(*ptrs));
     if (rcs == NULL || ptrs == NULL)
         err = SRTM_E_NO_MEMORY;
+    sha256_hasher *h = NULL; /* made when a value must be replayed */
     for (size_t i = 0; err == SRTM_OK && i < count; i++) {
-        err = fill_component(&a, s, &s->comps[i], &rcs[i]);
+        err = fill_component(&a, &h, s, &s->comps[i], &rcs[i]);
         ptrs[i] = &rcs[i];
     }
+    sha256_hasher_free(h);
     Srtm__CcrReport r = SRTM__CCR_REPORT__INIT;
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -383,13 +503,14 @@ srtm_err report_snapshot_build(const report_snapshot *s, const report_identity *
     return err;
 }
 
-srtm_err report_build(const ccr_table *t, const graph *g, const report_identity *id,
-                      const ccr_component *const *comps, size_t n, uint8_t **out, size_t *len_out)
+srtm_err report_build(const ccr_table *t, const report_identity *id, const uint64_t *sel,
+                      size_t n, uint8_t **out, size_t *len_out)
 {
+    ccr_cut cut = ccr_table_cut(t);
     report_snapshot *s = NULL;
     srtm_err err = report_snapshot_new(&s);
     if (err == SRTM_OK)
-        err = report_snapshot_take(t, g, comps, n, s);
+        err = report_snapshot_take(t, &cut, sel, n, false, s);
     if (err == SRTM_OK)
         err = report_snapshot_build(s, id, out, len_out);
     report_snapshot_free(s);

@@ -1,19 +1,20 @@
 /*
- * CCR reports: the snapshot of selected components (values and whole logs) that a
- * joint quote covers. The caller holding the table lock takes a snapshot
- * (report_snapshot_take: O(components + CCRs + direct edges) copies of lengths, values
- * and pointers); the report is built and serialised from it after the lock is released
- * (report_snapshot_build), and describes one sequence number and nothing else;
- * signatures then cover these exact bytes.
+ * CCR reports: the state of selected components (values and whole logs) that a joint
+ * quote covers, at one sequence number. Under the table lock the caller only takes a cut
+ * (ccr_table_cut: the sequence number and the component count, O(1)); the closure, the
+ * size bound, the snapshot (report_snapshot_take) and the serialised report
+ * (report_snapshot_build) are all computed after the lock is released, from what the
+ * table had at the cut (ccr.h, "Reading at a cut"). The report describes the cut's
+ * sequence number and nothing else; signatures then cover these exact bytes.
  */
 #ifndef SRTM_REPORT_H
 #define SRTM_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ccr.h"
-#include "graph.h"
 
 /* Who is reporting: this srtmd run and the TPM boot its IRK certificate belongs to. */
 typedef struct report_identity {
@@ -22,14 +23,14 @@ typedef struct report_identity {
 } report_identity;
 
 /*
- * An upper bound on the packed size of the CcrReport report_build would make of the same
- * arguments, computed from per-component counters in O(components + CCRs) without
+ * An upper bound on the packed size of the CcrReport of the n components handles (at the
+ * cut; ascending, no repeats; every component at the cut when handles is NULL), computed
+ * from per-component counters in O(components + CCRs + dependency records) without
  * allocating: *bound_out (always written; partial when an error stops the count).
- * SRTM_E_TOO_BIG as soon as it exceeds SRTM_MAX_REPORT.
+ * SRTM_E_TOO_BIG as soon as it exceeds SRTM_MAX_REPORT. Needs no lock.
  */
-SRTM_WUR srtm_err report_size_bound(const ccr_table *t, const graph *g,
-                                    const ccr_component *const *comps, size_t n,
-                                    uint64_t *bound_out);
+SRTM_WUR srtm_err report_size_bound(const ccr_table *t, const ccr_cut *cut,
+                                    const uint64_t *handles, size_t n, uint64_t *bound_out);
 
 typedef struct report_snapshot report_snapshot;
 
@@ -38,17 +39,24 @@ typedef struct report_snapshot report_snapshot;
 SRTM_WUR srtm_err report_snapshot_new(report_snapshot **out);
 
 /*
- * Under the table lock: fill s with the snapshot of the n components comps (ascending
- * handles, no duplicates; all components when comps is NULL), each with its parent, its
- * direct dependencies in g and whether it is terminated. O(components + CCRs + direct
- * edges); s's arrays are reused when they are large enough. SRTM_E_TOO_BIG, before
- * anything is allocated, when report_size_bound exceeds SRTM_MAX_REPORT;
- * SRTM_E_NO_MEMORY. On error s holds no snapshot. The snapshot reads the table later: t
- * must outlive it (components are never freed before the table).
+ * WITHOUT the table lock, at a cut taken under it (ccr_table_cut): fill s with the table
+ * as it was at the cut for the components sel[0..n-1] (handles below cut->count, any
+ * order, repeats allowed) and, with closure, everything they depended on at the cut
+ * (present edges and the targets of removed edges, transitively, from the dependency
+ * records), each once in ascending handle order; n == 0: every component at the cut.
+ * Per component: its parent, its direct dependencies at the cut, its dependency records,
+ * whether it was terminated, and per CCR the log length and value at the cut. s's arrays
+ * are reused when they are large enough. SRTM_E_NO_COMPONENT (a handle beyond the cut);
+ * SRTM_E_TOO_BIG, before the arrays are allocated, when report_size_bound exceeds
+ * SRTM_MAX_REPORT; SRTM_E_NO_MEMORY. On error s holds no snapshot. The table must outlive
+ * the snapshot (components are never freed before the table).
  */
-SRTM_WUR srtm_err report_snapshot_take(const ccr_table *t, const graph *g,
-                                       const ccr_component *const *comps, size_t n,
+SRTM_WUR srtm_err report_snapshot_take(const ccr_table *t, const ccr_cut *cut,
+                                       const uint64_t *sel, size_t n, bool closure,
                                        report_snapshot *s);
+/* The number of components the last take selected (closure included), also when it
+ * was refused as too big. */
+size_t report_snapshot_selected(const report_snapshot *s);
 /* After a build: give the arrays back when they are larger than a snapshot keeps. */
 void report_snapshot_release(report_snapshot *s);
 /* Accepts NULL. */
@@ -57,15 +65,14 @@ void report_snapshot_free(report_snapshot *s);
 /*
  * Without the lock (others may change the table meanwhile): serialise the CcrReport of
  * snapshot s into a new malloc'd buffer (*out, *len_out); the caller frees it. The bytes
- * are those of the table as it was when s was taken. SRTM_E_TOO_BIG when the packed
- * report would exceed SRTM_MAX_REPORT.
+ * are those of the table as it was at the cut. SRTM_E_TOO_BIG when the packed report
+ * would exceed SRTM_MAX_REPORT.
  */
 SRTM_WUR srtm_err report_snapshot_build(const report_snapshot *s, const report_identity *id,
                                         uint8_t **out, size_t *len_out);
 
-/* Snapshot and build in one call, for a caller that holds the lock throughout (tests). */
-SRTM_WUR srtm_err report_build(const ccr_table *t, const graph *g, const report_identity *id,
-                               const ccr_component *const *comps, size_t n, uint8_t **out,
-                               size_t *len_out);
+/* Cut, snapshot (no closure) and build in one call, for tests. */
+SRTM_WUR srtm_err report_build(const ccr_table *t, const report_identity *id,
+                               const uint64_t *sel, size_t n, uint8_t **out, size_t *len_out);
 
 #endif /* SRTM_REPORT_H */

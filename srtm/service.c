@@ -6,11 +6,11 @@
  * the worker's arena from copies, so it is packed after the lock is released).
  * Malformed input gets an error response and changes nothing.
  *
- * A quote holds the lock only for what is proportional to the number of components it
- * reports: the closure of the selection, the size bound and a snapshot of lengths,
- * values and edges (report_snapshot_take). Its answer phase builds the report from the
- * snapshot after the lock is released, reading log entries that never move or change
- * (ccr.h, "Snapshots"), so a large report does not delay extends.
+ * A quote holds the lock only to find the components it names and take a cut (the
+ * sequence number and the component count, O(1)). Its answer phase, after the lock is
+ * released, finds the closure, bounds the size, snapshots and builds the report of the
+ * table as it was at the cut (report.h; ccr.h, "Reading at a cut"), so however large the
+ * report, a quote does not delay extends.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -55,10 +55,14 @@ struct service_worker {
     srtm_err status;
     uint8_t *secret;     /* a secret copied into the response, wiped after packing */
     size_t secret_len;
-    /* A quote in the making: the snapshot taken under the lock (its memory kept from one
-     * quote to the next), then the report built from it after the lock, for the quoter. */
+    /* A quote in the making: the cut and selection taken under the lock, then the
+     * snapshot (its memory kept from one quote to the next) and the report built after
+     * the lock, for the quoter. */
+    ccr_cut cut;
+    const uint64_t *cut_sel; /* the handles named, in the arena; cut_n of them */
+    size_t cut_n;
     report_snapshot *snap;
-    report_identity snap_id; /* the service's identity when snap was taken */
+    report_identity snap_id; /* the service's identity when the cut was taken */
     uint8_t *report;
     size_t report_len;
     ProtobufCBinaryData quote_nonce; /* points into the request, in the arena */
@@ -1102,6 +1106,7 @@ static srtm_err terminate_act(op_call *c)
         return err != SRTM_OK ? err : SRTM_E_NO_MEMORY;
     srtm__terminate_response__init(out);
     out->seq = ccr_table_next_seq(c->table);
+    ccr_comp_terminate(c->comp, out->seq);
     c->resp->result_case = SRTM__RESPONSE__RESULT_TERMINATE;
     c->resp->terminate = out;
     return SRTM_OK;
@@ -1237,71 +1242,6 @@ static srtm_err quote_validate(op_call *c)
     return SRTM_OK;
 }
 
-static int by_handle(const void *a, const void *b)
-{
-    uint64_t x = ccr_comp_handle(*(const ccr_component *const *)a);
-    uint64_t y = ccr_comp_handle(*(const ccr_component *const *)b);
-    return x < y ? -1 : x > y;
-}
-
-/* Visit h once: mark it and queue it. */
-static void closure_visit(uint8_t *seen, const ccr_component **queue, size_t *n,
-                          const ccr_table *t, uint64_t h)
-{
-    if (seen[h / 8] & (1u << (h % 8)))
-        return;
-    seen[h / 8] |= (uint8_t)(1u << (h % 8));
-    queue[(*n)++] = ccr_find_handle(t, h);
-}
-
-/* u's present dependencies and the targets of its removed edges, queued. */
-static srtm_err closure_expand(op_call *c, uint8_t *seen, const ccr_component **queue, size_t *n,
-                               const ccr_component *u)
-{
-    uint64_t page[64];
-    size_t got = 0;
-    srtm_err err = SRTM_OK;
-    for (size_t off = 0; err == SRTM_OK; off += got) {
-        err = graph_deps(c->graph, ccr_comp_handle(u), off, page, SRTM_ARRAY_LEN(page), &got);
-        for (size_t i = 0; err == SRTM_OK && i < got; i++)
-            closure_visit(seen, queue, n, c->table, page[i]);
-        if (got == 0)
-            break;
-    }
-    const ccr_dep_change *ch = NULL;
-    size_t nch = ccr_comp_dep_changes(u, &ch);
-    for (size_t i = 0; err == SRTM_OK && i < nch; i++)
-        if (ch[i].removed)
-            closure_visit(seen, queue, n, c->table, ch[i].on);
-    return err;
-}
-
-/*
- * Replace *sel by the selection and everything it depends on: present edges and, so that
- * the verifier can judge a removed dependency as it was when it was cut, the targets of
- * removed edges (and what they depend on), each once. The queue holds at most every
- * component once; the marks are one bit per component.
- */
-static srtm_err add_closures(op_call *c, const ccr_component ***sel, size_t *count)
-{
-    size_t total = ccr_table_count(c->table);
-    const ccr_component **queue = arena_alloc(&c->w->arena, total * sizeof(*queue));
-    uint8_t *seen = zalloc(c, total / 8 + 1);
-    if (queue == NULL || seen == NULL)
-        return SRTM_E_NO_MEMORY;
-    size_t n = 0;
-    for (size_t i = 0; i < *count; i++)
-        closure_visit(seen, queue, &n, c->table, ccr_comp_handle((*sel)[i]));
-    srtm_err err = SRTM_OK;
-    for (size_t i = 0; err == SRTM_OK && i < n; i++)
-        err = closure_expand(c, seen, queue, &n, queue[i]);
-    if (err != SRTM_OK)
-        return err;
-    *sel = queue;
-    *count = n;
-    return SRTM_OK;
-}
-
 /* Reads need no capability; the selection must name existing components. */
 static srtm_err quote_authorise(op_call *c)
 {
@@ -1312,56 +1252,52 @@ static srtm_err quote_authorise(op_call *c)
     return SRTM_OK;
 }
 
+/* Under the lock: the components named and the cut; nothing proportional to the report. */
 static srtm_err quote_act(op_call *c)
 {
     const Srtm__QuoteRequest *r = c->req->quote;
-    const ccr_component **sel = NULL;
-    size_t n = 0;
-    if (r->n_components > 0) {
-        sel = arena_alloc(&c->w->arena, r->n_components * sizeof(*sel));
-        if (sel == NULL)
-            return SRTM_E_NO_MEMORY;
-        for (size_t i = 0; i < r->n_components; i++) {
-            srtm_err err = find_ref(c, r->components[i]);
-            if (err != SRTM_OK)
-                return err;
-            sel[i] = c->comp;
-        }
-        size_t count = r->n_components;
-        /* By default the report covers what the selection depends on, with the edges,
-         * so the verifier can apply the dependency rule. */
-        if (!r->no_closure) {
-            srtm_err err = add_closures(c, &sel, &count);
-            if (err != SRTM_OK)
-                return err;
-        }
-        /* Ascending handles, each once, whatever order the verifier asked in. */
-        qsort(sel, count, sizeof(*sel), by_handle);
-        for (size_t i = 0; i < count; i++)
-            if (n == 0 || sel[n - 1] != sel[i])
-                sel[n++] = sel[i];
+    uint64_t *sel = NULL;
+    if (r->n_components > 0 &&
+        (sel = arena_alloc(&c->w->arena, r->n_components * sizeof(*sel))) == NULL)
+        return SRTM_E_NO_MEMORY;
+    for (size_t i = 0; i < r->n_components; i++) {
+        srtm_err err = find_ref(c, r->components[i]);
+        if (err != SRTM_OK)
+            return err;
+        sel[i] = ccr_comp_handle(c->comp);
     }
-    srtm_err err = c->w->snap != NULL ? SRTM_OK : report_snapshot_new(&c->w->snap);
-    if (err == SRTM_OK)
-        err = report_snapshot_take(c->table, c->graph, (const ccr_component *const *)sel, n,
-                                   c->w->snap);
+    c->w->cut = ccr_table_cut(c->table);
+    c->w->cut_sel = sel;
+    c->w->cut_n = r->n_components;
     c->w->snap_id = c->w->svc->identity;
-    if (err == SRTM_E_TOO_BIG)
-        set_message(c, "the report of %zu components would exceed %u bytes; select fewer "
-                       "components%s",
-                    n ? n : ccr_table_count(c->table), SRTM_MAX_REPORT,
-                    r->no_closure ? "" : " (or quote without the dependency closure)");
-    return err;
+    return SRTM_OK;
 }
 
-/* Without the lock: the report of the snapshot quote_act took. */
+/* Without the lock: the closure, bound, snapshot and report at the cut quote_act took. By
+ * default the report covers what the selection depends on, with the edges, so the
+ * verifier can apply the dependency rule. */
 static srtm_err quote_answer(op_call *c)
 {
     service_worker *w = c->w;
-    srtm_err err = report_snapshot_build(w->snap, &w->snap_id, &w->report, &w->report_len);
-    report_snapshot_release(w->snap);
+    const Srtm__QuoteRequest *r = c->req->quote;
+    srtm_err err = w->snap != NULL ? SRTM_OK : report_snapshot_new(&w->snap);
+    if (err == SRTM_OK)
+        err = report_snapshot_take(w->svc->table, &w->cut, w->cut_sel, w->cut_n,
+                                   !r->no_closure, w->snap);
+    if (err == SRTM_E_TOO_BIG) {
+        set_message(c, "the report of %zu components would exceed %u bytes; select fewer "
+                       "components%s",
+                    report_snapshot_selected(w->snap), SRTM_MAX_REPORT,
+                    r->no_closure ? "" : " (or quote without the dependency closure)");
+        report_snapshot_release(w->snap);
+        return err;
+    }
+    if (err == SRTM_OK)
+        err = report_snapshot_build(w->snap, &w->snap_id, &w->report, &w->report_len);
+    if (w->snap != NULL)
+        report_snapshot_release(w->snap);
     if (err == SRTM_OK) {
-        w->quote_nonce = c->req->quote->nonce;
+        w->quote_nonce = r->nonce;
         w->quote_pending = true;
     }
     if (err == SRTM_E_TOO_BIG)

@@ -1,8 +1,9 @@
 /*
- * Quote reports built off the table lock (report.h, ccr.h "Snapshots"): a snapshot taken
- * under the lock yields, after any later extends, reverts, dependency changes,
- * registrations and terminations, exactly the bytes of the report of the state when it
- * was taken; and reports built by quoting threads while other threads change the table
+ * Quote reports built off the table lock (report.h, ccr.h "Reading at a cut"): a cut
+ * taken under the lock yields, whether the snapshot is taken before or after later
+ * extends, reverts, dependency changes, registrations and terminations, exactly the bytes
+ * of the report of the state at the cut; and reports built by quoting threads while other
+ * threads change the table
  * are each internally consistent (every CCR value is the replay of its reported log, every
  * reverted mark is justified by a reported marker, every edge by the reported record of
  * dependency changes, nothing newer than the report's sequence number). A report that read
@@ -83,12 +84,14 @@ Test(snapshot, report_is_the_state_when_taken)
     cr_assert_eq(ccr_revert(t, a, 0, keep, ccr_comp_handle(a), &reverted, &seq), SRTM_OK);
     edge(t, g, a, b, false);
 
-    uint8_t *before = NULL, *after = NULL, *now = NULL;
-    size_t before_len = 0, after_len = 0, now_len = 0;
-    cr_assert_eq(report_build(t, g, &ident, NULL, 0, &before, &before_len), SRTM_OK);
-    report_snapshot *s = NULL;
+    uint8_t *before = NULL, *after = NULL, *late = NULL, *now = NULL;
+    size_t before_len = 0, after_len = 0, late_len = 0, now_len = 0;
+    cr_assert_eq(report_build(t, &ident, NULL, 0, &before, &before_len), SRTM_OK);
+    ccr_cut cut = ccr_table_cut(t);
+    report_snapshot *s = NULL, *s_late = NULL;
     cr_assert_eq(report_snapshot_new(&s), SRTM_OK);
-    cr_assert_eq(report_snapshot_take(t, g, NULL, 0, s), SRTM_OK);
+    cr_assert_eq(report_snapshot_new(&s_late), SRTM_OK);
+    cr_assert_eq(report_snapshot_take(t, &cut, NULL, 0, false, s), SRTM_OK);
 
     /* Everything a report reads, changed: logs grown past their segments and description
      * chunks, entries below the snapshot marked reverted, the record of dependency
@@ -102,19 +105,29 @@ Test(snapshot, report_is_the_state_when_taken)
         edge(t, g, a, b, i % 2 == 0);
     edge(t, g, b, ccr_find_handle(t, 0), false);
     cr_assert_eq(graph_terminate(g, ccr_comp_handle(b)), SRTM_OK);
+    ccr_comp_terminate(b, ccr_table_next_seq(t));
     add(t, g, "c", 3);
 
+    /* The snapshot taken at the cut before the changes, and one taken at the same cut
+     * after them (every CCR's value then comes from the replay of its log at the cut). */
     cr_assert_eq(report_snapshot_build(s, &ident, &after, &after_len), SRTM_OK);
-    cr_assert_eq(report_build(t, g, &ident, NULL, 0, &now, &now_len), SRTM_OK);
+    cr_assert_eq(report_snapshot_take(t, &cut, NULL, 0, false, s_late), SRTM_OK);
+    cr_assert_eq(report_snapshot_build(s_late, &ident, &late, &late_len), SRTM_OK);
+    cr_assert_eq(report_build(t, &ident, NULL, 0, &now, &now_len), SRTM_OK);
     cr_assert(now_len != before_len || memcmp(now, before, now_len) != 0,
               "the changes did not change the report: the test proves nothing");
     cr_assert_eq(after_len, before_len, "the snapshot's report has another size");
     cr_assert(memcmp(after, before, before_len) == 0,
               "the snapshot's report differs from the report of the state it was taken of");
+    cr_assert_eq(late_len, before_len, "the late snapshot's report has another size");
+    cr_assert(memcmp(late, before, before_len) == 0,
+              "a snapshot taken after the changes differs from the report at its cut");
     free(before);
     free(after);
+    free(late);
     free(now);
     report_snapshot_free(s);
+    report_snapshot_free(s_late);
     graph_free(g);
     ccr_table_free(t);
 }
@@ -140,7 +153,8 @@ Test(snapshot, refused_before_allocation_when_too_big)
     free(m);
     report_snapshot *s = NULL;
     cr_assert_eq(report_snapshot_new(&s), SRTM_OK);
-    cr_expect_eq(report_snapshot_take(t, g, NULL, 0, s), SRTM_E_TOO_BIG);
+    ccr_cut cut = ccr_table_cut(t);
+    cr_expect_eq(report_snapshot_take(t, &cut, NULL, 0, false, s), SRTM_E_TOO_BIG);
     report_snapshot_free(s);
     graph_free(g);
     ccr_table_free(t);

@@ -4,12 +4,12 @@
  * with single measurements and times each call, first with nothing else running, then
  * while QUOTERS threads (each with its own worker) quote the tail of a CHAIN-deep chain
  * back to back, a report of CHAIN + 1 components each. A quote holds the table lock only
- * for its closure, size bound and snapshot; the report is built after the lock is
- * released, so the extends' p99 should stay near the quiet p99. The loaded run starts once
+ * to take a cut; the report is found and built after the lock is released, so the
+ * extends' p99 should stay near the quiet p99. The loaded run starts once
  * every quoter has answered a quote. Prints p50, p99 and max of both runs and the quotes
- * answered during the loaded run. Then, single-threaded on the table and graph directly
- * (no scheduling in the figures), the median time of the part of such a quote that holds
- * the lock (closure, size bound, snapshot) and of the part that does not (build, pack).
+ * answered during the loaded run. Then, single-threaded on the table directly (no
+ * scheduling in the figures), the median time of the part of such a quote that holds the
+ * lock (the cut) and of the parts that do not (closure, size bound, snapshot; build, pack).
  * Usage: bench_lockfree [CHAIN] [EXTENDS] [QUOTERS]
  */
 #include "bench_util.h"
@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "ccr.h"
-#include "graph.h"
 #include "report.h"
 #include "service.h"
 #include "srtm.pb-c.h"
@@ -149,71 +148,53 @@ static void print(const char *what, double *t, int n, double *p99_out)
     *p99_out = p99;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The chain again, on a bare table and graph: closure + bound + snapshot against build. */
+/* The chain again, on a bare table: the cut (what a quote does under the lock) against
+ * closure + bound + snapshot and build + pack (what it does after). */
 static void phases(unsigned chain, const report_identity *id)
 {
     static const uint8_t cap[SRTM_DIGEST_LEN];
     ccr_table *t = NULL;
-    graph *g = NULL;
-    if (ccr_table_new(cap, &t) != SRTM_OK || graph_new(&g) != SRTM_OK)
+    if (ccr_table_new(cap, &t) != SRTM_OK)
         exit(1);
     char name[32];
     for (uint64_t i = 1; i <= chain; i++) {
-        uint64_t h = 0, seq = 0, gh = 0, dep = i - 1;
+        uint64_t h = 0, seq = 0, dep = i - 1;
         snprintf(name, sizeof(name), "c%" PRIu64, i);
         if (ccr_register(t, name, strlen(name), 1, SRTM_POLICY_IRREVERSIBLE, cap, 0, 0, &h,
                          &seq) != SRTM_OK ||
-            graph_add_node(g, &dep, 1, &gh) != SRTM_OK ||
             ccr_dep_reserve(t, ccr_find_handle(t, h), 1) != SRTM_OK)
             exit(1);
         ccr_dep_record(ccr_find_handle(t, h),
                        &(ccr_dep_change){.seq = seq, .on = dep, .actor = dep});
     }
     enum { ROUNDS = 9 };
-    double locked[ROUNDS], unlocked[ROUNDS];
-    const ccr_component **comps = malloc(((size_t)chain + 1) * sizeof(*comps));
+    double locked[ROUNDS], snap[ROUNDS], build[ROUNDS];
     report_snapshot *s = NULL;
-    if (comps == NULL || report_snapshot_new(&s) != SRTM_OK)
+    if (report_snapshot_new(&s) != SRTM_OK)
         exit(1);
+    uint64_t tail = chain;
     for (int r = 0; r < ROUNDS; r++) {
         double t0 = bench_now();
-        uint64_t *closure = NULL;
-        size_t n = 0;
-        if (graph_closure(g, chain, &closure, &n) != SRTM_OK)
-            exit(1);
-        closure = realloc(closure, (n + 1) * sizeof(*closure));
-        if (closure == NULL)
-            exit(1);
-        closure[n++] = chain;
-        qsort(closure, n, sizeof(*closure), cmp_u64);
-        for (size_t i = 0; i < n; i++)
-            comps[i] = ccr_find_handle(t, closure[i]);
-        if (report_snapshot_take(t, g, comps, n, s) != SRTM_OK)
-            exit(1);
+        ccr_cut cut = ccr_table_cut(t);
         double t1 = bench_now();
+        if (report_snapshot_take(t, &cut, &tail, 1, true, s) != SRTM_OK)
+            exit(1);
+        double t2 = bench_now();
         uint8_t *out = NULL;
         size_t len = 0;
         if (report_snapshot_build(s, id, &out, &len) != SRTM_OK)
             exit(1);
         locked[r] = t1 - t0;
-        unlocked[r] = bench_now() - t1;
+        snap[r] = t2 - t1;
+        build[r] = bench_now() - t2;
         free(out);
-        free(closure);
         report_snapshot_release(s);
     }
     report_snapshot_free(s);
-    printf("quote of %u components, medians of %d: under the lock (closure, bound, "
-           "snapshot) %.3f ms, after it (build, pack) %.3f ms\n",
+    printf("quote of %u components, medians of %d: under the lock (cut) %.4f ms; after it: "
+           "closure, bound, snapshot %.3f ms, build, pack %.3f ms\n",
            chain + 1, ROUNDS, bench_median(locked, ROUNDS) * 1e3,
-           bench_median(unlocked, ROUNDS) * 1e3);
-    free(comps);
-    graph_free(g);
+           bench_median(snap, ROUNDS) * 1e3, bench_median(build, ROUNDS) * 1e3);
     ccr_table_free(t);
 }
 
