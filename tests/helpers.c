@@ -336,12 +336,35 @@ static int probe_port(int port)
     return got;
 }
 
-/* A port P such that P and P+1 are free right now. */
+/* The lowest port the kernel hands out to outgoing connections (32768 by default). */
+static int ephemeral_low(void)
+{
+    int low = 32768, high = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", &low, &high) != 2)
+            low = 32768;
+        fclose(f);
+    }
+    return low > 12000 && low <= 65535 ? low : 32768;
+}
+
+/*
+ * A port P such that P and P+1 are free right now, chosen at random below the ephemeral
+ * range: a port in that range can be taken between this check and swtpm's bind by any
+ * outgoing connection on the machine (tpm2-tss's swtpm TCTI opens one per TPM command,
+ * so a busy TPM user leaves thousands in TIME_WAIT), a port below it only by another
+ * listener.
+ */
 static int free_port_pair(void)
 {
-    for (int i = 0; i < 50; i++) {
-        int p = probe_port(0);
-        if (p > 0 && p < 65535 && probe_port(p + 1) == p + 1)
+    static unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)getpid() ^ (unsigned)time(NULL) << 8;
+    int low = 10000, span = ephemeral_low() - 2 - low;
+    for (int i = 0; i < 200; i++) {
+        int p = low + (int)(rand_r(&seed) % (unsigned)span);
+        if (probe_port(p) == p && probe_port(p + 1) == p + 1)
             return p;
     }
     return -1;
