@@ -64,15 +64,16 @@ static inline pid_t bench_swtpm_spawn(const char *dir, int port)
 /*
  * Enrol a platform on the TPM at tcti as an administrator would, with the shipped tools
  * of build dir b, writing into dir: srtmd.conf (SRTM PCR 15, proof PCRs 0-7, the given
- * log level, the socket dir/s.sock and the admin capability dir/a.cap), aik.pem (srtm-keymgr enroll), reference.json (predict) and irk.sealed
- * (wrap-irk). The launch and srtmd's start are left to the caller, which may time them.
+ * log level, the socket dir/s.sock and the admin capability dir/a.cap, then more_lines),
+ * aik.pem (srtm-keymgr enroll), reference.json (predict) and irk.sealed (wrap-irk). The
+ * launch and srtmd's start are left to the caller, which may time them.
  */
-static inline void bench_provision(const char *b, const char *tcti, const char *dir,
-                                   const char *log_level)
+static inline void bench_provision_conf(const char *b, const char *tcti, const char *dir,
+                                        const char *log_level, const char *more_lines)
 {
     bench_sh("printf 'srtm-pcr 15\\nproof-pcrs 0-7\\nirk-blob %s/irk.sealed\\nlog-level %s\\n"
-             "listen ipc://%s/s.sock\\nadmin-cap %s/a.cap\\n' > %s/srtmd.conf",
-             dir, log_level, dir, dir, dir);
+             "listen ipc://%s/s.sock\\nadmin-cap %s/a.cap\\n%s' > %s/srtmd.conf",
+             dir, log_level, dir, dir, more_lines, dir);
     bench_sh("%s/keymgmt/srtm-keymgr --tcti %s enroll --aik-pem %s/aik.pem >/dev/null", b, tcti,
              dir);
     bench_sh("%s/keymgmt/srtm-keymgr --tcti %s predict --srtmd %s/srtm/srtmd --config "
@@ -81,6 +82,12 @@ static inline void bench_provision(const char *b, const char *tcti, const char *
     bench_sh("%s/keymgmt/srtm-keymgr --tcti %s wrap-irk --reference %s/reference.json -o "
              "%s/irk.sealed >/dev/null",
              b, tcti, dir, dir);
+}
+
+static inline void bench_provision(const char *b, const char *tcti, const char *dir,
+                                   const char *log_level)
+{
+    bench_provision_conf(b, tcti, dir, log_level, "");
 }
 
 /* Start srtmd (extra: its further arguments) as the unit does: srtm-launch measures srtmd

@@ -1,0 +1,181 @@
+/*
+ * bench_extend_quotes: what large joint quotes cost an unrelated extend, end to end. On
+ * swtpm, srtmd is provisioned and launched as the unit does, with a read-only tcp
+ * listener; a CHAIN-deep chain of components is registered (each the child of the one
+ * before) and one more, the probe. The probe's single extends (libsrtm over the local
+ * socket, one a millisecond) are timed first with nothing else running, then while
+ * VERIFIERS threads, each on its own tcp connection, ask srtmd for joint quotes of the
+ * chain's tail back to back: each a report of the whole closure, CHAIN + 1 components,
+ * signed with the IRK and quoted by the TPM. The loaded run starts once every verifier
+ * has its first evidence. Prints p50, p99 and max of both runs and the joint quotes
+ * answered meanwhile.
+ * Usage: bench_extend_quotes BUILD_DIR [CHAIN] [EXTENDS] [VERIFIERS]
+ */
+#include "bench_util.h"
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <srtm/srtm.h>
+
+static char tcp_url[64], tail[32];
+static atomic_bool quoting;
+static atomic_uint quotes_done, quotes_failed;
+static atomic_ullong evidence_bytes;
+
+static void *verifier(void *arg)
+{
+    (void)arg;
+    srtm_conn *c = NULL;
+    if (srtm_open(tcp_url, &c) != SRTM_OK) {
+        atomic_fetch_add(&quotes_failed, 1);
+        return NULL;
+    }
+    const char *sel[] = {tail};
+    uint8_t nonce[32] = {7};
+    while (atomic_load(&quoting)) {
+        uint8_t *ev = NULL;
+        size_t len = 0;
+        nonce[0]++;
+        if (srtm_quote(c, nonce, sizeof(nonce), sel, 1, &ev, &len) == SRTM_OK) {
+            atomic_fetch_add(&quotes_done, 1);
+            atomic_fetch_add(&evidence_bytes, len);
+        } else {
+            atomic_fetch_add(&quotes_failed, 1);
+        }
+        free(ev);
+    }
+    srtm_close(c);
+    return NULL;
+}
+
+/* n single extends of the probe, one a millisecond; t[i] the latency of each. */
+static void extends(srtm_conn *c, const srtm_cap *cap, double *t, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint8_t d[SRTM_DIGEST_LEN] = {(uint8_t)i, (uint8_t)(i >> 8)};
+        double t0 = bench_now();
+        if (srtm_extend(c, cap, "probe", 0, d, 0, NULL, NULL) != SRTM_OK) {
+            fprintf(stderr, "extend failed\n");
+            exit(1);
+        }
+        t[i] = bench_now() - t0;
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+}
+
+static double print(const char *what, double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof(*t), bench_cmp_double);
+    double p99 = t[(size_t)((n - 1) * 0.99)];
+    printf("%-28s p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n", what, t[n / 2] * 1e3,
+           p99 * 1e3, t[n - 1] * 1e3);
+    return p99;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_extend_quotes BUILD_DIR [CHAIN] [EXTENDS] [VERIFIERS]\n");
+        return 2;
+    }
+    const char *b = argv[1];
+    unsigned chain = argc > 2 ? (unsigned)atoi(argv[2]) : 100000;
+    int n = argc > 3 ? atoi(argv[3]) : 2000;
+    int nv = argc > 4 ? atoi(argv[4]) : 4;
+    if (chain == 0 || chain > 1000000 || n <= 0 || nv <= 0 || nv > 64)
+        return 2;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    setenv("TSS2_LOG", "all+NONE", 1);
+    char dir[] = "/tmp/srtm-bench-extq-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    int port = 23450, tcp_port = 23459;
+    bench_sh("mkdir -p %s/tpm", dir);
+    char tpm_dir[64], tcti[64], more[300];
+    snprintf(tpm_dir, sizeof(tpm_dir), "%s/tpm", dir);
+    pid_t tpm = bench_swtpm_spawn(tpm_dir, port);
+    usleep(200000);
+    snprintf(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%d", port);
+    snprintf(tcp_url, sizeof(tcp_url), "tcp://127.0.0.1:%d", tcp_port);
+    /* A chain deeper than the default quotas allow, on purpose. */
+    snprintf(more, sizeof(more),
+             "listen-tcp %s\\nmax-depth %u\\ncomponents-per-uid %u\\nmemory-budget 4294967296\\n",
+             tcp_url, chain + 1, chain + 2);
+    bench_provision_conf(b, tcti, dir, "error", more);
+    char extra[400];
+    snprintf(extra, sizeof(extra), "--pidfile %s/pid 2>%s/srtmd.log", dir, dir);
+    bench_launch_srtmd(b, tcti, dir, extra);
+
+    char url[400], cap_path[400];
+    snprintf(url, sizeof(url), "ipc://%s/s.sock", dir);
+    snprintf(cap_path, sizeof(cap_path), "%s/a.cap", dir);
+    srtm_conn *c = NULL;
+    srtm_cap admin, cap, probe_cap;
+    uint64_t h = 0;
+    if (srtm_cap_load(cap_path, &admin) != SRTM_OK || srtm_open(url, &c) != SRTM_OK)
+        return 1;
+    double t0 = bench_now();
+    char parent[32] = "";
+    cap = admin;
+    for (unsigned i = 1; i <= chain; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "c%u", i);
+        srtm_cap child;
+        if (srtm_register_child(c, &cap, i == 1 ? NULL : parent, name, 1, NULL, 0, NULL, 0, &h,
+                                &child) != SRTM_OK) {
+            fprintf(stderr, "registering %s failed\n", name);
+            return 1;
+        }
+        cap = child;
+        memcpy(parent, name, sizeof(name));
+    }
+    memcpy(tail, parent, sizeof(tail));
+    if (srtm_register(c, &admin, "probe", 1, &h, &probe_cap) != SRTM_OK)
+        return 1;
+    printf("%u-deep chain registered in %.1f s; %d single extends of another component over "
+           "the local socket, %d verifiers quoting the tail over tcp\n",
+           chain, bench_now() - t0, n, nv);
+
+    double *t = malloc((size_t)n * sizeof(*t));
+    pthread_t *th = malloc((size_t)nv * sizeof(*th));
+    if (t == NULL || th == NULL)
+        return 1;
+    extends(c, &probe_cap, t, n);
+    double quiet = print("extend, no quotes", t, n);
+    atomic_store(&quoting, true);
+    for (int i = 0; i < nv; i++)
+        if (pthread_create(&th[i], NULL, verifier, NULL) != 0)
+            return 1;
+    while (atomic_load(&quotes_done) + atomic_load(&quotes_failed) < (unsigned)nv)
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    unsigned before = atomic_load(&quotes_done);
+    unsigned long long bytes_before = atomic_load(&evidence_bytes);
+    t0 = bench_now();
+    extends(c, &probe_cap, t, n);
+    double dt = bench_now() - t0;
+    unsigned answered = atomic_load(&quotes_done) - before;
+    unsigned long long bytes = atomic_load(&evidence_bytes) - bytes_before;
+    atomic_store(&quoting, false);
+    for (int i = 0; i < nv; i++)
+        pthread_join(th[i], NULL);
+    char what[64];
+    snprintf(what, sizeof(what), "extend, %d verifiers", nv);
+    double loaded = print(what, t, n);
+    printf("%u joint quotes of %u components answered meanwhile (%.1f s, %.1f MB of evidence "
+           "each), %u failed; p99 ratio %.2f\n",
+           answered, chain + 1, dt, answered ? (double)bytes / answered / 1e6 : 0.0,
+           atomic_load(&quotes_failed), quiet > 0 ? loaded / quiet : 0);
+    srtm_close(c);
+    bench_sh("kill $(cat %s/pid) 2>/dev/null; sleep 0.3", dir);
+    kill(tpm, SIGTERM);
+    bench_sh("rm -rf %s", dir);
+    free(t);
+    free(th);
+    return atomic_load(&quotes_failed) > 0 ? 1 : 0;
+}
