@@ -25,6 +25,7 @@
 #include "ccr.h"
 #include "graph.h"
 #include "report.h"
+#include "report_cache.h"
 #include "service.h"
 #include "srtm.pb-c.h"
 
@@ -41,6 +42,7 @@ struct srtm_service {
     graph *graph;         /* node i is the component with handle i, always */
     bool broken;          /* table and graph disagree after an allocation failure */
     report_identity identity; /* set once before serving */
+    report_cache *reports;    /* recent quotes' reports, by cut and selection */
     bool can_quote;           /* a TPM and a certified IRK are in place */
     service_quota quota;      /* set once before serving */
     service_status_fn status_fn; /* srtmd's part of a status answer; set once, may be NULL */
@@ -59,7 +61,7 @@ struct service_worker {
      * snapshot (its memory kept from one quote to the next) and the report built after
      * the lock, for the quoter. */
     ccr_cut cut;
-    const uint64_t *cut_sel; /* the handles named, in the arena; cut_n of them */
+    uint64_t *cut_sel; /* the handles named, in the arena; cut_n of them */
     size_t cut_n;
     report_snapshot *snap;
     report_identity snap_id; /* the service's identity when the cut was taken */
@@ -1273,13 +1275,42 @@ static srtm_err quote_act(op_call *c)
     return SRTM_OK;
 }
 
+static int cmp_handle(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The report of the cut quote_act took, when a quote at the same cut and with the same
+ * selection built it already. Sorts the selection and drops its repeats first. */
+static bool quote_cached(service_worker *w, bool closure, report_key *k)
+{
+    uint64_t *sel = w->cut_sel;
+    size_t n = 0;
+    if (w->cut_n > 1)
+        qsort(sel, w->cut_n, sizeof(*sel), cmp_handle);
+    for (size_t i = 0; i < w->cut_n; i++)
+        if (n == 0 || sel[n - 1] != sel[i])
+            sel[n++] = sel[i];
+    *k = (report_key){.id = w->snap_id, .seq = w->cut.seq, .closure = closure,
+                      .handles = sel, .n = n};
+    return report_cache_get(w->svc->reports, k, &w->report, &w->report_len);
+}
+
 /* Without the lock: the closure, bound, snapshot and report at the cut quote_act took. By
  * default the report covers what the selection depends on, with the edges, so the
- * verifier can apply the dependency rule. */
+ * verifier can apply the dependency rule. A report built once for a cut and selection is
+ * kept for the next quotes of the same (report_cache.h). */
 static srtm_err quote_answer(op_call *c)
 {
     service_worker *w = c->w;
     const Srtm__QuoteRequest *r = c->req->quote;
+    report_key key;
+    if (quote_cached(w, !r->no_closure, &key)) {
+        w->quote_nonce = r->nonce;
+        w->quote_pending = true;
+        return SRTM_OK;
+    }
     srtm_err err = w->snap != NULL ? SRTM_OK : report_snapshot_new(&w->snap);
     if (err == SRTM_OK)
         err = report_snapshot_take(w->svc->table, &w->cut, w->cut_sel, w->cut_n,
@@ -1297,6 +1328,7 @@ static srtm_err quote_answer(op_call *c)
     if (w->snap != NULL)
         report_snapshot_release(w->snap);
     if (err == SRTM_OK) {
+        report_cache_put(w->svc->reports, &key, w->report, w->report_len);
         w->quote_nonce = r->nonce;
         w->quote_pending = true;
     }
@@ -1577,9 +1609,14 @@ srtm_err service_new(const srtm_cap *admin, srtm_service **out)
         err = ccr_table_new(h, &s->table);
     if (err == SRTM_OK && (err = graph_new(&s->graph)) != SRTM_OK)
         ccr_table_free(s->table);
+    if (err == SRTM_OK && (err = report_cache_new(&s->reports)) != SRTM_OK) {
+        ccr_table_free(s->table);
+        graph_free(s->graph);
+    }
     if (err == SRTM_OK && pthread_mutex_init(&s->lock, NULL) != 0) {
         ccr_table_free(s->table);
         graph_free(s->graph);
+        report_cache_free(s->reports);
         err = SRTM_E_INTERNAL;
     }
     if (err != SRTM_OK) {
@@ -1597,6 +1634,7 @@ void service_free(srtm_service *s)
         return;
     ccr_table_free(s->table);
     graph_free(s->graph);
+    report_cache_free(s->reports);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

@@ -23,6 +23,7 @@
 #include "ccr.h"
 #include "graph.h"
 #include "report.h"
+#include "report_cache.h"
 #include "service.h"
 #include "srtm.pb-c.h"
 
@@ -550,5 +551,116 @@ Test(snapshot, reports_consistent_while_the_table_changes, .timeout = 300)
     cr_expect_eq(atomic_load(&failures), 0, "%u inconsistencies; the first: %s",
                  atomic_load(&failures), first_failure);
     service_worker_free(wk);
+    service_free(svc);
+}
+
+/* ---- the reports of recent quotes (report_cache.h) ---- */
+
+Test(report_cache, a_report_is_served_only_for_its_cut_selection_and_identity)
+{
+    report_cache *rc = NULL;
+    cr_assert_eq(report_cache_new(&rc), SRTM_OK);
+    uint64_t sel[] = {0, 3, 7}, other[] = {0, 3, 8};
+    report_key k = {.id = ident, .seq = 42, .closure = true, .handles = sel, .n = 3};
+    const uint8_t bytes[] = "a report";
+    report_cache_put(rc, &k, bytes, sizeof(bytes));
+    uint8_t *got = NULL;
+    size_t len = 0;
+    cr_assert(report_cache_get(rc, &k, &got, &len), "the report just kept is not found");
+    cr_assert_eq(len, sizeof(bytes));
+    cr_assert_arr_eq(got, bytes, len);
+    free(got);
+    /* Anything else: another cut, selection, closure or reporter. */
+    report_key miss[5] = {k, k, k, k, k};
+    miss[0].seq = 43;
+    miss[1].handles = other;
+    miss[2].closure = false;
+    miss[3].id.restart_count++;
+    miss[4].n = 0;
+    for (size_t i = 0; i < SRTM_ARRAY_LEN(miss); i++)
+        cr_expect_not(report_cache_get(rc, &miss[i], &got, &len), "key %zu got a report", i);
+    /* Too large to keep; and the oldest is replaced once every slot is taken. */
+    static uint8_t big[REPORT_CACHE_MAX_REPORT + 1];
+    report_cache_put(rc, &miss[0], big, sizeof(big));
+    cr_expect_not(report_cache_get(rc, &miss[0], &got, &len), "an oversized report was kept");
+    for (uint64_t s = 100; s < 100 + REPORT_CACHE_SLOTS; s++) {
+        report_key n = k;
+        n.seq = s;
+        report_cache_put(rc, &n, bytes, sizeof(bytes));
+    }
+    cr_expect_not(report_cache_get(rc, &k, &got, &len), "the oldest report was not replaced");
+    report_cache_free(rc);
+}
+
+/* Quote names[0..n-1] through the service; a copy of the report. */
+static uint8_t *quote_names(service_worker *wk, const char *const *names, size_t n, uint8_t tag,
+                            size_t *len_out)
+{
+    uint8_t nonce[16] = {tag};
+    Srtm__QuoteRequest q = SRTM__QUOTE_REQUEST__INIT;
+    q.nonce = (ProtobufCBinaryData){.len = sizeof(nonce), .data = nonce};
+    Srtm__ComponentRef refs[4], *pr[4];
+    cr_assert_leq(n, 4);
+    for (size_t k = 0; k < n; k++) {
+        refs[k] = name_ref(names[k]);
+        pr[k] = &refs[k];
+    }
+    q.components = pr;
+    q.n_components = n;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    req.op_case = SRTM__REQUEST__OP_QUOTE;
+    req.quote = &q;
+    cr_assert_eq(call(wk, &req, NULL, NULL), SRTM__STATUS__STATUS_OK);
+    const uint8_t *bytes = service_worker_report(wk, len_out);
+    uint8_t *copy = malloc(*len_out);
+    cr_assert_not_null(copy);
+    memcpy(copy, bytes, *len_out);
+    return copy;
+}
+
+Test(report_cache, a_change_after_a_quote_is_in_the_next_quote)
+{
+    cr_assert_eq(service_new(&admin, &svc), SRTM_OK);
+    service_set_identity(svc, &ident, true);
+    service_worker *w1 = NULL, *w2 = NULL;
+    cr_assert_eq(service_worker_new(svc, &w1), SRTM_OK);
+    cr_assert_eq(service_worker_new(svc, &w2), SRTM_OK);
+    srtm_cap a = reg(w1, "a");
+    reg(w1, "b");
+    extend(w1, "a", &a, 1, 0x11, 1);
+    const char *ab[] = {"a", "b", "a"}, *ba[] = {"b", "a"};
+    size_t l1 = 0, l2 = 0, l3 = 0;
+    uint8_t *r1 = quote_names(w1, ab, 3, 1, &l1);
+    uint8_t *r2 = quote_names(w2, ba, 2, 2, &l2); /* another worker, order and nonce */
+    cr_assert(l1 == l2 && memcmp(r1, r2, l1) == 0,
+              "two quotes of one selection at one cut got different reports");
+    /* Every kind of change gives the next quote a new report that shows it. */
+    for (int change = 0; change < 4; change++) {
+        if (change == 0)
+            extend(w1, "a", &a, 1, 0x21, 1);
+        else if (change == 1)
+            revert(w1, "a", &a, 1);
+        else if (change == 2)
+            cr_assert_eq(depend(w1, "a", &a, "b", false), SRTM__STATUS__STATUS_OK);
+        else
+            terminate(w1, "b", &admin);
+        cr_assert_eq(atomic_load(&failures), 0, "change %d refused: %s", change, first_failure);
+        uint8_t *r3 = quote_names(w2, ba, 2, (uint8_t)(3 + change), &l3);
+        cr_assert(l3 != l1 || memcmp(r3, r1, l1) != 0,
+                  "change %d: the quote after it got the report from before it", change);
+        Srtm__CcrReport *before = srtm__ccr_report__unpack(NULL, l1, r1);
+        Srtm__CcrReport *after = srtm__ccr_report__unpack(NULL, l3, r3);
+        cr_assert(before != NULL && after != NULL);
+        cr_expect_gt(after->seq, before->seq, "change %d: the report's seq did not move", change);
+        srtm__ccr_report__free_unpacked(before, NULL);
+        srtm__ccr_report__free_unpacked(after, NULL);
+        free(r1);
+        r1 = r3;
+        l1 = l3;
+    }
+    free(r1);
+    free(r2);
+    service_worker_free(w1);
+    service_worker_free(w2);
     service_free(svc);
 }
