@@ -12,11 +12,16 @@
  * table as it was at the cut (report.h; ccr.h, "Reading at a cut"), so however large the
  * report, a quote does not delay extends.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -43,6 +48,7 @@ struct srtm_service {
     bool broken;          /* table and graph disagree after an allocation failure */
     report_identity identity; /* set once before serving */
     report_cache *reports;    /* recent quotes' reports, by cut and selection */
+    atomic_int quote_nice;    /* service_set_quote_nice; 0: off */
     bool can_quote;           /* a TPM and a certified IRK are in place */
     service_quota quota;      /* set once before serving */
     service_status_fn status_fn; /* srtmd's part of a status answer; set once, may be NULL */
@@ -1297,6 +1303,57 @@ static bool quote_cached(service_worker *w, bool closure, report_key *k)
     return report_cache_get(w->svc->reports, k, &w->report, &w->report_len);
 }
 
+/* This thread's priority: lowered by niceness (*was: the nice value before; false when it
+ * was not changed), or restored to *was. */
+static bool nice_lower(int niceness, int *was)
+{
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (now == -1 && errno != 0)
+        return false;
+    int to = now + niceness > 19 ? 19 : now + niceness;
+    *was = now;
+    return to != now && setpriority(PRIO_PROCESS, (id_t)tid, to) == 0;
+}
+
+static bool nice_restore(int was)
+{
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), was) == 0;
+}
+
+bool service_nice_works(int niceness)
+{
+    int was = 0;
+    return niceness > 0 && nice_lower(niceness, &was) && nice_restore(was);
+}
+
+void service_set_quote_nice(srtm_service *s, int niceness)
+{
+    atomic_store(&s->quote_nice, niceness > 0 ? niceness : 0);
+}
+
+/* The snapshot and report of the cut, at lower priority on a large table. */
+static srtm_err quote_build(service_worker *w, bool closure)
+{
+    int niceness = atomic_load(&w->svc->quote_nice), was = 0;
+    bool lowered = niceness > 0 && w->cut.count > SERVICE_NICE_FROM && nice_lower(niceness, &was);
+    srtm_err err = w->snap != NULL ? SRTM_OK : report_snapshot_new(&w->snap);
+    if (err == SRTM_OK)
+        err = report_snapshot_take(w->svc->table, &w->cut, w->cut_sel, w->cut_n, closure,
+                                   w->snap);
+    if (err == SRTM_OK)
+        err = report_snapshot_build(w->snap, &w->snap_id, &w->report, &w->report_len);
+    if (lowered && !nice_restore(was)) {
+        /* Never serve measurements from a thread left at the lower priority again. */
+        atomic_store(&w->svc->quote_nice, 0);
+        log_error("cannot restore a worker's priority after a quote (%s): large quotes are "
+                  "built at normal priority from now on",
+                  strerror(errno));
+    }
+    return err;
+}
+
 /* Without the lock: the closure, bound, snapshot and report at the cut quote_act took. By
  * default the report covers what the selection depends on, with the edges, so the
  * verifier can apply the dependency rule. A report built once for a cut and selection is
@@ -1311,20 +1368,12 @@ static srtm_err quote_answer(op_call *c)
         w->quote_pending = true;
         return SRTM_OK;
     }
-    srtm_err err = w->snap != NULL ? SRTM_OK : report_snapshot_new(&w->snap);
-    if (err == SRTM_OK)
-        err = report_snapshot_take(w->svc->table, &w->cut, w->cut_sel, w->cut_n,
-                                   !r->no_closure, w->snap);
-    if (err == SRTM_E_TOO_BIG) {
+    srtm_err err = quote_build(w, !r->no_closure);
+    if (err == SRTM_E_TOO_BIG)
         set_message(c, "the report of %zu components would exceed %u bytes; select fewer "
                        "components%s",
                     report_snapshot_selected(w->snap), SRTM_MAX_REPORT,
                     r->no_closure ? "" : " (or quote without the dependency closure)");
-        report_snapshot_release(w->snap);
-        return err;
-    }
-    if (err == SRTM_OK)
-        err = report_snapshot_build(w->snap, &w->snap_id, &w->report, &w->report_len);
     if (w->snap != NULL)
         report_snapshot_release(w->snap);
     if (err == SRTM_OK) {
@@ -1332,9 +1381,6 @@ static srtm_err quote_answer(op_call *c)
         w->quote_nonce = r->nonce;
         w->quote_pending = true;
     }
-    if (err == SRTM_E_TOO_BIG)
-        set_message(c, "the report would exceed %u bytes; select fewer components",
-                    SRTM_MAX_REPORT);
     return err;
 }
 

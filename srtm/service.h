@@ -3,8 +3,8 @@
  * a response is bytes out; srtm/server.c moves them over nng, the tests and fuzzers call
  * it directly. One mutex covers the CCR table: it serialises every mutation (which is
  * what makes the global sequence number a total order) and every read (so a read never
- * sees half a batch). A quote's report is the one read done after the mutex is released,
- * from a snapshot taken under it (report.h).
+ * sees half a batch). A quote takes only a cut under the mutex; its report is read after
+ * the mutex is released, as the table was at the cut (report.h).
  */
 #ifndef SRTM_SERVICE_H
 #define SRTM_SERVICE_H
@@ -87,6 +87,17 @@ SRTM_WUR srtm_err service_call(service_worker *w, const uint8_t *req, size_t len
  * is false when srtmd runs without a TPM; quotes are then refused (SRTM_E_UNSUPPORTED).
  */
 void service_set_identity(srtm_service *s, const report_identity *id, bool can_quote);
+
+/*
+ * Build the reports of quotes on tables of more than SERVICE_NICE_FROM components at
+ * nice + niceness (per thread, restored after the build), so that on a busy machine
+ * measurements are served before large reports; 0 (the default) turns it off. The
+ * caller makes sure the thread can restore its priority (service_nice_works).
+ */
+#define SERVICE_NICE_FROM 1024u
+void service_set_quote_nice(srtm_service *s, int niceness);
+/* Whether this thread can lower its priority by niceness and restore it (tried). */
+bool service_nice_works(int niceness);
 
 /* The serialised CCR report of the last quote request handled by w (NULL if none);
  * valid until the next call on w. */

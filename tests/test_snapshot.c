@@ -11,11 +11,15 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
@@ -662,5 +666,99 @@ Test(report_cache, a_change_after_a_quote_is_in_the_next_quote)
     free(r2);
     service_worker_free(w1);
     service_worker_free(w2);
+    service_free(svc);
+}
+
+/* ---- large quotes built at a lower priority ---- */
+
+static atomic_int quote_tid;
+static atomic_bool quote_done;
+static atomic_int nice_after;
+
+static void *quote_all(void *arg)
+{
+    service_worker *wk = arg;
+    atomic_store(&quote_tid, (int)syscall(SYS_gettid));
+    size_t len = 0;
+    free(quote_names(wk, NULL, 0, 9, &len));
+    errno = 0;
+    atomic_store(&nice_after, getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)));
+    atomic_store(&quote_done, true);
+    return NULL;
+}
+
+/* The nice value of thread tid (field 19 of /proc/self/task/TID/stat), or -100. */
+static int thread_nice(int tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -100;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    int nice = -100;
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
+                                   "%*d %*d %d",
+                            &nice) != 1)
+        return -100;
+    return nice;
+}
+
+/* Whether a quote of every component, answered on its own thread, was seen running at a
+ * nice value above base; and the nice value it had afterwards. */
+static bool quote_seen_niced(service_worker *wk, int base)
+{
+    atomic_store(&quote_tid, 0);
+    atomic_store(&quote_done, false);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, quote_all, wk), 0);
+    bool seen = false;
+    while (!atomic_load(&quote_done)) {
+        int tid = atomic_load(&quote_tid);
+        if (tid != 0 && thread_nice(tid) > base)
+            seen = true;
+    }
+    pthread_join(th, NULL);
+    return seen;
+}
+
+Test(report_cache, large_quotes_are_built_at_a_lower_priority_restored_after, .timeout = 120)
+{
+    cr_assert_eq(service_new(&admin, &svc), SRTM_OK);
+    service_quota q;
+    service_quota_unlimited(&q);
+    service_set_quota(svc, &q);
+    service_set_identity(svc, &ident, true);
+    cr_assert(service_nice_works(10), "this thread cannot lower and restore its priority");
+    service_set_quote_nice(svc, 10);
+    service_worker *wk = NULL;
+    cr_assert_eq(service_worker_new(svc, &wk), SRTM_OK);
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    cr_assert(base < 19, "already at the lowest priority");
+    char name[32];
+    for (unsigned i = 0; i < SERVICE_NICE_FROM / 2; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        reg(wk, name);
+    }
+    /* A small table: quotes keep the worker's priority. */
+    cr_expect_not(quote_seen_niced(wk, base), "a quote of a small table was niced");
+    cr_expect_eq(atomic_load(&nice_after), base);
+    for (unsigned i = SERVICE_NICE_FROM / 2; i < 40000; i++) {
+        snprintf(name, sizeof(name), "n%u", i);
+        reg(wk, name);
+    }
+    /* A large one: lowered while it builds (seen from another thread), restored after;
+     * a few tries, since the build may be over before the watcher looks. */
+    bool seen = false;
+    for (int i = 0; i < 20 && !seen; i++) {
+        seen = quote_seen_niced(wk, base);
+        cr_assert_eq(atomic_load(&nice_after), base, "the worker's priority was not restored");
+    }
+    cr_expect(seen, "a quote of 40,000 components was never seen built at a lower priority");
+    service_worker_free(wk);
     service_free(svc);
 }
