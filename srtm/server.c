@@ -3,6 +3,14 @@
  * service_worker, and cycles RECV -> SEND -> RECV from its aio callback. The service's
  * own mutex is the only lock requests share.
  *
+ * Those callbacks run on nng's task threads, of which nng 1.5 has twice as many as there
+ * are cores, and nng's own transports need them too. So a quote on a large table, whose
+ * closure and report take tens of milliseconds to build after its cut, is not built
+ * there: the worker hands it to the server's builder thread (at nice +BUILDER_NICE, so
+ * that on a busy machine the threads serving measurements run first) and returns to nng;
+ * the builder builds the report and goes on as the callback would have (signing, the
+ * quoter). Large reports are thereby built one at a time.
+ *
  * The socket's receive limit is twice SRTM_MAX_MESSAGE: a message between the two
  * limits gets a TOO_BIG answer from the service; a larger one is dropped by nng, which
  * closes that connection (the sender's libsrtm refuses to send one in the first place).
@@ -38,8 +46,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,7 +78,10 @@
 /* The current listener and the replaced ones still holding connections. */
 #define MAX_LISTENERS 8
 
-typedef enum { W_RECV, W_QUOTE, W_SEND } worker_state;
+/* The builder thread's nice value above srtmd's own. */
+#define BUILDER_NICE 10
+
+typedef enum { W_RECV, W_BUILD, W_QUOTE, W_SEND } worker_state;
 
 typedef struct worker {
     srtm_server *srv;
@@ -77,7 +90,18 @@ typedef struct worker {
     worker_state state;
     service_worker *sw;
     quote_job job; /* while W_QUOTE: owned by the quoter until job.done */
+    struct worker *next_build; /* while W_BUILD: the builder's queue */
 } worker;
+
+/* The thread that builds large quotes' reports, and its queue of workers (W_BUILD). */
+typedef struct builder {
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool lock_init, started, stopping; /* under lock */
+    worker *head, *tail;               /* under lock */
+} builder;
 
 /* A listener and the connections it took in and still holds (pipe events). */
 typedef struct listener_slot {
@@ -119,6 +143,7 @@ struct srtm_server {
     /* Quotes waiting for the quoter, at most quote_limit (the configured workers); the
      * reserve contexts beyond it stay free for CCR requests while the TPM is slow. */
     atomic_uint quotes_waiting;
+    builder build;
     unsigned quote_limit;
 };
 
@@ -148,6 +173,8 @@ static void worker_recv(worker *w)
 
 static void send_answer(worker *w, size_t n);
 static void quote_done(quote_job *job);
+static void after_handle(worker *w, size_t n);
+static void builder_submit(srtm_server *srv, worker *w);
 
 static void worker_cb(void *arg)
 {
@@ -178,6 +205,17 @@ static void worker_cb(void *arg)
     /* The request may hold a capability: wiped before nng reuses the memory. */
     OPENSSL_cleanse(nng_msg_body(in), nng_msg_len(in));
     nng_msg_free(in);
+    if (service_worker_build_pending(w->sw)) {
+        w->state = W_BUILD;
+        builder_submit(w->srv, w);
+        return;
+    }
+    after_handle(w, n);
+}
+
+/* After the service answered (or built a quote's report): the quoter, or the answer. */
+static void after_handle(worker *w, size_t n)
+{
     if (service_worker_quote_pending(w->sw) && w->srv->quoter == NULL) {
         service_signed none = {.err = SRTM_E_UNSUPPORTED};
         n = service_worker_finish_quote(w->sw, &none);
@@ -206,6 +244,96 @@ static void worker_cb(void *arg)
         n = service_worker_finish_quote(w->sw, &failed);
     }
     send_answer(w, n);
+}
+
+/* ---- the builder of large quotes -------------------------------------------------------- */
+
+static void *builder_main(void *arg)
+{
+    srtm_server *srv = arg;
+    builder *b = &srv->build;
+    /* Lower this thread only: a thread is a process to setpriority on Linux. */
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    if ((base != -1 || errno == 0) &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), base + BUILDER_NICE) != 0)
+        log_warn("the builder of large quotes runs at normal priority: %s", strerror(errno));
+    pthread_mutex_lock(&b->lock);
+    b->started = true;
+    pthread_cond_broadcast(&b->cond);
+    for (;;) {
+        while (!b->stopping && b->head == NULL)
+            pthread_cond_wait(&b->cond, &b->lock);
+        if (b->stopping)
+            break;
+        worker *w = b->head;
+        b->head = w->next_build;
+        if (b->head == NULL)
+            b->tail = NULL;
+        pthread_mutex_unlock(&b->lock);
+        after_handle(w, service_worker_build_quote(w->sw));
+        pthread_mutex_lock(&b->lock);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+static void builder_submit(srtm_server *srv, worker *w)
+{
+    builder *b = &srv->build;
+    w->next_build = NULL;
+    pthread_mutex_lock(&b->lock);
+    if (b->tail != NULL)
+        b->tail->next_build = w;
+    else
+        b->head = w;
+    b->tail = w;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Start the builder; returns once it runs (and has lowered its priority: before the
+ * system call filter, which has no setpriority). */
+static srtm_err builder_start(srtm_server *srv)
+{
+    builder *b = &srv->build;
+    if (pthread_mutex_init(&b->lock, NULL) != 0)
+        return SRTM_E_INTERNAL;
+    if (pthread_cond_init(&b->cond, NULL) != 0) {
+        pthread_mutex_destroy(&b->lock);
+        return SRTM_E_INTERNAL;
+    }
+    b->lock_init = true;
+    if (pthread_create(&b->thread, NULL, builder_main, srv) != 0) {
+        log_error("cannot start the builder of large quotes");
+        return SRTM_E_INTERNAL;
+    }
+    b->running = true;
+    pthread_mutex_lock(&b->lock);
+    while (!b->started)
+        pthread_cond_wait(&b->cond, &b->lock);
+    pthread_mutex_unlock(&b->lock);
+    return SRTM_OK;
+}
+
+/* A build under way finishes and is answered; queued ones are dropped (their clients'
+ * connections close with the socket). */
+static void builder_stop(srtm_server *srv)
+{
+    builder *b = &srv->build;
+    if (b->running) {
+        pthread_mutex_lock(&b->lock);
+        b->stopping = true;
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+        pthread_join(b->thread, NULL);
+        b->running = false;
+    }
+    if (b->lock_init) {
+        pthread_cond_destroy(&b->cond);
+        pthread_mutex_destroy(&b->lock);
+        b->lock_init = false;
+    }
 }
 
 static void send_answer(worker *w, size_t n)
@@ -963,6 +1091,7 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
             goto fail;
         if (cfg->read_only)
             service_worker_set_read_only(w->sw);
+        service_worker_defer_large_quotes(w->sw);
         srv->nworkers = i + 1;
         if ((rv = nng_aio_alloc(&w->aio, worker_cb, w)) != 0 ||
             (rv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
@@ -971,6 +1100,9 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
             goto fail;
         }
     }
+    err = builder_start(srv);
+    if (err != SRTM_OK)
+        goto fail;
     err = server_check_path(srv->url, cfg->owner_ok);
     if (err != SRTM_OK)
         goto fail;
@@ -999,6 +1131,8 @@ void server_free(srtm_server *srv)
     if (srv == NULL)
         return;
     stop_watchdog(srv);
+    /* The builder first: the build under way still answers through its worker's aio. */
+    builder_stop(srv);
     /* Stop every aio first: after nng_aio_stop no callback runs any more. */
     for (unsigned i = 0; i < srv->nworkers; i++)
         if (srv->workers[i].aio != NULL)

@@ -12,16 +12,11 @@
  * table as it was at the cut (report.h; ccr.h, "Reading at a cut"), so however large the
  * report, a quote does not delay extends.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -48,7 +43,6 @@ struct srtm_service {
     bool broken;          /* table and graph disagree after an allocation failure */
     report_identity identity; /* set once before serving */
     report_cache *reports;    /* recent quotes' reports, by cut and selection */
-    atomic_int quote_nice;    /* service_set_quote_nice; 0: off */
     bool can_quote;           /* a TPM and a certified IRK are in place */
     service_quota quota;      /* set once before serving */
     service_status_fn status_fn; /* srtmd's part of a status answer; set once, may be NULL */
@@ -75,6 +69,8 @@ struct service_worker {
     size_t report_len;
     ProtobufCBinaryData quote_nonce; /* points into the request, in the arena */
     bool quote_pending;
+    bool defer_large;                /* service_worker_defer_large_quotes */
+    const Srtm__Request *build_req;  /* a quote left to build, in the arena; else NULL */
     /* The answer's message lives outside the arena, so that a request that used up its
      * memory budget still gets an error that says why. */
     char message[256];
@@ -111,6 +107,8 @@ typedef struct op_desc {
     srtm_err (*act)(op_call *c);
     /* Optional, after the lock is released: work from what act copied. */
     srtm_err (*answer)(op_call *c);
+    /* Optional: whether answer may be left for service_worker_build_quote. */
+    bool (*answer_is_long)(const op_call *c);
 } op_desc;
 
 static void set_message(op_call *c, const char *fmt, ...) SRTM_PRINTF(2, 3);
@@ -1303,55 +1301,22 @@ static bool quote_cached(service_worker *w, bool closure, report_key *k)
     return report_cache_get(w->svc->reports, k, &w->report, &w->report_len);
 }
 
-/* This thread's priority: lowered by niceness (*was: the nice value before; false when it
- * was not changed), or restored to *was. */
-static bool nice_lower(int niceness, int *was)
-{
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    errno = 0;
-    int now = getpriority(PRIO_PROCESS, (id_t)tid);
-    if (now == -1 && errno != 0)
-        return false;
-    int to = now + niceness > 19 ? 19 : now + niceness;
-    *was = now;
-    return to != now && setpriority(PRIO_PROCESS, (id_t)tid, to) == 0;
-}
-
-static bool nice_restore(int was)
-{
-    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), was) == 0;
-}
-
-bool service_nice_works(int niceness)
-{
-    int was = 0;
-    return niceness > 0 && nice_lower(niceness, &was) && nice_restore(was);
-}
-
-void service_set_quote_nice(srtm_service *s, int niceness)
-{
-    atomic_store(&s->quote_nice, niceness > 0 ? niceness : 0);
-}
-
-/* The snapshot and report of the cut, at lower priority on a large table. */
+/* The snapshot and report of the cut. */
 static srtm_err quote_build(service_worker *w, bool closure)
 {
-    int niceness = atomic_load(&w->svc->quote_nice), was = 0;
-    bool lowered = niceness > 0 && w->cut.count > SERVICE_NICE_FROM && nice_lower(niceness, &was);
     srtm_err err = w->snap != NULL ? SRTM_OK : report_snapshot_new(&w->snap);
     if (err == SRTM_OK)
         err = report_snapshot_take(w->svc->table, &w->cut, w->cut_sel, w->cut_n, closure,
                                    w->snap);
     if (err == SRTM_OK)
         err = report_snapshot_build(w->snap, &w->snap_id, &w->report, &w->report_len);
-    if (lowered && !nice_restore(was)) {
-        /* Never serve measurements from a thread left at the lower priority again. */
-        atomic_store(&w->svc->quote_nice, 0);
-        log_error("cannot restore a worker's priority after a quote (%s): large quotes are "
-                  "built at normal priority from now on",
-                  strerror(errno));
-    }
     return err;
+}
+
+/* Whether the answer builds the report of a large table (service.h). */
+static bool quote_is_long(const op_call *c)
+{
+    return c->w->cut.count > SERVICE_BUILD_FROM;
 }
 
 /* Without the lock: the closure, bound, snapshot and report at the cut quote_act took. By
@@ -1483,7 +1448,8 @@ static const op_desc ops[] = {
                                  .validate = quote_validate,
                                  .authorise = quote_authorise,
                                  .act = quote_act,
-                                 .answer = quote_answer},
+                                 .answer = quote_answer,
+                                 .answer_is_long = quote_is_long},
     [SRTM__REQUEST__OP_DEPEND] = {.name = "depend",
                                   .mutation = true,
                                   .validate = depend_validate,
@@ -1543,6 +1509,11 @@ static srtm_err run(op_call *c)
     c->table = NULL;
     c->graph = NULL;
     pthread_mutex_unlock(&s->lock);
+    if (err == SRTM_OK && op->answer_is_long != NULL && c->w->defer_large &&
+        op->answer_is_long(c)) {
+        c->w->build_req = c->req; /* service_worker_build_quote answers it */
+        return SRTM_OK;
+    }
     if (err == SRTM_OK && op->answer != NULL)
         err = op->answer(c);
     if (err == SRTM_E_NO_MEMORY && c->resp->message == NULL)
@@ -1568,11 +1539,25 @@ static void drop_report(service_worker *w)
     w->quote_pending = false;
 }
 
+/* The answer's status; an error answer carries no partial result. Its packed size. */
+static size_t finish(service_worker *w, srtm_err err)
+{
+    if (err != SRTM_OK) {
+        w->resp.result_case = SRTM__RESPONSE__RESULT__NOT_SET;
+        wipe_secret(w);
+        drop_report(w);
+    }
+    w->resp.status = (Srtm__Status)err;
+    w->status = err;
+    return srtm__response__get_packed_size(&w->resp);
+}
+
 size_t service_worker_handle(service_worker *w, const uint8_t *req, size_t len,
                              const service_peer *peer)
 {
     wipe_secret(w);
     drop_report(w);
+    w->build_req = NULL;
     arena_reset(&w->arena);
     srtm__response__init(&w->resp);
     op_call c = {.w = w, .peer = peer, .resp = &w->resp};
@@ -1594,18 +1579,27 @@ size_t service_worker_handle(service_worker *w, const uint8_t *req, size_t len,
         c.req = r;
         err = run(&c);
     }
-    if (err != SRTM_OK) {
-        /* An error answer carries no partial result. */
-        w->resp.result_case = SRTM__RESPONSE__RESULT__NOT_SET;
-        wipe_secret(w);
-        drop_report(w);
-    }
     /* The request's capability, unpacked into the arena, is not needed past this point. */
     if (r != NULL && r->capability.data != NULL)
         OPENSSL_cleanse(r->capability.data, r->capability.len);
-    w->resp.status = (Srtm__Status)err;
-    w->status = err;
-    return srtm__response__get_packed_size(&w->resp);
+    return w->build_req != NULL ? 0 : finish(w, err);
+}
+
+void service_worker_defer_large_quotes(service_worker *w)
+{
+    w->defer_large = true;
+}
+
+bool service_worker_build_pending(const service_worker *w)
+{
+    return w->build_req != NULL;
+}
+
+size_t service_worker_build_quote(service_worker *w)
+{
+    op_call c = {.w = w, .req = w->build_req, .resp = &w->resp};
+    w->build_req = NULL;
+    return finish(w, c.req != NULL ? quote_answer(&c) : SRTM_E_INTERNAL);
 }
 
 void service_worker_pack(service_worker *w, uint8_t *out)

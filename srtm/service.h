@@ -89,15 +89,17 @@ SRTM_WUR srtm_err service_call(service_worker *w, const uint8_t *req, size_t len
 void service_set_identity(srtm_service *s, const report_identity *id, bool can_quote);
 
 /*
- * Build the reports of quotes on tables of more than SERVICE_NICE_FROM components at
- * nice + niceness (per thread, restored after the build), so that on a busy machine
- * measurements are served before large reports; 0 (the default) turns it off. The
- * caller makes sure the thread can restore its priority (service_nice_works).
+ * A quote on a table of more than SERVICE_BUILD_FROM components can take long to answer
+ * (its closure and report are built after the lock). A worker set to defer them
+ * (service_worker_defer_large_quotes) stops such a quote after its cut:
+ * service_worker_handle() then returns 0 and service_worker_build_pending() is true; the
+ * caller runs service_worker_build_quote() when it likes, on any thread, and goes on
+ * with its result as with service_worker_handle()'s.
  */
-#define SERVICE_NICE_FROM 1024u
-void service_set_quote_nice(srtm_service *s, int niceness);
-/* Whether this thread can lower its priority by niceness and restore it (tried). */
-bool service_nice_works(int niceness);
+#define SERVICE_BUILD_FROM 1024u
+void service_worker_defer_large_quotes(service_worker *w);
+bool service_worker_build_pending(const service_worker *w);
+size_t service_worker_build_quote(service_worker *w);
 
 /* The serialised CCR report of the last quote request handled by w (NULL if none);
  * valid until the next call on w. */

@@ -712,20 +712,6 @@ static bool ipc_dir(const char *url, char *out, size_t size)
     return true;
 }
 
-/* How much lower the priority of building a large quote's report is (docs/architecture.md,
- * "Joint quotes, end to end"). */
-#define QUOTE_NICE 10
-
-/* As root, before the privileges are dropped: let srtmd's threads (a worker building a
- * large report at a lower priority) return to nice 0 afterwards, which RLIMIT_NICE
- * otherwise refuses to an unprivileged user. No higher priority than that. */
-static void allow_nice_restore(void)
-{
-    struct rlimit r = {.rlim_cur = 20, .rlim_max = 20};
-    if (geteuid() == 0 && setrlimit(RLIMIT_NICE, &r) != 0)
-        log_debug("setrlimit(RLIMIT_NICE): %s", strerror(errno));
-}
-
 /*
  * Once everything that needs root is open (TPM connection, listeners, admin capability and
  * pid files): become the --user and install the seccomp filter. After this srtmd only
@@ -909,14 +895,8 @@ static int run(options *o_in, bool *no_close)
             goto out;
         pid_written = true;
     }
-    allow_nice_restore();
     if (!isolate(&o, o.user[0] != '\0' ? &user : NULL))
         goto out;
-    if (service_nice_works(QUOTE_NICE))
-        service_set_quote_nice(svc, QUOTE_NICE);
-    else
-        log_info("quotes of large tables are built at normal priority (a thread cannot "
-                 "lower and restore its priority here)");
     /* Only now, isolated, does srtmd take requests (they waited in the socket until here). */
     if (server_serve(srv) != SRTM_OK || (tcp_srv != NULL && server_serve(tcp_srv) != SRTM_OK)) {
         log_error("cannot start serving");

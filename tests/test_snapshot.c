@@ -11,15 +11,11 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
@@ -669,96 +665,69 @@ Test(report_cache, a_change_after_a_quote_is_in_the_next_quote)
     service_free(svc);
 }
 
-/* ---- large quotes built at a lower priority ---- */
+/* ---- large quotes built later, on the caller's choice of thread ---- */
 
-static atomic_int quote_tid;
-static atomic_bool quote_done;
-static atomic_int nice_after;
-
-static void *quote_all(void *arg)
+/* Quote every component on wk, a worker that defers large quotes. */
+static void quote_all_on(service_worker *wk)
 {
-    service_worker *wk = arg;
-    atomic_store(&quote_tid, (int)syscall(SYS_gettid));
-    size_t len = 0;
-    free(quote_names(wk, NULL, 0, 9, &len));
-    errno = 0;
-    atomic_store(&nice_after, getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)));
-    atomic_store(&quote_done, true);
-    return NULL;
+    uint8_t nonce[16] = {5};
+    Srtm__QuoteRequest q = SRTM__QUOTE_REQUEST__INIT;
+    q.nonce = (ProtobufCBinaryData){.len = sizeof(nonce), .data = nonce};
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    req.version = SRTM__VERSION__VERSION_1;
+    req.op_case = SRTM__REQUEST__OP_QUOTE;
+    req.quote = &q;
+    uint8_t buf[128];
+    size_t n = srtm__request__get_packed_size(&req);
+    cr_assert_leq(n, sizeof(buf));
+    srtm__request__pack(&req, buf);
+    (void)service_worker_handle(wk, buf, n, &peer);
 }
 
-/* The nice value of thread tid (field 19 of /proc/self/task/TID/stat), or -100. */
-static int thread_nice(int tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -100;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    int nice = -100;
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
-                                   "%*d %*d %d",
-                            &nice) != 1)
-        return -100;
-    return nice;
-}
-
-/* Whether a quote of every component, answered on its own thread, was seen running at a
- * nice value above base; and the nice value it had afterwards. */
-static bool quote_seen_niced(service_worker *wk, int base)
-{
-    atomic_store(&quote_tid, 0);
-    atomic_store(&quote_done, false);
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, quote_all, wk), 0);
-    bool seen = false;
-    while (!atomic_load(&quote_done)) {
-        int tid = atomic_load(&quote_tid);
-        if (tid != 0 && thread_nice(tid) > base)
-            seen = true;
-    }
-    pthread_join(th, NULL);
-    return seen;
-}
-
-Test(report_cache, large_quotes_are_built_at_a_lower_priority_restored_after, .timeout = 120)
+Test(report_cache, large_quotes_are_built_later_from_their_cut, .timeout = 120)
 {
     cr_assert_eq(service_new(&admin, &svc), SRTM_OK);
     service_quota q;
     service_quota_unlimited(&q);
     service_set_quota(svc, &q);
     service_set_identity(svc, &ident, true);
-    cr_assert(service_nice_works(10), "this thread cannot lower and restore its priority");
-    service_set_quote_nice(svc, 10);
-    service_worker *wk = NULL;
+    service_worker *wk = NULL, *other = NULL;
     cr_assert_eq(service_worker_new(svc, &wk), SRTM_OK);
-    errno = 0;
-    int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-    cr_assert(base < 19, "already at the lowest priority");
+    cr_assert_eq(service_worker_new(svc, &other), SRTM_OK);
+    service_worker_defer_large_quotes(wk);
+    srtm_cap a = reg(other, "a");
+    /* A small table: answered at once. */
+    quote_all_on(wk);
+    cr_expect_not(service_worker_build_pending(wk), "a quote of a small table was deferred");
+    cr_expect(service_worker_quote_pending(wk));
     char name[32];
-    for (unsigned i = 0; i < SERVICE_NICE_FROM / 2; i++) {
+    for (unsigned i = 0; i < SERVICE_BUILD_FROM; i++) {
         snprintf(name, sizeof(name), "n%u", i);
-        reg(wk, name);
+        reg(other, name);
     }
-    /* A small table: quotes keep the worker's priority. */
-    cr_expect_not(quote_seen_niced(wk, base), "a quote of a small table was niced");
-    cr_expect_eq(atomic_load(&nice_after), base);
-    for (unsigned i = SERVICE_NICE_FROM / 2; i < 40000; i++) {
-        snprintf(name, sizeof(name), "n%u", i);
-        reg(wk, name);
-    }
-    /* A large one: lowered while it builds (seen from another thread), restored after;
-     * a few tries, since the build may be over before the watcher looks. */
-    bool seen = false;
-    for (int i = 0; i < 20 && !seen; i++) {
-        seen = quote_seen_niced(wk, base);
-        cr_assert_eq(atomic_load(&nice_after), base, "the worker's priority was not restored");
-    }
-    cr_expect(seen, "a quote of 40,000 components was never seen built at a lower priority");
+    /* A large one: deferred after its cut; the table goes on changing meanwhile (the lock
+     * is free), and the report built later is the table at the cut. */
+    quote_all_on(wk);
+    cr_assert(service_worker_build_pending(wk), "a quote of a large table was not deferred");
+    extend(other, "a", &a, 0, 0x77, 1);
+    reg(other, "late");
+    cr_assert_eq(atomic_load(&failures), 0, "%s", first_failure);
+    (void)service_worker_build_quote(wk);
+    cr_assert_eq(service_worker_status(wk), SRTM_OK);
+    cr_assert(service_worker_quote_pending(wk));
+    cr_assert_not(service_worker_build_pending(wk));
+    size_t len = 0;
+    const uint8_t *bytes = service_worker_report(wk, &len);
+    Srtm__CcrReport *r = srtm__ccr_report__unpack(NULL, len, bytes);
+    cr_assert_not_null(r);
+    cr_expect_eq(r->n_components, SERVICE_BUILD_FROM + 2, "components at the cut: %zu",
+                 r->n_components);
+    for (size_t i = 0; i < r->n_components; i++)
+        if (strcmp(r->components[i]->name, "a") == 0)
+            cr_expect_eq(r->components[i]->ccrs[0]->n_log, 0,
+                         "an extend after the cut is in the report");
+    srtm__ccr_report__free_unpacked(r, NULL);
     service_worker_free(wk);
+    service_worker_free(other);
     service_free(svc);
 }
