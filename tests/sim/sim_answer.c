@@ -187,6 +187,9 @@ static srtm_err quote(sim_host *h, const Srtm__QuoteRequest *q, double now, answ
     }
     free(report);
     free(m);
+    if (err == SRTM_E_TOO_BIG)
+        return refuse(a, err, "the report would exceed %u bytes; select fewer components",
+                      SRTM_MAX_REPORT);
     return err != SRTM_OK ? refuse(a, err, "the simulated host failed: %s", srtm_strerror(err))
                           : SRTM_OK;
 }

@@ -210,6 +210,8 @@ srtm_err sim_report(const sim_host *h, uint32_t selected, uint8_t **out, size_t 
     r.n_components = n;
     r.components = m.compp;
     size_t len = err == SRTM_OK ? srtm__ccr_report__get_packed_size(&r) : 0;
+    if (len > SRTM_MAX_REPORT) /* srtmd's bound: it refuses such a quote */
+        err = SRTM_E_TOO_BIG;
     uint8_t *buf = err == SRTM_OK ? malloc(len) : NULL;
     if (err == SRTM_OK && buf == NULL)
         err = SRTM_E_NO_MEMORY;

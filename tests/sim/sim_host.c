@@ -123,9 +123,11 @@ static srtm_err host_pcrs(sim_host *h)
 static srtm_err grow_to(sim_host *h, uint64_t n)
 {
     srtm_err err = SRTM_OK;
-    for (unsigned s = 0; s < SLOTS && err == SRTM_OK; s++)
-        for (sim_ccr *c = &h->ccrs[s]; c->n < n && err == SRTM_OK; c->n++)
-            err = sim_extend(c->value, sim_binary(s, c->n), c->value);
+    for (unsigned s = 0; s < SLOTS && err == SRTM_OK; s++) {
+        sim_ccr *c = &h->ccrs[s];
+        while (c->n < n && (err = sim_extend(c->value, sim_binary(s, c->n), c->value)) == SRTM_OK)
+            c->n++;
+    }
     return err;
 }
 

@@ -61,6 +61,19 @@ double sim_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A number of the command line, whole and within [0, max]; anything else ends the run. */
+static double number(const char *s, double max, const char *what)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(v >= 0 && v <= max)) {
+        fprintf(stderr, "srtm-sim: %s: not a number from 0 to %g: %s\n", what, max, s);
+        exit(2);
+    }
+    return v;
+}
+
 /* ---- host selections ---- */
 
 /* true when host i of n is in spec (all, a fraction, or indexes and ranges). */
@@ -110,7 +123,7 @@ static void apply(const knob_arg *a, sim_knobs *k)
 {
     switch (a->opt) {
     case O_SLOW:
-        k->slow_ms = (uint32_t)strtoul(a->value, NULL, 10);
+        k->slow_ms = (uint32_t)number(a->value, 3600000, "--slow");
         break;
     case O_DEAD:
         k->dead = true;
@@ -119,7 +132,7 @@ static void apply(const knob_arg *a, sim_knobs *k)
         k->lie = parse_lie(a->value);
         break;
     case O_REBOOT:
-        k->reboot_every = strtod(a->value, NULL);
+        k->reboot_every = number(a->value, 1e9, "--reboot-every");
         break;
     }
 }
@@ -169,11 +182,11 @@ static void parse(int argc, char **argv, options *o)
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
-        case O_HOSTS: o->hosts = (unsigned)strtoul(optarg, NULL, 10); break;
+        case O_HOSTS: o->hosts = (unsigned)number(optarg, MAX_HOSTS, "--hosts"); break;
         case O_DIR: o->dir = optarg; break;
-        case O_PORT: o->port = (unsigned)strtoul(optarg, NULL, 10); break;
-        case O_LOG: o->base.log_entries = strtoull(optarg, NULL, 10); break;
-        case O_GROWTH: o->base.growth = strtod(optarg, NULL); break;
+        case O_PORT: o->port = (unsigned)number(optarg, 65535, "--port"); break;
+        case O_LOG: o->base.log_entries = (uint64_t)number(optarg, 1e7, "--log-entries"); break;
+        case O_GROWTH: o->base.growth = number(optarg, 1e6, "--growth"); break;
         case O_SLOW: case O_DEAD: case O_LIE: case O_REBOOT: add_knob(o, c, optarg); break;
         case O_SPLICE: die("--spliced-increment is not implemented yet");
         case 'h': fputs(usage, stdout); exit(0);
@@ -181,13 +194,13 @@ static void parse(int argc, char **argv, options *o)
         }
     }
     if (o->hosts == 0 || o->hosts > MAX_HOSTS || o->dir == NULL || optind != argc ||
-        o->port + o->hosts > 65536 || o->base.growth < 0) {
+        (o->port != 0 && o->port + o->hosts > 65536)) {
         fputs(usage, stderr);
         exit(2);
     }
-    for (size_t i = 0; i < o->n_knobs; i++) /* a bad KIND fails now, not later */
-        if (o->knobs[i].opt == O_LIE)
-            parse_lie(o->knobs[i].value);
+    sim_knobs k = {0}; /* a bad value fails now, not at some host */
+    for (size_t i = 0; i < o->n_knobs; i++)
+        apply(&o->knobs[i], &k);
 }
 
 /* ---- serving ---- */
