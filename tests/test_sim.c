@@ -3,7 +3,7 @@
  * with srtm_quote from an honest simulated host verifies as trusted with srtm_verify and
  * with `srtmctl verify`, given the files the simulator wrote; every lie is caught, by the
  * check the README names; a dead host times out, a slow one answers late, a rebooted one
- * reports its new boot counters and a growing log grows.
+ * reports its new boot counters and a growing log grows; the read-only protocol holds.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -383,4 +383,47 @@ Test(sim, growing_logs_grow_and_verify)
     free(ev);
     srtm_verify_result_free(r);
     sim_stop(&grow);
+}
+
+static srtm_conn *open_host(unsigned host)
+{
+    char path[256];
+    host_file(&fleet, host, "url", path, sizeof(path));
+    char *url = slurp(path);
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(url, &c), SRTM_OK);
+    free(url);
+    return c;
+}
+
+/* As srtmd's tcp listener: a mutation is refused, reads other than quote are not offered,
+ * and a quote naming an unknown component or selecting one with its closure works. */
+Test(sim, read_only_protocol)
+{
+    srtm_conn *c = open_host(HONEST);
+    srtm_cap cap;
+    memset(&cap, 0, sizeof(cap));
+    uint8_t d[SRTM_DIGEST_LEN] = {1};
+    cr_assert_eq(srtm_extend(c, &cap, "vm-1", 0, d, 0, "x", NULL), SRTM_E_DENIED);
+    cr_assert(strstr(srtm_last_message(c), "reads and quotes only") != NULL, "%s",
+              srtm_last_message(c));
+    srtm_ccrs *ccrs = NULL;
+    cr_assert_eq(srtm_read(c, "vm-1", NULL, 0, &ccrs), SRTM_E_UNSUPPORTED);
+    uint8_t nonce[32], *ev = NULL;
+    size_t len = 0;
+    fresh_nonce(nonce, 12);
+    const char *none[] = {"vm-9"};
+    cr_assert_eq(srtm_quote(c, nonce, 32, none, 1, &ev, &len), SRTM_E_NO_COMPONENT);
+    const char *vm4[] = {"vm-4"};
+    cr_assert_eq(srtm_quote(c, nonce, 32, vm4, 1, &ev, &len), SRTM_OK);
+    srtm_verify_result *r = NULL;
+    cr_assert_eq(verify_host(&fleet, HONEST, ev, len, nonce, &r), SRTM_E_DENIED,
+                 "the policy names vm-2, which the closure of vm-4 leaves out");
+    char why[1024];
+    cr_assert(verdict(r, "platform/vm-4", why, sizeof(why)), "%s", why);
+    cr_assert(verdict(r, "platform/vm-1", why, sizeof(why)), "vm-3 depends on it: %s", why);
+    cr_assert_eq(srtm_verify_result_component_count(r), 5, "4 reported, vm-2 named only");
+    free(ev);
+    srtm_verify_result_free(r);
+    srtm_close(c);
 }
