@@ -24,7 +24,7 @@
 
 /* The hosts of the test fleet, by index. */
 enum { HONEST, BAD_DIGEST, REPLAYED_NONCE, UNKNOWN_BINARY, WRONG_AIK, DEAD, REBOOT, SLOW,
-       HOSTS };
+       SPLICED, HOSTS };
 
 typedef struct sim {
     pid_t pid;
@@ -90,7 +90,7 @@ static void fleet_up(void)
     static const char *const args[] = {
         "--lie", "bad-digest@1", "--lie", "replayed-nonce@2", "--lie", "unknown-binary@3",
         "--lie", "wrong-aik@4", "--dead", "5", "--reboot-every", "1.5@6", "--slow", "300@7",
-        NULL};
+        "--spliced-increment", "8", NULL};
     char n[8];
     snprintf(n, sizeof(n), "%d", HOSTS);
     sim_start(&fleet, n, args);
@@ -426,4 +426,49 @@ Test(sim, read_only_protocol)
     free(ev);
     srtm_verify_result_free(r);
     srtm_close(c);
+}
+
+/* vm-1 CCR 0's first entry digest and log length, the instance and reset count. */
+typedef struct log_view {
+    uint8_t first[SRTM_DIGEST_LEN], instance[16];
+    size_t n;
+    uint32_t reset_count;
+} log_view;
+
+static void view_log(const uint8_t *ev, size_t len, log_view *v)
+{
+    Srtm__Evidence *e = srtm__evidence__unpack(NULL, len, ev);
+    cr_assert(e != NULL);
+    Srtm__CcrReport *rep = srtm__ccr_report__unpack(NULL, e->report.len, e->report.data);
+    cr_assert(rep != NULL && rep->n_components == 5 && rep->srtm_instance.len == 16);
+    const Srtm__ReportCcr *c = rep->components[1]->ccrs[0];
+    cr_assert(c->n_log > 0 && c->log[0]->digest.len == SRTM_DIGEST_LEN);
+    memcpy(v->first, c->log[0]->digest.data, SRTM_DIGEST_LEN);
+    memcpy(v->instance, rep->srtm_instance.data, 16);
+    v->n = c->n_log;
+    v->reset_count = rep->reset_count;
+    srtm__ccr_report__free_unpacked(rep, NULL);
+    srtm__evidence__free_unpacked(e, NULL);
+}
+
+/* Two quotes of the same boot: each verifies alone, yet an entry the first reported is
+ * not the same in the second; only a verifier that keeps the first log can tell. */
+Test(sim, spliced_increment_rewrites_a_reported_entry)
+{
+    log_view v[2];
+    for (unsigned i = 0; i < 2; i++) {
+        uint8_t nonce[32], *ev = NULL;
+        size_t len = 0;
+        fresh_nonce(nonce, (uint8_t)(13 + i));
+        cr_assert_eq(quote_host(&fleet, SPLICED, nonce, 10000, &ev, &len), SRTM_OK);
+        srtm_verify_result *r = NULL;
+        cr_assert_eq(verify_host(&fleet, SPLICED, ev, len, nonce, &r), SRTM_OK);
+        srtm_verify_result_free(r);
+        view_log(ev, len, &v[i]);
+        free(ev);
+    }
+    cr_assert_eq(memcmp(v[0].instance, v[1].instance, 16), 0, "the same srtmd");
+    cr_assert_eq(v[0].reset_count, v[1].reset_count, "the same boot");
+    cr_assert_geq(v[1].n, v[0].n);
+    cr_assert_neq(memcmp(v[0].first, v[1].first, SRTM_DIGEST_LEN), 0, "entry 0 was rewritten");
 }

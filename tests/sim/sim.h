@@ -31,6 +31,7 @@ typedef enum sim_lie {
 typedef struct sim_knobs {
     sim_lie lie;
     bool dead;           /* listens, never answers */
+    bool spliced;        /* every other quote rewrites an entry an earlier one reported */
     uint32_t slow_ms;    /* delay before each answer */
     double reboot_every; /* seconds; 0: never */
     double growth;       /* log entries per second per CCR */
@@ -61,6 +62,7 @@ typedef struct sim_host {
     sim_ccr ccrs[1 + 2 * SIM_VMS]; /* platform CCR 0, then CCRs 0 and 1 of each VM */
     uint8_t cert_attest[256], cert_sig[128];
     size_t cert_attest_len, cert_sig_len;
+    uint64_t quotes; /* quotes answered */
     uint8_t last_nonce[SIM_NONCE_MAX];
     size_t last_nonce_len;
 } sim_host;

@@ -180,6 +180,7 @@ static srtm_err quote(sim_host *h, const Srtm__QuoteRequest *q, double now, answ
         err = sign_evidence(h, nonce, nonce_len, report, report_len, now, m);
     }
     if (err == SRTM_OK) {
+        h->quotes++;
         fill_evidence(h, nonce, nonce_len, report, report_len, m);
         a->resp.result_case = SRTM__RESPONSE__RESULT_QUOTE;
         a->resp.quote = &m->qr;

@@ -111,6 +111,18 @@ static void report_mem_free(report_mem *m)
 /* The lying slot: vm-1's CCR 0. */
 #define LIE_SLOT 1u
 
+/* Entry 0 becomes another allowed binary and the value is replayed again: evidence that
+ * verifies alone, but whose log does not extend the one the quote before reported. */
+static srtm_err splice(report_mem *m, unsigned slot, size_t n)
+{
+    srtm_err err = SRTM_OK;
+    m->entries[slot][0].digest.data = (uint8_t *)sim_binary(slot, 1);
+    memset(m->value[slot], 0, SRTM_DIGEST_LEN);
+    for (size_t k = 0; k < n && err == SRTM_OK; k++)
+        err = sim_extend(m->value[slot], m->entries[slot][k].digest.data, m->value[slot]);
+    return err;
+}
+
 /* The log of one CCR slot, with the lies that touch logs. */
 static srtm_err report_log(const sim_host *h, unsigned slot, report_mem *m, uint64_t *max_seq)
 {
@@ -147,6 +159,10 @@ static srtm_err report_log(const sim_host *h, unsigned slot, report_mem *m, uint
          * only the replay can tell. */
         m->entries[slot][0].digest.data = (uint8_t *)sim_binary(slot, c->n == 0 ? 0 : 1);
     }
+    /* A lie in the log already makes the evidence untrusted; the splice stays out of it. */
+    if (err == SRTM_OK && slot == LIE_SLOT && h->k.spliced && h->k.lie != SIM_BAD_DIGEST &&
+        h->k.lie != SIM_UNKNOWN_BINARY && n > 0 && h->quotes % 2 == 1)
+        err = splice(m, slot, n);
     Srtm__ReportCcr *rc = &m->ccr[slot];
     srtm__report_ccr__init(rc);
     rc->policy = SRTM__CHANGE_POLICY__POLICY_IRREVERSIBLE;
