@@ -4,7 +4,8 @@
  * socket and the real cause (missing, stale, permission denied as a non-root user, no
  * scheme); an answer from a peer that is not srtmd's REP0 socket, or one over the size
  * limit, is refused; a request whose answer was lost is not sent again, and the next
- * request connects again.
+ * request connects again. srtmd credits each connection to its own process: connections of
+ * two processes open at once are told apart, and a closed one leaves nothing behind.
  */
 #include <errno.h>
 #include <grp.h>
@@ -375,4 +376,78 @@ Test(transport, a_lost_answer_is_not_resent_and_the_next_request_reconnects)
     cr_expect_eq(f.requests[0], 1, "first connection saw %d requests", f.requests[0]);
     cr_expect_eq(f.requests[1], 1, "the lost request was sent again: %d", f.requests[1]);
     sockdir_remove(&f.s);
+}
+
+/* ---- each connection's peer ---- */
+
+static uint32_t registered_pid(const srtm_components *l, const char *name)
+{
+    for (size_t i = 0; i < srtm_components_count(l); i++)
+        if (strcmp(srtm_components_name(l, i), name) == 0) {
+            cr_expect_eq(srtm_components_peer_uid(l, i), (uint32_t)getuid());
+            return srtm_components_peer_pid(l, i);
+        }
+    cr_assert_fail("%s is not listed", name);
+    return 0;
+}
+
+/* srtmd reads a connection's peer once, when it arrives (srtm/peers.h). This process and a
+ * transport_client register in turn, each on a connection held open across the other's
+ * registrations; every component must be credited to the process that registered it,
+ * before, while and after the other connection is open. */
+Test(transport, each_connection_is_credited_to_its_own_process)
+{
+    test_daemon d;
+    test_daemon_start(&d, NULL);
+    char hex[2 * SRTM_CAP_LEN + 1];
+    for (size_t i = 0; i < SRTM_CAP_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d.admin.bytes[i]);
+    srtm_conn *c = NULL;
+    uint64_t h;
+    srtm_cap cap;
+    cr_assert_eq(srtm_open(d.url, &c), SRTM_OK);
+    cr_assert_eq(srtm_register(c, &d.admin, "peer-a", 1, &h, &cap), SRTM_OK);
+    int to_child[2], from_child[2];
+    cr_assert_eq(pipe(to_child), 0);
+    cr_assert_eq(pipe(from_child), 0);
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        /* exec at once: nng cannot be used in a process forked from one that used it */
+        dup2(to_child[0], 0);
+        dup2(from_child[1], 1);
+        close(to_child[1]);
+        close(from_child[0]);
+        setenv("FREESCAN_CAP", hex, 1);
+        const char *client = getenv("SRTM_TRANSPORT_CLIENT");
+        if (client != NULL)
+            execl(client, client, "hold", d.url, "peer-b", "peer-d", (char *)NULL);
+        _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    char ready[16] = {0};
+    cr_assert_gt(read(from_child[0], ready, sizeof(ready) - 1), 0, "transport_client failed");
+    /* Both connections open; the child's arrived last. */
+    cr_assert_eq(srtm_register(c, &d.admin, "peer-c", 1, &h, &cap), SRTM_OK);
+    cr_assert_eq(write(to_child[1], "go\n", 3), 3);
+    int status = 0;
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "transport_client hold failed");
+    close(to_child[1]);
+    close(from_child[0]);
+    /* The child's connection is closed now. */
+    cr_assert_eq(srtm_register(c, &d.admin, "peer-e", 1, &h, &cap), SRTM_OK);
+    srtm_components *l = NULL;
+    cr_assert_eq(srtm_list(c, &l), SRTM_OK);
+    cr_expect_eq(registered_pid(l, "peer-a"), (uint32_t)getpid());
+    cr_expect_eq(registered_pid(l, "peer-b"), (uint32_t)child);
+    cr_expect_eq(registered_pid(l, "peer-c"), (uint32_t)getpid(),
+                 "this connection was credited to the other process");
+    cr_expect_eq(registered_pid(l, "peer-d"), (uint32_t)child);
+    cr_expect_eq(registered_pid(l, "peer-e"), (uint32_t)getpid());
+    srtm_components_free(l);
+    srtm_close(c);
+    srtm_cap_wipe(&cap);
+    test_daemon_stop_checked(&d);
 }
