@@ -4,12 +4,14 @@
  * socket and the real cause (missing, stale, permission denied as a non-root user, no
  * scheme); an answer from a peer that is not srtmd's REP0 socket, or one over the size
  * limit, is refused; a request whose answer was lost is not sent again, and the next
- * request connects again. srtmd credits each connection to its own process: connections of
+ * request connects again; a peer that hung up fails the request without SIGPIPE, and one
+ * that never answers times out on time. srtmd credits each connection to its own process: connections of
  * two processes open at once are told apart, and a closed one leaves nothing behind.
  */
 #include <errno.h>
 #include <grp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -375,6 +378,81 @@ Test(transport, a_lost_answer_is_not_resent_and_the_next_request_reconnects)
     pthread_join(th, NULL);
     cr_expect_eq(f.requests[0], 1, "first connection saw %d requests", f.requests[0]);
     cr_expect_eq(f.requests[1], 1, "the lost request was sent again: %d", f.requests[1]);
+    sockdir_remove(&f.s);
+}
+
+/* ---- a peer that goes away or says nothing ---- */
+
+typedef struct quiet_peer {
+    sockdir s;
+    bool hang_up; /* after the handshake: close at once, else read the request and stay */
+    int fd;       /* the accepted connection, closed by the test */
+} quiet_peer;
+
+static void *quiet_serve(void *arg)
+{
+    quiet_peer *f = arg;
+    uint8_t buf[8];
+    f->fd = accept(f->s.fd, NULL, NULL);
+    if (f->fd >= 0 && (write(f->fd, REP0_HEADER, 8) != 8 || !read_all(f->fd, buf, 8))) {
+        close(f->fd);
+        f->fd = -1;
+    }
+    if (f->fd >= 0 && f->hang_up) {
+        close(f->fd);
+        f->fd = -1;
+    }
+    return NULL;
+}
+
+static srtm_conn *open_quiet(quiet_peer *f, pthread_t *th)
+{
+    sockdir_make(&f->s, true, 0755, 0666);
+    f->fd = -1;
+    cr_assert_eq(pthread_create(th, NULL, quiet_serve, f), 0);
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(f->s.path, &c), SRTM_OK, "%s", srtm_last_message(NULL));
+    pthread_join(*th, NULL); /* the handshake is over; with hang_up, the peer is gone */
+    return c;
+}
+
+/* libsrtm writes its requests itself: a peer that closed must fail the request, never kill
+ * the calling process with SIGPIPE (left at its default here). */
+Test(transport, a_peer_that_hung_up_fails_the_request_without_sigpipe)
+{
+    cr_assert(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    quiet_peer f = {.hang_up = true};
+    pthread_t th;
+    srtm_conn *c = open_quiet(&f, &th);
+    cr_assert_eq(srtm_set_timeout(c, 2000), SRTM_OK);
+    srtm_components *l = NULL;
+    srtm_err err = srtm_list(c, &l);
+    cr_expect(err == SRTM_E_TRANSPORT || err == SRTM_E_TIMEOUT, "%s: %s", srtm_strerror(err),
+              srtm_last_message(c));
+    srtm_close(c);
+    sockdir_remove(&f.s);
+}
+
+/* A peer that takes the request and never answers: TIMEOUT after the connection's time-out,
+ * not sooner and not much later. */
+Test(transport, an_answer_that_never_comes_times_out)
+{
+    quiet_peer f = {.hang_up = false};
+    pthread_t th;
+    srtm_conn *c = open_quiet(&f, &th);
+    cr_assert_eq(srtm_set_timeout(c, 300), SRTM_OK);
+    srtm_components *l = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    srtm_err err = srtm_list(c, &l);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_expect_eq(err, SRTM_E_TIMEOUT, "%s: %s", srtm_strerror(err), srtm_last_message(c));
+    cr_expect_geq(s, 0.29, "gave up after %.3f s", s);
+    cr_expect_lt(s, 5.0, "waited %.3f s for a 300 ms time-out", s);
+    srtm_close(c);
+    if (f.fd >= 0)
+        close(f.fd);
     sockdir_remove(&f.s);
 }
 
