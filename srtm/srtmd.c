@@ -2,13 +2,11 @@
  * srtmd: the SRTM daemon. Sets up the CCR service, writes the admin capability of
  * component 0 to a root-only file, serves requests over nng until SIGTERM or SIGINT.
  */
-#define _GNU_SOURCE /* SCHED_BATCH */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <limits.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -699,24 +697,6 @@ static void raise_fd_limit(void)
                   (unsigned long long)r.rlim_max);
 }
 
-/*
- * srtmd's threads hand every request on from one to the next (nng's poller, its callback
- * threads, the quoter). Under the normal policy each wake-up preempts the thread that
- * woke it, so a burst of answers costs a context switch per hand-off; SCHED_BATCH keeps
- * the same CPU share and priority but lets a woken thread wait for the waker's time slice,
- * which under load saves srtmd much of its CPU per joint quote (docs/benchmarks.md).
- * Threads created later inherit it. A policy chosen by the administrator (a real-time one,
- * or systemd's CPUSchedulingPolicy=) is left alone; a refusal only costs throughput.
- */
-static void batch_scheduling(void)
-{
-    struct sched_param none = {.sched_priority = 0};
-    if (sched_getscheduler(0) != SCHED_OTHER)
-        return;
-    if (sched_setscheduler(0, SCHED_BATCH, &none) != 0)
-        log_debug("SCHED_BATCH refused: %s", strerror(errno));
-}
-
 /* The directory holding an ipc:// URL's socket file; false for other transports. */
 static bool ipc_dir(const char *url, char *out, size_t size)
 {
@@ -835,7 +815,6 @@ static int run(options *o_in, bool *no_close)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
-    batch_scheduling(); /* before any other thread exists */
 
     srtm_service *svc = NULL;
     srtm_server *srv = NULL, *tcp_srv = NULL;
