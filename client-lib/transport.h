@@ -1,8 +1,9 @@
 /*
  * libsrtm's transport: one byte-stream connection to srtmd speaking the SP wire protocol
  * of a REQ0 peer itself (docs/protocol.md, "Transport"), so that every byte of a request
- * or an answer lives in a buffer libsrtm owns and wipes. nng only moves the bytes: its
- * stream API writes from and reads into those buffers directly.
+ * or an answer lives in a buffer libsrtm owns and wipes. A socket path is a plain Unix
+ * socket read and written by the calling thread; abstract:// and tcp:// use nng's stream
+ * API. Either way the bytes are written from and read into those buffers directly.
  */
 #ifndef SRTM_TRANSPORT_H
 #define SRTM_TRANSPORT_H

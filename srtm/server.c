@@ -59,6 +59,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <openssl/crypto.h>
 
+#include "peers.h"
 #include "quoter.h"
 #include "server.h"
 #include "srtm.pb-c.h"
@@ -122,6 +123,7 @@ struct srtm_server {
     pthread_mutex_t pipe_lock;
     bool pipe_lock_init;
     listener_slot listeners[MAX_LISTENERS];
+    peer_table *peers; /* each open connection's peer credentials (pipe events) */
     unsigned generation; /* names of the ipc sockets bound so far */
     unsigned nworkers;
     worker *workers;
@@ -153,16 +155,28 @@ static unsigned reserve_for(unsigned workers)
     return workers / 4 > 2 ? workers / 4 : 2;
 }
 
-static void peer_of(nng_msg *msg, service_peer *peer)
+/* The credentials the socket reports for connection p; 0 for what it cannot tell. */
+static peer_cred cred_of(nng_pipe p)
 {
-    peer->uid = 0;
-    peer->pid = 0;
-    nng_pipe p = nng_msg_get_pipe(msg);
+    peer_cred c = {.uid = 0, .pid = 0};
     uint64_t v = 0;
     if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &v) == 0 && v <= UINT32_MAX)
-        peer->uid = (uint32_t)v;
+        c.uid = (uint32_t)v;
     if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &v) == 0 && v <= UINT32_MAX)
-        peer->pid = (uint32_t)v;
+        c.pid = (uint32_t)v;
+    return c;
+}
+
+/* The sender of msg: as read when its connection arrived (pipe_event), or from the socket
+ * when that entry could not be made. */
+static void peer_of(srtm_server *srv, nng_msg *msg, service_peer *peer)
+{
+    nng_pipe p = nng_msg_get_pipe(msg);
+    peer_cred c;
+    if (!peers_find(srv->peers, (uint32_t)nng_pipe_id(p), &c))
+        c = cred_of(p);
+    peer->uid = c.uid;
+    peer->pid = c.pid;
 }
 
 static void worker_recv(worker *w)
@@ -200,7 +214,7 @@ static void worker_cb(void *arg)
     }
     nng_msg *in = nng_aio_get_msg(w->aio);
     service_peer peer;
-    peer_of(in, &peer);
+    peer_of(w->srv, in, &peer);
     size_t n = service_worker_handle(w->sw, nng_msg_body(in), nng_msg_len(in), &peer);
     /* The request may hold a capability: wiped before nng reuses the memory. */
     OPENSSL_cleanse(nng_msg_body(in), nng_msg_len(in));
@@ -430,6 +444,8 @@ static void listener_drop(srtm_server *srv, nng_listener l)
  * Pipe events. ADD_PRE and REM_POST come in pairs for every connection a listener takes
  * in, so their difference is the number it still holds (a replaced listener is closed only
  * at zero). ADD_POST: the socket took a connection in, which proves the listener accepts.
+ * The peer table gets the connection's credentials at ADD_PRE, before nng starts receiving
+ * on it, and loses them at REM_POST, before nng can give its id to another connection.
  */
 static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -443,6 +459,11 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
             atomic_store(&srv->probe_taken, true);
         return;
     }
+    if (ev == NNG_PIPE_EV_ADD_PRE && peers_add(srv->peers, (uint32_t)nng_pipe_id(p),
+                                               cred_of(p)) != SRTM_OK)
+        log_warn("out of memory: the peer of a connection is looked up per request");
+    else if (ev == NNG_PIPE_EV_REM_POST)
+        peers_remove(srv->peers, (uint32_t)nng_pipe_id(p));
     int id = nng_listener_id(nng_pipe_listener(p));
     pthread_mutex_lock(&srv->pipe_lock);
     for (unsigned i = 0; i < MAX_LISTENERS; i++) {
@@ -1053,6 +1074,9 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
         goto fail;
     }
     srv->pipe_lock_init = true;
+    if ((err = peers_new(&srv->peers)) != SRTM_OK)
+        goto fail;
+    err = SRTM_E_TRANSPORT;
     if ((size_t)snprintf(srv->url, sizeof(srv->url), "%s", cfg->url) >= sizeof(srv->url)) {
         log_error("listen URL too long");
         goto fail;
@@ -1159,6 +1183,7 @@ void server_free(srtm_server *srv)
         unlink(srv->url + 6);
     if (srv->pipe_lock_init)
         pthread_mutex_destroy(&srv->pipe_lock);
+    peers_free(srv->peers);
     free(srv);
 }
 

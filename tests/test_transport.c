@@ -4,11 +4,14 @@
  * socket and the real cause (missing, stale, permission denied as a non-root user, no
  * scheme); an answer from a peer that is not srtmd's REP0 socket, or one over the size
  * limit, is refused; a request whose answer was lost is not sent again, and the next
- * request connects again.
+ * request connects again; a peer that hung up fails the request without SIGPIPE, and one
+ * that never answers times out on time. srtmd credits each connection to its own process: connections of
+ * two processes open at once are told apart, and a closed one leaves nothing behind.
  */
 #include <errno.h>
 #include <grp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -375,4 +379,153 @@ Test(transport, a_lost_answer_is_not_resent_and_the_next_request_reconnects)
     cr_expect_eq(f.requests[0], 1, "first connection saw %d requests", f.requests[0]);
     cr_expect_eq(f.requests[1], 1, "the lost request was sent again: %d", f.requests[1]);
     sockdir_remove(&f.s);
+}
+
+/* ---- a peer that goes away or says nothing ---- */
+
+typedef struct quiet_peer {
+    sockdir s;
+    bool hang_up; /* after the handshake: close at once, else read the request and stay */
+    int fd;       /* the accepted connection, closed by the test */
+} quiet_peer;
+
+static void *quiet_serve(void *arg)
+{
+    quiet_peer *f = arg;
+    uint8_t buf[8];
+    f->fd = accept(f->s.fd, NULL, NULL);
+    if (f->fd >= 0 && (write(f->fd, REP0_HEADER, 8) != 8 || !read_all(f->fd, buf, 8))) {
+        close(f->fd);
+        f->fd = -1;
+    }
+    if (f->fd >= 0 && f->hang_up) {
+        close(f->fd);
+        f->fd = -1;
+    }
+    return NULL;
+}
+
+static srtm_conn *open_quiet(quiet_peer *f, pthread_t *th)
+{
+    sockdir_make(&f->s, true, 0755, 0666);
+    f->fd = -1;
+    cr_assert_eq(pthread_create(th, NULL, quiet_serve, f), 0);
+    srtm_conn *c = NULL;
+    cr_assert_eq(srtm_open(f->s.path, &c), SRTM_OK, "%s", srtm_last_message(NULL));
+    pthread_join(*th, NULL); /* the handshake is over; with hang_up, the peer is gone */
+    return c;
+}
+
+/* libsrtm writes its requests itself: a peer that closed must fail the request, never kill
+ * the calling process with SIGPIPE (left at its default here). */
+Test(transport, a_peer_that_hung_up_fails_the_request_without_sigpipe)
+{
+    cr_assert(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    quiet_peer f = {.hang_up = true};
+    pthread_t th;
+    srtm_conn *c = open_quiet(&f, &th);
+    cr_assert_eq(srtm_set_timeout(c, 2000), SRTM_OK);
+    srtm_components *l = NULL;
+    srtm_err err = srtm_list(c, &l);
+    cr_expect(err == SRTM_E_TRANSPORT || err == SRTM_E_TIMEOUT, "%s: %s", srtm_strerror(err),
+              srtm_last_message(c));
+    srtm_close(c);
+    sockdir_remove(&f.s);
+}
+
+/* A peer that takes the request and never answers: TIMEOUT after the connection's time-out,
+ * not sooner and not much later. */
+Test(transport, an_answer_that_never_comes_times_out)
+{
+    quiet_peer f = {.hang_up = false};
+    pthread_t th;
+    srtm_conn *c = open_quiet(&f, &th);
+    cr_assert_eq(srtm_set_timeout(c, 300), SRTM_OK);
+    srtm_components *l = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    srtm_err err = srtm_list(c, &l);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_expect_eq(err, SRTM_E_TIMEOUT, "%s: %s", srtm_strerror(err), srtm_last_message(c));
+    cr_expect_geq(s, 0.29, "gave up after %.3f s", s);
+    cr_expect_lt(s, 5.0, "waited %.3f s for a 300 ms time-out", s);
+    srtm_close(c);
+    if (f.fd >= 0)
+        close(f.fd);
+    sockdir_remove(&f.s);
+}
+
+/* ---- each connection's peer ---- */
+
+static uint32_t registered_pid(const srtm_components *l, const char *name)
+{
+    for (size_t i = 0; i < srtm_components_count(l); i++)
+        if (strcmp(srtm_components_name(l, i), name) == 0) {
+            cr_expect_eq(srtm_components_peer_uid(l, i), (uint32_t)getuid());
+            return srtm_components_peer_pid(l, i);
+        }
+    cr_assert_fail("%s is not listed", name);
+    return 0;
+}
+
+/* srtmd reads a connection's peer once, when it arrives (srtm/peers.h). This process and a
+ * transport_client register in turn, each on a connection held open across the other's
+ * registrations; every component must be credited to the process that registered it,
+ * before, while and after the other connection is open. */
+Test(transport, each_connection_is_credited_to_its_own_process)
+{
+    test_daemon d;
+    test_daemon_start(&d, NULL);
+    char hex[2 * SRTM_CAP_LEN + 1];
+    for (size_t i = 0; i < SRTM_CAP_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d.admin.bytes[i]);
+    srtm_conn *c = NULL;
+    uint64_t h;
+    srtm_cap cap;
+    cr_assert_eq(srtm_open(d.url, &c), SRTM_OK);
+    cr_assert_eq(srtm_register(c, &d.admin, "peer-a", 1, &h, &cap), SRTM_OK);
+    int to_child[2], from_child[2];
+    cr_assert_eq(pipe(to_child), 0);
+    cr_assert_eq(pipe(from_child), 0);
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        /* exec at once: nng cannot be used in a process forked from one that used it */
+        dup2(to_child[0], 0);
+        dup2(from_child[1], 1);
+        close(to_child[1]);
+        close(from_child[0]);
+        setenv("FREESCAN_CAP", hex, 1);
+        const char *client = getenv("SRTM_TRANSPORT_CLIENT");
+        if (client != NULL)
+            execl(client, client, "hold", d.url, "peer-b", "peer-d", (char *)NULL);
+        _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    char ready[16] = {0};
+    cr_assert_gt(read(from_child[0], ready, sizeof(ready) - 1), 0, "transport_client failed");
+    /* Both connections open; the child's arrived last. */
+    cr_assert_eq(srtm_register(c, &d.admin, "peer-c", 1, &h, &cap), SRTM_OK);
+    cr_assert_eq(write(to_child[1], "go\n", 3), 3);
+    int status = 0;
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "transport_client hold failed");
+    close(to_child[1]);
+    close(from_child[0]);
+    /* The child's connection is closed now. */
+    cr_assert_eq(srtm_register(c, &d.admin, "peer-e", 1, &h, &cap), SRTM_OK);
+    srtm_components *l = NULL;
+    cr_assert_eq(srtm_list(c, &l), SRTM_OK);
+    cr_expect_eq(registered_pid(l, "peer-a"), (uint32_t)getpid());
+    cr_expect_eq(registered_pid(l, "peer-b"), (uint32_t)child);
+    cr_expect_eq(registered_pid(l, "peer-c"), (uint32_t)getpid(),
+                 "this connection was credited to the other process");
+    cr_expect_eq(registered_pid(l, "peer-d"), (uint32_t)child);
+    cr_expect_eq(registered_pid(l, "peer-e"), (uint32_t)getpid());
+    srtm_components_free(l);
+    srtm_close(c);
+    srtm_cap_wipe(&cap);
+    test_daemon_stop_checked(&d);
 }

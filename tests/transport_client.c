@@ -10,6 +10,10 @@
  *
  * transport_client open URL: srtm_open(URL) and print srtm_last_message(NULL) on stdout.
  * Exit status: the srtm_err.
+ *
+ * transport_client hold URL NAME1 NAME2: on one connection, registers NAME1 with the admin
+ * capability ($FREESCAN_CAP, hex), prints "ready", waits for a line on stdin, registers
+ * NAME2, closes. Exit status: 0, 1 usage, 2 a request failed.
  */
 #define _GNU_SOURCE /* RTLD_DEFAULT */
 #include <dlfcn.h>
@@ -73,15 +77,48 @@ static int open_only(const char *url)
     return (int)err;
 }
 
+/* Two registrations on one connection that stays open between them. */
+static int hold(const char *url, const srtm_cap *admin, const char *first, const char *second)
+{
+    srtm_conn *c = NULL;
+    srtm_cap cap;
+    uint64_t h;
+    char line[16];
+    srtm_err err = srtm_open(url, &c);
+    if (err == SRTM_OK)
+        err = srtm_register(c, admin, first, 1, &h, &cap);
+    if (err == SRTM_OK) {
+        printf("ready\n");
+        fflush(stdout);
+        if (fgets(line, sizeof(line), stdin) == NULL)
+            err = SRTM_E_INTERNAL;
+    }
+    if (err == SRTM_OK)
+        err = srtm_register(c, admin, second, 1, &h, &cap);
+    if (err != SRTM_OK)
+        fprintf(stderr, "transport_client: %s: %s\n", srtm_strerror(err), srtm_last_message(c));
+    srtm_close(c);
+    srtm_cap_wipe(&cap);
+    return err == SRTM_OK ? 0 : 2;
+}
+
 int main(int argc, char **argv)
 {
     srtm_cap admin;
     if (argc == 3 && strcmp(argv[1], "open") == 0)
         return open_only(argv[2]);
+    if (argc == 5 && strcmp(argv[1], "hold") == 0) {
+        if (parse_cap(getenv("FREESCAN_CAP"), &admin) != 0)
+            return 1;
+        int rc = hold(argv[2], &admin, argv[3], argv[4]);
+        srtm_cap_wipe(&admin);
+        return rc;
+    }
     if (argc != 3 || strcmp(argv[1], "scan") != 0 ||
         parse_cap(getenv("FREESCAN_CAP"), &admin) != 0) {
         fprintf(stderr, "usage: transport_client open URL | FREESCAN_CAP=HEX "
-                        "transport_client scan URL\n");
+                        "transport_client scan URL | FREESCAN_CAP=HEX transport_client hold "
+                        "URL NAME1 NAME2\n");
         return 1;
     }
     void (*add)(const uint8_t *) = (void (*)(const uint8_t *))dlsym(RTLD_DEFAULT, "freescan_add");
