@@ -210,21 +210,32 @@ srtm_err irk_signer_sign_report(irk_signer *s, const uint8_t *nonce, size_t nonc
                                 uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out,
                                 uint8_t qual_out[SRTM_DIGEST_LEN])
 {
-    if (s == NULL || sig == NULL || sig_len_out == NULL || qual_out == NULL ||
-        !report_inputs_ok(nonce, nonce_len, report, report_len))
+    if (s == NULL || !report_inputs_ok(nonce, nonce_len, report, report_len))
         return SRTM_E_INVALID;
-    uint8_t h[SRTM_DIGEST_LEN], digest[SRTM_DIGEST_LEN], qual[SRTM_DIGEST_LEN];
-    uint8_t msg[REPORT_MSG_MAX];
-    size_t n = IRK_SIG_MAX;
+    uint8_t h[SRTM_DIGEST_LEN];
     srtm_err err = sha256_hasher_two(s->h, report, report_len, NULL, 0, h);
     if (err == SRTM_OK)
-        err = sha256_hasher_two(s->h, msg, report_message_of(nonce, nonce_len, h, msg), NULL, 0,
-                                digest);
+        err = irk_signer_sign_digest(s, nonce, nonce_len, h, sig, sig_len_out, qual_out);
+    return err;
+}
+
+srtm_err irk_signer_sign_digest(irk_signer *s, const uint8_t *nonce, size_t nonce_len,
+                                const uint8_t h[SRTM_DIGEST_LEN], uint8_t sig[IRK_SIG_MAX],
+                                size_t *sig_len_out, uint8_t qual_out[SRTM_DIGEST_LEN])
+{
+    if (s == NULL || h == NULL || sig == NULL || sig_len_out == NULL || qual_out == NULL ||
+        !report_inputs_ok(nonce, nonce_len, NULL, 0))
+        return SRTM_E_INVALID;
+    uint8_t digest[SRTM_DIGEST_LEN], qual[SRTM_DIGEST_LEN];
+    uint8_t msg[REPORT_MSG_MAX];
+    size_t n = IRK_SIG_MAX;
+    srtm_err err = sha256_hasher_two(s->h, msg, report_message_of(nonce, nonce_len, h, msg), NULL,
+                                     0, digest);
     /* ECDSA over SHA-256(msg): the signature EVP_DigestSign with SHA-256 makes of msg. */
     if (err == SRTM_OK && EVP_PKEY_sign(s->pctx, sig, &n, digest, sizeof(digest)) != 1)
         err = SRTM_E_CRYPTO;
     if (err == SRTM_OK)
-        err = sha256_hasher_two(s->h, nonce, nonce_len, h, sizeof(h), qual);
+        err = sha256_hasher_two(s->h, nonce, nonce_len, h, SRTM_DIGEST_LEN, qual);
     if (err != SRTM_OK)
         return err;
     memcpy(qual_out, qual, SRTM_DIGEST_LEN);

@@ -73,6 +73,11 @@ SRTM_WUR srtm_err irk_signer_sign_report(irk_signer *s, const uint8_t *nonce, si
                                          const uint8_t *report, size_t report_len,
                                          uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out,
                                          uint8_t qual_out[SRTM_DIGEST_LEN]);
+/* The same from the report's SHA-256, computed by the caller (report_digest). */
+SRTM_WUR srtm_err irk_signer_sign_digest(irk_signer *s, const uint8_t *nonce, size_t nonce_len,
+                                         const uint8_t report_digest[SRTM_DIGEST_LEN],
+                                         uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out,
+                                         uint8_t qual_out[SRTM_DIGEST_LEN]);
 
 /* qualifyingData of a joint quote: SHA-256(nonce || SHA-256(report)). */
 SRTM_WUR srtm_err irk_quote_qualifier(const uint8_t *nonce, size_t nonce_len,

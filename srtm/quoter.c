@@ -78,7 +78,10 @@ srtm_err quoter_prepare(srtm_quoter *q, quote_job *job)
     srtm_err err = SRTM_OK;
     if (job->signer == NULL)
         err = irk_signer_new(q->key, &job->signer);
-    if (err == SRTM_OK)
+    if (err == SRTM_OK && job->report_digest != NULL)
+        err = irk_signer_sign_digest(job->signer, job->nonce, job->nonce_len, job->report_digest,
+                                     r->irk_sig, &r->irk_sig_len, job->qual);
+    else if (err == SRTM_OK)
         err = irk_signer_sign_report(job->signer, job->nonce, job->nonce_len, job->report,
                                      job->report_len, r->irk_sig, &r->irk_sig_len, job->qual);
     return err;

@@ -37,6 +37,7 @@ struct quote_job {
     size_t nonce_len;
     const uint8_t *report;
     size_t report_len;
+    const uint8_t *report_digest; /* SHA-256(report) when known, else NULL */
     /* The job owner's signer, kept from job to job: quoter_prepare creates it on first use;
      * whoever owns the job frees it (irk_signer_free) when the job is no longer used. */
     irk_signer *signer;

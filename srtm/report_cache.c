@@ -18,6 +18,7 @@ typedef struct slot {
     uint64_t handles[SRTM_MAX_LIST_PAGE];
     uint8_t *report;
     size_t len;
+    uint8_t digest[SRTM_DIGEST_LEN];
 } slot;
 
 struct report_cache {
@@ -69,7 +70,8 @@ static bool matches(const slot *s, const report_key *k)
            (k->n == 0 || memcmp(s->handles, k->handles, k->n * sizeof(*k->handles)) == 0);
 }
 
-bool report_cache_get(report_cache *c, const report_key *k, uint8_t **out, size_t *len_out)
+bool report_cache_get(report_cache *c, const report_key *k, uint8_t **out, size_t *len_out,
+                      uint8_t digest_out[SRTM_DIGEST_LEN])
 {
     if (!usable(k))
         return false;
@@ -84,6 +86,7 @@ bool report_cache_get(report_cache *c, const report_key *k, uint8_t **out, size_
             memcpy(copy, s->report, s->len);
             *out = copy;
             *len_out = s->len;
+            memcpy(digest_out, s->digest, SRTM_DIGEST_LEN);
             hit = true;
         }
         break;
@@ -92,7 +95,8 @@ bool report_cache_get(report_cache *c, const report_key *k, uint8_t **out, size_
     return hit;
 }
 
-void report_cache_put(report_cache *c, const report_key *k, const uint8_t *report, size_t len)
+void report_cache_put(report_cache *c, const report_key *k, const uint8_t *report, size_t len,
+                      const uint8_t digest[SRTM_DIGEST_LEN])
 {
     if (!usable(k) || len == 0 || len > REPORT_CACHE_MAX_REPORT)
         return;
@@ -117,6 +121,7 @@ void report_cache_put(report_cache *c, const report_key *k, const uint8_t *repor
             memcpy(s->handles, k->handles, k->n * sizeof(*k->handles));
         s->report = copy;
         s->len = len;
+        memcpy(s->digest, digest, SRTM_DIGEST_LEN);
         copy = NULL;
     }
     pthread_mutex_unlock(&c->lock);

@@ -34,10 +34,13 @@ typedef struct report_key {
 SRTM_WUR srtm_err report_cache_new(report_cache **out);
 /* Accepts NULL. */
 void report_cache_free(report_cache *c);
-/* A malloc'd copy of the report of k (*out, *len_out; the caller frees it): true, or
- * false when none is kept (or there is no memory for the copy). */
-bool report_cache_get(report_cache *c, const report_key *k, uint8_t **out, size_t *len_out);
-/* Keep a copy of the report of k (nothing when it is too large or memory is short). */
-void report_cache_put(report_cache *c, const report_key *k, const uint8_t *report, size_t len);
+/* A malloc'd copy of the report of k (*out, *len_out; the caller frees it) and its
+ * SHA-256: true, or false when none is kept (or there is no memory for the copy). */
+bool report_cache_get(report_cache *c, const report_key *k, uint8_t **out, size_t *len_out,
+                      uint8_t digest_out[SRTM_DIGEST_LEN]);
+/* Keep a copy of the report of k and its SHA-256 (nothing when it is too large or memory
+ * is short). */
+void report_cache_put(report_cache *c, const report_key *k, const uint8_t *report, size_t len,
+                      const uint8_t digest[SRTM_DIGEST_LEN]);
 
 #endif /* SRTM_REPORT_CACHE_H */

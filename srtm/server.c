@@ -246,6 +246,7 @@ static void after_handle(worker *w, size_t n)
         w->state = W_QUOTE;
         w->job.nonce = service_worker_quote_nonce(w->sw, &w->job.nonce_len);
         w->job.report = service_worker_report(w->sw, &w->job.report_len);
+        w->job.report_digest = service_worker_report_digest(w->sw);
         w->job.done = quote_done;
         w->job.arg = w;
         srtm_err err = quoter_prepare(w->srv->quoter, &w->job);

@@ -67,6 +67,8 @@ struct service_worker {
     report_identity snap_id; /* the service's identity when the cut was taken */
     uint8_t *report;
     size_t report_len;
+    uint8_t report_digest[SRTM_DIGEST_LEN]; /* SHA-256(report), when report_digest_ok */
+    bool report_digest_ok;
     ProtobufCBinaryData quote_nonce; /* points into the request, in the arena */
     bool quote_pending;
     bool defer_large;                /* service_worker_defer_large_quotes */
@@ -1298,7 +1300,7 @@ static bool quote_cached(service_worker *w, bool closure, report_key *k)
             sel[n++] = sel[i];
     *k = (report_key){.id = w->snap_id, .seq = w->cut.seq, .closure = closure,
                       .handles = sel, .n = n};
-    return report_cache_get(w->svc->reports, k, &w->report, &w->report_len);
+    return report_cache_get(w->svc->reports, k, &w->report, &w->report_len, w->report_digest);
 }
 
 /* The snapshot and report of the cut. */
@@ -1329,6 +1331,7 @@ static srtm_err quote_answer(op_call *c)
     const Srtm__QuoteRequest *r = c->req->quote;
     report_key key;
     if (quote_cached(w, !r->no_closure, &key)) {
+        w->report_digest_ok = true;
         w->quote_nonce = r->nonce;
         w->quote_pending = true;
         return SRTM_OK;
@@ -1341,8 +1344,15 @@ static srtm_err quote_answer(op_call *c)
                     r->no_closure ? "" : " (or quote without the dependency closure)");
     if (w->snap != NULL)
         report_snapshot_release(w->snap);
+    /* A report small enough to keep is hashed here, once for every quote that shares it
+     * (the signer takes the digest); a larger one by the signer. */
+    if (err == SRTM_OK && w->report_len <= REPORT_CACHE_MAX_REPORT &&
+        sha256_hasher_two(w->hasher, w->report, w->report_len, NULL, 0, w->report_digest) ==
+            SRTM_OK) {
+        w->report_digest_ok = true;
+        report_cache_put(w->svc->reports, &key, w->report, w->report_len, w->report_digest);
+    }
     if (err == SRTM_OK) {
-        report_cache_put(w->svc->reports, &key, w->report, w->report_len);
         w->quote_nonce = r->nonce;
         w->quote_pending = true;
     }
@@ -1536,6 +1546,7 @@ static void drop_report(service_worker *w)
     free(w->report);
     w->report = NULL;
     w->report_len = 0;
+    w->report_digest_ok = false;
     w->quote_pending = false;
 }
 
@@ -1830,6 +1841,11 @@ const uint8_t *service_worker_report(const service_worker *w, size_t *len_out)
 {
     *len_out = w->report_len;
     return w->report;
+}
+
+const uint8_t *service_worker_report_digest(const service_worker *w)
+{
+    return w->report != NULL && w->report_digest_ok ? w->report_digest : NULL;
 }
 
 void service_stats(srtm_service *s, size_t *components_out, uint64_t *seq_out)

@@ -104,6 +104,9 @@ size_t service_worker_build_quote(service_worker *w);
 /* The serialised CCR report of the last quote request handled by w (NULL if none);
  * valid until the next call on w. */
 const uint8_t *service_worker_report(const service_worker *w, size_t *len_out);
+/* SHA-256 of that report when the service computed it (a report it keeps for other
+ * quotes), else NULL: the signer then hashes the report itself. */
+const uint8_t *service_worker_report_digest(const service_worker *w);
 
 /* One TPM quote as the quoter produced it (pointers valid during the call). */
 typedef struct service_tpm_quote {

@@ -563,10 +563,12 @@ Test(report_cache, a_report_is_served_only_for_its_cut_selection_and_identity)
     uint64_t sel[] = {0, 3, 7}, other[] = {0, 3, 8};
     report_key k = {.id = ident, .seq = 42, .closure = true, .handles = sel, .n = 3};
     const uint8_t bytes[] = "a report";
-    report_cache_put(rc, &k, bytes, sizeof(bytes));
+    uint8_t dig[SRTM_DIGEST_LEN] = {0xd1, 0x6e}, dig_got[SRTM_DIGEST_LEN];
+    report_cache_put(rc, &k, bytes, sizeof(bytes), dig);
     uint8_t *got = NULL;
     size_t len = 0;
-    cr_assert(report_cache_get(rc, &k, &got, &len), "the report just kept is not found");
+    cr_assert(report_cache_get(rc, &k, &got, &len, dig_got), "the report just kept is not found");
+    cr_assert_arr_eq(dig_got, dig, sizeof(dig));
     cr_assert_eq(len, sizeof(bytes));
     cr_assert_arr_eq(got, bytes, len);
     free(got);
@@ -578,17 +580,17 @@ Test(report_cache, a_report_is_served_only_for_its_cut_selection_and_identity)
     miss[3].id.restart_count++;
     miss[4].n = 0;
     for (size_t i = 0; i < SRTM_ARRAY_LEN(miss); i++)
-        cr_expect_not(report_cache_get(rc, &miss[i], &got, &len), "key %zu got a report", i);
+        cr_expect_not(report_cache_get(rc, &miss[i], &got, &len, dig_got), "key %zu got a report", i);
     /* Too large to keep; and the oldest is replaced once every slot is taken. */
     static uint8_t big[REPORT_CACHE_MAX_REPORT + 1];
-    report_cache_put(rc, &miss[0], big, sizeof(big));
-    cr_expect_not(report_cache_get(rc, &miss[0], &got, &len), "an oversized report was kept");
+    report_cache_put(rc, &miss[0], big, sizeof(big), dig);
+    cr_expect_not(report_cache_get(rc, &miss[0], &got, &len, dig_got), "an oversized report was kept");
     for (uint64_t s = 100; s < 100 + REPORT_CACHE_SLOTS; s++) {
         report_key n = k;
         n.seq = s;
-        report_cache_put(rc, &n, bytes, sizeof(bytes));
+        report_cache_put(rc, &n, bytes, sizeof(bytes), dig);
     }
-    cr_expect_not(report_cache_get(rc, &k, &got, &len), "the oldest report was not replaced");
+    cr_expect_not(report_cache_get(rc, &k, &got, &len, dig_got), "the oldest report was not replaced");
     report_cache_free(rc);
 }
 
