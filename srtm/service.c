@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -45,6 +46,10 @@ struct srtm_service {
     report_cache *reports;    /* recent quotes' reports, by cut and selection */
     bool can_quote;           /* a TPM and a certified IRK are in place */
     service_quota quota;      /* set once before serving */
+    /* service_set_rss_probe; the samples under the lock */
+    uint64_t (*rss)(void);
+    uint64_t rss_base, rss_base_stored, rss_last, rss_last_stored;
+    long rss_last_ms;
     service_status_fn status_fn; /* srtmd's part of a status answer; set once, may be NULL */
     void *status_arg;
 };
@@ -327,15 +332,54 @@ static bool over(uint64_t have, uint64_t add, uint64_t limit)
     return add > limit || have > limit - add;
 }
 
-/* Room in srtmd's memory budget for add more accounted bytes. */
+static long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define RSS_RATIO_MAX 64u
+
+/* Under the lock: how much srtmd's resident memory grew since service_set_rss_probe,
+ * from a sample at most SERVICE_RSS_PERIOD_MS or SERVICE_RSS_STEP stored bytes old. */
+static uint64_t rss_growth(srtm_service *s, uint64_t stored)
+{
+    long now = monotonic_ms();
+    if (now - s->rss_last_ms >= SERVICE_RSS_PERIOD_MS ||
+        stored - s->rss_last_stored >= SERVICE_RSS_STEP) {
+        s->rss_last = s->rss();
+        s->rss_last_ms = now;
+        s->rss_last_stored = stored;
+    }
+    return s->rss_last > s->rss_base ? s->rss_last - s->rss_base : 0;
+}
+
+/* Room in srtmd's memory budget for add more accounted bytes: stored, and resident. */
 static srtm_err quota_global(op_call *c, uint64_t add)
 {
-    const service_quota *q = &c->w->svc->quota;
+    srtm_service *s = c->w->svc;
+    const service_quota *q = &s->quota;
     uint64_t used = ccr_table_stored(c->table);
     if (over(used, add, q->memory_budget))
         return quota_refuse(c, "srtmd stores %llu bytes, the change adds %llu (memory-budget "
                                "%llu)",
                             (unsigned long long)used, (unsigned long long)add,
+                            (unsigned long long)q->memory_budget);
+    if (s->rss == NULL)
+        return SRTM_OK;
+    /* The change is expected to take resident memory in the proportion srtmd's memory
+     * grew to what it stored so far (decoding, log segments, the allocator's own), at
+     * least twice its accounted bytes; the proportion once a first MiB is stored, before
+     * which srtmd's own working memory is most of the growth. */
+    uint64_t grown = rss_growth(s, used), stored = used - s->rss_base_stored, ratio = 2;
+    if (stored >= SERVICE_RSS_STEP && grown / stored + 1 > ratio)
+        ratio = grown / stored + 1 > RSS_RATIO_MAX ? RSS_RATIO_MAX : grown / stored + 1;
+    uint64_t need = add > UINT64_MAX / RSS_RATIO_MAX ? UINT64_MAX : add * ratio;
+    if (over(grown, need, q->memory_budget))
+        return quota_refuse(c, "srtmd's resident memory grew by %llu bytes since it started "
+                               "serving, the change needs about %llu (memory-budget %llu)",
+                            (unsigned long long)grown, (unsigned long long)need,
                             (unsigned long long)q->memory_budget);
     return SRTM_OK;
 }
@@ -458,6 +502,16 @@ void service_set_quota(srtm_service *s, const service_quota *q)
 {
     pthread_mutex_lock(&s->lock);
     s->quota = *q;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void service_set_rss_probe(srtm_service *s, uint64_t (*rss)(void))
+{
+    pthread_mutex_lock(&s->lock);
+    s->rss = rss;
+    s->rss_base = s->rss_last = rss != NULL ? rss() : 0;
+    s->rss_last_ms = monotonic_ms();
+    s->rss_last_stored = s->rss_base_stored = ccr_table_stored(s->table);
     pthread_mutex_unlock(&s->lock);
 }
 

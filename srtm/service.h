@@ -50,6 +50,20 @@ void service_quota_unlimited(service_quota *q);
 
 /* Replace the quotas; before serving (a service starts with the defaults). */
 void service_set_quota(srtm_service *s, const service_quota *q);
+/*
+ * Hold srtmd's resident memory to the budget too: rss() gives the process's resident
+ * bytes (srtmd reads /proc/self/statm). From this call on, a change is also refused when
+ * the resident memory would grow past memory_budget: its growth since, plus the change's
+ * accounted bytes times the ratio of that growth to the bytes stored since (at least 2,
+ * at most 64, from the first SERVICE_RSS_STEP stored: decoding, log segments and the
+ * allocator take more than they account). rss
+ * is sampled at
+ * most every SERVICE_RSS_PERIOD_MS, and whenever the stored bytes grew by
+ * SERVICE_RSS_STEP since the last sample. Not set (tests, fuzzers): accounted bytes only.
+ */
+#define SERVICE_RSS_PERIOD_MS 10
+#define SERVICE_RSS_STEP (1u << 20)
+void service_set_rss_probe(srtm_service *s, uint64_t (*rss)(void));
 
 /* Per-thread (per nng context) state: decode arena and hasher. Not shared. */
 SRTM_WUR srtm_err service_worker_new(srtm_service *s, service_worker **out);

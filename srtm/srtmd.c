@@ -712,6 +712,38 @@ static bool ipc_dir(const char *url, char *out, size_t size)
     return true;
 }
 
+/* srtmd's resident memory, for the memory budget (service_set_rss_probe): from
+ * /proc/self/statm, opened before the system call filter and read with pread. */
+static int statm_fd = -1;
+static uint64_t page_size;
+
+static uint64_t resident_bytes(void)
+{
+    char buf[128];
+    ssize_t n = pread(statm_fd, buf, sizeof(buf) - 1, 0);
+    unsigned long size = 0, resident = 0;
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+        return 0;
+    return (uint64_t)resident * page_size;
+}
+
+static void watch_resident_memory(srtm_service *svc)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (statm_fd < 0 || ps <= 0) {
+        log_warn("cannot read /proc/self/statm (%s): the memory budget holds the stored bytes "
+                 "only, not the resident memory",
+                 strerror(errno));
+        return;
+    }
+    page_size = (uint64_t)ps;
+    service_set_rss_probe(svc, resident_bytes);
+}
+
 /*
  * Once everything that needs root is open (TPM connection, listeners, admin capability and
  * pid files): become the --user and install the seccomp filter. After this srtmd only
@@ -895,6 +927,7 @@ static int run(options *o_in, bool *no_close)
             goto out;
         pid_written = true;
     }
+    watch_resident_memory(svc); /* opened as root, before the filter */
     if (!isolate(&o, o.user[0] != '\0' ? &user : NULL))
         goto out;
     /* Only now, isolated, does srtmd take requests (they waited in the socket until here). */
