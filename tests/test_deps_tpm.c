@@ -320,7 +320,9 @@ Test(deps_tpm, a_large_table_is_quoted_through_the_builder)
     measure(&cap, name, 0, "the last one");
     int lo = 0, hi = 0;
     thread_nices(P.d.pid, &lo, &hi);
-    cr_expect_eq(hi, lo + 10, "srtmd's threads run at nice %d to %d: no builder at +10", lo, hi);
+    /* The builder: 10 above the others, as far as nice goes (19). */
+    cr_expect_eq(hi, lo + 10 > 19 ? 19 : lo + 10,
+                 "srtmd's threads run at nice %d to %d: no builder at +10", lo, hi);
     uint8_t *ev = NULL;
     size_t len = 0;
     cr_assert_eq(srtm_quote(conn, NONCE, sizeof(NONCE), NULL, 0, &ev, &len), SRTM_OK, "%s",
