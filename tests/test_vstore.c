@@ -49,8 +49,8 @@ static void pg_fini(void)
     test_pg_stop(&F.pg);
 }
 
-TestSuite(store_sqlite, .init = sqlite_init, .fini = sqlite_fini, .timeout = 120);
-TestSuite(store_pg, .init = pg_init, .fini = pg_fini, .timeout = 180);
+TestSuite(store_sqlite, .init = sqlite_init, .fini = sqlite_fini);
+TestSuite(store_pg, .init = pg_init, .fini = pg_fini);
 
 /* Each body once per back-end. */
 #define BOTH(name)                                                                       \
