@@ -4,6 +4,8 @@
  * for the test (pg_helper.h), through the same interface.
  */
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -584,8 +586,8 @@ static size_t history_len(vstore *s, const char *host)
 }
 
 /* The database server restarts mid-run (SQLite: the connection is dropped and reopened):
- * the store fails at most the one call in flight with SRTM_E_TRANSPORT, the next call
- * reconnects, and no committed verdict change is lost. */
+ * the store fails the one call in flight with SRTM_E_TRANSPORT, the next call reconnects,
+ * and no committed verdict change is lost. */
 BOTH(restart_keeps_verdicts)
 {
     vstore *s = open_store();
@@ -598,11 +600,10 @@ BOTH(restart_keeps_verdicts)
     }
     if (F.is_pg) {
         test_pg_restart(&F.pg);
-        srtm_err rc = store_verdict_append(s, "h1", 2010, "trusted", "[10]");
-        cr_assert(rc == SRTM_OK || rc == SRTM_E_TRANSPORT, "after restart: %s (%s)",
-                  srtm_strerror(rc), store_errmsg(s));
-        if (rc == SRTM_E_TRANSPORT) /* the change was not committed: repeat it */
-            OK(store_verdict_append(s, "h1", 2010, "trusted", "[10]"));
+        /* The old server closed the connection: the call in flight says so, without
+         * having changed anything, and the next call reconnects. */
+        FAILS(store_verdict_append(s, "h1", 2010, "trusted", "[10]"), SRTM_E_TRANSPORT);
+        OK(store_verdict_append(s, "h1", 2010, "trusted", "[10]"));
     } else {
         store_close(s);
         s = open_store();
@@ -647,4 +648,62 @@ BOTH(open_reopen_and_refuse)
     cr_assert_eq(store_open(url, &t, err, sizeof err), SRTM_E_TRANSPORT);
     cr_assert(strstr(err, "postgresql") != NULL, "%s", err);
     cr_assert_null(t);
+}
+
+/* Run SQL on the test's database directly, beside the store. */
+static void raw_sql(const char *sql)
+{
+    if (F.is_pg) {
+        PGconn *c = PQconnectdb(F.url);
+        cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+        PGresult *res = PQexec(c, sql);
+        cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+        PQclear(res);
+        PQfinish(c);
+    } else {
+        sqlite3 *db = NULL;
+        cr_assert_eq(sqlite3_open(F.url + strlen("sqlite:"), &db), SQLITE_OK);
+        cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s",
+                     sqlite3_errmsg(db));
+        sqlite3_close(db);
+    }
+}
+
+/* A database of another schema version is refused, not used. */
+BOTH(other_schema_version_refused)
+{
+    vstore *s = open_store();
+    store_close(s);
+    raw_sql("UPDATE schema_version SET version = 99");
+    vstore *t = NULL;
+    char err[256] = "";
+    cr_assert_eq(store_open(F.url, &t, err, sizeof err), SRTM_E_VERSION, "%s", err);
+    cr_assert(strstr(err, "99") != NULL, "%s", err);
+    cr_assert_null(t);
+}
+
+static void *open_close(void *arg)
+{
+    vstore *s = NULL;
+    char err[256];
+    *(srtm_err *)arg = store_open(F.url, &s, err, sizeof err);
+    store_close(s);
+    return NULL;
+}
+
+/* Nodes that start together on a new database create the schema once, without failing. */
+BOTH(concurrent_first_open)
+{
+    enum { N = 4 };
+    pthread_t t[N];
+    srtm_err rc[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, open_close, &rc[i]), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(rc[i], SRTM_OK, "open %d: %s", i, srtm_strerror(rc[i]));
+    vstore *s = open_store();
+    put_policy(s, "base");
+    store_close(s);
 }
