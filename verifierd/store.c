@@ -677,7 +677,7 @@ typedef struct claim_args {
 static srtm_err claim_tx(vstore *s, void *ctx)
 {
     claim_args *a = ctx;
-    a->pg.n = 0; /* a retried transaction starts over */
+    a->pg.n = 0;
     return run(s, ST_CLAIM, a->p, 4, row_name, &a->pg, NULL);
 }
 
