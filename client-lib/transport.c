@@ -418,9 +418,12 @@ static srtm_err read_answer(transport *t, uint32_t id, size_t max_answer, uint8_
     size_t hlen = t->ipc ? 9 : 8;
     int rv = move_all(t, false, hdr, hlen, deadline);
     if (rv != 0) {
-        snprintf(msg, size, "%s", rv == NNG_ETIMEDOUT ? "no answer from srtmd in time"
-                                  : "the connection to srtmd broke before its answer; the "
-                                    "request may have been applied");
+        if (rv == NNG_ETIMEDOUT)
+            snprintf(msg, size, "no answer from srtmd in time");
+        else
+            snprintf(msg, size, "the connection to srtmd broke before its answer (%s); the "
+                                "request may have been applied",
+                     nng_strerror(rv));
         return rv == NNG_ETIMEDOUT || rv == NNG_ECONNSHUT || rv == NNG_ECLOSED ||
                        rv == NNG_ECONNRESET
                    ? SRTM_E_TIMEOUT

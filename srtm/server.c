@@ -78,6 +78,8 @@
 #define RETIRED_MIN_MS 15000
 /* The current listener and the replaced ones still holding connections. */
 #define MAX_LISTENERS 8
+/* Peer addresses of the tcp connections taken in last (the probe's is looked up there). */
+#define RECENT_PEERS 256
 
 /* The builder thread's nice value above srtmd's own. */
 #define BUILDER_NICE 10
@@ -140,8 +142,11 @@ struct srtm_server {
     pthread_cond_t wd_cond;
     unsigned restarts;
     bool fds_exhausted; /* watchdog thread only */
-    atomic_uint pipes_added; /* connections the socket took in (ADD_POST pipe event) */
     atomic_bool probe_taken; /* the socket took in the watchdog's own ipc probe */
+    /* On tcp: the peer addresses (addr_key) of the connections the socket took in last,
+     * among which the watchdog looks for its probe's own. */
+    _Atomic uint64_t recent_peers[RECENT_PEERS];
+    atomic_uint recent_next;
     /* Quotes waiting for the quoter, at most quote_limit (the configured workers); the
      * reserve contexts beyond it stay free for CCR requests while the TPM is slow. */
     atomic_uint quotes_waiting;
@@ -448,23 +453,44 @@ static void listener_drop(srtm_server *srv, nng_listener l)
  * The peer table gets the connection's credentials at ADD_PRE, before nng starts receiving
  * on it, and loses them at REM_POST, before nng can give its id to another connection.
  */
+/* A tcp address as one number (never 0): family, port and address folded. */
+static uint64_t addr_key(const nng_sockaddr *sa)
+{
+    uint64_t k = 0;
+    if (sa->s_family == NNG_AF_INET) {
+        k = ((uint64_t)sa->s_in.sa_addr << 16) | sa->s_in.sa_port;
+    } else if (sa->s_family == NNG_AF_INET6) {
+        for (size_t i = 0; i < sizeof(sa->s_in6.sa_addr); i++)
+            k = k * 1099511628211u ^ sa->s_in6.sa_addr[i];
+        k = (k << 16) ^ sa->s_in6.sa_port;
+    }
+    return k | (uint64_t)1 << 63;
+}
+
 static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     srtm_server *srv = arg;
     if (ev == NNG_PIPE_EV_ADD_POST) {
-        atomic_fetch_add(&srv->pipes_added, 1);
-        /* The watchdog's probe is srtmd's own connection: its peer is this process. */
+        /* The watchdog's probe is srtmd's own connection: on ipc its peer is this process;
+         * on tcp its peer address is the probe's own (probe_step looks for it). */
         uint64_t pid = 0;
+        nng_sockaddr sa;
         if (srv->ipc && nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0 &&
             pid == (uint64_t)getpid())
             atomic_store(&srv->probe_taken, true);
+        else if (!srv->ipc && nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0)
+            atomic_store(&srv->recent_peers[atomic_fetch_add(&srv->recent_next, 1) %
+                                            RECENT_PEERS],
+                         addr_key(&sa));
         return;
     }
     if (ev == NNG_PIPE_EV_ADD_PRE && peers_add(srv->peers, (uint32_t)nng_pipe_id(p),
                                                cred_of(p)) != SRTM_OK)
         log_warn("out of memory: the peer of a connection is looked up per request");
-    else if (ev == NNG_PIPE_EV_REM_POST)
+    else if (ev == NNG_PIPE_EV_REM_POST) {
         peers_remove(srv->peers, (uint32_t)nng_pipe_id(p));
+        log_debug("connection %u to %s closed", (unsigned)nng_pipe_id(p), srv->url);
+    }
     int id = nng_listener_id(nng_pipe_listener(p));
     pthread_mutex_lock(&srv->pipe_lock);
     for (unsigned i = 0; i < MAX_LISTENERS; i++) {
@@ -621,8 +647,8 @@ static uint64_t listener_errors(nng_listener l)
 typedef struct wd_probe {
     nng_socket s;
     bool open;
-    unsigned before;       /* pipes_added when it dialled or a new error was counted */
     atomic_bool handshaken; /* the probe's own side completed the SP handshake */
+    _Atomic uint64_t self;  /* tcp: addr_key of the probe's own end (0 until handshaken) */
     unsigned rounds;       /* rounds since then without a connection taken in */
     long handshake_ms;     /* when the watchdog first saw the handshake complete */
 } wd_probe;
@@ -631,10 +657,23 @@ typedef enum { PROBE_TAKEN, PROBE_WAITING, PROBE_STALLED, PROBE_NO_FDS } probe_r
 
 static void probe_handshaken(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    (void)p;
     (void)ev;
     wd_probe *pr = arg;
+    nng_sockaddr sa;
+    if (nng_pipe_get_addr(p, NNG_OPT_LOCADDR, &sa) == 0 &&
+        (sa.s_family == NNG_AF_INET || sa.s_family == NNG_AF_INET6))
+        atomic_store(&pr->self, addr_key(&sa));
     atomic_store(&pr->handshaken, true);
+}
+
+/* tcp: whether the socket took in the connection whose peer address is the probe's. */
+static bool probe_seen(srtm_server *srv, const wd_probe *pr)
+{
+    uint64_t self = atomic_load(&pr->self);
+    for (unsigned i = 0; self != 0 && i < RECENT_PEERS; i++)
+        if (atomic_load(&srv->recent_peers[i]) == self)
+            return true;
+    return false;
 }
 
 static void probe_close(wd_probe *pr)
@@ -646,9 +685,9 @@ static void probe_close(wd_probe *pr)
 
 static bool probe_dial(srtm_server *srv, wd_probe *pr)
 {
-    pr->before = atomic_load(&srv->pipes_added);
     atomic_store(&srv->probe_taken, false);
     atomic_store(&pr->handshaken, false);
+    atomic_store(&pr->self, 0);
     pr->rounds = 0;
     pr->handshake_ms = 0;
     if (nng_req0_open(&pr->s) != 0)
@@ -674,11 +713,12 @@ static bool out_of_fds(void)
 }
 
 /*
- * One step of the probe. Taken: on ipc, the socket took the probe's own connection in
- * (its peer pid is srtmd's); on tcp, the socket took a connection in since the probe
- * dialled and since the listener last counted a new error. nng counts every connection a
- * client closes as a listener error too, so on a busy ipc socket only the probe's own
- * connection proves that the listener accepts after the error. Stalled: the probe completed its
+ * One step of the probe. Taken: the socket took the probe's own connection in (on ipc
+ * its peer pid is srtmd's, on tcp its peer address is the probe's end). nng counts every
+ * connection a client closes as a listener error too, so on a busy socket only the
+ * probe's own connection proves that the listener accepts after the error: counting any
+ * connection taken in since the last error replaced working tcp listeners, and with them
+ * the verifiers' connections, whenever clients came and went. Stalled: the probe completed its
  * handshake, so srtmd's transport ran and accepted it, yet for STALL_ROUNDS rounds and
  * STALL_GRACE_MS the listener did not take it in: nng 1.5's stalled state, where the
  * transport still accepts and negotiates but the listener no longer collects. While the
@@ -690,10 +730,7 @@ static probe_result probe_step(srtm_server *srv, wd_probe *pr)
     if (!pr->open && !probe_dial(srv, pr))
         return out_of_fds() ? PROBE_NO_FDS : PROBE_WAITING;
     bool handshaken = atomic_load(&pr->handshaken);
-    /* On ipc the probe's own connection is recognised (its peer pid); on tcp any connection
-     * taken in since the probe dialled, and since the last new error, counts. */
-    bool taken = srv->ipc ? atomic_load(&srv->probe_taken)
-                          : atomic_load(&srv->pipes_added) != pr->before;
+    bool taken = srv->ipc ? atomic_load(&srv->probe_taken) : probe_seen(srv, pr);
     if (taken) {
         /* The listener accepts. The probe hangs up only once its own handshake is
          * complete (it stays open till a later round otherwise): hanging up before
@@ -830,9 +867,6 @@ static void watchdog_round(srtm_server *srv, wd_state *st)
     uint64_t errors = listener_errors(srv->listener);
     bool suspect = errors == UINT64_MAX ? st->round % 10 == 0 : errors != st->seen_errors;
     st->round++;
-    /* A connection taken in before a new error proves nothing about the listener after it. */
-    if (st->pr.open && errors != st->last_errors)
-        st->pr.before = atomic_load(&srv->pipes_added);
     st->last_errors = errors;
     if (suspect || st->pr.open)
         on_probe(srv, st, probe_step(srv, &st->pr), errors);

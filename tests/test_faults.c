@@ -23,6 +23,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -983,6 +984,57 @@ Test(faults, clients_that_come_and_go_never_replace_the_listener, .timeout = 60)
     srtm_close(c);
     cr_expect_eq(st.listener_restarts, 0u, "the watchdog replaced a listener that accepts");
     cr_expect_eq(log_count("replacing it"), 0);
+}
+
+/* A list over url within timeout_ms: 0 when answered. */
+static int list_at(const char *url, srtm_conn **keep)
+{
+    srtm_conn *c = keep != NULL ? *keep : NULL;
+    srtm_err err = c != NULL ? SRTM_OK : srtm_open(url, &c);
+    if (err == SRTM_OK)
+        err = srtm_set_timeout(c, 5000);
+    srtm_components *l = NULL;
+    if (err == SRTM_OK)
+        err = srtm_list(c, &l);
+    srtm_components_free(l);
+    if (keep != NULL)
+        *keep = c;
+    else
+        srtm_close(c);
+    return err == SRTM_OK ? 0 : -1;
+}
+
+/* The same on the read-only tcp listener, where a replacement would also close the
+ * connections it holds (a tcp port cannot be bound twice): a verifier's connection held
+ * open while other clients come and go keeps being served, and the listener is never
+ * replaced. */
+Test(faults, tcp_clients_that_come_and_go_never_replace_the_listener, .timeout = 60)
+{
+    int port = 0;
+    for (int p = 27700; p < 27900 && port == 0; p++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+            port = p;
+        if (fd >= 0)
+            close(fd);
+    }
+    cr_assert_neq(port, 0);
+    char tcp[64];
+    snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", port);
+    daemon_up((const char *const[]){"--listen-tcp", tcp, NULL});
+    srtm_conn *held = NULL;
+    cr_assert_eq(list_at(tcp, &held), 0, "the held connection was not served");
+    for (int i = 0; i < 25; i++) {
+        cr_assert_eq(list_at(tcp, NULL), 0, "tcp client %d not served", i);
+        sleep_ms(150); /* the watchdog probes between clients */
+        cr_assert_eq(list_at(tcp, &held), 0,
+                     "the held tcp connection broke after %d other clients: %s", i + 1,
+                     srtm_last_message(held));
+    }
+    srtm_close(held);
+    cr_expect_eq(log_count("replacing it"), 0, "the watchdog replaced the tcp listener");
 }
 
 /* A hang-up during the handshake stalls nng 1.5's listener (nanomsg/nng#1518). The

@@ -50,11 +50,14 @@ static void *verifier(void *arg)
         uint8_t *ev = NULL;
         size_t len = 0;
         nonce[0]++;
+        double tq = bench_now();
         if (srtm_quote(c, nonce, sizeof(nonce), sel, 1, &ev, &len) == SRTM_OK) {
             atomic_fetch_add(&quotes_done, 1);
             atomic_fetch_add(&evidence_bytes, len);
-        } else {
-            atomic_fetch_add(&quotes_failed, 1);
+        } else if (atomic_fetch_add(&quotes_failed, 1) == 0) {
+            fprintf(stderr, "a joint quote failed after %u answered, %.3f s into its quote, quoting %d: %s\n",
+                    atomic_load(&quotes_done), bench_now() - tq, (int)atomic_load(&quoting),
+                    srtm_last_message(c));
         }
         free(ev);
     }
@@ -119,7 +122,7 @@ int main(int argc, char **argv)
     snprintf(more, sizeof(more),
              "listen-tcp %s\\nmax-depth %u\\ncomponents-per-uid %u\\nmemory-budget 4294967296\\n",
              tcp_url, chain + 1, chain + 2);
-    bench_provision_conf(b, tcti, dir, "error", more);
+    bench_provision_conf(b, tcti, dir, getenv("BENCH_LOG") ? getenv("BENCH_LOG") : "error", more);
     char extra[400];
     snprintf(extra, sizeof(extra), "--pidfile %s/pid 2>%s/srtmd.log", dir, dir);
     bench_launch_srtmd(b, tcti, dir, extra);
@@ -186,6 +189,8 @@ int main(int argc, char **argv)
     srtm_close(c);
     bench_sh("kill $(cat %s/pid) 2>/dev/null; sleep 0.3", dir);
     kill(tpm, SIGTERM);
+    if (atomic_load(&quotes_failed) > 0)
+        bench_sh("grep -v 'registered\\|extended' %s/srtmd.log | tail -40", dir);
     bench_sh("rm -rf %s", dir);
     free(t);
     free(th);
