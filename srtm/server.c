@@ -94,6 +94,7 @@ typedef struct worker {
     service_worker *sw;
     quote_job job; /* while W_QUOTE: owned by the quoter until job.done */
     struct worker *next_build; /* while W_BUILD: the builder's queue */
+    bool slot; /* holds one of quotes_waiting's places since it went to the builder */
 } worker;
 
 /* The thread that builds large quotes' reports, and its queue of workers (W_BUILD). */
@@ -225,6 +226,17 @@ static void worker_cb(void *arg)
     OPENSSL_cleanse(nng_msg_body(in), nng_msg_len(in));
     nng_msg_free(in);
     if (service_worker_build_pending(w->sw)) {
+        /* A quote waiting for the builder holds a context as one waiting for the TPM
+         * does: both count against the same limit, so the reserve contexts stay free. */
+        if (atomic_fetch_add(&w->srv->quotes_waiting, 1) >= w->srv->quote_limit) {
+            atomic_fetch_sub(&w->srv->quotes_waiting, 1);
+            service_signed busy = {.err = SRTM_E_TPM,
+                                   .message = "too many quotes are waiting to be built or "
+                                              "for the TPM; try again later"};
+            send_answer(w, service_worker_build_refuse(w->sw, &busy));
+            return;
+        }
+        w->slot = true;
         w->state = W_BUILD;
         builder_submit(w->srv, w);
         return;
@@ -235,10 +247,14 @@ static void worker_cb(void *arg)
 /* After the service answered (or built a quote's report): the quoter, or the answer. */
 static void after_handle(worker *w, size_t n)
 {
+    bool held = w->slot; /* a built quote keeps the place it took for the builder */
+    w->slot = false;
+    if (held && !(service_worker_quote_pending(w->sw) && w->srv->quoter != NULL))
+        atomic_fetch_sub(&w->srv->quotes_waiting, 1); /* no TPM, or the build failed */
     if (service_worker_quote_pending(w->sw) && w->srv->quoter == NULL) {
         service_signed none = {.err = SRTM_E_UNSUPPORTED};
         n = service_worker_finish_quote(w->sw, &none);
-    } else if (service_worker_quote_pending(w->sw) &&
+    } else if (service_worker_quote_pending(w->sw) && !held &&
                atomic_fetch_add(&w->srv->quotes_waiting, 1) >= w->srv->quote_limit) {
         /* A slow or hung TPM must not take every context: refuse at once. */
         atomic_fetch_sub(&w->srv->quotes_waiting, 1);

@@ -1833,6 +1833,12 @@ static srtm_err batch_msg(op_call *c, const service_signed *s, Srtm__MerkleProof
     return SRTM_OK;
 }
 
+size_t service_worker_build_refuse(service_worker *w, const service_signed *s)
+{
+    w->build_req = NULL;
+    return service_worker_finish_quote(w, s);
+}
+
 size_t service_worker_finish_quote(service_worker *w, const service_signed *s)
 {
     op_call c = {.w = w, .resp = &w->resp};

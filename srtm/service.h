@@ -115,6 +115,7 @@ void service_worker_defer_large_quotes(service_worker *w);
 bool service_worker_build_pending(const service_worker *w);
 size_t service_worker_build_quote(service_worker *w);
 
+
 /* The serialised CCR report of the last quote request handled by w (NULL if none);
  * valid until the next call on w. */
 const uint8_t *service_worker_report(const service_worker *w, size_t *len_out);
@@ -157,6 +158,9 @@ const uint8_t *service_worker_quote_nonce(const service_worker *w, size_t *len_o
 /* Complete the pending quote: build the Evidence answer (or the error of s->err) and
  * return its packed size, as service_worker_handle() does. */
 size_t service_worker_finish_quote(service_worker *w, const service_signed *s);
+/* Instead of building it: answer a deferred quote (service_worker_build_pending) with
+ * s's error, as service_worker_finish_quote does. */
+size_t service_worker_build_refuse(service_worker *w, const service_signed *s);
 
 /* srtmd's part of a Status answer (docs/protocol.md, "status"): what the service itself
  * does not know. Strings must stay valid while srtmd serves. */

@@ -535,12 +535,32 @@ Test(faults_tpm, swtpm_killed_with_quotes_in_flight)
 /* swtpm hung (SIGSTOP) while more verifiers quote than srtmd has workers: every worker
  * waits for the TPM, which the listener watchdog must not take for a stalled listener.
  * Once the TPM answers, every waiting quote is answered and srtmd serves as before. */
-Test(faults_tpm, swtpm_hung_quotes_wait_or_are_refused_and_ccr_requests_go_on)
+/* As many quotes as the configured workers wait (for the builder of large quotes, or for
+ * the TPM); the rest are refused at once; CCR requests go on meanwhile; after the TPM
+ * resumes the waiting ones are answered and a new quote is too (no place leaked). With
+ * components > 0, that many are registered first, so that every quote is a large one
+ * that goes through the builder before it waits for the TPM. */
+static void hung_tpm_case(unsigned components)
 {
     write_conf(P.blob, "workers 4\n"); /* measured, like every option */
     provision(P.blob);
     launch();
     start_srtmd();
+    if (components > 0) {
+        srtm_conn *r = NULL;
+        srtm_cap a, cap;
+        uint64_t h = 0;
+        cr_assert_eq(srtm_open(P.d.url, &r), SRTM_OK);
+        cr_assert_eq(srtm_cap_load(P.d.cap_path, &a), SRTM_OK);
+        for (unsigned i = 0; i < components; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "big-%u", i);
+            cr_assert_eq(srtm_register(r, &a, name, 1, &h, &cap), SRTM_OK, "%s",
+                         srtm_last_message(r));
+        }
+        srtm_cap_wipe(&a);
+        srtm_close(r);
+    }
     kill(P.tpm.pid, SIGSTOP);
     atomic_int done = 0;
     enum { N = 8, WORKERS = 4 };
@@ -596,5 +616,20 @@ Test(faults_tpm, swtpm_hung_quotes_wait_or_are_refused_and_ccr_requests_go_on)
     cr_assert(test_daemon_alive(&P.d));
     cr_expect_eq(srtm_list(c, &l), SRTM_OK, "srtmd does not serve after the TPM resumed");
     srtm_components_free(l);
+    uint8_t nonce[16] = {9}, *ev = NULL;
+    size_t len = 0;
+    cr_expect_eq(srtm_quote(c, nonce, sizeof(nonce), NULL, 0, &ev, &len), SRTM_OK,
+                 "a quote after the TPM resumed: %s", srtm_last_message(c));
+    free(ev);
     srtm_close(c);
+}
+
+Test(faults_tpm, swtpm_hung_quotes_wait_or_are_refused_and_ccr_requests_go_on)
+{
+    hung_tpm_case(0);
+}
+
+Test(faults_tpm, swtpm_hung_large_quotes_wait_or_are_refused_and_ccr_requests_go_on)
+{
+    hung_tpm_case(1124); /* more than SERVICE_BUILD_FROM (srtm/service.h), 1,024 */
 }
