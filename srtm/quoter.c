@@ -32,6 +32,7 @@ struct srtm_quoter {
     size_t queued;        /* jobs from head to tail */
     size_t gather_target; /* while gathering: wake the quoter when this many wait */
     bool stopping;
+    bool joined; /* quoter_stop joined the thread */
     uint64_t jobs, tpm_quotes; /* under lock */
     srtm_err last_err;         /* of the last TPM quote; under lock */
     /* quoter thread only: the previous batch */
@@ -268,17 +269,27 @@ void quoter_stats(srtm_quoter *q, quoter_counts *out)
     pthread_mutex_unlock(&q->lock);
 }
 
-void quoter_free(srtm_quoter *q)
+void quoter_stop(srtm_quoter *q)
 {
     if (q == NULL)
         return;
     pthread_mutex_lock(&q->lock);
+    bool joined = q->joined;
     q->stopping = true;
+    q->joined = true;
     q->head = q->tail = NULL;
     q->queued = 0;
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
-    pthread_join(q->thread, NULL);
+    if (!joined)
+        pthread_join(q->thread, NULL);
+}
+
+void quoter_free(srtm_quoter *q)
+{
+    if (q == NULL)
+        return;
+    quoter_stop(q);
     log_info("quoter: %llu joint quotes answered with %llu TPM quotes",
              (unsigned long long)q->jobs, (unsigned long long)q->tpm_quotes);
     pthread_cond_destroy(&q->cond);

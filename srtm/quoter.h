@@ -93,8 +93,11 @@ typedef struct quoter_counts {
 
 void quoter_stats(srtm_quoter *q, quoter_counts *out);
 
-/* Stop the thread: the job being served finishes (done is called), queued jobs are
- * dropped without a call, then the TPM context is closed and the IRK wiped. NULL is fine. */
+/* Stop the thread: the job being served finishes (done is called), queued jobs (and jobs
+ * submitted later) are dropped without a call; no done call runs after this returns.
+ * Called again, it does nothing. NULL is fine. */
+void quoter_stop(srtm_quoter *q);
+/* quoter_stop, then close the TPM context and wipe the IRK. NULL is fine. */
 void quoter_free(srtm_quoter *q);
 
 #endif /* SRTM_QUOTER_H */

@@ -1206,16 +1206,20 @@ void server_free(srtm_server *srv)
     if (srv == NULL)
         return;
     stop_watchdog(srv);
-    /* The builder first: the build under way still answers through its worker's aio. */
+    /* The builder first: the build under way still answers through its worker's aio. Then
+     * the quoter (shared with another server, the tcp listener's, when borrowed): its job
+     * under way answers while the socket is open, and no answer is sent after, onto a
+     * closed socket or by a freed worker. */
     builder_stop(srv);
+    quoter_stop(srv->quoter);
     /* Stop every aio first: after nng_aio_stop no callback runs any more. */
     for (unsigned i = 0; i < srv->nworkers; i++)
         if (srv->workers[i].aio != NULL)
             nng_aio_stop(srv->workers[i].aio);
     if (srv->sock_open)
         nng_close(srv->sock);
-    /* After the aios: a quote finishing now fails to send (ECANCELED) and is dropped;
-     * queued quotes are dropped with the quoter. Only then can the workers go. */
+    /* The quoter stopped above; the TPM context and the key go with it now. Only then
+     * can the workers go. */
     if (srv->owns_quoter)
         quoter_free(srv->quoter);
     for (unsigned i = 0; i < srv->nworkers; i++) {
