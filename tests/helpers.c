@@ -350,24 +350,33 @@ static int ephemeral_low(void)
 }
 
 /*
- * A port P such that P and P+1 are free right now, chosen at random below the ephemeral
- * range: a port in that range can be taken between this check and swtpm's bind by any
- * outgoing connection on the machine (tpm2-tss's swtpm TCTI opens one per TPM command,
+ * A port P such that P .. P + n - 1 are free right now, chosen at random below the
+ * ephemeral range: a port in that range can be taken between this check and the bind by
+ * any outgoing connection on the machine (tpm2-tss's swtpm TCTI opens one per TPM command,
  * so a busy TPM user leaves thousands in TIME_WAIT), a port below it only by another
  * listener.
  */
-static int free_port_pair(void)
+static int free_ports(int n)
 {
     static unsigned seed;
     if (seed == 0)
         seed = (unsigned)getpid() ^ (unsigned)time(NULL) << 8;
-    int low = 10000, span = ephemeral_low() - 2 - low;
+    int low = 10000, span = ephemeral_low() - n - low;
     for (int i = 0; i < 200; i++) {
-        int p = low + (int)(rand_r(&seed) % (unsigned)span);
-        if (probe_port(p) == p && probe_port(p + 1) == p + 1)
+        int p = low + (int)(rand_r(&seed) % (unsigned)span), k = 0;
+        while (k < n && probe_port(p + k) == p + k)
+            k++;
+        if (k == n)
             return p;
     }
     return -1;
+}
+
+int test_free_port(void)
+{
+    int p = free_ports(1);
+    cr_assert_gt(p, 0, "no free local port");
+    return p;
 }
 
 static bool port_accepts(int port)
@@ -388,7 +397,7 @@ static bool swtpm_spawn(test_swtpm *t, int want_port)
     const char *bin = getenv("SWTPM");
     if (bin == NULL || bin[0] == '\0')
         bin = "swtpm";
-    int port = want_port > 0 ? want_port : free_port_pair();
+    int port = want_port > 0 ? want_port : free_ports(2);
     if (port < 0)
         return false;
     char server[96], ctrl[96], state[300];

@@ -85,6 +85,9 @@ bool test_path_exists(const char *path);
  * when dir cannot be read. */
 int test_count_names(const char *dir, const char *part);
 
+/* A local TCP port free right now, below the ephemeral range (for a tcp:// listener). */
+int test_free_port(void);
+
 /* A swtpm child process (foreground, reaped by the helpers) with its own state dir. */
 typedef struct test_swtpm {
     pid_t pid;

@@ -449,17 +449,7 @@ Test(ctl_json, status_counts_what_srtmd_holds)
 Test(ctl_json, status_is_refused_on_the_tcp_listener)
 {
     test_daemon_stop(&D);
-    int port = 0;
-    for (int p = 27600; p < 27800 && port == 0; p++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-            port = p;
-        if (fd >= 0)
-            close(fd);
-    }
-    cr_assert_neq(port, 0);
+    int port = test_free_port();
     char tcp[64];
     snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", port);
     const char *extra[] = {"--listen-tcp", tcp, NULL};

@@ -711,17 +711,7 @@ Test(daemon, quotes_are_refused_without_a_tpm)
 Test(daemon, tcp_listener_is_read_only)
 {
     test_daemon_stop(&d);
-    int port = 0;
-    for (int p = 27400; p < 27600 && port == 0; p++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-            port = p;
-        if (fd >= 0)
-            close(fd);
-    }
-    cr_assert_neq(port, 0);
+    int port = test_free_port();
     char tcp[64];
     snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", port);
     const char *extra[] = {"--listen-tcp", tcp, NULL};

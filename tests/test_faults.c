@@ -23,7 +23,6 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1010,17 +1009,7 @@ static int list_at(const char *url, srtm_conn **keep)
  * replaced. */
 Test(faults, tcp_clients_that_come_and_go_never_replace_the_listener, .timeout = 60)
 {
-    int port = 0;
-    for (int p = 27700; p < 27900 && port == 0; p++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-            port = p;
-        if (fd >= 0)
-            close(fd);
-    }
-    cr_assert_neq(port, 0);
+    int port = test_free_port();
     char tcp[64];
     snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", port);
     daemon_up((const char *const[]){"--listen-tcp", tcp, NULL});
