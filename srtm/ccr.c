@@ -981,14 +981,3 @@ srtm_err ccr_replay(sha256_hasher *h, const uint8_t (*digests)[SRTM_DIGEST_LEN],
     memcpy(out, v, sizeof(v));
     return SRTM_OK;
 }
-
-void ccr_comp_log_totals(const ccr_component *c, uint64_t *entries_out, uint64_t *desc_bytes_out)
-{
-    uint64_t entries = 0, desc = 0;
-    for (uint32_t i = 0; i < c->nccrs; i++) {
-        entries += c->ccrs[i].len;
-        desc += c->ccrs[i].descs_len;
-    }
-    *entries_out = entries;
-    *desc_bytes_out = desc;
-}

@@ -198,9 +198,6 @@ SRTM_WUR srtm_err ccr_frozen_at(const ccr_frozen *f, uint64_t i, ccr_log_view *o
 /* Mark c terminated at seq (the first termination counts). Under the mutex. */
 void ccr_comp_terminate(ccr_component *c, uint64_t seq);
 
-/* Log entries and description bytes over all of c's CCRs. O(number of CCRs). */
-void ccr_comp_log_totals(const ccr_component *c, uint64_t *entries_out, uint64_t *desc_bytes_out);
-
 /* Entry i of the CCR's log. SRTM_E_NO_CCR or SRTM_E_RANGE. */
 SRTM_WUR srtm_err ccr_log_at(const ccr_component *c, uint32_t index, uint64_t i,
                              ccr_log_view *out);
