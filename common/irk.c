@@ -144,19 +144,15 @@ static srtm_err report_message(const uint8_t *nonce, size_t nonce_len, const uin
 
 #define REPORT_MSG_MAX (sizeof(IRK_REPORT_TAG) + 64 + SRTM_DIGEST_LEN)
 
-srtm_err irk_sign_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
-                         const uint8_t *report, size_t report_len, uint8_t sig[IRK_SIG_MAX],
-                         size_t *sig_len_out)
+/* One-shot ECDSA-with-SHA-256 over msg (EVP_DigestSign). */
+static srtm_err sign_message(const irk *k, const uint8_t *msg, size_t msg_len,
+                             uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out)
 {
     if (k == NULL || !k->has_private || sig == NULL || sig_len_out == NULL)
         return SRTM_E_INVALID;
-    uint8_t msg[REPORT_MSG_MAX];
-    size_t msg_len = 0;
-    srtm_err err = report_message(nonce, nonce_len, report, report_len, msg, &msg_len);
-    if (err != SRTM_OK)
-        return err;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     size_t n = IRK_SIG_MAX;
+    srtm_err err = SRTM_OK;
     if (ctx == NULL)
         return SRTM_E_NO_MEMORY;
     if (EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, k->pkey, NULL) != 1 ||
@@ -166,6 +162,64 @@ srtm_err irk_sign_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
     if (err == SRTM_OK)
         *sig_len_out = n;
     return err;
+}
+
+/* SRTM_OK only for a valid strict-DER signature of msg; SRTM_E_DENIED otherwise. */
+static srtm_err verify_message(const irk *k, const uint8_t *msg, size_t msg_len,
+                               const uint8_t *sig, size_t sig_len)
+{
+    if (k == NULL || sig == NULL || sig_len == 0 || sig_len > IRK_SIG_MAX)
+        return SRTM_E_INVALID;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    srtm_err err = SRTM_OK;
+    if (ctx == NULL)
+        return SRTM_E_NO_MEMORY;
+    if (EVP_DigestVerifyInit_ex(ctx, NULL, "SHA256", NULL, NULL, k->pkey, NULL) != 1)
+        err = SRTM_E_CRYPTO;
+    else if (EVP_DigestVerify(ctx, sig, sig_len, msg, msg_len) != 1)
+        err = SRTM_E_DENIED; /* wrong signature, or not a DER signature at all */
+    EVP_MD_CTX_free(ctx);
+    return err;
+}
+
+/* The batch message, IRK_BATCH_TAG || root. */
+#define BATCH_MSG_LEN (sizeof(IRK_BATCH_TAG) - 1 + SRTM_DIGEST_LEN)
+static void batch_message(const uint8_t root[SRTM_DIGEST_LEN], uint8_t msg[BATCH_MSG_LEN])
+{
+    memcpy(msg, IRK_BATCH_TAG, sizeof(IRK_BATCH_TAG) - 1);
+    memcpy(msg + sizeof(IRK_BATCH_TAG) - 1, root, SRTM_DIGEST_LEN);
+}
+
+srtm_err irk_sign_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
+                         const uint8_t *report, size_t report_len, uint8_t sig[IRK_SIG_MAX],
+                         size_t *sig_len_out)
+{
+    uint8_t msg[REPORT_MSG_MAX];
+    size_t msg_len = 0;
+    srtm_err err = report_message(nonce, nonce_len, report, report_len, msg, &msg_len);
+    if (err == SRTM_OK)
+        err = sign_message(k, msg, msg_len, sig, sig_len_out);
+    return err;
+}
+
+srtm_err irk_sign_root(const irk *k, const uint8_t root[SRTM_DIGEST_LEN], uint8_t sig[IRK_SIG_MAX],
+                       size_t *sig_len_out)
+{
+    if (root == NULL)
+        return SRTM_E_INVALID;
+    uint8_t msg[BATCH_MSG_LEN];
+    batch_message(root, msg);
+    return sign_message(k, msg, sizeof(msg), sig, sig_len_out);
+}
+
+srtm_err irk_verify_root(const irk *k, const uint8_t root[SRTM_DIGEST_LEN], const uint8_t *sig,
+                         size_t sig_len)
+{
+    if (root == NULL)
+        return SRTM_E_INVALID;
+    uint8_t msg[BATCH_MSG_LEN];
+    batch_message(root, msg);
+    return verify_message(k, msg, sizeof(msg), sig, sig_len);
 }
 
 struct irk_signer {
@@ -243,25 +297,31 @@ srtm_err irk_signer_sign_digest(irk_signer *s, const uint8_t *nonce, size_t nonc
     return SRTM_OK;
 }
 
+srtm_err irk_signer_sign_root(irk_signer *s, const uint8_t root[SRTM_DIGEST_LEN],
+                              uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out)
+{
+    if (s == NULL || root == NULL || sig == NULL || sig_len_out == NULL)
+        return SRTM_E_INVALID;
+    uint8_t msg[BATCH_MSG_LEN], digest[SRTM_DIGEST_LEN];
+    size_t n = IRK_SIG_MAX;
+    batch_message(root, msg);
+    srtm_err err = sha256_hasher_two(s->h, msg, sizeof(msg), NULL, 0, digest);
+    if (err == SRTM_OK && EVP_PKEY_sign(s->pctx, sig, &n, digest, sizeof(digest)) != 1)
+        err = SRTM_E_CRYPTO;
+    if (err == SRTM_OK)
+        *sig_len_out = n;
+    return err;
+}
+
 srtm_err irk_verify_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
                            const uint8_t *report, size_t report_len, const uint8_t *sig,
                            size_t sig_len)
 {
-    if (k == NULL || sig == NULL || sig_len == 0 || sig_len > IRK_SIG_MAX)
-        return SRTM_E_INVALID;
     uint8_t msg[REPORT_MSG_MAX];
     size_t msg_len = 0;
     srtm_err err = report_message(nonce, nonce_len, report, report_len, msg, &msg_len);
-    if (err != SRTM_OK)
-        return err;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx == NULL)
-        return SRTM_E_NO_MEMORY;
-    if (EVP_DigestVerifyInit_ex(ctx, NULL, "SHA256", NULL, NULL, k->pkey, NULL) != 1)
-        err = SRTM_E_CRYPTO;
-    else if (EVP_DigestVerify(ctx, sig, sig_len, msg, msg_len) != 1)
-        err = SRTM_E_DENIED; /* wrong signature, or not a DER signature at all */
-    EVP_MD_CTX_free(ctx);
+    if (err == SRTM_OK)
+        err = verify_message(k, msg, msg_len, sig, sig_len);
     return err;
 }
 
@@ -270,12 +330,23 @@ srtm_err irk_quote_qualifier(const uint8_t *nonce, size_t nonce_len, const uint8
 {
     if (!report_inputs_ok(nonce, nonce_len, report, report_len))
         return SRTM_E_INVALID;
+    uint8_t h[SRTM_DIGEST_LEN];
+    srtm_err err = srtm_sha256(report, report_len, h);
+    if (err == SRTM_OK)
+        err = irk_quote_qualifier_of_digest(nonce, nonce_len, h, out);
+    return err;
+}
+
+srtm_err irk_quote_qualifier_of_digest(const uint8_t *nonce, size_t nonce_len,
+                                       const uint8_t report_digest[SRTM_DIGEST_LEN],
+                                       uint8_t out[SRTM_DIGEST_LEN])
+{
+    if (report_digest == NULL || out == NULL || !report_inputs_ok(nonce, nonce_len, NULL, 0))
+        return SRTM_E_INVALID;
     uint8_t buf[64 + SRTM_DIGEST_LEN];
     memcpy(buf, nonce, nonce_len);
-    srtm_err err = srtm_sha256(report, report_len, buf + nonce_len);
-    if (err == SRTM_OK)
-        err = srtm_sha256(buf, nonce_len + SRTM_DIGEST_LEN, out);
-    return err;
+    memcpy(buf + nonce_len, report_digest, SRTM_DIGEST_LEN);
+    return srtm_sha256(buf, nonce_len + SRTM_DIGEST_LEN, out);
 }
 
 srtm_err irk_cert_qualifier(const uint8_t *pub_der, size_t pub_len, uint8_t out[SRTM_DIGEST_LEN])

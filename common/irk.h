@@ -16,6 +16,7 @@
 /* Domain tags: a signature or quote made for one purpose is never valid for another. */
 #define IRK_REPORT_TAG "srtm-irk-report-v1"
 #define IRK_CERT_TAG "srtm-irk-certificate-v1"
+#define IRK_BATCH_TAG "srtm-irk-batch-v1"
 
 /* The private key as sealed by the TPM: DER ECPrivateKey (with the public point),
  * at most TPM2's MAX_SYM_DATA of 128 bytes. */
@@ -79,10 +80,29 @@ SRTM_WUR srtm_err irk_signer_sign_digest(irk_signer *s, const uint8_t *nonce, si
                                          uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out,
                                          uint8_t qual_out[SRTM_DIGEST_LEN]);
 
+/*
+ * The batch signature: one signature for every joint quote of a batch, DER ECDSA over
+ * SHA-256(IRK_BATCH_TAG || root), root being the Merkle root the batch's TPM quote holds as
+ * qualifyingData (merkle.h). The root commits to each quote's qualifier
+ * SHA-256(nonce || SHA-256(report)), so the signature binds every report of the batch to
+ * its nonce as irk_sign_report does one. Verify: as irk_verify_report.
+ */
+SRTM_WUR srtm_err irk_signer_sign_root(irk_signer *s, const uint8_t root[SRTM_DIGEST_LEN],
+                                       uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out);
+SRTM_WUR srtm_err irk_sign_root(const irk *k, const uint8_t root[SRTM_DIGEST_LEN],
+                                uint8_t sig[IRK_SIG_MAX], size_t *sig_len_out);
+SRTM_WUR srtm_err irk_verify_root(const irk *k, const uint8_t root[SRTM_DIGEST_LEN],
+                                  const uint8_t *sig, size_t sig_len);
+
 /* qualifyingData of a joint quote: SHA-256(nonce || SHA-256(report)). */
 SRTM_WUR srtm_err irk_quote_qualifier(const uint8_t *nonce, size_t nonce_len,
                                       const uint8_t *report, size_t report_len,
                                       uint8_t out[SRTM_DIGEST_LEN]);
+
+/* The same from SHA-256(report). */
+SRTM_WUR srtm_err irk_quote_qualifier_of_digest(const uint8_t *nonce, size_t nonce_len,
+                                                const uint8_t report_digest[SRTM_DIGEST_LEN],
+                                                uint8_t out[SRTM_DIGEST_LEN]);
 
 /* qualifyingData of the IRK certificate: SHA-256(IRK_CERT_TAG || public key DER). */
 SRTM_WUR srtm_err irk_cert_qualifier(const uint8_t *pub_der, size_t pub_len,

@@ -24,6 +24,7 @@ struct srtm_quoter {
     bool has_tcti;
     uint32_t aik_handle;
     irk *key;
+    irk_signer *signer; /* quoter thread only */
     quoter_identity id;
     pthread_t thread;
     pthread_mutex_t lock; /* covers head, tail, queued, gather_target, stopping */
@@ -72,26 +73,34 @@ static srtm_err reconnect(srtm_quoter *q)
 
 srtm_err quoter_prepare(srtm_quoter *q, quote_job *job)
 {
-    /* Several threads sign at once: each job has its own signer (its own OpenSSL
-     * contexts, each holding a reference to the key, which is only read). */
-    quote_result *r = &job->result;
-    memset(r, 0, sizeof(*r));
+    (void)q;
+    memset(&job->result, 0, sizeof(job->result));
     srtm_err err = SRTM_OK;
-    if (job->signer == NULL)
-        err = irk_signer_new(q->key, &job->signer);
-    if (err == SRTM_OK && job->report_digest != NULL)
-        err = irk_signer_sign_digest(job->signer, job->nonce, job->nonce_len, job->report_digest,
-                                     r->irk_sig, &r->irk_sig_len, job->qual);
-    else if (err == SRTM_OK)
-        err = irk_signer_sign_report(job->signer, job->nonce, job->nonce_len, job->report,
-                                     job->report_len, r->irk_sig, &r->irk_sig_len, job->qual);
+    if (job->report_digest != NULL)
+        memcpy(job->digest, job->report_digest, SRTM_DIGEST_LEN);
+    else
+        err = srtm_sha256(job->report, job->report_len, job->digest);
+    if (err == SRTM_OK)
+        err = irk_quote_qualifier_of_digest(job->nonce, job->nonce_len, job->digest, job->qual);
     return err;
 }
 
+/* The IRK's signature for n jobs quoted over root: alone, the report signature; in a
+ * batch, one signature of the root for all (irk.h). */
+static srtm_err sign_batch(srtm_quoter *q, quote_job **jobs, size_t n,
+                           const uint8_t root[SRTM_DIGEST_LEN], uint8_t sig[IRK_SIG_MAX],
+                           size_t *sig_len)
+{
+    if (n == 1)
+        return irk_signer_sign_digest(q->signer, jobs[0]->nonce, jobs[0]->nonce_len,
+                                      jobs[0]->digest, sig, sig_len, jobs[0]->qual);
+    return irk_signer_sign_root(q->signer, root, sig, sig_len);
+}
+
 /*
- * Serve n prepared jobs with one TPM quote: alone, its qualifyingData is the job's
- * qualifier; in a batch, the Merkle root over every qualifier, each job getting its
- * inclusion path (all paths from one pass over the tree).
+ * Serve n prepared jobs with one TPM quote and one IRK signature: alone, its
+ * qualifyingData is the job's qualifier; in a batch, the Merkle root over every qualifier,
+ * each job getting its inclusion path (all paths from one pass over the tree).
  */
 static void serve_batch(srtm_quoter *q, quote_job **jobs, size_t n)
 {
@@ -102,7 +111,8 @@ static void serve_batch(srtm_quoter *q, quote_job **jobs, size_t n)
     for (size_t i = 0; i < n; i++)
         memcpy(qual[i], jobs[i]->qual, SRTM_DIGEST_LEN);
     srtm_err err = SRTM_OK;
-    uint8_t root[SRTM_DIGEST_LEN];
+    uint8_t root[SRTM_DIGEST_LEN], sig[IRK_SIG_MAX];
+    size_t sig_len = 0;
     km_tpm_quote tq;
     if (q->ctx == NULL)
         err = reconnect(q);
@@ -111,6 +121,8 @@ static void serve_batch(srtm_quoter *q, quote_job **jobs, size_t n)
             memcpy(root, qual[0], SRTM_DIGEST_LEN);
         else
             err = merkle_build_all((const uint8_t(*)[SRTM_DIGEST_LEN])qual, n, root, paths, lens);
+        if (err == SRTM_OK)
+            err = sign_batch(q, jobs, n, root, sig, &sig_len);
         long long t0 = mono_ns();
         if (err == SRTM_OK)
             err = km_quote(q->ctx, q->aik, q->id.quote_mask, root, sizeof(root), &tq);
@@ -123,6 +135,8 @@ static void serve_batch(srtm_quoter *q, quote_job **jobs, size_t n)
         if (err != SRTM_OK)
             continue;
         r->quote = tq;
+        memcpy(r->irk_sig, sig, sig_len);
+        r->irk_sig_len = sig_len;
         r->leaf_index = (uint32_t)i;
         r->leaf_count = (uint32_t)n;
         if (n > 1) {
@@ -209,7 +223,13 @@ srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key, const quoter_ide
     q->aik_handle = aik_handle;
     q->key = key;
     q->id = *id;
+    srtm_err err = irk_signer_new(key, &q->signer);
+    if (err != SRTM_OK) {
+        free(q);
+        return err;
+    }
     if (pthread_mutex_init(&q->lock, NULL) != 0) {
+        irk_signer_free(q->signer);
         free(q);
         return SRTM_E_INTERNAL;
     }
@@ -223,12 +243,14 @@ srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key, const quoter_ide
     }
     if (!cond_ok) {
         pthread_mutex_destroy(&q->lock);
+        irk_signer_free(q->signer);
         free(q);
         return SRTM_E_INTERNAL;
     }
     if (pthread_create(&q->thread, NULL, quoter_main, q) != 0) {
         pthread_cond_destroy(&q->cond);
         pthread_mutex_destroy(&q->lock);
+        irk_signer_free(q->signer);
         free(q);
         return SRTM_E_INTERNAL;
     }
@@ -294,6 +316,7 @@ void quoter_free(srtm_quoter *q)
              (unsigned long long)q->jobs, (unsigned long long)q->tpm_quotes);
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->lock);
+    irk_signer_free(q->signer);
     irk_free(q->key);
     km_close(q->ctx);
     free(q);

@@ -38,11 +38,9 @@ struct quote_job {
     const uint8_t *report;
     size_t report_len;
     const uint8_t *report_digest; /* SHA-256(report) when known, else NULL */
-    /* The job owner's signer, kept from job to job: quoter_prepare creates it on first use;
-     * whoever owns the job frees it (irk_signer_free) when the job is no longer used. */
-    irk_signer *signer;
     /* set by quoter_prepare */
-    uint8_t qual[SRTM_DIGEST_LEN]; /* SHA-256(nonce || SHA-256(report)) */
+    uint8_t digest[SRTM_DIGEST_LEN]; /* SHA-256(report) */
+    uint8_t qual[SRTM_DIGEST_LEN];   /* SHA-256(nonce || SHA-256(report)) */
     /* out */
     quote_result result;
     /* called on the quoter thread when result is filled (err set on failure) */
@@ -70,9 +68,11 @@ SRTM_WUR srtm_err quoter_start(km_ctx *ctx, const km_aik *aik, irk *key,
                                uint32_t aik_handle, srtm_quoter **out);
 
 /*
- * Sign job's report with the IRK and compute its qualifier, on the calling thread (the
- * nng workers run these in parallel, each with its job's own signer; the quoter thread
- * keeps only the TPM). On failure the job must not be submitted; answer it with the error.
+ * Hash job's report (unless report_digest is given) and compute its qualifier, on the
+ * calling thread (the nng workers run these in parallel). The IRK signs on the quoter
+ * thread: a job served alone gets the report signature (irk_sign_report's), the jobs of a
+ * batch share one signature of the batch's Merkle root (irk_signer_sign_root). On failure
+ * the job must not be submitted; answer it with the error.
  */
 SRTM_WUR srtm_err quoter_prepare(srtm_quoter *q, quote_job *job);
 

@@ -1230,7 +1230,6 @@ void server_free(srtm_server *srv)
                 nng_msg_free(m);
             nng_aio_free(w->aio);
         }
-        irk_signer_free(w->job.signer);
         service_worker_free(w->sw);
     }
     free(srv->workers);

@@ -1,7 +1,7 @@
 /*
  * Batched joint quotes on a real swtpm: with many verifiers asking at once, srtmd
- * answers several with one TPM quote over a Merkle root. Every answer, batched or not,
- * verifies; a batched answer with a corrupted path, with another request's leaf, or
+ * answers several with one TPM quote and one IRK signature over a Merkle root. Every
+ * answer, batched or not, verifies; a batched answer with a corrupted path, with another request's leaf, or
  * with a tree that does not match the quote is refused by the verifier.
  */
 #include <pthread.h>
@@ -139,6 +139,10 @@ Test(batch, concurrent_verifiers_share_tpm_quotes_and_every_answer_verifies)
     }
     cr_assert_gt(batched, 0, "128 concurrent quotes and not one batched");
     cr_assert(a != NULL && b != NULL, "no two answers of one batch to compare");
+    /* The IRK signed the batch once: both answers carry the same signature, of the root. */
+    cr_expect(a->irk_signature.len == b->irk_signature.len &&
+                  memcmp(a->irk_signature.data, b->irk_signature.data, a->irk_signature.len) == 0,
+              "two answers of one batch carry different IRK signatures");
     size_t len;
     uint8_t *bytes;
     /* One flipped byte in the path. */

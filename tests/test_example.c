@@ -146,6 +146,59 @@ Test(example, altered_evidence_refused)
     free(ev);
 }
 
+/* file with its IRK signature replaced by the one of other (and, with flip_path, its batch
+ * path element changed): the verdict lines of srtm_verify, which must refuse it. */
+static void refused_with_signature_of(const char *file, const char *other, bool flip_path,
+                                      char *verdict, size_t size)
+{
+    size_t len = 0, olen = 0, nonce_len = 0;
+    uint8_t nonce[64];
+    free(read_nonce(nonce, &nonce_len));
+    char *raw = slurp(example_dir(), file, &len), *oraw = slurp(example_dir(), other, &olen);
+    Srtm__Evidence *e = srtm__evidence__unpack(NULL, len, (uint8_t *)raw);
+    Srtm__Evidence *o = srtm__evidence__unpack(NULL, olen, (uint8_t *)oraw);
+    cr_assert(e != NULL && o != NULL);
+    uint8_t sig[IRK_SIG_MAX];
+    cr_assert(o->irk_signature.len <= sizeof(sig));
+    memcpy(sig, o->irk_signature.data, o->irk_signature.len);
+    ProtobufCBinaryData own = e->irk_signature; /* freed with e */
+    e->irk_signature = (ProtobufCBinaryData){o->irk_signature.len, sig};
+    if (flip_path)
+        e->batch->path[0].data[0] ^= 0x01;
+    size_t n = srtm__evidence__get_packed_size(e);
+    uint8_t *packed = malloc(n);
+    cr_assert_not_null(packed);
+    srtm__evidence__pack(e, packed);
+    cr_assert_eq(verify(packed, n, nonce, nonce_len, verdict, size), SRTM_E_DENIED, "%s",
+                 verdict);
+    free(packed);
+    e->irk_signature = own;
+    srtm__evidence__free_unpacked(e, NULL);
+    srtm__evidence__free_unpacked(o, NULL);
+    free(raw);
+    free(oraw);
+}
+
+/* A batched answer carries the IRK's signature of the batch's root, a lone one the
+ * signature of its report: neither passes for the other, and a path that does not lead to
+ * the signed root fails the signature as well as the quote. */
+Test(example, batch_signature_bound_to_its_root)
+{
+    char verdict[1024];
+    refused_with_signature_of("evidence-batch.bin", "evidence.bin", false, verdict,
+                              sizeof(verdict));
+    cr_expect(strstr(verdict, "check irk-signature: failed") != NULL, "%s", verdict);
+    cr_expect(strstr(verdict, "check quote-qualifier: failed") == NULL, "%s", verdict);
+    refused_with_signature_of("evidence.bin", "evidence-batch.bin", false, verdict,
+                              sizeof(verdict));
+    cr_expect(strstr(verdict, "check irk-signature: failed") != NULL, "%s", verdict);
+    cr_expect(strstr(verdict, "check quote-qualifier: failed") == NULL, "%s", verdict);
+    refused_with_signature_of("evidence-batch.bin", "evidence-batch.bin", true, verdict,
+                              sizeof(verdict));
+    cr_expect(strstr(verdict, "check irk-signature: failed") != NULL, "%s", verdict);
+    cr_expect(strstr(verdict, "check quote-qualifier: failed") != NULL, "%s", verdict);
+}
+
 /* ---- the document's hex blocks ---- */
 
 typedef struct block {
@@ -291,6 +344,14 @@ static void batched_blocks(blocks *bs, const uint8_t *raw, size_t raw_len)
                  SRTM_OK);
     cr_assert_arr_eq(root, b->b, 32);
     one(bs, "batched-quote-attest", e->quote->attest.data, e->quote->attest.len);
+    /* The batch's one IRK signature, over "srtm-irk-batch-v1" || root. */
+    b = add(bs, "batched-batch-irk-message");
+    put(b, IRK_BATCH_TAG, strlen(IRK_BATCH_TAG));
+    put(b, root, 32);
+    block *m = b;
+    b = add(bs, "batched-batch-irk-message-sha256");
+    put_sha(b, m->b, m->len, NULL, 0);
+    one(bs, "batched-irk-signature", e->irk_signature.data, e->irk_signature.len);
     srtm__evidence__free_unpacked(e, NULL);
 }
 

@@ -280,3 +280,72 @@ Test(irk, signer_signs_and_qualifies_like_the_one_shot_functions)
     irk_free(pubonly);
     irk_free(other);
 }
+
+/* Verify sig over msg with k's public key by plain OpenSSL calls. */
+static bool plain_verify_msg(irk *k, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
+                             size_t slen)
+{
+    uint8_t pub[IRK_PUB_DER_MAX];
+    size_t plen = 0;
+    cr_assert_eq(irk_public_der(k, pub, &plen), SRTM_OK);
+    const uint8_t *p = pub;
+    EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)plen);
+    cr_assert(pk != NULL);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pk) == 1 &&
+              EVP_DigestVerify(ctx, sig, slen, msg, msg_len) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return ok;
+}
+
+/* The batch signature is ECDSA over "srtm-irk-batch-v1" || root, from the signer and the
+ * one-shot function alike; it verifies only for its root and key, and a report signature
+ * and a batch signature never stand in for each other. */
+Test(irk, batch_signature_over_the_root_only)
+{
+    irk *k = fresh(), *other = fresh();
+    irk_signer *s = NULL;
+    cr_assert_eq(irk_signer_new(k, &s), SRTM_OK);
+    uint8_t root[32], msg[64], sig[2][IRK_SIG_MAX];
+    size_t slen[2] = {0, 0}, tag = strlen(IRK_BATCH_TAG);
+    sha256(report, sizeof(report), root);
+    cr_assert_eq(tag, 17u);
+    memcpy(msg, IRK_BATCH_TAG, tag);
+    memcpy(msg + tag, root, 32);
+    cr_assert_eq(irk_signer_sign_root(s, root, sig[0], &slen[0]), SRTM_OK);
+    cr_assert_eq(irk_sign_root(k, root, sig[1], &slen[1]), SRTM_OK);
+    for (int i = 0; i < 2; i++) {
+        cr_expect(plain_verify_msg(k, msg, tag + 32, sig[i], slen[i]),
+                  "signature %d is not over TAG||root", i);
+        cr_expect_eq(irk_verify_root(k, root, sig[i], slen[i]), SRTM_OK);
+        cr_expect_eq(irk_verify_root(other, root, sig[i], slen[i]), SRTM_E_DENIED);
+        uint8_t bad[32];
+        memcpy(bad, root, 32);
+        bad[31] ^= 0x01;
+        cr_expect_eq(irk_verify_root(k, bad, sig[i], slen[i]), SRTM_E_DENIED,
+                     "a signature of another root was accepted");
+        cr_expect_neq(irk_verify_root(k, root, sig[i], 0), SRTM_OK);
+    }
+    /* Domain separation: a report signature is no batch signature, and the other way. */
+    uint8_t rsig[IRK_SIG_MAX];
+    size_t rlen = 0;
+    cr_assert_eq(irk_sign_report(k, nonce, sizeof(nonce), report, sizeof(report), rsig, &rlen),
+                 SRTM_OK);
+    cr_expect_eq(irk_verify_root(k, root, rsig, rlen), SRTM_E_DENIED);
+    cr_expect_eq(irk_verify_report(k, nonce, sizeof(nonce), report, sizeof(report), sig[0],
+                                   slen[0]),
+                 SRTM_E_DENIED);
+    /* Bounds and a public-only key. */
+    cr_expect_eq(irk_signer_sign_root(s, NULL, sig[0], &slen[0]), SRTM_E_INVALID);
+    uint8_t pub[IRK_PUB_DER_MAX];
+    size_t plen = 0;
+    irk *pubonly = NULL;
+    cr_assert_eq(irk_public_der(k, pub, &plen), SRTM_OK);
+    cr_assert_eq(irk_from_public_der(pub, plen, &pubonly), SRTM_OK);
+    cr_expect_eq(irk_sign_root(pubonly, root, sig[1], &slen[1]), SRTM_E_INVALID);
+    irk_signer_free(s);
+    irk_free(pubonly);
+    irk_free(k);
+    irk_free(other);
+}

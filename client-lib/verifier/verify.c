@@ -698,17 +698,31 @@ static bool check_quote_qualifier(vstate *s)
     return true;
 }
 
+/* Alone, the IRK signs this report and nonce; in a batch, once for all, the Merkle root
+ * this request's qualifier leads to (docs/evidence.md, "The three bindings"). */
 static bool check_irk_signature(vstate *s)
 {
+    uint8_t q[SRTM_DIGEST_LEN], root[SRTM_DIGEST_LEN];
+    if (s->ev->batch != NULL &&
+        irk_quote_qualifier(s->nonce, s->nonce_len, s->ev->report.data, s->ev->report.len, q) !=
+            SRTM_OK)
+        return failf(s, "cannot hash the nonce and the report");
+    if (s->ev->batch != NULL && !batch_root(s, q, root))
+        return false;
     irk *k = NULL;
     if (irk_from_public_der(s->ev->irk_public.data, s->ev->irk_public.len, &k) != SRTM_OK)
         return failf(s, "the IRK public key is not a P-256 key");
-    srtm_err err = irk_verify_report(k, s->nonce, s->nonce_len, s->ev->report.data,
-                                     s->ev->report.len, s->ev->irk_signature.data,
-                                     s->ev->irk_signature.len);
+    srtm_err err = s->ev->batch != NULL
+                       ? irk_verify_root(k, root, s->ev->irk_signature.data,
+                                         s->ev->irk_signature.len)
+                       : irk_verify_report(k, s->nonce, s->nonce_len, s->ev->report.data,
+                                           s->ev->report.len, s->ev->irk_signature.data,
+                                           s->ev->irk_signature.len);
     irk_free(k);
     if (err != SRTM_OK)
-        return failf(s, "the IRK signature over the nonce and the report does not verify");
+        return failf(s, s->ev->batch != NULL
+                            ? "the IRK signature over the batch's Merkle root does not verify"
+                            : "the IRK signature over the nonce and the report does not verify");
     return true;
 }
 

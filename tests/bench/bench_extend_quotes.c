@@ -6,12 +6,15 @@
  * socket, one a millisecond) are timed first with nothing else running, then while
  * VERIFIERS threads, each on its own tcp connection, ask srtmd for joint quotes of the
  * chain's tail back to back: each a report of the whole closure, CHAIN + 1 components,
- * signed with the IRK and quoted by the TPM. The loaded run starts once every verifier
- * has its first evidence. Prints p50, p99 and max of both runs and the joint quotes
- * answered meanwhile. With --remote-verifiers the verifier threads run at nice 19, as a
+ * signed with the IRK and quoted by the TPM. The two conditions alternate in ROUNDS rounds
+ * (default 5) of EXTENDS / ROUNDS extends each, quiet then loaded, so that a drift of the
+ * machine (another process, the page cache, the CPU's clock) falls on both alike; a loaded
+ * round starts once every verifier has its first evidence. Prints p50, p99 and max of each
+ * round and of all the rounds of each condition together, and the joint quotes answered. With --remote-verifiers the verifier threads run at nice 19, as a
  * stand-in for verifiers on other machines: the figures are then srtmd's, not the two
  * cores shared with the verifiers' own reception of the evidence.
- * Usage: bench_extend_quotes BUILD_DIR [CHAIN] [EXTENDS] [VERIFIERS] [--remote-verifiers]
+ * Usage: bench_extend_quotes BUILD_DIR [CHAIN] [EXTENDS] [VERIFIERS] [--rounds=R]
+ *                           [--remote-verifiers]
  */
 #include "bench_util.h"
 #include <pthread.h>
@@ -80,30 +83,67 @@ static void extends(srtm_conn *c, const srtm_cap *cap, double *t, int n)
     }
 }
 
-static double print(const char *what, double *t, int n)
+/* Sorts a copy of t; prints and returns its p99. */
+static double print(const char *what, const double *t, int n)
 {
-    qsort(t, (size_t)n, sizeof(*t), bench_cmp_double);
-    double p99 = t[(size_t)((n - 1) * 0.99)];
-    printf("%-28s p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n", what, t[n / 2] * 1e3,
-           p99 * 1e3, t[n - 1] * 1e3);
+    double *s = malloc((size_t)n * sizeof(*s));
+    if (s == NULL)
+        exit(1);
+    memcpy(s, t, (size_t)n * sizeof(*s));
+    qsort(s, (size_t)n, sizeof(*s), bench_cmp_double);
+    double p99 = s[(size_t)((n - 1) * 0.99)];
+    printf("%-34s p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n", what, s[n / 2] * 1e3,
+           p99 * 1e3, s[n - 1] * 1e3);
+    free(s);
     return p99;
+}
+
+/* One loaded round: nv verifiers quote while n extends run; counts into *answered. */
+static void loaded_round(srtm_conn *c, const srtm_cap *cap, double *t, int n, int nv,
+                         unsigned *answered, unsigned long long *bytes, double *seconds)
+{
+    pthread_t th[64];
+    unsigned start = atomic_load(&quotes_done) + atomic_load(&quotes_failed);
+    atomic_store(&quoting, true);
+    for (int i = 0; i < nv; i++)
+        if (pthread_create(&th[i], NULL, verifier, NULL) != 0)
+            exit(1);
+    while (atomic_load(&quotes_done) + atomic_load(&quotes_failed) < start + (unsigned)nv)
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    unsigned before = atomic_load(&quotes_done);
+    unsigned long long bytes_before = atomic_load(&evidence_bytes);
+    double t0 = bench_now();
+    extends(c, cap, t, n);
+    *seconds += bench_now() - t0;
+    *answered += atomic_load(&quotes_done) - before;
+    *bytes += atomic_load(&evidence_bytes) - bytes_before;
+    atomic_store(&quoting, false);
+    for (int i = 0; i < nv; i++)
+        pthread_join(th[i], NULL);
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_extend_quotes BUILD_DIR [CHAIN] [EXTENDS] [VERIFIERS]\n");
+        fprintf(stderr, "usage: bench_extend_quotes BUILD_DIR [CHAIN] [EXTENDS] [VERIFIERS] "
+                        "[--rounds=R] [--remote-verifiers]\n");
         return 2;
     }
     const char *b = argv[1];
-    if (strcmp(argv[argc - 1], "--remote-verifiers") == 0) {
-        remote_verifiers = true;
+    int rounds = 5;
+    while (argc > 2 && strncmp(argv[argc - 1], "--", 2) == 0) {
+        if (strcmp(argv[argc - 1], "--remote-verifiers") == 0)
+            remote_verifiers = true;
+        else if (strncmp(argv[argc - 1], "--rounds=", 9) == 0)
+            rounds = atoi(argv[argc - 1] + 9);
+        else
+            return 2;
         argc--;
     }
     unsigned chain = argc > 2 ? (unsigned)atoi(argv[2]) : 100000;
     int n = argc > 3 ? atoi(argv[3]) : 2000;
     int nv = argc > 4 ? atoi(argv[4]) : 4;
-    if (chain == 0 || chain > 1000000 || n <= 0 || nv <= 0 || nv > 64)
+    if (chain == 0 || chain > 1000000 || nv <= 0 || nv > 64 || rounds <= 0 || n < rounds)
         return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
     setenv("TSS2_LOG", "all+NONE", 1);
@@ -157,34 +197,31 @@ int main(int argc, char **argv)
            "the local socket, %d verifiers quoting the tail over tcp%s\n",
            chain, bench_now() - t0, n, nv, remote_verifiers ? " (at nice 19)" : "");
 
-    double *t = malloc((size_t)n * sizeof(*t));
-    pthread_t *th = malloc((size_t)nv * sizeof(*th));
-    if (t == NULL || th == NULL)
+    int per = n / rounds;
+    n = per * rounds;
+    double *tq = malloc((size_t)n * sizeof(*tq)), *tl = malloc((size_t)n * sizeof(*tl));
+    if (tq == NULL || tl == NULL)
         return 1;
-    extends(c, &probe_cap, t, n);
-    double quiet = print("extend, no quotes", t, n);
-    atomic_store(&quoting, true);
-    for (int i = 0; i < nv; i++)
-        if (pthread_create(&th[i], NULL, verifier, NULL) != 0)
-            return 1;
-    while (atomic_load(&quotes_done) + atomic_load(&quotes_failed) < (unsigned)nv)
-        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-    unsigned before = atomic_load(&quotes_done);
-    unsigned long long bytes_before = atomic_load(&evidence_bytes);
-    t0 = bench_now();
-    extends(c, &probe_cap, t, n);
-    double dt = bench_now() - t0;
-    unsigned answered = atomic_load(&quotes_done) - before;
-    unsigned long long bytes = atomic_load(&evidence_bytes) - bytes_before;
-    atomic_store(&quoting, false);
-    for (int i = 0; i < nv; i++)
-        pthread_join(th[i], NULL);
+    unsigned answered = 0;
+    unsigned long long bytes = 0;
+    double seconds = 0;
     char what[64];
-    snprintf(what, sizeof(what), "extend, %d verifiers", nv);
-    double loaded = print(what, t, n);
-    printf("%u joint quotes of %u components answered meanwhile (%.1f s, %.1f MB of evidence "
-           "each), %u failed; p99 ratio %.2f\n",
-           answered, chain + 1, dt, answered ? (double)bytes / answered / 1e6 : 0.0,
+    for (int r = 0; r < rounds; r++) {
+        extends(c, &probe_cap, tq + r * per, per);
+        loaded_round(c, &probe_cap, tl + r * per, per, nv, &answered, &bytes, &seconds);
+        snprintf(what, sizeof(what), "round %d: extend, no quotes", r + 1);
+        double q = print(what, tq + r * per, per);
+        snprintf(what, sizeof(what), "round %d: extend, %d verifiers", r + 1, nv);
+        double l = print(what, tl + r * per, per);
+        printf("round %d: p99 ratio %.2f\n", r + 1, q > 0 ? l / q : 0);
+    }
+    snprintf(what, sizeof(what), "all %d: extend, no quotes", n);
+    double quiet = print(what, tq, n);
+    snprintf(what, sizeof(what), "all %d: extend, %d verifiers", n, nv);
+    double loaded = print(what, tl, n);
+    printf("%u joint quotes of %u components answered while the extends ran (%.1f s, %.1f MB "
+           "of evidence each), %u failed; p99 ratio %.2f\n",
+           answered, chain + 1, seconds, answered ? (double)bytes / answered / 1e6 : 0.0,
            atomic_load(&quotes_failed), quiet > 0 ? loaded / quiet : 0);
     srtm_close(c);
     bench_sh("kill $(cat %s/pid) 2>/dev/null; sleep 0.3", dir);
@@ -192,7 +229,7 @@ int main(int argc, char **argv)
     if (atomic_load(&quotes_failed) > 0)
         bench_sh("grep -v 'registered\\|extended' %s/srtmd.log | tail -40", dir);
     bench_sh("rm -rf %s", dir);
-    free(t);
-    free(th);
+    free(tq);
+    free(tl);
     return atomic_load(&quotes_failed) > 0 ? 1 : 0;
 }

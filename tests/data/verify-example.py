@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 IRK_REPORT_TAG = b"srtm-irk-report-v1"
+IRK_BATCH_TAG = b"srtm-irk-batch-v1"
 IRK_CERT_TAG = b"srtm-irk-certificate-v1"
 TPM_GENERATED_VALUE = 0xFF544347
 TPM_ST_ATTEST_QUOTE = 0x8018
@@ -610,21 +611,26 @@ class Verifier:
                        % (self.rep["reset_count"], self.rep["restart_count"], q["reset"],
                           q["restart"]))
 
+    def batch_root(self, q):
+        """The Merkle root that qualifier q and the batch proof lead to."""
+        b = self.ev["batch"]
+        if not (2 <= b["leaf_count"] <= MERKLE_MAX_LEAVES and b["leaf_index"] < b["leaf_count"]
+                and len(b["path"]) <= MERKLE_MAX_PATH):
+            raise Fail("the batch proof claims leaf %d of %d with %d path elements"
+                       % (b["leaf_index"], b["leaf_count"], len(b["path"])))
+        for i, p in enumerate(b["path"]):
+            if len(p) != 32:
+                raise Fail("batch path element %d is %d bytes, not 32" % (i, len(p)))
+        root = merkle_root(q, b["leaf_index"], b["leaf_count"], b["path"])
+        if root is None:
+            raise Fail("the batch path does not fit leaf %d of a tree of %d"
+                       % (b["leaf_index"], b["leaf_count"]))
+        return root
+
     def quote_qualifier(self):
         q = sha256(self.nonce, sha256(self.ev["report"]))
-        want, b = q, self.ev["batch"]
-        if b is not None:
-            if not (2 <= b["leaf_count"] <= MERKLE_MAX_LEAVES and b["leaf_index"] < b["leaf_count"]
-                    and len(b["path"]) <= MERKLE_MAX_PATH):
-                raise Fail("the batch proof claims leaf %d of %d with %d path elements"
-                           % (b["leaf_index"], b["leaf_count"], len(b["path"])))
-            for i, p in enumerate(b["path"]):
-                if len(p) != 32:
-                    raise Fail("batch path element %d is %d bytes, not 32" % (i, len(p)))
-            want = merkle_root(q, b["leaf_index"], b["leaf_count"], b["path"])
-            if want is None:
-                raise Fail("the batch path does not fit leaf %d of a tree of %d"
-                           % (b["leaf_index"], b["leaf_count"]))
+        b = self.ev["batch"]
+        want = self.batch_root(q) if b is not None else q
         if self.attest["quote"]["extra"] != want:
             raise Fail("the batch path from SHA-256(nonce || SHA-256(report)) does not lead to "
                        "the quote's qualifyingData: the report, the nonce or the path is not the "
@@ -633,17 +639,23 @@ class Verifier:
                        "report or the nonce is not the one the TPM quoted")
 
     def irk_signature(self):
+        # Alone, the IRK signs this report and nonce; in a batch, once, the batch's root.
+        batched = self.ev["batch"] is not None
+        if batched:
+            root = self.batch_root(sha256(self.nonce, sha256(self.ev["report"])))
         try:
             assert len(self.ev["irk_public"]) <= 128
             k = serialization.load_der_public_key(self.ev["irk_public"])
             assert isinstance(k, ec.EllipticCurvePublicKey) and k.curve.name == "secp256r1"
         except Exception:  # not DER, not EC, another curve, trailing bytes
             raise Fail("the IRK public key is not a P-256 key")
-        msg = IRK_REPORT_TAG + self.nonce + sha256(self.ev["report"])
+        msg = (IRK_BATCH_TAG + root if batched else
+               IRK_REPORT_TAG + self.nonce + sha256(self.ev["report"]))
         try:
             k.verify(self.ev["irk_signature"], msg, ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
-            raise Fail("the IRK signature over the nonce and the report does not verify")
+            raise Fail("the IRK signature over the batch's Merkle root does not verify" if batched
+                       else "the IRK signature over the nonce and the report does not verify")
 
     def report_handles(self):
         hs = [c["handle"] for c in self.rep["components"]]
@@ -1328,7 +1340,11 @@ def blocks(raw):
         b["batch-leaf"] = hex_lines(h)
         node = sha256(b"\x01", bt["path"][0], h)
         b["batch-node"] = hex_lines(node)
-        b["batch-root"] = hex_lines(sha256(b"\x02", struct.pack(">I", bt["leaf_count"]), node))
+        root = sha256(b"\x02", struct.pack(">I", bt["leaf_count"]), node)
+        b["batch-root"] = hex_lines(root)
+        b["batch-irk-message"] = (hex_lines(IRK_BATCH_TAG, '"srtm-irk-batch-v1"') +
+                                  hex_lines(root, "root"))
+        b["batch-irk-message-sha256"] = hex_lines(sha256(IRK_BATCH_TAG, root))
         b["batch-attest"] = annotate_attest(quote["attest"])
     return b
 
