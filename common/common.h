@@ -44,6 +44,9 @@ SRTM_WUR srtm_err hex_encode(const uint8_t *in, size_t len, char *out, size_t ou
 /* Decode exactly out_len bytes from a string of exactly 2*out_len hex digits. */
 SRTM_WUR srtm_err hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t out_len);
 
+/* The monotonic clock, in nanoseconds. */
+int64_t srtm_mono_ns(void);
+
 /* ---- logging ---- */
 
 typedef enum srtm_log_level {

@@ -1,13 +1,22 @@
-/* hex, file reading and UTF-8 checking shared by srtmd, libsrtm and the tools. */
+/* hex, the monotonic clock, file reading and UTF-8 checking shared by srtmd, libsrtm and
+ * the tools. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
+
+int64_t srtm_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 srtm_err hex_encode(const uint8_t *in, size_t len, char *out, size_t out_size)
 {

@@ -47,9 +47,7 @@ struct srtm_quoter {
 
 static long long mono_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return (long long)srtm_mono_ns();
 }
 
 /* A context whose TPM went away stays broken in ESYS: open a new one. The AIK is the

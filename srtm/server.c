@@ -423,9 +423,7 @@ static void quote_done(quote_job *job)
 
 static long now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+    return (long)(srtm_mono_ns() / 1000000);
 }
 
 /* Enter a listener in the table before it starts, so that none of its connections goes

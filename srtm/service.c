@@ -334,9 +334,7 @@ static bool over(uint64_t have, uint64_t add, uint64_t limit)
 
 static long monotonic_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long)(srtm_mono_ns() / 1000000);
 }
 
 #define RSS_RATIO_MAX 64u
