@@ -53,7 +53,9 @@ static void usage(FILE *f)
         "  --tcti STRING        the TPM, a tctildr string (default: tctildr's search,\n"
         "                       quietly; TSS2_LOG=tcti+debug shows what it tried)\n"
         "  -P, --owner-auth AUTH  the owner hierarchy's password (tpm2_changeauth -c\n"
-        "                       owner), or hex:HEX; wrap-irk and enroll work under it\n"
+        "                       owner), or hex:HEX, or file:PATH (file:- for standard\n"
+        "                       input) holding either, which keeps it off the command\n"
+        "                       line; wrap-irk and enroll work under it\n"
         "\n"
         "Commands:\n"
         "  enroll   --aik-pem FILE [--aik-public FILE] [--aik-handle HEX] [--reuse]\n"
@@ -157,6 +159,51 @@ static bool write_file(const char *path, const void *data, size_t len, mode_t mo
     return true;
 }
 
+/* The longest content of a -P file:PATH: "hex:" and 64 bytes in hex, and a newline. */
+#define OWNER_AUTH_FILE_MAX (4 + 2 * 64 + 2)
+
+/*
+ * -P file:PATH (file:- for standard input): the authorization value read from a file, so
+ * that it never appears on a command line, which every local user can read in /proc. One
+ * trailing newline (or CR LF) is dropped; what remains is read as -P reads its argument.
+ * out (size bytes) receives it NUL-terminated; the caller wipes it.
+ */
+static srtm_err read_owner_auth(const char *path, char *out, size_t size)
+{
+    /* read(2), not stdio: no buffer of libc's keeps a copy. */
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "srtm-keymgr: -P file:%s: %s\n", path, strerror(errno));
+        return SRTM_E_IO;
+    }
+    size_t n = 0;
+    bool failed = false;
+    while (n < size - 1) {
+        ssize_t r = read(fd, out + n, size - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        failed = r < 0;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    char extra;
+    bool more = !failed && n == size - 1 && read(fd, &extra, 1) == 1;
+    if (fd != STDIN_FILENO)
+        close(fd);
+    out[n] = '\0';
+    if (n > 0 && out[n - 1] == '\n')
+        out[--n] = '\0';
+    if (n > 0 && out[n - 1] == '\r')
+        out[--n] = '\0';
+    if (failed || more || strlen(out) != n) {
+        fprintf(stderr, "srtm-keymgr: -P file:%s: %s\n", path,
+                failed ? "cannot read it" : "over 64 bytes, or holds a NUL byte");
+        return failed ? SRTM_E_IO : SRTM_E_TOO_BIG;
+    }
+    return SRTM_OK;
+}
+
 static srtm_err open_tpm(const opts *o, km_ctx **ctx)
 {
     srtm_err err = km_open(o->tcti, ctx);
@@ -166,9 +213,18 @@ static srtm_err open_tpm(const opts *o, km_ctx **ctx)
                 o->tcti ? "" : "; name it with --tcti (e.g. device:/dev/tpmrm0), or see "
                                "what tctildr tried with TSS2_LOG=tcti+debug");
     if (err == SRTM_OK && o->owner_auth != NULL) {
-        err = km_set_owner_auth(*ctx, o->owner_auth);
+        char from_file[OWNER_AUTH_FILE_MAX + 2];
+        const char *auth = o->owner_auth;
+        if (strncmp(auth, "file:", 5) == 0) {
+            err = read_owner_auth(auth + 5, from_file, sizeof(from_file));
+            auth = from_file;
+        }
+        if (err == SRTM_OK)
+            err = km_set_owner_auth(*ctx, auth);
+        OPENSSL_cleanse(from_file, sizeof(from_file));
         if (err != SRTM_OK) {
-            fprintf(stderr, "srtm-keymgr: -P: %s (at most 64 bytes, or hex:HEX)\n",
+            fprintf(stderr, "srtm-keymgr: -P: %s (at most 64 bytes, or hex:HEX, or file:PATH "
+                            "holding either)\n",
                     srtm_strerror(err));
             km_close(*ctx);
             *ctx = NULL;

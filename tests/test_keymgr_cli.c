@@ -190,6 +190,35 @@ Test(tools_tpm, wrap_irk_with_an_owner_password)
     enroll[5] = "-P";
     enroll[6] = "s3cret";
     cr_expect_eq(test_tool("SRTM_KEYMGR", enroll, err, sizeof(err)), 0, "%s", err);
+    /* From a file, off the command line: the password with its newline, or in hex. */
+    char pw[300], arg[320];
+    path_in(pw, sizeof(pw), "owner.pw");
+    snprintf(arg, sizeof(arg), "file:%s", pw);
+    const char *by_file[] = {"--tcti", tpm.tcti, "-P", arg, "wrap-irk", "--reference", ref,
+                             "-o", blob, "--force", NULL};
+    FILE *f = fopen(pw, "w");
+    cr_assert_not_null(f);
+    fputs("s3cret\n", f);
+    fclose(f);
+    cr_expect_eq(test_tool("SRTM_KEYMGR", by_file, err, sizeof(err)), 0, "%s", err);
+    f = fopen(pw, "w");
+    fputs("hex:733363726574\r\n", f);
+    fclose(f);
+    cr_expect_eq(test_tool("SRTM_KEYMGR", by_file, err, sizeof(err)), 0, "%s", err);
+    /* The wrong password in the file, a missing file and an over-long one are refused. */
+    f = fopen(pw, "w");
+    fputs("s3cre7\n", f);
+    fclose(f);
+    cr_expect_eq(test_tool("SRTM_KEYMGR", by_file, err, sizeof(err)), 1);
+    f = fopen(pw, "w");
+    for (int i = 0; i < 200; i++)
+        fputc('a', f);
+    fclose(f);
+    cr_expect_eq(test_tool("SRTM_KEYMGR", by_file, err, sizeof(err)), 1);
+    cr_expect(strstr(err, "over 64 bytes") != NULL, "%s", err);
+    unlink(pw);
+    cr_expect_eq(test_tool("SRTM_KEYMGR", by_file, err, sizeof(err)), 1);
+    cr_expect(strstr(err, "file:") != NULL && strstr(err, "No such file") != NULL, "%s", err);
 }
 
 /* Dictionary-attack lockout (one failed authorization of a DA-protected object, with the
