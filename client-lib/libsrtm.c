@@ -45,7 +45,7 @@ static srtm_err default_url(char *out, size_t size)
     return n > 0 && (size_t)n < size ? SRTM_OK : SRTM_E_TOO_BIG;
 }
 
-SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out)
+static srtm_err open_conn(const char *url, const tp_tls *tls, srtm_conn **out)
 {
     open_message[0] = '\0';
     if (out == NULL)
@@ -62,13 +62,30 @@ SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out)
     srtm_conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return SRTM_E_NO_MEMORY;
-    srtm_err err = tp_open(url, DEFAULT_TIMEOUT_MS, &c->tp, open_message, sizeof(open_message));
+    srtm_err err = tp_open_tls(url, DEFAULT_TIMEOUT_MS, tls, &c->tp, open_message,
+                               sizeof(open_message));
     if (err != SRTM_OK) {
         free(c);
         return err;
     }
     *out = c;
     return SRTM_OK;
+}
+
+SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out)
+{
+    return open_conn(url, NULL, out);
+}
+
+SRTM_API srtm_err srtm_open_tls(const char *url, const char *cert_file, const char *key_file,
+                                const char *ca_file, const char *server_name, srtm_conn **out)
+{
+    if (url == NULL || cert_file == NULL || key_file == NULL || ca_file == NULL) {
+        open_message[0] = '\0';
+        return SRTM_E_INVALID;
+    }
+    tp_tls tls = {cert_file, key_file, ca_file, server_name};
+    return open_conn(url, &tls, out);
 }
 
 SRTM_API void srtm_close(srtm_conn *conn)

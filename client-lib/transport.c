@@ -17,6 +17,8 @@
  */
 #include "transport.h"
 
+#include "common.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -32,6 +34,7 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 #include <openssl/crypto.h>
 
@@ -44,6 +47,7 @@ struct transport {
     const char *path;  /* into url: the ipc socket path, or NULL */
     bool ipc;          /* ipc framing (type byte) rather than tcp's */
     nng_stream_dialer *dialer; /* without a socket path only */
+    nng_tls_config *tls;       /* tls+tcp:// only */
     nng_stream *stream; /* NULL while not connected */
     int fd;             /* with a socket path: the connection, -1 while not connected */
     nng_aio *aio;
@@ -77,8 +81,11 @@ static srtm_err resolve(transport *t, const char *url, char *msg, size_t size)
     for (size_t i = 0; i < sizeof(tcp_schemes) / sizeof(tcp_schemes[0]); i++)
         if (has_prefix(t->url, tcp_schemes[i]))
             return SRTM_OK;
+    if (has_prefix(t->url, "tls+tcp://"))
+        return SRTM_OK;
     if (strstr(url, "://") != NULL)
-        snprintf(msg, size, "'%.200s': srtmd is reached over ipc:// or tcp:// only", url);
+        snprintf(msg, size, "'%.200s': srtmd is reached over ipc://, tcp:// or tls+tcp:// only",
+                 url);
     else
         snprintf(msg, size,
                  "'%.200s' is not an address of srtmd: give ipc://PATH, tcp://HOST:PORT or "
@@ -343,6 +350,73 @@ static srtm_err dial(transport *t, char *msg, size_t size)
     return SRTM_OK;
 }
 
+/* The host of a tls+tcp://HOST:PORT url (brackets of an IPv6 address dropped). */
+static bool url_host(const char *url, char *out, size_t size)
+{
+    const char *h = strstr(url, "://") + 3, *end = strrchr(h, ':');
+    if (end == NULL || end == h)
+        return false;
+    if (*h == '[' && end[-1] == ']') {
+        h++;
+        end--;
+    }
+    if ((size_t)(end - h) >= size)
+        return false;
+    memcpy(out, h, (size_t)(end - h));
+    out[end - h] = '\0';
+    return true;
+}
+
+static srtm_err read_pem(const char *what, const char *path, char **out, size_t *len,
+                         char *msg, size_t size)
+{
+    srtm_err err = path == NULL ? SRTM_E_INVALID : read_small_file(path, 1u << 20, out, len);
+    if (err != SRTM_OK)
+        snprintf(msg, size, "TLS %s %.200s: %s", what, path != NULL ? path : "(none given)",
+                 path != NULL ? srtm_strerror(err) : "a tls+tcp:// address needs it");
+    return err;
+}
+
+/* The client's TLS configuration: its certificate, srtmd's CA and name, TLS 1.2 or later,
+ * srtmd's certificate required. The key's bytes are wiped once nng has parsed them. */
+static srtm_err make_tls(transport *t, const tp_tls *tls, char *msg, size_t size)
+{
+    char *cert = NULL, *key = NULL, *ca = NULL, host[256];
+    size_t cert_len = 0, key_len = 0, ca_len = 0;
+    const char *name = tls->server_name;
+    if (name == NULL && !url_host(t->url, host, sizeof(host))) {
+        snprintf(msg, size, "'%.200s' names no host", t->url);
+        return SRTM_E_INVALID;
+    }
+    srtm_err err = read_pem("certificate", tls->cert_file, &cert, &cert_len, msg, size);
+    if (err == SRTM_OK)
+        err = read_pem("key", tls->key_file, &key, &key_len, msg, size);
+    if (err == SRTM_OK)
+        err = read_pem("CA", tls->ca_file, &ca, &ca_len, msg, size);
+    int rv = 0;
+    const char *step = "";
+    if (err == SRTM_OK &&
+        ((rv = nng_tls_config_alloc(&t->tls, NNG_TLS_MODE_CLIENT)) != 0 ||
+         (step = "TLS versions", rv = nng_tls_config_version(t->tls, NNG_TLS_1_2, NNG_TLS_1_3)) != 0 ||
+         (step = "the certificate and key are not a PEM certificate and its key",
+          rv = nng_tls_config_own_cert(t->tls, cert, key, NULL)) != 0 ||
+         (step = "the CA file holds no PEM certificate",
+          rv = nng_tls_config_ca_chain(t->tls, ca, NULL)) != 0 ||
+         (step = "the server name", rv = nng_tls_config_server_name(t->tls, name != NULL ? name : host)) != 0 ||
+         (step = "", rv = nng_tls_config_auth_mode(t->tls, NNG_TLS_AUTH_MODE_REQUIRED)) != 0 ||
+         (rv = nng_stream_dialer_set_ptr(t->dialer, NNG_OPT_TLS_CONFIG, t->tls)) != 0)) {
+        snprintf(msg, size, "TLS for %s: %s%s%s", t->url, step, *step ? ": " : "",
+                 nng_strerror(rv));
+        err = SRTM_E_INVALID;
+    }
+    if (key != NULL)
+        OPENSSL_cleanse(key, key_len);
+    free(key);
+    free(cert);
+    free(ca);
+    return err;
+}
+
 static srtm_err make_dialer(transport *t, char *msg, size_t size)
 {
     if (t->path != NULL)
@@ -351,7 +425,7 @@ static srtm_err make_dialer(transport *t, char *msg, size_t size)
     if (rv == 0)
         rv = nng_stream_dialer_alloc(&t->dialer, t->url);
     /* A request is one small write: do not let Nagle hold it back. */
-    if (rv == 0 && !t->ipc)
+    if (rv == 0 && !t->ipc && !has_prefix(t->url, "tls+"))
         rv = nng_stream_dialer_set_bool(t->dialer, NNG_OPT_TCP_NODELAY, true);
     if (rv == 0)
         return SRTM_OK;
@@ -359,7 +433,8 @@ static srtm_err make_dialer(transport *t, char *msg, size_t size)
     return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? SRTM_E_INVALID : from_nng(rv);
 }
 
-srtm_err tp_open(const char *url, int32_t timeout_ms, transport **out, char *msg, size_t size)
+srtm_err tp_open_tls(const char *url, int32_t timeout_ms, const tp_tls *tls, transport **out,
+                     char *msg, size_t size)
 {
     transport *t = calloc(1, sizeof(*t));
     if (t == NULL)
@@ -367,8 +442,18 @@ srtm_err tp_open(const char *url, int32_t timeout_ms, transport **out, char *msg
     t->timeout_ms = timeout_ms;
     t->fd = -1;
     srtm_err err = resolve(t, url, msg, size);
+    if (err == SRTM_OK && has_prefix(t->url, "tls+tcp://") != (tls != NULL)) {
+        snprintf(msg, size,
+                 tls != NULL ? "'%.200s' is not a tls+tcp:// address: TLS files go with one only"
+                             : "'%.200s' needs this client's TLS certificate, key and srtmd's "
+                               "CA (srtm_open_tls; srtmctl --tls-cert, --tls-key, --tls-ca)",
+                 t->url);
+        err = SRTM_E_INVALID;
+    }
     if (err == SRTM_OK)
         err = make_dialer(t, msg, size);
+    if (err == SRTM_OK && tls != NULL)
+        err = make_tls(t, tls, msg, size);
     if (err == SRTM_OK)
         err = dial(t, msg, size);
     if (err != SRTM_OK) {
@@ -379,13 +464,20 @@ srtm_err tp_open(const char *url, int32_t timeout_ms, transport **out, char *msg
     return SRTM_OK;
 }
 
+srtm_err tp_open(const char *url, int32_t timeout_ms, transport **out, char *msg, size_t size)
+{
+    return tp_open_tls(url, timeout_ms, NULL, out, msg, size);
+}
+
 void tp_close(transport *t)
 {
     if (t == NULL)
         return;
     drop_stream(t);
     nng_stream_dialer_free(t->dialer); /* accepts NULL */
-    nng_aio_free(t->aio);              /* accepts NULL */
+    if (t->tls != NULL)
+        nng_tls_config_free(t->tls);
+    nng_aio_free(t->aio); /* accepts NULL */
     free(t);
 }
 

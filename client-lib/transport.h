@@ -21,10 +21,21 @@ typedef struct transport transport;
 
 /*
  * Resolve url (ipc://PATH, abstract://NAME, tcp://HOST:PORT, tcp4://, tcp6://, or an
- * absolute path taken as ipc://PATH) and connect. On success the caller owns *out
+ * absolute path taken as ipc://PATH; tls+tcp:// through tp_open_tls) and connect. On success the caller owns *out
  * (tp_close). On failure msg (size bytes) says where and why, naming the resolved URL.
  */
 srtm_err tp_open(const char *url, int32_t timeout_ms, transport **out, char *msg, size_t size);
+
+/* A tls+tcp:// connection's files (PEM): this client's certificate and key, the CA
+ * certificates srtmd's certificate must chain to, and the name it must carry (NULL: the
+ * URL's host). */
+typedef struct tp_tls {
+    const char *cert_file, *key_file, *ca_file, *server_name;
+} tp_tls;
+
+/* As tp_open; tls is required for a tls+tcp:// url and refused for another. */
+srtm_err tp_open_tls(const char *url, int32_t timeout_ms, const tp_tls *tls, transport **out,
+                     char *msg, size_t size);
 
 /* Close the connection and free t; accepts NULL. */
 void tp_close(transport *t);

@@ -37,6 +37,9 @@ const config_key config_keys[CFG_KEY_COUNT] = {
     [CFG_MAX_DEPTH] = {"max-depth", true, false},
     [CFG_COMPONENTS_PER_UID] = {"components-per-uid", true, false},
     [CFG_MEMORY_BUDGET] = {"memory-budget", true, false},
+    [CFG_TLS_CERT] = {"tls-cert", true, false},
+    [CFG_TLS_KEY] = {"tls-key", true, false},
+    [CFG_TLS_CA] = {"tls-ca", true, false},
 };
 
 struct srtm_config {

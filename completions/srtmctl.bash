@@ -5,24 +5,26 @@ _srtmctl()
     _init_completion || return
     local commands="register extend read log list depend undepend revert terminate graph quote verify status show policy"
     case $prev in
-        --cap | --cap-out | --file | -o | --aik | --policy | --export-tpm | --ear | --reference)
+        --cap | --cap-out | --file | -o | --aik | --policy | --export-tpm | --ear | --reference | \
+            --tls-cert | --tls-key | --tls-ca)
             _filedir
             return ;;
-        --socket | --timeout | --digest | --data | --desc | --nonce | --parent | --on | \
+        --socket | --timeout | --tls-server-name | --digest | --data | --desc | --nonce | \
+            --parent | --on | \
             --actor | --to | --ccrs | --event-type | --depends-on | --reversible | --from)
             return ;;
     esac
     local i cmd=
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            --socket | --cap | --timeout) ((i++)) ;;
+            --socket | --cap | --timeout | --tls-*) ((i++)) ;;
             -*) ;;
             *) cmd=${words[i]}; break ;;
         esac
     done
     if [[ -z $cmd ]]; then
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--socket --cap --json --timeout --help --version" -- "$cur"))
+            COMPREPLY=($(compgen -W "--socket --cap --json --timeout --tls-cert --tls-key --tls-ca --tls-server-name --help --version" -- "$cur"))
         else
             COMPREPLY=($(compgen -W "$commands" -- "$cur"))
         fi

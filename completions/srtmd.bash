@@ -4,7 +4,8 @@ _srtmd()
     local cur prev words cword
     _init_completion || return
     case $prev in
-        --config | --pidfile | --admin-cap | --irk-blob | --lock-file)
+        --config | --pidfile | --admin-cap | --irk-blob | --lock-file | --tls-cert | --tls-key | \
+            --tls-ca)
             _filedir
             return ;;
         --log-level)

@@ -122,6 +122,7 @@ struct srtm_server {
     nng_socket sock;
     nng_listener listener; /* the current one, at the socket path; watchdog thread only */
     bool sock_open;
+    nng_tls_config *tls, *probe_tls; /* tls+tcp: borrowed from server_config */
     /* Every open listener; pipe_lock covers the table (pipe events come on nng threads). */
     pthread_mutex_t pipe_lock;
     bool pipe_lock_init;
@@ -542,6 +543,11 @@ static srtm_err listen_on(srtm_server *srv, const char *url, nng_listener *out)
             return SRTM_E_TRANSPORT;
         }
     }
+    if (srv->tls != NULL && (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, srv->tls)) != 0) {
+        log_error("cannot set up TLS on %s: %s", url, nng_strerror(rv));
+        listener_drop(srv, l);
+        return SRTM_E_TRANSPORT;
+    }
     rv = nng_listener_start(l, 0);
     if (rv != 0) {
         if (rv == NNG_EADDRINUSE)
@@ -707,8 +713,11 @@ static bool probe_dial(srtm_server *srv, wd_probe *pr)
     if (nng_req0_open(&pr->s) != 0)
         return false;
     pr->open = true;
+    nng_dialer d;
     if (nng_pipe_notify(pr->s, NNG_PIPE_EV_ADD_POST, probe_handshaken, pr) != 0 ||
-        nng_dial(pr->s, srv->url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+        nng_dialer_create(&d, pr->s, srv->url) != 0 ||
+        (srv->probe_tls != NULL && nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, srv->probe_tls) != 0) ||
+        nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0) {
         probe_close(pr);
         return false;
     }
@@ -749,8 +758,10 @@ static probe_result probe_step(srtm_server *srv, wd_probe *pr)
         /* The listener accepts. The probe hangs up only once its own handshake is
          * complete (it stays open till a later round otherwise): hanging up before
          * srtmd has written its SP header is what stalls nng 1.5's listener. */
-        if (handshaken)
+        if (handshaken) {
+            log_debug("listener watchdog: its probe was taken in on %s", srv->url);
             probe_close(pr);
+        }
         return PROBE_TAKEN;
     }
     if (!handshaken)
@@ -1132,6 +1143,13 @@ srtm_err server_start(srtm_service *s, const server_config *cfg, srtm_server **o
     }
     srv->ipc = strncmp(cfg->url, "ipc://", 6) == 0;
     srv->socket_mode = cfg->socket_mode;
+    srv->tls = cfg->tls;
+    srv->probe_tls = cfg->probe_tls;
+    if ((strncmp(cfg->url, "tls+", 4) == 0) != (cfg->tls != NULL && cfg->probe_tls != NULL)) {
+        log_error("%s: a tls+tcp:// URL needs a TLS configuration, and only it takes one",
+                  cfg->url);
+        goto fail;
+    }
     int rv = nng_rep0_open(&srv->sock);
     if (rv != 0) {
         log_error("cannot open socket: %s", nng_strerror(rv));

@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
 #include "common.h"
 #include "service.h"
 
@@ -29,6 +32,9 @@ typedef struct server_config {
                           * server that owns it */
     uid_t owner_ok;      /* besides root and srtmd's euid, who may own the socket and its
                           * directory (the --user srtmd drops to); 0 for none */
+    /* A tls+tcp:// url: the listener's TLS configuration and the watchdog probe's (tls.h);
+     * the caller keeps both alive until server_free returns. NULL otherwise. */
+    nng_tls_config *tls, *probe_tls;
 } server_config;
 
 /*

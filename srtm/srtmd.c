@@ -28,6 +28,7 @@
 #include "sandbox.h"
 #include "server.h"
 #include "service.h"
+#include "tls.h"
 
 #define DEFAULT_WORKERS 64u
 #define MAX_WORKERS 1024u
@@ -53,6 +54,7 @@ typedef struct options {
     bool no_seccomp; /* --no-seccomp: for debugging only */
     char lock_file[PATH_MAX]; /* --lock-file; empty: lock_default_path() */
     service_quota quota;
+    char tls_cert[PATH_MAX], tls_key[PATH_MAX], tls_ca[PATH_MAX]; /* tls+tcp listen-tcp */
 } options;
 
 static void usage(FILE *f)
@@ -66,7 +68,12 @@ static void usage(FILE *f)
             "                      ipc:///run/srtm/srtmd.sock as root, else\n"
             "                      ipc://$XDG_RUNTIME_DIR/srtm/srtmd.sock)\n"
             "  --listen-tcp URL    also serve reads and quotes (never changes) on a tcp://\n"
-            "                      URL, e.g. tcp://0.0.0.0:7380, for remote verifiers\n"
+            "                      URL, e.g. tcp://0.0.0.0:7380, for remote verifiers, or\n"
+            "                      with mutual TLS on tls+tcp://HOST:PORT\n"
+            "  --tls-cert FILE     srtmd's certificate (PEM) for a tls+tcp:// listen-tcp\n"
+            "  --tls-key FILE      its private key (PEM; mode 0600, root's or srtmd's)\n"
+            "  --tls-ca FILE       the CA certificates (PEM) that verifiers' certificates must\n"
+            "                      chain to; clients without one are refused\n"
             "  --admin-cap FILE    write the admin capability of component 0 here, mode 0600\n"
             "                      (default: admin.cap beside an ipc:// socket)\n"
             "  --socket-mode MODE  permission bits of the ipc:// socket file (default 0660)\n"
@@ -208,9 +215,12 @@ static int apply_value(options *o, config_key_id id, const char *v, const char *
     case CFG_IRK_BLOB: return copy_opt(o->irk_blob, sizeof(o->irk_blob), v, where) ? 0 : 2;
     case CFG_USER: return copy_opt(o->user, sizeof(o->user), v, where) ? 0 : 2;
     case CFG_LISTEN_TCP:
-        ok = strncmp(v, "tcp://", 6) == 0 && copy_opt(o->listen_tcp, sizeof(o->listen_tcp), v,
-                                                      where);
+        ok = (strncmp(v, "tcp://", 6) == 0 || strncmp(v, "tls+tcp://", 10) == 0) &&
+             copy_opt(o->listen_tcp, sizeof(o->listen_tcp), v, where);
         break;
+    case CFG_TLS_CERT: return copy_opt(o->tls_cert, sizeof(o->tls_cert), v, where) ? 0 : 2;
+    case CFG_TLS_KEY: return copy_opt(o->tls_key, sizeof(o->tls_key), v, where) ? 0 : 2;
+    case CFG_TLS_CA: return copy_opt(o->tls_ca, sizeof(o->tls_ca), v, where) ? 0 : 2;
     case CFG_SOCKET_MODE:
         ok = parse_number(v, 8, 0, 0777, &n);
         o->socket_mode = (int)n;
@@ -382,6 +392,30 @@ static void set_defaults(options *o)
     service_quota_defaults(&o->quota);
 }
 
+/* TLS is all or nothing: a tls+tcp:// listen-tcp needs tls-cert, tls-key and tls-ca, and
+ * they mean nothing without it (a plain tcp:// listener with them would look protected
+ * and not be). 0, or 2 with a message. */
+static int check_tls_options(const options *o)
+{
+    bool tls = strncmp(o->listen_tcp, "tls+tcp://", 10) == 0;
+    bool any = o->tls_cert[0] != '\0' || o->tls_key[0] != '\0' || o->tls_ca[0] != '\0';
+    bool all = o->tls_cert[0] != '\0' && o->tls_key[0] != '\0' && o->tls_ca[0] != '\0';
+    if (tls && !all) {
+        fprintf(stderr, "srtmd: listen-tcp %s needs tls-cert, tls-key and tls-ca (srtmd's "
+                        "certificate, its key, and the CA of the verifiers' certificates)\n",
+                o->listen_tcp);
+        return 2;
+    }
+    if (!tls && any) {
+        fprintf(stderr, "srtmd: tls-cert, tls-key and tls-ca are for a tls+tcp:// listen-tcp; "
+                        "%s%s serves without TLS\n",
+                o->listen_tcp[0] != '\0' ? o->listen_tcp : "no listen-tcp is set, and ipc://",
+                o->listen_tcp[0] != '\0' ? "" : " always");
+        return 2;
+    }
+    return 0;
+}
+
 /* The command line and the --config file (config.h: one grammar) into o. 0, or 2 for a
  * usage error; even then o->proof names the SRTM PCR and the TPM as far as they could be
  * read, so that the caller can close the proof period. */
@@ -418,6 +452,8 @@ static int load_options(int argc, char **argv, options *o)
         rc = check_unmeasured(&cl, cfg, o->no_tpm);
     if (rc == 0)
         rc = apply_all(o, cfg, &cl);
+    if (rc == 0)
+        rc = check_tls_options(o);
     config_free(cfg);
     config_free(partial);
     o->proof.proof_mask |= 1u << o->proof.srtm_pcr;
@@ -850,6 +886,7 @@ static int run(options *o_in, bool *no_close)
 
     srtm_service *svc = NULL;
     srtm_server *srv = NULL, *tcp_srv = NULL;
+    server_tls tls = {NULL, NULL};
     bool cap_written = false, pid_written = false;
     rc = 1;
     /* After detaching and blocking the signals: the socket check may start nng's threads. */
@@ -912,6 +949,12 @@ static int run(options *o_in, bool *no_close)
                              .quoter = quoter,
                              .read_only = true,
                              .borrow_quoter = true};
+        if (o.tls_cert[0] != '\0') {
+            if (server_tls_load(o.tls_cert, o.tls_key, o.tls_ca, run_as, &tls) != SRTM_OK)
+                goto out;
+            tcp.tls = tls.listen;
+            tcp.probe_tls = tls.probe;
+        }
         if (server_start(svc, &tcp, &tcp_srv) != SRTM_OK)
             goto out;
         log_info("reads and quotes also on %s (no changes accepted there)", o.listen_tcp);
@@ -958,6 +1001,7 @@ static int run(options *o_in, bool *no_close)
 out:
     srtm_cap_wipe(&admin);
     server_free(tcp_srv); /* borrows the quoter that srv owns: first */
+    server_tls_free(&tls);
     server_free(srv);
     /* Join nng's threads, which ran the workers: their exit frees what OpenSSL keeps per
      * thread (the DRBGs of RAND_priv_bytes), which LeakSanitizer reports otherwise. */

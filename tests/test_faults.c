@@ -88,6 +88,8 @@ static void read_text(const char *path, char *buf, size_t size)
 /* A srtmd still running at the end must exit cleanly on SIGTERM within 15 s (no crash, no
  * sanitizer report at exit); criterion ignores assertions in .fini, so the log is shown
  * and an abort says it. */
+static void tls_cleanup(void);
+
 static void teardown(void)
 {
     bool running = d.pid > 0;
@@ -117,6 +119,7 @@ static void teardown(void)
     if (d.dir[0] != '\0')
         test_daemon_stop(&d);
     memset(&d, 0, sizeof(d));
+    tls_cleanup();
     if (running && rc != 0)
         abort();
 }
@@ -1511,4 +1514,178 @@ Test(faults, full_disk_under_srtmctl_files)
                   strstr(sh_err, "No space left on device") != NULL,
               "unclear message: %s", sh_err);
     unmount_full(mnt);
+}
+
+/* ---- mutual TLS on the remote listener ------------------------------------------------- */
+
+static char tls_dir[64];
+
+/* Certificates from tests/data/make-tls.sh into a fresh directory; the path of one file. */
+static void tls_cleanup(void)
+{
+    if (tls_dir[0] == '\0')
+        return;
+    char rm[128];
+    snprintf(rm, sizeof(rm), "rm -rf %s", tls_dir);
+    if (system(rm) != 0)
+        fprintf(stderr, "cannot remove %s\n", tls_dir);
+    tls_dir[0] = '\0';
+}
+
+static void tls_certs(void)
+{
+    snprintf(tls_dir, sizeof(tls_dir), "/tmp/srtm-tls-XXXXXX");
+    cr_assert(mkdtemp(tls_dir) != NULL);
+    char script[512], err[512], out[64];
+    snprintf(script, sizeof(script), "%s/make-tls.sh", getenv("SRTM_TEST_DATA"));
+    const char *argv[] = {"/bin/sh", script, tls_dir, NULL};
+    cr_assert_eq(test_run(argv, out, sizeof(out), err, sizeof(err)), 0, "make-tls.sh: %s", err);
+}
+
+static const char *tls_file(const char *name)
+{
+    static char paths[8][128];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, 128, "%s/%s", tls_dir, name);
+    return p;
+}
+
+/* A list through a tls+tcp connection made with the given client files; 0 or -1, and with
+ * keep, the connection is kept (or reused) there. */
+static int tls_list(const char *url, const char *who, const char *ca, const char *name,
+                    srtm_conn **keep)
+{
+    char cert[64], key[64];
+    snprintf(cert, sizeof(cert), "%s.pem", who);
+    snprintf(key, sizeof(key), "%s.key", who);
+    srtm_conn *c = keep != NULL ? *keep : NULL;
+    srtm_err err = c != NULL ? SRTM_OK
+                             : srtm_open_tls(url, tls_file(cert), tls_file(key), tls_file(ca),
+                                             name, &c);
+    if (err == SRTM_OK)
+        err = srtm_set_timeout(c, 5000);
+    srtm_components *l = NULL;
+    if (err == SRTM_OK)
+        err = srtm_list(c, &l);
+    srtm_components_free(l);
+    if (keep != NULL)
+        *keep = c;
+    else
+        srtm_close(c);
+    return err == SRTM_OK ? 0 : -1;
+}
+
+/* srtmd's tls+tcp listener serves verifiers whose certificate its tls-ca issued and that
+ * trust srtmd's certificate; it refuses a certificate of another CA, a client without TLS,
+ * and a client that does not trust it or expects another name refuses srtmd. None of these
+ * costs a verifier's held connection, and the watchdog, which probes the listener with a
+ * certificate of its own, never takes it for stalled. */
+Test(faults, tls_listener_takes_only_verifiers_of_its_ca, .timeout = 90)
+{
+    tls_certs();
+    int port = test_free_port();
+    char url[64], tcp[64];
+    snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
+    snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", port);
+    daemon_up((const char *const[]){"--listen-tcp", url, "--tls-cert", tls_file("srv.pem"),
+                                    "--tls-key", tls_file("srv.key"), "--tls-ca",
+                                    tls_file("ca.pem"), "--log-level", "debug", NULL});
+    srtm_conn *held = NULL;
+    cr_assert_eq(tls_list(url, "cli", "ca.pem", "localhost", &held), 0, "%s",
+                 srtm_last_message(NULL));
+    for (int i = 0; i < 8; i++) {
+        cr_expect_eq(tls_list(url, "evil", "ca.pem", "localhost", NULL), -1,
+                     "a certificate of another CA was taken in");
+        cr_expect_eq(tls_list(url, "cli", "other-ca.pem", "localhost", NULL), -1,
+                     "srtmd's certificate passed for one of another CA");
+        cr_expect_eq(tls_list(url, "cli", "ca.pem", "other.example", NULL), -1,
+                     "srtmd's certificate passed for another name");
+        srtm_conn *plain = NULL;
+        cr_expect_neq(srtm_open(tcp, &plain), SRTM_OK, "a client without TLS was taken in");
+        srtm_close(plain);
+        cr_expect_eq(srtm_open(url, &plain), SRTM_E_INVALID);
+        cr_assert_eq(tls_list(url, "cli", "ca.pem", "localhost", NULL), 0,
+                     "a verifier was not served after %d rounds of refusals: %s", i,
+                     srtm_last_message(NULL));
+        sleep_ms(150); /* the watchdog probes between clients */
+        cr_assert_eq(tls_list(url, "cli", "ca.pem", "localhost", &held), 0,
+                     "the held connection broke after %d rounds: %s", i + 1,
+                     srtm_last_message(held));
+    }
+    srtm_close(held);
+    cr_expect_eq(log_count("replacing it"), 0, "the watchdog replaced the tls listener");
+    /* The refusals made it probe; a probe that cannot take part in mutual TLS would never
+     * be taken in, and the watchdog could not tell a stall from a slow listener. */
+    cr_expect_gt(log_count("its probe was taken in on tls+tcp://"), 0,
+                 "the watchdog's probe never completed a TLS handshake");
+}
+
+/* srtmd --no-tpm with extra arguments, expecting a refusal: its exit status, stderr in err. */
+static int srtmd_args_refused(const char *const *extra, char *err, size_t err_size)
+{
+    char dir[] = "/tmp/srtm-refused-XXXXXX", url[64], cap[64], out[256];
+    cr_assert(mkdtemp(dir) != NULL);
+    snprintf(url, sizeof(url), "ipc://%s/s.sock", dir);
+    snprintf(cap, sizeof(cap), "%s/admin.cap", dir);
+    /* An srtmd that does not refuse is stopped after 20 s (timeout's exit status 124). */
+    const char *argv[32] = {"/usr/bin/timeout", "20", test_binary("SRTMD"), "--foreground",
+                            "--no-tpm", "--listen", url, "--admin-cap", cap};
+    size_t n = 9;
+    for (size_t i = 0; extra[i] != NULL && n < 31; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    int rc = test_run(argv, out, sizeof(out), err, err_size);
+    char rm[64];
+    snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+    cr_expect_eq(system(rm), 0);
+    return rc;
+}
+
+/* An operator's mistakes in the TLS settings stop srtmd with a message naming them,
+ * before it serves: TLS settings without a tls+tcp:// listener (which would look
+ * protected and not be), a tls+tcp:// listener without its key, a key others may read, a
+ * key that is not the certificate's, and a file that holds no certificate. */
+Test(faults, tls_configuration_mistakes_are_refused, .timeout = 120)
+{
+    tls_certs();
+    int port = test_free_port();
+    char url[64], tcp[64], err[4096];
+    snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
+    snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", port);
+    const char *srv = tls_file("srv.pem"), *key = tls_file("srv.key"), *ca = tls_file("ca.pem");
+    cr_expect_eq(srtmd_args_refused((const char *const[]){"--listen-tcp", tcp, "--tls-cert", srv,
+                                                          "--tls-key", key, "--tls-ca", ca, NULL},
+                                    err, sizeof(err)),
+                 2);
+    cr_expect(strstr(err, "are for a tls+tcp:// listen-tcp") != NULL, "%s", err);
+    cr_expect_eq(srtmd_args_refused((const char *const[]){"--tls-cert", srv, NULL}, err,
+                                    sizeof(err)),
+                 2);
+    cr_expect(strstr(err, "are for a tls+tcp:// listen-tcp") != NULL, "%s", err);
+    cr_expect_eq(srtmd_args_refused((const char *const[]){"--listen-tcp", url, "--tls-cert", srv,
+                                                          "--tls-ca", ca, NULL},
+                                    err, sizeof(err)),
+                 2);
+    cr_expect(strstr(err, "needs tls-cert, tls-key and tls-ca") != NULL, "%s", err);
+    /* The key of another certificate, and a certificate file holding a key. */
+    const char *evil_key = tls_file("evil.key");
+    cr_expect_eq(srtmd_args_refused((const char *const[]){"--listen-tcp", url, "--tls-cert", srv,
+                                                          "--tls-key", evil_key, "--tls-ca", ca,
+                                                          NULL},
+                                    err, sizeof(err)),
+                 1);
+    cr_expect(strstr(err, "is not the key of the certificate") != NULL, "%s", err);
+    cr_expect_eq(srtmd_args_refused((const char *const[]){"--listen-tcp", url, "--tls-cert", key,
+                                                          "--tls-key", key, "--tls-ca", ca, NULL},
+                                    err, sizeof(err)),
+                 1);
+    cr_expect(strstr(err, "holds no PEM certificate") != NULL, "%s", err);
+    /* A key group or others may read. */
+    cr_assert_eq(chmod(key, 0640), 0);
+    cr_expect_eq(srtmd_args_refused((const char *const[]){"--listen-tcp", url, "--tls-cert", srv,
+                                                          "--tls-key", key, "--tls-ca", ca, NULL},
+                                    err, sizeof(err)),
+                 1);
+    cr_expect(strstr(err, "open to group or others (mode 640)") != NULL, "%s", err);
 }

@@ -43,6 +43,8 @@ typedef struct globals {
     const char *cap_path; /* NULL: none given */
     bool json;
     int32_t timeout_ms; /* 0: libsrtm's default */
+    /* A tls+tcp:// socket: this client's certificate and key, srtmd's CA (NULL: none) */
+    const char *tls_cert, *tls_key, *tls_ca, *tls_name;
 } globals;
 
 typedef struct ctx {

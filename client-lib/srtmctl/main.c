@@ -50,13 +50,18 @@ const char ctl_exit_help[] =
     "     cannot be read or written, or the policy or AIK file is malformed; the message\n"
     "     names the file; with --json also the error object\n";
 
-enum { O_SOCKET = O_FIRST, O_CAP, O_JSON, O_TIMEOUT, O_VERSION };
+enum { O_SOCKET = O_FIRST, O_CAP, O_JSON, O_TIMEOUT, O_VERSION, O_TLS_CERT, O_TLS_KEY,
+       O_TLS_CA, O_TLS_NAME };
 
 static const struct option global_opts[] = {
     {"socket", required_argument, NULL, O_SOCKET},
     {"cap", required_argument, NULL, O_CAP},
     {"json", no_argument, NULL, O_JSON},
     {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+    {"tls-key", required_argument, NULL, O_TLS_KEY},
+    {"tls-ca", required_argument, NULL, O_TLS_CA},
+    {"tls-server-name", required_argument, NULL, O_TLS_NAME},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     OPT_END,
@@ -64,7 +69,8 @@ static const struct option global_opts[] = {
 
 static void usage(void)
 {
-    printf("Usage: srtmctl [--socket URL] [--cap FILE] [--json] [--timeout MS] COMMAND [ARGS]\n"
+    printf("Usage: srtmctl [--socket URL] [--cap FILE] [--json] [--timeout MS] [--tls-...]\n"
+           "               COMMAND [ARGS]\n"
            "Command-line client of srtmd, the Software-based Root of Trust for Measurement.\n"
            "\n"
            "Global options (before COMMAND):\n"
@@ -75,6 +81,13 @@ static void usage(void)
            "                 for depend, undepend and revert\n"
            "  --json         print the result (or the error) as one JSON object\n"
            "  --timeout MS   wait at most MS milliseconds for each answer (default 10000)\n"
+           "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
+           "                 for a tls+tcp:// socket (mutual TLS): this client's\n"
+           "                 certificate and key, and the CA srtmd's certificate must\n"
+           "                 chain to (PEM); all three are needed\n"
+           "  --tls-server-name NAME\n"
+           "                 the name srtmd's certificate must carry (default: the\n"
+           "                 socket URL's host)\n"
            "  --help         show this help; 'srtmctl COMMAND --help' describes COMMAND\n"
            "  --version      show the version\n"
            "\n"
@@ -114,6 +127,14 @@ static int global_option(int code, const char *arg, globals *g)
     case O_JSON:
         g->json = true;
         return CTL_CONTINUE;
+    case O_TLS_CERT:
+        return take_string(NULL, "--tls-cert", arg, PATH_MAX - 1, &g->tls_cert);
+    case O_TLS_KEY:
+        return take_string(NULL, "--tls-key", arg, PATH_MAX - 1, &g->tls_key);
+    case O_TLS_CA:
+        return take_string(NULL, "--tls-ca", arg, PATH_MAX - 1, &g->tls_ca);
+    case O_TLS_NAME:
+        return take_string(NULL, "--tls-server-name", arg, 255, &g->tls_name);
     case O_TIMEOUT:
         if (!parse_u32(arg, INT32_MAX, &ms) || ms == 0)
             return usage_error(NULL, "--timeout takes milliseconds, from 1 to %d", INT32_MAX);
@@ -178,7 +199,12 @@ static int run_command(ctx *c, const command *cmd, const void *args)
     }
     if (cmd->offline)
         return cmd->run(c, args);
-    srtm_err err = srtm_open(c->g.socket, &c->conn);
+    bool tls = c->g.tls_cert != NULL || c->g.tls_key != NULL || c->g.tls_ca != NULL;
+    if (tls && (c->g.tls_cert == NULL || c->g.tls_key == NULL || c->g.tls_ca == NULL))
+        return usage_error(NULL, "--tls-cert, --tls-key and --tls-ca go together");
+    srtm_err err = tls ? srtm_open_tls(c->g.socket, c->g.tls_cert, c->g.tls_key, c->g.tls_ca,
+                                       c->g.tls_name, &c->conn)
+                       : srtm_open(c->g.socket, &c->conn);
     if (err == SRTM_OK && c->g.timeout_ms > 0)
         err = srtm_set_timeout(c->conn, c->g.timeout_ms);
     int rc = err == SRTM_OK ? cmd->run(c, args) : fail(c, err);

@@ -143,6 +143,17 @@ typedef struct srtm_conn srtm_conn;
  */
 SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out);
 
+/*
+ * As srtm_open, to a srtmd that serves remote verifiers with mutual TLS on a
+ * tls+tcp://HOST:PORT url (docs/configuration.md, "TLS"): cert_file and key_file are this
+ * client's certificate and private key (PEM), which must chain to srtmd's tls-ca; ca_file
+ * holds the CA certificates (PEM) srtmd's certificate must chain to, and server_name (NULL:
+ * the url's host) the name that certificate must carry. TLS 1.2 or later. srtm_open refuses
+ * a tls+tcp:// url, and this function any other, with SRTM_E_INVALID.
+ */
+SRTM_API srtm_err srtm_open_tls(const char *url, const char *cert_file, const char *key_file,
+                                const char *ca_file, const char *server_name, srtm_conn **out);
+
 /* Close and free a connection; accepts NULL. */
 SRTM_API void srtm_close(srtm_conn *conn);
 
