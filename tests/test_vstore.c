@@ -416,6 +416,36 @@ BOTH(attempt_recorded)
     store_close(s);
 }
 
+/* The daemon's jitter and back-off: the next due time is the caller's, bounded. */
+BOTH(attempt_next_due)
+{
+    vstore *s = open_store();
+    put_policy(s, "base");
+    add_host(s, "h1", 60, 1000);
+    vs_name got[4];
+    size_t n = 0;
+    OK(store_claim_due(s, "node-a", 1000, 30, 4, got, &n));
+    cr_assert_eq(n, 1);
+    OK(store_attempt_next(s, "h1", "node-a", 1010, "unreachable: timed out", 1012));
+    vs_host *h = calloc(1, sizeof *h);
+    OK(store_host_get(s, "h1", h));
+    cr_assert_eq(h->next_due, 1012);
+    cr_assert_str_eq(h->last_outcome, "unreachable: timed out");
+    cr_assert_str_eq(h->lease_owner, "", "the attempt frees the lease");
+    OK(store_claim_due(s, "node-a", 1011, 30, 4, got, &n));
+    cr_assert_eq(n, 0, "not due before next_due");
+    OK(store_claim_due(s, "node-a", 1012, 30, 4, got, &n));
+    cr_assert_eq(n, 1);
+    FAILS(store_attempt_next(s, "h1", "node-a", 1020, "ok", 1020), SRTM_E_INVALID);
+    FAILS(store_attempt_next(s, "h1", "node-a", 1020, "ok", 1020 + VS_INTERVAL_MAX + 1),
+          SRTM_E_INVALID);
+    FAILS(store_attempt_next(s, "nope", "node-a", 1020, "ok", 1030), SRTM_E_NO_COMPONENT);
+    OK(store_host_get(s, "h1", h));
+    cr_assert_eq(h->next_due, 1012, "a refused attempt changed nothing");
+    free(h);
+    store_close(s);
+}
+
 typedef struct claimer {
     const char *node;
     vs_name *got;

@@ -62,6 +62,10 @@ static const char *const sql[ST_COUNT] = {
                    "next_due = $2 + interval_s, lease_expiry = CASE WHEN lease_owner = $3 "
                    "THEN 0 ELSE lease_expiry END, lease_owner = CASE WHEN lease_owner = $3 "
                    "THEN '' ELSE lease_owner END WHERE name = $1",
+    [ST_ATTEMPT_NEXT] = "UPDATE hosts SET last_attempt = $2, last_node = $3, last_outcome = $4, "
+                        "next_due = $5, lease_expiry = CASE WHEN lease_owner = $3 "
+                        "THEN 0 ELSE lease_expiry END, lease_owner = CASE WHEN lease_owner = $3 "
+                        "THEN '' ELSE lease_owner END WHERE name = $1",
     [ST_CLAIM] = CLAIM_SQL(""),
     [ST_RENEW] = "UPDATE hosts SET lease_expiry = $2 WHERE lease_owner = $1",
     [ST_RELEASE_ONE] = "UPDATE hosts SET lease_owner = '', lease_expiry = 0 "
@@ -666,6 +670,24 @@ srtm_err store_attempt(vstore *s, const char *host, const char *node, int64_t no
                     P_T(outcome ? outcome : "")};
     if (err == SRTM_OK)
         err = run(s, ST_ATTEMPT, p, 4, NULL, NULL, &changes);
+    return not_found_if_none(s, err, changes, "host", host);
+}
+
+srtm_err store_attempt_next(vstore *s, const char *host, const char *node, int64_t now,
+                            const char *outcome, int64_t next_due)
+{
+    int64_t changes = 0;
+    srtm_err err = check_str(s, "host name", host, VS_NAME_MAX, false);
+    if (err == SRTM_OK)
+        err = check_lease(s, node, now, 1);
+    if (err == SRTM_OK)
+        err = check_str(s, "outcome", outcome, VS_OUTCOME_MAX, true);
+    if (err == SRTM_OK && (next_due <= now || next_due - now > VS_INTERVAL_MAX))
+        err = vs_fail(s, SRTM_E_INVALID, "next due time must lie within one year after now");
+    vs_param p[] = {P_T(host ? host : ""), P_I(now), P_T(node ? node : ""),
+                    P_T(outcome ? outcome : ""), P_I(next_due)};
+    if (err == SRTM_OK)
+        err = run(s, ST_ATTEMPT_NEXT, p, 5, NULL, NULL, &changes);
     return not_found_if_none(s, err, changes, "host", host);
 }
 

@@ -142,6 +142,11 @@ void vs_verdicts_free(vs_verdict *v, size_t n); /* releases the reasons of v[0..
  * takes the host over. */
 VS_WUR srtm_err store_attempt(vstore *s, const char *host, const char *node, int64_t now,
                        const char *outcome);
+/* As store_attempt, but the host is due again at next_due (now < next_due <= now +
+ * VS_INTERVAL_MAX, SRTM_E_INVALID otherwise) rather than one interval later: the daemon's
+ * jitter and back-off. */
+VS_WUR srtm_err store_attempt_next(vstore *s, const char *host, const char *node, int64_t now,
+                            const char *outcome, int64_t next_due);
 VS_WUR srtm_err store_claim_due(vstore *s, const char *node, int64_t now, int64_t lease_s,
                          size_t limit, vs_name *out, size_t *n);
 /* Extend every lease node holds to now + lease_s; the count into *n (may be NULL). */

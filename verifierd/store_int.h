@@ -28,6 +28,7 @@ typedef enum vs_stmt {
     ST_VERDICT_CURRENT,
     ST_VERDICT_HISTORY,
     ST_ATTEMPT,
+    ST_ATTEMPT_NEXT,
     ST_CLAIM,
     ST_RENEW,
     ST_RELEASE_ONE,
