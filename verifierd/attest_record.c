@@ -201,7 +201,7 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
 {
     int64_t now = (int64_t)time(NULL);
     const char *reasons = r->reasons != NULL
-                              ? json_object_to_json_string_ext(r->reasons, JSON_C_TO_STRING_PLAIN)
+                              ? json_object_to_json_string_ext(r->reasons, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
                               : "";
     if (strlen(reasons) > VS_REASONS_MAX)
         reasons = "{\"truncated\":true}";

@@ -1,0 +1,271 @@
+/*
+ * srtm-verifierd as a process against a fleet of srtm-sim hosts sharing one policy, through
+ * a SQLite store: honest hosts become trusted, every liar untrusted with the check that
+ * catches it named in its reasons, a dead host unreachable and tried again, a rebooting
+ * host verified again in its new boot; no host goes stale; SIGTERM ends the daemon with 0
+ * and leaves no lease held. Two daemons on one store never hold one host at once.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+
+#include "helpers.h"
+#include "store.h"
+
+enum { HONEST_A, HONEST_B, BAD_DIGEST, REPLAYED_NONCE, UNKNOWN_BINARY, WRONG_AIK, DEAD, SLOW,
+       REBOOT, HOSTS };
+
+static char dir[64];
+static pid_t sim_pid;
+static char url[128];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Fork and exec argv with stdout and stderr to log. */
+static pid_t spawn(const char *const *argv, const char *log)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert(f != NULL, "%s: %s", path, strerror(errno));
+    char *buf = calloc(1, 256 * 1024);
+    cr_assert(buf != NULL);
+    size_t n = fread(buf, 1, 256 * 1024 - 1, f);
+    fclose(f);
+    while (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    return buf;
+}
+
+static char *host_file(unsigned i, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/host-%u/%s", dir, i, name);
+    return slurp(path);
+}
+
+/* The sim's policy with the reference file's PCRs inline: one body for every host (they
+ * share host 0's boot chain under --shared-boot). The caller frees it. */
+static char *shared_policy(void)
+{
+    char *pol = host_file(0, "policy.json"), *ref = host_file(0, "reference.json");
+    json_object *p = json_tokener_parse(pol), *r = json_tokener_parse(ref), *proof, *running;
+    cr_assert(p != NULL && r != NULL);
+    cr_assert(json_object_object_get_ex(r, "proof", &proof));
+    cr_assert(json_object_object_get_ex(r, "running", &running));
+    json_object *pcrs = json_object_new_object();
+    json_object_object_add(pcrs, "proof", json_object_get(proof));
+    json_object_object_add(pcrs, "running", json_object_get(running));
+    json_object_object_add(p, "pcrs", pcrs);
+    char *out = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+    json_object_put(p);
+    json_object_put(r);
+    free(pol);
+    free(ref);
+    return out;
+}
+
+static vstore *open_store(void)
+{
+    vstore *s = NULL;
+    char err[256] = "";
+    cr_assert_eq(store_open(url, &s, err, sizeof(err)), SRTM_OK, "%s", err);
+    return s;
+}
+
+static void fleet_up(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/srtm-vd-test-XXXXXX");
+    cr_assert(mkdtemp(dir) != NULL);
+    char n[8], log[128], ready[128];
+    snprintf(n, sizeof(n), "%d", HOSTS);
+    snprintf(log, sizeof(log), "%s/sim.log", dir);
+    snprintf(ready, sizeof(ready), "%s/ready", dir);
+    const char *argv[] = {test_binary("SRTM_SIM"), "--hosts", n, "--dir", dir, "--shared-boot",
+                          "--lie", "bad-digest@2", "--lie", "replayed-nonce@3",
+                          "--lie", "unknown-binary@4", "--lie", "wrong-aik@5", "--dead", "6",
+                          "--slow", "300@7", "--reboot-every", "3@8", NULL};
+    sim_pid = spawn(argv, log);
+    double end = now_s() + 20;
+    while (!test_path_exists(ready) && now_s() < end && waitpid(sim_pid, NULL, WNOHANG) == 0)
+        sleep_ms(20);
+    cr_assert(test_path_exists(ready), "srtm-sim did not come up (see %s)", log);
+    snprintf(url, sizeof(url), "sqlite:%s/fleet.db", dir);
+    vstore *s = open_store();
+    char *body = shared_policy();
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    free(body);
+    for (unsigned i = 0; i < HOSTS; i++) {
+        vs_host *h = calloc(1, sizeof(*h));
+        char *addr = host_file(i, "url"), *aik = host_file(i, "aik.pem");
+        snprintf(h->name, sizeof(h->name), "host-%u", i);
+        snprintf(h->address, sizeof(h->address), "%s", addr);
+        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
+        snprintf(h->policy, sizeof(h->policy), "fleet");
+        h->interval_s = 2;
+        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
+        free(addr);
+        free(aik);
+        free(h);
+    }
+    store_close(s);
+}
+
+static void fleet_down(void)
+{
+    if (sim_pid > 0) {
+        int st = 0;
+        kill(sim_pid, SIGTERM);
+        cr_expect(waitpid(sim_pid, &st, 0) == sim_pid);
+        sim_pid = 0;
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_expect(system(cmd) == 0);
+}
+
+TestSuite(verifierd, .init = fleet_up, .fini = fleet_down, .timeout = 90);
+
+static pid_t daemon_start(const char *node)
+{
+    char log[128];
+    snprintf(log, sizeof(log), "%s/verifierd-%s.log", dir, node);
+    const char *argv[] = {test_binary("SRTM_VERIFIERD"), "--store", url, "--node", node,
+                          "--timeout-ms", "1500", "--lease-s", "6", "--workers", "2", NULL};
+    return spawn(argv, log);
+}
+
+static void daemon_stop(pid_t pid)
+{
+    int st = 0;
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "srtm-verifierd ended with 0x%x", st);
+}
+
+/* What the test waits for, read from the store. */
+typedef struct fleet_view {
+    vs_host h[HOSTS];
+    vs_verdict v[HOSTS];
+    int64_t reset_count[HOSTS];
+} fleet_view;
+
+static void view_read(vstore *s, fleet_view *f)
+{
+    for (unsigned i = 0; i < HOSTS; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "host-%u", i);
+        cr_assert_eq(store_host_get(s, name, &f->h[i]), SRTM_OK, "%s", store_errmsg(s));
+        vs_verdicts_free(&f->v[i], 1);
+        cr_assert_eq(store_verdict_current(s, name, &f->v[i]), SRTM_OK);
+        vs_state st = {0};
+        f->reset_count[i] = store_state_get(s, name, &st) == SRTM_OK ? st.reset_count : 0;
+        vs_state_clear(&st);
+    }
+}
+
+static bool is(const fleet_view *f, unsigned i, const char *verdict)
+{
+    return strcmp(f->v[i].verdict, verdict) == 0;
+}
+
+/* dead_first: the dead host's first unreachable attempt; boot_first: the first boot the
+ * rebooting host was verified in (0: none yet). */
+static bool settled(const fleet_view *f, int64_t dead_first, int64_t boot_first)
+{
+    static const unsigned trusted[] = {HONEST_A, HONEST_B, SLOW, REBOOT};
+    static const unsigned untrusted[] = {BAD_DIGEST, REPLAYED_NONCE, UNKNOWN_BINARY, WRONG_AIK};
+    for (size_t k = 0; k < 4; k++)
+        if (!is(f, trusted[k], "trusted") || !is(f, untrusted[k], "untrusted"))
+            return false;
+    return is(f, DEAD, "unreachable") && dead_first > 0 &&
+           f->h[DEAD].last_attempt > dead_first && boot_first > 0 &&
+           f->reset_count[REBOOT] > boot_first;
+}
+
+static void expect_reason(const fleet_view *f, unsigned i, const char *text)
+{
+    cr_expect(strstr(f->v[i].reasons, text) != NULL, "host-%u: '%s' not in %s", i, text,
+              f->v[i].reasons);
+}
+
+Test(verifierd, fleet_verdicts)
+{
+    pid_t pid = daemon_start("node-a");
+    vstore *s = open_store();
+    fleet_view *f = calloc(1, sizeof(*f));
+    int64_t dead_first = 0, boot_first = 0;
+    double end = now_s() + 40;
+    for (;;) {
+        view_read(s, f);
+        if (dead_first == 0 && is(f, DEAD, "unreachable"))
+            dead_first = f->h[DEAD].last_attempt;
+        if (boot_first == 0)
+            boot_first = f->reset_count[REBOOT];
+        if (settled(f, dead_first, boot_first) || now_s() > end)
+            break;
+        sleep_ms(250);
+    }
+    for (unsigned i = 0; i < HOSTS; i++)
+        cr_log_info("host-%u: %s %s (%s)", i, f->v[i].verdict, f->v[i].reasons,
+                    f->h[i].last_outcome);
+    cr_assert(settled(f, dead_first, boot_first), "the fleet did not reach its verdicts in time");
+    expect_reason(f, BAD_DIGEST, "does not match the replay");
+    expect_reason(f, REPLAYED_NONCE, "\"check\":\"nonce\"");
+    expect_reason(f, UNKNOWN_BINARY, "is not in the allowlist");
+    expect_reason(f, WRONG_AIK, "\"check\":\"quote-signature\"");
+    cr_expect(strstr(f->h[DEAD].last_outcome, "unreachable: ") == f->h[DEAD].last_outcome,
+              "%s", f->h[DEAD].last_outcome);
+    vs_name stale[HOSTS];
+    size_t n = 1;
+    cr_assert_eq(store_stale(s, time(NULL), stale, HOSTS, &n), SRTM_OK);
+    cr_expect_eq(n, 0, "stale: %s", n > 0 ? stale[0].s : "");
+    /* A verdict that did not change is not appended again. */
+    vs_verdict hist[8];
+    cr_assert_eq(store_verdict_history(s, "host-0", 0, hist, 8, &n), SRTM_OK);
+    cr_expect_eq(n, 1, "an honest host's history holds one verdict, not %zu", n);
+    vs_verdicts_free(hist, n);
+    daemon_stop(pid);
+    view_read(s, f);
+    for (unsigned i = 0; i < HOSTS; i++) {
+        cr_expect_str_eq(f->h[i].lease_owner, "", "host-%u still leased", i);
+        vs_verdicts_free(&f->v[i], 1);
+    }
+    free(f);
+    store_close(s);
+}
