@@ -16,10 +16,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <criterion/criterion.h>
 #include <json-c/json.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 
 #include "helpers.h"
+#include "srtm.pb-c.h"
 #include "store.h"
 
 enum { HONEST_A, HONEST_B, BAD_DIGEST, REPLAYED_NONCE, UNKNOWN_BINARY, WRONG_AIK, DEAD, SLOW,
@@ -161,13 +166,19 @@ static void fleet_down(void)
 
 TestSuite(verifierd, .init = fleet_up, .fini = fleet_down, .timeout = 90);
 
-static pid_t daemon_start(const char *node)
+static pid_t daemon_start_args(const char *node, const char *max_inflight)
 {
     char log[128];
     snprintf(log, sizeof(log), "%s/verifierd-%s.log", dir, node);
     const char *argv[] = {test_binary("SRTM_VERIFIERD"), "--store", url, "--node", node,
-                          "--timeout-ms", "1500", "--lease-s", "6", "--workers", "2", NULL};
+                          "--timeout-ms", "1500", "--lease-s", "6", "--workers", "2",
+                          "--max-inflight", max_inflight, NULL};
     return spawn(argv, log);
+}
+
+static pid_t daemon_start(const char *node)
+{
+    return daemon_start_args(node, "64");
 }
 
 static void daemon_stop(pid_t pid)
@@ -267,5 +278,135 @@ Test(verifierd, fleet_verdicts)
         vs_verdicts_free(&f->v[i], 1);
     }
     free(f);
+    store_close(s);
+}
+
+/* ---- the lease rule across two daemons ----
+ * Fake hosts that take 600 ms per answer on two contexts each count the quotes they serve
+ * at once: two daemons on one store, both with free slots, must never quote one host
+ * twice at the same time. */
+
+#define FAKE_HOSTS 4
+#define FAKE_CTX 2
+
+typedef struct fake_host {
+    nng_socket sock;
+    char url[64];
+    pthread_mutex_t lock;
+    int busy, max_busy, quotes; /* under lock */
+    pthread_t th[FAKE_CTX];
+} fake_host;
+
+/* Answer every request after 600 ms with STATUS_DENIED, counting overlaps. */
+static void *fake_serve(void *arg)
+{
+    fake_host *h = arg;
+    nng_ctx ctx;
+    nng_aio *aio = NULL;
+    if (nng_ctx_open(&ctx, h->sock) != 0 || nng_aio_alloc(&aio, NULL, NULL) != 0)
+        return NULL;
+    Srtm__Response r = SRTM__RESPONSE__INIT;
+    r.status = SRTM__STATUS__STATUS_DENIED;
+    r.message = "fake host";
+    uint8_t ans[64];
+    size_t ans_len = srtm__response__pack(&r, ans);
+    for (;;) {
+        nng_ctx_recv(ctx, aio);
+        nng_aio_wait(aio);
+        if (nng_aio_result(aio) != 0)
+            break;
+        nng_msg *m = nng_aio_get_msg(aio);
+        pthread_mutex_lock(&h->lock);
+        h->quotes++;
+        if (++h->busy > h->max_busy)
+            h->max_busy = h->busy;
+        pthread_mutex_unlock(&h->lock);
+        sleep_ms(600);
+        pthread_mutex_lock(&h->lock);
+        h->busy--;
+        pthread_mutex_unlock(&h->lock);
+        nng_msg_clear(m);
+        if (nng_msg_append(m, ans, ans_len) != 0) {
+            nng_msg_free(m);
+            continue;
+        }
+        nng_aio_set_msg(aio, m);
+        nng_ctx_send(ctx, aio);
+        nng_aio_wait(aio);
+        if (nng_aio_result(aio) != 0)
+            nng_msg_free(m);
+    }
+    nng_aio_free(aio);
+    return NULL;
+}
+
+static void fake_start(fake_host *h)
+{
+    nng_listener l;
+    int port = 0;
+    pthread_mutex_init(&h->lock, NULL);
+    cr_assert_eq(nng_rep0_open(&h->sock), 0);
+    cr_assert_eq(nng_listen(h->sock, "tcp://127.0.0.1:0", &l, 0), 0);
+    cr_assert_eq(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+    snprintf(h->url, sizeof(h->url), "tcp://127.0.0.1:%d", port);
+    for (unsigned i = 0; i < FAKE_CTX; i++)
+        cr_assert_eq(pthread_create(&h->th[i], NULL, fake_serve, h), 0);
+}
+
+static void fake_stop(fake_host *h)
+{
+    nng_close(h->sock); /* fails the waiting receives */
+    for (unsigned i = 0; i < FAKE_CTX; i++)
+        pthread_join(h->th[i], NULL);
+    pthread_mutex_destroy(&h->lock);
+}
+
+Test(verifierd, two_daemons_never_share_a_host)
+{
+    static fake_host fakes[FAKE_HOSTS];
+    snprintf(url, sizeof(url), "sqlite:%s/pair.db", dir);
+    vstore *s = open_store();
+    char *body = shared_policy(), *aik = host_file(0, "aik.pem");
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    vs_host *h = calloc(1, sizeof(*h));
+    for (unsigned i = 0; i < FAKE_HOSTS; i++) {
+        fake_start(&fakes[i]);
+        snprintf(h->name, sizeof(h->name), "fake-%u", i);
+        snprintf(h->address, sizeof(h->address), "%s", fakes[i].url);
+        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
+        snprintf(h->policy, sizeof(h->policy), "fleet");
+        h->interval_s = 1;
+        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
+    }
+    /* Two slots each for four hosts: neither daemon can take the whole fleet. */
+    pid_t a = daemon_start_args("node-a", "2"), b = daemon_start_args("node-b", "2");
+    bool seen_a = false, seen_b = false;
+    double end = now_s() + 6;
+    while (now_s() < end) {
+        for (unsigned i = 0; i < FAKE_HOSTS; i++) {
+            snprintf(h->name, sizeof(h->name), "fake-%u", i);
+            cr_assert_eq(store_host_get(s, h->name, h), SRTM_OK);
+            seen_a = seen_a || strcmp(h->last_node, "node-a") == 0;
+            seen_b = seen_b || strcmp(h->last_node, "node-b") == 0;
+        }
+        sleep_ms(100);
+    }
+    daemon_stop(a);
+    daemon_stop(b);
+    for (unsigned i = 0; i < FAKE_HOSTS; i++) {
+        fake_stop(&fakes[i]);
+        cr_expect_geq(fakes[i].quotes, 3, "fake-%u quoted %d times", i, fakes[i].quotes);
+        cr_expect_eq(fakes[i].max_busy, 1, "fake-%u served %d quotes at once", i,
+                     fakes[i].max_busy);
+        snprintf(h->name, sizeof(h->name), "fake-%u", i);
+        cr_assert_eq(store_host_get(s, h->name, h), SRTM_OK);
+        cr_expect_str_eq(h->lease_owner, "");
+        cr_expect(strncmp(h->last_outcome, "error: srtmd answered denied", 28) == 0, "%s",
+                  h->last_outcome);
+    }
+    cr_expect(seen_a && seen_b, "both daemons attest (a: %d, b: %d)", seen_a, seen_b);
+    free(h);
+    free(body);
+    free(aik);
     store_close(s);
 }
