@@ -63,7 +63,8 @@ void attest_pcache_put(attest_loop *l, pcache *p)
 
 /* The parsed policy of pol (name and version), parsing it only when no attempt parsed that
  * version before; a new version replaces the old in the cache. Returns a reference (lock
- * not held by the caller), NULL only without memory. */
+ * not held by the caller), NULL only without memory. Only the driver thread adds to the
+ * cache, so a version is never parsed twice. */
 static pcache *pcache_get(attest_loop *l, const vs_policy *pol)
 {
     pthread_mutex_lock(&l->lock);
@@ -132,10 +133,19 @@ static void attempt_cb(void *arg)
     attempt *a = arg;
     int rv = nng_aio_result(a->aio);
     if (a->phase == PH_SEND && rv == 0) {
-        a->phase = PH_RECV;
-        nng_aio_set_timeout(a->aio, remaining(a));
-        nng_ctx_recv(a->ctx, a->aio);
-        return;
+        /* Under the lock: drain() sets stopping and cancels under it too, so a receive
+         * is either never started or started before the cancel reaches it. */
+        pthread_mutex_lock(&a->l->lock);
+        bool stopping = a->l->stopping;
+        if (!stopping) {
+            a->phase = PH_RECV;
+            nng_aio_set_timeout(a->aio, remaining(a));
+            nng_ctx_recv(a->ctx, a->aio); /* its callback runs later, on nng's taskq */
+        }
+        pthread_mutex_unlock(&a->l->lock);
+        if (!stopping)
+            return;
+        rv = NNG_ECANCELED;
     }
     if (a->phase == PH_SEND)
         nng_msg_free(nng_aio_get_msg(a->aio)); /* a failed send leaves the message ours */
@@ -255,7 +265,7 @@ static void attempt_start(attest_loop *l, const char *name, vs_host *h)
         if (a != NULL)
             attest_pcache_put(l, a->pol);
         pthread_mutex_unlock(&l->lock);
-        if (a != NULL)
+        if (a != NULL && a->aio != NULL)
             nng_aio_free(a->aio);
         free(a);
         if (store_release(l->driver_store, l->node, name) != SRTM_OK)

@@ -197,6 +197,22 @@ static int record_verdict(vstore *s, const attempt *a, const char *verdict, cons
     return store_verdict_append(s, a->host, now, verdict, reasons) == SRTM_OK ? 1 : -1;
 }
 
+/* Store the boot identity when it moved: an unchanged one keeps the stored state (and the
+ * blob of incremental verification) as it is. */
+static srtm_err record_state(vstore *s, const char *host, const vs_state *st)
+{
+    vs_state cur = {0};
+    srtm_err err = store_state_get(s, host, &cur);
+    bool same = err == SRTM_OK && cur.instance_len == st->instance_len &&
+                memcmp(cur.instance, st->instance, st->instance_len) == 0 &&
+                cur.reset_count == st->reset_count && cur.restart_count == st->restart_count &&
+                cur.seq == st->seq;
+    vs_state_clear(&cur);
+    if (err != SRTM_OK && err != SRTM_E_NO_COMPONENT)
+        return err;
+    return same ? SRTM_OK : store_state_put(s, host, st);
+}
+
 static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
 {
     int64_t now = (int64_t)time(NULL);
@@ -210,7 +226,7 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
     snprintf(outcome, sizeof(outcome), "%s%s%s", verdict, r->detail[0] ? ": " : "", r->detail);
     int db_errors = 0, changed = record_verdict(s, a, verdict, reasons, now);
     db_errors += changed < 0;
-    if (r->evidence_ok && store_state_put(s, a->host, &r->state) != SRTM_OK)
+    if (r->evidence_ok && record_state(s, a->host, &r->state) != SRTM_OK)
         db_errors++;
     if (store_attempt_next(s, a->host, l->node, now, outcome, now + next_delay(a, r->outcome)) !=
         SRTM_OK)
