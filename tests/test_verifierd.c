@@ -166,19 +166,19 @@ static void fleet_down(void)
 
 TestSuite(verifierd, .init = fleet_up, .fini = fleet_down, .timeout = 90);
 
-static pid_t daemon_start_args(const char *node, const char *max_inflight)
+static pid_t daemon_start_args(const char *node, const char *max_inflight, const char *timeout)
 {
     char log[128];
     snprintf(log, sizeof(log), "%s/verifierd-%s.log", dir, node);
     const char *argv[] = {test_binary("SRTM_VERIFIERD"), "--store", url, "--node", node,
-                          "--timeout-ms", "1500", "--lease-s", "6", "--workers", "2",
+                          "--timeout-ms", timeout, "--lease-s", "6", "--workers", "2",
                           "--max-inflight", max_inflight, NULL};
     return spawn(argv, log);
 }
 
 static pid_t daemon_start(const char *node)
 {
-    return daemon_start_args(node, "64");
+    return daemon_start_args(node, "64", "1500");
 }
 
 static void daemon_stop(pid_t pid)
@@ -378,8 +378,11 @@ Test(verifierd, two_daemons_never_share_a_host)
         h->interval_s = 1;
         cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
     }
-    /* Two slots each for four hosts: neither daemon can take the whole fleet. */
-    pid_t a = daemon_start_args("node-a", "2"), b = daemon_start_args("node-b", "2");
+    /* Two slots each for four hosts: neither daemon can take the whole fleet. A time-out
+     * far above the answer time: an attempt given up while its host still works on it
+     * would overlap the next one without any lease broken. */
+    pid_t a = daemon_start_args("node-a", "2", "5000"),
+          b = daemon_start_args("node-b", "2", "5000");
     bool seen_a = false, seen_b = false;
     double end = now_s() + 6;
     while (now_s() < end) {
@@ -403,6 +406,13 @@ Test(verifierd, two_daemons_never_share_a_host)
         cr_expect_str_eq(h->lease_owner, "");
         cr_expect(strncmp(h->last_outcome, "error: srtmd answered denied", 28) == 0, "%s",
                   h->last_outcome);
+        vs_verdict hist[4];
+        size_t n = 0;
+        cr_assert_eq(store_verdict_history(s, h->name, 0, hist, 4, &n), SRTM_OK);
+        cr_expect(n == 1 && strcmp(hist[0].verdict, "error") == 0,
+                  "fake-%u: every attempt was answered (%zu verdicts, the last %s)", i, n,
+                  n > 0 ? hist[0].verdict : "none");
+        vs_verdicts_free(hist, n);
     }
     cr_expect(seen_a && seen_b, "both daemons attest (a: %d, b: %d)", seen_a, seen_b);
     free(h);
