@@ -25,9 +25,10 @@ static const char usage[] =
     "  --lease-s S         lease length, renewed every S/3 seconds (default 60)\n"
     "  --workers N         verification threads (default: the number of cores)\n"
     "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
+    "  --version           show the version\n"
     "  --help              this text\n";
 
-enum { O_STORE = 1, O_NODE, O_INFLIGHT, O_TIMEOUT, O_LEASE, O_WORKERS, O_LOG };
+enum { O_STORE = 1, O_NODE, O_INFLIGHT, O_TIMEOUT, O_LEASE, O_WORKERS, O_LOG, O_VER };
 
 static long number(const char *s, long min, long max, const char *what)
 {
@@ -48,7 +49,8 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
         {"timeout-ms", required_argument, NULL, O_TIMEOUT},
         {"lease-s", required_argument, NULL, O_LEASE},
         {"workers", required_argument, NULL, O_WORKERS},
-        {"log-level", required_argument, NULL, O_LOG}, {"help", no_argument, NULL, 'h'},
+        {"log-level", required_argument, NULL, O_LOG}, {"version", no_argument, NULL, O_VER},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     *c = (attest_config){.max_inflight = 64, .timeout_ms = 10000, .lease_s = 60,
@@ -80,6 +82,7 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
             }
             srtm_log_set_level(lvl);
             break;
+        case O_VER: printf("srtm-verifierd %s\n", SRTM_VERSION_STRING); exit(0);
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); exit(2);
         }
