@@ -3,7 +3,8 @@
  * a SQLite store: honest hosts become trusted, every liar untrusted with the check that
  * catches it named in its reasons, a dead host unreachable and tried again, a rebooting
  * host verified again in its new boot; no host goes stale; SIGTERM ends the daemon with 0
- * and leaves no lease held. Two daemons on one store never hold one host at once.
+ * and leaves no lease held. Two daemons on one store never hold one host at once. The loop
+ * run in-process counts what it did (attest_metrics_get).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "attest.h"
 #include "helpers.h"
 #include "srtm.pb-c.h"
 #include "store.h"
@@ -418,5 +420,75 @@ Test(verifierd, two_daemons_never_share_a_host)
     free(h);
     free(body);
     free(aik);
+    store_close(s);
+}
+
+/* ---- the loop in-process: its counters ---- */
+
+static uint64_t total_attempts(const attest_metrics *m)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < ATTEST_OUTCOMES; i++)
+        n += m->attempts[i];
+    return n;
+}
+
+Test(verifierd, loop_counters)
+{
+    static const unsigned picked[] = {HONEST_A, BAD_DIGEST, DEAD};
+    snprintf(url, sizeof(url), "sqlite:%s/loop.db", dir);
+    vstore *s = open_store();
+    char *body = shared_policy();
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    free(body);
+    vs_host *h = calloc(1, sizeof(*h));
+    for (size_t k = 0; k < 3; k++) {
+        char *addr = host_file(picked[k], "url"), *aik = host_file(picked[k], "aik.pem");
+        snprintf(h->name, sizeof(h->name), "host-%u", picked[k]);
+        snprintf(h->address, sizeof(h->address), "%s", addr);
+        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
+        snprintf(h->policy, sizeof(h->policy), "fleet");
+        h->interval_s = 2;
+        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK);
+        free(addr);
+        free(aik);
+    }
+    attest_config cfg = {.store_url = url, .node = "in-process", .max_inflight = 8,
+                         .timeout_ms = 1000, .lease_s = 6, .workers = 1};
+    attest_loop *l = NULL;
+    char err[256] = "";
+    cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
+    attest_metrics m = {0};
+    double end = now_s() + 30;
+    do {
+        sleep_ms(200);
+        attest_metrics_get(l, &m);
+    } while ((m.attempts[ATTEST_TRUSTED] == 0 || m.attempts[ATTEST_UNTRUSTED] == 0 ||
+              m.attempts[ATTEST_UNREACHABLE] < 2) && now_s() < end);
+    attest_stop(l);
+    cr_assert_geq(m.attempts[ATTEST_TRUSTED], 1);
+    cr_assert_geq(m.attempts[ATTEST_UNTRUSTED], 1);
+    cr_assert_geq(m.attempts[ATTEST_UNREACHABLE], 2, "the dead host is retried");
+    cr_expect_eq(m.attempts[ATTEST_ERROR], 0);
+    cr_expect_geq(m.verdict_changes, 3);
+    cr_expect_leq(m.verdict_changes, total_attempts(&m));
+    cr_expect_eq(m.latency_count, total_attempts(&m));
+    uint64_t in_buckets = 0;
+    for (unsigned i = 0; i < ATTEST_LATENCY_BUCKETS; i++)
+        in_buckets += m.latency_buckets[i];
+    cr_expect_eq(in_buckets, m.latency_count);
+    cr_expect_geq(m.latency_ms_sum, 1000 * m.attempts[ATTEST_UNREACHABLE],
+                  "an unreachable attempt lasts its time-out");
+    cr_expect_leq(m.inflight, cfg.max_inflight);
+    cr_expect_eq(m.db_errors, 0);
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(h->name, sizeof(h->name), "host-%u", picked[k]);
+        cr_assert_eq(store_host_get(s, h->name, h), SRTM_OK);
+        cr_expect_str_eq(h->lease_owner, "", "%s still leased after attest_stop", h->name);
+    }
+    /* A configuration the loop cannot honour is refused before anything starts. */
+    cfg.timeout_ms = 7000; /* longer than the lease */
+    cr_expect_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_E_INVALID);
+    free(h);
     store_close(s);
 }
