@@ -425,6 +425,22 @@ Test(verifierd, two_daemons_never_share_a_host)
 
 /* ---- the loop in-process: its counters ---- */
 
+/* Add sim host i to s with the shared policy "fleet" and a 2-s interval. */
+static void add_sim_host(vstore *s, unsigned i)
+{
+    vs_host *h = calloc(1, sizeof(*h));
+    char *addr = host_file(i, "url"), *aik = host_file(i, "aik.pem");
+    snprintf(h->name, sizeof(h->name), "host-%u", i);
+    snprintf(h->address, sizeof(h->address), "%s", addr);
+    snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
+    snprintf(h->policy, sizeof(h->policy), "fleet");
+    h->interval_s = 2;
+    cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK);
+    free(addr);
+    free(aik);
+    free(h);
+}
+
 static uint64_t total_attempts(const attest_metrics *m)
 {
     uint64_t n = 0;
@@ -442,17 +458,8 @@ Test(verifierd, loop_counters)
     cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
     free(body);
     vs_host *h = calloc(1, sizeof(*h));
-    for (size_t k = 0; k < 3; k++) {
-        char *addr = host_file(picked[k], "url"), *aik = host_file(picked[k], "aik.pem");
-        snprintf(h->name, sizeof(h->name), "host-%u", picked[k]);
-        snprintf(h->address, sizeof(h->address), "%s", addr);
-        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
-        snprintf(h->policy, sizeof(h->policy), "fleet");
-        h->interval_s = 2;
-        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK);
-        free(addr);
-        free(aik);
-    }
+    for (size_t k = 0; k < 3; k++)
+        add_sim_host(s, picked[k]);
     attest_config cfg = {.store_url = url, .node = "in-process", .max_inflight = 8,
                          .timeout_ms = 1000, .lease_s = 6, .workers = 1};
     attest_loop *l = NULL;
@@ -490,5 +497,47 @@ Test(verifierd, loop_counters)
     cfg.timeout_ms = 7000; /* longer than the lease */
     cr_expect_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_E_INVALID);
     free(h);
+    store_close(s);
+}
+
+/* Wait (up to 20 s) until host's current verdict is want; the verdict is left in *v. */
+static bool wait_verdict(vstore *s, const char *host, const char *want, vs_verdict *v)
+{
+    double end = now_s() + 20;
+    do {
+        vs_verdicts_free(v, 1);
+        cr_assert_eq(store_verdict_current(s, host, v), SRTM_OK);
+        if (strcmp(v->verdict, want) == 0)
+            return true;
+        sleep_ms(200);
+    } while (now_s() < end);
+    return false;
+}
+
+/* The cache of parsed policies follows the stored policy: a new body is used on the next
+ * attempt, one that does not parse makes the verdict "error", and a good one again trusts. */
+Test(verifierd, policy_change_is_seen)
+{
+    snprintf(url, sizeof(url), "sqlite:%s/policy.db", dir);
+    vstore *s = open_store();
+    char *body = shared_policy();
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    add_sim_host(s, HONEST_A);
+    attest_config cfg = {.store_url = url, .node = "in-process", .max_inflight = 4,
+                         .timeout_ms = 1000, .lease_s = 6, .workers = 1};
+    attest_loop *l = NULL;
+    char err[256] = "";
+    cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
+    vs_verdict v = {0};
+    cr_assert(wait_verdict(s, "host-0", "trusted", &v), "got %s", v.verdict);
+    static const char broken[] = "{\"format\": \"srtm-policy-v1\", \"no such key\": 1}";
+    cr_assert_eq(store_policy_put(s, "fleet", broken, strlen(broken), time(NULL)), SRTM_OK);
+    cr_assert(wait_verdict(s, "host-0", "error", &v), "got %s", v.verdict);
+    cr_expect(strstr(v.reasons, "policy fleet: ") != NULL, "%s", v.reasons);
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    cr_assert(wait_verdict(s, "host-0", "trusted", &v), "got %s", v.verdict);
+    attest_stop(l);
+    vs_verdicts_free(&v, 1);
+    free(body);
     store_close(s);
 }

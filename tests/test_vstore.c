@@ -186,6 +186,30 @@ BOTH(policy_crud)
 
 /* ---- hosts ---- */
 
+/* The version alone follows the body, as store_policy_get reports it. */
+BOTH(policy_version)
+{
+    vstore *s = open_store();
+    put_policy(s, "base");
+    vs_policy p = {0};
+    char v[2 * SRTM_DIGEST_LEN + 1] = "";
+    OK(store_policy_version(s, "base", v));
+    OK(store_policy_get(s, "base", &p));
+    cr_assert_str_eq(v, p.version);
+    vs_policy_free(&p);
+    static const char other[] = "{\"format\": \"srtm-policy-v1\", \"other\": true}";
+    OK(store_policy_put(s, "base", other, strlen(other), 2000));
+    char w[2 * SRTM_DIGEST_LEN + 1] = "";
+    OK(store_policy_version(s, "base", w));
+    cr_assert_str_neq(w, v, "a new body is a new version");
+    OK(store_policy_get(s, "base", &p));
+    cr_assert_str_eq(w, p.version);
+    vs_policy_free(&p);
+    FAILS(store_policy_version(s, "nope", w), SRTM_E_NO_COMPONENT);
+    FAILS(store_policy_version(s, "", w), SRTM_E_INVALID);
+    store_close(s);
+}
+
 BOTH(host_crud)
 {
     vstore *s = open_store();

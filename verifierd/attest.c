@@ -61,21 +61,19 @@ void attest_pcache_put(attest_loop *l, pcache *p)
     free(p);
 }
 
-/* The parsed policy of pol (name and version), parsing it only when no attempt parsed that
- * version before; a new version replaces the old in the cache. Returns a reference (lock
- * not held by the caller), NULL only without memory. Only the driver thread adds to the
- * cache, so a version is never parsed twice. */
-static pcache *pcache_get(attest_loop *l, const vs_policy *pol)
+/* A reference to the cached policy name at version, or NULL. An older version of name
+ * leaves the cache (attempts holding it keep it alive). */
+static pcache *pcache_find(attest_loop *l, const char *name, const char *version)
 {
+    pcache *hit = NULL;
     pthread_mutex_lock(&l->lock);
-    pcache **pp = &l->cache, *hit = NULL;
-    for (; *pp != NULL; pp = &(*pp)->next) {
-        if (strcmp((*pp)->name, pol->name) != 0)
+    for (pcache **pp = &l->cache; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->name, name) != 0)
             continue;
-        if (strcmp((*pp)->version, pol->version) == 0) {
+        if (strcmp((*pp)->version, version) == 0) {
             hit = *pp;
             hit->refs++;
-        } else { /* an older version: unlist it, attempts holding it keep it alive */
+        } else {
             pcache *old = *pp;
             *pp = old->next;
             old->listed = false;
@@ -84,8 +82,13 @@ static pcache *pcache_get(attest_loop *l, const vs_policy *pol)
         break;
     }
     pthread_mutex_unlock(&l->lock);
-    if (hit != NULL)
-        return hit;
+    return hit;
+}
+
+/* Parse pol and cache it; a reference, or NULL without memory. A body that does not parse
+ * is cached too, with its message: it is not parsed again until it changes. */
+static pcache *pcache_add(attest_loop *l, const vs_policy *pol)
+{
     pcache *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
@@ -94,13 +97,39 @@ static pcache *pcache_get(attest_loop *l, const vs_policy *pol)
     if (srtm_policy_parse(pol->body, pol->body_len, NULL, &p->policy, p->msg,
                           sizeof(p->msg)) != SRTM_OK)
         p->policy = NULL;
-    p->refs = 2;
+    p->refs = 2; /* the cache's and the caller's */
     p->listed = true;
     pthread_mutex_lock(&l->lock);
     p->next = l->cache;
     l->cache = p;
     pthread_mutex_unlock(&l->lock);
     return p;
+}
+
+/* The parsed policy name, by a look at its version: the body is read and parsed only for
+ * a version not seen before, so a thousand hosts sharing a policy parse it once. Only the
+ * driver thread adds to the cache, so a version is never parsed twice. */
+static srtm_err pcache_get(attest_loop *l, vstore *s, const char *name, pcache **out)
+{
+    char version[2 * SRTM_DIGEST_LEN + 1];
+    srtm_err err = store_policy_version(s, name, version);
+    pcache *p = err == SRTM_OK ? pcache_find(l, name, version) : NULL;
+    if (err != SRTM_OK || p != NULL) {
+        *out = p;
+        return err;
+    }
+    vs_policy pol = {0};
+    err = store_policy_get(s, name, &pol);
+    if (err == SRTM_OK) {
+        p = pcache_find(l, name, pol.version); /* changed since the look: drop the old */
+        if (p == NULL)
+            p = pcache_add(l, &pol);
+        err = p != NULL ? SRTM_OK : SRTM_E_NO_MEMORY;
+    }
+    vs_policy_free(&pol);
+    if (err == SRTM_OK)
+        *out = p;
+    return err;
 }
 
 /* ---- attempts ---- */
@@ -225,14 +254,8 @@ static int attempt_send(attempt *a, const char *address, int timeout_ms)
 static srtm_err attempt_prepare(attest_loop *l, attempt *a, const char *name, vs_host *h)
 {
     srtm_err err = store_host_get(l->driver_store, name, h);
-    vs_policy pol = {0};
     if (err == SRTM_OK)
-        err = store_policy_get(l->driver_store, h->policy, &pol);
-    if (err == SRTM_OK) {
-        a->pol = pcache_get(l, &pol);
-        err = a->pol != NULL ? SRTM_OK : SRTM_E_NO_MEMORY;
-    }
-    vs_policy_free(&pol);
+        err = pcache_get(l, l->driver_store, h->policy, &a->pol);
     if (err == SRTM_OK && RAND_bytes(a->nonce, sizeof(a->nonce)) != 1)
         err = SRTM_E_CRYPTO;
     if (err != SRTM_OK)

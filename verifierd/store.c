@@ -35,6 +35,7 @@ static const char *const sql[ST_COUNT] = {
                       "$3, $4) ON CONFLICT (name) DO UPDATE SET body = excluded.body, "
                       "version = excluded.version, updated = excluded.updated",
     [ST_POLICY_GET] = "SELECT name, body, version, updated FROM policies WHERE name = $1",
+    [ST_POLICY_VERSION] = "SELECT version FROM policies WHERE name = $1",
     [ST_POLICY_LIST] = "SELECT name FROM policies WHERE name > $1 ORDER BY name LIMIT $2",
     [ST_HOST_ADD] = "INSERT INTO hosts (name, address, aik_pem, policy, interval_s, added, "
                     "next_due) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
@@ -313,6 +314,31 @@ srtm_err store_policy_get(vstore *s, const char *name, vs_policy *out)
     }
     *out = p;
     return SRTM_OK;
+}
+
+typedef struct policy_version_row {
+    char v[2 * SRTM_DIGEST_LEN + 1];
+    bool found;
+} policy_version_row;
+
+static srtm_err row_policy_version(vstore *s, void *ctx, const vs_row *r)
+{
+    policy_version_row *v = ctx;
+    v->found = true;
+    return col_str(s, r, 0, v->v, sizeof v->v);
+}
+
+srtm_err store_policy_version(vstore *s, const char *name, char out[2 * SRTM_DIGEST_LEN + 1])
+{
+    policy_version_row v = {.found = false};
+    srtm_err err = check_str(s, "policy name", name, VS_NAME_MAX, false);
+    if (err == SRTM_OK)
+        err = run(s, ST_POLICY_VERSION, (vs_param[]){P_T(name)}, 1, row_policy_version, &v, NULL);
+    if (err == SRTM_OK && !v.found)
+        err = vs_fail(s, SRTM_E_NO_COMPONENT, "no policy named '%s'", name);
+    if (err == SRTM_OK)
+        memcpy(out, v.v, sizeof v.v);
+    return err;
 }
 
 void vs_policy_free(vs_policy *p)

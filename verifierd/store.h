@@ -101,6 +101,10 @@ VS_WUR srtm_err store_policy_put(vstore *s, const char *name, const char *body, 
 /* *out filled; its body is owned by *out (vs_policy_free). */
 VS_WUR srtm_err store_policy_get(vstore *s, const char *name, vs_policy *out);
 void vs_policy_free(vs_policy *p); /* releases p->body; NULL-safe */
+/* Only the version (SHA-256 hex of the body) of policy name: a cache of parsed policies
+ * checks it without reading the body. */
+VS_WUR srtm_err store_policy_version(vstore *s, const char *name,
+                                     char out[2 * SRTM_DIGEST_LEN + 1]);
 /* Names of the policies after `after` ("" for the first page), by name, at most max. */
 VS_WUR srtm_err store_policy_list(vstore *s, const char *after, vs_name *out, size_t max, size_t *n);
 

@@ -15,6 +15,7 @@ typedef enum vs_stmt {
     ST_SCHEMA_SET,
     ST_POLICY_PUT,
     ST_POLICY_GET,
+    ST_POLICY_VERSION,
     ST_POLICY_LIST,
     ST_HOST_ADD,
     ST_HOST_REMOVE,
