@@ -172,9 +172,11 @@ static void attempt_cb(void *arg)
             nng_ctx_recv(a->ctx, a->aio); /* its callback runs later, on nng's taskq */
         }
         pthread_mutex_unlock(&a->l->lock);
-        if (!stopping)
-            return;
-        rv = NNG_ECANCELED;
+        if (stopping) { /* the request went out (nng owns it); no answer is awaited */
+            a->rv = NNG_ECANCELED;
+            queue_done(a);
+        }
+        return;
     }
     if (a->phase == PH_SEND)
         nng_msg_free(nng_aio_get_msg(a->aio)); /* a failed send leaves the message ours */

@@ -50,7 +50,8 @@ static json_object *untrusted_reasons(const srtm_verify_result *v)
         if (srtm_verify_result_check_ok(v, i))
             continue;
         json_object *c = json_object_new_object();
-        json_object_object_add(c, "check", json_object_new_string(srtm_verify_result_check_name(v, i)));
+        json_object_object_add(c, "check",
+                               json_object_new_string(srtm_verify_result_check_name(v, i)));
         json_object_object_add(c, "reason",
                                json_object_new_string(srtm_verify_result_check_reason(v, i)));
         json_object_array_add(checks, c);
@@ -216,9 +217,9 @@ static srtm_err record_state(vstore *s, const char *host, const vs_state *st)
 static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
 {
     int64_t now = (int64_t)time(NULL);
-    const char *reasons = r->reasons != NULL
-                              ? json_object_to_json_string_ext(r->reasons, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-                              : "";
+    const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+    const char *reasons =
+        r->reasons != NULL ? json_object_to_json_string_ext(r->reasons, flags) : "";
     if (strlen(reasons) > VS_REASONS_MAX)
         reasons = "{\"truncated\":true}";
     const char *verdict = attest_outcome_name(r->outcome);

@@ -53,8 +53,9 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    *c = (attest_config){.max_inflight = 64, .timeout_ms = 10000, .lease_s = 60,
-                         .workers = cores >= 1 && cores <= ATTEST_WORKERS_MAX ? (unsigned)cores : 2};
+    *c = (attest_config){.max_inflight = 64, .timeout_ms = 10000, .lease_s = 60, .workers = 2};
+    if (cores >= 1 && cores <= ATTEST_WORKERS_MAX)
+        c->workers = (unsigned)cores;
     if (gethostname(node, node_size - 1) != 0 || node[0] == '\0')
         snprintf(node, node_size, "verifierd");
     node[node_size - 1] = '\0';
