@@ -541,3 +541,39 @@ Test(verifierd, policy_change_is_seen)
     free(body);
     store_close(s);
 }
+
+/* Stopping cancels what is in flight: an attempt at a host that never answers ends at
+ * once, records nothing (the host was not attempted) and leaves no lease. */
+Test(verifierd, stop_cancels_in_flight)
+{
+    snprintf(url, sizeof(url), "sqlite:%s/stop.db", dir);
+    vstore *s = open_store();
+    char *body = shared_policy();
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    free(body);
+    add_sim_host(s, DEAD);
+    attest_config cfg = {.store_url = url, .node = "in-process", .max_inflight = 4,
+                         .timeout_ms = 5000, .lease_s = 30, .workers = 1};
+    attest_loop *l = NULL;
+    char err[256] = "";
+    cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
+    attest_metrics m = {0};
+    double end = now_s() + 10;
+    do {
+        sleep_ms(50);
+        attest_metrics_get(l, &m);
+    } while (m.inflight == 0 && now_s() < end);
+    cr_assert_eq(m.inflight, 1, "the dead host's attempt is in flight");
+    sleep_ms(300); /* connected and waiting for the answer */
+    double t0 = now_s();
+    attest_stop(l);
+    cr_expect_lt(now_s() - t0, 2.0, "attest_stop waited for the time-out");
+    vs_host *h = calloc(1, sizeof(*h));
+    char name[32];
+    snprintf(name, sizeof(name), "host-%u", DEAD);
+    cr_assert_eq(store_host_get(s, name, h), SRTM_OK);
+    cr_expect_eq(h->last_attempt, 0, "a cancelled attempt is not recorded");
+    cr_expect_str_eq(h->lease_owner, "");
+    free(h);
+    store_close(s);
+}
