@@ -78,7 +78,7 @@ fi
 compdir=$(pkg-config --variable=completionsdir bash-completion 2>/dev/null || true)
 compdir=${compdir:+$prefix/${compdir#/usr/}}
 compdir=${compdir:-$datadir/bash-completion/completions}
-for p in srtmctl srtmd srtm-launch srtm-keymgr; do
+for p in srtmctl srtmd srtm-launch srtm-keymgr srtm-verifierd; do
   must "$compdir/$p"
   bash -n "$root$compdir/$p" || fail "the completion of $p does not parse"
 done
