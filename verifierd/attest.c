@@ -293,9 +293,7 @@ static void attempt_start(attest_loop *l, const char *name, vs_host *h)
         if (a != NULL && a->aio != NULL)
             nng_aio_free(a->aio);
         free(a);
-        if (store_release(l->driver_store, l->node, name) != SRTM_OK)
-            srtm_log(SRTM_LOG_WARN, "host %s: lease not released: %s", name,
-                     store_errmsg(l->driver_store));
+        attest_release(l, l->driver_store, name);
         return;
     }
     pthread_mutex_lock(&l->lock);
@@ -313,6 +311,43 @@ static void attempt_start(attest_loop *l, const char *name, vs_host *h)
 }
 
 /* ---- the driver ---- */
+
+void attest_release(attest_loop *l, vstore *s, const char *host)
+{
+    if (store_release(s, l->node, host) == SRTM_OK)
+        return;
+    srtm_log(SRTM_LOG_WARN, "host %s: lease not released yet: %s", host, store_errmsg(s));
+    pending_release *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return; /* the lease then lasts until this node stops */
+    snprintf(r->host, sizeof(r->host), "%s", host);
+    pthread_mutex_lock(&l->lock);
+    l->m.db_errors++;
+    r->next = l->releases;
+    l->releases = r;
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* Retry the releases that failed; those failing again stay for the next tick. */
+static void retry_releases(attest_loop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    pending_release *r = l->releases;
+    l->releases = NULL;
+    pthread_mutex_unlock(&l->lock);
+    while (r != NULL) {
+        pending_release *next = r->next;
+        if (store_release(l->driver_store, l->node, r->host) == SRTM_OK) {
+            free(r);
+        } else {
+            pthread_mutex_lock(&l->lock);
+            r->next = l->releases;
+            l->releases = r;
+            pthread_mutex_unlock(&l->lock);
+        }
+        r = next;
+    }
+}
 
 static void claim_and_start(attest_loop *l, vs_name *names, vs_host *h)
 {
@@ -381,6 +416,7 @@ static void *driver_main(void *arg)
         pthread_mutex_unlock(&l->lock);
         if (stop || names == NULL || h == NULL)
             break;
+        retry_releases(l);
         if (attest_now_ms() >= next_renew) {
             renew(l);
             next_renew = attest_now_ms() + (uint64_t)l->cfg.lease_s * 1000u / 3u;
@@ -492,6 +528,11 @@ void attest_stop(attest_loop *l)
     for (unsigned i = 0; l->worker_stores != NULL && i < l->cfg.workers; i++)
         store_close(l->worker_stores[i]);
     store_close(l->driver_store);
+    while (l->releases != NULL) { /* covered by the release of every lease above */
+        pending_release *r = l->releases;
+        l->releases = r->next;
+        free(r);
+    }
     while (l->cache != NULL) {
         pcache *p = l->cache;
         l->cache = p->next;

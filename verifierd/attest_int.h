@@ -51,6 +51,13 @@ typedef struct attempt {
     uint64_t t0_ms;
 } attempt;
 
+/* A host whose outcome could not be recorded: its lease must still be given back, or the
+ * heartbeat would keep it held (and the host unattested) for ever. */
+typedef struct pending_release {
+    struct pending_release *next;
+    char host[VS_NAME_MAX + 1];
+} pending_release;
+
 typedef struct attest_loop {
     attest_config cfg;
     char node[VS_NODE_MAX + 1];
@@ -69,10 +76,15 @@ typedef struct attest_loop {
     unsigned inflight;
     bool stopping, workers_stop;
     pcache *cache;
+    pending_release *releases; /* retried by the driver before each heartbeat */
     attest_metrics m;
 } attest_loop;
 
 uint64_t attest_now_ms(void);
+
+/* Give host's lease back through s; when that fails too, leave it to the driver to retry.
+ * Called without the lock. */
+void attest_release(attest_loop *l, vstore *s, const char *host);
 
 /* The verification threads' body (attest_record.c). */
 void *attest_worker(void *arg);

@@ -229,11 +229,13 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
     db_errors += changed < 0;
     if (r->evidence_ok && record_state(s, a->host, &r->state) != SRTM_OK)
         db_errors++;
-    if (store_attempt_next(s, a->host, l->node, now, outcome, now + next_delay(a, r->outcome)) !=
-        SRTM_OK)
-        db_errors++;
+    bool recorded = store_attempt_next(s, a->host, l->node, now, outcome,
+                                       now + next_delay(a, r->outcome)) == SRTM_OK;
+    db_errors += !recorded;
     if (db_errors > 0)
         srtm_log(SRTM_LOG_WARN, "host %s: recording %s: %s", a->host, verdict, store_errmsg(s));
+    if (!recorded) /* the attempt would have freed the lease */
+        attest_release(l, s, a->host);
     if (changed > 0)
         srtm_log(SRTM_LOG_INFO, "host %s: %s %s", a->host, verdict, reasons);
     uint64_t ms = attest_now_ms() - a->t0_ms;
