@@ -359,12 +359,17 @@ static void claim_and_start(attest_loop *l, vs_name *names, vs_host *h)
     size_t n = 0;
     if (store_claim_due(l->driver_store, l->node, (int64_t)time(NULL), l->cfg.lease_s,
                         free_slots, names, &n) != SRTM_OK) {
-        srtm_log(SRTM_LOG_WARN, "claim: %s", store_errmsg(l->driver_store));
+        if (!l->claim_failing) /* once per outage, not every tick */
+            srtm_log(SRTM_LOG_WARN, "claiming hosts: %s", store_errmsg(l->driver_store));
+        l->claim_failing = true;
         pthread_mutex_lock(&l->lock);
         l->m.db_errors++;
         pthread_mutex_unlock(&l->lock);
         return;
     }
+    if (l->claim_failing)
+        srtm_log(SRTM_LOG_INFO, "claiming hosts again");
+    l->claim_failing = false;
     for (size_t i = 0; i < n; i++)
         attempt_start(l, names[i].s, h);
 }

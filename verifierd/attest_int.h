@@ -68,6 +68,7 @@ typedef struct attest_loop {
     unsigned n_workers;
     unsigned worker_seq; /* the next worker's index into worker_stores (under lock) */
     bool driver_started;
+    bool claim_failing; /* the driver's own: the last claim failed */
     /* lock covers everything below: the queues, the counts, the cache, the flags. */
     pthread_mutex_t lock;
     pthread_cond_t wake_driver, wake_workers;
