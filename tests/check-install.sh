@@ -31,7 +31,7 @@ for f in "$bindir/srtmctl" "$sbindir/srtmd" "$sbindir/srtm-launch" "$sbindir/srt
   "$datadir/srtm/srtm.proto" "$libdir/pkgconfig/libsrtm.pc" "$includedir/srtm/srtm.h" \
   "$libdir/libsrtm.so.0" "$mandir/man8/srtmd.8" "$mandir/man8/srtm-launch.8" \
   "$mandir/man8/srtm-keymgr.8" "$mandir/man1/srtmctl.1" "$mandir/man5/srtmd.conf.5" \
-  "$mandir/man3/libsrtm.3"; do
+  "$mandir/man3/libsrtm.3" "$sbindir/srtm-verifierd" "$mandir/man8/srtm-verifierd.8"; do
   must "$f"
 done
 
@@ -40,7 +40,7 @@ export LD_LIBRARY_PATH=$root$libdir
 "$root$bindir/srtmctl" --version | grep '^srtmctl' >/dev/null || fail "the installed srtmctl does not run"
 ldd "$root$bindir/srtmctl" | grep "libsrtm.so.0 => $root$libdir/" >/dev/null ||
   fail "srtmctl does not load the installed libsrtm: $(ldd "$root$bindir/srtmctl" | grep srtm)"
-for p in srtmd srtm-launch srtm-keymgr; do
+for p in srtmd srtm-launch srtm-keymgr srtm-verifierd; do
   "$root$sbindir/$p" --version | grep "^$p [0-9]" >/dev/null || fail "$p --version does not answer"
 done
 unset LD_LIBRARY_PATH
@@ -78,7 +78,7 @@ fi
 compdir=$(pkg-config --variable=completionsdir bash-completion 2>/dev/null || true)
 compdir=${compdir:+$prefix/${compdir#/usr/}}
 compdir=${compdir:-$datadir/bash-completion/completions}
-for p in srtmctl srtmd srtm-launch srtm-keymgr; do
+for p in srtmctl srtmd srtm-launch srtm-keymgr srtm-verifierd; do
   must "$compdir/$p"
   bash -n "$root$compdir/$p" || fail "the completion of $p does not parse"
 done

@@ -186,6 +186,30 @@ BOTH(policy_crud)
 
 /* ---- hosts ---- */
 
+/* The version alone follows the body, as store_policy_get reports it. */
+BOTH(policy_version)
+{
+    vstore *s = open_store();
+    put_policy(s, "base");
+    vs_policy p = {0};
+    char v[2 * SRTM_DIGEST_LEN + 1] = "";
+    OK(store_policy_version(s, "base", v));
+    OK(store_policy_get(s, "base", &p));
+    cr_assert_str_eq(v, p.version);
+    vs_policy_free(&p);
+    static const char other[] = "{\"format\": \"srtm-policy-v1\", \"other\": true}";
+    OK(store_policy_put(s, "base", other, strlen(other), 2000));
+    char w[2 * SRTM_DIGEST_LEN + 1] = "";
+    OK(store_policy_version(s, "base", w));
+    cr_assert_str_neq(w, v, "a new body is a new version");
+    OK(store_policy_get(s, "base", &p));
+    cr_assert_str_eq(w, p.version);
+    vs_policy_free(&p);
+    FAILS(store_policy_version(s, "nope", w), SRTM_E_NO_COMPONENT);
+    FAILS(store_policy_version(s, "", w), SRTM_E_INVALID);
+    store_close(s);
+}
+
 BOTH(host_crud)
 {
     vstore *s = open_store();
@@ -412,6 +436,36 @@ BOTH(attempt_recorded)
     char node[VS_NODE_MAX + 2];
     long_name(node, VS_NODE_MAX + 1);
     FAILS(store_attempt(s, "h1", node, 1, "ok"), SRTM_E_TOO_BIG);
+    free(h);
+    store_close(s);
+}
+
+/* The daemon's jitter and back-off: the next due time is the caller's, bounded. */
+BOTH(attempt_next_due)
+{
+    vstore *s = open_store();
+    put_policy(s, "base");
+    add_host(s, "h1", 60, 1000);
+    vs_name got[4];
+    size_t n = 0;
+    OK(store_claim_due(s, "node-a", 1000, 30, 4, got, &n));
+    cr_assert_eq(n, 1);
+    OK(store_attempt_next(s, "h1", "node-a", 1010, "unreachable: timed out", 1012));
+    vs_host *h = calloc(1, sizeof *h);
+    OK(store_host_get(s, "h1", h));
+    cr_assert_eq(h->next_due, 1012);
+    cr_assert_str_eq(h->last_outcome, "unreachable: timed out");
+    cr_assert_str_eq(h->lease_owner, "", "the attempt frees the lease");
+    OK(store_claim_due(s, "node-a", 1011, 30, 4, got, &n));
+    cr_assert_eq(n, 0, "not due before next_due");
+    OK(store_claim_due(s, "node-a", 1012, 30, 4, got, &n));
+    cr_assert_eq(n, 1);
+    FAILS(store_attempt_next(s, "h1", "node-a", 1020, "ok", 1020), SRTM_E_INVALID);
+    FAILS(store_attempt_next(s, "h1", "node-a", 1020, "ok", 1020 + VS_INTERVAL_MAX + 1),
+          SRTM_E_INVALID);
+    FAILS(store_attempt_next(s, "nope", "node-a", 1020, "ok", 1030), SRTM_E_NO_COMPONENT);
+    OK(store_host_get(s, "h1", h));
+    cr_assert_eq(h->next_due, 1012, "a refused attempt changed nothing");
     free(h);
     store_close(s);
 }

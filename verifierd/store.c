@@ -35,6 +35,7 @@ static const char *const sql[ST_COUNT] = {
                       "$3, $4) ON CONFLICT (name) DO UPDATE SET body = excluded.body, "
                       "version = excluded.version, updated = excluded.updated",
     [ST_POLICY_GET] = "SELECT name, body, version, updated FROM policies WHERE name = $1",
+    [ST_POLICY_VERSION] = "SELECT version FROM policies WHERE name = $1",
     [ST_POLICY_LIST] = "SELECT name FROM policies WHERE name > $1 ORDER BY name LIMIT $2",
     [ST_HOST_ADD] = "INSERT INTO hosts (name, address, aik_pem, policy, interval_s, added, "
                     "next_due) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
@@ -62,6 +63,10 @@ static const char *const sql[ST_COUNT] = {
                    "next_due = $2 + interval_s, lease_expiry = CASE WHEN lease_owner = $3 "
                    "THEN 0 ELSE lease_expiry END, lease_owner = CASE WHEN lease_owner = $3 "
                    "THEN '' ELSE lease_owner END WHERE name = $1",
+    [ST_ATTEMPT_NEXT] = "UPDATE hosts SET last_attempt = $2, last_node = $3, last_outcome = $4, "
+                        "next_due = $5, lease_expiry = CASE WHEN lease_owner = $3 "
+                        "THEN 0 ELSE lease_expiry END, lease_owner = CASE WHEN lease_owner = $3 "
+                        "THEN '' ELSE lease_owner END WHERE name = $1",
     [ST_CLAIM] = CLAIM_SQL(""),
     [ST_RENEW] = "UPDATE hosts SET lease_expiry = $2 WHERE lease_owner = $1",
     [ST_RELEASE_ONE] = "UPDATE hosts SET lease_owner = '', lease_expiry = 0 "
@@ -309,6 +314,31 @@ srtm_err store_policy_get(vstore *s, const char *name, vs_policy *out)
     }
     *out = p;
     return SRTM_OK;
+}
+
+typedef struct policy_version_row {
+    char v[2 * SRTM_DIGEST_LEN + 1];
+    bool found;
+} policy_version_row;
+
+static srtm_err row_policy_version(vstore *s, void *ctx, const vs_row *r)
+{
+    policy_version_row *v = ctx;
+    v->found = true;
+    return col_str(s, r, 0, v->v, sizeof v->v);
+}
+
+srtm_err store_policy_version(vstore *s, const char *name, char out[2 * SRTM_DIGEST_LEN + 1])
+{
+    policy_version_row v = {.found = false};
+    srtm_err err = check_str(s, "policy name", name, VS_NAME_MAX, false);
+    if (err == SRTM_OK)
+        err = run(s, ST_POLICY_VERSION, (vs_param[]){P_T(name)}, 1, row_policy_version, &v, NULL);
+    if (err == SRTM_OK && !v.found)
+        err = vs_fail(s, SRTM_E_NO_COMPONENT, "no policy named '%s'", name);
+    if (err == SRTM_OK)
+        memcpy(out, v.v, sizeof v.v);
+    return err;
 }
 
 void vs_policy_free(vs_policy *p)
@@ -666,6 +696,24 @@ srtm_err store_attempt(vstore *s, const char *host, const char *node, int64_t no
                     P_T(outcome ? outcome : "")};
     if (err == SRTM_OK)
         err = run(s, ST_ATTEMPT, p, 4, NULL, NULL, &changes);
+    return not_found_if_none(s, err, changes, "host", host);
+}
+
+srtm_err store_attempt_next(vstore *s, const char *host, const char *node, int64_t now,
+                            const char *outcome, int64_t next_due)
+{
+    int64_t changes = 0;
+    srtm_err err = check_str(s, "host name", host, VS_NAME_MAX, false);
+    if (err == SRTM_OK)
+        err = check_lease(s, node, now, 1);
+    if (err == SRTM_OK)
+        err = check_str(s, "outcome", outcome, VS_OUTCOME_MAX, true);
+    if (err == SRTM_OK && (next_due <= now || next_due - now > VS_INTERVAL_MAX))
+        err = vs_fail(s, SRTM_E_INVALID, "next due time must lie within one year after now");
+    vs_param p[] = {P_T(host ? host : ""), P_I(now), P_T(node ? node : ""),
+                    P_T(outcome ? outcome : ""), P_I(next_due)};
+    if (err == SRTM_OK)
+        err = run(s, ST_ATTEMPT_NEXT, p, 5, NULL, NULL, &changes);
     return not_found_if_none(s, err, changes, "host", host);
 }
 

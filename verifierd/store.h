@@ -101,6 +101,10 @@ VS_WUR srtm_err store_policy_put(vstore *s, const char *name, const char *body, 
 /* *out filled; its body is owned by *out (vs_policy_free). */
 VS_WUR srtm_err store_policy_get(vstore *s, const char *name, vs_policy *out);
 void vs_policy_free(vs_policy *p); /* releases p->body; NULL-safe */
+/* Only the version (SHA-256 hex of the body) of policy name: a cache of parsed policies
+ * checks it without reading the body. */
+VS_WUR srtm_err store_policy_version(vstore *s, const char *name,
+                                     char out[2 * SRTM_DIGEST_LEN + 1]);
 /* Names of the policies after `after` ("" for the first page), by name, at most max. */
 VS_WUR srtm_err store_policy_list(vstore *s, const char *after, vs_name *out, size_t max, size_t *n);
 
@@ -142,6 +146,11 @@ void vs_verdicts_free(vs_verdict *v, size_t n); /* releases the reasons of v[0..
  * takes the host over. */
 VS_WUR srtm_err store_attempt(vstore *s, const char *host, const char *node, int64_t now,
                        const char *outcome);
+/* As store_attempt, but the host is due again at next_due (now < next_due <= now +
+ * VS_INTERVAL_MAX, SRTM_E_INVALID otherwise) rather than one interval later: the daemon's
+ * jitter and back-off. */
+VS_WUR srtm_err store_attempt_next(vstore *s, const char *host, const char *node, int64_t now,
+                            const char *outcome, int64_t next_due);
 VS_WUR srtm_err store_claim_due(vstore *s, const char *node, int64_t now, int64_t lease_s,
                          size_t limit, vs_name *out, size_t *n);
 /* Extend every lease node holds to now + lease_s; the count into *n (may be NULL). */

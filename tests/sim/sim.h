@@ -36,6 +36,7 @@ typedef struct sim_knobs {
     double reboot_every; /* seconds; 0: never */
     double growth;       /* log entries per second per CCR */
     uint64_t log_entries; /* initial entries per CCR */
+    bool shared_boot;     /* PCR 0 and the launch event of host 0 on every host */
 } sim_knobs;
 
 /* A measured CCR: its log is a function of its length (entry k measures binary k mod

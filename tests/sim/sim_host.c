@@ -107,9 +107,10 @@ static srtm_err host_keys(sim_host *h)
 static srtm_err host_pcrs(sim_host *h)
 {
     static const uint8_t zero[SRTM_DIGEST_LEN];
-    srtm_err err = text_digest("firmware and boot loader", h->index, h->pcr_boot);
+    unsigned chain = h->k.shared_boot ? 0 : h->index; /* whose boot chain the host runs */
+    srtm_err err = text_digest("firmware and boot loader", chain, h->pcr_boot);
     if (err == SRTM_OK)
-        err = text_digest("srtmd launch event", h->index, h->launch_event);
+        err = text_digest("srtmd launch event", chain, h->launch_event);
     if (err == SRTM_OK)
         err = srtm_sha256(CLOSE_TAG, strlen(CLOSE_TAG), h->close_event);
     if (err == SRTM_OK)

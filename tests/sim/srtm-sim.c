@@ -47,6 +47,8 @@ static const char usage[] =
     "  --spliced-increment HOSTS  every other quote rewrites log entry 0 of vm-1 CCR 0,\n"
     "                        replayed honestly: each evidence verifies alone, but does not\n"
     "                        extend the log the quote before reported\n"
+    "  --shared-boot         every host runs host 0's boot chain (PCR 0, launch event), so\n"
+    "                        one policy with inline PCRs fits every host\n"
     "HOSTS: all (the default), a list of indexes and ranges (0,3,5-9), or a fraction\n"
     "(0.1: every tenth host, spread evenly). A later option overrides an earlier one.\n";
 
@@ -119,7 +121,8 @@ static sim_lie parse_lie(const char *s)
     die("--lie: unknown KIND");
 }
 
-enum { O_HOSTS = 1, O_DIR, O_PORT, O_LOG, O_GROWTH, O_SLOW, O_DEAD, O_LIE, O_REBOOT, O_SPLICE };
+enum { O_HOSTS = 1, O_DIR, O_PORT, O_LOG, O_GROWTH, O_SLOW, O_DEAD, O_LIE, O_REBOOT, O_SPLICE,
+       O_SHARED };
 
 static void apply(const knob_arg *a, sim_knobs *k)
 {
@@ -180,7 +183,8 @@ static void parse(int argc, char **argv, options *o)
         {"growth", required_argument, NULL, O_GROWTH}, {"slow", required_argument, NULL, O_SLOW},
         {"dead", required_argument, NULL, O_DEAD}, {"lie", required_argument, NULL, O_LIE},
         {"reboot-every", required_argument, NULL, O_REBOOT},
-        {"spliced-increment", required_argument, NULL, O_SPLICE}, {"help", no_argument, NULL, 'h'},
+        {"spliced-increment", required_argument, NULL, O_SPLICE},
+        {"shared-boot", no_argument, NULL, O_SHARED}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->base.log_entries = 4;
@@ -192,6 +196,7 @@ static void parse(int argc, char **argv, options *o)
         case O_PORT: o->port = (unsigned)number(optarg, 65535, "--port"); break;
         case O_LOG: o->base.log_entries = (uint64_t)number(optarg, 1e7, "--log-entries"); break;
         case O_GROWTH: o->base.growth = number(optarg, 1e6, "--growth"); break;
+        case O_SHARED: o->base.shared_boot = true; break;
         case O_SLOW: case O_DEAD: case O_LIE: case O_REBOOT: case O_SPLICE:
             add_knob(o, c, optarg);
             break;

@@ -1,0 +1,579 @@
+/*
+ * srtm-verifierd as a process against a fleet of srtm-sim hosts sharing one policy, through
+ * a SQLite store: honest hosts become trusted, every liar untrusted with the check that
+ * catches it named in its reasons, a dead host unreachable and tried again, a rebooting
+ * host verified again in its new boot; no host goes stale; SIGTERM ends the daemon with 0
+ * and leaves no lease held. Two daemons on one store never hold one host at once. The loop
+ * run in-process counts what it did (attest_metrics_get).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pthread.h>
+
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "attest.h"
+#include "helpers.h"
+#include "srtm.pb-c.h"
+#include "store.h"
+
+enum { HONEST_A, HONEST_B, BAD_DIGEST, REPLAYED_NONCE, UNKNOWN_BINARY, WRONG_AIK, DEAD, SLOW,
+       REBOOT, HOSTS };
+
+static char dir[64];
+static pid_t sim_pid;
+static char url[128];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Fork and exec argv with stdout and stderr to log. */
+static pid_t spawn(const char *const *argv, const char *log)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert(f != NULL, "%s: %s", path, strerror(errno));
+    char *buf = calloc(1, 256 * 1024);
+    cr_assert(buf != NULL);
+    size_t n = fread(buf, 1, 256 * 1024 - 1, f);
+    fclose(f);
+    while (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    return buf;
+}
+
+static char *host_file(unsigned i, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/host-%u/%s", dir, i, name);
+    return slurp(path);
+}
+
+/* The sim's policy with the reference file's PCRs inline: one body for every host (they
+ * share host 0's boot chain under --shared-boot). The caller frees it. */
+static char *shared_policy(void)
+{
+    char *pol = host_file(0, "policy.json"), *ref = host_file(0, "reference.json");
+    json_object *p = json_tokener_parse(pol), *r = json_tokener_parse(ref), *proof, *running;
+    cr_assert(p != NULL && r != NULL);
+    cr_assert(json_object_object_get_ex(r, "proof", &proof));
+    cr_assert(json_object_object_get_ex(r, "running", &running));
+    json_object *pcrs = json_object_new_object();
+    json_object_object_add(pcrs, "proof", json_object_get(proof));
+    json_object_object_add(pcrs, "running", json_object_get(running));
+    json_object_object_add(p, "pcrs", pcrs);
+    char *out = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+    json_object_put(p);
+    json_object_put(r);
+    free(pol);
+    free(ref);
+    return out;
+}
+
+static vstore *open_store(void)
+{
+    vstore *s = NULL;
+    char err[256] = "";
+    cr_assert_eq(store_open(url, &s, err, sizeof(err)), SRTM_OK, "%s", err);
+    return s;
+}
+
+static void fleet_up(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/srtm-vd-test-XXXXXX");
+    cr_assert(mkdtemp(dir) != NULL);
+    char n[8], log[128], ready[128];
+    snprintf(n, sizeof(n), "%d", HOSTS);
+    snprintf(log, sizeof(log), "%s/sim.log", dir);
+    snprintf(ready, sizeof(ready), "%s/ready", dir);
+    const char *argv[] = {test_binary("SRTM_SIM"), "--hosts", n, "--dir", dir, "--shared-boot",
+                          "--lie", "bad-digest@2", "--lie", "replayed-nonce@3",
+                          "--lie", "unknown-binary@4", "--lie", "wrong-aik@5", "--dead", "6",
+                          "--slow", "300@7", "--reboot-every", "3@8", NULL};
+    sim_pid = spawn(argv, log);
+    double end = now_s() + 20;
+    while (!test_path_exists(ready) && now_s() < end && waitpid(sim_pid, NULL, WNOHANG) == 0)
+        sleep_ms(20);
+    cr_assert(test_path_exists(ready), "srtm-sim did not come up (see %s)", log);
+    snprintf(url, sizeof(url), "sqlite:%s/fleet.db", dir);
+    vstore *s = open_store();
+    char *body = shared_policy();
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    free(body);
+    for (unsigned i = 0; i < HOSTS; i++) {
+        vs_host *h = calloc(1, sizeof(*h));
+        char *addr = host_file(i, "url"), *aik = host_file(i, "aik.pem");
+        snprintf(h->name, sizeof(h->name), "host-%u", i);
+        snprintf(h->address, sizeof(h->address), "%s", addr);
+        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
+        snprintf(h->policy, sizeof(h->policy), "fleet");
+        h->interval_s = 2;
+        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
+        free(addr);
+        free(aik);
+        free(h);
+    }
+    store_close(s);
+}
+
+static void fleet_down(void)
+{
+    if (sim_pid > 0) {
+        int st = 0;
+        kill(sim_pid, SIGTERM);
+        cr_expect(waitpid(sim_pid, &st, 0) == sim_pid);
+        sim_pid = 0;
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_expect(system(cmd) == 0);
+}
+
+TestSuite(verifierd, .init = fleet_up, .fini = fleet_down, .timeout = 90);
+
+static pid_t daemon_start_args(const char *node, const char *max_inflight, const char *timeout)
+{
+    char log[128];
+    snprintf(log, sizeof(log), "%s/verifierd-%s.log", dir, node);
+    const char *argv[] = {test_binary("SRTM_VERIFIERD"), "--store", url, "--node", node,
+                          "--timeout-ms", timeout, "--lease-s", "6", "--workers", "2",
+                          "--max-inflight", max_inflight, NULL};
+    return spawn(argv, log);
+}
+
+static pid_t daemon_start(const char *node)
+{
+    return daemon_start_args(node, "64", "1500");
+}
+
+static void daemon_stop(pid_t pid)
+{
+    int st = 0;
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "srtm-verifierd ended with 0x%x", st);
+}
+
+/* What the test waits for, read from the store. */
+typedef struct fleet_view {
+    vs_host h[HOSTS];
+    vs_verdict v[HOSTS];
+    int64_t reset_count[HOSTS];
+} fleet_view;
+
+static void view_read(vstore *s, fleet_view *f)
+{
+    for (unsigned i = 0; i < HOSTS; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "host-%u", i);
+        cr_assert_eq(store_host_get(s, name, &f->h[i]), SRTM_OK, "%s", store_errmsg(s));
+        vs_verdicts_free(&f->v[i], 1);
+        cr_assert_eq(store_verdict_current(s, name, &f->v[i]), SRTM_OK);
+        vs_state st = {0};
+        f->reset_count[i] = store_state_get(s, name, &st) == SRTM_OK ? st.reset_count : 0;
+        vs_state_clear(&st);
+    }
+}
+
+static bool is(const fleet_view *f, unsigned i, const char *verdict)
+{
+    return strcmp(f->v[i].verdict, verdict) == 0;
+}
+
+/* dead_first: the dead host's first unreachable attempt; boot_first: the first boot the
+ * rebooting host was verified in (0: none yet). */
+static bool settled(const fleet_view *f, int64_t dead_first, int64_t boot_first)
+{
+    static const unsigned trusted[] = {HONEST_A, HONEST_B, SLOW, REBOOT};
+    static const unsigned untrusted[] = {BAD_DIGEST, REPLAYED_NONCE, UNKNOWN_BINARY, WRONG_AIK};
+    for (size_t k = 0; k < 4; k++)
+        if (!is(f, trusted[k], "trusted") || !is(f, untrusted[k], "untrusted"))
+            return false;
+    return is(f, DEAD, "unreachable") && dead_first > 0 &&
+           f->h[DEAD].last_attempt > dead_first && boot_first > 0 &&
+           f->reset_count[REBOOT] > boot_first;
+}
+
+static void expect_reason(const fleet_view *f, unsigned i, const char *text)
+{
+    cr_expect(strstr(f->v[i].reasons, text) != NULL, "host-%u: '%s' not in %s", i, text,
+              f->v[i].reasons);
+}
+
+Test(verifierd, fleet_verdicts)
+{
+    pid_t pid = daemon_start("node-a");
+    vstore *s = open_store();
+    fleet_view *f = calloc(1, sizeof(*f));
+    int64_t dead_first = 0, boot_first = 0;
+    double end = now_s() + 40;
+    for (;;) {
+        view_read(s, f);
+        if (dead_first == 0 && is(f, DEAD, "unreachable"))
+            dead_first = f->h[DEAD].last_attempt;
+        if (boot_first == 0)
+            boot_first = f->reset_count[REBOOT];
+        if (settled(f, dead_first, boot_first) || now_s() > end)
+            break;
+        sleep_ms(250);
+    }
+    for (unsigned i = 0; i < HOSTS; i++)
+        cr_log_info("host-%u: %s %s (%s)", i, f->v[i].verdict, f->v[i].reasons,
+                    f->h[i].last_outcome);
+    cr_assert(settled(f, dead_first, boot_first), "the fleet did not reach its verdicts in time");
+    expect_reason(f, BAD_DIGEST, "does not match the replay");
+    expect_reason(f, REPLAYED_NONCE, "\"check\":\"nonce\"");
+    expect_reason(f, UNKNOWN_BINARY, "is not in the allowlist");
+    expect_reason(f, WRONG_AIK, "\"check\":\"quote-signature\"");
+    cr_expect(strstr(f->h[DEAD].last_outcome, "unreachable: ") == f->h[DEAD].last_outcome,
+              "%s", f->h[DEAD].last_outcome);
+    vs_name stale[HOSTS];
+    size_t n = 1;
+    cr_assert_eq(store_stale(s, time(NULL), stale, HOSTS, &n), SRTM_OK);
+    cr_expect_eq(n, 0, "stale: %s", n > 0 ? stale[0].s : "");
+    /* A verdict that did not change is not appended again. */
+    vs_verdict hist[8];
+    cr_assert_eq(store_verdict_history(s, "host-0", 0, hist, 8, &n), SRTM_OK);
+    cr_expect_eq(n, 1, "an honest host's history holds one verdict, not %zu", n);
+    vs_verdicts_free(hist, n);
+    daemon_stop(pid);
+    view_read(s, f);
+    for (unsigned i = 0; i < HOSTS; i++) {
+        cr_expect_str_eq(f->h[i].lease_owner, "", "host-%u still leased", i);
+        vs_verdicts_free(&f->v[i], 1);
+    }
+    free(f);
+    store_close(s);
+}
+
+/* ---- the lease rule across two daemons ----
+ * Fake hosts that take 600 ms per answer on two contexts each count the quotes they serve
+ * at once: two daemons on one store, both with free slots, must never quote one host
+ * twice at the same time. */
+
+#define FAKE_HOSTS 4
+#define FAKE_CTX 2
+
+typedef struct fake_host {
+    nng_socket sock;
+    char url[64];
+    pthread_mutex_t lock;
+    int busy, max_busy, quotes; /* under lock */
+    pthread_t th[FAKE_CTX];
+} fake_host;
+
+/* Answer every request after 600 ms with STATUS_DENIED, counting overlaps. */
+static void *fake_serve(void *arg)
+{
+    fake_host *h = arg;
+    nng_ctx ctx;
+    nng_aio *aio = NULL;
+    if (nng_ctx_open(&ctx, h->sock) != 0 || nng_aio_alloc(&aio, NULL, NULL) != 0)
+        return NULL;
+    Srtm__Response r = SRTM__RESPONSE__INIT;
+    r.status = SRTM__STATUS__STATUS_DENIED;
+    r.message = "fake host";
+    uint8_t ans[64];
+    size_t ans_len = srtm__response__pack(&r, ans);
+    for (;;) {
+        nng_ctx_recv(ctx, aio);
+        nng_aio_wait(aio);
+        if (nng_aio_result(aio) != 0)
+            break;
+        nng_msg *m = nng_aio_get_msg(aio);
+        pthread_mutex_lock(&h->lock);
+        h->quotes++;
+        if (++h->busy > h->max_busy)
+            h->max_busy = h->busy;
+        pthread_mutex_unlock(&h->lock);
+        sleep_ms(600);
+        pthread_mutex_lock(&h->lock);
+        h->busy--;
+        pthread_mutex_unlock(&h->lock);
+        nng_msg_clear(m);
+        if (nng_msg_append(m, ans, ans_len) != 0) {
+            nng_msg_free(m);
+            continue;
+        }
+        nng_aio_set_msg(aio, m);
+        nng_ctx_send(ctx, aio);
+        nng_aio_wait(aio);
+        if (nng_aio_result(aio) != 0)
+            nng_msg_free(m);
+    }
+    nng_aio_free(aio);
+    return NULL;
+}
+
+static void fake_start(fake_host *h)
+{
+    nng_listener l;
+    int port = 0;
+    pthread_mutex_init(&h->lock, NULL);
+    cr_assert_eq(nng_rep0_open(&h->sock), 0);
+    cr_assert_eq(nng_listen(h->sock, "tcp://127.0.0.1:0", &l, 0), 0);
+    cr_assert_eq(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+    snprintf(h->url, sizeof(h->url), "tcp://127.0.0.1:%d", port);
+    for (unsigned i = 0; i < FAKE_CTX; i++)
+        cr_assert_eq(pthread_create(&h->th[i], NULL, fake_serve, h), 0);
+}
+
+static void fake_stop(fake_host *h)
+{
+    nng_close(h->sock); /* fails the waiting receives */
+    for (unsigned i = 0; i < FAKE_CTX; i++)
+        pthread_join(h->th[i], NULL);
+    pthread_mutex_destroy(&h->lock);
+}
+
+Test(verifierd, two_daemons_never_share_a_host)
+{
+    static fake_host fakes[FAKE_HOSTS];
+    snprintf(url, sizeof(url), "sqlite:%s/pair.db", dir);
+    vstore *s = open_store();
+    char *body = shared_policy(), *aik = host_file(0, "aik.pem");
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    vs_host *h = calloc(1, sizeof(*h));
+    for (unsigned i = 0; i < FAKE_HOSTS; i++) {
+        fake_start(&fakes[i]);
+        snprintf(h->name, sizeof(h->name), "fake-%u", i);
+        snprintf(h->address, sizeof(h->address), "%s", fakes[i].url);
+        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
+        snprintf(h->policy, sizeof(h->policy), "fleet");
+        h->interval_s = 1;
+        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
+    }
+    /* Two slots each for four hosts: neither daemon can take the whole fleet. A time-out
+     * far above the answer time: an attempt given up while its host still works on it
+     * would overlap the next one without any lease broken. */
+    pid_t a = daemon_start_args("node-a", "2", "5000"),
+          b = daemon_start_args("node-b", "2", "5000");
+    bool seen_a = false, seen_b = false;
+    double end = now_s() + 6;
+    while (now_s() < end) {
+        for (unsigned i = 0; i < FAKE_HOSTS; i++) {
+            snprintf(h->name, sizeof(h->name), "fake-%u", i);
+            cr_assert_eq(store_host_get(s, h->name, h), SRTM_OK);
+            seen_a = seen_a || strcmp(h->last_node, "node-a") == 0;
+            seen_b = seen_b || strcmp(h->last_node, "node-b") == 0;
+        }
+        sleep_ms(100);
+    }
+    daemon_stop(a);
+    daemon_stop(b);
+    for (unsigned i = 0; i < FAKE_HOSTS; i++) {
+        fake_stop(&fakes[i]);
+        cr_expect_geq(fakes[i].quotes, 3, "fake-%u quoted %d times", i, fakes[i].quotes);
+        cr_expect_eq(fakes[i].max_busy, 1, "fake-%u served %d quotes at once", i,
+                     fakes[i].max_busy);
+        snprintf(h->name, sizeof(h->name), "fake-%u", i);
+        cr_assert_eq(store_host_get(s, h->name, h), SRTM_OK);
+        cr_expect_str_eq(h->lease_owner, "");
+        cr_expect(strncmp(h->last_outcome, "error: srtmd answered denied", 28) == 0, "%s",
+                  h->last_outcome);
+        vs_verdict hist[4];
+        size_t n = 0;
+        cr_assert_eq(store_verdict_history(s, h->name, 0, hist, 4, &n), SRTM_OK);
+        cr_expect(n == 1 && strcmp(hist[0].verdict, "error") == 0,
+                  "fake-%u: every attempt was answered (%zu verdicts, the last %s)", i, n,
+                  n > 0 ? hist[0].verdict : "none");
+        vs_verdicts_free(hist, n);
+    }
+    cr_expect(seen_a && seen_b, "both daemons attest (a: %d, b: %d)", seen_a, seen_b);
+    free(h);
+    free(body);
+    free(aik);
+    store_close(s);
+}
+
+/* ---- the loop in-process: its counters ---- */
+
+/* Add sim host i to s with the shared policy "fleet" and a 2-s interval. */
+static void add_sim_host(vstore *s, unsigned i)
+{
+    vs_host *h = calloc(1, sizeof(*h));
+    char *addr = host_file(i, "url"), *aik = host_file(i, "aik.pem");
+    snprintf(h->name, sizeof(h->name), "host-%u", i);
+    snprintf(h->address, sizeof(h->address), "%s", addr);
+    snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
+    snprintf(h->policy, sizeof(h->policy), "fleet");
+    h->interval_s = 2;
+    cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK);
+    free(addr);
+    free(aik);
+    free(h);
+}
+
+static uint64_t total_attempts(const attest_metrics *m)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < ATTEST_OUTCOMES; i++)
+        n += m->attempts[i];
+    return n;
+}
+
+Test(verifierd, loop_counters)
+{
+    static const unsigned picked[] = {HONEST_A, BAD_DIGEST, DEAD};
+    snprintf(url, sizeof(url), "sqlite:%s/loop.db", dir);
+    vstore *s = open_store();
+    char *body = shared_policy();
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    free(body);
+    vs_host *h = calloc(1, sizeof(*h));
+    for (size_t k = 0; k < 3; k++)
+        add_sim_host(s, picked[k]);
+    attest_config cfg = {.store_url = url, .node = "in-process", .max_inflight = 8,
+                         .timeout_ms = 1000, .lease_s = 6, .workers = 1};
+    attest_loop *l = NULL;
+    char err[256] = "";
+    cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
+    attest_metrics m = {0};
+    double end = now_s() + 30;
+    do {
+        sleep_ms(200);
+        attest_metrics_get(l, &m);
+    } while ((m.attempts[ATTEST_TRUSTED] == 0 || m.attempts[ATTEST_UNTRUSTED] == 0 ||
+              m.attempts[ATTEST_UNREACHABLE] < 2) && now_s() < end);
+    attest_stop(l);
+    cr_assert_geq(m.attempts[ATTEST_TRUSTED], 1);
+    cr_assert_geq(m.attempts[ATTEST_UNTRUSTED], 1);
+    cr_assert_geq(m.attempts[ATTEST_UNREACHABLE], 2, "the dead host is retried");
+    cr_expect_eq(m.attempts[ATTEST_ERROR], 0);
+    cr_expect_geq(m.verdict_changes, 3);
+    cr_expect_leq(m.verdict_changes, total_attempts(&m));
+    cr_expect_eq(m.latency_count, total_attempts(&m));
+    uint64_t in_buckets = 0;
+    for (unsigned i = 0; i < ATTEST_LATENCY_BUCKETS; i++)
+        in_buckets += m.latency_buckets[i];
+    cr_expect_eq(in_buckets, m.latency_count);
+    cr_expect_geq(m.latency_ms_sum, 1000 * m.attempts[ATTEST_UNREACHABLE],
+                  "an unreachable attempt lasts its time-out");
+    cr_expect_leq(m.inflight, cfg.max_inflight);
+    cr_expect_eq(m.db_errors, 0);
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(h->name, sizeof(h->name), "host-%u", picked[k]);
+        cr_assert_eq(store_host_get(s, h->name, h), SRTM_OK);
+        cr_expect_str_eq(h->lease_owner, "", "%s still leased after attest_stop", h->name);
+    }
+    /* A configuration the loop cannot honour is refused before anything starts. */
+    cfg.timeout_ms = 7000; /* longer than the lease */
+    cr_expect_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_E_INVALID);
+    free(h);
+    store_close(s);
+}
+
+/* Wait (up to 20 s) until host's current verdict is want; the verdict is left in *v. */
+static bool wait_verdict(vstore *s, const char *host, const char *want, vs_verdict *v)
+{
+    double end = now_s() + 20;
+    do {
+        vs_verdicts_free(v, 1);
+        cr_assert_eq(store_verdict_current(s, host, v), SRTM_OK);
+        if (strcmp(v->verdict, want) == 0)
+            return true;
+        sleep_ms(200);
+    } while (now_s() < end);
+    return false;
+}
+
+/* The cache of parsed policies follows the stored policy: a new body is used on the next
+ * attempt, one that does not parse makes the verdict "error", and a good one again trusts. */
+Test(verifierd, policy_change_is_seen)
+{
+    snprintf(url, sizeof(url), "sqlite:%s/policy.db", dir);
+    vstore *s = open_store();
+    char *body = shared_policy();
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    add_sim_host(s, HONEST_A);
+    attest_config cfg = {.store_url = url, .node = "in-process", .max_inflight = 4,
+                         .timeout_ms = 1000, .lease_s = 6, .workers = 1};
+    attest_loop *l = NULL;
+    char err[256] = "";
+    cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
+    vs_verdict v = {0};
+    cr_assert(wait_verdict(s, "host-0", "trusted", &v), "got %s", v.verdict);
+    static const char broken[] = "{\"format\": \"srtm-policy-v1\", \"no such key\": 1}";
+    cr_assert_eq(store_policy_put(s, "fleet", broken, strlen(broken), time(NULL)), SRTM_OK);
+    cr_assert(wait_verdict(s, "host-0", "error", &v), "got %s", v.verdict);
+    cr_expect(strstr(v.reasons, "policy fleet: ") != NULL, "%s", v.reasons);
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    cr_assert(wait_verdict(s, "host-0", "trusted", &v), "got %s", v.verdict);
+    attest_stop(l);
+    vs_verdicts_free(&v, 1);
+    free(body);
+    store_close(s);
+}
+
+/* Stopping cancels what is in flight: an attempt at a host that never answers ends at
+ * once, records nothing (the host was not attempted) and leaves no lease. */
+Test(verifierd, stop_cancels_in_flight)
+{
+    snprintf(url, sizeof(url), "sqlite:%s/stop.db", dir);
+    vstore *s = open_store();
+    char *body = shared_policy();
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    free(body);
+    add_sim_host(s, DEAD);
+    attest_config cfg = {.store_url = url, .node = "in-process", .max_inflight = 4,
+                         .timeout_ms = 5000, .lease_s = 30, .workers = 1};
+    attest_loop *l = NULL;
+    char err[256] = "";
+    cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
+    attest_metrics m = {0};
+    double end = now_s() + 10;
+    do {
+        sleep_ms(50);
+        attest_metrics_get(l, &m);
+    } while (m.inflight == 0 && now_s() < end);
+    cr_assert_eq(m.inflight, 1, "the dead host's attempt is in flight");
+    sleep_ms(300); /* connected and waiting for the answer */
+    double t0 = now_s();
+    attest_stop(l);
+    cr_expect_lt(now_s() - t0, 2.0, "attest_stop waited for the time-out");
+    vs_host *h = calloc(1, sizeof(*h));
+    char name[32];
+    snprintf(name, sizeof(name), "host-%u", DEAD);
+    cr_assert_eq(store_host_get(s, name, h), SRTM_OK);
+    cr_expect_eq(h->last_attempt, 0, "a cancelled attempt is not recorded");
+    cr_expect_str_eq(h->lease_owner, "");
+    free(h);
+    store_close(s);
+}

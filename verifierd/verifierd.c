@@ -1,0 +1,127 @@
+/*
+ * srtm-verifierd: the fleet verifier daemon (docs/fleet.md, "The daemon"). It attests the
+ * hosts of a store (SQLite or PostgreSQL) continuously with the attestation loop
+ * (attest.h) until SIGTERM or SIGINT, then cancels what is in flight, releases its leases
+ * and exits 0.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "attest.h"
+#include "common.h"
+
+static const char usage[] =
+    "usage: srtm-verifierd --store URL [options]\n"
+    "  --store URL         sqlite:PATH or postgresql://... (docs/fleet.md)\n"
+    "  --node ID           this verifier's name in the leases (default: the host name)\n"
+    "  --max-inflight N    attempts at once (default 64)\n"
+    "  --timeout-ms MS     time allowed per attempt: connect, quote, answer (default 10000)\n"
+    "  --lease-s S         lease length, renewed every S/3 seconds (default 60)\n"
+    "  --workers N         verification threads (default: the number of cores)\n"
+    "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
+    "  --version           show the version\n"
+    "  --help              this text\n";
+
+enum { O_STORE = 1, O_NODE, O_INFLIGHT, O_TIMEOUT, O_LEASE, O_WORKERS, O_LOG, O_VER };
+
+static long number(const char *s, long min, long max, const char *what)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "srtm-verifierd: %s must be %ld to %ld\n", what, min, max);
+        exit(2);
+    }
+    return v;
+}
+
+static void parse(int argc, char **argv, attest_config *c, char *node, size_t node_size)
+{
+    static const struct option longs[] = {
+        {"store", required_argument, NULL, O_STORE}, {"node", required_argument, NULL, O_NODE},
+        {"max-inflight", required_argument, NULL, O_INFLIGHT},
+        {"timeout-ms", required_argument, NULL, O_TIMEOUT},
+        {"lease-s", required_argument, NULL, O_LEASE},
+        {"workers", required_argument, NULL, O_WORKERS},
+        {"log-level", required_argument, NULL, O_LOG}, {"version", no_argument, NULL, O_VER},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    *c = (attest_config){.max_inflight = 64, .timeout_ms = 10000, .lease_s = 60, .workers = 2};
+    if (cores >= 1 && cores <= ATTEST_WORKERS_MAX)
+        c->workers = (unsigned)cores;
+    if (gethostname(node, node_size - 1) != 0 || node[0] == '\0')
+        snprintf(node, node_size, "verifierd");
+    node[node_size - 1] = '\0';
+    c->node = node;
+    srtm_log_level lvl;
+    int o;
+    while ((o = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        switch (o) {
+        case O_STORE: c->store_url = optarg; break;
+        case O_NODE: c->node = optarg; break;
+        case O_INFLIGHT:
+            c->max_inflight = (unsigned)number(optarg, 1, ATTEST_INFLIGHT_MAX, "--max-inflight");
+            break;
+        case O_TIMEOUT:
+            c->timeout_ms = (int)number(optarg, 1, ATTEST_TIMEOUT_MS_MAX, "--timeout-ms");
+            break;
+        case O_LEASE: c->lease_s = number(optarg, 3, VS_INTERVAL_MAX, "--lease-s"); break;
+        case O_WORKERS:
+            c->workers = (unsigned)number(optarg, 1, ATTEST_WORKERS_MAX, "--workers");
+            break;
+        case O_LOG:
+            if (!srtm_log_parse_level(optarg, &lvl)) {
+                fprintf(stderr, "srtm-verifierd: unknown log level '%s'\n", optarg);
+                exit(2);
+            }
+            srtm_log_set_level(lvl);
+            break;
+        case O_VER: printf("srtm-verifierd %s\n", SRTM_VERSION_STRING); exit(0);
+        case 'h': fputs(usage, stdout); exit(0);
+        default: fputs(usage, stderr); exit(2);
+        }
+    }
+    if (c->store_url == NULL || optind != argc) {
+        fputs(usage, stderr);
+        exit(2);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    attest_config cfg;
+    char node[VS_NODE_MAX + 1];
+    parse(argc, argv, &cfg, node, sizeof(node));
+    srtm_log_detect_journal();
+    signal(SIGPIPE, SIG_IGN);
+    /* Blocked before any thread starts, so that only sigwait below sees them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    attest_loop *loop = NULL;
+    char err[512] = "";
+    if (attest_start(&cfg, &loop, err, sizeof(err)) != SRTM_OK) {
+        srtm_log(SRTM_LOG_ERROR, "cannot start: %s", err);
+        return 1;
+    }
+    srtm_log(SRTM_LOG_INFO, "node %s attesting the hosts of the store (%u in flight at most, "
+                            "%d ms per attempt, %u verification threads)",
+             cfg.node, cfg.max_inflight, cfg.timeout_ms, cfg.workers);
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    srtm_log(SRTM_LOG_INFO, "signal %d: shutting down", sig);
+    attest_stop(loop);
+    nng_fini();
+    srtm_log(SRTM_LOG_INFO, "stopped; leases released");
+    return 0;
+}
