@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,18 +80,23 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static char *host_file(unsigned i, const char *name)
+static char *host_file_in(const char *base, unsigned i, const char *name)
 {
     char path[256];
-    snprintf(path, sizeof(path), "%s/host-%u/%s", dir, i, name);
+    snprintf(path, sizeof(path), "%s/host-%u/%s", base, i, name);
     return slurp(path);
 }
 
-/* The sim's policy with the reference file's PCRs inline: one body for every host (they
- * share host 0's boot chain under --shared-boot). The caller frees it. */
-static char *shared_policy(void)
+static char *host_file(unsigned i, const char *name)
 {
-    char *pol = host_file(0, "policy.json"), *ref = host_file(0, "reference.json");
+    return host_file_in(dir, i, name);
+}
+
+/* The policy of the sim serving from base with the reference file's PCRs inline: one body
+ * for every host (they share host 0's boot chain under --shared-boot). The caller frees it. */
+static char *shared_policy_in(const char *base)
+{
+    char *pol = host_file_in(base, 0, "policy.json"), *ref = host_file_in(base, 0, "reference.json");
     json_object *p = json_tokener_parse(pol), *r = json_tokener_parse(ref), *proof, *running;
     cr_assert(p != NULL && r != NULL);
     cr_assert(json_object_object_get_ex(r, "proof", &proof));
@@ -105,6 +111,11 @@ static char *shared_policy(void)
     free(pol);
     free(ref);
     return out;
+}
+
+static char *shared_policy(void)
+{
+    return shared_policy_in(dir);
 }
 
 static vstore *open_store(void)
@@ -576,4 +587,80 @@ Test(verifierd, stop_cancels_in_flight)
     cr_expect_str_eq(h->lease_owner, "");
     free(h);
     store_close(s);
+}
+
+/* ---- mutual TLS ---- */
+
+/* Hosts at tls+tcp:// addresses (srtm-sim --tls, as srtmd's tls+tcp listener) are
+ * attested with the verifier's certificate; with a certificate of another CA, or with none,
+ * they are unreachable: srtmd takes in only the fleet's verifiers. */
+Test(verifierd, hosts_over_mutual_tls)
+{
+    char tls[128], simdir[128], ready[160], log[160], script[512], out[64], errs[512];
+    snprintf(tls, sizeof(tls), "%s/tls", dir);
+    snprintf(simdir, sizeof(simdir), "%s/tls-sim", dir);
+    cr_assert(mkdir(tls, 0700) == 0 && mkdir(simdir, 0700) == 0);
+    snprintf(script, sizeof(script), "%s/make-tls.sh", getenv("SRTM_TEST_DATA"));
+    const char *mk[] = {"/bin/sh", script, tls, NULL};
+    cr_assert_eq(test_run(mk, out, sizeof(out), errs, sizeof(errs)), 0, "%s", errs);
+    snprintf(log, sizeof(log), "%s/sim.log", simdir);
+    snprintf(ready, sizeof(ready), "%s/ready", simdir);
+    const char *argv[] = {test_binary("SRTM_SIM"), "--hosts", "2", "--dir", simdir,
+                          "--shared-boot", "--tls", tls, NULL};
+    pid_t tls_sim = spawn(argv, log);
+    double end = now_s() + 20;
+    while (!test_path_exists(ready) && now_s() < end)
+        sleep_ms(20);
+    cr_assert(test_path_exists(ready), "srtm-sim --tls did not come up (see %s)", log);
+    char *pem[4];
+    static const char *const files[] = {"cli.pem", "cli.key", "ca.pem", "evil.pem"};
+    for (int i = 0; i < 4; i++) {
+        char path[192];
+        snprintf(path, sizeof(path), "%s/%s", tls, files[i]);
+        pem[i] = slurp(path);
+    }
+    char evil_key_path[192];
+    snprintf(evil_key_path, sizeof(evil_key_path), "%s/evil.key", tls);
+    char *evil_key = slurp(evil_key_path);
+    /* Three stores, three loops: the fleet's certificate, another CA's, none. */
+    static const char *const names[] = {"fleet", "stranger", "plain"};
+    const char *certs[][2] = {{pem[0], pem[1]}, {pem[3], evil_key}, {NULL, NULL}};
+    static const char *const want[] = {"trusted", "unreachable", "unreachable"};
+    char *body = shared_policy_in(simdir);
+    for (int k = 0; k < 3; k++) {
+        snprintf(url, sizeof(url), "sqlite:%s/tls-%s.db", dir, names[k]);
+        vstore *s = open_store();
+        cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+        vs_host *h = calloc(1, sizeof(*h));
+        char *addr = host_file_in(simdir, 0, "url"), *aik = host_file_in(simdir, 0, "aik.pem");
+        cr_assert(strncmp(addr, "tls+tcp://", 10) == 0, "%s", addr);
+        snprintf(h->name, sizeof(h->name), "tls-host");
+        snprintf(h->address, sizeof(h->address), "%s", addr);
+        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
+        snprintf(h->policy, sizeof(h->policy), "fleet");
+        h->interval_s = 2;
+        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK);
+        attest_config cfg = {.store_url = url, .node = names[k], .max_inflight = 4,
+                             .timeout_ms = 1500, .lease_s = 6, .workers = 1,
+                             .tls_cert_pem = certs[k][0], .tls_key_pem = certs[k][1],
+                             .tls_ca_pem = certs[k][0] != NULL ? pem[2] : NULL};
+        attest_loop *l = NULL;
+        char err[256] = "";
+        cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
+        vs_verdict v = {0};
+        cr_expect(wait_verdict(s, "tls-host", want[k], &v), "%s: got %s (%s)", names[k],
+                  v.verdict, v.reasons != NULL ? v.reasons : "");
+        attest_stop(l);
+        vs_verdicts_free(&v, 1);
+        free(addr);
+        free(aik);
+        free(h);
+        store_close(s);
+    }
+    free(body);
+    for (int i = 0; i < 4; i++)
+        free(pem[i]);
+    free(evil_key);
+    kill(tls_sim, SIGTERM);
+    cr_expect(waitpid(tls_sim, NULL, 0) == tls_sim);
 }

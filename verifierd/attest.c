@@ -16,6 +16,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <openssl/rand.h>
 
 #include "attest_int.h"
@@ -220,9 +221,60 @@ static int quote_msg(const attempt *a, nng_msg **out)
     return rv;
 }
 
+/* The host of a tls+tcp://HOST:PORT address, which its srtmd's certificate must name. */
+static bool address_host(const char *address, char *out, size_t size)
+{
+    const char *h = address + strlen("tls+tcp://"), *end = strrchr(h, ':');
+    if (end == NULL || end == h)
+        return false;
+    if (*h == '[' && end[-1] == ']') {
+        h++;
+        end--;
+    }
+    if ((size_t)(end - h) >= size)
+        return false;
+    memcpy(out, h, (size_t)(end - h));
+    out[end - h] = '\0';
+    return true;
+}
+
+/* Dial a tls+tcp:// host with this verifier's certificate, requiring srtmd's to chain to
+ * the CA and to name the host. One configuration per attempt: a TLS configuration holds
+ * one server name. 0 or nng's error (NNG_ENOTSUP: no TLS files were given). */
+static int dial_tls(const attest_config *c, nng_socket sock, const char *address)
+{
+    if (c->tls_cert_pem == NULL || c->tls_key_pem == NULL || c->tls_ca_pem == NULL)
+        return NNG_ENOTSUP;
+    char host[256];
+    if (!address_host(address, host, sizeof(host)))
+        return NNG_EADDRINVAL;
+    nng_tls_config *t = NULL;
+    nng_dialer d;
+    int rv = nng_tls_config_alloc(&t, NNG_TLS_MODE_CLIENT);
+    if (rv == 0)
+        rv = nng_tls_config_version(t, NNG_TLS_1_2, NNG_TLS_1_3);
+    if (rv == 0)
+        rv = nng_tls_config_own_cert(t, c->tls_cert_pem, c->tls_key_pem, NULL);
+    if (rv == 0)
+        rv = nng_tls_config_ca_chain(t, c->tls_ca_pem, NULL);
+    if (rv == 0)
+        rv = nng_tls_config_server_name(t, host);
+    if (rv == 0)
+        rv = nng_tls_config_auth_mode(t, NNG_TLS_AUTH_MODE_REQUIRED);
+    if (rv == 0)
+        rv = nng_dialer_create(&d, sock, address);
+    if (rv == 0)
+        rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, t); /* the dialer holds it */
+    if (rv == 0)
+        rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+    if (t != NULL)
+        nng_tls_config_free(t);
+    return rv;
+}
+
 /* Open the socket, dial without blocking and send; 0 or nng's error. Any failure is the
  * attempt's outcome (unreachable), not the loop's. */
-static int attempt_send(attempt *a, const char *address, int timeout_ms)
+static int attempt_send(const attest_config *c, attempt *a, const char *address, int timeout_ms)
 {
     int rv = nng_req0_open(&a->sock);
     if (rv == 0) {
@@ -238,7 +290,9 @@ static int attempt_send(attempt *a, const char *address, int timeout_ms)
     if (rv == 0)
         rv = nng_ctx_open(&a->ctx, a->sock);
     if (rv == 0)
-        rv = nng_dial(a->sock, address, NULL, NNG_FLAG_NONBLOCK);
+        rv = strncmp(address, "tls+tcp://", 10) == 0
+                 ? dial_tls(c, a->sock, address)
+                 : nng_dial(a->sock, address, NULL, NNG_FLAG_NONBLOCK);
     nng_msg *msg = NULL;
     if (rv == 0)
         rv = quote_msg(a, &msg);
@@ -303,7 +357,7 @@ static void attempt_start(attest_loop *l, const char *name, vs_host *h)
     l->flying.next->prev = a;
     l->flying.next = a;
     pthread_mutex_unlock(&l->lock);
-    int rv = attempt_send(a, h->address, l->cfg.timeout_ms);
+    int rv = attempt_send(&l->cfg, a, h->address, l->cfg.timeout_ms);
     if (rv != 0) { /* no callback will come: finish it as unreachable now */
         a->rv = rv;
         queue_done(a);

@@ -28,6 +28,10 @@ typedef struct attest_config {
     int timeout_ms;        /* per attempt: connect, send and answer, 1..ATTEST_TIMEOUT_MS_MAX */
     int64_t lease_s;       /* lease length; renewed every lease_s / 3; 3..VS_INTERVAL_MAX */
     unsigned workers;      /* verification threads, 1..ATTEST_WORKERS_MAX */
+    /* Mutual TLS for hosts at tls+tcp:// addresses (docs/configuration.md, "TLS"): this
+     * verifier's certificate and key and the CA of srtmd's certificates, PEM text kept by
+     * the caller while the loop runs; all NULL: such hosts are unreachable. */
+    const char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;
 } attest_config;
 
 /* Outcomes of an attempt, the index into attest_metrics.attempts. */

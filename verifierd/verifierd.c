@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <openssl/crypto.h>
 
 #include "attest.h"
 #include "common.h"
@@ -24,11 +25,22 @@ static const char usage[] =
     "  --timeout-ms MS     time allowed per attempt: connect, quote, answer (default 10000)\n"
     "  --lease-s S         lease length, renewed every S/3 seconds (default 60)\n"
     "  --workers N         verification threads (default: the number of cores)\n"
+    "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
+    "                      mutual TLS for hosts at tls+tcp:// addresses: this verifier's\n"
+    "                      certificate and key, and the CA of srtmd's certificates (PEM)\n"
     "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
     "  --version           show the version\n"
     "  --help              this text\n";
 
-enum { O_STORE = 1, O_NODE, O_INFLIGHT, O_TIMEOUT, O_LEASE, O_WORKERS, O_LOG, O_VER };
+enum { O_STORE = 1, O_NODE, O_INFLIGHT, O_TIMEOUT, O_LEASE, O_WORKERS, O_LOG, O_VER,
+       O_TLS_CERT, O_TLS_KEY, O_TLS_CA };
+
+/* The TLS files given on the command line, read once at start. */
+typedef struct tls_files {
+    const char *cert, *key, *ca;
+    char *cert_pem, *key_pem, *ca_pem;
+    size_t key_len;
+} tls_files;
 
 static long number(const char *s, long min, long max, const char *what)
 {
@@ -41,7 +53,8 @@ static long number(const char *s, long min, long max, const char *what)
     return v;
 }
 
-static void parse(int argc, char **argv, attest_config *c, char *node, size_t node_size)
+static void parse(int argc, char **argv, attest_config *c, char *node, size_t node_size,
+                  tls_files *tls)
 {
     static const struct option longs[] = {
         {"store", required_argument, NULL, O_STORE}, {"node", required_argument, NULL, O_NODE},
@@ -49,6 +62,9 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
         {"timeout-ms", required_argument, NULL, O_TIMEOUT},
         {"lease-s", required_argument, NULL, O_LEASE},
         {"workers", required_argument, NULL, O_WORKERS},
+        {"tls-cert", required_argument, NULL, O_TLS_CERT},
+        {"tls-key", required_argument, NULL, O_TLS_KEY},
+        {"tls-ca", required_argument, NULL, O_TLS_CA},
         {"log-level", required_argument, NULL, O_LOG}, {"version", no_argument, NULL, O_VER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -83,6 +99,9 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
             }
             srtm_log_set_level(lvl);
             break;
+        case O_TLS_CERT: tls->cert = optarg; break;
+        case O_TLS_KEY: tls->key = optarg; break;
+        case O_TLS_CA: tls->ca = optarg; break;
         case O_VER: printf("srtm-verifierd %s\n", SRTM_VERSION_STRING); exit(0);
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); exit(2);
@@ -92,14 +111,56 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
         fputs(usage, stderr);
         exit(2);
     }
+    if ((tls->cert != NULL || tls->key != NULL || tls->ca != NULL) &&
+        (tls->cert == NULL || tls->key == NULL || tls->ca == NULL)) {
+        fprintf(stderr, "srtm-verifierd: --tls-cert, --tls-key and --tls-ca go together\n");
+        exit(2);
+    }
 }
+
+static void free_tls(tls_files *tls)
+{
+    if (tls->key_pem != NULL)
+        OPENSSL_cleanse(tls->key_pem, tls->key_len);
+    free(tls->key_pem);
+    free(tls->cert_pem);
+    free(tls->ca_pem);
+}
+
+/* Read the TLS files into tls and c; false with a message. */
+static bool read_tls(tls_files *tls, attest_config *c)
+{
+    if (tls->cert == NULL)
+        return true;
+    size_t len = 0;
+    const char *bad = NULL;
+    if (read_small_file(tls->cert, 1u << 20, &tls->cert_pem, &len) != SRTM_OK)
+        bad = tls->cert;
+    else if (read_small_file(tls->key, 1u << 20, &tls->key_pem, &tls->key_len) != SRTM_OK)
+        bad = tls->key;
+    else if (read_small_file(tls->ca, 1u << 20, &tls->ca_pem, &len) != SRTM_OK)
+        bad = tls->ca;
+    if (bad != NULL) {
+        srtm_log(SRTM_LOG_ERROR, "cannot read %s", bad);
+        free_tls(tls);
+        return false;
+    }
+    c->tls_cert_pem = tls->cert_pem;
+    c->tls_key_pem = tls->key_pem;
+    c->tls_ca_pem = tls->ca_pem;
+    return true;
+}
+
 
 int main(int argc, char **argv)
 {
     attest_config cfg;
     char node[VS_NODE_MAX + 1];
-    parse(argc, argv, &cfg, node, sizeof(node));
+    tls_files tls = {0};
+    parse(argc, argv, &cfg, node, sizeof(node), &tls);
     srtm_log_detect_journal();
+    if (!read_tls(&tls, &cfg))
+        return 1;
     signal(SIGPIPE, SIG_IGN);
     /* Blocked before any thread starts, so that only sigwait below sees them. */
     sigset_t sigs;
@@ -111,6 +172,7 @@ int main(int argc, char **argv)
     char err[512] = "";
     if (attest_start(&cfg, &loop, err, sizeof(err)) != SRTM_OK) {
         srtm_log(SRTM_LOG_ERROR, "cannot start: %s", err);
+        free_tls(&tls);
         return 1;
     }
     srtm_log(SRTM_LOG_INFO, "node %s attesting the hosts of the store (%u in flight at most, "
@@ -122,6 +184,7 @@ int main(int argc, char **argv)
     srtm_log(SRTM_LOG_INFO, "signal %d: shutting down", sig);
     attest_stop(loop);
     nng_fini();
+    free_tls(&tls);
     srtm_log(SRTM_LOG_INFO, "stopped; leases released");
     return 0;
 }

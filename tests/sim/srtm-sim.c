@@ -27,6 +27,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "sim.h"
 
@@ -49,6 +50,9 @@ static const char usage[] =
     "                        extend the log the quote before reported\n"
     "  --shared-boot         every host runs host 0's boot chain (PCR 0, launch event), so\n"
     "                        one policy with inline PCRs fits every host\n"
+    "  --tls DIR             serve tls+tcp:// with mutual TLS as srtmd does: DIR/srv.pem and\n"
+    "                        srv.key for every host, clients' certificates must chain to\n"
+    "                        DIR/ca.pem (tests/data/make-tls.sh makes such a DIR)\n"
     "HOSTS: all (the default), a list of indexes and ranges (0,3,5-9), or a fraction\n"
     "(0.1: every tenth host, spread evenly). A later option overrides an earlier one.\n";
 
@@ -122,7 +126,7 @@ static sim_lie parse_lie(const char *s)
 }
 
 enum { O_HOSTS = 1, O_DIR, O_PORT, O_LOG, O_GROWTH, O_SLOW, O_DEAD, O_LIE, O_REBOOT, O_SPLICE,
-       O_SHARED };
+       O_SHARED, O_TLS };
 
 static void apply(const knob_arg *a, sim_knobs *k)
 {
@@ -151,6 +155,7 @@ typedef struct options {
     unsigned hosts;
     const char *dir;
     unsigned port;
+    const char *tls_dir;
     sim_knobs base;
     knob_arg knobs[64];
     size_t n_knobs;
@@ -184,7 +189,8 @@ static void parse(int argc, char **argv, options *o)
         {"dead", required_argument, NULL, O_DEAD}, {"lie", required_argument, NULL, O_LIE},
         {"reboot-every", required_argument, NULL, O_REBOOT},
         {"spliced-increment", required_argument, NULL, O_SPLICE},
-        {"shared-boot", no_argument, NULL, O_SHARED}, {"help", no_argument, NULL, 'h'},
+        {"shared-boot", no_argument, NULL, O_SHARED}, {"tls", required_argument, NULL, O_TLS},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->base.log_entries = 4;
@@ -197,6 +203,7 @@ static void parse(int argc, char **argv, options *o)
         case O_LOG: o->base.log_entries = (uint64_t)number(optarg, 1e7, "--log-entries"); break;
         case O_GROWTH: o->base.growth = number(optarg, 1e6, "--growth"); break;
         case O_SHARED: o->base.shared_boot = true; break;
+        case O_TLS: o->tls_dir = optarg; break;
         case O_SLOW: case O_DEAD: case O_LIE: case O_REBOOT: case O_SPLICE:
             add_knob(o, c, optarg);
             break;
@@ -233,6 +240,7 @@ typedef struct server {
     sim_ctx *ctxs;
     unsigned n;
     double t0;
+    nng_tls_config *tls; /* --tls: every host's listener configuration */
 } server;
 
 static server srv;
@@ -306,24 +314,51 @@ static void ctx_cb(void *arg)
     }
 }
 
+/* The --tls configuration, as srtmd's tls+tcp listener has it: DIR/srv.pem and srv.key,
+ * client certificates required, chaining to DIR/ca.pem. */
+static nng_tls_config *tls_config(const char *dir)
+{
+    char path[3][512];
+    static const char *const names[] = {"srv.pem", "srv.key", "ca.pem"};
+    char *pem[3] = {NULL, NULL, NULL};
+    size_t len = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(path[i], sizeof(path[i]), "%s/%s", dir, names[i]);
+        if (read_small_file(path[i], 1u << 20, &pem[i], &len) != SRTM_OK)
+            die("--tls: cannot read DIR/srv.pem, srv.key or ca.pem");
+    }
+    nng_tls_config *c = NULL;
+    if (nng_tls_config_alloc(&c, NNG_TLS_MODE_SERVER) != 0 ||
+        nng_tls_config_own_cert(c, pem[0], pem[1], NULL) != 0 ||
+        nng_tls_config_ca_chain(c, pem[2], NULL) != 0 ||
+        nng_tls_config_auth_mode(c, NNG_TLS_AUTH_MODE_REQUIRED) != 0)
+        die("--tls: the files are not a certificate, its key and a CA in PEM");
+    for (int i = 0; i < 3; i++)
+        free(pem[i]);
+    return c;
+}
+
 /* Listen for host i; its url into url. */
 static int host_listen(unsigned i, unsigned base, char url[64])
 {
     nng_listener l;
     char want[64];
     int port = 0;
-    snprintf(want, 64, "tcp://127.0.0.1:%u", base == 0 ? 0 : base + i);
+    const char *scheme = srv.tls != NULL ? "tls+tcp" : "tcp";
+    snprintf(want, 64, "%s://127.0.0.1:%u", scheme, base == 0 ? 0 : base + i);
     int rv = nng_rep0_open(&srv.socks[i]);
     if (rv == 0)
         rv = nng_socket_set_size(srv.socks[i], NNG_OPT_RECVMAXSZ, 2 * (size_t)SRTM_MAX_MESSAGE);
     if (rv == 0)
         rv = nng_listener_create(&l, srv.socks[i], want);
+    if (rv == 0 && srv.tls != NULL)
+        rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, srv.tls);
     if (rv == 0)
         rv = nng_listener_start(l, 0);
     if (rv == 0)
         rv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port);
     if (rv == 0)
-        snprintf(url, 64, "tcp://127.0.0.1:%d", port);
+        snprintf(url, 64, "%s://127.0.0.1:%d", scheme, port);
     return rv;
 }
 
@@ -408,6 +443,8 @@ static void start(const options *o)
     if (tsv == NULL)
         die(path);
     srv.t0 = sim_now();
+    if (o->tls_dir != NULL)
+        srv.tls = tls_config(o->tls_dir);
     for (unsigned i = 0; i < o->hosts; i++) {
         sim_knobs k = o->base;
         for (size_t j = 0; j < o->n_knobs; j++)
