@@ -1,0 +1,382 @@
+/*
+ * The HTTP server of the fleet verifier: nng's HTTP server, one callback for every path, a
+ * route table (method, collection, named or not, sub-resource) in front of the operations
+ * of http_api.c. Every request body is bounded twice: nng refuses a Content-Length over
+ * the handler's bound (400) before reading it, the route's own bound is checked after
+ * (413). Operations run under v->mu, the one lock of the one store connection.
+ * TLS would be nng's https:// scheme with nng_http_server_set_tls; the listener here is
+ * plain http and meant for a loopback or otherwise protected address.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+
+#include "http_int.h"
+
+typedef struct route {
+    const char *method;
+    const char *coll; /* "hosts", "policies", "stale" */
+    bool named;
+    const char *sub; /* NULL, "history", "ear" */
+    size_t body_max;
+    vh_op op;
+} route;
+
+static const route routes[] = {
+    {.method = "GET", .coll = "hosts", .op = vh_op_hosts_list},
+    {.method = "POST", .coll = "hosts", .body_max = VH_HOST_BODY_MAX, .op = vh_op_host_add},
+    {.method = "GET", .coll = "hosts", .named = true, .op = vh_op_host_get},
+    {.method = "DELETE", .coll = "hosts", .named = true, .op = vh_op_host_del},
+    {.method = "GET", .coll = "hosts", .named = true, .sub = "history", .op = vh_op_history},
+    {.method = "GET", .coll = "hosts", .named = true, .sub = "ear", .op = vh_op_ear},
+    {.method = "GET", .coll = "policies", .op = vh_op_policy_list},
+    {.method = "GET", .coll = "policies", .named = true, .op = vh_op_policy_get},
+    {.method = "PUT", .coll = "policies", .named = true, .body_max = VS_POLICY_MAX,
+     .op = vh_op_policy_put},
+    {.method = "GET", .coll = "stale", .op = vh_op_stale},
+};
+
+/* The nng handlers: path, tree or exact, nng's body bound. */
+static const struct {
+    const char *path;
+    bool tree;
+    size_t body_max;
+} mounts[] = {
+    {"/", false, 1},
+    {"/metrics", false, 1},
+    {"/api/stale", false, 1},
+    {"/api/hosts", true, 1u << 20},
+    {"/api/policies", true, VS_POLICY_MAX},
+};
+
+static const struct {
+    uint16_t code;
+    const char *body;
+} error_pages[] = {
+    {400, "{\"error\": \"bad request (or a body over the size bound)\"}"},
+    {404, "{\"error\": \"not found\"}"},
+    {405, "{\"error\": \"method not allowed\"}"},
+    {500, "{\"error\": \"internal error\"}"},
+};
+
+int vh_fail(vreq *r, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof(r->err), fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+int vh_store_fail(vreq *r, srtm_err err)
+{
+    const char *msg = store_errmsg(r->v->store);
+    switch (err) {
+    case SRTM_E_NO_COMPONENT:
+        return vh_fail(r, 404, "%s", msg);
+    case SRTM_E_EXISTS:
+        return vh_fail(r, 409, "%s", msg);
+    case SRTM_E_INVALID:
+    case SRTM_E_TOO_BIG:
+        return vh_fail(r, 400, "%s", msg);
+    default:
+        r->v->db_errors++;
+        fprintf(stderr, "srtm-verifierd: http: database error: %s\n", msg);
+        return vh_fail(r, 500, "database error");
+    }
+}
+
+static int hexval(int c)
+{
+    return isdigit(c) ? c - '0' : isxdigit(c) ? tolower(c) - 'a' + 10 : -1;
+}
+
+bool vh_decode(const char *src, size_t len, char *dst, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)src[i];
+        if (c == '%') {
+            int hi = i + 2 < len ? hexval((unsigned char)src[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval((unsigned char)src[i + 2]) : -1;
+            if (lo < 0)
+                return false;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == 0 || o + 1 >= cap)
+            return false;
+        dst[o++] = (char)c;
+    }
+    dst[o] = '\0';
+    return true;
+}
+
+bool vh_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > VS_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return false;
+    return true;
+}
+
+bool vh_param(const char *query, const char *key, char *buf, size_t cap, bool *bad)
+{
+    size_t klen = strlen(key);
+    for (const char *p = query; p != NULL && *p != '\0';) {
+        const char *end = strchr(p, '&');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            if (!vh_decode(p + klen + 1, len - klen - 1, buf, cap))
+                *bad = true;
+            return !*bad;
+        }
+        p = end != NULL ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* Split "/api/COLL[/NAME[/SUB]]" (no query); false when the shape is not that. */
+static bool split_path(const char *path, char *coll, size_t ccap, char *name, size_t ncap,
+                       char *sub, size_t scap, bool *bad_name)
+{
+    if (strncmp(path, "/api/", 5) != 0)
+        return false;
+    const char *p = path + 5, *s1 = strchr(p, '/');
+    size_t clen = s1 != NULL ? (size_t)(s1 - p) : strlen(p);
+    if (clen == 0 || clen >= ccap)
+        return false;
+    memcpy(coll, p, clen);
+    coll[clen] = '\0';
+    name[0] = sub[0] = '\0';
+    if (s1 == NULL)
+        return true;
+    const char *n = s1 + 1, *s2 = strchr(n, '/');
+    size_t nlen = s2 != NULL ? (size_t)(s2 - n) : strlen(n);
+    if (!vh_decode(n, nlen, name, ncap) || !vh_name_ok(name))
+        *bad_name = true;
+    if (s2 == NULL)
+        return true;
+    size_t slen = strlen(s2 + 1);
+    if (slen == 0 || slen >= scap || strchr(s2 + 1, '/') != NULL)
+        return false;
+    memcpy(sub, s2 + 1, slen + 1);
+    return true;
+}
+
+/* The route for method and path, or the status why none. */
+static int find_route(const char *method, const char *path, vreq *r, const route **out)
+{
+    char coll[16], sub[16];
+    bool bad_name = false, path_known = false;
+    if (!split_path(path, coll, sizeof(coll), r->name, sizeof(r->name), sub, sizeof(sub),
+                    &bad_name))
+        return vh_fail(r, 404, "no such resource");
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const route *rt = &routes[i];
+        if (strcmp(rt->coll, coll) != 0 || rt->named != (r->name[0] != '\0' || bad_name) ||
+            strcmp(rt->sub != NULL ? rt->sub : "", sub) != 0)
+            continue;
+        path_known = true;
+        if (strcmp(rt->method, method) == 0) {
+            *out = rt;
+            return bad_name ? vh_fail(r, 400, "bad name in the path") : 200;
+        }
+    }
+    return path_known ? vh_fail(r, 405, "method not allowed") : vh_fail(r, 404, "no such resource");
+}
+
+static int run_api(vreq *r, const char *method, const char *path)
+{
+    const route *rt = NULL;
+    int status = find_route(method, path, r, &rt);
+    if (status != 200)
+        return status;
+    if (r->body_len > rt->body_max)
+        return rt->body_max == 0 ? vh_fail(r, 400, "this request takes no body")
+                                 : vh_fail(r, 413, "body over %zu bytes", rt->body_max);
+    pthread_mutex_lock(&r->v->mu);
+    status = rt->op(r);
+    pthread_mutex_unlock(&r->v->mu);
+    return status;
+}
+
+static int run(vreq *r, const char *method, const char *path)
+{
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (strcmp(path, "/") == 0 || strcmp(path, "/metrics") == 0) {
+        if (!get)
+            return vh_fail(r, 405, "method not allowed");
+        if (r->body_len > 0)
+            return vh_fail(r, 400, "this request takes no body");
+        if (path[1] != '\0') {
+            pthread_mutex_lock(&r->v->mu);
+            int status = vh_op_metrics(r);
+            pthread_mutex_unlock(&r->v->mu);
+            return status;
+        }
+        r->text = strdup(vh_page_html);
+        r->text_len = r->text != NULL ? strlen(r->text) : 0;
+        r->ctype = "text/html; charset=utf-8";
+        return r->text != NULL ? 200 : vh_fail(r, 500, "out of memory");
+    }
+    return run_api(r, strcmp(method, "HEAD") == 0 ? "GET" : method, path);
+}
+
+/* The answer of a finished request: r's JSON or text, or {"error": r->err}. */
+static nng_http_res *answer(vreq *r, int status)
+{
+    nng_http_res *res = NULL;
+    const char *text = r->text, *ctype = r->ctype;
+    size_t len = r->text_len;
+    if (status >= 400 || (r->json == NULL && r->text == NULL && status != 204)) {
+        json_object_put(r->json);
+        r->json = json_object_new_object();
+        if (r->json != NULL)
+            json_object_object_add(r->json, "error", json_object_new_string(r->err));
+    }
+    if (r->json != NULL) {
+        text = json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN);
+        len = text != NULL ? strlen(text) : 0;
+        ctype = "application/json";
+        if (text == NULL)
+            return NULL;
+    }
+    if (nng_http_res_alloc(&res) != 0)
+        return NULL;
+    if (nng_http_res_set_status(res, (uint16_t)status) != 0 ||
+        (ctype != NULL && nng_http_res_set_header(res, "Content-Type", ctype) != 0) ||
+        nng_http_res_set_header(res, "Cache-Control", "no-store") != 0 ||
+        nng_http_res_set_header(res, "X-Content-Type-Options", "nosniff") != 0 ||
+        (text != NULL && nng_http_res_copy_data(res, text, len) != 0)) {
+        nng_http_res_free(res);
+        return NULL;
+    }
+    return res;
+}
+
+static void on_request(nng_aio *aio)
+{
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    nng_http_handler *h = nng_aio_get_input(aio, 1);
+    vreq r = {.v = nng_http_handler_get_data(h), .now = (int64_t)time(NULL)};
+    void *body = NULL;
+    nng_http_req_get_data(req, &body, &r.body_len);
+    r.body = body;
+    const char *uri = nng_http_req_get_uri(req);
+    char path[2048];
+    size_t plen = strcspn(uri, "?");
+    int status;
+    if (plen >= sizeof(path)) {
+        status = vh_fail(&r, 400, "uri too long");
+    } else {
+        memcpy(path, uri, plen);
+        path[plen] = '\0';
+        r.query = uri[plen] == '?' ? uri + plen + 1 : "";
+        status = run(&r, nng_http_req_get_method(req), path);
+    }
+    nng_http_res *res = answer(&r, status);
+    json_object_put(r.json);
+    free(r.text);
+    if (res == NULL) {
+        nng_aio_finish(aio, NNG_ENOMEM);
+        return;
+    }
+    nng_aio_set_output(aio, 0, res);
+    nng_aio_finish(aio, 0);
+}
+
+static srtm_err mount(vhttp *v, nng_http_server *srv)
+{
+    for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+        nng_http_handler *h = NULL;
+        if (nng_http_handler_alloc(&h, mounts[i].path, on_request) != 0)
+            return SRTM_E_NO_MEMORY;
+        if (nng_http_handler_set_method(h, NULL) != 0 ||
+            (mounts[i].tree && nng_http_handler_set_tree(h) != 0) ||
+            nng_http_handler_collect_body(h, true, mounts[i].body_max) != 0 ||
+            nng_http_handler_set_data(h, v, NULL) != 0 ||
+            nng_http_server_add_handler(srv, h) != 0) {
+            nng_http_handler_free(h);
+            return SRTM_E_TRANSPORT;
+        }
+    }
+    for (size_t i = 0; i < sizeof(error_pages) / sizeof(error_pages[0]); i++)
+        if (nng_http_server_set_error_page(srv, error_pages[i].code, error_pages[i].body) != 0)
+            return SRTM_E_NO_MEMORY;
+    return SRTM_OK;
+}
+
+static srtm_err serve(vhttp *v, const char *listen_url)
+{
+    nng_url *url = NULL;
+    nng_http_server *srv = NULL;
+    if (strncmp(listen_url, "http://", 7) != 0 || nng_url_parse(&url, listen_url) != 0)
+        return SRTM_E_INVALID;
+    int rv = nng_http_server_hold(&srv, url);
+    nng_url_free(url);
+    if (rv != 0)
+        return SRTM_E_TRANSPORT;
+    v->srv = srv;
+    srtm_err err = mount(v, srv);
+    if (err == SRTM_OK && nng_http_server_start(srv) != 0)
+        err = SRTM_E_TRANSPORT;
+    v->started = err == SRTM_OK;
+    return err;
+}
+
+srtm_err vhttp_start(const vhttp_config *cfg, vhttp **out)
+{
+    if (cfg == NULL || out == NULL || cfg->listen_url == NULL || cfg->store_url == NULL ||
+        cfg->node == NULL || strlen(cfg->node) > VS_NODE_MAX)
+        return SRTM_E_INVALID;
+    vhttp *v = calloc(1, sizeof(*v));
+    if (v == NULL)
+        return SRTM_E_NO_MEMORY;
+    pthread_mutex_init(&v->mu, NULL);
+    snprintf(v->node, sizeof(v->node), "%s", cfg->node);
+    v->metrics_text = cfg->metrics_text;
+    v->metrics_ctx = cfg->metrics_ctx;
+    char msg[256] = "";
+    srtm_err err = store_open(cfg->store_url, &v->store, msg, sizeof(msg));
+    if (err != SRTM_OK) {
+        fprintf(stderr, "srtm-verifierd: http: store: %s\n", msg);
+        err = SRTM_E_IO;
+    }
+    if (err == SRTM_OK)
+        err = serve(v, cfg->listen_url);
+    if (err != SRTM_OK) {
+        vhttp_stop(v);
+        return err;
+    }
+    *out = v;
+    return SRTM_OK;
+}
+
+void vhttp_stop(vhttp *v)
+{
+    if (v == NULL)
+        return;
+    if (v->srv != NULL) {
+        /* nng_http_server_stop closes every connection; an operation in flight finishes
+         * under the lock taken below before the store closes. */
+        if (v->started)
+            nng_http_server_stop(v->srv);
+        nng_http_server_release(v->srv);
+    }
+    pthread_mutex_lock(&v->mu);
+    store_close(v->store);
+    v->store = NULL;
+    pthread_mutex_unlock(&v->mu);
+    pthread_mutex_destroy(&v->mu);
+    free(v);
+}
