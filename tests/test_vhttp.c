@@ -554,7 +554,6 @@ Test(vhttp, the_page_shows_the_fleet_and_markup_as_text, .timeout = 240)
 {
     char *dom = browser_dom();
     cr_assert(strstr(dom, "<title>srtm fleet</title>") != NULL, "title changed: %.2000s", dom);
-    cr_assert(strstr(dom, "pwned") == NULL || strstr(dom, "<title>srtm fleet</title>") != NULL);
     cr_assert(strstr(dom, "4 hosts") != NULL, "the script did not finish: %.3000s", dom);
     cr_assert(strstr(dom, "<td class=\"name\">alpha</td>") != NULL, "%.3000s", dom);
     cr_assert(strstr(dom, "<td class=\"name\">beta</td>") != NULL);
