@@ -550,7 +550,7 @@ static char *browser_dom(void)
     return out;
 }
 
-Test(vhttp, the_page_shows_the_fleet_and_markup_as_text, .timeout = 240)
+Test(vhttp, the_page_shows_the_fleet_and_markup_as_text)
 {
     char *dom = browser_dom();
     cr_assert(strstr(dom, "<title>srtm fleet</title>") != NULL, "title changed: %.2000s", dom);

@@ -173,6 +173,15 @@ static bool split_path(const char *path, char *coll, size_t ccap, char *name, si
     return true;
 }
 
+/* Run op under the store lock; a module being stopped (store closed) answers 500. */
+static int locked(vreq *r, vh_op op)
+{
+    pthread_mutex_lock(&r->v->mu);
+    int status = r->v->store != NULL ? op(r) : vh_fail(r, 500, "shutting down");
+    pthread_mutex_unlock(&r->v->mu);
+    return status;
+}
+
 /* The route for method and path, or the status why none. */
 static int find_route(const char *method, const char *path, vreq *r, const route **out)
 {
@@ -204,10 +213,7 @@ static int run_api(vreq *r, const char *method, const char *path)
     if (r->body_len > rt->body_max)
         return rt->body_max == 0 ? vh_fail(r, 400, "this request takes no body")
                                  : vh_fail(r, 413, "body over %zu bytes", rt->body_max);
-    pthread_mutex_lock(&r->v->mu);
-    status = rt->op(r);
-    pthread_mutex_unlock(&r->v->mu);
-    return status;
+    return locked(r, rt->op);
 }
 
 static int run(vreq *r, const char *method, const char *path)
@@ -218,12 +224,8 @@ static int run(vreq *r, const char *method, const char *path)
             return vh_fail(r, 405, "method not allowed");
         if (r->body_len > 0)
             return vh_fail(r, 400, "this request takes no body");
-        if (path[1] != '\0') {
-            pthread_mutex_lock(&r->v->mu);
-            int status = vh_op_metrics(r);
-            pthread_mutex_unlock(&r->v->mu);
-            return status;
-        }
+        if (path[1] != '\0')
+            return locked(r, vh_op_metrics);
         r->text = strdup(vh_page_html);
         r->text_len = r->text != NULL ? strlen(r->text) : 0;
         r->ctype = "text/html; charset=utf-8";
@@ -295,6 +297,18 @@ static void on_request(nng_aio *aio)
     nng_aio_finish(aio, 0);
 }
 
+/* v lives until its last holder lets go: vhttp_stop and every nng handler (nng runs a
+ * handler's callback while holding the handler, and frees handlers after the server, maybe
+ * later, on its own thread), so a callback in flight never sees v freed. */
+static void unref(void *arg)
+{
+    vhttp *v = arg;
+    if (__atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    pthread_mutex_destroy(&v->mu);
+    free(v);
+}
+
 static srtm_err mount(vhttp *v, nng_http_server *srv)
 {
     for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
@@ -303,10 +317,18 @@ static srtm_err mount(vhttp *v, nng_http_server *srv)
             return SRTM_E_NO_MEMORY;
         if (nng_http_handler_set_method(h, NULL) != 0 ||
             (mounts[i].tree && nng_http_handler_set_tree(h) != 0) ||
-            nng_http_handler_collect_body(h, true, mounts[i].body_max) != 0 ||
-            nng_http_handler_set_data(h, v, NULL) != 0 ||
-            nng_http_server_add_handler(srv, h) != 0) {
+            nng_http_handler_collect_body(h, true, mounts[i].body_max) != 0) {
             nng_http_handler_free(h);
+            return SRTM_E_TRANSPORT;
+        }
+        __atomic_add_fetch(&v->refs, 1, __ATOMIC_ACQ_REL);
+        if (nng_http_handler_set_data(h, v, unref) != 0) {
+            unref(v);
+            nng_http_handler_free(h);
+            return SRTM_E_TRANSPORT;
+        }
+        if (nng_http_server_add_handler(srv, h) != 0) {
+            nng_http_handler_free(h); /* drops its hold on v */
             return SRTM_E_TRANSPORT;
         }
     }
@@ -343,6 +365,7 @@ srtm_err vhttp_start(const vhttp_config *cfg, vhttp **out)
     if (v == NULL)
         return SRTM_E_NO_MEMORY;
     pthread_mutex_init(&v->mu, NULL);
+    v->refs = 1;
     snprintf(v->node, sizeof(v->node), "%s", cfg->node);
     v->metrics_text = cfg->metrics_text;
     v->metrics_ctx = cfg->metrics_ctx;
@@ -367,16 +390,14 @@ void vhttp_stop(vhttp *v)
     if (v == NULL)
         return;
     if (v->srv != NULL) {
-        /* nng_http_server_stop closes every connection; an operation in flight finishes
-         * under the lock taken below before the store closes. */
         if (v->started)
-            nng_http_server_stop(v->srv);
+            nng_http_server_stop(v->srv); /* closes every connection */
         nng_http_server_release(v->srv);
     }
+    /* A callback still in flight waits here, then finds the store closed. */
     pthread_mutex_lock(&v->mu);
     store_close(v->store);
     v->store = NULL;
     pthread_mutex_unlock(&v->mu);
-    pthread_mutex_destroy(&v->mu);
-    free(v);
+    unref(v);
 }

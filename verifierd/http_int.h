@@ -23,6 +23,7 @@
 struct vhttp {
     void *srv; /* nng_http_server */
     bool started;
+    int refs; /* holders of v: vhttp_stop's caller and each nng handler (atomic) */
     /* One store connection; mu covers every call on it and db_errors. */
     pthread_mutex_t mu;
     vstore *store;
