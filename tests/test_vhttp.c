@@ -530,6 +530,24 @@ Test(vhttp, a_database_error_is_a_500_and_counted)
     reply_free(&r);
 }
 
+Test(vhttp, the_page_runs_only_its_own_script)
+{
+    reply r = http("GET", "/", NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.head, "Content-Type: text/html") != NULL);
+    char *csp = strstr(r.head, "Content-Security-Policy: ");
+    cr_assert_not_null(csp, "%s", r.head);
+    char *end = strstr(csp, "\r\n");
+    *end = '\0';
+    cr_assert(strstr(csp, "default-src 'none'") != NULL, "%s", csp);
+    cr_assert(strstr(csp, "script-src 'sha256-") != NULL, "%s", csp);
+    cr_assert(strstr(csp, "script-src 'unsafe-inline'") == NULL, "%s", csp);
+    *end = '\r';
+    /* Nothing from the store is in the page itself: it is fetched and set as text. */
+    cr_assert(strstr(r.body, "alpha") == NULL);
+    reply_free(&r);
+}
+
 /* The page as a headless chromium renders it after its script ran; malloc'd. */
 static char *browser_dom(void)
 {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 
@@ -229,6 +230,7 @@ static int run(vreq *r, const char *method, const char *path)
         r->text = strdup(vh_page_html);
         r->text_len = r->text != NULL ? strlen(r->text) : 0;
         r->ctype = "text/html; charset=utf-8";
+        r->csp = r->v->csp;
         return r->text != NULL ? 200 : vh_fail(r, 500, "out of memory");
     }
     return run_api(r, strcmp(method, "HEAD") == 0 ? "GET" : method, path);
@@ -259,6 +261,7 @@ static nng_http_res *answer(vreq *r, int status)
         (ctype != NULL && nng_http_res_set_header(res, "Content-Type", ctype) != 0) ||
         nng_http_res_set_header(res, "Cache-Control", "no-store") != 0 ||
         nng_http_res_set_header(res, "X-Content-Type-Options", "nosniff") != 0 ||
+        (r->csp != NULL && nng_http_res_set_header(res, "Content-Security-Policy", r->csp) != 0) ||
         (text != NULL && nng_http_res_copy_data(res, text, len) != 0)) {
         nng_http_res_free(res);
         return NULL;
@@ -338,6 +341,23 @@ static srtm_err mount(vhttp *v, nng_http_server *srv)
     return SRTM_OK;
 }
 
+/* The page may run its own script (allowed by its SHA-256) and fetch from this server,
+ * nothing else: no other script, inline handler, frame or outside resource. */
+static srtm_err page_csp(vhttp *v)
+{
+    unsigned char md[EVP_MAX_MD_SIZE], b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+    unsigned int len = 0;
+    if (EVP_Digest(vh_page_script, strlen(vh_page_script), md, &len, EVP_sha256(), NULL) != 1)
+        return SRTM_E_CRYPTO;
+    EVP_EncodeBlock(b64, md, (int)len);
+    int n = snprintf(v->csp, sizeof(v->csp),
+                     "default-src 'none'; script-src 'sha256-%s'; style-src 'unsafe-inline'; "
+                     "connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                     "frame-ancestors 'none'",
+                     b64);
+    return n > 0 && (size_t)n < sizeof(v->csp) ? SRTM_OK : SRTM_E_TOO_BIG;
+}
+
 static srtm_err serve(vhttp *v, const char *listen_url)
 {
     nng_url *url = NULL;
@@ -375,6 +395,8 @@ srtm_err vhttp_start(const vhttp_config *cfg, vhttp **out)
         fprintf(stderr, "srtm-verifierd: http: store: %s\n", msg);
         err = SRTM_E_IO;
     }
+    if (err == SRTM_OK)
+        err = page_csp(v);
     if (err == SRTM_OK)
         err = serve(v, cfg->listen_url);
     if (err != SRTM_OK) {

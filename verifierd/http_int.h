@@ -29,6 +29,7 @@ struct vhttp {
     vstore *store;
     uint64_t db_errors;
     char node[VS_NODE_MAX + 1];
+    char csp[256]; /* the page's Content-Security-Policy */
     int (*metrics_text)(void *ctx, char *buf, size_t cap, size_t *len);
     void *metrics_ctx;
 };
@@ -45,6 +46,7 @@ typedef struct vreq {
     char *text;
     size_t text_len;
     const char *ctype;
+    const char *csp; /* a Content-Security-Policy to send, or NULL */
     char err[512];
 } vreq;
 
@@ -76,5 +78,6 @@ int vh_op_stale(vreq *r);
 int vh_op_metrics(vreq *r);
 
 extern const char vh_page_html[];
+extern const char vh_page_script[];
 
 #endif
