@@ -622,3 +622,68 @@ Test(vhttp, the_test_server_serves_until_sigterm)
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
+
+/* srtm-fleet with args against the fixture's server; its exit status, stdout and stderr. */
+static int fleet(const char *const *args, char *out, size_t out_size, char *err, size_t err_size)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", F.port);
+    const char *argv[16] = {test_binary("SRTM_FLEET"), "-u", url};
+    size_t n = 3;
+    for (; args[n - 3] != NULL && n < 15; n++)
+        argv[n] = args[n - 3];
+    argv[n] = NULL;
+    return test_run(argv, out, out_size, err, err_size);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fputs(text, f) >= 0, 1);
+    cr_assert_eq(fclose(f), 0);
+}
+
+Test(vhttp, srtm_fleet_drives_the_api)
+{
+    char pol[300], aik[300], out[8192], err[1024];
+    snprintf(pol, sizeof pol, "%s/policy.json", F.dir);
+    snprintf(aik, sizeof aik, "%s/aik.pem", F.dir);
+    write_text(pol, POLICY);
+    write_text(aik, AIK);
+    const char *put[] = {"put-policy", "fourth", pol, NULL};
+    cr_assert_eq(fleet(put, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "\"name\":\"fourth\"") != NULL, "%s", out);
+    const char *add[] = {"add", "web 1/a", "tcp://10.0.0.7:4711", aik, "fourth", "45", NULL};
+    cr_assert_eq(fleet(add, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(fleet(add, out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "409") != NULL, "%s", err);
+    const char *get[] = {"host", "web 1/a", NULL};
+    cr_assert_eq(fleet(get, out, sizeof out, err, sizeof err), 0, "%s", err);
+    json_object *o = json_tokener_parse(out);
+    cr_assert_not_null(o, "%s", out);
+    cr_assert_str_eq(str_at(o, "name"), "web 1/a");
+    cr_assert_eq(json_object_get_int64(at(o, "interval_s")), 45);
+    json_object_put(o);
+    const char *list[] = {"hosts", "beta", "1", NULL};
+    cr_assert_eq(fleet(list, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "\"name\":\"gamma\"") != NULL && strstr(out, "alpha") == NULL, "%s", out);
+    const char *hist[] = {"history", "beta", "1", "1", NULL};
+    cr_assert_eq(fleet(hist, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "old reason") != NULL, "%s", out);
+    const char *rm[] = {"remove", "web 1/a", NULL};
+    cr_assert_eq(fleet(rm, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(fleet(get, out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "404") != NULL, "%s", err);
+    const char *bad_policy[] = {"put-policy", "x", "/nonexistent/policy.json", NULL};
+    cr_assert_eq(fleet(bad_policy, out, sizeof out, err, sizeof err), 3);
+    const char *usage[] = {"host", NULL};
+    cr_assert_eq(fleet(usage, out, sizeof out, err, sizeof err), 2);
+    const char *unknown[] = {"frobnicate", NULL};
+    cr_assert_eq(fleet(unknown, out, sizeof out, err, sizeof err), 2);
+    /* Nothing listening: 3. */
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", test_free_port());
+    const char *argv[] = {test_binary("SRTM_FLEET"), "-u", url, "stale", NULL};
+    cr_assert_eq(test_run(argv, out, sizeof out, err, sizeof err), 3, "%s", err);
+}

@@ -249,7 +249,7 @@ static nng_http_res *answer(vreq *r, int status)
             json_object_object_add(r->json, "error", json_object_new_string(r->err));
     }
     if (r->json != NULL) {
-        text = json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN);
+        text = json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         len = text != NULL ? strlen(text) : 0;
         ctype = "application/json";
         if (text == NULL)
