@@ -334,6 +334,9 @@ Test(vhttp, bad_hosts_are_refused_without_a_change)
         {"{\"name\":", "JSON"},
         {"[1]", "JSON"},
         {HOST_JSON("e", "base", "30") " x", "JSON"},
+        {"{\"name\":\"e\",\"name\":\"f\",\"address\":\"a\",\"aik_pem\":\"" AIK_JSON
+         "\",\"policy\":\"base\",\"interval_s\":3}",
+         "twice"},
         {"{\"name\":\"e\",\"address\":\"a\",\"policy\":\"base\",\"interval_s\":3}", "aik_pem"},
         {HOST_JSON("e", "nopolicy", "30"), "no policy named"},
         {HOST_JSON("e", "base", "0"), "interval_s"},

@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 
 #include "http_int.h"
+#include "json_strict.h"
 
 #define EAR_PROFILE "tag:github.com,2023:veraison/ear"
 
@@ -262,12 +263,16 @@ int vh_op_ear(vreq *r)
     return err != SRTM_OK ? vh_store_fail(r, err) : 200;
 }
 
-/* Parse body as one JSON object, all of it; NULL (400 written) otherwise. */
+/* Parse body as one JSON object, all of it, in the strict grammar the policy parser uses
+ * (no duplicate keys, NaN, NUL or comments: json_strict.h); NULL (400 written) otherwise. */
 static json_object *body_object(vreq *r)
 {
-    json_tokener *tok = json_tokener_new();
+    char msg[200] = "";
+    if (r->body_len == 0 || json_strict_check(r->body, r->body_len, 64, msg, sizeof(msg)) != SRTM_OK)
+        return vh_fail(r, 400, "the body is not one JSON object: %s", msg), NULL;
+    json_tokener *tok = json_tokener_new_ex(64);
     json_object *o = NULL;
-    if (tok != NULL && r->body_len > 0 && r->body_len <= VS_POLICY_MAX) {
+    if (tok != NULL && r->body_len <= VS_POLICY_MAX) {
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
         o = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
         if (json_tokener_get_error(tok) != json_tokener_success ||
