@@ -1,11 +1,8 @@
 /*
- * The HTTP server of the fleet verifier: nng's HTTP server, one callback for every path, a
- * route table (method, collection, named or not, sub-resource) in front of the operations
- * of http_api.c. Every request body is bounded twice: nng refuses a Content-Length over
- * the handler's bound (400) before reading it, the route's own bound is checked after
- * (413). Operations run under v->mu, the one lock of the one store connection.
- * TLS would be nng's https:// scheme with nng_http_server_set_tls; the listener here is
- * plain http and meant for a loopback or otherwise protected address.
+ * The requests of the fleet verifier's HTTP API: a route table (method, collection, named
+ * or not, sub-resource) in front of the operations of http_api.c, the status page and the
+ * metrics. http_conn.c reads requests off the connections and calls vh_handle. Operations
+ * run under v->mu, the one lock of the one store connection.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -15,8 +12,6 @@
 #include <time.h>
 
 #include <openssl/evp.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
 
 #include "http_int.h"
 
@@ -41,29 +36,6 @@ static const route routes[] = {
     {.method = "PUT", .coll = "policies", .named = true, .body_max = VS_POLICY_MAX,
      .op = vh_op_policy_put},
     {.method = "GET", .coll = "stale", .op = vh_op_stale},
-};
-
-/* The nng handlers: path, tree or exact, nng's body bound. */
-static const struct {
-    const char *path;
-    bool tree;
-    size_t body_max;
-} mounts[] = {
-    {"/", false, 1},
-    {"/metrics", false, 1},
-    {"/api/stale", false, 1},
-    {"/api/hosts", true, 1u << 20},
-    {"/api/policies", true, VS_POLICY_MAX},
-};
-
-static const struct {
-    uint16_t code;
-    const char *body;
-} error_pages[] = {
-    {400, "{\"error\": \"bad request (or a body over the size bound)\"}"},
-    {404, "{\"error\": \"not found\"}"},
-    {405, "{\"error\": \"method not allowed\"}"},
-    {500, "{\"error\": \"internal error\"}"},
 };
 
 int vh_fail(vreq *r, int status, const char *fmt, ...)
@@ -237,11 +209,13 @@ static int run(vreq *r, const char *method, const char *path)
 }
 
 /* The answer of a finished request: r's JSON or text, or {"error": r->err}. */
-static nng_http_res *answer(vreq *r, int status)
+static bool answer(vreq *r, int status, vh_answer *a)
 {
-    nng_http_res *res = NULL;
-    const char *text = r->text, *ctype = r->ctype;
+    const char *text = r->text;
     size_t len = r->text_len;
+    a->status = status;
+    a->ctype = r->ctype;
+    a->csp = r->csp;
     if (status >= 400 || (r->json == NULL && r->text == NULL && status != 204)) {
         json_object_put(r->json);
         r->json = json_object_new_object();
@@ -249,96 +223,52 @@ static nng_http_res *answer(vreq *r, int status)
             json_object_object_add(r->json, "error", json_object_new_string(r->err));
     }
     if (r->json != NULL) {
-        text = json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        text = json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
         len = text != NULL ? strlen(text) : 0;
-        ctype = "application/json";
+        a->ctype = "application/json";
         if (text == NULL)
-            return NULL;
+            return false;
     }
-    if (nng_http_res_alloc(&res) != 0)
-        return NULL;
-    if (nng_http_res_set_status(res, (uint16_t)status) != 0 ||
-        (ctype != NULL && nng_http_res_set_header(res, "Content-Type", ctype) != 0) ||
-        nng_http_res_set_header(res, "Cache-Control", "no-store") != 0 ||
-        nng_http_res_set_header(res, "X-Content-Type-Options", "nosniff") != 0 ||
-        (r->csp != NULL && nng_http_res_set_header(res, "Content-Security-Policy", r->csp) != 0) ||
-        (text != NULL && nng_http_res_copy_data(res, text, len) != 0)) {
-        nng_http_res_free(res);
-        return NULL;
-    }
-    return res;
+    a->body = len > 0 ? malloc(len) : NULL;
+    if (len > 0 && a->body == NULL)
+        return false;
+    if (len > 0)
+        memcpy(a->body, text, len);
+    a->len = len;
+    return true;
 }
 
-static void on_request(nng_aio *aio)
+size_t vh_body_max(const char *method, const char *path)
 {
-    nng_http_req *req = nng_aio_get_input(aio, 0);
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    vreq r = {.v = nng_http_handler_get_data(h), .now = (int64_t)time(NULL)};
-    void *body = NULL;
-    nng_http_req_get_data(req, &body, &r.body_len);
-    r.body = body;
-    const char *uri = nng_http_req_get_uri(req);
-    char path[2048];
-    size_t plen = strcspn(uri, "?");
+    vreq scratch = {0};
+    const route *rt = NULL;
+    if (strcmp(path, "/") == 0 || strcmp(path, "/metrics") == 0)
+        return 0;
+    (void)find_route(method, path, &scratch, &rt); /* a bad name still names a route */
+    return rt != NULL ? rt->body_max : 0;
+}
+
+bool vh_handle(vhttp *v, const char *method, const char *target, const char *body,
+               size_t body_len, vh_answer *a)
+{
+    vreq r = {.v = v, .now = (int64_t)time(NULL), .body = body, .body_len = body_len};
+    char path[VH_TARGET_MAX + 1];
+    size_t plen = strcspn(target, "?");
     int status;
-    if (plen >= sizeof(path)) {
-        status = vh_fail(&r, 400, "uri too long");
+    memset(a, 0, sizeof(*a));
+    if (plen > VH_TARGET_MAX || target[0] != '/') {
+        status = vh_fail(&r, 400, "bad request target");
     } else {
-        memcpy(path, uri, plen);
+        memcpy(path, target, plen);
         path[plen] = '\0';
-        r.query = uri[plen] == '?' ? uri + plen + 1 : "";
-        status = run(&r, nng_http_req_get_method(req), path);
+        r.query = target[plen] == '?' ? target + plen + 1 : "";
+        status = run(&r, method, path);
     }
-    nng_http_res *res = answer(&r, status);
+    bool ok = answer(&r, status, a);
     json_object_put(r.json);
     free(r.text);
-    if (res == NULL) {
-        nng_aio_finish(aio, NNG_ENOMEM);
-        return;
-    }
-    nng_aio_set_output(aio, 0, res);
-    nng_aio_finish(aio, 0);
-}
-
-/* v lives until its last holder lets go: vhttp_stop and every nng handler (nng runs a
- * handler's callback while holding the handler, and frees handlers after the server, maybe
- * later, on its own thread), so a callback in flight never sees v freed. */
-static void unref(void *arg)
-{
-    vhttp *v = arg;
-    if (__atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    pthread_mutex_destroy(&v->mu);
-    free(v);
-}
-
-static srtm_err mount(vhttp *v, nng_http_server *srv)
-{
-    for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
-        nng_http_handler *h = NULL;
-        if (nng_http_handler_alloc(&h, mounts[i].path, on_request) != 0)
-            return SRTM_E_NO_MEMORY;
-        if (nng_http_handler_set_method(h, NULL) != 0 ||
-            (mounts[i].tree && nng_http_handler_set_tree(h) != 0) ||
-            nng_http_handler_collect_body(h, true, mounts[i].body_max) != 0) {
-            nng_http_handler_free(h);
-            return SRTM_E_TRANSPORT;
-        }
-        __atomic_add_fetch(&v->refs, 1, __ATOMIC_ACQ_REL);
-        if (nng_http_handler_set_data(h, v, unref) != 0) {
-            unref(v);
-            nng_http_handler_free(h);
-            return SRTM_E_TRANSPORT;
-        }
-        if (nng_http_server_add_handler(srv, h) != 0) {
-            nng_http_handler_free(h); /* drops its hold on v */
-            return SRTM_E_TRANSPORT;
-        }
-    }
-    for (size_t i = 0; i < sizeof(error_pages) / sizeof(error_pages[0]); i++)
-        if (nng_http_server_set_error_page(srv, error_pages[i].code, error_pages[i].body) != 0)
-            return SRTM_E_NO_MEMORY;
-    return SRTM_OK;
+    return ok;
 }
 
 /* The page may run its own script (allowed by its SHA-256) and fetch from this server,
@@ -358,24 +288,6 @@ static srtm_err page_csp(vhttp *v)
     return n > 0 && (size_t)n < sizeof(v->csp) ? SRTM_OK : SRTM_E_TOO_BIG;
 }
 
-static srtm_err serve(vhttp *v, const char *listen_url)
-{
-    nng_url *url = NULL;
-    nng_http_server *srv = NULL;
-    if (strncmp(listen_url, "http://", 7) != 0 || nng_url_parse(&url, listen_url) != 0)
-        return SRTM_E_INVALID;
-    int rv = nng_http_server_hold(&srv, url);
-    nng_url_free(url);
-    if (rv != 0)
-        return SRTM_E_TRANSPORT;
-    v->srv = srv;
-    srtm_err err = mount(v, srv);
-    if (err == SRTM_OK && nng_http_server_start(srv) != 0)
-        err = SRTM_E_TRANSPORT;
-    v->started = err == SRTM_OK;
-    return err;
-}
-
 srtm_err vhttp_start(const vhttp_config *cfg, vhttp **out)
 {
     if (cfg == NULL || out == NULL || cfg->listen_url == NULL || cfg->store_url == NULL ||
@@ -385,7 +297,6 @@ srtm_err vhttp_start(const vhttp_config *cfg, vhttp **out)
     if (v == NULL)
         return SRTM_E_NO_MEMORY;
     pthread_mutex_init(&v->mu, NULL);
-    v->refs = 1;
     snprintf(v->node, sizeof(v->node), "%s", cfg->node);
     v->metrics_text = cfg->metrics_text;
     v->metrics_ctx = cfg->metrics_ctx;
@@ -398,7 +309,7 @@ srtm_err vhttp_start(const vhttp_config *cfg, vhttp **out)
     if (err == SRTM_OK)
         err = page_csp(v);
     if (err == SRTM_OK)
-        err = serve(v, cfg->listen_url);
+        err = vh_listen(v, cfg->listen_url);
     if (err != SRTM_OK) {
         vhttp_stop(v);
         return err;
@@ -411,15 +322,8 @@ void vhttp_stop(vhttp *v)
 {
     if (v == NULL)
         return;
-    if (v->srv != NULL) {
-        if (v->started)
-            nng_http_server_stop(v->srv); /* closes every connection */
-        nng_http_server_release(v->srv);
-    }
-    /* A callback still in flight waits here, then finds the store closed. */
-    pthread_mutex_lock(&v->mu);
+    vh_unlisten(v); /* every connection's thread has ended */
     store_close(v->store);
-    v->store = NULL;
-    pthread_mutex_unlock(&v->mu);
-    unref(v);
+    pthread_mutex_destroy(&v->mu);
+    free(v);
 }

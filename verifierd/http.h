@@ -1,8 +1,8 @@
 /*
  * The fleet verifier's HTTP API, Prometheus metrics and status page (docs/fleet.md, "HTTP
- * API" and "Metrics"), served with nng's HTTP server over the store (store.h). The module
- * opens its own store connection; requests are answered on nng's threads, one at a time
- * against that connection (a mutex covers every store call).
+ * API" and "Metrics"), served over nng's TCP streams from the store (store.h). The module
+ * opens its own store connection; connections are served on threads of its own, one
+ * request at a time against that connection (a mutex covers every store call).
  */
 #ifndef SRTM_VERIFIERD_HTTP_H
 #define SRTM_VERIFIERD_HTTP_H
@@ -14,7 +14,7 @@
 typedef struct vhttp vhttp;
 
 typedef struct vhttp_config {
-    const char *listen_url; /* http://127.0.0.1:PORT (TLS would be https:// with a TLS config) */
+    const char *listen_url; /* http://127.0.0.1:PORT (TLS: nng tls+tcp with a TLS config) */
     const char *store_url;  /* as store_open takes it */
     const char *node;       /* this verifier node's id, shown on the status page */
     /* Appends the attestation loop's own counters, in Prometheus text, to /metrics: at most
@@ -28,7 +28,8 @@ typedef struct vhttp_config {
  * released with vhttp_stop. SRTM_E_INVALID: a bad config or URL; SRTM_E_IO: the store
  * would not open; SRTM_E_TRANSPORT: the address could not be served. */
 __attribute__((warn_unused_result)) srtm_err vhttp_start(const vhttp_config *cfg, vhttp **out);
-/* Stop serving (requests in flight finish first), close the store, free v. NULL-safe. */
+/* Stop listening, close every connection and wait for their threads (a request in flight
+ * finishes its store call first), close the store, free v. NULL-safe. */
 void vhttp_stop(vhttp *v);
 
 #endif

@@ -20,10 +20,21 @@
 #define VH_HOST_BODY_MAX (64u << 10) /* POST /api/hosts */
 #define VH_SKIP_MAX 1000000000u
 
+#define VH_TARGET_MAX 8192u          /* request target (path and query) */
+#define VH_CONN_MAX 32u              /* connections served at once; more are closed */
+
 struct vhttp {
-    void *srv; /* nng_http_server */
-    bool started;
-    int refs; /* holders of v: vhttp_stop's caller and each nng handler (atomic) */
+    /* http_conn.c: the listener, its accepting thread and the connections being served.
+     * conn_mu covers conns[], n_conns and stopping; a connection's thread removes its
+     * stream from conns[] before freeing it, so vh_unlisten may close any stream listed. */
+    void *listener; /* nng_stream_listener */
+    pthread_t acceptor;
+    bool accepting;
+    pthread_mutex_t conn_mu;
+    pthread_cond_t conn_cv;
+    void *conns[VH_CONN_MAX]; /* nng_stream */
+    size_t n_conns;
+    bool stopping;
     /* One store connection; mu covers every call on it and db_errors. */
     pthread_mutex_t mu;
     vstore *store;
@@ -49,6 +60,26 @@ typedef struct vreq {
     const char *csp; /* a Content-Security-Policy to send, or NULL */
     char err[512];
 } vreq;
+
+/* One answer: status, type, body (malloc'd, len bytes), and the page's CSP or NULL. */
+typedef struct vh_answer {
+    int status;
+    const char *ctype;
+    const char *csp;
+    char *body;
+    size_t len;
+} vh_answer;
+
+/* Answer one request (method, target as sent: path and query, its body); false when
+ * memory ran out. a->body is the caller's to free. */
+bool vh_handle(vhttp *v, const char *method, const char *target, const char *body,
+               size_t body_len, vh_answer *a);
+/* The most body bytes method and path take (0: none, also for an unknown route). */
+size_t vh_body_max(const char *method, const char *path);
+/* Listen on listen_url (http://HOST:PORT) and serve until vh_unlisten. */
+srtm_err vh_listen(vhttp *v, const char *listen_url);
+/* Stop listening, close every connection, wait for their threads. NULL-safe listener. */
+void vh_unlisten(vhttp *v);
 
 /* An operation runs with v->mu held and returns the HTTP status; on an error status it has
  * written r->err. */
