@@ -3,7 +3,8 @@
  * per connection (at most VH_CONN_MAX at once), one request per connection (every answer
  * says Connection: close). The request is bounded before it is read: a head of at most
  * VH_HEAD_MAX bytes, a Content-Length no larger than the route takes (413, the body left
- * unread), no chunked bodies, every read and write under a time-out.
+ * unread), no chunked bodies, every read and write under a time-out and the whole request
+ * under VH_CONN_TIMEOUT_MS, so a slow client holds a connection's thread for a bounded time.
  *
  * nng's own HTTP server (nng/supplemental/http) is not used: in nng 1.5.2 (Debian 12) it
  * decodes the request path in place and, for a path that ends in a percent escape such as
@@ -26,6 +27,7 @@
 
 #define VH_HEAD_MAX (16u << 10)
 #define VH_IO_TIMEOUT_MS 10000
+#define VH_CONN_TIMEOUT_MS 30000 /* the whole request, read and answered */
 #define VH_DRAIN_MAX (16u << 20)
 
 static const char *reason(int status)
@@ -43,13 +45,22 @@ static const char *reason(int status)
     }
 }
 
+/* The deadline of the connection this thread serves (one thread per connection). */
+static _Thread_local nng_time conn_deadline;
+
+/* One read or write on s with aio, within VH_IO_TIMEOUT_MS and the connection's deadline. */
 static int io(nng_stream *s, nng_aio *aio, bool send, void *buf, size_t len, size_t *done)
 {
     nng_iov iov = {.iov_buf = buf, .iov_len = len};
+    nng_time now = nng_clock(), deadline = conn_deadline;
+    *done = 0;
+    if (now >= deadline)
+        return NNG_ETIMEDOUT;
     int rv = nng_aio_set_iov(aio, 1, &iov);
     if (rv != 0)
         return rv;
-    nng_aio_set_timeout(aio, VH_IO_TIMEOUT_MS);
+    nng_aio_set_timeout(aio, deadline - now < VH_IO_TIMEOUT_MS ? (nng_duration)(deadline - now)
+                                                               : VH_IO_TIMEOUT_MS);
     if (send)
         nng_stream_send(s, aio);
     else
@@ -236,6 +247,7 @@ static void *conn_main(void *arg)
 {
     conn *c = arg;
     nng_aio *aio = NULL;
+    conn_deadline = nng_clock() + VH_CONN_TIMEOUT_MS;
     if (nng_aio_alloc(&aio, NULL, NULL) == 0)
         serve(c->v, c->s, aio);
     nng_aio_free(aio);

@@ -1,7 +1,7 @@
 /*
  * Private to the HTTP module: one request as the operations see it, and the pieces split
- * over http.c (server, routing, answers), http_api.c (the JSON operations) and
- * http_page.c (the status page).
+ * over http.c (routing, answers), http_conn.c (HTTP/1.1 over nng streams),
+ * http_api.c (the JSON operations), http_metrics.c and http_page.c (the status page).
  */
 #ifndef SRTM_VERIFIERD_HTTP_INT_H
 #define SRTM_VERIFIERD_HTTP_INT_H
