@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -179,14 +182,51 @@ static void fleet_down(void)
 
 TestSuite(verifierd, .init = fleet_up, .fini = fleet_down, .timeout = 90);
 
+static char http_url[64]; /* when set, the daemon serves its HTTP API there */
+
 static pid_t daemon_start_args(const char *node, const char *max_inflight, const char *timeout)
 {
     char log[128];
     snprintf(log, sizeof(log), "%s/verifierd-%s.log", dir, node);
     const char *argv[] = {test_binary("SRTM_VERIFIERD"), "--store", url, "--node", node,
                           "--timeout-ms", timeout, "--lease-s", "6", "--workers", "2",
-                          "--max-inflight", max_inflight, NULL};
+                          "--max-inflight", max_inflight, NULL, NULL, NULL};
+    if (http_url[0] != '\0') {
+        argv[13] = "--http";
+        argv[14] = http_url;
+    }
     return spawn(argv, log);
+}
+
+/* GET path from the daemon's HTTP API on port; the body into body (NUL-terminated), the
+ * status code returned (-1: no answer). */
+static int http_get(int port, const char *path, char *body, size_t size)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+                                       "close\r\n\r\n", path);
+    size_t got = 0;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        write(fd, req, (size_t)n) != n) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    static char all[1 << 20];
+    ssize_t r;
+    while (got < sizeof(all) - 1 && (r = read(fd, all + got, sizeof(all) - 1 - got)) > 0)
+        got += (size_t)r;
+    close(fd);
+    all[got] = '\0';
+    int status = -1;
+    if (sscanf(all, "HTTP/1.%*d %d", &status) != 1)
+        return -1;
+    const char *b = strstr(all, "\r\n\r\n");
+    snprintf(body, size, "%s", b != NULL ? b + 4 : "");
+    return status;
 }
 
 static pid_t daemon_start(const char *node)
@@ -250,6 +290,8 @@ static void expect_reason(const fleet_view *f, unsigned i, const char *text)
 
 Test(verifierd, fleet_verdicts)
 {
+    int port = test_free_port();
+    snprintf(http_url, sizeof(http_url), "http://127.0.0.1:%d", port);
     pid_t pid = daemon_start("node-a");
     vstore *s = open_store();
     fleet_view *f = calloc(1, sizeof(*f));
@@ -284,6 +326,20 @@ Test(verifierd, fleet_verdicts)
     cr_assert_eq(store_verdict_history(s, "host-0", 0, hist, 8, &n), SRTM_OK);
     cr_expect_eq(n, 1, "an honest host's history holds one verdict, not %zu", n);
     vs_verdicts_free(hist, n);
+    /* The daemon's HTTP API: the verdicts and reasons as stored, its own counters. */
+    static char body[1 << 20];
+    cr_assert_eq(http_get(port, "/api/hosts/host-2", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "untrusted") != NULL && strstr(body, "does not match the replay"),
+              "%s", body);
+    cr_assert_eq(http_get(port, "/metrics", body, sizeof(body)), 200);
+    unsigned long long trusted = 0, count = 0;
+    const char *t = strstr(body, "srtm_fleet_attempts_total{outcome=\"trusted\"} ");
+    const char *c = strstr(body, "srtm_fleet_attempt_duration_seconds_count ");
+    cr_assert(t != NULL && c != NULL, "%s", body);
+    cr_expect(sscanf(t, "%*s %llu", &trusted) == 1 && trusted >= 3, "%s", t);
+    cr_expect(sscanf(c, "%*s %llu", &count) == 1 && count >= trusted, "%s", c);
+    cr_expect(strstr(body, "srtm_fleet_hosts{verdict=\"untrusted\"} 4") != NULL, "%s", body);
+    http_url[0] = '\0';
     daemon_stop(pid);
     view_read(s, f);
     for (unsigned i = 0; i < HOSTS; i++) {

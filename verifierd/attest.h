@@ -78,4 +78,8 @@ void attest_stop(attest_loop *l);
 /* A snapshot of l's counters into *out; safe from any thread while l runs. */
 void attest_metrics_get(const attest_loop *l, attest_metrics *out);
 
+/* m in Prometheus text (docs/fleet.md, "Metrics"): at most cap bytes into buf, the count
+ * into *len; 0, or -1 when it does not fit. */
+int attest_metrics_text(const attest_metrics *m, char *buf, size_t cap, size_t *len);
+
 #endif

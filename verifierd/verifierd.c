@@ -16,6 +16,7 @@
 
 #include "attest.h"
 #include "common.h"
+#include "http.h"
 
 static const char usage[] =
     "usage: srtm-verifierd --store URL [options]\n"
@@ -28,12 +29,15 @@ static const char usage[] =
     "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
     "                      mutual TLS for hosts at tls+tcp:// addresses: this verifier's\n"
     "                      certificate and key, and the CA of srtmd's certificates (PEM)\n"
+    "  --http URL          serve the HTTP API, metrics and status page on http://HOST:PORT\n"
+    "                      (docs/fleet.md; no authentication: bind it to loopback or a\n"
+    "                      management network)\n"
     "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
     "  --version           show the version\n"
     "  --help              this text\n";
 
 enum { O_STORE = 1, O_NODE, O_INFLIGHT, O_TIMEOUT, O_LEASE, O_WORKERS, O_LOG, O_VER,
-       O_TLS_CERT, O_TLS_KEY, O_TLS_CA };
+       O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_HTTP };
 
 /* The TLS files given on the command line, read once at start. */
 typedef struct tls_files {
@@ -54,7 +58,7 @@ static long number(const char *s, long min, long max, const char *what)
 }
 
 static void parse(int argc, char **argv, attest_config *c, char *node, size_t node_size,
-                  tls_files *tls)
+                  tls_files *tls, const char **http)
 {
     static const struct option longs[] = {
         {"store", required_argument, NULL, O_STORE}, {"node", required_argument, NULL, O_NODE},
@@ -65,6 +69,7 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
         {"tls-cert", required_argument, NULL, O_TLS_CERT},
         {"tls-key", required_argument, NULL, O_TLS_KEY},
         {"tls-ca", required_argument, NULL, O_TLS_CA},
+        {"http", required_argument, NULL, O_HTTP},
         {"log-level", required_argument, NULL, O_LOG}, {"version", no_argument, NULL, O_VER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -102,6 +107,7 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
         case O_TLS_CERT: tls->cert = optarg; break;
         case O_TLS_KEY: tls->key = optarg; break;
         case O_TLS_CA: tls->ca = optarg; break;
+        case O_HTTP: *http = optarg; break;
         case O_VER: printf("srtm-verifierd %s\n", SRTM_VERSION_STRING); exit(0);
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); exit(2);
@@ -125,6 +131,14 @@ static void free_tls(tls_files *tls)
     free(tls->key_pem);
     free(tls->cert_pem);
     free(tls->ca_pem);
+}
+
+/* vhttp's metrics_text: the loop's counters. */
+static int loop_metrics(void *ctx, char *buf, size_t cap, size_t *len)
+{
+    attest_metrics m;
+    attest_metrics_get(ctx, &m);
+    return attest_metrics_text(&m, buf, cap, len);
 }
 
 /* Read the TLS files into tls and c; false with a message. */
@@ -157,7 +171,8 @@ int main(int argc, char **argv)
     attest_config cfg;
     char node[VS_NODE_MAX + 1];
     tls_files tls = {0};
-    parse(argc, argv, &cfg, node, sizeof(node), &tls);
+    const char *http = NULL;
+    parse(argc, argv, &cfg, node, sizeof(node), &tls, &http);
     srtm_log_detect_journal();
     if (!read_tls(&tls, &cfg))
         return 1;
@@ -175,6 +190,17 @@ int main(int argc, char **argv)
         free_tls(&tls);
         return 1;
     }
+    vhttp *api = NULL;
+    vhttp_config hc = {.listen_url = http, .store_url = cfg.store_url, .node = cfg.node,
+                       .metrics_text = loop_metrics, .metrics_ctx = loop};
+    if (http != NULL && vhttp_start(&hc, &api) != SRTM_OK) {
+        srtm_log(SRTM_LOG_ERROR, "cannot serve the HTTP API on %s", http);
+        attest_stop(loop);
+        free_tls(&tls);
+        return 1;
+    }
+    if (api != NULL)
+        srtm_log(SRTM_LOG_INFO, "HTTP API, metrics and status page on %s", http);
     srtm_log(SRTM_LOG_INFO, "node %s attesting the hosts of the store (%u in flight at most, "
                             "%d ms per attempt, %u verification threads)",
              cfg.node, cfg.max_inflight, cfg.timeout_ms, cfg.workers);
@@ -182,6 +208,7 @@ int main(int argc, char **argv)
     while (sigwait(&sigs, &sig) != 0)
         ;
     srtm_log(SRTM_LOG_INFO, "signal %d: shutting down", sig);
+    vhttp_stop(api); /* before the loop its metrics read */
     attest_stop(loop);
     nng_fini();
     free_tls(&tls);
