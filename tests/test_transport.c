@@ -158,7 +158,20 @@ Test(transport, an_address_without_a_scheme_is_refused_with_a_hint)
     cr_expect(strstr(m, "run/srtm/srtmd.sock") != NULL && strstr(m, "ipc://") != NULL, "%s",
               m);
     cr_assert_eq(srtm_open("http://localhost/", &c), SRTM_E_INVALID);
-    cr_expect(strstr(srtm_last_message(NULL), "ipc:// or tcp://") != NULL, "%s",
+    cr_expect(strstr(srtm_last_message(NULL), "ipc://, tcp:// or tls+tcp://") != NULL, "%s",
+              srtm_last_message(NULL));
+    /* A TLS address needs the client's certificate: srtm_open_tls, which takes no other. */
+    cr_assert_eq(srtm_open("tls+tcp://127.0.0.1:1", &c), SRTM_E_INVALID);
+    cr_expect(strstr(srtm_last_message(NULL), "srtm_open_tls") != NULL, "%s",
+              srtm_last_message(NULL));
+    cr_assert_eq(srtm_open_tls("tcp://127.0.0.1:1", "c.pem", "c.key", "ca.pem", NULL, &c),
+                 SRTM_E_INVALID);
+    cr_expect(strstr(srtm_last_message(NULL), "not a tls+tcp:// address") != NULL, "%s",
+              srtm_last_message(NULL));
+    cr_assert_eq(srtm_open_tls("tls+tcp://127.0.0.1:1", "/nonexistent.pem", "c.key", "ca.pem",
+                               NULL, &c),
+                 SRTM_E_IO);
+    cr_expect(strstr(srtm_last_message(NULL), "/nonexistent.pem") != NULL, "%s",
               srtm_last_message(NULL));
 }
 

@@ -149,7 +149,10 @@ SRTM_API srtm_err srtm_open(const char *url, srtm_conn **out);
  * client's certificate and private key (PEM), which must chain to srtmd's tls-ca; ca_file
  * holds the CA certificates (PEM) srtmd's certificate must chain to, and server_name (NULL:
  * the url's host) the name that certificate must carry. TLS 1.2 or later. srtm_open refuses
- * a tls+tcp:// url, and this function any other, with SRTM_E_INVALID.
+ * a tls+tcp:// url, and this function any other, with SRTM_E_INVALID; a file that cannot be
+ * read is SRTM_E_IO, one that holds no PEM certificate or key SRTM_E_INVALID, and a
+ * handshake that fails (either side refused the other's certificate) SRTM_E_TRANSPORT;
+ * srtm_last_message(NULL) names the file or the cause.
  */
 SRTM_API srtm_err srtm_open_tls(const char *url, const char *cert_file, const char *key_file,
                                 const char *ca_file, const char *server_name, srtm_conn **out);
