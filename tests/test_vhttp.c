@@ -337,6 +337,14 @@ Test(vhttp, malformed_requests_are_refused)
         snprintf(want, sizeof want, "HTTP/1.1 %s ", bad[i].status);
         cr_assert(strncmp(buf, want, strlen(want)) == 0, "request %zu: %s", i, buf);
     }
+    /* A raw NUL byte in the target: refused, not served for the name before it. */
+    const char nul[] = "GET /api/hosts/alpha\0x HTTP/1.1\r\nHost: x\r\n\r\n";
+    int nfd = dial(F.port);
+    send_all(nfd, nul, sizeof nul - 1);
+    char nbuf[512] = "";
+    cr_assert_gt(read(nfd, nbuf, sizeof nbuf - 1), 0);
+    close(nfd);
+    cr_assert(strncmp(nbuf, "HTTP/1.1 400 ", 13) == 0, "%s", nbuf);
     /* A request line over the connection's memory bound. */
     int fd = dial(F.port);
     char *big = malloc(20000);

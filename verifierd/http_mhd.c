@@ -7,8 +7,8 @@
  * What this file adds to libmicrohttpd's checks, before any body byte is read: a method of
  * upper-case letters, no Transfer-Encoding (so no chunked body), one Content-Length and
  * none over the route's bound (413, or 400 for a route that takes no body; the body is left
- * unread), a request target of at most VH_TARGET_MAX bytes. The body is collected into a
- * buffer of exactly Content-Length bytes.
+ * unread), a request target of at most VH_TARGET_MAX bytes and no NUL byte. The body is
+ * collected into a buffer of exactly Content-Length bytes.
  *
  * The request target is taken raw, as the client sent it, from the URI callback: http.c
  * alone percent-decodes names, into bounded buffers, refusing %00 and bad escapes.
@@ -45,6 +45,8 @@
 typedef struct vh_req {
     bool started;
     bool target_too_long;
+    const char *raw; /* the target in libmicrohttpd's buffer, valid until the head is parsed */
+    size_t raw_len;  /* strlen(raw), at most VH_TARGET_MAX + 1 */
     char target[VH_TARGET_MAX + 1];
     char *body;
     size_t len, want;
@@ -58,6 +60,8 @@ static void *request_start(void *cls, const char *uri, struct MHD_Connection *c)
     if (q == NULL)
         return NULL;
     size_t n = strnlen(uri, VH_TARGET_MAX + 1);
+    q->raw = uri;
+    q->raw_len = n;
     q->target_too_long = n > VH_TARGET_MAX;
     if (!q->target_too_long)
         memcpy(q->target, uri, n + 1);
@@ -145,9 +149,20 @@ static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
+/* Whether the target is whole: libmicrohttpd 0.9.75 keeps the request line in place and
+ * ends the target with a NUL just before the version, so a target that stops earlier held a
+ * NUL byte of its own ("/api/hosts/alpha\0x" would be served as alpha). Were the line not
+ * kept in place, every request would be refused (fail closed; the tests would show it). */
+static bool target_whole(const vh_req *q, const char *url, const char *version)
+{
+    return !q->target_too_long && url == q->raw && version[0] != '\0' &&
+           q->raw + q->raw_len + 1 == version;
+}
+
 /* The head is complete, no body byte read: refuse what this server does not take (the
  * status and *why, a JSON answer), or make room for the body (0). */
-static int check_head(struct MHD_Connection *c, vh_req *q, const char *method, const char **why)
+static int check_head(struct MHD_Connection *c, vh_req *q, const char *method, bool whole,
+                      const char **why)
 {
     unsigned lengths = 0;
     size_t mlen = strlen(method), cl_len = 0;
@@ -158,7 +173,7 @@ static int check_head(struct MHD_Connection *c, vh_req *q, const char *method, c
     (void)MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &lengths);
     *why = "{\"error\":\"bad request head, or a chunked body\"}";
     /* libmicrohttpd refuses a malformed Content-Length itself; not relied upon here. */
-    if (!method_ok || lengths > 1 || q->target_too_long ||
+    if (!method_ok || lengths > 1 || !whole ||
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding") != NULL ||
         (cl != NULL && (cl_len == 0 || cl_len > 19 || strspn(cl, "0123456789") != cl_len)))
         return 400;
@@ -182,15 +197,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_len, void **req_cls)
 {
-    (void)url; /* decoded by libmicrohttpd: the raw target in *req_cls is used instead */
-    (void)version;
-    vh_req *q = *req_cls;
+    vh_req *q = *req_cls; /* its raw target is used, not url */
     const char *why = NULL;
     if (q == NULL)
         return MHD_NO; /* out of memory in request_start: close */
     if (!q->started) {
         q->started = true;
-        int status = check_head(c, q, method, &why);
+        int status = check_head(c, q, method, target_whole(q, url, version), &why);
         return status == 0 ? MHD_YES : status == 500 ? MHD_NO : refuse(c, status, why);
     }
     if (*upload_len > 0) {
