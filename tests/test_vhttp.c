@@ -309,28 +309,43 @@ Test(vhttp, paths_ending_in_an_escape_are_decoded_in_bounds)
     }
 }
 
-/* Requests that are not HTTP/1.x as this server reads it are refused (400). */
+/* Requests that are not HTTP/1.x as this server reads it are refused, with the status
+ * libmicrohttpd gives (505 for another HTTP version, 414 for a request line over the
+ * connection's memory) or 400 (the checks of http_mhd.c and the rest of libmicrohttpd's). */
 Test(vhttp, malformed_requests_are_refused)
 {
-    const char *bad[] = {
-        "GET /api/stale HTTP/2.0\r\nHost: x\r\n\r\n",
-        "get /api/stale HTTP/1.1\r\n\r\n",
-        "GET /api/stale HTTP/1.1\r\nbroken header\r\n\r\n",
-        "POST /api/hosts HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-        "POST /api/hosts HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
-        "POST /api/hosts HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-        "GET api/stale HTTP/1.1\r\n\r\n",
+    const struct {
+        const char *text;
+        const char *status;
+    } bad[] = {
+        {"GET /api/stale HTTP/2.0\r\nHost: x\r\n\r\n", "505"},
+        {"get /api/stale HTTP/1.1\r\n\r\n", "400"},
+        {"GET /api/stale HTTP/1.1\r\nbroken header\r\n\r\n", "400"},
+        {"POST /api/hosts HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         "400"},
+        {"POST /api/hosts HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", "400"},
+        {"POST /api/hosts HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "400"},
+        {"GET api/stale HTTP/1.1\r\n\r\n", "400"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int fd = dial(F.port);
-        send_all(fd, bad[i], strlen(bad[i]));
-        char buf[512] = "";
+        send_all(fd, bad[i].text, strlen(bad[i].text));
+        char buf[512] = "", want[32];
         ssize_t n = read(fd, buf, sizeof buf - 1);
         close(fd);
         cr_assert_gt(n, 0, "no answer to request %zu", i);
-        cr_assert(strncmp(buf, "HTTP/1.1 400 ", 13) == 0, "request %zu: %s", i, buf);
+        snprintf(want, sizeof want, "HTTP/1.1 %s ", bad[i].status);
+        cr_assert(strncmp(buf, want, strlen(want)) == 0, "request %zu: %s", i, buf);
     }
-    /* A head over its bound. */
+    /* A raw NUL byte in the target: refused, not served for the name before it. */
+    const char nul[] = "GET /api/hosts/alpha\0x HTTP/1.1\r\nHost: x\r\n\r\n";
+    int nfd = dial(F.port);
+    send_all(nfd, nul, sizeof nul - 1);
+    char nbuf[512] = "";
+    cr_assert_gt(read(nfd, nbuf, sizeof nbuf - 1), 0);
+    close(nfd);
+    cr_assert(strncmp(nbuf, "HTTP/1.1 400 ", 13) == 0, "%s", nbuf);
+    /* A request line over the connection's memory bound. */
     int fd = dial(F.port);
     char *big = malloc(20000);
     memset(big, 'a', 20000);
@@ -340,8 +355,56 @@ Test(vhttp, malformed_requests_are_refused)
     cr_assert_gt(read(fd, buf, sizeof buf - 1), 0);
     close(fd);
     free(big);
-    cr_assert(strncmp(buf, "HTTP/1.1 400 ", 13) == 0, "%s", buf);
+    cr_assert(strncmp(buf, "HTTP/1.1 414 ", 13) == 0, "%s", buf);
+    /* Headers over it. */
+    fd = dial(F.port);
+    big = malloc(20000);
+    memset(big, 'a', 20000);
+    memcpy(big, "GET / HTTP/1.1\r\nX-Big: ", 24);
+    send_all(fd, big, 20000);
+    memset(buf, 0, sizeof buf);
+    cr_assert_gt(read(fd, buf, sizeof buf - 1), 0);
+    close(fd);
+    free(big);
+    cr_assert(strncmp(buf, "HTTP/1.1 431 ", 13) == 0, "%s", buf);
     cr_assert_eq(host_count(), 4);
+}
+
+/* A %00 in a name is refused, never taken as the end of the name: "alpha%00x" must not
+ * read, delete or overwrite alpha (a decoder that stops at the NUL would). */
+Test(vhttp, a_nul_in_a_name_is_refused_not_truncated)
+{
+    expect_error("GET", "/api/hosts/alpha%00x", NULL, 400, "name");
+    expect_error("GET", "/api/hosts/alpha%00", NULL, 400, "name");
+    expect_error("GET", "/api/hosts/alpha%00/history", NULL, 400, "name");
+    expect_error("DELETE", "/api/hosts/beta%00", NULL, 400, "name");
+    expect_error("PUT", "/api/policies/base%00x", POLICY, 400, "name");
+    expect_error("GET", "/api/hosts?after=alpha%00", NULL, 400, "after");
+    cr_assert_eq(host_count(), 4);
+    json_object *o = get_json("GET", "/api/hosts/beta", NULL, 200);
+    cr_assert_str_eq(str_at(o, "name"), "beta");
+    json_object_put(o);
+}
+
+/* Port 0 in the listen URL: a free port is picked and vhttp_port names it. */
+Test(vhttp, port_zero_listens_on_a_free_port)
+{
+    vhttp_config cfg = {.listen_url = "http://127.0.0.1:0", .store_url = F.url, .node = "n"};
+    vhttp *v = NULL;
+    cr_assert_eq(vhttp_start(&cfg, &v), SRTM_OK);
+    int port = (int)vhttp_port(v);
+    cr_assert(port > 0 && port != F.port, "port %d", port);
+    reply r = http_port(port, "GET", "/api/stale", NULL, 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "gamma") != NULL, "%s", r.body);
+    reply_free(&r);
+    vhttp_stop(v);
+    cfg.listen_url = "http://127.0.0.1";
+    cr_assert_eq(vhttp_start(&cfg, &v), SRTM_E_INVALID);
+    cfg.listen_url = "tcp://127.0.0.1:0";
+    cr_assert_eq(vhttp_start(&cfg, &v), SRTM_E_INVALID);
+    cfg.listen_url = "http://127.0.0.1:70000";
+    cr_assert_eq(vhttp_start(&cfg, &v), SRTM_E_INVALID);
 }
 
 Test(vhttp, bad_names_and_unknown_paths_are_refused)
@@ -744,8 +807,8 @@ Test(vhttp, srtm_fleet_drives_the_api)
     cr_assert_eq(test_run(argv, out, sizeof out, err, sizeof err), 3, "%s", err);
 }
 
-/* Four clients at once, reading and adding hosts: nng answers on several threads, the one
- * store connection is used by one at a time, every request is answered right. */
+/* Four clients at once, reading and adding hosts: the server answers on several threads,
+ * the one store connection is used by one at a time, every request is answered right. */
 static void *client(void *arg)
 {
     long id = (long)arg;

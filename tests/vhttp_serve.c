@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL); /* before nng starts its threads */
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* before the server starts its threads */
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
     vhttp_config cfg = {.listen_url = url, .store_url = argv[1],

@@ -1,7 +1,7 @@
 /*
  * The requests of the fleet verifier's HTTP API: a route table (method, collection, named
  * or not, sub-resource) in front of the operations of http_api.c, the status page and the
- * metrics. http_conn.c reads requests off the connections and calls vh_handle. Operations
+ * metrics. http_mhd.c reads requests off the connections and calls vh_handle. Operations
  * run under v->mu, the one lock of the one store connection.
  */
 #include <ctype.h>
@@ -316,6 +316,11 @@ srtm_err vhttp_start(const vhttp_config *cfg, vhttp **out)
     }
     *out = v;
     return SRTM_OK;
+}
+
+unsigned vhttp_port(const vhttp *v)
+{
+    return v->port;
 }
 
 void vhttp_stop(vhttp *v)

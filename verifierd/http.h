@@ -1,6 +1,6 @@
 /*
  * The fleet verifier's HTTP API, Prometheus metrics and status page (docs/fleet.md, "HTTP
- * API" and "Metrics"), served over nng's TCP streams from the store (store.h). The module
+ * API" and "Metrics"), served by GNU libmicrohttpd from the store (store.h). The module
  * opens its own store connection; connections are served on threads of its own, one
  * request at a time against that connection (a mutex covers every store call).
  */
@@ -14,12 +14,12 @@
 typedef struct vhttp vhttp;
 
 typedef struct vhttp_config {
-    const char *listen_url; /* http://127.0.0.1:PORT (TLS: nng tls+tcp with a TLS config) */
+    const char *listen_url; /* http://HOST:PORT; PORT 0 picks a free port (vhttp_port) */
     const char *store_url;  /* as store_open takes it */
     const char *node;       /* this verifier node's id, shown on the status page */
     /* Appends the attestation loop's own counters, in Prometheus text, to /metrics: at most
-     * cap bytes into buf, the count into *len; 0 on success. May be NULL. Called from nng's
-     * threads, concurrently with the loop. */
+     * cap bytes into buf, the count into *len; 0 on success. May be NULL. Called from the
+     * server's threads, concurrently with the loop. */
     int (*metrics_text)(void *ctx, char *buf, size_t cap, size_t *len);
     void *metrics_ctx;
 } vhttp_config;
@@ -31,5 +31,7 @@ __attribute__((warn_unused_result)) srtm_err vhttp_start(const vhttp_config *cfg
 /* Stop listening, close every connection and wait for their threads (a request in flight
  * finishes its store call first), close the store, free v. NULL-safe. */
 void vhttp_stop(vhttp *v);
+/* The TCP port v listens on (the one picked when listen_url said port 0). */
+unsigned vhttp_port(const vhttp *v);
 
 #endif

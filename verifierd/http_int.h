@@ -1,6 +1,6 @@
 /*
  * Private to the HTTP module: one request as the operations see it, and the pieces split
- * over http.c (routing, answers), http_conn.c (HTTP/1.1 over nng streams),
+ * over http.c (routing, answers), http_mhd.c (HTTP/1.1 through libmicrohttpd),
  * http_api.c (the JSON operations), http_metrics.c and http_page.c (the status page).
  */
 #ifndef SRTM_VERIFIERD_HTTP_INT_H
@@ -21,20 +21,12 @@
 #define VH_SKIP_MAX 1000000000u
 
 #define VH_TARGET_MAX 8192u          /* request target (path and query) */
-#define VH_CONN_MAX 32u              /* connections served at once; more are closed */
+#define VH_CONN_MAX 32u              /* connections served at once; more are refused */
 
 struct vhttp {
-    /* http_conn.c: the listener, its accepting thread and the connections being served.
-     * conn_mu covers conns[], n_conns and stopping; a connection's thread removes its
-     * stream from conns[] before freeing it, so vh_unlisten may close any stream listed. */
-    void *listener; /* nng_stream_listener */
-    pthread_t acceptor;
-    bool accepting;
-    pthread_mutex_t conn_mu;
-    pthread_cond_t conn_cv;
-    void *conns[VH_CONN_MAX]; /* nng_stream */
-    size_t n_conns;
-    bool stopping;
+    /* http_mhd.c: the libmicrohttpd daemon (struct MHD_Daemon) and the port it listens on. */
+    void *mhd;
+    uint16_t port;
     /* One store connection; mu covers every call on it and db_errors. */
     pthread_mutex_t mu;
     vstore *store;
@@ -76,9 +68,9 @@ bool vh_handle(vhttp *v, const char *method, const char *target, const char *bod
                size_t body_len, vh_answer *a);
 /* The most body bytes method and path take (0: none, also for an unknown route). */
 size_t vh_body_max(const char *method, const char *path);
-/* Listen on listen_url (http://HOST:PORT) and serve until vh_unlisten. */
+/* Listen on listen_url (http://HOST:PORT, PORT 0: a free port) and serve until vh_unlisten. */
 srtm_err vh_listen(vhttp *v, const char *listen_url);
-/* Stop listening, close every connection, wait for their threads. NULL-safe listener. */
+/* Stop listening, close every connection, wait for the threads. Safe when not listening. */
 void vh_unlisten(vhttp *v);
 
 /* An operation runs with v->mu held and returns the HTTP status; on an error status it has
