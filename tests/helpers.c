@@ -505,7 +505,19 @@ static void platform_launch(test_platform *p)
     test_daemon_launch(&p->d, p->tpm.tcti, p->conf, NULL);
 }
 
+static void platform_start(test_platform *p, const char *proof_pcrs, const char *more);
+
 void test_platform_start_pcrs(test_platform *p, const char *proof_pcrs)
+{
+    platform_start(p, proof_pcrs, "");
+}
+
+void test_platform_start_conf(test_platform *p, const char *more_lines)
+{
+    platform_start(p, "0-7", more_lines);
+}
+
+static void platform_start(test_platform *p, const char *proof_pcrs, const char *more)
 {
     memset(p, 0, sizeof(*p));
     setenv("TSS2_LOG", "all+NONE", 1);
@@ -521,7 +533,8 @@ void test_platform_start_pcrs(test_platform *p, const char *proof_pcrs)
     test_daemon_conf_lines(&p->d, lines, sizeof(lines));
     FILE *f = fopen(p->conf, "w");
     cr_assert(f != NULL, "cannot write %s", p->conf);
-    fprintf(f, "srtm-pcr 15\nproof-pcrs %s\nirk-blob %s\n%s", proof_pcrs, p->blob, lines);
+    fprintf(f, "srtm-pcr 15\nproof-pcrs %s\nirk-blob %s\n%s%s", proof_pcrs, p->blob, lines,
+            more);
     fclose(f);
     test_swtpm_start(&p->tpm);
     const char *keymgr = test_binary("SRTM_KEYMGR");

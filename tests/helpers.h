@@ -136,6 +136,10 @@ void test_platform_start(test_platform *p);
 /* The same with another proof PCR list (e.g. "0-5"). */
 void test_platform_start_pcrs(test_platform *p, const char *proof_pcrs);
 
+/* The same with proof PCRs "0-7" and more lines (each ending in a newline) in srtmd's
+ * configuration, which is measured with them (e.g. a listen-tcp). */
+void test_platform_start_conf(test_platform *p, const char *more_lines);
+
 /* Reboot: stop srtmd, power-cycle swtpm (same state: the AIK stays), launch srtmd again. srtmd starts empty (no components). */
 void test_platform_reboot(test_platform *p);
 
