@@ -120,8 +120,8 @@ static void skip_without_postgresql(void)
 }
 
 /* A private PostgreSQL, n srtm-sim hosts with one policy "fleet", each added to the store
- * with interval_s. */
-static void fleet_up(unsigned n, int64_t interval_s)
+ * with interval_s; slow: srtm-sim's --slow MS@HOSTS, or NULL. */
+static void fleet_up(unsigned n, int64_t interval_s, const char *slow)
 {
     skip_without_postgresql();
     snprintf(dir, sizeof(dir), "/tmp/srtm-fo-test-XXXXXX");
@@ -132,7 +132,7 @@ static void fleet_up(unsigned n, int64_t interval_s)
     snprintf(log, sizeof(log), "%s/sim.log", dir);
     snprintf(ready, sizeof(ready), "%s/ready", dir);
     const char *argv[] = {test_binary("SRTM_SIM"), "--hosts", count, "--dir", dir,
-                          "--shared-boot", NULL};
+                          "--shared-boot", slow ? "--slow" : NULL, slow, NULL};
     sim_pid = spawn(argv, log);
     double end = now_s() + 20;
     while (!test_path_exists(ready) && now_s() < end && waitpid(sim_pid, NULL, WNOHANG) == 0)
@@ -276,7 +276,8 @@ static unsigned taken_over(const vs_host *h, int64_t killed)
  */
 Test(failover, two_nodes_one_killed)
 {
-    fleet_up(FO_HOSTS, FO_INTERVAL);
+    /* Every fifth host answers after 1 s, so that the node killed holds leases. */
+    fleet_up(FO_HOSTS, FO_INTERVAL, "1000@0.2");
     /* Hosts with a 4-s interval get no jitter (10 % is under a second): all fall due in
      * the same second, and a node with 30 free slots would claim them all at each tick
      * before the other looks. 8 slots each leave some to the other node. */
@@ -293,6 +294,18 @@ Test(failover, two_nodes_one_killed)
     cr_assert(both_took_part(h), "every host attempted, by both nodes, within 30 s");
     cr_assert(node_running(nodes[0]) && node_running(nodes[1]));
 
+    /* Killed while it attempts a slow host: its lease must expire before the host can be
+     * taken over. */
+    unsigned held = 0;
+    end = now_s() + 15;
+    while (held == 0 && now_s() < end) {
+        sleep_ms(50);
+        held = 0;
+        bool read = hosts_read(s, h, FO_HOSTS);
+        for (unsigned i = 0; read && i < FO_HOSTS; i++)
+            held += strcmp(h[i].lease_owner, "node-a") == 0;
+    }
+    cr_assert_gt(held, 0, "node-a held no lease in 15 s");
     cr_assert_eq(kill(nodes[0], SIGKILL), 0);
     cr_assert_eq(waitpid(nodes[0], NULL, 0), nodes[0]);
     nodes[0] = 0;
@@ -397,7 +410,7 @@ static void expect_logged_in_history(vstore *s, const char *log, unsigned *check
 
 Test(failover, postgres_restart_loses_no_verdict_change)
 {
-    fleet_up(PR_HOSTS, PR_INTERVAL);
+    fleet_up(PR_HOSTS, PR_INTERVAL, NULL);
     nodes[0] = node_start("solo", "3", "64");
     vstore *s = open_store();
     cr_assert(wait_all(s, "trusted", 0, NULL), "every host trusted");
