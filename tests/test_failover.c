@@ -2,7 +2,8 @@
  * srtm-verifierd nodes on one PostgreSQL (a private cluster, pg_helper.h) against srtm-sim
  * hosts: when one of two nodes is killed, the other takes every host over within two
  * intervals; when PostgreSQL restarts under a running node, the node survives, reconnects,
- * goes on attesting, and every verdict change it reported is in the history.
+ * goes on attesting, and every verdict change it reported is in the history; the loop
+ * counts the failed store calls.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 
+#include "attest.h"
 #include "helpers.h"
 #include "pg_helper.h"
 #include "store.h"
@@ -444,4 +446,36 @@ Test(failover, postgres_restart_loses_no_verdict_change)
     /* trusted, error, trusted for every host */
     cr_expect_geq(checked, 3 * PR_HOSTS, "%u verdict changes logged", checked);
     store_close(s);
+}
+
+/* The loop in-process, to read its counters: a restart cuts every connection, so the
+ * first store call of the driver after it fails; that is counted in db_errors, and the
+ * loop goes on attesting. */
+Test(failover, postgres_restart_counts_db_errors)
+{
+    fleet_up(2, PR_INTERVAL, NULL);
+    attest_config cfg = {.store_url = pg.url, .node = "in-process", .max_inflight = 4,
+                         .timeout_ms = 1500, .lease_s = 3, .workers = 1};
+    attest_loop *l = NULL;
+    char err[256] = "";
+    cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
+    attest_metrics m = {0};
+    double end = now_s() + 20;
+    do {
+        sleep_ms(100);
+        attest_metrics_get(l, &m);
+    } while (m.attempts[ATTEST_TRUSTED] < 2 && now_s() < end);
+    cr_assert_geq(m.attempts[ATTEST_TRUSTED], 2, "both hosts trusted");
+    cr_expect_eq(m.db_errors, 0);
+    test_pg_restart(&pg);
+    uint64_t before = m.attempts[ATTEST_TRUSTED];
+    end = now_s() + 20;
+    do {
+        sleep_ms(100);
+        attest_metrics_get(l, &m);
+    } while ((m.db_errors == 0 || m.attempts[ATTEST_TRUSTED] < before + 2) && now_s() < end);
+    attest_stop(l);
+    cr_expect_gt(m.db_errors, 0, "the calls on connections the restart cut are counted");
+    cr_expect_geq(m.attempts[ATTEST_TRUSTED], before + 2, "attempts go on after the restart");
+    cr_expect_eq(m.attempts[ATTEST_ERROR] + m.attempts[ATTEST_UNREACHABLE], 0);
 }
