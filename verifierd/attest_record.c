@@ -230,12 +230,13 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
     /* A verdict that could not be stored leaves the host as it was: the attempt is not
      * recorded, so the host stays due and is attempted again at the next claim, and the
      * change is stored then, not an interval later (or never, had it changed back). */
-    if (changed >= 0 && r->evidence_ok && record_state(s, a->host, &r->state) != SRTM_OK)
+    bool verdict_stored = changed >= 0;
+    if (verdict_stored && r->evidence_ok && record_state(s, a->host, &r->state) != SRTM_OK)
         db_errors++;
-    bool recorded = changed >= 0 && store_attempt_next(s, a->host, l->node, now, outcome,
-                                                       now + next_delay(a, r->outcome)) ==
-                                        SRTM_OK;
-    db_errors += changed >= 0 && !recorded;
+    bool recorded = verdict_stored &&
+                    store_attempt_next(s, a->host, l->node, now, outcome,
+                                       now + next_delay(a, r->outcome)) == SRTM_OK;
+    db_errors += verdict_stored && !recorded;
     if (db_errors > 0)
         srtm_log(SRTM_LOG_WARN, "host %s: recording %s: %s", a->host, verdict, store_errmsg(s));
     if (!recorded) /* the attempt would have freed the lease */
