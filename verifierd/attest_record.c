@@ -227,11 +227,16 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
     snprintf(outcome, sizeof(outcome), "%s%s%s", verdict, r->detail[0] ? ": " : "", r->detail);
     int db_errors = 0, changed = record_verdict(s, a, verdict, reasons, now);
     db_errors += changed < 0;
-    if (r->evidence_ok && record_state(s, a->host, &r->state) != SRTM_OK)
+    /* A verdict that could not be stored leaves the host as it was: the attempt is not
+     * recorded, so the host stays due and is attempted again at the next claim, and the
+     * change is stored then, not an interval later (or never, had it changed back). */
+    bool verdict_stored = changed >= 0;
+    if (verdict_stored && r->evidence_ok && record_state(s, a->host, &r->state) != SRTM_OK)
         db_errors++;
-    bool recorded = store_attempt_next(s, a->host, l->node, now, outcome,
+    bool recorded = verdict_stored &&
+                    store_attempt_next(s, a->host, l->node, now, outcome,
                                        now + next_delay(a, r->outcome)) == SRTM_OK;
-    db_errors += !recorded;
+    db_errors += verdict_stored && !recorded;
     if (db_errors > 0)
         srtm_log(SRTM_LOG_WARN, "host %s: recording %s: %s", a->host, verdict, store_errmsg(s));
     if (!recorded) /* the attempt would have freed the lease */
