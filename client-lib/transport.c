@@ -350,23 +350,6 @@ static srtm_err dial(transport *t, char *msg, size_t size)
     return SRTM_OK;
 }
 
-/* The host of a tls+tcp://HOST:PORT url (brackets of an IPv6 address dropped). */
-static bool url_host(const char *url, char *out, size_t size)
-{
-    const char *h = strstr(url, "://") + 3, *end = strrchr(h, ':');
-    if (end == NULL || end == h)
-        return false;
-    if (*h == '[' && end[-1] == ']') {
-        h++;
-        end--;
-    }
-    if ((size_t)(end - h) >= size)
-        return false;
-    memcpy(out, h, (size_t)(end - h));
-    out[end - h] = '\0';
-    return true;
-}
-
 static srtm_err read_pem(const char *what, const char *path, char **out, size_t *len,
                          char *msg, size_t size)
 {

@@ -47,6 +47,11 @@ SRTM_WUR srtm_err hex_decode(const char *hex, size_t hex_len, uint8_t *out, size
 /* The monotonic clock, in nanoseconds. */
 int64_t srtm_mono_ns(void);
 
+/* The host of a SCHEME://HOST:PORT url into out (brackets of an IPv6 address dropped), the
+ * name a TLS peer's certificate must carry; false without a scheme, host or port, or when
+ * it does not fit in size bytes. */
+SRTM_WUR bool url_host(const char *url, char *out, size_t size);
+
 /* ---- logging ---- */
 
 typedef enum srtm_log_level {

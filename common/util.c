@@ -18,6 +18,26 @@ int64_t srtm_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+bool url_host(const char *url, char *out, size_t size)
+{
+    const char *h = strstr(url, "://");
+    if (h == NULL)
+        return false;
+    h += 3;
+    const char *end = strrchr(h, ':');
+    if (end == NULL || end == h)
+        return false;
+    if (*h == '[' && end[-1] == ']') {
+        h++;
+        end--;
+    }
+    if (end <= h || (size_t)(end - h) >= size)
+        return false;
+    memcpy(out, h, (size_t)(end - h));
+    out[end - h] = '\0';
+    return true;
+}
+
 srtm_err hex_encode(const uint8_t *in, size_t len, char *out, size_t out_size)
 {
     static const char digits[] = "0123456789abcdef";

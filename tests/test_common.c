@@ -733,3 +733,17 @@ Test(arena, protobuf_allocator_view)
     cr_assert_null(a.pb.alloc(a.pb.allocator_data, 200), "the protobuf view keeps the budget");
     arena_fini(&a);
 }
+
+/* The host a TLS peer's certificate must name, from SCHEME://HOST:PORT. */
+Test(common, url_host_takes_the_host_of_a_url)
+{
+    char h[16];
+    cr_assert(url_host("tls+tcp://host1.example:7380", h, sizeof(h)));
+    cr_expect_str_eq(h, "host1.example");
+    cr_assert(url_host("tls+tcp://[::1]:7380", h, sizeof(h)));
+    cr_expect_str_eq(h, "::1");
+    cr_expect(!url_host("tls+tcp://host1.example", h, sizeof(h)), "no port");
+    cr_expect(!url_host("tls+tcp://:7380", h, sizeof(h)), "no host");
+    cr_expect(!url_host("host1.example:7380", h, sizeof(h)), "no scheme");
+    cr_expect(!url_host("tls+tcp://a-name-longer-than-16.example:1", h, sizeof(h)), "too long");
+}

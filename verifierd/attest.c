@@ -221,23 +221,6 @@ static int quote_msg(const attempt *a, nng_msg **out)
     return rv;
 }
 
-/* The host of a tls+tcp://HOST:PORT address, which its srtmd's certificate must name. */
-static bool address_host(const char *address, char *out, size_t size)
-{
-    const char *h = address + strlen("tls+tcp://"), *end = strrchr(h, ':');
-    if (end == NULL || end == h)
-        return false;
-    if (*h == '[' && end[-1] == ']') {
-        h++;
-        end--;
-    }
-    if ((size_t)(end - h) >= size)
-        return false;
-    memcpy(out, h, (size_t)(end - h));
-    out[end - h] = '\0';
-    return true;
-}
-
 /* Dial a tls+tcp:// host with this verifier's certificate, requiring srtmd's to chain to
  * the CA and to name the host. One configuration per attempt: a TLS configuration holds
  * one server name. 0 or nng's error (NNG_ENOTSUP: no TLS files were given). */
@@ -246,7 +229,7 @@ static int dial_tls(const attest_config *c, nng_socket sock, const char *address
     if (c->tls_cert_pem == NULL || c->tls_key_pem == NULL || c->tls_ca_pem == NULL)
         return NNG_ENOTSUP;
     char host[256];
-    if (!address_host(address, host, sizeof(host)))
+    if (!url_host(address, host, sizeof(host)))
         return NNG_EADDRINVAL;
     nng_tls_config *t = NULL;
     nng_dialer d;
