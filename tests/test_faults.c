@@ -988,11 +988,11 @@ Test(faults, clients_that_come_and_go_never_replace_the_listener, .timeout = 60)
     cr_expect_eq(log_count("replacing it"), 0);
 }
 
-/* A list over url within timeout_ms: 0 when answered. */
-static int list_at(const char *url, srtm_conn **keep)
+/* A list on c (opened is how its opening went) within 5 s: 0 when answered. With keep,
+ * c is left there for the next call; without, it is closed. */
+static int list_on(srtm_err opened, srtm_conn *c, srtm_conn **keep)
 {
-    srtm_conn *c = keep != NULL ? *keep : NULL;
-    srtm_err err = c != NULL ? SRTM_OK : srtm_open(url, &c);
+    srtm_err err = opened;
     if (err == SRTM_OK)
         err = srtm_set_timeout(c, 5000);
     srtm_components *l = NULL;
@@ -1004,6 +1004,14 @@ static int list_at(const char *url, srtm_conn **keep)
     else
         srtm_close(c);
     return err == SRTM_OK ? 0 : -1;
+}
+
+/* A list over url (or on *keep once it holds a connection): list_on. */
+static int list_at(const char *url, srtm_conn **keep)
+{
+    srtm_conn *c = keep != NULL ? *keep : NULL;
+    srtm_err opened = c != NULL ? SRTM_OK : srtm_open(url, &c);
+    return list_on(opened, c, keep);
 }
 
 /* The same on the read-only tcp listener, where a replacement would also close the
@@ -1551,8 +1559,8 @@ static const char *tls_file(const char *name)
     return p;
 }
 
-/* A list through a tls+tcp connection made with the given client files; 0 or -1, and with
- * keep, the connection is kept (or reused) there. */
+/* A list through a tls+tcp connection made with the given client files (or on *keep once
+ * it holds one): list_on. */
 static int tls_list(const char *url, const char *who, const char *ca, const char *name,
                     srtm_conn **keep)
 {
@@ -1560,20 +1568,10 @@ static int tls_list(const char *url, const char *who, const char *ca, const char
     snprintf(cert, sizeof(cert), "%s.pem", who);
     snprintf(key, sizeof(key), "%s.key", who);
     srtm_conn *c = keep != NULL ? *keep : NULL;
-    srtm_err err = c != NULL ? SRTM_OK
-                             : srtm_open_tls(url, tls_file(cert), tls_file(key), tls_file(ca),
-                                             name, &c);
-    if (err == SRTM_OK)
-        err = srtm_set_timeout(c, 5000);
-    srtm_components *l = NULL;
-    if (err == SRTM_OK)
-        err = srtm_list(c, &l);
-    srtm_components_free(l);
-    if (keep != NULL)
-        *keep = c;
-    else
-        srtm_close(c);
-    return err == SRTM_OK ? 0 : -1;
+    srtm_err opened = c != NULL ? SRTM_OK
+                                : srtm_open_tls(url, tls_file(cert), tls_file(key), tls_file(ca),
+                                                name, &c);
+    return list_on(opened, c, keep);
 }
 
 /* srtmd's tls+tcp listener serves verifiers whose certificate its tls-ca issued and that
