@@ -129,6 +129,40 @@ static vstore *open_store(void)
     return s;
 }
 
+/* A fresh SQLite store DIR/FILE (url names it) holding "fleet", the shared policy of the
+ * sim serving from base. */
+static vstore *fleet_store(const char *file, const char *base)
+{
+    snprintf(url, sizeof(url), "sqlite:%s/%s", dir, file);
+    vstore *s = open_store();
+    char *body = shared_policy_in(base);
+    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    free(body);
+    return s;
+}
+
+/* Add host i of the sim serving from base to s as host-I, with the shared policy "fleet"
+ * and a 2-s interval. */
+static void add_host_in(vstore *s, const char *base, unsigned i)
+{
+    vs_host *h = calloc(1, sizeof(*h));
+    char *addr = host_file_in(base, i, "url"), *aik = host_file_in(base, i, "aik.pem");
+    snprintf(h->name, sizeof(h->name), "host-%u", i);
+    snprintf(h->address, sizeof(h->address), "%s", addr);
+    snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
+    snprintf(h->policy, sizeof(h->policy), "fleet");
+    h->interval_s = 2;
+    cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
+    free(addr);
+    free(aik);
+    free(h);
+}
+
+static void add_sim_host(vstore *s, unsigned i)
+{
+    add_host_in(s, dir, i);
+}
+
 static void fleet_up(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/srtm-vd-test-XXXXXX");
@@ -146,24 +180,9 @@ static void fleet_up(void)
     while (!test_path_exists(ready) && now_s() < end && waitpid(sim_pid, NULL, WNOHANG) == 0)
         sleep_ms(20);
     cr_assert(test_path_exists(ready), "srtm-sim did not come up (see %s)", log);
-    snprintf(url, sizeof(url), "sqlite:%s/fleet.db", dir);
-    vstore *s = open_store();
-    char *body = shared_policy();
-    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
-    free(body);
-    for (unsigned i = 0; i < HOSTS; i++) {
-        vs_host *h = calloc(1, sizeof(*h));
-        char *addr = host_file(i, "url"), *aik = host_file(i, "aik.pem");
-        snprintf(h->name, sizeof(h->name), "host-%u", i);
-        snprintf(h->address, sizeof(h->address), "%s", addr);
-        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
-        snprintf(h->policy, sizeof(h->policy), "fleet");
-        h->interval_s = 2;
-        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
-        free(addr);
-        free(aik);
-        free(h);
-    }
+    vstore *s = fleet_store("fleet.db", dir);
+    for (unsigned i = 0; i < HOSTS; i++)
+        add_sim_host(s, i);
     store_close(s);
 }
 
@@ -492,22 +511,6 @@ Test(verifierd, two_daemons_never_share_a_host)
 
 /* ---- the loop in-process: its counters ---- */
 
-/* Add sim host i to s with the shared policy "fleet" and a 2-s interval. */
-static void add_sim_host(vstore *s, unsigned i)
-{
-    vs_host *h = calloc(1, sizeof(*h));
-    char *addr = host_file(i, "url"), *aik = host_file(i, "aik.pem");
-    snprintf(h->name, sizeof(h->name), "host-%u", i);
-    snprintf(h->address, sizeof(h->address), "%s", addr);
-    snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
-    snprintf(h->policy, sizeof(h->policy), "fleet");
-    h->interval_s = 2;
-    cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK);
-    free(addr);
-    free(aik);
-    free(h);
-}
-
 static uint64_t total_attempts(const attest_metrics *m)
 {
     uint64_t n = 0;
@@ -519,11 +522,7 @@ static uint64_t total_attempts(const attest_metrics *m)
 Test(verifierd, loop_counters)
 {
     static const unsigned picked[] = {HONEST_A, BAD_DIGEST, DEAD};
-    snprintf(url, sizeof(url), "sqlite:%s/loop.db", dir);
-    vstore *s = open_store();
-    char *body = shared_policy();
-    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
-    free(body);
+    vstore *s = fleet_store("loop.db", dir);
     vs_host *h = calloc(1, sizeof(*h));
     for (size_t k = 0; k < 3; k++)
         add_sim_host(s, picked[k]);
@@ -585,10 +584,8 @@ static bool wait_verdict(vstore *s, const char *host, const char *want, vs_verdi
  * attempt, one that does not parse makes the verdict "error", and a good one again trusts. */
 Test(verifierd, policy_change_is_seen)
 {
-    snprintf(url, sizeof(url), "sqlite:%s/policy.db", dir);
-    vstore *s = open_store();
-    char *body = shared_policy();
-    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
+    vstore *s = fleet_store("policy.db", dir);
+    char *body = shared_policy(); /* put back after the broken one */
     add_sim_host(s, HONEST_A);
     attest_config cfg = {.store_url = url, .node = "in-process", .max_inflight = 4,
                          .timeout_ms = 1000, .lease_s = 6, .workers = 1};
@@ -613,11 +610,7 @@ Test(verifierd, policy_change_is_seen)
  * once, records nothing (the host was not attempted) and leaves no lease. */
 Test(verifierd, stop_cancels_in_flight)
 {
-    snprintf(url, sizeof(url), "sqlite:%s/stop.db", dir);
-    vstore *s = open_store();
-    char *body = shared_policy();
-    cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
-    free(body);
+    vstore *s = fleet_store("stop.db", dir);
     add_sim_host(s, DEAD);
     attest_config cfg = {.store_url = url, .node = "in-process", .max_inflight = 4,
                          .timeout_ms = 5000, .lease_s = 30, .workers = 1};
@@ -682,20 +675,14 @@ Test(verifierd, hosts_over_mutual_tls)
     static const char *const names[] = {"fleet", "stranger", "plain"};
     const char *certs[][2] = {{pem[0], pem[1]}, {pem[3], evil_key}, {NULL, NULL}};
     static const char *const want[] = {"trusted", "unreachable", "unreachable"};
-    char *body = shared_policy_in(simdir);
+    char *addr = host_file_in(simdir, 0, "url");
+    cr_assert(strncmp(addr, "tls+tcp://", 10) == 0, "%s", addr);
+    free(addr);
     for (int k = 0; k < 3; k++) {
-        snprintf(url, sizeof(url), "sqlite:%s/tls-%s.db", dir, names[k]);
-        vstore *s = open_store();
-        cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
-        vs_host *h = calloc(1, sizeof(*h));
-        char *addr = host_file_in(simdir, 0, "url"), *aik = host_file_in(simdir, 0, "aik.pem");
-        cr_assert(strncmp(addr, "tls+tcp://", 10) == 0, "%s", addr);
-        snprintf(h->name, sizeof(h->name), "tls-host");
-        snprintf(h->address, sizeof(h->address), "%s", addr);
-        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
-        snprintf(h->policy, sizeof(h->policy), "fleet");
-        h->interval_s = 2;
-        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK);
+        char file[32];
+        snprintf(file, sizeof(file), "tls-%s.db", names[k]);
+        vstore *s = fleet_store(file, simdir);
+        add_host_in(s, simdir, 0);
         attest_config cfg = {.store_url = url, .node = names[k], .max_inflight = 4,
                              .timeout_ms = 1500, .lease_s = 6, .workers = 1,
                              .tls_cert_pem = certs[k][0], .tls_key_pem = certs[k][1],
@@ -704,16 +691,12 @@ Test(verifierd, hosts_over_mutual_tls)
         char err[256] = "";
         cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
         vs_verdict v = {0};
-        cr_expect(wait_verdict(s, "tls-host", want[k], &v), "%s: got %s (%s)", names[k],
+        cr_expect(wait_verdict(s, "host-0", want[k], &v), "%s: got %s (%s)", names[k],
                   v.verdict, v.reasons != NULL ? v.reasons : "");
         attest_stop(l);
         vs_verdicts_free(&v, 1);
-        free(addr);
-        free(aik);
-        free(h);
         store_close(s);
     }
-    free(body);
     for (int i = 0; i < 4; i++)
         free(pem[i]);
     free(evil_key);
