@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "attest.h"
+#include "fleet_helpers.h"
 #include "helpers.h"
 #include "pg_helper.h"
 #include "store.h"
@@ -32,76 +33,14 @@ static pid_t sim_pid;
 static pid_t nodes[MAX_NODES];
 static test_pg pg;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Fork and exec argv with stdout and stderr to log. */
-static pid_t spawn(const char *const *argv, const char *log)
-{
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* The file (at most 1 MiB) as a string the caller frees, trailing newlines cut. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert(f != NULL, "%s: %s", path, strerror(errno));
-    char *buf = calloc(1, 1u << 20);
-    cr_assert(buf != NULL);
-    size_t n = fread(buf, 1, (1u << 20) - 1, f);
-    fclose(f);
-    while (n > 0 && buf[n - 1] == '\n')
-        buf[--n] = '\0';
-    return buf;
-}
-
 static char *host_file(unsigned i, const char *name)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "%s/host-%u/%s", dir, i, name);
-    return slurp(path);
+    return fleet_host_file(dir, i, name);
 }
 
-/* Host 0's policy with its reference PCRs inline: every host shares host 0's boot chain
- * under --shared-boot. The caller frees it. */
 static char *shared_policy(void)
 {
-    char *pol = host_file(0, "policy.json"), *ref = host_file(0, "reference.json");
-    json_object *p = json_tokener_parse(pol), *r = json_tokener_parse(ref), *proof, *running;
-    cr_assert(p != NULL && r != NULL);
-    cr_assert(json_object_object_get_ex(r, "proof", &proof));
-    cr_assert(json_object_object_get_ex(r, "running", &running));
-    json_object *pcrs = json_object_new_object();
-    json_object_object_add(pcrs, "proof", json_object_get(proof));
-    json_object_object_add(pcrs, "running", json_object_get(running));
-    json_object_object_add(p, "pcrs", pcrs);
-    char *out = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
-    json_object_put(p);
-    json_object_put(r);
-    free(pol);
-    free(ref);
-    return out;
+    return fleet_shared_policy(dir);
 }
 
 static vstore *open_store(void)
@@ -135,10 +74,10 @@ static void fleet_up(unsigned n, int64_t interval_s, const char *slow)
     snprintf(ready, sizeof(ready), "%s/ready", dir);
     const char *argv[] = {test_binary("SRTM_SIM"), "--hosts", count, "--dir", dir,
                           "--shared-boot", slow ? "--slow" : NULL, slow, NULL};
-    sim_pid = spawn(argv, log);
-    double end = now_s() + 20;
-    while (!test_path_exists(ready) && now_s() < end && waitpid(sim_pid, NULL, WNOHANG) == 0)
-        sleep_ms(20);
+    sim_pid = fleet_spawn(argv, log);
+    double end = fleet_now_s() + 20;
+    while (!test_path_exists(ready) && fleet_now_s() < end && waitpid(sim_pid, NULL, WNOHANG) == 0)
+        fleet_sleep_ms(20);
     cr_assert(test_path_exists(ready), "srtm-sim did not come up (see %s)", log);
     vstore *s = open_store();
     char *body = shared_policy();
@@ -199,7 +138,7 @@ static pid_t node_start(const char *node, const char *lease_s, const char *max_i
     const char *argv[] = {test_binary("SRTM_VERIFIERD"), "--store", pg.url, "--node", node,
                           "--timeout-ms", "1500", "--lease-s", lease_s, "--workers", "2",
                           "--max-inflight", max_inflight, NULL};
-    return spawn(argv, log);
+    return fleet_spawn(argv, log);
 }
 
 static bool node_running(pid_t pid)
@@ -233,7 +172,7 @@ static void show_logs(const vs_host *h, unsigned n)
         node_log(names[k], log, sizeof(log));
         if (access(log, R_OK) != 0)
             continue;
-        char *text = slurp(log);
+        char *text = fleet_slurp(log);
         size_t len = strlen(text);
         cr_log_error("%s: ...%s", log, text + (len > 3000 ? len - 3000 : 0));
         free(text);
@@ -288,9 +227,9 @@ Test(failover, two_nodes_one_killed)
     vstore *s = open_store();
     vs_host *h = calloc(FO_HOSTS, sizeof(*h));
     cr_assert(h != NULL);
-    double end = now_s() + 30;
-    while (!(hosts_read(s, h, FO_HOSTS) && both_took_part(h)) && now_s() < end)
-        sleep_ms(200);
+    double end = fleet_now_s() + 30;
+    while (!(hosts_read(s, h, FO_HOSTS) && both_took_part(h)) && fleet_now_s() < end)
+        fleet_sleep_ms(200);
     if (!both_took_part(h))
         show_logs(h, FO_HOSTS);
     cr_assert(both_took_part(h), "every host attempted, by both nodes, within 30 s");
@@ -299,9 +238,9 @@ Test(failover, two_nodes_one_killed)
     /* Killed while it attempts a slow host: its lease must expire before the host can be
      * taken over. */
     unsigned held = 0;
-    end = now_s() + 15;
-    while (held == 0 && now_s() < end) {
-        sleep_ms(50);
+    end = fleet_now_s() + 15;
+    while (held == 0 && fleet_now_s() < end) {
+        fleet_sleep_ms(50);
         held = 0;
         bool read = hosts_read(s, h, FO_HOSTS);
         for (unsigned i = 0; read && i < FO_HOSTS; i++)
@@ -317,7 +256,7 @@ Test(failover, two_nodes_one_killed)
     while ((int64_t)time(NULL) <= bound) {
         if (hosts_read(s, h, FO_HOSTS) && (n = taken_over(h, killed)) == FO_HOSTS)
             break;
-        sleep_ms(200);
+        fleet_sleep_ms(200);
     }
     if (n < FO_HOSTS) {
         cr_log_error("node-a killed at %lld", (long long)killed);
@@ -346,7 +285,7 @@ Test(failover, two_nodes_one_killed)
  * row holds both, read at once; the daemon stores the verdict before the attempt. */
 static bool wait_all(vstore *s, const char *want, int64_t after, const char *from)
 {
-    double end = now_s() + 20;
+    double end = fleet_now_s() + 20;
     do {
         unsigned ok = 0;
         for (unsigned i = 0; i < PR_HOSTS; i++) {
@@ -363,8 +302,8 @@ static bool wait_all(vstore *s, const char *want, int64_t after, const char *fro
         }
         if (ok == PR_HOSTS)
             return true;
-        sleep_ms(100);
-    } while (now_s() < end);
+        fleet_sleep_ms(100);
+    } while (fleet_now_s() < end);
     return false;
 }
 
@@ -373,7 +312,7 @@ static bool wait_all(vstore *s, const char *want, int64_t after, const char *fro
  * of changes checked into *checked. */
 static void expect_logged_in_history(vstore *s, const char *log, unsigned *checked)
 {
-    char *text = slurp(log);
+    char *text = fleet_slurp(log);
     unsigned next[PR_HOSTS] = {0}, logged = 0; /* history rows matched so far, per host */
     vs_verdict *hist[PR_HOSTS];
     size_t nhist[PR_HOSTS];
@@ -460,20 +399,20 @@ Test(failover, postgres_restart_counts_db_errors)
     char err[256] = "";
     cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
     attest_metrics m = {0};
-    double end = now_s() + 20;
+    double end = fleet_now_s() + 20;
     do {
-        sleep_ms(100);
+        fleet_sleep_ms(100);
         attest_metrics_get(l, &m);
-    } while (m.attempts[ATTEST_TRUSTED] < 2 && now_s() < end);
+    } while (m.attempts[ATTEST_TRUSTED] < 2 && fleet_now_s() < end);
     cr_assert_geq(m.attempts[ATTEST_TRUSTED], 2, "both hosts trusted");
     cr_expect_eq(m.db_errors, 0);
     test_pg_restart(&pg);
     uint64_t before = m.attempts[ATTEST_TRUSTED];
-    end = now_s() + 20;
+    end = fleet_now_s() + 20;
     do {
-        sleep_ms(100);
+        fleet_sleep_ms(100);
         attest_metrics_get(l, &m);
-    } while ((m.db_errors == 0 || m.attempts[ATTEST_TRUSTED] < before + 2) && now_s() < end);
+    } while ((m.db_errors == 0 || m.attempts[ATTEST_TRUSTED] < before + 2) && fleet_now_s() < end);
     attest_stop(l);
     cr_expect_gt(m.db_errors, 0, "the calls on connections the restart cut are counted");
     cr_expect_geq(m.attempts[ATTEST_TRUSTED], before + 2, "attempts go on after the restart");

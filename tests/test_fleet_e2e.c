@@ -21,6 +21,7 @@
 #include <srtm/srtm.h>
 
 #include "attest.h"
+#include "fleet_helpers.h"
 #include "helpers.h"
 #include "store.h"
 
@@ -44,23 +45,11 @@ static void teardown(void)
 
 TestSuite(fleet_e2e, .fini = teardown, .timeout = 180);
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert(f != NULL, "%s: %s", path, strerror(errno));
-    char *buf = calloc(1, 256 * 1024);
-    cr_assert(buf != NULL);
-    size_t n = fread(buf, 1, 256 * 1024 - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
 static char *tls_pem(const char *name)
 {
     char path[128];
     snprintf(path, sizeof(path), "%s/%s", tls_dir, name);
-    return slurp(path);
+    return fleet_slurp(path);
 }
 
 static void digest_of(const char *what, uint8_t d[SRTM_DIGEST_LEN], char hex[65])
@@ -154,10 +143,10 @@ Test(fleet_e2e, a_real_host_over_mutual_tls_untrusted_then_rebooted)
     cr_assert_eq(store_policy_put(s, "host-policy", body, strlen(body), time(NULL)), SRTM_OK,
                  "%s", store_errmsg(s));
     vs_host *h = calloc(1, sizeof(*h));
-    char *aik = slurp(P.aik_pem);
+    char *aik = fleet_slurp(P.aik_pem);
     snprintf(h->name, sizeof(h->name), "host-1");
     snprintf(h->address, sizeof(h->address), "%s", addr);
-    snprintf(h->aik_pem, sizeof(h->aik_pem), "%s", aik);
+    snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
     snprintf(h->policy, sizeof(h->policy), "host-policy");
     h->interval_s = INTERVAL;
     cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));

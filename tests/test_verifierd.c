@@ -29,6 +29,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "attest.h"
+#include "fleet_helpers.h"
 #include "helpers.h"
 #include "srtm.pb-c.h"
 #include "store.h"
@@ -40,85 +41,14 @@ static char dir[64];
 static pid_t sim_pid;
 static char url[128];
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Fork and exec argv with stdout and stderr to log. */
-static pid_t spawn(const char *const *argv, const char *log)
-{
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert(f != NULL, "%s: %s", path, strerror(errno));
-    char *buf = calloc(1, 256 * 1024);
-    cr_assert(buf != NULL);
-    size_t n = fread(buf, 1, 256 * 1024 - 1, f);
-    fclose(f);
-    while (n > 0 && buf[n - 1] == '\n')
-        buf[--n] = '\0';
-    return buf;
-}
-
-static char *host_file_in(const char *base, unsigned i, const char *name)
-{
-    char path[256];
-    snprintf(path, sizeof(path), "%s/host-%u/%s", base, i, name);
-    return slurp(path);
-}
-
 static char *host_file(unsigned i, const char *name)
 {
-    return host_file_in(dir, i, name);
-}
-
-/* The policy of the sim serving from base with the reference file's PCRs inline: one body
- * for every host (they share host 0's boot chain under --shared-boot). The caller frees it. */
-static char *shared_policy_in(const char *base)
-{
-    char *pol = host_file_in(base, 0, "policy.json"), *ref = host_file_in(base, 0, "reference.json");
-    json_object *p = json_tokener_parse(pol), *r = json_tokener_parse(ref), *proof, *running;
-    cr_assert(p != NULL && r != NULL);
-    cr_assert(json_object_object_get_ex(r, "proof", &proof));
-    cr_assert(json_object_object_get_ex(r, "running", &running));
-    json_object *pcrs = json_object_new_object();
-    json_object_object_add(pcrs, "proof", json_object_get(proof));
-    json_object_object_add(pcrs, "running", json_object_get(running));
-    json_object_object_add(p, "pcrs", pcrs);
-    char *out = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
-    json_object_put(p);
-    json_object_put(r);
-    free(pol);
-    free(ref);
-    return out;
+    return fleet_host_file(dir, i, name);
 }
 
 static char *shared_policy(void)
 {
-    return shared_policy_in(dir);
+    return fleet_shared_policy(dir);
 }
 
 static vstore *open_store(void)
@@ -135,7 +65,7 @@ static vstore *fleet_store(const char *file, const char *base)
 {
     snprintf(url, sizeof(url), "sqlite:%s/%s", dir, file);
     vstore *s = open_store();
-    char *body = shared_policy_in(base);
+    char *body = fleet_shared_policy(base);
     cr_assert_eq(store_policy_put(s, "fleet", body, strlen(body), time(NULL)), SRTM_OK);
     free(body);
     return s;
@@ -146,7 +76,7 @@ static vstore *fleet_store(const char *file, const char *base)
 static void add_host_in(vstore *s, const char *base, unsigned i)
 {
     vs_host *h = calloc(1, sizeof(*h));
-    char *addr = host_file_in(base, i, "url"), *aik = host_file_in(base, i, "aik.pem");
+    char *addr = fleet_host_file(base, i, "url"), *aik = fleet_host_file(base, i, "aik.pem");
     snprintf(h->name, sizeof(h->name), "host-%u", i);
     snprintf(h->address, sizeof(h->address), "%s", addr);
     snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
@@ -175,10 +105,10 @@ static void fleet_up(void)
                           "--lie", "bad-digest@2", "--lie", "replayed-nonce@3",
                           "--lie", "unknown-binary@4", "--lie", "wrong-aik@5", "--dead", "6",
                           "--slow", "300@7", "--reboot-every", "3@8", NULL};
-    sim_pid = spawn(argv, log);
-    double end = now_s() + 20;
-    while (!test_path_exists(ready) && now_s() < end && waitpid(sim_pid, NULL, WNOHANG) == 0)
-        sleep_ms(20);
+    sim_pid = fleet_spawn(argv, log);
+    double end = fleet_now_s() + 20;
+    while (!test_path_exists(ready) && fleet_now_s() < end && waitpid(sim_pid, NULL, WNOHANG) == 0)
+        fleet_sleep_ms(20);
     cr_assert(test_path_exists(ready), "srtm-sim did not come up (see %s)", log);
     vstore *s = fleet_store("fleet.db", dir);
     for (unsigned i = 0; i < HOSTS; i++)
@@ -214,7 +144,7 @@ static pid_t daemon_start_args(const char *node, const char *max_inflight, const
         argv[13] = "--http";
         argv[14] = http_url;
     }
-    return spawn(argv, log);
+    return fleet_spawn(argv, log);
 }
 
 /* GET path from the daemon's HTTP API on port; the body into body (NUL-terminated), the
@@ -315,16 +245,16 @@ Test(verifierd, fleet_verdicts)
     vstore *s = open_store();
     fleet_view *f = calloc(1, sizeof(*f));
     int64_t dead_first = 0, boot_first = 0;
-    double end = now_s() + 40;
+    double end = fleet_now_s() + 40;
     for (;;) {
         view_read(s, f);
         if (dead_first == 0 && is(f, DEAD, "unreachable"))
             dead_first = f->h[DEAD].last_attempt;
         if (boot_first == 0)
             boot_first = f->reset_count[REBOOT];
-        if (settled(f, dead_first, boot_first) || now_s() > end)
+        if (settled(f, dead_first, boot_first) || fleet_now_s() > end)
             break;
-        sleep_ms(250);
+        fleet_sleep_ms(250);
     }
     for (unsigned i = 0; i < HOSTS; i++)
         cr_log_info("host-%u: %s %s (%s)", i, f->v[i].verdict, f->v[i].reasons,
@@ -409,7 +339,7 @@ static void *fake_serve(void *arg)
         if (++h->busy > h->max_busy)
             h->max_busy = h->busy;
         pthread_mutex_unlock(&h->lock);
-        sleep_ms(600);
+        fleet_sleep_ms(600);
         pthread_mutex_lock(&h->lock);
         h->busy--;
         pthread_mutex_unlock(&h->lock);
@@ -472,15 +402,15 @@ Test(verifierd, two_daemons_never_share_a_host)
     pid_t a = daemon_start_args("node-a", "2", "5000"),
           b = daemon_start_args("node-b", "2", "5000");
     bool seen_a = false, seen_b = false;
-    double end = now_s() + 6;
-    while (now_s() < end) {
+    double end = fleet_now_s() + 6;
+    while (fleet_now_s() < end) {
         for (unsigned i = 0; i < FAKE_HOSTS; i++) {
             snprintf(h->name, sizeof(h->name), "fake-%u", i);
             cr_assert_eq(store_host_get(s, h->name, h), SRTM_OK);
             seen_a = seen_a || strcmp(h->last_node, "node-a") == 0;
             seen_b = seen_b || strcmp(h->last_node, "node-b") == 0;
         }
-        sleep_ms(100);
+        fleet_sleep_ms(100);
     }
     daemon_stop(a);
     daemon_stop(b);
@@ -532,12 +462,12 @@ Test(verifierd, loop_counters)
     char err[256] = "";
     cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
     attest_metrics m = {0};
-    double end = now_s() + 30;
+    double end = fleet_now_s() + 30;
     do {
-        sleep_ms(200);
+        fleet_sleep_ms(200);
         attest_metrics_get(l, &m);
     } while ((m.attempts[ATTEST_TRUSTED] == 0 || m.attempts[ATTEST_UNTRUSTED] == 0 ||
-              m.attempts[ATTEST_UNREACHABLE] < 2) && now_s() < end);
+              m.attempts[ATTEST_UNREACHABLE] < 2) && fleet_now_s() < end);
     attest_stop(l);
     cr_assert_geq(m.attempts[ATTEST_TRUSTED], 1);
     cr_assert_geq(m.attempts[ATTEST_UNTRUSTED], 1);
@@ -569,14 +499,14 @@ Test(verifierd, loop_counters)
 /* Wait (up to 20 s) until host's current verdict is want; the verdict is left in *v. */
 static bool wait_verdict(vstore *s, const char *host, const char *want, vs_verdict *v)
 {
-    double end = now_s() + 20;
+    double end = fleet_now_s() + 20;
     do {
         vs_verdicts_free(v, 1);
         cr_assert_eq(store_verdict_current(s, host, v), SRTM_OK);
         if (strcmp(v->verdict, want) == 0)
             return true;
-        sleep_ms(200);
-    } while (now_s() < end);
+        fleet_sleep_ms(200);
+    } while (fleet_now_s() < end);
     return false;
 }
 
@@ -618,16 +548,16 @@ Test(verifierd, stop_cancels_in_flight)
     char err[256] = "";
     cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
     attest_metrics m = {0};
-    double end = now_s() + 10;
+    double end = fleet_now_s() + 10;
     do {
-        sleep_ms(50);
+        fleet_sleep_ms(50);
         attest_metrics_get(l, &m);
-    } while (m.inflight == 0 && now_s() < end);
+    } while (m.inflight == 0 && fleet_now_s() < end);
     cr_assert_eq(m.inflight, 1, "the dead host's attempt is in flight");
-    sleep_ms(300); /* connected and waiting for the answer */
-    double t0 = now_s();
+    fleet_sleep_ms(300); /* connected and waiting for the answer */
+    double t0 = fleet_now_s();
     attest_stop(l);
-    cr_expect_lt(now_s() - t0, 2.0, "attest_stop waited for the time-out");
+    cr_expect_lt(fleet_now_s() - t0, 2.0, "attest_stop waited for the time-out");
     vs_host *h = calloc(1, sizeof(*h));
     char name[32];
     snprintf(name, sizeof(name), "host-%u", DEAD);
@@ -656,26 +586,26 @@ Test(verifierd, hosts_over_mutual_tls)
     snprintf(ready, sizeof(ready), "%s/ready", simdir);
     const char *argv[] = {test_binary("SRTM_SIM"), "--hosts", "2", "--dir", simdir,
                           "--shared-boot", "--tls", tls, NULL};
-    pid_t tls_sim = spawn(argv, log);
-    double end = now_s() + 20;
-    while (!test_path_exists(ready) && now_s() < end)
-        sleep_ms(20);
+    pid_t tls_sim = fleet_spawn(argv, log);
+    double end = fleet_now_s() + 20;
+    while (!test_path_exists(ready) && fleet_now_s() < end)
+        fleet_sleep_ms(20);
     cr_assert(test_path_exists(ready), "srtm-sim --tls did not come up (see %s)", log);
     char *pem[4];
     static const char *const files[] = {"cli.pem", "cli.key", "ca.pem", "evil.pem"};
     for (int i = 0; i < 4; i++) {
         char path[192];
         snprintf(path, sizeof(path), "%s/%s", tls, files[i]);
-        pem[i] = slurp(path);
+        pem[i] = fleet_slurp(path);
     }
     char evil_key_path[192];
     snprintf(evil_key_path, sizeof(evil_key_path), "%s/evil.key", tls);
-    char *evil_key = slurp(evil_key_path);
+    char *evil_key = fleet_slurp(evil_key_path);
     /* Three stores, three loops: the fleet's certificate, another CA's, none. */
     static const char *const names[] = {"fleet", "stranger", "plain"};
     const char *certs[][2] = {{pem[0], pem[1]}, {pem[3], evil_key}, {NULL, NULL}};
     static const char *const want[] = {"trusted", "unreachable", "unreachable"};
-    char *addr = host_file_in(simdir, 0, "url");
+    char *addr = fleet_host_file(simdir, 0, "url");
     cr_assert(strncmp(addr, "tls+tcp://", 10) == 0, "%s", addr);
     free(addr);
     for (int k = 0; k < 3; k++) {

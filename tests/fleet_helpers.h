@@ -1,0 +1,28 @@
+/*
+ * What the fleet verifier's tests share: time, running a program with its output in a
+ * log, reading a file, and the files srtm-sim writes for its hosts (tests/sim/README.md).
+ * Every function fails the test (criterion) when it cannot do its work.
+ */
+#ifndef SRTM_TESTS_FLEET_HELPERS_H
+#define SRTM_TESTS_FLEET_HELPERS_H
+
+#include <sys/types.h>
+
+/* The monotonic clock in seconds; a sleep of ms milliseconds. */
+double fleet_now_s(void);
+void fleet_sleep_ms(long ms);
+
+/* Fork and exec argv (argv[0] a path) with stdout and stderr appended to log. */
+pid_t fleet_spawn(const char *const *argv, const char *log);
+
+/* The file (at most 1 MiB) as a string the caller frees, trailing newlines cut. */
+char *fleet_slurp(const char *path);
+
+/* File name of sim host i, serving from base (base/host-I/name), as fleet_slurp reads it. */
+char *fleet_host_file(const char *base, unsigned i, const char *name);
+
+/* Host 0's policy of the sim serving from base, with its reference PCRs inline: one
+ * policy for every host under --shared-boot. The caller frees it. */
+char *fleet_shared_policy(const char *base);
+
+#endif
