@@ -683,8 +683,11 @@ static srtm_err check_lease(vstore *s, const char *node, int64_t now, int64_t le
     return err;
 }
 
-srtm_err store_attempt(vstore *s, const char *host, const char *node, int64_t now,
-                       const char *outcome)
+/* What an attempt records: its host, node and outcome (and with n_params 5, next_due) are
+ * checked, then stmt runs with (host, now, node, outcome[, next_due]). */
+static srtm_err record_attempt(vstore *s, vs_stmt stmt, const char *host, const char *node,
+                               int64_t now, const char *outcome, int64_t next_due,
+                               size_t n_params)
 {
     int64_t changes = 0;
     srtm_err err = check_str(s, "host name", host, VS_NAME_MAX, false);
@@ -692,29 +695,25 @@ srtm_err store_attempt(vstore *s, const char *host, const char *node, int64_t no
         err = check_lease(s, node, now, 1);
     if (err == SRTM_OK)
         err = check_str(s, "outcome", outcome, VS_OUTCOME_MAX, true);
+    if (err == SRTM_OK && n_params == 5 && (next_due <= now || next_due - now > VS_INTERVAL_MAX))
+        err = vs_fail(s, SRTM_E_INVALID, "next due time must lie within one year after now");
     vs_param p[] = {P_T(host ? host : ""), P_I(now), P_T(node ? node : ""),
-                    P_T(outcome ? outcome : "")};
+                    P_T(outcome ? outcome : ""), P_I(next_due)};
     if (err == SRTM_OK)
-        err = run(s, ST_ATTEMPT, p, 4, NULL, NULL, &changes);
+        err = run(s, stmt, p, n_params, NULL, NULL, &changes);
     return not_found_if_none(s, err, changes, "host", host);
+}
+
+srtm_err store_attempt(vstore *s, const char *host, const char *node, int64_t now,
+                       const char *outcome)
+{
+    return record_attempt(s, ST_ATTEMPT, host, node, now, outcome, 0, 4);
 }
 
 srtm_err store_attempt_next(vstore *s, const char *host, const char *node, int64_t now,
                             const char *outcome, int64_t next_due)
 {
-    int64_t changes = 0;
-    srtm_err err = check_str(s, "host name", host, VS_NAME_MAX, false);
-    if (err == SRTM_OK)
-        err = check_lease(s, node, now, 1);
-    if (err == SRTM_OK)
-        err = check_str(s, "outcome", outcome, VS_OUTCOME_MAX, true);
-    if (err == SRTM_OK && (next_due <= now || next_due - now > VS_INTERVAL_MAX))
-        err = vs_fail(s, SRTM_E_INVALID, "next due time must lie within one year after now");
-    vs_param p[] = {P_T(host ? host : ""), P_I(now), P_T(node ? node : ""),
-                    P_T(outcome ? outcome : ""), P_I(next_due)};
-    if (err == SRTM_OK)
-        err = run(s, ST_ATTEMPT_NEXT, p, 5, NULL, NULL, &changes);
-    return not_found_if_none(s, err, changes, "host", host);
+    return record_attempt(s, ST_ATTEMPT_NEXT, host, node, now, outcome, next_due, 5);
 }
 
 typedef struct claim_args {
