@@ -317,12 +317,24 @@ srtm_err irk_verify_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
                            const uint8_t *report, size_t report_len, const uint8_t *sig,
                            size_t sig_len)
 {
-    uint8_t msg[REPORT_MSG_MAX];
-    size_t msg_len = 0;
-    srtm_err err = report_message(nonce, nonce_len, report, report_len, msg, &msg_len);
+    if (!report_inputs_ok(nonce, nonce_len, report, report_len))
+        return SRTM_E_INVALID;
+    uint8_t h[SRTM_DIGEST_LEN];
+    srtm_err err = srtm_sha256(report, report_len, h);
     if (err == SRTM_OK)
-        err = verify_message(k, msg, msg_len, sig, sig_len);
+        err = irk_verify_report_digest(k, nonce, nonce_len, h, sig, sig_len);
     return err;
+}
+
+srtm_err irk_verify_report_digest(const irk *k, const uint8_t *nonce, size_t nonce_len,
+                                  const uint8_t report_digest[SRTM_DIGEST_LEN],
+                                  const uint8_t *sig, size_t sig_len)
+{
+    if (report_digest == NULL || !report_inputs_ok(nonce, nonce_len, NULL, 0))
+        return SRTM_E_INVALID;
+    uint8_t msg[REPORT_MSG_MAX];
+    size_t msg_len = report_message_of(nonce, nonce_len, report_digest, msg);
+    return verify_message(k, msg, msg_len, sig, sig_len);
 }
 
 srtm_err irk_quote_qualifier(const uint8_t *nonce, size_t nonce_len, const uint8_t *report,

@@ -58,6 +58,10 @@ SRTM_WUR srtm_err irk_sign_report(const irk *k, const uint8_t *nonce, size_t non
 SRTM_WUR srtm_err irk_verify_report(const irk *k, const uint8_t *nonce, size_t nonce_len,
                                     const uint8_t *report, size_t report_len, const uint8_t *sig,
                                     size_t sig_len);
+/* The same from SHA-256(report), computed by the caller. */
+SRTM_WUR srtm_err irk_verify_report_digest(const irk *k, const uint8_t *nonce, size_t nonce_len,
+                                           const uint8_t report_digest[SRTM_DIGEST_LEN],
+                                           const uint8_t *sig, size_t sig_len);
 
 /*
  * A reusable report signer for one thread at a time: the IRK's signing context and a

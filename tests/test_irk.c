@@ -243,6 +243,14 @@ Test(irk, signer_signs_and_qualifies_like_the_one_shot_functions)
         cr_expect_eq(irk_verify_report(k, nonce, sizeof(nonce), report, sizeof(report), sig, slen),
                      SRTM_OK);
         cr_expect_arr_eq(qual, want_qual, 32, "qualifier %d differs", i);
+        /* Verified from the report's digest, as the verifier does after hashing it once. */
+        cr_expect_eq(irk_verify_report_digest(k, nonce, sizeof(nonce), report_hash, sig, slen),
+                     SRTM_OK);
+        uint8_t other_hash[32];
+        memcpy(other_hash, report_hash, 32);
+        other_hash[i] ^= 0x01;
+        cr_expect_eq(irk_verify_report_digest(k, nonce, sizeof(nonce), other_hash, sig, slen),
+                     SRTM_E_DENIED, "a signature verified for another report's digest");
         cr_expect_eq(irk_verify_report(other, nonce, sizeof(nonce), report, sizeof(report), sig,
                                        slen),
                      SRTM_E_DENIED, "another key's verification accepted");

@@ -410,8 +410,22 @@ typedef struct vstate {
     km_quote_info qinfo, cinfo;
     km_pcr_values qpcrs, cpcrs;
     srtm_verify_result *r;
+    uint8_t report_digest[SRTM_DIGEST_LEN]; /* SHA-256(report), once have_digest */
+    bool have_digest;
     char reason[512]; /* the running check's reason when it fails */
 } vstate;
+
+/* q = SHA-256(nonce || SHA-256(report)), the request's qualifier, hashing the report at
+ * most once per verification (the quote and the IRK signature both bind it); false when
+ * hashing failed (an internal failure). */
+static bool request_qualifier(vstate *s, uint8_t q[SRTM_DIGEST_LEN])
+{
+    if (!s->have_digest)
+        s->have_digest = srtm_sha256(s->ev->report.data, s->ev->report.len,
+                                     s->report_digest) == SRTM_OK;
+    return s->have_digest && irk_quote_qualifier_of_digest(s->nonce, s->nonce_len,
+                                                           s->report_digest, q) == SRTM_OK;
+}
 
 /* A check returns true when it passed; on failure it has written s->reason. */
 typedef bool (*check_fn)(vstate *s);
@@ -680,8 +694,7 @@ static bool batch_root(vstate *s, const uint8_t q[SRTM_DIGEST_LEN], uint8_t root
 static bool check_quote_qualifier(vstate *s)
 {
     uint8_t q[SRTM_DIGEST_LEN], want[SRTM_DIGEST_LEN];
-    if (irk_quote_qualifier(s->nonce, s->nonce_len, s->ev->report.data, s->ev->report.len, q) !=
-        SRTM_OK)
+    if (!request_qualifier(s, q))
         return failf(s, "cannot hash the nonce and the report");
     /* Alone, the quote binds this request's qualifier; in a batch, the Merkle root. */
     memcpy(want, q, sizeof(want));
@@ -703,9 +716,7 @@ static bool check_quote_qualifier(vstate *s)
 static bool check_irk_signature(vstate *s)
 {
     uint8_t q[SRTM_DIGEST_LEN], root[SRTM_DIGEST_LEN];
-    if (s->ev->batch != NULL &&
-        irk_quote_qualifier(s->nonce, s->nonce_len, s->ev->report.data, s->ev->report.len, q) !=
-            SRTM_OK)
+    if (!request_qualifier(s, q))
         return failf(s, "cannot hash the nonce and the report");
     if (s->ev->batch != NULL && !batch_root(s, q, root))
         return false;
@@ -715,9 +726,9 @@ static bool check_irk_signature(vstate *s)
     srtm_err err = s->ev->batch != NULL
                        ? irk_verify_root(k, root, s->ev->irk_signature.data,
                                          s->ev->irk_signature.len)
-                       : irk_verify_report(k, s->nonce, s->nonce_len, s->ev->report.data,
-                                           s->ev->report.len, s->ev->irk_signature.data,
-                                           s->ev->irk_signature.len);
+                       : irk_verify_report_digest(k, s->nonce, s->nonce_len, s->report_digest,
+                                                  s->ev->irk_signature.data,
+                                                  s->ev->irk_signature.len);
     irk_free(k);
     if (err != SRTM_OK)
         return failf(s, s->ev->batch != NULL
