@@ -194,25 +194,34 @@ Test(irk, other_curves_and_garbage_are_refused)
     cr_expect_eq(irk_from_public_der(junk, 0, &k), SRTM_E_INVALID);
 }
 
-/* EVP_DigestVerify with SHA-256 over TAG || nonce || SHA-256(report), built here. */
-static bool plain_verify(irk *k, const uint8_t *sig, size_t slen)
+/* Verify sig over msg with k's public key by plain OpenSSL calls. */
+static bool plain_verify_msg(irk *k, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
+                             size_t slen)
 {
-    uint8_t pub[IRK_PUB_DER_MAX], msg[128], h[32];
-    size_t plen = 0, tag = strlen(IRK_REPORT_TAG);
+    uint8_t pub[IRK_PUB_DER_MAX];
+    size_t plen = 0;
     cr_assert_eq(irk_public_der(k, pub, &plen), SRTM_OK);
     const uint8_t *p = pub;
     EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)plen);
     cr_assert(pk != NULL);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pk) == 1 &&
+              EVP_DigestVerify(ctx, sig, slen, msg, msg_len) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return ok;
+}
+
+/* EVP_DigestVerify with SHA-256 over TAG || nonce || SHA-256(report), built here. */
+static bool plain_verify(irk *k, const uint8_t *sig, size_t slen)
+{
+    uint8_t msg[128], h[32];
+    size_t tag = strlen(IRK_REPORT_TAG);
     sha256(report, sizeof(report), h);
     memcpy(msg, IRK_REPORT_TAG, tag);
     memcpy(msg + tag, nonce, sizeof(nonce));
     memcpy(msg + tag + sizeof(nonce), h, sizeof(h));
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pk) == 1 &&
-              EVP_DigestVerify(ctx, sig, slen, msg, tag + sizeof(nonce) + sizeof(h)) == 1;
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(pk);
-    return ok;
+    return plain_verify_msg(k, msg, tag + sizeof(nonce) + sizeof(h), sig, slen);
 }
 
 /* The reusable signer makes the same signature and qualifier as the one-shot functions,
@@ -287,24 +296,6 @@ Test(irk, signer_signs_and_qualifies_like_the_one_shot_functions)
     irk_signer_free(NULL);
     irk_free(pubonly);
     irk_free(other);
-}
-
-/* Verify sig over msg with k's public key by plain OpenSSL calls. */
-static bool plain_verify_msg(irk *k, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
-                             size_t slen)
-{
-    uint8_t pub[IRK_PUB_DER_MAX];
-    size_t plen = 0;
-    cr_assert_eq(irk_public_der(k, pub, &plen), SRTM_OK);
-    const uint8_t *p = pub;
-    EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)plen);
-    cr_assert(pk != NULL);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pk) == 1 &&
-              EVP_DigestVerify(ctx, sig, slen, msg, msg_len) == 1;
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(pk);
-    return ok;
 }
 
 /* The batch signature is ECDSA over "srtm-irk-batch-v1" || root, from the signer and the
