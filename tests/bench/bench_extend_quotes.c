@@ -10,9 +10,13 @@
  * (default 5) of EXTENDS / ROUNDS extends each, quiet then loaded, so that a drift of the
  * machine (another process, the page cache, the CPU's clock) falls on both alike; a loaded
  * round starts once every verifier has its first evidence. Prints p50, p99 and max of each
- * round and of all the rounds of each condition together, and the joint quotes answered. With --remote-verifiers the verifier threads run at nice 19, as a
- * stand-in for verifiers on other machines: the figures are then srtmd's, not the two
- * cores shared with the verifiers' own reception of the evidence.
+ * round and of all the rounds of each condition together, and the joint quotes answered.
+ * The verifiers run in a process of their own, forked before anything opens an nng
+ * socket, as verifiers are never inside the component that measures: in one process they
+ * would share nng's poller and task threads (which receive their 7.8 MB answers) with the
+ * component's extends. With --remote-verifiers that process runs at nice 19, as a stand-in
+ * for verifiers on other machines: the figures are then srtmd's, not the two cores shared
+ * with the verifiers' own reception of the evidence.
  * Usage: bench_extend_quotes BUILD_DIR [CHAIN] [EXTENDS] [VERIFIERS] [--rounds=R]
  *                           [--remote-verifiers]
  */
@@ -24,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,9 +43,6 @@ static bool remote_verifiers;
 static void *verifier(void *arg)
 {
     (void)arg;
-    if (remote_verifiers &&
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
-        perror("setpriority");
     srtm_conn *c = NULL;
     if (srtm_open(tcp_url, &c) != SRTM_OK) {
         atomic_fetch_add(&quotes_failed, 1);
@@ -66,6 +67,88 @@ static void *verifier(void *arg)
     }
     srtm_close(c);
     return NULL;
+}
+
+/* What the verifier process reports: when every verifier has its first evidence, and
+ * when they have stopped. */
+typedef struct vcount {
+    unsigned done, failed;
+    unsigned long long bytes;
+} vcount;
+
+static vcount vcount_now(void)
+{
+    return (vcount){atomic_load(&quotes_done), atomic_load(&quotes_failed),
+                    atomic_load(&evidence_bytes)};
+}
+
+/* The verifier process: on 'g' start nv quoting threads and report once each has an
+ * answer; on 'x' stop them and report; on end of input exit. */
+static void verifier_process(int cmd, int rep, int nv)
+{
+    if (remote_verifiers && setpriority(PRIO_PROCESS, 0, 19) != 0)
+        perror("setpriority");
+    pthread_t th[64];
+    char op;
+    while (read(cmd, &op, 1) == 1) {
+        if (op == 'g') {
+            unsigned start = atomic_load(&quotes_done) + atomic_load(&quotes_failed);
+            atomic_store(&quoting, true);
+            for (int i = 0; i < nv; i++)
+                if (pthread_create(&th[i], NULL, verifier, NULL) != 0)
+                    _exit(1);
+            while (atomic_load(&quotes_done) + atomic_load(&quotes_failed) < start + (unsigned)nv)
+                nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+        } else if (op == 'x') {
+            atomic_store(&quoting, false);
+            for (int i = 0; i < nv; i++)
+                pthread_join(th[i], NULL);
+        }
+        vcount v = vcount_now();
+        if (write(rep, &v, sizeof(v)) != (ssize_t)sizeof(v))
+            _exit(1);
+    }
+    _exit(0);
+}
+
+static int vp_cmd = -1, vp_rep = -1;
+static pid_t vp_pid;
+static unsigned vp_failed;
+
+static void verifier_process_start(int nv)
+{
+    int a[2], b[2];
+    if (pipe(a) != 0 || pipe(b) != 0)
+        exit(1);
+    vp_pid = fork();
+    if (vp_pid < 0)
+        exit(1);
+    if (vp_pid == 0) {
+        close(a[1]);
+        close(b[0]);
+        verifier_process(a[0], b[1], nv);
+    }
+    close(a[0]);
+    close(b[1]);
+    vp_cmd = a[1];
+    vp_rep = b[0];
+}
+
+static vcount verifier_process_ask(char op)
+{
+    vcount v;
+    if (write(vp_cmd, &op, 1) != 1 || read(vp_rep, &v, sizeof(v)) != (ssize_t)sizeof(v)) {
+        fprintf(stderr, "the verifier process is gone\n");
+        exit(1);
+    }
+    vp_failed = v.failed;
+    return v;
+}
+
+static void verifier_process_stop(void)
+{
+    close(vp_cmd);
+    waitpid(vp_pid, NULL, 0);
 }
 
 /* n single extends of the probe, one a millisecond; t[i] the latency of each. */
@@ -98,28 +181,17 @@ static double print(const char *what, const double *t, int n)
     return p99;
 }
 
-/* One loaded round: nv verifiers quote while n extends run; counts into *answered. */
-static void loaded_round(srtm_conn *c, const srtm_cap *cap, double *t, int n, int nv,
+/* One loaded round: the verifier process quotes while n extends run; counts into *answered. */
+static void loaded_round(srtm_conn *c, const srtm_cap *cap, double *t, int n,
                          unsigned *answered, unsigned long long *bytes, double *seconds)
 {
-    pthread_t th[64];
-    unsigned start = atomic_load(&quotes_done) + atomic_load(&quotes_failed);
-    atomic_store(&quoting, true);
-    for (int i = 0; i < nv; i++)
-        if (pthread_create(&th[i], NULL, verifier, NULL) != 0)
-            exit(1);
-    while (atomic_load(&quotes_done) + atomic_load(&quotes_failed) < start + (unsigned)nv)
-        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-    unsigned before = atomic_load(&quotes_done);
-    unsigned long long bytes_before = atomic_load(&evidence_bytes);
+    vcount before = verifier_process_ask('g');
     double t0 = bench_now();
     extends(c, cap, t, n);
     *seconds += bench_now() - t0;
-    *answered += atomic_load(&quotes_done) - before;
-    *bytes += atomic_load(&evidence_bytes) - bytes_before;
-    atomic_store(&quoting, false);
-    for (int i = 0; i < nv; i++)
-        pthread_join(th[i], NULL);
+    vcount after = verifier_process_ask('x');
+    *answered += after.done - before.done;
+    *bytes += after.bytes - before.bytes;
 }
 
 int main(int argc, char **argv)
@@ -158,6 +230,8 @@ int main(int argc, char **argv)
     usleep(200000);
     snprintf(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%d", port);
     snprintf(tcp_url, sizeof(tcp_url), "tcp://127.0.0.1:%d", tcp_port);
+    snprintf(tail, sizeof(tail), "c%u", chain);
+    verifier_process_start(nv); /* before this process opens any nng socket */
     /* A chain deeper than the default quotas allow, on purpose. */
     snprintf(more, sizeof(more),
              "listen-tcp %s\\nmax-depth %u\\ncomponents-per-uid %u\\nmemory-budget 4294967296\\n",
@@ -190,11 +264,10 @@ int main(int argc, char **argv)
         cap = child;
         memcpy(parent, name, sizeof(name));
     }
-    memcpy(tail, parent, sizeof(tail));
     if (srtm_register(c, &admin, "probe", 1, &h, &probe_cap) != SRTM_OK)
         return 1;
     printf("%u-deep chain registered in %.1f s; %d single extends of another component over "
-           "the local socket, %d verifiers quoting the tail over tcp%s\n",
+           "the local socket, %d verifiers (another process) quoting the tail over tcp%s\n",
            chain, bench_now() - t0, n, nv, remote_verifiers ? " (at nice 19)" : "");
 
     int per = n / rounds;
@@ -208,7 +281,7 @@ int main(int argc, char **argv)
     char what[64];
     for (int r = 0; r < rounds; r++) {
         extends(c, &probe_cap, tq + r * per, per);
-        loaded_round(c, &probe_cap, tl + r * per, per, nv, &answered, &bytes, &seconds);
+        loaded_round(c, &probe_cap, tl + r * per, per, &answered, &bytes, &seconds);
         snprintf(what, sizeof(what), "round %d: extend, no quotes", r + 1);
         double q = print(what, tq + r * per, per);
         snprintf(what, sizeof(what), "round %d: extend, %d verifiers", r + 1, nv);
@@ -222,14 +295,15 @@ int main(int argc, char **argv)
     printf("%u joint quotes of %u components answered while the extends ran (%.1f s, %.1f MB "
            "of evidence each), %u failed; p99 ratio %.2f\n",
            answered, chain + 1, seconds, answered ? (double)bytes / answered / 1e6 : 0.0,
-           atomic_load(&quotes_failed), quiet > 0 ? loaded / quiet : 0);
+           vp_failed, quiet > 0 ? loaded / quiet : 0);
     srtm_close(c);
+    verifier_process_stop();
     bench_sh("kill $(cat %s/pid) 2>/dev/null; sleep 0.3", dir);
     kill(tpm, SIGTERM);
-    if (atomic_load(&quotes_failed) > 0)
+    if (vp_failed > 0)
         bench_sh("grep -v 'registered\\|extended' %s/srtmd.log | tail -40", dir);
     bench_sh("rm -rf %s", dir);
     free(tq);
     free(tl);
-    return atomic_load(&quotes_failed) > 0 ? 1 : 0;
+    return vp_failed > 0 ? 1 : 0;
 }
