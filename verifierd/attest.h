@@ -15,6 +15,7 @@
 #include <srtm/srtm.h>
 
 #include "store.h"
+#include "webhook.h"
 
 #define ATTEST_INFLIGHT_MAX 10000u
 #define ATTEST_WORKERS_MAX 256u
@@ -32,6 +33,7 @@ typedef struct attest_config {
      * verifier's certificate and key and the CA of srtmd's certificates, PEM text kept by
      * the caller while the loop runs; all NULL: such hosts are unreachable. */
     const char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;
+    webhook *webhook; /* told of every verdict change (webhook.h); NULL: none */
 } attest_config;
 
 /* Outcomes of an attempt, the index into attest_metrics.attempts. */

@@ -185,13 +185,14 @@ static int64_t next_delay(const attempt *a, attest_outcome o)
 /* Append the verdict when it or its reasons differ from the current one; 1 if appended,
  * 0 if not, -1 on a store failure. */
 static int record_verdict(vstore *s, const attempt *a, const char *verdict, const char *reasons,
-                          int64_t now)
+                          int64_t now, char previous[VS_VERDICT_MAX + 1])
 {
     vs_verdict cur = {0};
     if (store_verdict_current(s, a->host, &cur) != SRTM_OK)
         return -1;
     bool same = strcmp(cur.verdict, verdict) == 0 && cur.reasons != NULL &&
                 strcmp(cur.reasons, reasons) == 0;
+    snprintf(previous, VS_VERDICT_MAX + 1, "%s", cur.verdict);
     vs_verdicts_free(&cur, 1);
     if (same)
         return 0;
@@ -225,7 +226,8 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
     const char *verdict = attest_outcome_name(r->outcome);
     char outcome[VS_OUTCOME_MAX + 1];
     snprintf(outcome, sizeof(outcome), "%s%s%s", verdict, r->detail[0] ? ": " : "", r->detail);
-    int db_errors = 0, changed = record_verdict(s, a, verdict, reasons, now);
+    char previous[VS_VERDICT_MAX + 1] = "";
+    int db_errors = 0, changed = record_verdict(s, a, verdict, reasons, now, previous);
     db_errors += changed < 0;
     /* A verdict that could not be stored leaves the host as it was: the attempt is not
      * recorded, so the host stays due and is attempted again at the next claim, and the
@@ -241,8 +243,10 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
         srtm_log(SRTM_LOG_WARN, "host %s: recording %s: %s", a->host, verdict, store_errmsg(s));
     if (!recorded) /* the attempt would have freed the lease */
         attest_release(l, s, a->host);
-    if (changed > 0)
+    if (changed > 0) {
         srtm_log(SRTM_LOG_INFO, "host %s: %s %s", a->host, verdict, reasons);
+        webhook_notify(l->cfg.webhook, l->node, a->host, previous, verdict, reasons, now);
+    }
     uint64_t ms = attest_now_ms() - a->t0_ms;
     size_t b = 0;
     while (b < ATTEST_LATENCY_BUCKETS - 1 && ms > attest_latency_le_ms[b])

@@ -17,6 +17,7 @@
 #include "attest.h"
 #include "common.h"
 #include "http.h"
+#include "webhook.h"
 
 static const char usage[] =
     "usage: srtm-verifierd --store URL [options]\n"
@@ -32,12 +33,25 @@ static const char usage[] =
     "  --http URL          serve the HTTP API, metrics and status page on http://HOST:PORT\n"
     "                      (docs/fleet.md; no authentication: bind it to loopback or a\n"
     "                      management network)\n"
+    "  --webhook URL       POST every verdict change as JSON to URL (http:// or https://;\n"
+    "                      docs/fleet.md, \"Webhook\")\n"
+    "  --webhook-secret FILE  sign each POST: X-Srtm-Signature, HMAC-SHA256 under the\n"
+    "                      16 to 1024 bytes of FILE (mode 0600)\n"
+    "  --webhook-ca FILE   the CA bundle an https:// webhook must chain to (default: the\n"
+    "                      system's)\n"
     "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
     "  --version           show the version\n"
     "  --help              this text\n";
 
 enum { O_STORE = 1, O_NODE, O_INFLIGHT, O_TIMEOUT, O_LEASE, O_WORKERS, O_LOG, O_VER,
-       O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_HTTP };
+       O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_HTTP, O_HOOK, O_HOOK_SECRET, O_HOOK_CA };
+
+/* The options besides the loop's own. */
+typedef struct extras {
+    const char *http;
+    webhook_config hook;
+    const char *hook_secret;
+} extras;
 
 /* The TLS files given on the command line, read once at start. */
 typedef struct tls_files {
@@ -58,7 +72,7 @@ static long number(const char *s, long min, long max, const char *what)
 }
 
 static void parse(int argc, char **argv, attest_config *c, char *node, size_t node_size,
-                  tls_files *tls, const char **http)
+                  tls_files *tls, extras *x)
 {
     static const struct option longs[] = {
         {"store", required_argument, NULL, O_STORE}, {"node", required_argument, NULL, O_NODE},
@@ -70,6 +84,9 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
         {"tls-key", required_argument, NULL, O_TLS_KEY},
         {"tls-ca", required_argument, NULL, O_TLS_CA},
         {"http", required_argument, NULL, O_HTTP},
+        {"webhook", required_argument, NULL, O_HOOK},
+        {"webhook-secret", required_argument, NULL, O_HOOK_SECRET},
+        {"webhook-ca", required_argument, NULL, O_HOOK_CA},
         {"log-level", required_argument, NULL, O_LOG}, {"version", no_argument, NULL, O_VER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -107,7 +124,10 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
         case O_TLS_CERT: tls->cert = optarg; break;
         case O_TLS_KEY: tls->key = optarg; break;
         case O_TLS_CA: tls->ca = optarg; break;
-        case O_HTTP: *http = optarg; break;
+        case O_HTTP: x->http = optarg; break;
+        case O_HOOK: x->hook.url = optarg; break;
+        case O_HOOK_SECRET: x->hook_secret = optarg; break;
+        case O_HOOK_CA: x->hook.ca_file = optarg; break;
         case O_VER: printf("srtm-verifierd %s\n", SRTM_VERSION_STRING); exit(0);
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); exit(2);
@@ -122,6 +142,10 @@ static void parse(int argc, char **argv, attest_config *c, char *node, size_t no
         fprintf(stderr, "srtm-verifierd: --tls-cert, --tls-key and --tls-ca go together\n");
         exit(2);
     }
+    if (x->hook.url == NULL && (x->hook_secret != NULL || x->hook.ca_file != NULL)) {
+        fprintf(stderr, "srtm-verifierd: --webhook-secret and --webhook-ca need --webhook\n");
+        exit(2);
+    }
 }
 
 static void free_tls(tls_files *tls)
@@ -133,12 +157,50 @@ static void free_tls(tls_files *tls)
     free(tls->ca_pem);
 }
 
-/* vhttp's metrics_text: the loop's counters. */
+typedef struct metrics_ctx {
+    attest_loop *loop;
+    webhook *hook;
+} metrics_ctx;
+
+/* vhttp's metrics_text: the loop's counters, and the webhook's when there is one. */
 static int loop_metrics(void *ctx, char *buf, size_t cap, size_t *len)
 {
-    attest_metrics m;
-    attest_metrics_get(ctx, &m);
-    return attest_metrics_text(&m, buf, cap, len);
+    const metrics_ctx *m = ctx;
+    attest_metrics am;
+    attest_metrics_get(m->loop, &am);
+    int rc = attest_metrics_text(&am, buf, cap, len);
+    if (rc == 0 && m->hook != NULL)
+        rc = webhook_metrics_text(m->hook, buf, cap, len);
+    return rc;
+}
+
+/* Start the webhook the options ask for (none: *out NULL); false with a message. */
+static bool start_webhook(extras *x, webhook **out)
+{
+    *out = NULL;
+    if (x->hook.url == NULL)
+        return true;
+    char err[512] = "";
+    uint8_t *secret = NULL;
+    size_t len = 0;
+    srtm_err e = SRTM_OK;
+    if (x->hook_secret != NULL &&
+        (e = webhook_read_secret(x->hook_secret, &secret, &len, err, sizeof(err))) == SRTM_OK) {
+        x->hook.secret = secret;
+        x->hook.secret_len = len;
+    }
+    if (e == SRTM_OK)
+        e = webhook_start(&x->hook, out, err, sizeof(err));
+    if (secret != NULL)
+        OPENSSL_cleanse(secret, len);
+    free(secret);
+    x->hook.secret = NULL;
+    if (e != SRTM_OK)
+        srtm_log(SRTM_LOG_ERROR, "webhook: %s", err);
+    else
+        srtm_log(SRTM_LOG_INFO, "verdict changes are posted to %s%s", x->hook.url,
+                 x->hook_secret != NULL ? ", signed" : "");
+    return e == SRTM_OK;
 }
 
 /* Read the TLS files into tls and c; false with a message. */
@@ -171,11 +233,18 @@ int main(int argc, char **argv)
     attest_config cfg;
     char node[VS_NODE_MAX + 1];
     tls_files tls = {0};
-    const char *http = NULL;
-    parse(argc, argv, &cfg, node, sizeof(node), &tls, &http);
+    extras x = {0};
+    parse(argc, argv, &cfg, node, sizeof(node), &tls, &x);
+    const char *http = x.http;
     srtm_log_detect_journal();
     if (!read_tls(&tls, &cfg))
         return 1;
+    webhook *hook = NULL;
+    if (!start_webhook(&x, &hook)) {
+        free_tls(&tls);
+        return 1;
+    }
+    cfg.webhook = hook;
     signal(SIGPIPE, SIG_IGN);
     /* Blocked before any thread starts, so that only sigwait below sees them. */
     sigset_t sigs;
@@ -187,15 +256,18 @@ int main(int argc, char **argv)
     char err[512] = "";
     if (attest_start(&cfg, &loop, err, sizeof(err)) != SRTM_OK) {
         srtm_log(SRTM_LOG_ERROR, "cannot start: %s", err);
+        webhook_stop(hook);
         free_tls(&tls);
         return 1;
     }
     vhttp *api = NULL;
+    metrics_ctx mctx = {loop, hook};
     vhttp_config hc = {.listen_url = http, .store_url = cfg.store_url, .node = cfg.node,
-                       .metrics_text = loop_metrics, .metrics_ctx = loop};
+                       .metrics_text = loop_metrics, .metrics_ctx = &mctx};
     if (http != NULL && vhttp_start(&hc, &api) != SRTM_OK) {
         srtm_log(SRTM_LOG_ERROR, "cannot serve the HTTP API on %s", http);
         attest_stop(loop);
+        webhook_stop(hook);
         free_tls(&tls);
         return 1;
     }
@@ -210,6 +282,7 @@ int main(int argc, char **argv)
     srtm_log(SRTM_LOG_INFO, "signal %d: shutting down", sig);
     vhttp_stop(api); /* before the loop its metrics read */
     attest_stop(loop);
+    webhook_stop(hook); /* after the loop, which notifies it */
     nng_fini();
     free_tls(&tls);
     srtm_log(SRTM_LOG_INFO, "stopped; leases released");
