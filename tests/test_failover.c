@@ -273,6 +273,41 @@ Test(failover, two_nodes_one_killed)
     store_close(s);
 }
 
+/* A claim whose answer never reached the node (the database committed it, the connection
+ * broke): the node holds leases it does not know of. Its heartbeat renews only the hosts
+ * it attempts, so those leases expire and the hosts are attempted, by it or another node,
+ * within a lease and two intervals; no host is left unattended while the node lives. */
+Test(failover, a_lease_held_unknowingly_expires)
+{
+    fleet_up(4, 2, NULL);
+    vstore *s = open_store();
+    vs_name got[4];
+    size_t n = 0;
+    int64_t claimed = (int64_t)time(NULL);
+    cr_assert_eq(store_claim_due(s, "node-a", claimed, 6, 4, got, &n), SRTM_OK, "%s",
+                 store_errmsg(s));
+    cr_assert_eq(n, 4);
+    nodes[0] = node_start("node-a", "6", "8");
+    vs_host h[4];
+    int64_t bound = claimed + 6 + 2 * 2 + 2;
+    unsigned attempted = 0;
+    while ((int64_t)time(NULL) <= bound) {
+        attempted = 0;
+        bool read = hosts_read(s, h, 4);
+        for (unsigned i = 0; read && i < 4; i++)
+            attempted += h[i].last_attempt > 0;
+        if (attempted == 4)
+            break;
+        fleet_sleep_ms(200);
+    }
+    if (attempted < 4)
+        show_logs(h, 4);
+    cr_assert_eq(attempted, 4, "%u of 4 hosts attempted within the 6-s lease and two 2-s "
+                               "intervals of the lost claim", attempted);
+    cr_assert(node_running(nodes[0]));
+    store_close(s);
+}
+
 /* ---- PostgreSQL restarts ---- */
 
 #define PR_HOSTS 8

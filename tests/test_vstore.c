@@ -592,6 +592,47 @@ BOTH(lease_expiry_takeover)
     store_close(s);
 }
 
+/* The heartbeat renews only the hosts named: a lease the node holds without knowing it
+ * (a claim whose answer was lost) expires and the host is claimed again. */
+BOTH(renew_names_only_the_hosts_attempted)
+{
+    vstore *s = open_store();
+    put_policy(s, "base");
+    add_host(s, "h1", 60, 1000);
+    add_host(s, "h2", 60, 1000);
+    add_host(s, "h3", 60, 1000);
+    vs_name got[4], attempting[2];
+    size_t n;
+    OK(store_claim_due(s, "node-a", 1000, 30, 2, got, &n)); /* two of them */
+    cr_assert_eq(n, 2);
+    OK(store_claim_due(s, "node-b", 1000, 30, 4, got + 2, &n)); /* the third */
+    cr_assert_eq(n, 1);
+    /* node-a attempts only got[0]; it does not know it holds got[1]. */
+    snprintf(attempting[0].s, sizeof(attempting[0].s), "%s", got[0].s);
+    snprintf(attempting[1].s, sizeof(attempting[1].s), "%s", got[2].s); /* node-b's */
+    OK(store_renew_hosts(s, "node-a", attempting, 2, 1020, 30, &n));
+    cr_assert_eq(n, 1, "only the host node-a holds and attempts is renewed");
+    vs_host *h = calloc(1, sizeof *h);
+    OK(store_host_get(s, got[0].s, h));
+    cr_assert_eq(h->lease_expiry, 1050);
+    OK(store_host_get(s, got[1].s, h));
+    cr_assert_eq(h->lease_expiry, 1030, "the forgotten lease keeps its expiry");
+    OK(store_host_get(s, got[2].s, h));
+    cr_assert_str_eq(h->lease_owner, "node-b");
+    cr_assert_eq(h->lease_expiry, 1030, "another node's lease is not renewed by node-a");
+    vs_name again[4];
+    OK(store_claim_due(s, "node-c", 1030, 30, 4, again, &n));
+    cr_assert_eq(n, 2, "the forgotten and node-b's expired leases are claimed again");
+    OK(store_renew_hosts(s, "node-a", attempting, 0, 1031, 30, &n));
+    cr_assert_eq(n, 0);
+    FAILS(store_renew_hosts(s, "node-a", attempting, 1, 1031, 0, &n), SRTM_E_RANGE);
+    FAILS(store_renew_hosts(s, "", attempting, 1, 1031, 30, &n), SRTM_E_INVALID);
+    vs_name empty = {{0}};
+    FAILS(store_renew_hosts(s, "node-a", &empty, 1, 1031, 30, &n), SRTM_E_INVALID);
+    free(h);
+    store_close(s);
+}
+
 BOTH(stale_detection)
 {
     vstore *s = open_store();

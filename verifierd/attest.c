@@ -199,6 +199,8 @@ void attest_attempt_free(attempt *a)
     pthread_mutex_lock(&l->lock);
     attest_pcache_put(l, a->pol);
     l->inflight--;
+    a->held_prev->held_next = a->held_next;
+    a->held_next->held_prev = a->held_prev;
     pthread_cond_signal(&l->wake_driver);
     pthread_mutex_unlock(&l->lock);
     free(a);
@@ -335,6 +337,10 @@ static void attempt_start(attest_loop *l, const char *name, vs_host *h)
     }
     pthread_mutex_lock(&l->lock);
     l->inflight++;
+    a->held_next = l->held.held_next;
+    a->held_prev = &l->held;
+    l->held.held_next->held_prev = a;
+    l->held.held_next = a;
     a->next = l->flying.next; /* on the in-flight list before any callback can run */
     a->prev = &l->flying;
     l->flying.next->prev = a;
@@ -411,10 +417,23 @@ static void claim_and_start(attest_loop *l, vs_name *names, vs_host *h)
         attempt_start(l, names[i].s, h);
 }
 
+/* The heartbeat: renew the leases of the hosts this node is attempting, and only those
+ * (store_renew_hosts: a lease held without an attempt expires). */
 static void renew(attest_loop *l)
 {
-    if (store_renew(l->driver_store, l->node, (int64_t)time(NULL), l->cfg.lease_s, NULL) ==
-        SRTM_OK)
+    pthread_mutex_lock(&l->lock);
+    size_t n = 0, cap = l->inflight;
+    vs_name *names = cap > 0 ? malloc(cap * sizeof(*names)) : NULL;
+    for (attempt *a = l->held.held_next; names != NULL && a != &l->held && n < cap;
+         a = a->held_next)
+        memcpy(names[n++].s, a->host, sizeof(a->host));
+    pthread_mutex_unlock(&l->lock);
+    srtm_err err = cap > 0 && names == NULL ? SRTM_E_NO_MEMORY : SRTM_OK;
+    if (err == SRTM_OK)
+        err = store_renew_hosts(l->driver_store, l->node, names, n, (int64_t)time(NULL),
+                                l->cfg.lease_s, NULL);
+    free(names);
+    if (err == SRTM_OK)
         return;
     srtm_log(SRTM_LOG_WARN, "lease renewal: %s", store_errmsg(l->driver_store));
     pthread_mutex_lock(&l->lock);
@@ -526,6 +545,7 @@ srtm_err attest_start(const attest_config *cfg, attest_loop **out, char *err, si
     l->cfg.node = l->node;
     l->cfg.store_url = NULL; /* not kept: the caller's string */
     l->flying.next = l->flying.prev = &l->flying;
+    l->held.held_next = l->held.held_prev = &l->held;
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->wake_driver, NULL);
     pthread_cond_init(&l->wake_workers, NULL);

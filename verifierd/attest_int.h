@@ -32,6 +32,7 @@ typedef enum { PH_SEND, PH_RECV } attempt_phase;
 /* One attempt at one host, from its claim to its recorded outcome. */
 typedef struct attempt {
     struct attempt *prev, *next; /* in flight (loop.flying) or queued (loop.done) */
+    struct attempt *held_prev, *held_next; /* on loop.held from claim to free */
     struct attest_loop *l;
     char host[VS_NAME_MAX + 1];
     char aik_pem[VS_AIK_MAX + 1];
@@ -51,8 +52,8 @@ typedef struct attempt {
     uint64_t t0_ms;
 } attempt;
 
-/* A host whose outcome could not be recorded: its lease must still be given back, or the
- * heartbeat would keep it held (and the host unattested) for ever. */
+/* A host whose outcome could not be recorded: its lease is given back, so that the host
+ * is attempted again at the next claim rather than once its lease expires. */
 typedef struct pending_release {
     struct pending_release *next;
     char host[VS_NAME_MAX + 1];
@@ -73,6 +74,8 @@ typedef struct attest_loop {
     pthread_mutex_t lock;
     pthread_cond_t wake_driver, wake_workers;
     attempt flying; /* list head of the attempts in flight */
+    attempt held;   /* list head of every attempt from its claim to its free: the hosts
+                     * whose leases the heartbeat renews */
     attempt *done_head, *done_tail; /* answered, waiting for a verification thread */
     unsigned inflight;
     bool stopping, workers_stop;

@@ -69,6 +69,7 @@ static const char *const sql[ST_COUNT] = {
                         "THEN '' ELSE lease_owner END WHERE name = $1",
     [ST_CLAIM] = CLAIM_SQL(""),
     [ST_RENEW] = "UPDATE hosts SET lease_expiry = $2 WHERE lease_owner = $1",
+    [ST_RENEW_ONE] = "UPDATE hosts SET lease_expiry = $2 WHERE lease_owner = $1 AND name = $3",
     [ST_RELEASE_ONE] = "UPDATE hosts SET lease_owner = '', lease_expiry = 0 "
                        "WHERE lease_owner = $1 AND name = $2",
     [ST_RELEASE_ALL] = "UPDATE hosts SET lease_owner = '', lease_expiry = 0 "
@@ -753,6 +754,46 @@ srtm_err store_renew(vstore *s, const char *node, int64_t now, int64_t lease_s, 
                   &changes);
     if (err == SRTM_OK && n)
         *n = (size_t)changes;
+    return err;
+}
+
+typedef struct renew_args {
+    const char *node;
+    const vs_name *hosts;
+    size_t n;
+    int64_t expiry;
+    int64_t changes;
+} renew_args;
+
+static srtm_err renew_tx(vstore *s, void *ctx)
+{
+    renew_args *a = ctx;
+    srtm_err err = SRTM_OK;
+    a->changes = 0;
+    for (size_t i = 0; err == SRTM_OK && i < a->n; i++) {
+        int64_t c = 0;
+        err = run(s, ST_RENEW_ONE, (vs_param[]){P_T(a->node), P_I(a->expiry), P_T(a->hosts[i].s)},
+                  3, NULL, NULL, &c);
+        a->changes += c;
+    }
+    return err;
+}
+
+srtm_err store_renew_hosts(vstore *s, const char *node, const vs_name *hosts, size_t n,
+                           int64_t now, int64_t lease_s, size_t *renewed)
+{
+    srtm_err err = check_lease(s, node, now, lease_s);
+    for (size_t i = 0; err == SRTM_OK && i < n; i++)
+        err = check_str(s, "host name", hosts[i].s, VS_NAME_MAX, false);
+    if (err != SRTM_OK || n == 0) {
+        if (err == SRTM_OK && renewed)
+            *renewed = 0;
+        return err;
+    }
+    renew_args a = {.node = node, .hosts = hosts, .n = n, .expiry = now + lease_s};
+    err = in_tx(s, renew_tx, &a);
+    if (err == SRTM_OK && renewed)
+        *renewed = (size_t)a.changes;
     return err;
 }
 

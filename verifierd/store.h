@@ -155,6 +155,13 @@ VS_WUR srtm_err store_claim_due(vstore *s, const char *node, int64_t now, int64_
                          size_t limit, vs_name *out, size_t *n);
 /* Extend every lease node holds to now + lease_s; the count into *n (may be NULL). */
 VS_WUR srtm_err store_renew(vstore *s, const char *node, int64_t now, int64_t lease_s, size_t *n);
+/* Extend to now + lease_s the leases node holds of the n hosts named (one transaction);
+ * leases node holds of other hosts are left to expire. The heartbeat of a node names the
+ * hosts it is attempting, so that a lease it holds without knowing it (a claim whose
+ * answer was lost) expires instead of being renewed for ever. The count into *renewed
+ * (may be NULL). */
+VS_WUR srtm_err store_renew_hosts(vstore *s, const char *node, const vs_name *hosts, size_t n,
+                                  int64_t now, int64_t lease_s, size_t *renewed);
 /* Free the lease of host if node holds it (host NULL: every lease node holds). */
 VS_WUR srtm_err store_release(vstore *s, const char *node, const char *host);
 /* Hosts whose last attempt is older than two intervals (never attempted: added more than two

@@ -32,6 +32,7 @@ typedef enum vs_stmt {
     ST_ATTEMPT_NEXT,
     ST_CLAIM,
     ST_RENEW,
+    ST_RENEW_ONE,
     ST_RELEASE_ONE,
     ST_RELEASE_ALL,
     ST_STALE,
