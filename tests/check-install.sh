@@ -27,11 +27,13 @@ install_into
 must() { [ -s "$root$1" ] || fail "not installed (or empty): $1"; }
 for f in "$bindir/srtmctl" "$sbindir/srtmd" "$sbindir/srtm-launch" "$sbindir/srtm-keymgr" \
   "$prefix/lib/systemd/system/srtmd.service" "$prefix/lib/sysusers.d/srtm.conf" \
+  "$prefix/lib/systemd/system/srtm-verifierd.service" \
   "$prefix/lib/tmpfiles.d/srtm.conf" "$sysconfdir/srtm/srtmd.conf" \
   "$datadir/srtm/srtm.proto" "$libdir/pkgconfig/libsrtm.pc" "$includedir/srtm/srtm.h" \
   "$libdir/libsrtm.so.0" "$mandir/man8/srtmd.8" "$mandir/man8/srtm-launch.8" \
   "$mandir/man8/srtm-keymgr.8" "$mandir/man1/srtmctl.1" "$mandir/man5/srtmd.conf.5" \
-  "$mandir/man3/libsrtm.3" "$sbindir/srtm-verifierd" "$mandir/man8/srtm-verifierd.8"; do
+  "$mandir/man3/libsrtm.3" "$sbindir/srtm-verifierd" "$mandir/man8/srtm-verifierd.8" "$bindir/srtm-fleet" \
+  "$mandir/man1/srtm-fleet.1"; do
   must "$f"
 done
 
@@ -58,6 +60,17 @@ PKG_CONFIG_PATH=$root$libdir/pkgconfig pkg-config --libs libsrtm | grep -- -lsrt
 unit=$root$prefix/lib/systemd/system/srtmd.service
 grep -q '^Type=notify$' "$unit" || fail "the unit is not Type=notify"
 grep -q '^ExecStart=.*/srtmd --config .* --foreground$' "$unit" || fail "ExecStart= detaches"
+# The fleet verifier's: the installed daemon, restarted on failure, as a dynamic user.
+vunit=$root$prefix/lib/systemd/system/srtm-verifierd.service
+grep -q "^ExecStart=$sbindir/srtm-verifierd --store sqlite:/var/lib/srtm-verifierd/" "$vunit" ||
+  fail "srtm-verifierd.service does not start $sbindir/srtm-verifierd on its state directory"
+grep -q '^Restart=on-failure$' "$vunit" || fail "srtm-verifierd.service is not restarted on failure"
+grep -q '^DynamicUser=yes$' "$vunit" || fail "srtm-verifierd.service does not run as a dynamic user"
+grep -q '^CapabilityBoundingSet=$' "$vunit" || fail "srtm-verifierd.service keeps capabilities"
+if command -v systemd-analyze >/dev/null 2>&1; then
+  out=$(systemd-analyze verify --man=no "$vunit" 2>&1 | grep -v "not executable\|No such file\|Failed to prepare\|is not a valid" || true)
+  [ -z "$out" ] || fail "systemd-analyze verify: $out"
+fi
 
 # sysusers.d and tmpfiles.d, applied to the root by systemd's tools.
 mkdir -p "$root/etc"
