@@ -208,7 +208,9 @@ static void tls_up(void)
     char tls[128], script[512], out[64], err[512];
     snprintf(tls, sizeof(tls), "%s/tls", F.dir);
     cr_assert_eq(mkdir(tls, 0700), 0);
-    snprintf(script, sizeof(script), "%s/make-tls.sh", getenv("SRTM_TEST_DATA"));
+    const char *data = getenv("SRTM_TEST_DATA");
+    cr_assert(data != NULL, "SRTM_TEST_DATA is not set (run the test through meson test)");
+    snprintf(script, sizeof(script), "%s/make-tls.sh", data);
     const char *mk[] = {"/bin/sh", script, tls, NULL};
     cr_assert_eq(test_run(mk, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
     char path[160];
