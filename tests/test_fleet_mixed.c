@@ -47,6 +47,7 @@ typedef struct expected {
     const char *name, *verdict, *reason, *reason2; /* reasons NULL: not checked */
 } expected;
 
+/* sim-I is srtm-sim's host I (the enum above). */
 static const expected fleet[] = {
     {"real-1", "trusted", NULL, NULL},
     {"real-2", "trusted", NULL, NULL},
@@ -550,6 +551,22 @@ static void check_page(const char *real_2_verdict)
     free(dom);
 }
 
+/* Stop the loop, then every host: each srtmd and srtm-sim must end with 0 on SIGTERM (a
+ * sanitizer report at exit is a failure). The teardown removes the rest. */
+static void fleet_down(void)
+{
+    attest_stop(F.loop);
+    F.loop = NULL;
+    for (unsigned i = 0; i < REAL; i++)
+        cr_expect_eq(test_daemon_stop(&F.real[i].d), 0, "srtmd of real-%u did not end with 0",
+                     i + 1);
+    int st = 0;
+    cr_assert_eq(kill(F.sim_pid, SIGTERM), 0);
+    cr_assert_eq(waitpid(F.sim_pid, &st, 0), F.sim_pid);
+    F.sim_pid = 0;
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "srtm-sim ended with 0x%x", st);
+}
+
 Test(fleet_mixed, real_and_simulated_hosts_under_one_verifier)
 {
     double t0 = fleet_now_s();
@@ -599,4 +616,5 @@ Test(fleet_mixed, real_and_simulated_hosts_under_one_verifier)
                 "page %.1f s: %.1f s in all",
                 t_up - t0, t_settled - t_up, t_binary - t_settled, t_reboot - t_binary,
                 fleet_now_s() - t_reboot, fleet_now_s() - t0);
+    fleet_down();
 }
