@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <json-c/json.h>
 
@@ -79,4 +82,36 @@ char *fleet_shared_policy(const char *base)
     free(pol);
     free(ref);
     return out;
+}
+
+int fleet_http_get(int port, const char *path, char **body)
+{
+    *body = NULL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[1024];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    cr_assert(n > 0 && (size_t)n < sizeof(req), "path too long: %s", path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    const size_t cap = 1u << 20;
+    char *all = malloc(cap);
+    cr_assert(all != NULL);
+    size_t got = 0;
+    ssize_t r;
+    while (got < cap - 1 && (r = read(fd, all + got, cap - 1 - got)) > 0)
+        got += (size_t)r;
+    close(fd);
+    all[got] = '\0';
+    int status = -1;
+    const char *b = strstr(all, "\r\n\r\n");
+    if (sscanf(all, "HTTP/1.%*d %d", &status) == 1 && b != NULL)
+        *body = strdup(b + 4);
+    free(all);
+    return *body != NULL ? status : -1;
 }

@@ -1,6 +1,7 @@
 /*
  * What the fleet verifier's tests share: time, running a program with its output in a
- * log, reading a file, and the files srtm-sim writes for its hosts (tests/sim/README.md).
+ * log, reading a file, the files srtm-sim writes for its hosts (tests/sim/README.md), and
+ * a GET from the verifier's HTTP API.
  * Every function fails the test (criterion) when it cannot do its work.
  */
 #ifndef SRTM_TESTS_FLEET_HELPERS_H
@@ -24,5 +25,10 @@ char *fleet_host_file(const char *base, unsigned i, const char *name);
 /* Host 0's policy of the sim serving from base, with its reference PCRs inline: one
  * policy for every host under --shared-boot. The caller frees it. */
 char *fleet_shared_policy(const char *base);
+
+/* GET path (at most about 1000 bytes) from an HTTP server on 127.0.0.1:port, over a fresh
+ * connection: the status code, and the body (at most 1 MiB of the answer) into *body, a
+ * string the caller frees. -1 and *body NULL when nothing answered. */
+int fleet_http_get(int port, const char *path, char **body);
 
 #endif
