@@ -443,6 +443,12 @@ static srtm_err quota_extend(op_call *c)
             per[2 * r->ccrs[i] + 1] += cost;
         }
     }
+    /* An IRREVERSIBLE CCR's checkpoints count with the entries that complete them. */
+    for (uint32_t k = 0; k < nccrs; k++) {
+        uint64_t cp = per[2 * k] > 0 ? ccr_checkpoint_bytes(c->comp, k, per[2 * k]) : 0;
+        per[2 * k + 1] += cp;
+        bytes += cp;
+    }
     srtm_err err = SRTM_OK;
     for (uint32_t k = 0; k < nccrs && err == SRTM_OK; k++)
         if (per[2 * k] > 0)
