@@ -8,9 +8,9 @@
  * after the cut (or while it was read) gets its value at the cut from the entries at the
  * cut: an IRREVERSIBLE one from its last checkpoint at the cut (at most 255 hashes), a
  * REVERSIBLE one by replaying its live measurements, as a verifier does. An incremental
- * report's base values come from the checkpoints the same way. The protobuf structures point into the table
- * (digests, names), into the snapshot (values, edges) and into a private arena
- * (descriptions, which the table keeps without NUL, and replayed values).
+ * report's base values come from the checkpoints the same way. The protobuf structures
+ * point into the table (digests, names), into the snapshot (values, edges) and into a
+ * private arena (descriptions, which the table keeps without NUL, and computed values).
  */
 #include <stdlib.h>
 #include <string.h>

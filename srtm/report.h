@@ -53,8 +53,9 @@ SRTM_WUR srtm_err report_snapshot_new(report_snapshot **out);
  * incremental from since (a since above cut->seq gives a full report all the same):
  * each IRREVERSIBLE CCR leaves out its entries with seq <= since and carries the value
  * after them (log_offset, base_value), except the CCRs of a component that is the target
- * of a removal record of a reported component, which are whole, as are REVERSIBLE CCRs. SRTM_E_NO_COMPONENT (a handle beyond the cut);
- * SRTM_E_TOO_BIG, before the arrays are allocated, when report_size_bound exceeds
+ * of a removal record of a reported component, which are whole, as are REVERSIBLE CCRs.
+ * SRTM_E_NO_COMPONENT (a handle beyond the cut); SRTM_E_TOO_BIG, before the arrays are
+ * allocated, when report_size_bound (the full report's bound, also for since) exceeds
  * SRTM_MAX_REPORT; SRTM_E_NO_MEMORY. On error s holds no snapshot. The table must outlive
  * the snapshot (components are never freed before the table).
  */

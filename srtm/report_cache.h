@@ -5,8 +5,9 @@
  * service's identity, which is set once before serving; so while nothing changes the
  * table, every verifier asking for the same selection and since gets the same report
  * bytes, and they are built once. A full report never answers an incremental request, nor
- * the reverse. The identity is part of the key all the same. Reports up to REPORT_CACHE_MAX_REPORT bytes are kept,
- * in REPORT_CACHE_SLOTS slots, the oldest replaced first. Thread-safe.
+ * the reverse. The identity is part of the key all the same. Reports up to
+ * REPORT_CACHE_MAX_REPORT bytes are kept, in REPORT_CACHE_SLOTS slots, the oldest replaced
+ * first. Thread-safe.
  */
 #ifndef SRTM_REPORT_CACHE_H
 #define SRTM_REPORT_CACHE_H
