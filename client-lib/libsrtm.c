@@ -1257,9 +1257,35 @@ SRTM_API srtm_err srtm_quote(srtm_conn *conn, const uint8_t *nonce, size_t nonce
                                 len_out);
 }
 
+/* A quote request; since_instance NULL: a full report, else SRTM_INSTANCE_LEN bytes. */
+static srtm_err quote_request(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
+                              const char *const *components, size_t count, bool closure,
+                              const uint8_t *since_instance, uint64_t since_seq,
+                              uint8_t **evidence_out, size_t *len_out);
+
 SRTM_API srtm_err srtm_quote_selection(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
                                        const char *const *components, size_t count,
                                        bool closure, uint8_t **evidence_out, size_t *len_out)
+{
+    return quote_request(conn, nonce, nonce_len, components, count, closure, NULL, 0,
+                         evidence_out, len_out);
+}
+
+SRTM_API srtm_err srtm_quote_since(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
+                                   const char *const *components, size_t count, bool closure,
+                                   const uint8_t *since_instance, uint64_t since_seq,
+                                   uint8_t **evidence_out, size_t *len_out)
+{
+    if (since_instance == NULL)
+        return SRTM_E_INVALID;
+    return quote_request(conn, nonce, nonce_len, components, count, closure, since_instance,
+                         since_seq, evidence_out, len_out);
+}
+
+static srtm_err quote_request(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
+                              const char *const *components, size_t count, bool closure,
+                              const uint8_t *since_instance, uint64_t since_seq,
+                              uint8_t **evidence_out, size_t *len_out)
 {
     if (conn == NULL || nonce == NULL || evidence_out == NULL || len_out == NULL ||
         (components == NULL && count != 0))
@@ -1284,6 +1310,11 @@ SRTM_API srtm_err srtm_quote_selection(srtm_conn *conn, const uint8_t *nonce, si
         q.n_components = count;
         q.components = ptrs;
         q.no_closure = !closure;
+        if (since_instance != NULL) {
+            q.since_instance.data = (uint8_t *)since_instance;
+            q.since_instance.len = SRTM_INSTANCE_LEN;
+            q.since_seq = since_seq;
+        }
         Srtm__Request req = SRTM__REQUEST__INIT;
         req.op_case = SRTM__REQUEST__OP_QUOTE;
         req.quote = &q;

@@ -38,7 +38,7 @@ _srtmctl()
         depend | undepend) opts+=" --on --actor" ;;
         revert) opts+=" --to --actor" ;;
         graph) opts+=" --dot" ;;
-        quote) opts+=" --nonce -o --export-tpm" ;;
+        quote) opts+=" --nonce -o --export-tpm --since-instance --since-seq" ;;
         verify) opts+=" --aik --policy --nonce"
             [[ $cur != -* ]] && { _filedir; return; } ;;
     esac

@@ -315,6 +315,40 @@ Test(quota, log_entries_and_bytes_per_ccr)
     expect_unchanged(&before, "CCR 1 over its bytes");
 }
 
+/* An IRREVERSIBLE CCR's checkpoint (every 256th entry) counts with the entry that
+ * completes it: 256 entries do not fit a quota one byte short of their cost with it,
+ * whether in one batch or the 256th alone; the REVERSIBLE CCR 0 keeps none. */
+Test(quota, checkpoints_count_against_the_byte_quotas)
+{
+    uint64_t room = 256 * ccr_entry_cost(0) + CCR_CHECKPOINT_COST;
+    quota.log_bytes_per_ccr = room - 1;
+    start();
+    snapshot before;
+    take(&before);
+    expect_quota(try_extend("vm", &vm_cap, 1, 256, "", msg, sizeof(msg)), msg,
+                 "log-bytes-per-ccr", "256 entries and their checkpoint");
+    expect_unchanged(&before, "256 entries and their checkpoint");
+    cr_assert_eq(try_extend("vm", &vm_cap, 1, 255, "", msg, sizeof(msg)), SRTM_OK, "%s", msg);
+    take(&before);
+    char want[128];
+    snprintf(want, sizeof(want), "has %llu log bytes, the change adds %llu",
+             (unsigned long long)(255 * ccr_entry_cost(0)),
+             (unsigned long long)(ccr_entry_cost(0) + CCR_CHECKPOINT_COST));
+    expect_quota(try_extend("vm", &vm_cap, 1, 1, "", msg, sizeof(msg)), msg, want,
+                 "the 256th entry");
+    expect_unchanged(&before, "the 256th entry");
+    /* Without a checkpoint the same bytes fit: CCR 0 is REVERSIBLE. */
+    cr_assert_eq(try_extend("vm", &vm_cap, 0, 256, "", msg, sizeof(msg)), SRTM_OK, "%s", msg);
+    /* And with the quota at the cost, the 256th lands, its checkpoint accounted. */
+    quota.log_bytes_per_ccr = room;
+    service_set_quota(svc, &quota);
+    cr_assert_eq(try_extend("vm", &vm_cap, 1, 1, "", msg, sizeof(msg)), SRTM_OK, "%s", msg);
+    take(&before);
+    expect_quota(try_extend("vm", &vm_cap, 1, 1, "", msg, sizeof(msg)), msg,
+                 "log-bytes-per-ccr", "the 257th entry");
+    expect_unchanged(&before, "the 257th entry");
+}
+
 Test(quota, children_per_component)
 {
     quota.children_per_component = 4; /* the platform: vm, other, c1, c2 */

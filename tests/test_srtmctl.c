@@ -808,3 +808,45 @@ Test(srtmctl_offline, daemon_not_running)
     cr_assert(code == SRTM_E_TRANSPORT || code == SRTM_E_TIMEOUT, "code %d", code);
     json_object_put(o);
 }
+
+/* quote's since options: both or neither, the instance exactly 32 hex digits, the
+ * sequence number a decimal number; each refusal a one-line usage error (2) before
+ * srtmd is asked anything (no daemon here: a request would exit 3). */
+Test(srtmctl_offline, quote_since_arguments_are_usage_errors)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "ipc:///tmp/srtm-no-daemon-%ld/srtmd.sock", (long)getpid());
+    const char *nonce = "00112233445566778899aabbccddeeff";
+    const char *inst = "0123456789abcdef0123456789abcdef";
+    const struct {
+        const char *inst, *seq, *needle;
+    } bad[] = {
+        {inst, NULL, "go together"},
+        {NULL, "5", "go together"},
+        {"0123456789abcdef0123456789abcde", "5", "32 hex digits"},
+        {"0123456789abcdef0123456789abcdef00", "5", "32 hex digits"},
+        {"0123456789abcdef0123456789abcdeg", "5", "32 hex digits"},
+        {"0123456789", "5", "32 hex digits"},
+        {inst, "-1", "sequence number"},
+        {inst, "x", "sequence number"},
+        {inst, "18446744073709551616", "sequence number"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        if (bad[i].inst == NULL)
+            CTL("--socket", url, "--timeout", "500", "quote", "--nonce", nonce, "-o",
+                "/dev/null", "--since-seq", bad[i].seq);
+        else if (bad[i].seq == NULL)
+            CTL("--socket", url, "--timeout", "500", "quote", "--nonce", nonce, "-o",
+                "/dev/null", "--since-instance", bad[i].inst);
+        else
+            CTL("--socket", url, "--timeout", "500", "quote", "--nonce", nonce, "-o",
+                "/dev/null", "--since-instance", bad[i].inst, "--since-seq", bad[i].seq);
+        ASSERT_RC(2);
+        cr_assert(strstr(R.err, bad[i].needle) != NULL, "case %zu: stderr: %s", i, R.err);
+        cr_assert_eq(count_lines(R.err), 1u, "one-line hint: %s", R.err);
+    }
+    /* Well-formed: srtmd is asked (and cannot be reached). */
+    CTL("--socket", url, "--timeout", "500", "quote", "--nonce", nonce, "-o", "/dev/null",
+        "--since-instance", inst, "--since-seq", "5");
+    ASSERT_RC(3);
+}

@@ -22,6 +22,10 @@ typedef struct quote_args {
     const char *export_dir;   /* --export-tpm DIR */
     const char *const *names; /* NAME... (points into argv) */
     size_t n_names;
+    uint8_t since_instance[SRTM_INSTANCE_LEN]; /* --since-instance HEX32 */
+    bool has_since_instance;
+    uint64_t since_seq; /* --since-seq N */
+    bool has_since_seq;
 } quote_args;
 
 /* Write len bytes to path with mode 0644 through a temporary file and a rename, so a
@@ -85,7 +89,11 @@ static int quote_run(ctx *c, const void *args)
     const quote_args *a = args;
     uint8_t *ev = NULL;
     size_t len = 0;
-    srtm_err err = srtm_quote(c->conn, a->nonce, a->nonce_len, a->names, a->n_names, &ev, &len);
+    srtm_err err =
+        a->has_since_instance
+            ? srtm_quote_since(c->conn, a->nonce, a->nonce_len, a->names, a->n_names, true,
+                               a->since_instance, a->since_seq, &ev, &len)
+            : srtm_quote(c->conn, a->nonce, a->nonce_len, a->names, a->n_names, &ev, &len);
     if (err != SRTM_OK)
         return fail(c, err);
     int rc = CTL_CONTINUE;
@@ -104,12 +112,23 @@ static int quote_run(ctx *c, const void *args)
     return rc;
 }
 
-enum { O_NONCE = O_FIRST, O_OUTPUT = 'o', O_EXPORT_TPM = O_FIRST + 1, O_AIK, O_POLICY, O_EAR };
+enum {
+    O_NONCE = O_FIRST,
+    O_OUTPUT = 'o',
+    O_EXPORT_TPM = O_FIRST + 1,
+    O_AIK,
+    O_POLICY,
+    O_EAR,
+    O_SINCE_INSTANCE,
+    O_SINCE_SEQ
+};
 
 static const struct option quote_opts[] = {
     {"nonce", required_argument, NULL, O_NONCE},
     {"output", required_argument, NULL, O_OUTPUT},
     {"export-tpm", required_argument, NULL, O_EXPORT_TPM},
+    {"since-instance", required_argument, NULL, O_SINCE_INSTANCE},
+    {"since-seq", required_argument, NULL, O_SINCE_SEQ},
     OPT_HELP,
     OPT_END,
 };
@@ -124,6 +143,20 @@ static int quote_option(const command *cmd, int code, const char *arg, void *arg
         return take_string(cmd, "-o", arg, PATH_MAX - 1, &a->output);
     case O_EXPORT_TPM:
         return take_string(cmd, "--export-tpm", arg, PATH_MAX - 64, &a->export_dir);
+    case O_SINCE_INSTANCE:
+        if (strnlen(arg, 2 * SRTM_INSTANCE_LEN + 1) != 2 * SRTM_INSTANCE_LEN ||
+            hex_decode(arg, 2 * SRTM_INSTANCE_LEN, a->since_instance, SRTM_INSTANCE_LEN) !=
+                SRTM_OK)
+            return usage_error(cmd, "--since-instance takes the %u-byte srtm instance as %u "
+                                    "hex digits, not '%s'",
+                               SRTM_INSTANCE_LEN, 2 * SRTM_INSTANCE_LEN, arg);
+        a->has_since_instance = true;
+        return CTL_CONTINUE;
+    case O_SINCE_SEQ:
+        if (!parse_u64(arg, UINT64_MAX, &a->since_seq))
+            return usage_error(cmd, "--since-seq takes a sequence number, not '%s'", arg);
+        a->has_since_seq = true;
+        return CTL_CONTINUE;
     default:
         return usage_error(cmd, "unexpected option");
     }
@@ -148,6 +181,8 @@ static int quote_parse(const command *cmd, const globals *g, int argc, char **ar
                          SRTM_MAX_NONCE);
     if (rc == CTL_CONTINUE && a->output == NULL)
         rc = usage_error(cmd, "needs -o EVIDENCE");
+    if (rc == CTL_CONTINUE && a->has_since_instance != a->has_since_seq)
+        rc = usage_error(cmd, "--since-instance and --since-seq go together");
     if (rc == CTL_CONTINUE && ctl_is_stdio(a->output) && g->json)
         rc = usage_error(cmd, "-o - (the evidence on stdout) and --json exclude each other");
     return rc;
@@ -158,7 +193,8 @@ const command ctl_cmd_quote = {
     .parse = quote_parse,
     .run = quote_run,
     .args_size = sizeof(quote_args),
-    .synopsis = "quote --nonce HEX [NAME...] -o EVIDENCE [--export-tpm DIR]",
+    .synopsis = "quote --nonce HEX [NAME...] -o EVIDENCE [--export-tpm DIR] "
+                "[--since-instance HEX32 --since-seq N]",
     .help = "Ask srtmd for a joint quote over the named components (all when none is\n"
             "named): a CCR report signed with the IRK and a TPM quote with the AIK, bound\n"
             "to the nonce. Writes the evidence (mode 0644, replacing EVIDENCE) and prints\n"
@@ -166,6 +202,14 @@ const command ctl_cmd_quote = {
             "  --nonce HEX       the verifier's nonce, 16 to 64 bytes in hex\n"
             "  -o, --output FILE the evidence file ('-': stdout, the evidence only; not\n"
             "                    with --json)\n"
+            "  --since-instance HEX32, --since-seq N\n"
+            "                    ask for an incremental report after the report of this\n"
+            "                    srtmd run (its srtm_instance, 32 hex digits, and seq) the\n"
+            "                    verifier last verified: each IRREVERSIBLE CCR's log from the\n"
+            "                    first entry after N, with the value before it; srtmd answers\n"
+            "                    in full when the instance is not its own or N is 0 or ahead\n"
+            "                    of it (docs/protocol.md, \"Incremental quotes\"). Both or\n"
+            "                    neither\n"
             "  --export-tpm DIR  also write the TPM part for tpm2-tools into DIR (created\n"
             "                    if missing): quote.attest, quote.sig (DER), quote.pcrs\n"
             "                    (tpm2_quote's format), quote.pcrvalues (raw), pcrs.txt,\n"

@@ -53,6 +53,7 @@ extern "C" {
 #define SRTM_MAX_REPORT (48u * 1024u * 1024u)    /* bytes of one serialised CCR report */
 #define SRTM_MIN_NONCE 16u                       /* bytes of a quote nonce, at least */
 #define SRTM_MAX_NONCE 64u                       /* ... and at most */
+#define SRTM_INSTANCE_LEN 16u                    /* bytes of an srtmd run's instance id */
 
 /* Default endpoint of srtmd when running as root. */
 #define SRTM_DEFAULT_URL "ipc:///run/srtm/srtmd.sock"
@@ -480,6 +481,20 @@ SRTM_API srtm_err srtm_quote_selection(srtm_conn *conn, const uint8_t *nonce, si
                                        const char *const *components, size_t count,
                                        bool closure, uint8_t **evidence_out, size_t *len_out);
 
+/*
+ * As srtm_quote_selection, asking for an incremental report (docs/protocol.md,
+ * "Incremental quotes"): since_instance (SRTM_INSTANCE_LEN bytes) and since_seq name the
+ * report of this srtmd run the verifier last verified (srtm_verify_state_since gives
+ * both). srtmd then reports each IRREVERSIBLE CCR's log from the first entry after
+ * since_seq, or answers with a full report when the instance is not its own or since_seq
+ * is 0 or ahead of it; srtm_verify_with_state tells which. SRTM_E_INVALID for NULL
+ * since_instance.
+ */
+SRTM_API srtm_err srtm_quote_since(srtm_conn *conn, const uint8_t *nonce, size_t nonce_len,
+                                   const char *const *components, size_t count, bool closure,
+                                   const uint8_t *since_instance, uint64_t since_seq,
+                                   uint8_t **evidence_out, size_t *len_out);
+
 /* ---- Verifier ------------------------------------------------------------------- */
 
 /*
@@ -542,6 +557,63 @@ SRTM_MUST_CHECK SRTM_API srtm_err srtm_verify(const uint8_t *evidence, size_t le
                                               const srtm_verifier_policy *policy,
                                               const uint8_t *nonce, size_t nonce_len,
                                               srtm_verify_result **out);
+
+/*
+ * Incremental verification (docs/verifier.md, "Incremental verification"). A verifier
+ * keeps, per host, the state of the last report it verified (srtm_verify_result_state,
+ * an opaque byte string to store anywhere), asks the next quote since that report
+ * (srtm_verify_state_since, srtm_quote_since) and verifies it with the state
+ * (srtm_verify_with_state), which continues each IRREVERSIBLE CCR's replay and allowlist
+ * from the stored values instead of from the start, and within one srtmd run refuses a
+ * log that does not extend what was verified before (check "continuity"), whether the
+ * report is incremental or full.
+ */
+typedef struct srtm_verify_state srtm_verify_state;
+
+/* Read a stored state (at most SRTM_MAX_REPORT bytes). SRTM_E_MALFORMED for bytes that
+ * are not one. The caller owns *out and releases it with srtm_verify_state_free(). */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_verify_state_parse(const uint8_t *blob, size_t len,
+                                                          srtm_verify_state **out);
+
+/* Free a state; accepts NULL. */
+SRTM_API void srtm_verify_state_free(srtm_verify_state *state);
+
+/*
+ * What to ask srtmd for: 1 with the state's srtm instance (SRTM_INSTANCE_LEN bytes) and
+ * sequence number when an incremental report can be judged under policy (same policy,
+ * no stored CCR whose old entries would give a reason), 0 when the next quote should be
+ * full (outputs untouched).
+ */
+SRTM_API int srtm_verify_state_since(const srtm_verify_state *state,
+                                     const srtm_verifier_policy *policy,
+                                     uint8_t instance_out[SRTM_INSTANCE_LEN],
+                                     uint64_t *seq_out);
+
+/*
+ * As srtm_verify, with the state of the host's last verified report (NULL: none, which
+ * is srtm_verify). Returns and fills *out as srtm_verify does. When only the state could
+ * not be used (an incremental report of a component or CCR the state does not hold, a
+ * state of another policy), the check "continuity" fails and
+ * srtm_verify_result_needs_full() is 1: quote in full and verify again. Any other failed
+ * check is a verdict.
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_verify_with_state(const uint8_t *evidence, size_t len,
+                                                         const char *aik_pem,
+                                                         const srtm_verifier_policy *policy,
+                                                         const uint8_t *nonce, size_t nonce_len,
+                                                         const srtm_verify_state *state,
+                                                         srtm_verify_result **out);
+
+/* 1 when the result failed only because the state could not be used for it. */
+SRTM_API int srtm_verify_result_needs_full(const srtm_verify_result *result);
+
+/*
+ * The state to keep after this result, for the next srtm_verify_with_state: a new
+ * malloc'd byte string (*blob_out, *len_out) the caller frees. SRTM_E_DENIED when an
+ * evidence-level check failed (keep the old state, or none).
+ */
+SRTM_MUST_CHECK SRTM_API srtm_err srtm_verify_result_state(const srtm_verify_result *result,
+                                                           uint8_t **blob_out, size_t *len_out);
 
 /* Free a result; accepts NULL. */
 SRTM_API void srtm_verify_result_free(srtm_verify_result *result);
