@@ -18,7 +18,9 @@ Scope: the checks, reasons and verdicts of docs/verifier.md and docs/evidence.md
 and the naming rule, the fail-closed defaults and the names of the policy, the report's
 re-encoding and text checks, allowlists, expected values, require, unlisted, terminated,
 dependency-change records, removed dependencies judged at the cut, revert_by, and the
-dependency rule with its chain texts. Protobuf parsing follows the wire format (varints,
+dependency rule with its chain texts, and check 18 `continuity` as a verifier without a
+state judges it (an incremental report, or incremental CCRs in a full one, always fail
+it: this script keeps no state). Protobuf parsing follows the wire format (varints,
 length-delimited fields, packed or unpacked repeated scalars, unknown fields skipped,
 the last value of a repeated singular scalar wins); it does not merge repeated singular
 sub-messages, which srtmd never writes. The policy is checked for what decides verdicts
