@@ -20,6 +20,7 @@
  * Usage: bench_extend_quotes BUILD_DIR [CHAIN] [EXTENDS] [VERIFIERS] [--rounds=R]
  *                           [--remote-verifiers]
  */
+#define _GNU_SOURCE
 #include "bench_util.h"
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,7 +120,9 @@ static unsigned vp_failed;
 static void verifier_process_start(int nv)
 {
     int a[2], b[2];
-    if (pipe(a) != 0 || pipe(b) != 0)
+    /* Close-on-exec: swtpm and srtmd, started later, must not hold the command pipe open,
+     * or closing it would not end the verifier process. */
+    if (pipe2(a, O_CLOEXEC) != 0 || pipe2(b, O_CLOEXEC) != 0)
         exit(1);
     vp_pid = fork();
     if (vp_pid < 0)
