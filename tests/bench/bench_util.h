@@ -95,9 +95,14 @@ static inline void bench_provision(const char *b, const char *tcti, const char *
 static inline void bench_launch_srtmd(const char *b, const char *tcti, const char *dir,
                                       const char *extra)
 {
-    bench_sh("%s/srtm/srtm-launch --tcti %s --config %s/srtmd.conf -- \"$(realpath %s)/srtm/srtmd\" "
+    /* BENCH_SRTMD_NICE=N starts srtmd at nice N, as a unit's Nice=N would. */
+    const char *nice = getenv("BENCH_SRTMD_NICE");
+    char prefix[32] = "";
+    if (nice != NULL && *nice != '\0')
+        snprintf(prefix, sizeof(prefix), "nice -n %d ", atoi(nice));
+    bench_sh("%s%s/srtm/srtm-launch --tcti %s --config %s/srtmd.conf -- \"$(realpath %s)/srtm/srtmd\" "
              "--config %s/srtmd.conf --tcti %s %s",
-             b, tcti, dir, b, dir, tcti, extra);
+             prefix, b, tcti, dir, b, dir, tcti, extra);
 }
 
 #endif
