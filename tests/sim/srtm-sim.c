@@ -1,7 +1,7 @@
 /*
  * srtm-sim: N simulated srtm hosts in one process, for the tests and benchmarks of a fleet
- * verifier (not installed). Host i listens on tcp://127.0.0.1:(BASE + i) (or, with
- * --port 0, on a port the kernel chooses) and answers srtmd's read-only protocol there as
+ * verifier (not installed). Host i listens on tcp://ADDR:(BASE + i), ADDR 127.0.0.1 unless
+ * --addr names another loopback address (or, with --port 0, on a port the kernel chooses) and answers srtmd's read-only protocol there as
  * srtmd's tcp listener does: nng REP0, the Request/Response messages of proto/srtm.proto.
  * A quote is answered with evidence in exactly srtmd's format (docs/evidence.md), made
  * with the host's own software AIK and IRK (P-256, fresh from OpenSSL at start). Answers
@@ -13,6 +13,7 @@
  * It serves until SIGTERM or SIGINT. tests/sim/README.md describes the hosts, the knobs,
  * the lies and which check of the verifier catches each.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -38,7 +39,10 @@ static const char usage[] =
     "usage: srtm-sim --hosts N --dir DIR [--port BASE] [options]\n"
     "  --hosts N             simulated hosts (1..100000)\n"
     "  --dir DIR             output directory (created): DIR/host-I/, hosts.tsv, ready\n"
-    "  --port BASE           host I listens on 127.0.0.1:BASE+I; 0 (default): any free port\n"
+    "  --port BASE           host I listens on ADDR:BASE+I; 0 (default): any free port\n"
+    "  --addr ADDR           the IPv4 address to listen on (default 127.0.0.1; any of\n"
+    "                        127.0.0.0/8 is loopback: several simulators on several\n"
+    "                        addresses serve more hosts than one address has ports)\n"
     "  --log-entries N       initial log entries of every CCR (default 4)\n"
     "  --growth R            log entries per second added to every CCR (default 0)\n"
     "  --slow MS[@HOSTS]     delay every answer by MS milliseconds\n"
@@ -126,7 +130,7 @@ static sim_lie parse_lie(const char *s)
 }
 
 enum { O_HOSTS = 1, O_DIR, O_PORT, O_LOG, O_GROWTH, O_SLOW, O_DEAD, O_LIE, O_REBOOT, O_SPLICE,
-       O_SHARED, O_TLS };
+       O_SHARED, O_TLS, O_ADDR };
 
 static void apply(const knob_arg *a, sim_knobs *k)
 {
@@ -155,6 +159,7 @@ typedef struct options {
     unsigned hosts;
     const char *dir;
     unsigned port;
+    const char *addr;
     const char *tls_dir;
     sim_knobs base;
     knob_arg knobs[64];
@@ -190,10 +195,12 @@ static void parse(int argc, char **argv, options *o)
         {"reboot-every", required_argument, NULL, O_REBOOT},
         {"spliced-increment", required_argument, NULL, O_SPLICE},
         {"shared-boot", no_argument, NULL, O_SHARED}, {"tls", required_argument, NULL, O_TLS},
+        {"addr", required_argument, NULL, O_ADDR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->base.log_entries = 4;
+    o->addr = "127.0.0.1";
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
@@ -204,6 +211,7 @@ static void parse(int argc, char **argv, options *o)
         case O_GROWTH: o->base.growth = number(optarg, 1e6, "--growth"); break;
         case O_SHARED: o->base.shared_boot = true; break;
         case O_TLS: o->tls_dir = optarg; break;
+        case O_ADDR: o->addr = optarg; break;
         case O_SLOW: case O_DEAD: case O_LIE: case O_REBOOT: case O_SPLICE:
             add_knob(o, c, optarg);
             break;
@@ -211,6 +219,9 @@ static void parse(int argc, char **argv, options *o)
         default: fputs(usage, stderr); exit(2);
         }
     }
+    struct in_addr a;
+    if (inet_pton(AF_INET, o->addr, &a) != 1)
+        die("--addr: not an IPv4 address");
     if (o->hosts == 0 || o->hosts > MAX_HOSTS || o->dir == NULL || optind != argc ||
         (o->port != 0 && o->port + o->hosts > 65536)) {
         fputs(usage, stderr);
@@ -339,13 +350,13 @@ static nng_tls_config *tls_config(const char *dir)
 }
 
 /* Listen for host i; its url into url. */
-static int host_listen(unsigned i, unsigned base, char url[64])
+static int host_listen(unsigned i, const char *addr, unsigned base, char url[64])
 {
     nng_listener l;
     char want[64];
     int port = 0;
     const char *scheme = srv.tls != NULL ? "tls+tcp" : "tcp";
-    snprintf(want, 64, "%s://127.0.0.1:%u", scheme, base == 0 ? 0 : base + i);
+    snprintf(want, 64, "%s://%s:%u", scheme, addr, base == 0 ? 0 : base + i);
     int rv = nng_rep0_open(&srv.socks[i]);
     if (rv == 0)
         rv = nng_socket_set_size(srv.socks[i], NNG_OPT_RECVMAXSZ, 2 * (size_t)SRTM_MAX_MESSAGE);
@@ -358,7 +369,7 @@ static int host_listen(unsigned i, unsigned base, char url[64])
     if (rv == 0)
         rv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port);
     if (rv == 0)
-        snprintf(url, 64, "%s://127.0.0.1:%d", scheme, port);
+        snprintf(url, 64, "%s://%s:%d", scheme, addr, port);
     return rv;
 }
 
@@ -453,7 +464,7 @@ static void start(const options *o)
         char url[64];
         if (sim_host_init(&srv.hosts[i], i, &k, 0.0) != SRTM_OK)
             die("cannot create a host's keys");
-        if (host_listen(i, o->port, url) != 0)
+        if (host_listen(i, o->addr, o->port, url) != 0)
             die("cannot listen (port taken, or out of file descriptors)");
         host_files(o, i, url, tsv);
         if (host_serve(i) != 0)
