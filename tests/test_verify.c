@@ -244,7 +244,7 @@ Test(verify, good_joint_quote_verifies)
     cr_assert_eq(err, SRTM_OK);
     const char *none[] = {NULL};
     expect_failed_exactly(r, none);
-    cr_assert_eq(srtm_verify_result_check_count(r), 17);
+    cr_assert_eq(srtm_verify_result_check_count(r), 18);
     for (size_t i = 0; i < srtm_verify_result_component_count(r); i++)
         cr_expect(srtm_verify_result_component_trusted(r, i), "%s: %s",
                   srtm_verify_result_component_name(r, i),
@@ -1367,7 +1367,8 @@ static srtm_verify_result *verify_signed(const uint8_t *ev, size_t len, const Sr
 /* Only report-parse fails (and the checks built on it); nothing of the report is read. */
 static void expect_report_refused(const srtm_verify_result *r, const char *reason_part)
 {
-    const char *failed[] = {"report-parse", "format", "same-boot", "report-handles", NULL};
+    const char *failed[] = {"report-parse", "format", "same-boot", "report-handles", "continuity",
+                            NULL};
     expect_failed_exactly(r, failed);
     expect_check(r, "report-parse", false, reason_part);
     cr_expect_str_eq(srtm_verify_result_component_reason(r, comp_index(r, "vm-a"), 0),

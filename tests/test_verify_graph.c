@@ -574,9 +574,11 @@ Test(verify_graph, duplicate_handles_fail_the_evidence)
     hrep *h = hrep_new(3);
     srtm_verifier_policy *p = hpolicy(NULL, NULL);
     srtm_verify_result *r = judge(p, h);
-    cr_assert_eq(srtm_verify_result_check_count(r), 1);
+    cr_assert_eq(srtm_verify_result_check_count(r), 2);
     cr_expect_str_eq(srtm_verify_result_check_name(r, 0), "report-handles");
     cr_expect(srtm_verify_result_check_ok(r, 0));
+    cr_expect_str_eq(srtm_verify_result_check_name(r, 1), "continuity");
+    cr_expect(srtm_verify_result_check_ok(r, 1));
     expect_all_trusted(r);
     srtm_verify_result_free(r);
     h->c[2].c.handle = 1;
@@ -586,7 +588,8 @@ Test(verify_graph, duplicate_handles_fail_the_evidence)
                      "handle 1 appears more than once in the report");
     for (size_t i = 0; i < 3; i++)
         cr_expect_str_eq(srtm_verify_result_component_reason(r, i, 0),
-                         "evidence not verified (failed: report-handles)");
+                         "evidence not verified (failed: report-handles, continuity)");
+    cr_expect_str_eq(srtm_verify_result_check_reason(r, 1), "not checked: report-handles failed");
     cr_expect(!trusted(r, "platform") && !trusted(r, "c1") && !trusted(r, "c2"));
     cr_expect(!srtm_verify_result_ok(r));
     srtm_verify_result_free(r);

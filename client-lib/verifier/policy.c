@@ -770,7 +770,11 @@ SRTM_API srtm_err srtm_policy_parse(const char *text, size_t len, const char *ba
     p->unlisted = POL_UNLISTED_UNTRUSTED;
     p->terminated = POL_TERMINATED_UNTRUSTED;
     json_object *root = NULL;
-    srtm_err err = parse_json(&x, "policy", text, len, &root);
+    /* The policy's identity for incremental verification: a state is only continued
+     * under the very text it was judged under. */
+    srtm_err err = srtm_sha256(text, len, p->sha256);
+    if (err == SRTM_OK)
+        err = parse_json(&x, "policy", text, len, &root);
     if (err == SRTM_OK)
         err = parse_root(&x, root, p);
     json_object_put(root);

@@ -79,6 +79,7 @@ void verdict_clear(verify_verdict *v)
     for (size_t i = 0; i < v->n_reasons; i++)
         free(v->reasons[i]);
     free(v->reasons);
+    free(v->ccr_ok);
     free(v->name);
     free(v->path);
     memset(v, 0, sizeof(*v));
@@ -102,9 +103,10 @@ typedef struct live_entry {
 } live_entry;
 
 /*
- * Replay one CCR's log from 32 zero bytes: value' = SHA-256(value || digest) per live
- * measurement; a revert marker returns to the value after the live measurement it names
- * (or to the start), undoing the live measurements after that point. The flags srtmd set
+ * Replay one CCR's log from 32 zero bytes, or from its base value when it is reported
+ * after log_offset entries (an incremental report): value' = SHA-256(value || digest)
+ * per live measurement; a revert marker returns to the value after the live measurement
+ * it names (or to the start), undoing the live measurements after that point. The flags srtmd set
  * are checked, not trusted: the measurements a marker undoes must be exactly those
  * flagged reverted, and only a REVERSIBLE CCR may have markers. *reason is set when the
  * log is inconsistent; out is the replayed value otherwise.
@@ -124,6 +126,8 @@ static srtm_err replay_ccr(sha256_hasher *h, const Srtm__ReportCcr *r, uint8_t o
     size_t n = 0;
     srtm_err err = SRTM_OK;
     *reason = NULL;
+    static const uint8_t zero[SRTM_DIGEST_LEN];
+    const uint8_t *start = r->log_offset != 0 ? r->base_value.data : zero;
     for (size_t k = 0; k < r->n_log && *reason == NULL && err == SRTM_OK; k++) {
         const Srtm__LogEntry *e = r->log[k];
         *at = k;
@@ -142,7 +146,7 @@ static srtm_err replay_ccr(sha256_hasher *h, const Srtm__ReportCcr *r, uint8_t o
             *reason = "a log entry without a 32-byte digest";
             break;
         }
-        const uint8_t *prev = n > 0 ? live[n - 1].value : (const uint8_t[SRTM_DIGEST_LEN]){0};
+        const uint8_t *prev = n > 0 ? live[n - 1].value : start;
         if (sha256_hasher_two(h, prev, SRTM_DIGEST_LEN, e->digest.data, SRTM_DIGEST_LEN,
                               live[n].value) != SRTM_OK) {
             err = SRTM_E_CRYPTO;
@@ -159,10 +163,7 @@ static srtm_err replay_ccr(sha256_hasher *h, const Srtm__ReportCcr *r, uint8_t o
         }
     }
     if (err == SRTM_OK && *reason == NULL) {
-        if (n > 0)
-            memcpy(out, live[n - 1].value, SRTM_DIGEST_LEN);
-        else
-            memset(out, 0, SRTM_DIGEST_LEN);
+        memcpy(out, n > 0 ? live[n - 1].value : start, SRTM_DIGEST_LEN);
     }
     free(live);
     free(undone);
@@ -170,36 +171,64 @@ static srtm_err replay_ccr(sha256_hasher *h, const Srtm__ReportCcr *r, uint8_t o
     return err;
 }
 
-/* Every CCR value equals the replay of its log (replay_ccr). */
+/* One CCR's replay (replay_ccr) against its value; *ok when they agree. Log entries are
+ * named by their position in the whole log (log_offset + their place in the report). */
+static srtm_err replay_one(sha256_hasher *h, const Srtm__ReportCcr *r, verify_verdict *v,
+                           bool *ok)
+{
+    *ok = false;
+    unsigned long long off = (unsigned long long)r->log_offset;
+    if (r->value.len != SRTM_DIGEST_LEN)
+        return verdict_fail(v, "CCR %u: value is %zu bytes, not %u", r->index, r->value.len,
+                            SRTM_DIGEST_LEN);
+    if (r->log_offset != 0 && r->base_value.len != SRTM_DIGEST_LEN)
+        return verdict_fail(v, "CCR %u: base value is %zu bytes, not %u", r->index,
+                            r->base_value.len, SRTM_DIGEST_LEN);
+    uint8_t acc[SRTM_DIGEST_LEN];
+    const char *reason = NULL;
+    size_t at = 0;
+    srtm_err err = replay_ccr(h, r, acc, &reason, &at);
+    if (err != SRTM_OK)
+        return err;
+    if (reason != NULL)
+        return verdict_fail(v, "CCR %u: log entry %llu: %s", r->index,
+                            off + (unsigned long long)at, reason);
+    if (CRYPTO_memcmp(acc, r->value.data, SRTM_DIGEST_LEN) != 0)
+        return r->log_offset == 0
+                   ? verdict_fail(v, "CCR %u: value does not match the replay of its %zu log "
+                                     "entries",
+                                  r->index, r->n_log)
+                   : verdict_fail(v, "CCR %u: value does not match the replay of its %zu log "
+                                     "entries after entry %llu from its base value",
+                                  r->index, r->n_log, off - 1);
+    *ok = true;
+    return SRTM_OK;
+}
+
+/* Every CCR value equals the replay of its log; which CCRs did is kept in v->ccr_ok (the
+ * state of incremental verification keeps only those). */
 static srtm_err rule_replay(sha256_hasher *h, const srtm_verifier_policy *p,
                             const Srtm__ReportComponent *c, verify_verdict *v)
 {
     (void)p;
+    bool *ok = calloc(c->n_ccrs ? c->n_ccrs : 1, sizeof(*ok));
+    if (ok == NULL)
+        return SRTM_E_NO_MEMORY;
+    free(v->ccr_ok);
+    v->ccr_ok = ok;
+    v->n_ccr_ok = c->n_ccrs;
     srtm_err err = SRTM_OK;
     for (size_t i = 0; err == SRTM_OK && i < c->n_ccrs; i++) {
         const Srtm__ReportCcr *r = c->ccrs[i];
+        bool twice = false;
         for (size_t j = 0; err == SRTM_OK && j < i; j++)
-            if (c->ccrs[j]->index == r->index)
+            if (c->ccrs[j]->index == r->index) {
+                twice = true;
                 err = verdict_fail(v, "CCR %u appears twice in the report", r->index);
-        if (err != SRTM_OK)
-            break;
-        if (r->value.len != SRTM_DIGEST_LEN) {
-            err = verdict_fail(v, "CCR %u: value is %zu bytes, not %u", r->index, r->value.len,
-                               SRTM_DIGEST_LEN);
-            continue;
-        }
-        uint8_t acc[SRTM_DIGEST_LEN];
-        const char *reason = NULL;
-        size_t at = 0;
-        srtm_err rerr = replay_ccr(h, r, acc, &reason, &at);
-        if (rerr != SRTM_OK)
-            return rerr;
-        if (reason != NULL)
-            err = verdict_fail(v, "CCR %u: log entry %zu: %s", r->index, at, reason);
-        else if (CRYPTO_memcmp(acc, r->value.data, SRTM_DIGEST_LEN) != 0)
-            err = verdict_fail(v, "CCR %u: value does not match the replay of its %zu log "
-                                  "entries",
-                               r->index, r->n_log);
+            }
+        if (err == SRTM_OK)
+            err = replay_one(h, r, v, &ok[i]);
+        ok[i] = ok[i] && !twice;
     }
     return err;
 }
@@ -213,7 +242,8 @@ static bool judged(const Srtm__LogEntry *e)
 }
 
 /* The log entries of one CCR against its allowlist; a reason per entry outside it, at
- * most MAX_REASONS_PER_CCR of them. */
+ * most MAX_REASONS_PER_CCR of them. Only the reported entries are judged: those before an
+ * incremental CCR's log_offset were all allowed (check continuity). */
 static srtm_err allowlist_reasons(const Srtm__ReportCcr *r, const pol_ccr *pc, verify_verdict *v)
 {
     size_t bad = 0;
@@ -230,10 +260,10 @@ static srtm_err allowlist_reasons(const Srtm__ReportCcr *r, const pol_ccr *pc, v
             hex32(e->digest.data, hex);
         const char *d = e->description != NULL ? e->description : "";
         bool show = d[0] != '\0' && utf8_valid(d, strlen(d));
-        srtm_err err = verdict_fail(v, "CCR %u: log entry %zu digest %s%s%s%s is not in the "
+        srtm_err err = verdict_fail(v, "CCR %u: log entry %llu digest %s%s%s%s is not in the "
                                        "allowlist",
-                                    r->index, k, hex, show ? " (\"" : "", show ? d : "",
-                                    show ? "\")" : "");
+                                    r->index, (unsigned long long)(r->log_offset + k), hex,
+                                    show ? " (\"" : "", show ? d : "", show ? "\")" : "");
         if (err != SRTM_OK)
             return err;
     }
@@ -243,7 +273,7 @@ static srtm_err allowlist_reasons(const Srtm__ReportCcr *r, const pol_ccr *pc, v
     return SRTM_OK;
 }
 
-static bool all_allowed(const Srtm__ReportCcr *r, const pol_ccr *pc)
+bool verify_all_allowed(const Srtm__ReportCcr *r, const pol_ccr *pc)
 {
     for (size_t k = 0; k < r->n_log; k++)
         if (judged(r->log[k]) && (r->log[k]->digest.len != SRTM_DIGEST_LEN ||
@@ -258,7 +288,7 @@ static srtm_err judge_ccr(const Srtm__ReportCcr *r, const pol_ccr *pc, verify_ve
 {
     bool expected_ok = pc->has_expected && r->value.len == SRTM_DIGEST_LEN &&
                        CRYPTO_memcmp(r->value.data, pc->expected, SRTM_DIGEST_LEN) == 0;
-    bool allowed_ok = pc->has_allowed && all_allowed(r, pc);
+    bool allowed_ok = pc->has_allowed && verify_all_allowed(r, pc);
     if (expected_ok || allowed_ok)
         return SRTM_OK;
     srtm_err err = SRTM_OK;
@@ -276,7 +306,7 @@ static srtm_err judge_ccr(const Srtm__ReportCcr *r, const pol_ccr *pc, verify_ve
 static bool has_log_entries(const Srtm__ReportComponent *c)
 {
     for (size_t i = 0; i < c->n_ccrs; i++)
-        if (c->ccrs[i]->n_log > 0)
+        if (c->ccrs[i]->n_log > 0 || c->ccrs[i]->log_offset > 0)
             return true;
     return false;
 }
@@ -385,9 +415,10 @@ bool report_text_ok(const Srtm__CcrReport *rep, char *reason, size_t size)
                 const char *d = r->log[k]->description != NULL ? r->log[k]->description : "";
                 size_t n = strlen(d);
                 if (n > SRTM_MAX_DESC || !utf8_valid(d, n)) {
-                    snprintf(reason, size, "component %zu (handle %llu), CCR %u, log entry %zu: "
+                    snprintf(reason, size, "component %zu (handle %llu), CCR %u, log entry %llu: "
                                            "the description is not at most %u bytes of UTF-8",
-                             i, (unsigned long long)c->handle, r->index, k, SRTM_MAX_DESC);
+                             i, (unsigned long long)c->handle, r->index,
+                             (unsigned long long)(r->log_offset + k), SRTM_MAX_DESC);
                     return false;
                 }
             }
@@ -410,9 +441,11 @@ typedef struct vstate {
     km_quote_info qinfo, cinfo;
     km_pcr_values qpcrs, cpcrs;
     srtm_verify_result *r;
+    const srtm_verify_state *state; /* of the host's last verified report; NULL: none */
+    bool needs_full;                /* continuity failed only because of the state */
     uint8_t report_digest[SRTM_DIGEST_LEN]; /* SHA-256(report), once have_digest */
     bool have_digest;
-    char reason[512]; /* the running check's reason when it fails */
+    char reason[VERIFY_REASON_LEN]; /* the running check's reason when it fails */
 } vstate;
 
 /* q = SHA-256(nonce || SHA-256(report)), the request's qualifier, hashing the report at
@@ -765,6 +798,13 @@ static bool check_report_handles(vstate *s)
     return report_handles_ok(s->report, s->reason, sizeof(s->reason));
 }
 
+/* Within one srtmd run the report extends what the state verified (continuity.c). */
+static bool check_continuity(vstate *s)
+{
+    return continuity_check(s->pol, s->report, s->state, s->reason, sizeof(s->reason),
+                            &s->needs_full);
+}
+
 /* Check indexes, for the dependency lists below. */
 enum {
     C_EVIDENCE_PARSE,
@@ -784,6 +824,7 @@ enum {
     C_QUOTE_QUALIFIER,
     C_IRK_SIG,
     C_REPORT_HANDLES,
+    C_CONTINUITY,
     C_COUNT,
 };
 
@@ -821,6 +862,7 @@ static const check_def checks[C_COUNT] = {
     [C_QUOTE_QUALIFIER] = {"quote-qualifier", check_quote_qualifier, {C_QUOTE_ATTEST, NO_DEP}},
     [C_IRK_SIG] = {"irk-signature", check_irk_signature, {C_EVIDENCE_PARSE, NO_DEP}},
     [C_REPORT_HANDLES] = {"report-handles", check_report_handles, {C_REPORT_PARSE, NO_DEP}},
+    [C_CONTINUITY] = {"continuity", check_continuity, {C_REPORT_HANDLES, NO_DEP}},
 };
 
 static srtm_err add_check(srtm_verify_result *r, const char *name, bool ok, const char *reason)
@@ -856,6 +898,15 @@ static srtm_err run_checks(vstate *s)
         err = add_check(r, d->name, ok, s->reason);
     }
     return err;
+}
+
+/* needs_full only when continuity is the one failed check and failed for the state. */
+static bool only_state_failed(const srtm_verify_result *r, bool needs_full, size_t continuity)
+{
+    bool others_ok = true;
+    for (size_t i = 0; i < r->n_checks; i++)
+        others_ok = others_ok && (i == continuity || r->checks[i].ok);
+    return needs_full && others_ok && continuity < r->n_checks && !r->checks[continuity].ok;
 }
 
 /* ---- the dependency rule ---- */
@@ -1467,6 +1518,9 @@ static srtm_err verify_components(const srtm_verifier_policy *pol, const Srtm__C
         err = verify_history(h, pol, rep, r->comps);
     if (err == SRTM_OK && evidence_ok && rep != NULL)
         err = dependency_rule(pol, rep, r->comps);
+    /* What to keep for the next report of this run (incremental verification). */
+    if (err == SRTM_OK && evidence_ok && rep != NULL)
+        err = continuity_state(pol, rep, r->comps, &r->next);
     /* Then the names of the policy. */
     if (err == SRTM_OK)
         err = policy_names(pol, rep, paths, r);
@@ -1512,23 +1566,44 @@ static srtm_err verify_run(vstate *s)
     if (err == SRTM_OK)
         err = verify_components(s->pol, rep, h, evidence_ok, s->r);
     sha256_hasher_free(h);
-    if (err == SRTM_OK)
+    if (err == SRTM_OK) {
         s->r->ok = evidence_ok && s->r->requested_ok;
+        s->r->needs_full = only_state_failed(s->r, s->needs_full, C_CONTINUITY);
+    }
     return err;
 }
 
-srtm_err verify_report_only(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
-                            srtm_verify_result **out)
+/* The report-level checks of verify_report_state: report-handles, then continuity. */
+static srtm_err report_checks(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                              const srtm_verify_state *state, srtm_verify_result *r,
+                              bool *needs_full)
+{
+    char reason[VERIFY_REASON_LEN] = "";
+    *needs_full = false;
+    if ((r->checks = calloc(2, sizeof(*r->checks))) == NULL)
+        return SRTM_E_NO_MEMORY;
+    bool handles_ok = report_handles_ok(rep, reason, sizeof(reason));
+    srtm_err err = add_check(r, checks[C_REPORT_HANDLES].name, handles_ok, reason);
+    bool ok = false;
+    if (!handles_ok)
+        snprintf(reason, sizeof(reason), "not checked: %s failed", checks[C_REPORT_HANDLES].name);
+    else
+        ok = continuity_check(p, rep, state, reason, sizeof(reason), needs_full);
+    if (err == SRTM_OK)
+        err = add_check(r, checks[C_CONTINUITY].name, ok, reason);
+    return err;
+}
+
+srtm_err verify_report_state(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                             const srtm_verify_state *state, srtm_verify_result **out)
 {
     srtm_verify_result *r = calloc(1, sizeof(*r));
     sha256_hasher *h = NULL;
+    bool needs_full = false;
     srtm_err err = r != NULL ? sha256_hasher_new(&h) : SRTM_E_NO_MEMORY;
     if (err == SRTM_OK)
-        err = (r->checks = calloc(1, sizeof(*r->checks))) != NULL ? SRTM_OK : SRTM_E_NO_MEMORY;
-    char reason[512] = "";
-    bool evidence_ok = err == SRTM_OK && report_handles_ok(rep, reason, sizeof(reason));
-    if (err == SRTM_OK)
-        err = add_check(r, checks[C_REPORT_HANDLES].name, evidence_ok, reason);
+        err = report_checks(p, rep, state, r, &needs_full);
+    bool evidence_ok = err == SRTM_OK && r->checks[0].ok && r->checks[1].ok;
     if (err == SRTM_OK)
         err = verify_components(p, rep, h, evidence_ok, r);
     sha256_hasher_free(h);
@@ -1537,13 +1612,21 @@ srtm_err verify_report_only(const srtm_verifier_policy *p, const Srtm__CcrReport
         return err;
     }
     r->ok = evidence_ok && r->requested_ok;
+    r->needs_full = only_state_failed(r, needs_full, 1);
     *out = r;
     return SRTM_OK;
 }
 
-SRTM_API srtm_err srtm_verify(const uint8_t *evidence, size_t len, const char *aik_pem,
-                              const srtm_verifier_policy *policy, const uint8_t *nonce,
-                              size_t nonce_len, srtm_verify_result **out)
+srtm_err verify_report_only(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                            srtm_verify_result **out)
+{
+    return verify_report_state(p, rep, NULL, out);
+}
+
+SRTM_API srtm_err srtm_verify_with_state(const uint8_t *evidence, size_t len, const char *aik_pem,
+                                         const srtm_verifier_policy *policy, const uint8_t *nonce,
+                                         size_t nonce_len, const srtm_verify_state *state,
+                                         srtm_verify_result **out)
 {
     if (out != NULL)
         *out = NULL;
@@ -1551,7 +1634,7 @@ SRTM_API srtm_err srtm_verify(const uint8_t *evidence, size_t len, const char *a
         nonce_len < SRTM_MIN_NONCE || nonce_len > SRTM_MAX_NONCE)
         return SRTM_E_INVALID;
     vstate s = {.pol = policy, .nonce = nonce, .nonce_len = nonce_len, .evidence = evidence,
-                .evidence_len = len};
+                .evidence_len = len, .state = state};
     srtm_err err = load_aik(aik_pem, &s.aik);
     if (err != SRTM_OK)
         return err;
@@ -1568,6 +1651,13 @@ SRTM_API srtm_err srtm_verify(const uint8_t *evidence, size_t len, const char *a
     return s.r->ok ? SRTM_OK : SRTM_E_DENIED;
 }
 
+SRTM_API srtm_err srtm_verify(const uint8_t *evidence, size_t len, const char *aik_pem,
+                              const srtm_verifier_policy *policy, const uint8_t *nonce,
+                              size_t nonce_len, srtm_verify_result **out)
+{
+    return srtm_verify_with_state(evidence, len, aik_pem, policy, nonce, nonce_len, NULL, out);
+}
+
 /* ---- result accessors ---- */
 
 SRTM_API void srtm_verify_result_free(srtm_verify_result *r)
@@ -1582,6 +1672,7 @@ SRTM_API void srtm_verify_result_free(srtm_verify_result *r)
     for (size_t i = 0; i < r->n_comps; i++)
         verdict_clear(&r->comps[i]);
     free(r->comps);
+    srtm_verify_state_free(r->next);
     free(r);
 }
 

@@ -90,6 +90,7 @@ struct srtm_verifier_policy {
     size_t n_comps;
     char **require;
     size_t n_require;
+    uint8_t sha256[SRTM_DIGEST_LEN]; /* of the policy text as parsed (srtm_policy_parse) */
 };
 
 /* The policy's rules under the key name, exactly as the policy wrote it (a bare name or a
@@ -117,16 +118,69 @@ typedef struct verify_verdict {
     bool trusted;
     char **reasons;
     size_t n_reasons;
+    bool *ccr_ok;    /* per CCR of the component (report order): its log replayed to its
+                        value (the replay rule); NULL before the rule ran */
+    size_t n_ccr_ok;
 } verify_verdict;
+
+/* ---- incremental verification (continuity.c) ---- */
+
+/* What the verifier keeps of one IRREVERSIBLE CCR of a verified report. */
+typedef struct verify_ccr_state {
+    uint64_t handle;
+    uint32_t index;
+    uint64_t length;                /* entries verified */
+    uint8_t value[SRTM_DIGEST_LEN]; /* their replay */
+    bool resumable;                 /* none of them can give a reason under the policy */
+} verify_ccr_state;
+
+struct srtm_verify_state {
+    uint8_t instance[SRTM_INSTANCE_LEN];
+    uint32_t reset_count, restart_count;
+    uint64_t seq;
+    uint8_t policy_sha256[SRTM_DIGEST_LEN];
+    verify_ccr_state *ccrs; /* ascending (handle, index), unique */
+    size_t n_ccrs;
+};
 
 struct srtm_verify_result {
     bool ok;
     bool requested_ok; /* every requested component trusted, every policy name matched */
+    bool needs_full;   /* only continuity failed, and only because the state was unusable */
+    srtm_verify_state *next; /* the state to keep; NULL unless every evidence check passed */
     verify_check *checks;
     size_t n_checks;
     verify_verdict *comps;
     size_t n_comps;
 };
+
+/* Bytes of an evidence-level check's reason. */
+#define VERIFY_REASON_LEN 512u
+
+/* The state's record of CCR (handle, index), or NULL. */
+const verify_ccr_state *continuity_find(const srtm_verify_state *s, uint64_t handle,
+                                        uint32_t index);
+
+/*
+ * Check 18 "continuity" of report rep against the state s (NULL: none) under policy p
+ * (docs/verifier.md, "Incremental verification"); rep's handles are ascending and unique
+ * (report-handles passed). true when it passed; otherwise the reason is in reason and
+ * *needs_full tells whether only the state could not be used.
+ */
+bool continuity_check(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                      const srtm_verify_state *s, char *reason, size_t size, bool *needs_full);
+
+/*
+ * The state after rep, whose evidence-level checks all passed, judged under p with the
+ * component verdicts v (v[i] of rep->components[i], after the replay rule): every
+ * IRREVERSIBLE CCR whose log replayed to its value. *out is NULL for a report without a
+ * 16-byte srtm instance. The caller owns *out (srtm_verify_state_free). SRTM_E_NO_MEMORY.
+ */
+SRTM_WUR srtm_err continuity_state(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                                   const verify_verdict *v, srtm_verify_state **out);
+
+/* true when every entry of r the allowlist judges (live measurements) is in rule's. */
+bool verify_all_allowed(const Srtm__ReportCcr *r, const pol_ccr *rule);
 
 /*
  * The policy's rules for a reported component c whose path is path (NULL: none): those
@@ -157,13 +211,19 @@ SRTM_WUR srtm_err verify_component_rules(const srtm_verifier_policy *p,
 
 /*
  * Everything srtm_verify decides after the TPM-level checks, on an already parsed report,
- * as if those checks had passed: the report-level checks (report-handles), each
+ * as if those checks had passed: the report-level checks (report-handles, continuity
+ * without a state), each
  * component's own rules, the report's self-consistency and the dependency rule, and
  * "require". For unit tests of hand-built reports; rep is only read. On success the
  * caller owns *out (srtm_verify_result_free); SRTM_E_NO_MEMORY is the only error.
  */
 SRTM_WUR srtm_err verify_report_only(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
                                      srtm_verify_result **out);
+
+/* verify_report_only with the state of an earlier report (NULL: none), as
+ * srtm_verify_with_state: the report-level checks are report-handles and continuity. */
+SRTM_WUR srtm_err verify_report_state(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                                      const srtm_verify_state *state, srtm_verify_result **out);
 
 /*
  * The text of a parsed report (part of the report-parse check): every component name is
