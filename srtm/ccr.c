@@ -16,7 +16,14 @@
  * - what such a reader reads without the mutex is published in order: an entry or a
  *   dependency record is written whole before the count that covers it is stored (a
  *   release store), a grown block before the pointer to it, and a CCR's value and log
- *   length change together inside its sequence lock (odd while they change).
+ *   length change together inside its sequence lock (odd while they change);
+ * - an IRREVERSIBLE CCR keeps a checkpoint every CCR_CHECKPOINT_EVERY entries, the value
+ *   after its entries 0 .. CCR_CHECKPOINT_EVERY * (j + 1) - 1 (checkpoint j), written
+ *   in the step that appends that last entry, before the length that covers it is
+ *   stored, into segments that are never reallocated: published like the entry, never
+ *   moved or changed, so a value after k entries costs less than CCR_CHECKPOINT_EVERY
+ *   hashes, also at a cut. A REVERSIBLE CCR has none (a revert changes what a prefix
+ *   replays to).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +55,12 @@ typedef struct log_entry {
 #define SEG0_ENTRIES 4u
 #define LOG_SEGMENTS 36u /* room for SEG0_ENTRIES * (2^36 - 1) entries */
 
+/* Checkpoint segment k holds CP_SEG0 << k checkpoints and is never reallocated; the
+ * directory of CP_SEGMENTS slots is allocated with the first checkpoint. */
+#define CP_SEG0 4u
+#define CP_SEGMENTS 36u
+typedef uint8_t cp_value[SRTM_DIGEST_LEN];
+
 /* Descriptions are copied into chunks that are never reallocated; a full chunk is left
  * as it is and a new one started. */
 #define DESC_CHUNK_FIRST 64u
@@ -71,6 +84,7 @@ typedef struct ccr {
     uint8_t policy;
     uint8_t batch_mark; /* 0: untouched by the batch being applied, 1: counted, 2: reserved,
                          * 3: being written (its sequence lock is odd) */
+    uint8_t ncps;       /* checkpoint segments allocated */
     uint32_t batch_entries;
     uint32_t batch_desc;
     int32_t batch_last; /* index into the scratch values of this CCR's newest value, or -1 */
@@ -81,6 +95,7 @@ typedef struct ccr {
     uint64_t len, cap;  /* entries written (release-stored), entries the segments hold */
     desc_chunk *chunk;  /* newest description chunk (older ones linked from it) */
     uint64_t descs_len; /* description bytes of the log */
+    cp_value **cps;     /* CP_SEGMENTS slots (IRREVERSIBLE CCRs), or NULL */
 } ccr;
 
 struct ccr_component {
@@ -94,7 +109,8 @@ struct ccr_component {
     dep_block *changes; /* the record of its dependency edges, append-only (release-stored) */
     uint32_t n_changes; /* release-stored after the record it counts is written */
     uint64_t terminated_seq; /* 0: running; else the seq of its termination (release-stored) */
-    uint64_t log_entries, log_bytes; /* accounted: every CCR's entries (ccr_entry_cost) */
+    uint64_t log_entries, log_bytes; /* accounted: every CCR's entries (ccr_entry_cost) and
+                                      * checkpoints (CCR_CHECKPOINT_COST) */
     uint32_t children;               /* components registered with this one as parent */
     uint32_t depth;                  /* 0 for component 0, its children 1, ... */
     uint16_t name_len;
@@ -191,6 +207,9 @@ static void ccr_storage_free(ccr *r)
         free(d);
         d = older;
     }
+    for (unsigned k = 0; r->cps != NULL && k < r->ncps; k++)
+        free(r->cps[k]);
+    free(r->cps);
 }
 
 static void component_free(ccr_component *c)
@@ -334,6 +353,12 @@ uint64_t ccr_uid_components(const ccr_table *t, uint32_t uid)
     return u != NULL ? u->n : 0;
 }
 
+/* The checkpoints of r when its log holds len entries. */
+static uint64_t checkpoints(const ccr *r, uint64_t len)
+{
+    return r->policy == SRTM_POLICY_IRREVERSIBLE ? len / CCR_CHECKPOINT_EVERY : 0;
+}
+
 size_t ccr_entry_cost(size_t desc_len)
 {
     return sizeof(log_entry) + desc_len;
@@ -371,8 +396,18 @@ srtm_err ccr_usage(const ccr_component *c, uint32_t index, uint64_t *entries_out
         return SRTM_E_NO_CCR;
     const ccr *r = &c->ccrs[index];
     *entries_out = r->len;
-    *bytes_out = r->len * sizeof(log_entry) + r->descs_len;
+    *bytes_out = r->len * sizeof(log_entry) + r->descs_len +
+                 checkpoints(r, r->len) * CCR_CHECKPOINT_COST;
     return SRTM_OK;
+}
+
+uint64_t ccr_checkpoint_bytes(const ccr_component *c, uint32_t index, uint64_t add_entries)
+{
+    if (index >= c->nccrs)
+        return 0;
+    const ccr *r = &c->ccrs[index];
+    uint64_t after = r->len + add_entries < r->len ? UINT64_MAX : r->len + add_entries;
+    return (checkpoints(r, after) - checkpoints(r, r->len)) * CCR_CHECKPOINT_COST;
 }
 
 /* Copied, not reallocated: a reader at a cut may be reading the older index. */
@@ -519,6 +554,38 @@ static log_entry *entry_at(const ccr *r, uint64_t i)
     return (k == 0 ? r->seg0 : r->segs[k]) + off;
 }
 
+/* Checkpoint j of r (j below the checkpoints its segments hold). */
+static cp_value *checkpoint_at(const ccr *r, uint64_t j)
+{
+    uint64_t x = j / CP_SEG0 + 1;
+    unsigned k = 63u - (unsigned)__builtin_clzll(x);
+    uint64_t off = j - CP_SEG0 * (((uint64_t)1 << k) - 1);
+    return &r->cps[k][off];
+}
+
+/* Room in r's checkpoint segments for a log of len entries. */
+static srtm_err checkpoint_room(ccr_table *t, ccr *r, uint64_t len)
+{
+    uint64_t need = checkpoints(r, len);
+    if (need > 0 && r->cps == NULL) {
+        r->cps = calloc(CP_SEGMENTS, sizeof(*r->cps));
+        if (r->cps == NULL)
+            return SRTM_E_NO_MEMORY;
+        t->memory += CP_SEGMENTS * sizeof(*r->cps);
+    }
+    while (CP_SEG0 * (((uint64_t)1 << r->ncps) - 1) < need) {
+        if (r->ncps >= CP_SEGMENTS)
+            return SRTM_E_NO_MEMORY;
+        uint64_t n = (uint64_t)CP_SEG0 << r->ncps;
+        cp_value *seg = malloc(n * sizeof(*seg));
+        if (seg == NULL)
+            return SRTM_E_NO_MEMORY;
+        r->cps[r->ncps++] = seg;
+        t->memory += n * sizeof(*seg);
+    }
+    return SRTM_OK;
+}
+
 /* One more log segment. */
 static srtm_err add_segment(ccr_table *t, ccr *r)
 {
@@ -574,6 +641,8 @@ static srtm_err reserve(ccr_table *t, ccr *r, uint64_t add_entries, uint64_t add
         err = add_segment(t, r);
     if (err == SRTM_OK)
         err = desc_room(t, r, add_desc);
+    if (err == SRTM_OK)
+        err = checkpoint_room(t, r, r->len + add_entries);
     return err;
 }
 
@@ -667,10 +736,16 @@ srtm_err ccr_extend(ccr_table *t, ccr_component *c, const ccr_measurement *m, si
         }
         __atomic_store_n(&r->descs_len, r->descs_len + m[i].desc_len, __ATOMIC_RELAXED);
         memcpy(r->value, t->scratch[i], SRTM_DIGEST_LEN);
+        uint64_t cost = ccr_entry_cost(m[i].desc_len);
+        if (checkpoints(r, r->len + 1) > checkpoints(r, r->len)) {
+            memcpy(*checkpoint_at(r, checkpoints(r, r->len + 1) - 1), t->scratch[i],
+                   SRTM_DIGEST_LEN);
+            cost += CCR_CHECKPOINT_COST;
+        }
         __atomic_store_n(&r->len, r->len + 1, __ATOMIC_RELEASE);
         c->log_entries++;
-        c->log_bytes += ccr_entry_cost(m[i].desc_len);
-        t->stored += ccr_entry_cost(m[i].desc_len);
+        c->log_bytes += cost;
+        t->stored += cost;
     }
     clear_marks(c, m, n);
     *first_seq_out = first;
@@ -896,6 +971,33 @@ srtm_err ccr_frozen_at(const ccr_frozen *f, uint64_t i, ccr_log_view *out)
         return SRTM_E_RANGE;
     entry_view(entry_at(f->log, i), out);
     return SRTM_OK;
+}
+
+uint64_t ccr_frozen_count_upto(const ccr_frozen *f, uint64_t seq)
+{
+    return len_at(f->log, f->len, seq);
+}
+
+srtm_err ccr_frozen_value_after(sha256_hasher *h, const ccr_frozen *f, uint64_t k,
+                                uint8_t out[SRTM_DIGEST_LEN])
+{
+    if (f->policy != SRTM_POLICY_IRREVERSIBLE)
+        return SRTM_E_DENIED;
+    if (k > f->len)
+        return SRTM_E_RANGE;
+    /* Checkpoints below f->len / CCR_CHECKPOINT_EVERY were published with the length
+     * ccr_cut_freeze read. */
+    uint8_t v[SRTM_DIGEST_LEN] = {0};
+    uint64_t j = k / CCR_CHECKPOINT_EVERY;
+    if (j > 0)
+        memcpy(v, *checkpoint_at(f->log, j - 1), sizeof(v));
+    srtm_err err = SRTM_OK;
+    for (uint64_t i = j * CCR_CHECKPOINT_EVERY; err == SRTM_OK && i < k; i++)
+        err = sha256_hasher_two(h, v, sizeof(v), entry_at(f->log, i)->u.digest, SRTM_DIGEST_LEN,
+                                v);
+    if (err == SRTM_OK)
+        memcpy(out, v, sizeof(v));
+    return err;
 }
 
 /* Index of the live measurement with global sequence number seq in r's log, or -1. The

@@ -195,6 +195,18 @@ SRTM_WUR srtm_err ccr_cut_freeze(const ccr_component *c, uint32_t index, const c
 /* Entry i < f->len, flags CCR_ENTRY_MARKER or 0; pointers valid as long as the table.
  * SRTM_E_RANGE. Needs no lock. */
 SRTM_WUR srtm_err ccr_frozen_at(const ccr_frozen *f, uint64_t i, ccr_log_view *out);
+/* The number of f's entries with seq at most seq: a prefix of the log, which is in
+ * increasing seq order (binary search). Needs no lock. */
+uint64_t ccr_frozen_count_upto(const ccr_frozen *f, uint64_t seq);
+/*
+ * The value of IRREVERSIBLE f after its first k entries (k <= f->len), the replay of
+ * entries 0 .. k - 1 from 32 zero bytes: the checkpoint below k and at most
+ * CCR_CHECKPOINT_EVERY - 1 SHA-256 steps with h (the caller's: the table's hasher is for
+ * the mutex holder). SRTM_E_DENIED for a REVERSIBLE CCR, SRTM_E_RANGE, SRTM_E_CRYPTO;
+ * out is written only on success. Needs no lock.
+ */
+SRTM_WUR srtm_err ccr_frozen_value_after(sha256_hasher *h, const ccr_frozen *f, uint64_t k,
+                                         uint8_t out[SRTM_DIGEST_LEN]);
 /* Mark c terminated at seq (the first termination counts). Under the mutex. */
 void ccr_comp_terminate(ccr_component *c, uint64_t seq);
 
@@ -212,12 +224,20 @@ SRTM_WUR srtm_err ccr_replay(sha256_hasher *h, const uint8_t (*digests)[SRTM_DIG
 /*
  * Quota accounting (docs/protocol.md, "Limits"), kept incrementally so that a check is
  * O(1). An entry costs ccr_entry_cost(its description's length): the fixed entry (digest,
- * sequence number, event type, flags; a revert marker too) plus the description. A
- * component costs ccr_component_cost(): its block with name and CCRs. The table's stored
- * bytes are the sum over every entry and component; none of these counts ever falls,
- * since logs are append-only and components are never removed.
+ * sequence number, event type, flags; a revert marker too) plus the description. An
+ * IRREVERSIBLE CCR's checkpoint (a value kept every CCR_CHECKPOINT_EVERY entries, so that
+ * an incremental report's base value is cheap) costs CCR_CHECKPOINT_COST, counted with
+ * the entry that completes it. A component costs ccr_component_cost(): its block with
+ * name and CCRs. The table's stored bytes are the sum over every entry, checkpoint and
+ * component; none of these counts ever falls, since logs are append-only and components
+ * are never removed.
  */
+#define CCR_CHECKPOINT_EVERY 256u
+#define CCR_CHECKPOINT_COST SRTM_DIGEST_LEN
 size_t ccr_entry_cost(size_t desc_len);
+/* The accounted bytes of the checkpoints that add_entries more entries of CCR index of c
+ * would store (0 for a REVERSIBLE CCR or no such CCR). Under the mutex. */
+uint64_t ccr_checkpoint_bytes(const ccr_component *c, uint32_t index, uint64_t add_entries);
 size_t ccr_component_cost(size_t name_len, uint32_t nccrs);
 uint64_t ccr_table_stored(const ccr_table *t);
 /* Components registered by processes of uid. */
@@ -225,7 +245,8 @@ uint64_t ccr_uid_components(const ccr_table *t, uint32_t uid);
 /* c's log entries and their bytes over all its CCRs, its children and its depth. */
 void ccr_comp_usage(const ccr_component *c, uint64_t *entries_out, uint64_t *bytes_out,
                     uint32_t *children_out, uint32_t *depth_out);
-/* CCR index's log entries and their bytes. SRTM_E_NO_CCR when out of range. */
+/* CCR index's log entries and their bytes (checkpoints included). SRTM_E_NO_CCR when out
+ * of range. */
 SRTM_WUR srtm_err ccr_usage(const ccr_component *c, uint32_t index, uint64_t *entries_out,
                             uint64_t *bytes_out);
 

@@ -5,8 +5,10 @@
  * length and value at the cut, the direct dependencies the records give at the cut, the
  * number of records, whether it was terminated); report_snapshot_build reads the entries
  * below those lengths, which never move or change, and packs the report. A CCR changed
- * after the cut (or while it was read) gets its value at the cut by replaying its live
- * measurements, as a verifier does. The protobuf structures point into the table
+ * after the cut (or while it was read) gets its value at the cut from the entries at the
+ * cut: an IRREVERSIBLE one from its last checkpoint at the cut (at most 255 hashes), a
+ * REVERSIBLE one by replaying its live measurements, as a verifier does. An incremental
+ * report's base values come from the checkpoints the same way. The protobuf structures point into the table
  * (digests, names), into the snapshot (values, edges) and into a private arena
  * (descriptions, which the table keeps without NUL, and replayed values).
  */
@@ -33,6 +35,7 @@ typedef struct snap_comp {
     size_t dep_off, ndeps; /* its direct dependencies: deps[dep_off ..], ascending */
     const ccr_dep_change *changes; /* the first n_changes never change */
     size_t n_changes;
+    bool whole; /* an incremental report reports its CCRs whole (a removal's target) */
 } snap_comp;
 
 /* A dependency record being replayed: the edge's target and the record's position. */
@@ -46,6 +49,7 @@ typedef struct edge_rec {
  * memory the process touches for the first time costs page faults. */
 struct report_snapshot {
     uint64_t seq;
+    uint64_t since; /* 0: a full report; else IRREVERSIBLE logs after this seq */
     size_t n, selected;
     snap_comp *comps;
     ccr_frozen *ccrs;
@@ -53,7 +57,8 @@ struct report_snapshot {
     uint64_t *queue, *order; /* the closure in visiting order, then ascending */
     uint64_t *seen;          /* one bit per component at the cut */
     edge_rec *edges;         /* SRTM_MAX_DEP_CHANGES records of one component */
-    size_t cap_comps, cap_ccrs, cap_deps, cap_queue, cap_order, cap_seen;
+    uint64_t *whole;         /* one bit per component at the cut: a removal's target */
+    size_t cap_comps, cap_ccrs, cap_deps, cap_queue, cap_order, cap_seen, cap_whole;
 };
 
 srtm_err report_snapshot_new(report_snapshot **out)
@@ -73,18 +78,21 @@ static void drop_arrays(report_snapshot *s)
     free(s->queue);
     free(s->order);
     free(s->seen);
+    free(s->whole);
     s->comps = NULL;
     s->ccrs = NULL;
     s->deps = NULL;
-    s->queue = s->order = s->seen = NULL;
+    s->queue = s->order = s->seen = s->whole = NULL;
     s->cap_comps = s->cap_ccrs = s->cap_deps = s->cap_queue = s->cap_order = s->cap_seen = 0;
+    s->cap_whole = 0;
     s->n = 0;
 }
 
 void report_snapshot_release(report_snapshot *s)
 {
     if (s != NULL && s->cap_comps * sizeof(*s->comps) + s->cap_ccrs * sizeof(*s->ccrs) +
-                             (s->cap_deps + s->cap_queue + s->cap_order + s->cap_seen) *
+                             (s->cap_deps + s->cap_queue + s->cap_order + s->cap_seen +
+                              s->cap_whole) *
                                  sizeof(uint64_t) >
                          REPORT_SNAPSHOT_KEEP)
         drop_arrays(s);
@@ -121,9 +129,9 @@ static void mark_reverted(Srtm__LogEntry *entries, uint64_t len)
     }
 }
 
-/* The value of a CCR at the cut whose value changed after it: the replay of the live
- * measurements of its reported log (reverted already marked). */
-static srtm_err replay_live(arena *a, sha256_hasher **h, const Srtm__LogEntry *entries,
+/* The value of a REVERSIBLE CCR at the cut whose value changed after it: the replay of
+ * the live measurements of its whole log (reverted already marked). */
+static srtm_err replay_live(arena *a, sha256_hasher **h, Srtm__LogEntry *const *entries,
                             uint64_t len, uint8_t **out)
 {
     uint8_t *v = arena_alloc(a, SRTM_DIGEST_LEN);
@@ -133,37 +141,45 @@ static srtm_err replay_live(arena *a, sha256_hasher **h, const Srtm__LogEntry *e
     if (err == SRTM_OK)
         memset(v, 0, SRTM_DIGEST_LEN);
     for (uint64_t i = 0; err == SRTM_OK && i < len; i++)
-        if (!entries[i].revert_marker && !entries[i].reverted)
-            err = sha256_hasher_two(*h, v, SRTM_DIGEST_LEN, entries[i].digest.data,
+        if (!entries[i]->revert_marker && !entries[i]->reverted)
+            err = sha256_hasher_two(*h, v, SRTM_DIGEST_LEN, entries[i]->digest.data,
                                     SRTM_DIGEST_LEN, v);
     *out = v;
     return err;
 }
 
-static srtm_err fill_ccr(arena *a, sha256_hasher **h, const ccr_frozen *f, uint32_t index,
-                         Srtm__ReportCcr *rc)
+/* The value of an IRREVERSIBLE CCR after its first k entries at the cut (a checkpoint and
+ * at most 255 hashes: ccr_frozen_value_after), into the arena. */
+static srtm_err value_after(arena *a, sha256_hasher **h, const ccr_frozen *f, uint64_t k,
+                            uint8_t **out)
 {
-    srtm__report_ccr__init(rc);
-    rc->index = index;
-    rc->policy = f->policy == SRTM_POLICY_REVERSIBLE ? SRTM__CHANGE_POLICY__POLICY_REVERSIBLE
-                                                     : SRTM__CHANGE_POLICY__POLICY_IRREVERSIBLE;
-    rc->value.data = (uint8_t *)f->value;
-    rc->value.len = SRTM_DIGEST_LEN;
-    uint64_t len = f->len;
-    if (len == 0)
-        return f->value_stale ? replay_live(a, h, NULL, 0, &rc->value.data) : SRTM_OK;
+    uint8_t *v = arena_alloc(a, SRTM_DIGEST_LEN);
+    srtm_err err = v != NULL ? SRTM_OK : SRTM_E_TOO_BIG;
+    if (err == SRTM_OK && *h == NULL)
+        err = sha256_hasher_new(h);
+    if (err == SRTM_OK)
+        err = ccr_frozen_value_after(*h, f, k, v);
+    if (err == SRTM_OK)
+        *out = v;
+    return err;
+}
+
+/* rc->log: the entries from..f->len - 1 at the cut, with their index in the whole log. */
+static srtm_err fill_log(arena *a, const ccr_frozen *f, uint64_t from, Srtm__ReportCcr *rc)
+{
+    uint64_t len = f->len - from;
     Srtm__LogEntry *entries = arena_alloc(a, len * sizeof(*entries));
     Srtm__LogEntry **ptrs = arena_alloc(a, len * sizeof(*ptrs));
     if (entries == NULL || ptrs == NULL)
         return SRTM_E_TOO_BIG;
     for (uint64_t i = 0; i < len; i++) {
         ccr_log_view v;
-        srtm_err err = ccr_frozen_at(f, i, &v);
+        srtm_err err = ccr_frozen_at(f, from + i, &v);
         if (err != SRTM_OK)
             return err;
         Srtm__LogEntry *e = &entries[i];
         srtm__log_entry__init(e);
-        e->index = i;
+        e->index = from + i;
         e->seq = v.seq;
         if (v.digest != NULL) {
             e->digest.data = (uint8_t *)v.digest;
@@ -185,7 +201,40 @@ static srtm_err fill_ccr(arena *a, sha256_hasher **h, const ccr_frozen *f, uint3
     mark_reverted(entries, len);
     rc->log = ptrs;
     rc->n_log = len;
-    return f->value_stale ? replay_live(a, h, entries, len, &rc->value.data) : SRTM_OK;
+    return SRTM_OK;
+}
+
+/*
+ * One CCR at the cut. since != 0 (an incremental report) leaves out an IRREVERSIBLE
+ * CCR's entries with seq <= since, which are a prefix of its log, and gives the value
+ * after them instead (docs/protocol.md, "Incremental quotes"). A REVERSIBLE CCR is always
+ * whole: a revert can reach below any offset and mark earlier entries reverted.
+ */
+static srtm_err fill_ccr(arena *a, sha256_hasher **h, const ccr_frozen *f, uint32_t index,
+                         uint64_t since, Srtm__ReportCcr *rc)
+{
+    bool irreversible = f->policy == SRTM_POLICY_IRREVERSIBLE;
+    srtm__report_ccr__init(rc);
+    rc->index = index;
+    rc->policy = irreversible ? SRTM__CHANGE_POLICY__POLICY_IRREVERSIBLE
+                              : SRTM__CHANGE_POLICY__POLICY_REVERSIBLE;
+    rc->value.data = (uint8_t *)f->value;
+    rc->value.len = SRTM_DIGEST_LEN;
+    uint64_t from = since != 0 && irreversible ? ccr_frozen_count_upto(f, since) : 0;
+    srtm_err err = SRTM_OK;
+    if (from > 0) {
+        rc->log_offset = from;
+        rc->base_value.len = SRTM_DIGEST_LEN;
+        err = value_after(a, h, f, from, &rc->base_value.data);
+    }
+    /* A value that changed after the cut: the value after the entries at the cut. */
+    if (err == SRTM_OK && f->value_stale && irreversible)
+        err = value_after(a, h, f, f->len, &rc->value.data);
+    if (err == SRTM_OK && f->len > from)
+        err = fill_log(a, f, from, rc);
+    if (err == SRTM_OK && f->value_stale && !irreversible)
+        err = replay_live(a, h, rc->log, rc->n_log, &rc->value.data);
+    return err;
 }
 
 /* The record of the component's dependency changes, oldest first. */
@@ -232,8 +281,9 @@ static srtm_err fill_component(arena *a, sha256_hasher **h, const report_snapsho
     Srtm__ReportCcr **ptrs = arena_alloc(a, n * sizeof(*ptrs));
     if (ccrs == NULL || ptrs == NULL)
         return SRTM_E_TOO_BIG;
+    uint64_t since = sc->whole ? 0 : s->since;
     for (uint32_t i = 0; i < n && err == SRTM_OK; i++) {
-        err = fill_ccr(a, h, &s->ccrs[sc->ccr_off + i], i, &ccrs[i]);
+        err = fill_ccr(a, h, &s->ccrs[sc->ccr_off + i], i, since, &ccrs[i]);
         ptrs[i] = &ccrs[i];
     }
     out->ccrs = ptrs;
@@ -282,7 +332,8 @@ srtm_err report_size_bound(const ccr_table *t, const ccr_cut *cut, const uint64_
     size_t count = handles != NULL ? n : cut->count;
     uint64_t h = varint_len(cut->count);
     uint64_t s = varint_len(cut->seq);
-    uint64_t total = 6 + 18 + 6 + 6 + 11; /* format, instance, reset, restart, seq */
+    /* format, instance, reset, restart, seq, since_seq */
+    uint64_t total = 6 + 18 + 6 + 6 + 11 + 11;
     srtm_err err = SRTM_OK;
     for (size_t i = 0; err == SRTM_OK && i < count; i++) {
         const ccr_component *c = ccr_cut_handle(t, cut, handles != NULL ? handles[i] : i);
@@ -427,11 +478,35 @@ static srtm_err snapshot_component(report_snapshot *s, const ccr_cut *cut,
     return err;
 }
 
+/* An incremental report's components whose CCRs are reported whole: every target of a
+ * removal record of a reported component (the verifier judges the target as it was at
+ * the removal, which may lie before since). */
+static srtm_err mark_whole(report_snapshot *s, const ccr_cut *cut, size_t count)
+{
+    size_t words = cut->count / 64 + 1;
+    srtm_err err = room((void **)&s->whole, &s->cap_whole, words, sizeof(uint64_t));
+    if (err != SRTM_OK)
+        return err;
+    memset(s->whole, 0, words * sizeof(uint64_t));
+    for (size_t i = 0; i < count; i++)
+        for (size_t k = 0; k < s->comps[i].n_changes; k++) {
+            const ccr_dep_change *ch = &s->comps[i].changes[k];
+            if (ch->removed && ch->on < cut->count)
+                s->whole[ch->on / 64] |= (uint64_t)1 << (ch->on % 64);
+        }
+    for (size_t i = 0; i < count; i++) {
+        uint64_t h = s->comps[i].handle;
+        s->comps[i].whole = (s->whole[h / 64] >> (h % 64)) & 1;
+    }
+    return SRTM_OK;
+}
+
 srtm_err report_snapshot_take(const ccr_table *t, const ccr_cut *cut, const uint64_t *sel,
-                              size_t n, bool closure, report_snapshot *s)
+                              size_t n, bool closure, uint64_t since, report_snapshot *s)
 {
     s->n = 0;
     s->selected = 0;
+    s->since = since <= cut->seq ? since : 0;
     size_t count = cut->count;
     const uint64_t *order = NULL; /* NULL: every component at the cut */
     srtm_err err = SRTM_OK;
@@ -453,7 +528,10 @@ srtm_err report_snapshot_take(const ccr_table *t, const ccr_cut *cut, const uint
     for (size_t i = 0; err == SRTM_OK && i < count; i++) {
         const ccr_component *c = ccr_cut_handle(t, cut, order != NULL ? order[i] : i);
         err = snapshot_component(s, cut, c, &s->comps[i], &ccr_at, &dep_at);
+        s->comps[i].whole = false;
     }
+    if (err == SRTM_OK && s->since != 0)
+        err = mark_whole(s, cut, count);
     if (err == SRTM_OK)
         s->n = count;
     return err;
@@ -486,6 +564,7 @@ srtm_err report_snapshot_build(const report_snapshot *s, const report_identity *
         r.reset_count = id->reset_count;
         r.restart_count = id->restart_count;
         r.seq = s->seq;
+        r.since_seq = s->since;
         r.components = ptrs;
         r.n_components = count;
         len = srtm__ccr_report__get_packed_size(&r);
@@ -506,11 +585,17 @@ srtm_err report_snapshot_build(const report_snapshot *s, const report_identity *
 srtm_err report_build(const ccr_table *t, const report_identity *id, const uint64_t *sel,
                       size_t n, uint8_t **out, size_t *len_out)
 {
+    return report_build_since(t, id, sel, n, 0, out, len_out);
+}
+
+srtm_err report_build_since(const ccr_table *t, const report_identity *id, const uint64_t *sel,
+                            size_t n, uint64_t since, uint8_t **out, size_t *len_out)
+{
     ccr_cut cut = ccr_table_cut(t);
     report_snapshot *s = NULL;
     srtm_err err = report_snapshot_new(&s);
     if (err == SRTM_OK)
-        err = report_snapshot_take(t, &cut, sel, n, false, s);
+        err = report_snapshot_take(t, &cut, sel, n, false, since, s);
     if (err == SRTM_OK)
         err = report_snapshot_build(s, id, out, len_out);
     report_snapshot_free(s);

@@ -1,6 +1,8 @@
 /*
- * CCR reports: the state of selected components (values and whole logs) that a joint
- * quote covers, at one sequence number. Under the table lock the caller only takes a cut
+ * CCR reports: the state of selected components (values and logs) that a joint quote
+ * covers, at one sequence number; whole, or incremental (docs/protocol.md, "Incremental
+ * quotes": IRREVERSIBLE logs from the first entry after a sequence number the verifier
+ * names, with the value before it). Under the table lock the caller only takes a cut
  * (ccr_table_cut: the sequence number and the component count, O(1)); the closure, the
  * size bound, the snapshot (report_snapshot_take) and the serialised report
  * (report_snapshot_build) are all computed after the lock is released, from what the
@@ -46,14 +48,19 @@ SRTM_WUR srtm_err report_snapshot_new(report_snapshot **out);
  * records), each once in ascending handle order; n == 0: every component at the cut.
  * Per component: its parent, its direct dependencies at the cut, its dependency records,
  * whether it was terminated, and per CCR the log length and value at the cut. s's arrays
- * are reused when they are large enough. SRTM_E_NO_COMPONENT (a handle beyond the cut);
+ * are reused when they are large enough. since: 0 for a full report; else the caller
+ * checked that the request named this srtmd run, and the report built from s is
+ * incremental from since (a since above cut->seq gives a full report all the same):
+ * each IRREVERSIBLE CCR leaves out its entries with seq <= since and carries the value
+ * after them (log_offset, base_value), except the CCRs of a component that is the target
+ * of a removal record of a reported component, which are whole, as are REVERSIBLE CCRs. SRTM_E_NO_COMPONENT (a handle beyond the cut);
  * SRTM_E_TOO_BIG, before the arrays are allocated, when report_size_bound exceeds
  * SRTM_MAX_REPORT; SRTM_E_NO_MEMORY. On error s holds no snapshot. The table must outlive
  * the snapshot (components are never freed before the table).
  */
 SRTM_WUR srtm_err report_snapshot_take(const ccr_table *t, const ccr_cut *cut,
                                        const uint64_t *sel, size_t n, bool closure,
-                                       report_snapshot *s);
+                                       uint64_t since, report_snapshot *s);
 /* The number of components the last take selected (closure included), also when it
  * was refused as too big. */
 size_t report_snapshot_selected(const report_snapshot *s);
@@ -71,8 +78,12 @@ void report_snapshot_free(report_snapshot *s);
 SRTM_WUR srtm_err report_snapshot_build(const report_snapshot *s, const report_identity *id,
                                         uint8_t **out, size_t *len_out);
 
-/* Cut, snapshot (no closure) and build in one call, for tests. */
+/* Cut, snapshot (no closure) and build in one call, for tests: a full report, or the
+ * report incremental from since (report_snapshot_take). */
 SRTM_WUR srtm_err report_build(const ccr_table *t, const report_identity *id,
                                const uint64_t *sel, size_t n, uint8_t **out, size_t *len_out);
+SRTM_WUR srtm_err report_build_since(const ccr_table *t, const report_identity *id,
+                                     const uint64_t *sel, size_t n, uint64_t since,
+                                     uint8_t **out, size_t *len_out);
 
 #endif /* SRTM_REPORT_H */

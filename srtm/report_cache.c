@@ -13,6 +13,7 @@ typedef struct slot {
     bool used;
     report_identity id;
     uint64_t seq;
+    uint64_t since;
     bool closure;
     size_t n;
     uint64_t handles[SRTM_MAX_LIST_PAGE];
@@ -64,7 +65,8 @@ static bool usable(const report_key *k)
 
 static bool matches(const slot *s, const report_key *k)
 {
-    return s->used && s->seq == k->seq && s->n == k->n && (k->n == 0 || s->closure == k->closure) &&
+    return s->used && s->seq == k->seq && s->since == k->since && s->n == k->n &&
+           (k->n == 0 || s->closure == k->closure) &&
            memcmp(s->id.instance, k->id.instance, sizeof(k->id.instance)) == 0 &&
            s->id.reset_count == k->id.reset_count && s->id.restart_count == k->id.restart_count &&
            (k->n == 0 || memcmp(s->handles, k->handles, k->n * sizeof(*k->handles)) == 0);
@@ -115,6 +117,7 @@ void report_cache_put(report_cache *c, const report_key *k, const uint8_t *repor
         s->used = true;
         s->id = k->id;
         s->seq = k->seq;
+        s->since = k->since;
         s->closure = k->closure;
         s->n = k->n;
         if (k->n > 0)

@@ -1,9 +1,11 @@
 /*
- * The reports of recent quotes, by cut and selection. A report is a function of the
+ * The reports of recent quotes, by cut, since and selection. A report is a function of the
  * table's history up to its cut's sequence number, the selection (with or without the
- * closure) and the service's identity, which is set once before serving; so while nothing
- * changes the table, every verifier asking for the same selection gets the same report
- * bytes, and they are built once. The identity is part of the key all the same. Reports up to REPORT_CACHE_MAX_REPORT bytes are kept,
+ * closure), whether it is full or incremental from a sequence number (since), and the
+ * service's identity, which is set once before serving; so while nothing changes the
+ * table, every verifier asking for the same selection and since gets the same report
+ * bytes, and they are built once. A full report never answers an incremental request, nor
+ * the reverse. The identity is part of the key all the same. Reports up to REPORT_CACHE_MAX_REPORT bytes are kept,
  * in REPORT_CACHE_SLOTS slots, the oldest replaced first. Thread-safe.
  */
 #ifndef SRTM_REPORT_CACHE_H
@@ -26,6 +28,7 @@ typedef struct report_cache report_cache;
 typedef struct report_key {
     report_identity id;
     uint64_t seq;
+    uint64_t since; /* 0: a full report; else incremental from since */
     bool closure;
     const uint64_t *handles;
     size_t n;

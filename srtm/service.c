@@ -68,6 +68,7 @@ struct service_worker {
     ccr_cut cut;
     uint64_t *cut_sel; /* the handles named, in the arena; cut_n of them */
     size_t cut_n;
+    uint64_t cut_since; /* an incremental report's since (quote_since); 0: full */
     report_snapshot *snap;
     report_identity snap_id; /* the service's identity when the cut was taken */
     uint8_t *report;
@@ -442,6 +443,12 @@ static srtm_err quota_extend(op_call *c)
             per[2 * r->ccrs[i]]++;
             per[2 * r->ccrs[i] + 1] += cost;
         }
+    }
+    /* An IRREVERSIBLE CCR's checkpoints count with the entries that complete them. */
+    for (uint32_t k = 0; k < nccrs; k++) {
+        uint64_t cp = per[2 * k] > 0 ? ccr_checkpoint_bytes(c->comp, k, per[2 * k]) : 0;
+        per[2 * k + 1] += cp;
+        bytes += cp;
     }
     srtm_err err = SRTM_OK;
     for (uint32_t k = 0; k < nccrs && err == SRTM_OK; k++)
@@ -1312,6 +1319,23 @@ static srtm_err quote_authorise(op_call *c)
     return SRTM_OK;
 }
 
+/*
+ * The since of an incremental report (docs/protocol.md, "Incremental quotes"): the
+ * request's since_seq when it names a report of this srtmd run (since_instance is this
+ * run's instance, exactly) at or before the cut; 0 (a full report) otherwise, a malformed
+ * since_instance included: it is not this run's, and a full report is always a right
+ * answer.
+ */
+static uint64_t quote_since(const Srtm__QuoteRequest *r, const report_identity *id,
+                            uint64_t cut_seq)
+{
+    if (r->since_seq == 0 || r->since_seq > cut_seq ||
+        r->since_instance.len != sizeof(id->instance) || r->since_instance.data == NULL ||
+        memcmp(r->since_instance.data, id->instance, sizeof(id->instance)) != 0)
+        return 0;
+    return r->since_seq;
+}
+
 /* Under the lock: the components named and the cut; nothing proportional to the report. */
 static srtm_err quote_act(op_call *c)
 {
@@ -1330,6 +1354,7 @@ static srtm_err quote_act(op_call *c)
     c->w->cut_sel = sel;
     c->w->cut_n = r->n_components;
     c->w->snap_id = c->w->svc->identity;
+    c->w->cut_since = quote_since(r, &c->w->snap_id, c->w->cut.seq);
     return SRTM_OK;
 }
 
@@ -1350,8 +1375,8 @@ static bool quote_cached(service_worker *w, bool closure, report_key *k)
     for (size_t i = 0; i < w->cut_n; i++)
         if (n == 0 || sel[n - 1] != sel[i])
             sel[n++] = sel[i];
-    *k = (report_key){.id = w->snap_id, .seq = w->cut.seq, .closure = closure,
-                      .handles = sel, .n = n};
+    *k = (report_key){.id = w->snap_id, .seq = w->cut.seq, .since = w->cut_since,
+                      .closure = closure, .handles = sel, .n = n};
     return report_cache_get(w->svc->reports, k, &w->report, &w->report_len, w->report_digest);
 }
 
@@ -1361,7 +1386,7 @@ static srtm_err quote_build(service_worker *w, bool closure)
     srtm_err err = w->snap != NULL ? SRTM_OK : report_snapshot_new(&w->snap);
     if (err == SRTM_OK)
         err = report_snapshot_take(w->svc->table, &w->cut, w->cut_sel, w->cut_n, closure,
-                                   w->snap);
+                                   w->cut_since, w->snap);
     if (err == SRTM_OK)
         err = report_snapshot_build(w->snap, &w->snap_id, &w->report, &w->report_len);
     return err;

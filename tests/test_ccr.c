@@ -771,3 +771,182 @@ Test(ccr, many_components_all_findable, .timeout = 60)
                  SRTM_E_EXISTS);
     cr_assert_gt(ccr_table_memory(t), (size_t)n * 64);
 }
+
+/* ---- checkpoints: the value after the first k entries at a cut ---- */
+
+#define CP_LOG 1000u
+
+/* Digest i of the checkpoint tests' log. */
+static void cp_digest(unsigned i, uint8_t out[SRTM_DIGEST_LEN])
+{
+    char s[32];
+    snprintf(s, sizeof(s), "entry-%u", i);
+    digest_of(s, out);
+}
+
+/* The value after the first k digests of cp_digest, replayed the plain way. */
+static void cp_replay(uint64_t k, uint8_t out[SRTM_DIGEST_LEN])
+{
+    uint8_t (*d)[SRTM_DIGEST_LEN] = calloc(k ? k : 1, SRTM_DIGEST_LEN);
+    cr_assert_not_null(d);
+    for (unsigned i = 0; i < k; i++)
+        cp_digest(i, d[i]);
+    sha256_hasher *h = NULL;
+    cr_assert_eq(sha256_hasher_new(&h), SRTM_OK);
+    cr_assert_eq(ccr_replay(h, (const uint8_t(*)[SRTM_DIGEST_LEN])d, (size_t)k, out), SRTM_OK);
+    sha256_hasher_free(h);
+    free(d);
+}
+
+/* Append entries [from, to) of cp_digest to CCR 0 of c in batches of odd sizes, with an
+ * entry of CCR 1 in each batch, so that checkpoints fall inside batches and sequence
+ * numbers of CCR 0 are not consecutive. */
+static void cp_fill(ccr_component *c, unsigned from, unsigned to)
+{
+    static uint8_t d[300][SRTM_DIGEST_LEN];
+    ccr_measurement m[301];
+    for (unsigned at = from; at < to;) {
+        unsigned n = to - at < 97 ? to - at : 97 + at % 200;
+        if (n > to - at)
+            n = to - at;
+        for (unsigned i = 0; i < n; i++) {
+            cp_digest(at + i, d[i]);
+            m[i] = (ccr_measurement){.ccr = 0, .digest = d[i]};
+        }
+        m[n] = (ccr_measurement){.ccr = 1, .digest = d[0]};
+        uint64_t first = 0, last = 0;
+        cr_assert_eq(ccr_extend(t, c, m, n + 1, &first, &last), SRTM_OK);
+        at += n;
+    }
+}
+
+static void expect_after(sha256_hasher *h, const ccr_frozen *f, uint64_t k)
+{
+    uint8_t want[SRTM_DIGEST_LEN], got[SRTM_DIGEST_LEN];
+    cp_replay(k, want);
+    cr_assert_eq(ccr_frozen_value_after(h, f, k, got), SRTM_OK, "k = %llu",
+                 (unsigned long long)k);
+    cr_assert(memcmp(got, want, SRTM_DIGEST_LEN) == 0,
+              "the value after %llu entries is not their replay", (unsigned long long)k);
+}
+
+Test(ccr, value_after_k_entries_equals_the_replay)
+{
+    ccr_component *c = reg("vm", 2);
+    cp_fill(c, 0, CP_LOG);
+    ccr_cut cut = ccr_table_cut(t);
+    ccr_frozen f;
+    cr_assert_eq(ccr_cut_freeze(c, 0, &cut, &f), SRTM_OK);
+    cr_assert_eq(f.len, CP_LOG);
+    sha256_hasher *h = NULL;
+    cr_assert_eq(sha256_hasher_new(&h), SRTM_OK);
+    static const uint64_t ks[] = {0, 1, 255, 256, 257, 511, 512, 767, 768, 999, 1000};
+    for (size_t i = 0; i < SRTM_ARRAY_LEN(ks); i++)
+        expect_after(h, &f, ks[i]);
+    /* After every entry: the frozen value. */
+    uint8_t got[SRTM_DIGEST_LEN];
+    cr_assert_eq(ccr_frozen_value_after(h, &f, CP_LOG, got), SRTM_OK);
+    cr_assert(!f.value_stale);
+    cr_assert(memcmp(got, f.value, SRTM_DIGEST_LEN) == 0);
+    /* Past the log: refused, out untouched. */
+    memset(got, 0x5a, sizeof(got));
+    cr_assert_eq(ccr_frozen_value_after(h, &f, CP_LOG + 1, got), SRTM_E_RANGE);
+    cr_assert_eq(got[0], 0x5a);
+    sha256_hasher_free(h);
+}
+
+/* A cut taken before later entries (and checkpoints) still reads its own prefix. */
+Test(ccr, value_after_k_at_an_earlier_cut)
+{
+    ccr_component *c = reg("vm", 2);
+    cp_fill(c, 0, 600);
+    ccr_cut cut = ccr_table_cut(t);
+    cp_fill(c, 600, CP_LOG);
+    ccr_frozen f;
+    cr_assert_eq(ccr_cut_freeze(c, 0, &cut, &f), SRTM_OK);
+    cr_assert_eq(f.len, 600);
+    cr_assert(f.value_stale); /* changed after the cut */
+    sha256_hasher *h = NULL;
+    cr_assert_eq(sha256_hasher_new(&h), SRTM_OK);
+    expect_after(h, &f, 512);
+    expect_after(h, &f, 600);
+    uint8_t got[SRTM_DIGEST_LEN];
+    cr_assert_eq(ccr_frozen_value_after(h, &f, 601, got), SRTM_E_RANGE);
+    sha256_hasher_free(h);
+}
+
+/* The entries with seq at most s: a prefix found by binary search. */
+Test(ccr, count_upto_a_sequence_number)
+{
+    ccr_component *c = reg("vm", 2);
+    cp_fill(c, 0, 300);
+    ccr_cut cut = ccr_table_cut(t);
+    ccr_frozen f;
+    cr_assert_eq(ccr_cut_freeze(c, 0, &cut, &f), SRTM_OK);
+    cr_assert_eq(ccr_frozen_count_upto(&f, 0), 0);
+    cr_assert_eq(ccr_frozen_count_upto(&f, UINT64_MAX), 300);
+    for (uint64_t i = 0; i < 300; i += 37) {
+        ccr_log_view v;
+        cr_assert_eq(ccr_frozen_at(&f, i, &v), SRTM_OK);
+        cr_assert_eq(ccr_frozen_count_upto(&f, v.seq), i + 1);
+        cr_assert_eq(ccr_frozen_count_upto(&f, v.seq - 1), i);
+    }
+}
+
+/* A REVERSIBLE CCR has no checkpoints: a revert changes what a prefix replays to. */
+Test(ccr, value_after_k_refused_for_reversible)
+{
+    uint64_t handle = 0, seq = 0;
+    cr_assert_eq(ccr_register(t, "rv", 2, 1, SRTM_POLICY_REVERSIBLE, user_hash, 1, 1, &handle,
+                              &seq),
+                 SRTM_OK);
+    ccr_component *c = ccr_find_handle(t, handle);
+    uint8_t d[SRTM_DIGEST_LEN];
+    digest_of("x", d);
+    extend1(c, 0, d);
+    ccr_cut cut = ccr_table_cut(t);
+    ccr_frozen f;
+    cr_assert_eq(ccr_cut_freeze(c, 0, &cut, &f), SRTM_OK);
+    sha256_hasher *h = NULL;
+    cr_assert_eq(sha256_hasher_new(&h), SRTM_OK);
+    uint8_t got[SRTM_DIGEST_LEN];
+    cr_assert_eq(ccr_frozen_value_after(h, &f, 1, got), SRTM_E_DENIED);
+    sha256_hasher_free(h);
+}
+
+/* A checkpoint's bytes are accounted with the entry that completes it, in the CCR's, the
+ * component's and the table's counts; a REVERSIBLE CCR's entries cost only themselves. */
+Test(ccr, checkpoints_are_accounted)
+{
+    ccr_component *c = reg("vm", 2);
+    uint64_t stored = ccr_table_stored(t);
+    cr_assert_eq(ccr_checkpoint_bytes(c, 0, 255), 0);
+    cr_assert_eq(ccr_checkpoint_bytes(c, 0, 256), CCR_CHECKPOINT_COST);
+    cr_assert_eq(ccr_checkpoint_bytes(c, 0, 1000), 3 * CCR_CHECKPOINT_COST);
+    cr_assert_eq(ccr_checkpoint_bytes(c, 7, 1000), 0); /* no such CCR */
+    cp_fill(c, 0, CP_LOG);
+    size_t batches = 0;
+    for (unsigned at = 0; at < CP_LOG; batches++) {
+        unsigned n = CP_LOG - at < 97 ? CP_LOG - at : 97 + at % 200;
+        at += n < CP_LOG - at ? n : CP_LOG - at;
+    }
+    uint64_t e = 0, b = 0;
+    cr_assert_eq(ccr_usage(c, 0, &e, &b), SRTM_OK);
+    cr_assert_eq(e, CP_LOG);
+    cr_assert_eq(b, CP_LOG * ccr_entry_cost(0) + 3 * CCR_CHECKPOINT_COST);
+    uint64_t ce = 0, cb = 0;
+    uint32_t children = 0, depth = 0;
+    ccr_comp_usage(c, &ce, &cb, &children, &depth);
+    cr_assert_eq(ce, CP_LOG + batches);
+    cr_assert_eq(cb, b + batches * ccr_entry_cost(0)); /* CCR 1 has fewer than 256 */
+    cr_assert_eq(ccr_table_stored(t), stored + cb);
+    /* 24 more entries complete checkpoint 3. */
+    cr_assert_eq(ccr_checkpoint_bytes(c, 0, 23), 0);
+    cr_assert_eq(ccr_checkpoint_bytes(c, 0, 24), CCR_CHECKPOINT_COST);
+
+    uint64_t handle = 0, seq = 0;
+    cr_assert_eq(ccr_register(t, "rv", 2, 1, SRTM_POLICY_REVERSIBLE, user_hash, 1, 1, &handle,
+                              &seq),
+                 SRTM_OK);
+    cr_assert_eq(ccr_checkpoint_bytes(ccr_find_handle(t, handle), 0, 1000), 0);
+}

@@ -92,7 +92,7 @@ Test(snapshot, report_is_the_state_when_taken)
     report_snapshot *s = NULL, *s_late = NULL;
     cr_assert_eq(report_snapshot_new(&s), SRTM_OK);
     cr_assert_eq(report_snapshot_new(&s_late), SRTM_OK);
-    cr_assert_eq(report_snapshot_take(t, &cut, NULL, 0, false, s), SRTM_OK);
+    cr_assert_eq(report_snapshot_take(t, &cut, NULL, 0, false, 0, s), SRTM_OK);
 
     /* Everything a report reads, changed: logs grown past their segments and description
      * chunks, entries below the snapshot marked reverted, the record of dependency
@@ -112,7 +112,7 @@ Test(snapshot, report_is_the_state_when_taken)
     /* The snapshot taken at the cut before the changes, and one taken at the same cut
      * after them (every CCR's value then comes from the replay of its log at the cut). */
     cr_assert_eq(report_snapshot_build(s, &ident, &after, &after_len), SRTM_OK);
-    cr_assert_eq(report_snapshot_take(t, &cut, NULL, 0, false, s_late), SRTM_OK);
+    cr_assert_eq(report_snapshot_take(t, &cut, NULL, 0, false, 0, s_late), SRTM_OK);
     cr_assert_eq(report_snapshot_build(s_late, &ident, &late, &late_len), SRTM_OK);
     cr_assert_eq(report_build(t, &ident, NULL, 0, &now, &now_len), SRTM_OK);
     cr_assert(now_len != before_len || memcmp(now, before, now_len) != 0,
@@ -155,7 +155,7 @@ Test(snapshot, refused_before_allocation_when_too_big)
     report_snapshot *s = NULL;
     cr_assert_eq(report_snapshot_new(&s), SRTM_OK);
     ccr_cut cut = ccr_table_cut(t);
-    cr_expect_eq(report_snapshot_take(t, &cut, NULL, 0, false, s), SRTM_E_TOO_BIG);
+    cr_expect_eq(report_snapshot_take(t, &cut, NULL, 0, false, 0, s), SRTM_E_TOO_BIG);
     report_snapshot_free(s);
     graph_free(g);
     ccr_table_free(t);
@@ -572,13 +572,15 @@ Test(report_cache, a_report_is_served_only_for_its_cut_selection_and_identity)
     cr_assert_eq(len, sizeof(bytes));
     cr_assert_arr_eq(got, bytes, len);
     free(got);
-    /* Anything else: another cut, selection, closure or reporter. */
-    report_key miss[5] = {k, k, k, k, k};
+    /* Anything else: another cut, selection, closure, reporter or since (a full report
+     * never answers an incremental request). */
+    report_key miss[6] = {k, k, k, k, k, k};
     miss[0].seq = 43;
     miss[1].handles = other;
     miss[2].closure = false;
     miss[3].id.restart_count++;
     miss[4].n = 0;
+    miss[5].since = 41;
     for (size_t i = 0; i < SRTM_ARRAY_LEN(miss); i++)
         cr_expect_not(report_cache_get(rc, &miss[i], &got, &len, dig_got), "key %zu got a report", i);
     /* Too large to keep; and the oldest is replaced once every slot is taken. */
@@ -591,6 +593,28 @@ Test(report_cache, a_report_is_served_only_for_its_cut_selection_and_identity)
         report_cache_put(rc, &n, bytes, sizeof(bytes), dig);
     }
     cr_expect_not(report_cache_get(rc, &k, &got, &len, dig_got), "the oldest report was not replaced");
+    report_cache_free(rc);
+}
+
+/* An incremental report kept for since 41 answers only since 41: not a full request, not
+ * another since. */
+Test(report_cache, an_incremental_report_is_served_only_for_its_since)
+{
+    report_cache *rc = NULL;
+    cr_assert_eq(report_cache_new(&rc), SRTM_OK);
+    report_key k = {.id = ident, .seq = 42, .since = 41};
+    const uint8_t bytes[] = "an incremental report";
+    uint8_t dig[SRTM_DIGEST_LEN] = {0x1c}, dig_got[SRTM_DIGEST_LEN];
+    report_cache_put(rc, &k, bytes, sizeof(bytes), dig);
+    uint8_t *got = NULL;
+    size_t len = 0;
+    cr_assert(report_cache_get(rc, &k, &got, &len, dig_got));
+    free(got);
+    report_key full = k, other = k;
+    full.since = 0;
+    other.since = 40;
+    cr_expect_not(report_cache_get(rc, &full, &got, &len, dig_got), "a full request got it");
+    cr_expect_not(report_cache_get(rc, &other, &got, &len, dig_got), "since 40 got it");
     report_cache_free(rc);
 }
 

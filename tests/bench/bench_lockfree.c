@@ -177,7 +177,7 @@ static void phases(unsigned chain, const report_identity *id)
         double t0 = bench_now();
         ccr_cut cut = ccr_table_cut(t);
         double t1 = bench_now();
-        if (report_snapshot_take(t, &cut, &tail, 1, true, s) != SRTM_OK)
+        if (report_snapshot_take(t, &cut, &tail, 1, true, 0, s) != SRTM_OK)
             exit(1);
         double t2 = bench_now();
         uint8_t *out = NULL;
