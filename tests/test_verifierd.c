@@ -845,3 +845,73 @@ Test(verifierd, spliced_host_fails_continuity)
     store_close(s);
     sim_end(sim);
 }
+
+static bool retried_then_incremental(const attest_metrics *m)
+{
+    return m->kinds[ATTEST_KIND_RETRY] >= 1 && m->kinds[ATTEST_KIND_INCREMENTAL] >= 1;
+}
+
+/* A stored state that holds the platform's CCR only (the state of a quote of the platform
+ * alone): the loop asks since it, srtmd (the sim) answers incrementally for every
+ * component, and the VMs' CCRs, reported after entries the state does not hold, cannot
+ * be judged from it (needs full). The same attempt quotes again in full and is trusted
+ * (kind full-retry); the state of that result then allows incremental attempts. */
+Test(verifierd, an_answer_the_state_cannot_judge_is_quoted_again_in_full)
+{
+    char simdir[160];
+    static const char *const args[] = {"--hosts", "1", "--log-entries", "50", "--growth", "10",
+                                       NULL};
+    pid_t sim = sim_in("retry", simdir, sizeof(simdir), args);
+    vstore *s = fleet_store("retry.db", simdir);
+    add_host_in(s, simdir, 0);
+    char *addr = fleet_host_file(simdir, 0, "url"), *aik = fleet_host_file(simdir, 0, "aik.pem");
+    char *body = fleet_shared_policy(simdir), msg[256] = "";
+    srtm_verifier_policy *pol = NULL;
+    cr_assert_eq(srtm_policy_parse(body, strlen(body), NULL, &pol, msg, sizeof(msg)), SRTM_OK,
+                 "%s", msg);
+    srtm_conn *c = NULL;
+    uint8_t nonce[32] = {7}, *ev = NULL;
+    size_t len = 0;
+    const char *platform[] = {"platform"};
+    cr_assert_eq(srtm_open(addr, &c), SRTM_OK);
+    cr_assert_eq(srtm_quote_selection(c, nonce, sizeof(nonce), platform, 1, false, &ev, &len),
+                 SRTM_OK);
+    srtm_close(c);
+    srtm_verify_result *r = NULL;
+    cr_assert_eq(srtm_verify_with_state(ev, len, aik, pol, nonce, sizeof(nonce), NULL, &r),
+                 SRTM_E_DENIED, "the policy's VMs are not reported");
+    vs_state st = {0};
+    cr_assert_eq(srtm_verify_result_state(r, &st.blob, &st.blob_len), SRTM_OK,
+                 "the evidence verified");
+    srtm_verify_state *vst = NULL;
+    cr_assert_eq(srtm_verify_state_parse(st.blob, st.blob_len, &vst), SRTM_OK);
+    cr_assert_eq(srtm_verify_state_since(vst, pol, st.instance, (uint64_t *)&st.seq), 1,
+                 "the platform's CCR is resumable: the loop will ask since");
+    st.instance_len = SRTM_INSTANCE_LEN;
+    st.reset_count = 1;
+    cr_assert_eq(store_state_put(s, "host-0", &st), SRTM_OK, "%s", store_errmsg(s));
+    attest_loop *l = loop_start();
+    attest_metrics m = {0};
+    loop_until(l, &m, retried_then_incremental);
+    attest_stop(l);
+    log_metrics(&m);
+    cr_assert_eq(m.kinds[ATTEST_KIND_RETRY], 1, "the first attempt is quoted again in full");
+    cr_assert_eq(m.kinds[ATTEST_KIND_FULL], 0);
+    cr_assert_geq(m.kinds[ATTEST_KIND_INCREMENTAL], 1, "then incremental");
+    cr_assert_eq(m.attempts[ATTEST_UNTRUSTED] + m.attempts[ATTEST_ERROR], 0);
+    cr_expect_gt(m.kind_bytes[ATTEST_KIND_RETRY], 0);
+    vs_verdict v = {0};
+    cr_assert_eq(store_verdict_current(s, "host-0", &v), SRTM_OK);
+    cr_expect_str_eq(v.verdict, "trusted");
+    vs_verdicts_free(&v, 1);
+    srtm_verify_state_free(vst);
+    srtm_verify_result_free(r);
+    srtm_policy_free(pol);
+    vs_state_clear(&st);
+    free(ev);
+    free(addr);
+    free(aik);
+    free(body);
+    store_close(s);
+    sim_end(sim);
+}
