@@ -288,6 +288,13 @@ Test(verifierd, fleet_verdicts)
     cr_expect(sscanf(t, "%*s %llu", &trusted) == 1 && trusted >= 3, "%s", t);
     cr_expect(sscanf(c, "%*s %llu", &count) == 1 && count >= trusted, "%s", c);
     cr_expect(strstr(body, "srtm_fleet_hosts{verdict=\"untrusted\"} 4") != NULL, "%s", body);
+    /* The honest hosts' attempts after their first are incremental, counted by kind. */
+    unsigned long long inc = 0, inc_bytes = 0;
+    const char *k = strstr(body, "srtm_fleet_verified_attempts_total{kind=\"incremental\"} ");
+    const char *kb = strstr(body, "srtm_fleet_answer_bytes_total{kind=\"incremental\"} ");
+    cr_assert(k != NULL && kb != NULL, "%s", body);
+    cr_expect(sscanf(k, "%*s %llu", &inc) == 1 && inc >= 1, "%s", k);
+    cr_expect(sscanf(kb, "%*s %llu", &inc_bytes) == 1 && inc_bytes > inc * 1000, "%s", kb);
     http_url[0] = '\0';
     daemon_stop(pid);
     view_read(s, f);
