@@ -808,3 +808,72 @@ Test(srtmctl_offline, daemon_not_running)
     cr_assert(code == SRTM_E_TRANSPORT || code == SRTM_E_TIMEOUT, "code %d", code);
     json_object_put(o);
 }
+
+/* verify --state with the worked example of docs/evidence.md: the state is written (mode
+ * 0600) after verified evidence, 'state' turns it into the options of an incremental
+ * quote under the same policy and into nothing under another, the same report verifies
+ * again with its own state, and a file that is not a state is refused (exit 4), never
+ * replaced. */
+Test(srtmctl_offline, verify_state_and_state)
+{
+    char ex[2048], ev[4096], aik[4096], pol[4096], np[4096], nonce[256];
+    char dir[] = "/tmp/srtm-ctl-XXXXXX";
+    const char *data = getenv("SRTM_TEST_DATA");
+    cr_assert_not_null(data);
+    snprintf(ex, sizeof(ex), "%s/example", data);
+    snprintf(ev, sizeof(ev), "%s/evidence.bin", ex);
+    snprintf(aik, sizeof(aik), "%s/aik.pem", ex);
+    snprintf(pol, sizeof(pol), "%s/policy.json", ex);
+    snprintf(np, sizeof(np), "%s/nonce.hex", ex);
+    FILE *f = fopen(np, "r");
+    cr_assert_not_null(f);
+    cr_assert(fgets(nonce, sizeof(nonce), f) != NULL);
+    fclose(f);
+    nonce[strcspn(nonce, "\n")] = '\0';
+    cr_assert_not_null(mkdtemp(dir));
+    char st[64], other[64], bad[64], ref[16384];
+    snprintf(st, sizeof(st), "%s/state", dir);
+    snprintf(bad, sizeof(bad), "%s/bad", dir);
+
+    CTL("state", st, "--policy", pol);
+    ASSERT_RC(0);
+    cr_assert_str_eq(R.out, "", "no state yet: quote in full");
+    CTL("verify", ev, "--aik", aik, "--policy", pol, "--nonce", nonce, "--state", st);
+    ASSERT_RC(0);
+    struct stat sb;
+    cr_assert_eq(stat(st, &sb), 0, "the state was written");
+    cr_assert_eq(sb.st_mode & 07777, 0600);
+    CTL("state", st, "--policy", pol);
+    ASSERT_RC(0);
+    cr_assert_str_eq(R.out, "--since-instance 5e1f0da73011429b8c6e2a7103c4d596 --since-seq 3\n");
+    CTL("--json", "state", st, "--policy", pol);
+    ASSERT_RC(0);
+    cr_assert(strstr(R.out, "\"since_seq\":3") != NULL, "%s", R.out);
+    CTL("verify", ev, "--aik", aik, "--policy", pol, "--nonce", nonce, "--state", st);
+    ASSERT_RC(0);
+
+    /* Another policy (the same rules, another text): quote in full. */
+    snprintf(other, sizeof(other), "%s/policy.json", dir);
+    snprintf(ref, sizeof(ref), "cp %s/reference.json %s/ && cp %s %s && echo >> %s", ex, dir,
+             pol, other, other);
+    cr_assert_eq(system(ref), 0);
+    CTL("state", st, "--policy", other);
+    ASSERT_RC(0);
+    cr_assert_str_eq(R.out, "");
+
+    /* Not a state: refused, and left as it is. */
+    write_file(bad, "not a state", 11, 0600);
+    CTL("verify", ev, "--aik", aik, "--policy", pol, "--nonce", nonce, "--state", bad);
+    ASSERT_RC(4);
+    cr_assert(strstr(R.err, "is not a verifier state") != NULL, "%s", R.err);
+    CTL("state", bad, "--policy", pol);
+    ASSERT_RC(4);
+    cr_assert_eq(stat(bad, &sb), 0);
+    cr_assert_eq(sb.st_size, 11);
+    CTL("verify", ev, "--aik", aik, "--policy", pol, "--nonce", nonce, "--state", "-");
+    ASSERT_RC(2);
+    CTL("state", st);
+    ASSERT_RC(2);
+    snprintf(ref, sizeof(ref), "rm -rf %s", dir);
+    cr_assert_eq(system(ref), 0);
+}

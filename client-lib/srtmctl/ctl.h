@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <json-c/json.h>
 
@@ -75,7 +76,7 @@ typedef struct command {
 extern const command ctl_cmd_register, ctl_cmd_extend, ctl_cmd_read, ctl_cmd_log,
     ctl_cmd_revert, ctl_cmd_terminate;
 extern const command ctl_cmd_depend, ctl_cmd_undepend, ctl_cmd_graph;
-extern const command ctl_cmd_quote, ctl_cmd_verify;
+extern const command ctl_cmd_quote, ctl_cmd_verify, ctl_cmd_state;
 extern const command ctl_cmd_list, ctl_cmd_status;
 extern const command ctl_cmd_policy, ctl_cmd_show;
 
@@ -154,6 +155,18 @@ int ctl_read_input(const ctx *c, const char *what, const char *path, size_t max,
 /* SHA-256 of the contents of path. */
 int ctl_hash_input(const ctx *c, const char *what, const char *path,
                    uint8_t out[SRTM_DIGEST_LEN]);
+/* Replace path with len bytes, mode mode whatever the umask, through path.tmp, fsync and
+ * a rename, so a reader never sees half a file. SRTM_E_IO with errno set. */
+srtm_err ctl_write_file(const char *path, const void *data, size_t len, mode_t mode);
+
+/* ---- the verifier state of 'verify --state' (state.c) ---- */
+
+/* The state kept in path: *out NULL when there is no such file (no state yet); a file
+ * that cannot be read or is not a state is a local-file error. The caller frees *out. */
+int ctl_state_load(const ctx *c, const char *path, srtm_verify_state **out);
+/* Replace the state in path with the one after r (mode 0600), when r's evidence-level
+ * checks passed; otherwise path is left as it is. */
+int ctl_state_save(const ctx *c, const char *path, const srtm_verify_result *r);
 
 /* ---- components named by path (graph.c) ---- */
 

@@ -28,7 +28,7 @@ static const command *const commands[] = {
     &ctl_cmd_register, &ctl_cmd_extend,    &ctl_cmd_read,  &ctl_cmd_log,
     &ctl_cmd_list,     &ctl_cmd_depend,    &ctl_cmd_undepend,
     &ctl_cmd_revert,   &ctl_cmd_terminate, &ctl_cmd_graph, &ctl_cmd_quote,
-    &ctl_cmd_verify,   &ctl_cmd_status,
+    &ctl_cmd_verify,   &ctl_cmd_state,     &ctl_cmd_status,
     &ctl_cmd_policy,   &ctl_cmd_show,
 };
 
@@ -46,9 +46,9 @@ const char ctl_exit_help[] =
     "  3  srtmd could not be reached or did not answer in time\n"
     "  4  local file problem: the --cap file, --cap-out or --file is unreadable, exists,\n"
     "     or has unsafe permissions (a capability file must be mode 0600, owned by you\n"
-    "     or root); for quote and verify: the evidence, AIK, policy or export files\n"
-    "     cannot be read or written, or the policy or AIK file is malformed; the message\n"
-    "     names the file; with --json also the error object\n";
+    "     or root); for quote, verify and state: the evidence, AIK, policy, state or\n"
+    "     export files cannot be read or written, or the policy, AIK or state file is\n"
+    "     malformed; the message names the file; with --json also the error object\n";
 
 enum { O_SOCKET = O_FIRST, O_CAP, O_JSON, O_TIMEOUT, O_VERSION, O_TLS_CERT, O_TLS_KEY,
        O_TLS_CA, O_TLS_NAME };

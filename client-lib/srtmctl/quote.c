@@ -28,26 +28,7 @@ typedef struct quote_args {
  * reader never sees half an evidence file. */
 static srtm_err write_public_file(const char *path, const uint8_t *data, size_t len)
 {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        errno = ENAMETOOLONG;
-        return SRTM_E_IO;
-    }
-    FILE *f = fopen(tmp, "wbxe");
-    if (f == NULL && errno == EEXIST && unlink(tmp) == 0)
-        f = fopen(tmp, "wbxe");
-    if (f == NULL)
-        return SRTM_E_IO;
-    bool ok = fchmod(fileno(f), 0644) == 0 && fwrite(data, 1, len, f) == len &&
-              fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved = errno;
-    ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, path) == 0)
-        return SRTM_OK;
-    saved = errno != 0 ? errno : saved;
-    unlink(tmp);
-    errno = saved;
-    return SRTM_E_IO;
+    return ctl_write_file(path, data, len, 0644);
 }
 
 static int quote_output(const ctx *c, const quote_args *a, size_t len)
@@ -104,7 +85,15 @@ static int quote_run(ctx *c, const void *args)
     return rc;
 }
 
-enum { O_NONCE = O_FIRST, O_OUTPUT = 'o', O_EXPORT_TPM = O_FIRST + 1, O_AIK, O_POLICY, O_EAR };
+enum {
+    O_NONCE = O_FIRST,
+    O_OUTPUT = 'o',
+    O_EXPORT_TPM = O_FIRST + 1,
+    O_AIK,
+    O_POLICY,
+    O_EAR,
+    O_STATE = O_FIRST + 20,
+};
 
 static const struct option quote_opts[] = {
     {"nonce", required_argument, NULL, O_NONCE},
@@ -187,6 +176,7 @@ typedef struct verify_args {
     const char *policy;   /* --policy FILE */
     const char *ear_key;  /* --ear KEY.pem */
     const char *output;   /* -o FILE: the EAR */
+    const char *state;    /* --state FILE: read, then replaced after verified evidence */
 } verify_args;
 
 static void verify_text(const srtm_verify_result *r)
@@ -266,6 +256,8 @@ static int verify_json(const srtm_verify_result *r)
 {
     json_object *o = json_object_new_object();
     bool ok = jput(o, "ok", json_object_new_boolean(srtm_verify_result_ok(r)));
+    if (srtm_verify_result_needs_full(r))
+        ok = ok && jput(o, "needs_full", json_object_new_boolean(true));
     json_object *checks = json_object_new_array();
     ok = checks != NULL &&
          fill_array(checks, srtm_verify_result_check_count(r), check_item, r) && ok;
@@ -373,9 +365,13 @@ static int verify_run(ctx *c, const void *args)
     char *pem = NULL;
     srtm_verifier_policy *pol = NULL;
     srtm_verify_result *r = NULL;
+    srtm_verify_state *st = NULL;
     int rc = verify_inputs(c, a, &ev, &ev_len, &pem, &pol);
+    if (rc == CTL_CONTINUE && a->state != NULL)
+        rc = ctl_state_load(c, a->state, &st);
     if (rc == CTL_CONTINUE) {
-        srtm_err err = srtm_verify(ev, ev_len, pem, pol, a->nonce, a->nonce_len, &r);
+        srtm_err err =
+            srtm_verify_with_state(ev, ev_len, pem, pol, a->nonce, a->nonce_len, st, &r);
         if (err == SRTM_E_INVALID)
             rc = file_error(c, err, "AIK file '%s' is not the PEM of a P-256 public key",
                             a->aik);
@@ -383,6 +379,8 @@ static int verify_run(ctx *c, const void *args)
             rc = fail(c, err);
         else if (not_evidence(r))
             rc = verify_not_evidence(c, a, r);
+        else if (a->state != NULL && (rc = ctl_state_save(c, a->state, r)) != CTL_CONTINUE)
+            ;
         else if (a->ear_key != NULL && (rc = verify_ear(c, a, r)) != CTL_CONTINUE)
             ;
         else if (c->g.json)
@@ -393,6 +391,7 @@ static int verify_run(ctx *c, const void *args)
         }
     }
     srtm_verify_result_free(r);
+    srtm_verify_state_free(st);
     srtm_policy_free(pol);
     free(pem);
     free(ev);
@@ -405,6 +404,7 @@ static const struct option verify_opts[] = {
     {"policy", required_argument, NULL, O_POLICY},
     {"ear", required_argument, NULL, O_EAR},
     {"output", required_argument, NULL, O_OUTPUT},
+    {"state", required_argument, NULL, O_STATE},
     OPT_HELP,
     OPT_END,
 };
@@ -423,6 +423,8 @@ static int verify_option(const command *cmd, int code, const char *arg, void *ar
         return take_string(cmd, "--ear", arg, PATH_MAX - 1, &a->ear_key);
     case O_OUTPUT:
         return take_string(cmd, "-o", arg, PATH_MAX - 1, &a->output);
+    case O_STATE:
+        return take_string(cmd, "--state", arg, PATH_MAX - 16, &a->state);
     default:
         return usage_error(cmd, "unexpected option");
     }
@@ -452,6 +454,8 @@ static int verify_parse(const command *cmd, const globals *g, int argc, char **a
         rc = usage_error(cmd, "only one of EVIDENCE, --aik and --policy can be '-' (stdin)");
     if (rc == CTL_CONTINUE && a->ear_key != NULL && ctl_is_stdio(a->policy))
         rc = usage_error(cmd, "--ear needs the policy as a file: its SHA-256 names it");
+    if (rc == CTL_CONTINUE && a->state != NULL && ctl_is_stdio(a->state))
+        rc = usage_error(cmd, "--state names a file that is read and replaced, not '-'");
     return rc;
 }
 
@@ -461,7 +465,8 @@ const command ctl_cmd_verify = {
     .run = verify_run,
     .args_size = sizeof(verify_args),
     .offline = true,
-    .synopsis = "verify EVIDENCE --aik AIK.pem --policy POLICY --nonce HEX [--ear KEY.pem -o FILE]",
+    .synopsis = "verify EVIDENCE --aik AIK.pem --policy POLICY --nonce HEX [--ear KEY.pem -o FILE] "
+                "[--state FILE]",
     .help = "Verify an evidence file (from 'srtmctl quote') against the AIK public key you\n"
             "trust, a policy (docs/verifier.md) and the nonce you asked the quote with.\n"
             "Needs no srtmd. Prints 'check NAME: failed: REASON' for every failed\n"
@@ -477,7 +482,16 @@ const command ctl_cmd_verify = {
             "  --ear KEY.pem     also write the verdict as an EAR attestation result, a JWT\n"
             "                    signed with this P-256 private key (ES256), whatever the\n"
             "  -o, --output FILE verdict, into FILE (mode 0644; docs/verifier.md)\n"
-            "JSON: {\"ok\",\"checks\":[{\"check\",\"ok\"[,\"reason\"]}],\"components\":"
-            "[{\"component\"[,\"path\"],\"trusted\"[,\"reasons\":[]]}]}\n"
+            "  --state FILE      incremental verification: judge the evidence with the state\n"
+            "                    of the host's last verified report kept in FILE (none if\n"
+            "                    FILE does not exist), and when every evidence-level check\n"
+            "                    passed replace FILE with the new state (mode 0600). Check\n"
+            "                    'continuity' refuses a log that does not extend what was\n"
+            "                    verified in the same srtmd run; its reason starts with\n"
+            "                    'cannot continue: ' (JSON \"needs_full\": true) when only\n"
+            "                    the state could not be used: quote in full and verify\n"
+            "                    again. 'srtmctl state FILE' says what to quote since.\n"
+            "JSON: {\"ok\"[,\"needs_full\"],\"checks\":[{\"check\",\"ok\"[,\"reason\"]}],"
+            "\"components\":[{\"component\"[,\"path\"],\"trusted\"[,\"reasons\":[]]}]}\n"
             "(\"reason\" and \"reasons\" only for what failed)\n",
 };
