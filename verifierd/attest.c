@@ -401,6 +401,8 @@ static void attempt_start(attest_loop *l, const char *name, vs_host *h)
         pthread_mutex_unlock(&l->lock);
         if (a != NULL && a->aio != NULL)
             nng_aio_free(a->aio);
+        if (a != NULL)
+            srtm_verify_state_free(a->state);
         free(a);
         attest_release(l, l->driver_store, name);
         return;
