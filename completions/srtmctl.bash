@@ -3,9 +3,9 @@ _srtmctl()
 {
     local cur prev words cword
     _init_completion || return
-    local commands="register extend read log list depend undepend revert terminate graph quote verify status show policy"
+    local commands="register extend read log list depend undepend revert terminate graph quote verify state status show policy"
     case $prev in
-        --cap | --cap-out | --file | -o | --aik | --policy | --export-tpm | --ear | --reference | \
+        --cap | --cap-out | --file | -o | --aik | --policy | --export-tpm | --ear | --reference | --state | \
             --tls-cert | --tls-key | --tls-ca)
             _filedir
             return ;;
@@ -39,7 +39,9 @@ _srtmctl()
         revert) opts+=" --to --actor" ;;
         graph) opts+=" --dot" ;;
         quote) opts+=" --nonce -o --export-tpm" ;;
-        verify) opts+=" --aik --policy --nonce"
+        verify) opts+=" --aik --policy --nonce --ear -o --state"
+            [[ $cur != -* ]] && { _filedir; return; } ;;
+        state) opts+=" --policy"
             [[ $cur != -* ]] && { _filedir; return; } ;;
     esac
     [[ $cur == -* ]] && COMPREPLY=($(compgen -W "$opts" -- "$cur"))

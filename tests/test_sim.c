@@ -476,6 +476,50 @@ Test(sim, spliced_increment_rewrites_a_reported_entry)
     cr_assert_neq(memcmp(v[0].first, v[1].first, SRTM_DIGEST_LEN), 0, "entry 0 was rewritten");
 }
 
+/* The same two quotes judged as a fleet verifier does, keeping the state of the first
+ * (incremental verification, docs/verifier.md): the second fails check continuity as a lie
+ * of the host (needs_full 0), and no state is kept from it. */
+Test(sim, spliced_increment_is_caught_by_the_state)
+{
+    char path[256], msg[256] = "";
+    host_file(&fleet, SPLICED, "aik.pem", path, sizeof(path));
+    char *aik = slurp(path);
+    host_file(&fleet, SPLICED, "policy.json", path, sizeof(path));
+    srtm_verifier_policy *pol = NULL;
+    cr_assert_eq(srtm_policy_load(path, &pol, msg, sizeof(msg)), SRTM_OK, "policy: %s", msg);
+    srtm_verify_state *st = NULL;
+    for (unsigned i = 0; i < 2; i++) {
+        uint8_t nonce[32], *ev = NULL, *blob = NULL;
+        size_t len = 0, blen = 0;
+        fresh_nonce(nonce, (uint8_t)(17 + i));
+        cr_assert_eq(quote_host(&fleet, SPLICED, nonce, 10000, &ev, &len), SRTM_OK);
+        srtm_verify_result *r = NULL;
+        srtm_err err = srtm_verify_with_state(ev, len, aik, pol, nonce, 32, st, &r);
+        free(ev);
+        if (i == 0) {
+            cr_assert_eq(err, SRTM_OK);
+            cr_assert_eq(srtm_verify_result_state(r, &blob, &blen), SRTM_OK);
+            cr_assert_eq(srtm_verify_state_parse(blob, blen, &st), SRTM_OK);
+            free(blob);
+        } else {
+            cr_expect_eq(err, SRTM_E_DENIED);
+            cr_expect(!check_ok(r, "continuity"));
+            cr_expect_eq(failed_checks(r), 1, "only continuity fails");
+            cr_expect_eq(srtm_verify_result_needs_full(r), 0, "a lie, not a lost state");
+            cr_expect_eq(srtm_verify_result_state(r, &blob, &blen), SRTM_E_DENIED);
+            for (size_t k = 0; k < srtm_verify_result_check_count(r); k++)
+                if (strcmp(srtm_verify_result_check_name(r, k), "continuity") == 0)
+                    cr_expect(strstr(srtm_verify_result_check_reason(r, k),
+                                     "vm-1 (handle ") != NULL,
+                              "%s", srtm_verify_result_check_reason(r, k));
+        }
+        srtm_verify_result_free(r);
+    }
+    srtm_verify_state_free(st);
+    srtm_policy_free(pol);
+    free(aik);
+}
+
 /* ---- incremental answers (docs/protocol.md, "Incremental quotes") ---- */
 
 /* Quote host of s with a request asking since (inst, seq), as a fleet verifier sends it;

@@ -103,13 +103,14 @@ typedef struct live_entry {
 } live_entry;
 
 /*
- * Replay one CCR's log from 32 zero bytes, or from its base value when it is reported
- * after log_offset entries (an incremental report): value' = SHA-256(value || digest)
- * per live measurement; a revert marker returns to the value after the live measurement
- * it names (or to the start), undoing the live measurements after that point. The flags srtmd set
- * are checked, not trusted: the measurements a marker undoes must be exactly those
- * flagged reverted, and only a REVERSIBLE CCR may have markers. *reason is set when the
- * log is inconsistent; out is the replayed value otherwise.
+ * Replay one CCR's log from 32 zero bytes, or from its 32-byte base value when it is
+ * reported after log_offset entries (an incremental report; the caller checked its
+ * length): value' = SHA-256(value || digest) per live measurement; a revert marker
+ * returns to the value after the live measurement it names (or to the start), undoing
+ * the live measurements after that point. The flags srtmd set are checked, not trusted:
+ * the measurements a marker undoes must be exactly those flagged reverted, and only a
+ * REVERSIBLE CCR may have markers. *reason is set when the log is inconsistent; out is
+ * the replayed value otherwise.
  */
 static srtm_err replay_ccr(sha256_hasher *h, const Srtm__ReportCcr *r, uint8_t out[SRTM_DIGEST_LEN],
                            const char **reason, size_t *at)
@@ -162,9 +163,8 @@ static srtm_err replay_ccr(sha256_hasher *h, const Srtm__ReportCcr *r, uint8_t o
                                 : "a measurement marked reverted was never reverted";
         }
     }
-    if (err == SRTM_OK && *reason == NULL) {
+    if (err == SRTM_OK && *reason == NULL)
         memcpy(out, n > 0 ? live[n - 1].value : start, SRTM_DIGEST_LEN);
-    }
     free(live);
     free(undone);
     free(idx);

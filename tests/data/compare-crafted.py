@@ -110,10 +110,20 @@ def comp(h, name, parent, deps, ccrs, changes=None, terminated=False):
             "terminated": terminated, "dependency_changes": changes, "_unknown": []}
 
 
-def report(comps):
+def report(comps, since_seq=0, seq=100):
     return ve.encode({"format": 1, "srtm_instance": b"\x01" * 16, "reset_count": 1,
-                      "restart_count": 0, "seq": 100, "components": comps, "_unknown": []},
-                     ve.CCR_REPORT)
+                      "restart_count": 0, "seq": seq, "components": comps,
+                      "since_seq": since_seq, "_unknown": []}, ve.CCR_REPORT)
+
+
+def inc(index, before, log, policy=1):
+    """A CCR of an incremental report: the entries `before` left out (log_offset, and
+    base_value their replay), `log` reported with their indexes in the whole log."""
+    r = ccr(index, before + log, policy)
+    for k, e in enumerate(log):
+        e["index"] = len(before) + k
+    r.update(log=log, log_offset=len(before), base_value=ccr(index, before, policy)["value"])
+    return r
 
 
 def allow(*ds, **kw):
@@ -200,6 +210,31 @@ def scenarios():
     yield "bad-utf8", report([plat, comp(1, "a", 0, [0], [ccr(0, [entry(2, D[0], "\udcff")])])]), {
         "a": allow(D[0])}, {}
     yield "no-platform", report([comp(1, "a", 0, [0], [good])]), {"a": allow(D[0])}, {}
+    # incremental reports (docs/verifier.md, "Incremental verification"): without a state
+    # nothing can continue them, and what srtmd never sends is a lie either way
+    for name, since, mk in [
+            ("incremental", 50, lambda: inc(0, [entry(2, D[0])], [entry(60, D[0])])),
+            ("incremental-not-allowed", 50,
+             lambda: inc(0, [entry(2, D[0])], [entry(60, D[0]), entry(61, D[9], "evil")])),
+            ("incremental-wrong-value", 50,
+             lambda: dict(inc(0, [entry(2, D[0])], [entry(60, D[0])]), value=D[3])),
+            ("offset-in-full", 0, lambda: inc(0, [entry(2, D[0])], [entry(60, D[0])])),
+            ("offset-reversible", 50, lambda: inc(0, [entry(2, D[0])], [entry(60, D[0])], 2)),
+            ("offset-short-base", 50, lambda: dict(inc(0, [entry(2, D[0])], [entry(60, D[0])]),
+                                                   base_value=D[0][:31])),
+            ("offset-seq-not-after", 50, lambda: inc(0, [entry(2, D[0])], [entry(40, D[0])])),
+            ("offset-index-gap", 50,
+             lambda: inc(0, [entry(2, D[0])], [entry(60, D[0]), entry(61, D[0], index=9)])),
+            ("base-without-offset", 50, lambda: dict(ccr(0, [entry(60, D[0])]),
+                                                     base_value=D[0]))]:
+        r = mk()
+        if name == "offset-index-gap":
+            r["log"][1]["index"] = 9
+        yield name, report([plat, comp(1, "a", 0, [0], [r])], since), {"a": allow(D[0])}, {}
+    yield "offset-removal-target", report([
+        plat, comp(1, "fw", 0, [0], [inc(0, [entry(2, D[0])], [entry(60, D[0])])]),
+        comp(2, "web", 0, [0], [good], [chg(2, 2, 0, 0), chg(3, 2, 1, 2), chg(4, 2, 1, 0, True)])],
+        50), {"fw": allow(D[0]), "web": allow(D[0])}, {}
 
 
 def main(argv):

@@ -18,7 +18,9 @@ Scope: the checks, reasons and verdicts of docs/verifier.md and docs/evidence.md
 and the naming rule, the fail-closed defaults and the names of the policy, the report's
 re-encoding and text checks, allowlists, expected values, require, unlisted, terminated,
 dependency-change records, removed dependencies judged at the cut, revert_by, and the
-dependency rule with its chain texts. Protobuf parsing follows the wire format (varints,
+dependency rule with its chain texts, and check 18 `continuity` as a verifier without a
+state judges it (an incremental report, or incremental CCRs in a full one, always fail
+it: this script keeps no state). Protobuf parsing follows the wire format (varints,
 length-delimited fields, packed or unpacked repeated scalars, unknown fields skipped,
 the last value of a repeated singular scalar wins); it does not merge repeated singular
 sub-messages, which srtmd never writes. The policy is checked for what decides verdicts
@@ -116,7 +118,8 @@ LOG_ENTRY = {1: ("index", "u64", False), 2: ("seq", "u64", False), 3: ("digest",
              6: ("reverted", "bool", False), 7: ("revert_marker", "bool", False),
              8: ("revert_to_seq", "u64", False), 9: ("revert_by", "u64", False)}
 REPORT_CCR = {1: ("index", "u32", False), 2: ("policy", "enum", False),
-              3: ("value", "bytes", False), 4: ("log", LOG_ENTRY, True)}
+              3: ("value", "bytes", False), 4: ("log", LOG_ENTRY, True),
+              5: ("log_offset", "u64", False), 6: ("base_value", "bytes", False)}
 DEPENDENCY_CHANGE = {1: ("seq", "u64", False), 2: ("component", "u64", False),
                      3: ("on", "u64", False), 4: ("actor", "u64", False),
                      5: ("removed", "bool", False)}
@@ -126,7 +129,8 @@ REPORT_COMPONENT = {1: ("handle", "u64", False), 2: ("name", "string", False),
                     7: ("dependency_changes", DEPENDENCY_CHANGE, True)}
 CCR_REPORT = {1: ("format", "u32", False), 2: ("srtm_instance", "bytes", False),
               3: ("reset_count", "u32", False), 4: ("restart_count", "u32", False),
-              5: ("seq", "u64", False), 6: ("components", REPORT_COMPONENT, True)}
+              5: ("seq", "u64", False), 6: ("components", REPORT_COMPONENT, True),
+              7: ("since_seq", "u64", False)}
 TPM_QUOTE = {1: ("attest", "bytes", False), 2: ("signature", "bytes", False),
              3: ("pcrs", "u32", True), 4: ("pcr_values", "bytes", True)}
 MERKLE_PROOF = {1: ("leaf_index", "u32", False), 2: ("leaf_count", "u32", False),
@@ -218,7 +222,9 @@ def encode(msg, schema):
     out = bytearray()
     for num in sorted(schema):
         name, kind, rep = schema[num]
-        v = msg[name]
+        v = msg.get(name)  # a field left out is its default
+        if v is None and not isinstance(kind, dict):
+            v = [] if rep else b"" if kind == "bytes" else "" if kind == "string" else 0
         if isinstance(kind, dict):
             for sub in (v if rep else [] if v is None else [v]):
                 b = encode(sub, kind)
@@ -516,7 +522,7 @@ class Verifier:
                     if blen(d) > 256 or not utf8_ok(d):
                         raise Fail("component %d (handle %d), CCR %d, log entry %d: the "
                                    "description is not at most 256 bytes of UTF-8"
-                                   % (i, c["handle"], r["index"], k))
+                                   % (i, c["handle"], r["index"], (r["log_offset"] + k) & U64))
 
     def format(self):
         if self.ev["format"] != 1:
@@ -665,6 +671,35 @@ class Verifier:
             if a > b:
                 raise Fail("handles are not ascending (%d after %d)" % (b, a))
 
+    def continuity(self):
+        """Check 18 without a state (this verifier keeps none, docs/verifier.md,
+        "Incremental verification"): a full report has no incremental CCR, and an
+        incremental report cannot be judged."""
+        rep, comps = self.rep, self.rep["components"]
+        target = [False] * len(comps)
+        for c in comps:
+            for d in c["dependency_changes"]:
+                j = find_handle(comps, d["on"]) if d["removed"] else NONE
+                if j is not NONE:
+                    target[j] = True
+        for i, c in enumerate(comps):
+            for r in c["ccrs"]:
+                off = r["log_offset"]
+                if rep["since_seq"] == 0 and (off != 0 or r["base_value"]):
+                    why = ("log_offset %d and a base value of %d bytes in a full report "
+                           "(since_seq 0)" % (off, len(r["base_value"])))
+                elif target[i] and off != 0:
+                    why = ("log_offset %d, but %s is the target of a removal record and must "
+                           "be reported whole" % (off, c["name"]))
+                else:
+                    why = incremental_shape(r, rep["since_seq"])
+                if why is not None:
+                    raise Fail("%s (handle %d) CCR %d: %s" % (c["name"], c["handle"], r["index"],
+                                                              why))
+        if rep["since_seq"] != 0:
+            raise Fail("cannot continue: an incremental report (since_seq %d) and no state to "
+                       "continue" % rep["since_seq"])
+
     def checks(self):
         """(name, prerequisites, function) in the verifier's order."""
         return [
@@ -690,6 +725,7 @@ class Verifier:
             ("quote-qualifier", ["quote-attest"], self.quote_qualifier),
             ("irk-signature", ["evidence-parse"], self.irk_signature),
             ("report-handles", ["report-parse"], self.report_handles),
+            ("continuity", ["report-handles"], self.continuity),
         ]
 
     def run(self):
@@ -712,10 +748,34 @@ class Verifier:
 # ---- the component rules ----
 
 NONE = None
+U64 = 0xFFFFFFFFFFFFFFFF
+
+
+def incremental_shape(r, since_seq):
+    """The reason an incremental CCR is not what srtmd sends, or None."""
+    off, log = r["log_offset"], r["log"]
+    if off == 0:
+        return ("a base value of %d bytes with log_offset 0" % len(r["base_value"])
+                if r["base_value"] else None)
+    if r["policy"] != 1:
+        return "log_offset %d on a CCR that is not IRREVERSIBLE" % off
+    if len(r["base_value"]) != 32:
+        return "log_offset %d with a base value of %d bytes, not 32" % (off, len(r["base_value"]))
+    if off > U64 - len(log):
+        return "log_offset %d and %d entries overflow" % (off, len(log))
+    if log and log[0]["seq"] <= since_seq:
+        return "log entry %d has seq %d, not after since_seq %d" % (off, log[0]["seq"], since_seq)
+    for k, e in enumerate(log):
+        if e["index"] != off + k:
+            return ("reported log entry %d has index %d, not %d: the entries after log_offset "
+                    "%d are not consecutive" % (k, e["index"], off + k, off))
+    return None
 
 
 def replay(ccr):
-    """(value, None) or (None, (entry index, reason)), as docs/evidence.md says."""
+    """(value, None) or (None, (entry index, reason)), as docs/evidence.md says; an
+    incremental CCR (log_offset > 0) starts from its base value."""
+    start = ccr["base_value"] if ccr["log_offset"] != 0 else bytes(32)
     live = []  # (seq, value after it, log index)
     undone = [False] * len(ccr["log"])
     for k, e in enumerate(ccr["log"]):
@@ -729,13 +789,13 @@ def replay(ccr):
             continue
         if len(e["digest"]) != 32:
             return None, (k, "a log entry without a 32-byte digest")
-        prev = live[-1][1] if live else bytes(32)
+        prev = live[-1][1] if live else start
         live.append((e["seq"], sha256(prev, e["digest"]), k))
     for k, e in enumerate(ccr["log"]):
         if not e["revert_marker"] and e["reverted"] != undone[k]:
             return None, (k, "a measurement undone by a revert is not marked reverted"
                           if undone[k] else "a measurement marked reverted was never reverted")
-    return (live[-1][1] if live else bytes(32)), None
+    return (live[-1][1] if live else start), None
 
 
 def rule_terminated(c, pol):
@@ -747,15 +807,23 @@ def rule_replay(c):
     for r in c["ccrs"]:
         why += ["CCR %d appears twice in the report" % r["index"]] * seen.count(r["index"])
         seen.append(r["index"])
+        off = r["log_offset"]
         if len(r["value"]) != 32:
             why.append("CCR %d: value is %d bytes, not 32" % (r["index"], len(r["value"])))
             continue
+        if off != 0 and len(r["base_value"]) != 32:
+            why.append("CCR %d: base value is %d bytes, not 32"
+                       % (r["index"], len(r["base_value"])))
+            continue
         val, bad = replay(r)
         if bad is not None:
-            why.append("CCR %d: log entry %d: %s" % (r["index"], bad[0], bad[1]))
-        elif val != r["value"]:
+            why.append("CCR %d: log entry %d: %s" % (r["index"], (off + bad[0]) & U64, bad[1]))
+        elif val != r["value"] and off == 0:
             why.append("CCR %d: value does not match the replay of its %d log entries"
                        % (r["index"], len(r["log"])))
+        elif val != r["value"]:
+            why.append("CCR %d: value does not match the replay of its %d log entries after "
+                       "entry %d from its base value" % (r["index"], len(r["log"]), off - 1))
     return why
 
 
@@ -788,7 +856,8 @@ def judge_ccr(r, rule):
         for k, e in bad[:8]:
             d = e["description"]
             why.append("CCR %d: log entry %d digest %s%s is not in the allowlist"
-                       % (r["index"], k, e["digest"].hex() if len(e["digest"]) == 32
+                       % (r["index"], (r["log_offset"] + k) & U64,
+                          e["digest"].hex() if len(e["digest"]) == 32
                           else "(malformed)", ' ("%s")' % d if d and utf8_ok(d) else ""))
         if len(bad) > 8:
             why.append("CCR %d: %d more log entries are not in the allowlist"
@@ -800,7 +869,8 @@ def rule_policy(c, pol, path):
     key, pc, twice = rules_for(pol, c, path)
     if twice is not None:
         return ['named twice in the policy, as "%s" and "%s"' % (twice, key)]
-    if pc is None and c["handle"] == 0 and not any(r["log"] for r in c["ccrs"]):
+    if pc is None and c["handle"] == 0 and not any(r["log"] or r["log_offset"]
+                                                   for r in c["ccrs"]):
         return []  # component 0 with nothing measured: the PCR reference describes it
     if pc is None:
         return (['not named in the policy ("unlisted": "untrusted")']

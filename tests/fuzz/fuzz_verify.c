@@ -1,7 +1,9 @@
 /*
  * Fuzz target: the evidence parser and verifier (client-lib/verify.c), srtm_verify over
- * arbitrary bytes with a fixed AIK, policy and nonce; and the evidence descriptions
- * (srtm_evidence_describe, srtm_evidence_cel, srtm_policy_create) of the same bytes.
+ * arbitrary bytes with a fixed AIK, policy and nonce; evidence that verifies, verified
+ * again with the state kept from it (check continuity must pass: a report extends
+ * itself); the same bytes read as a verifier state (srtm_verify_state_parse); and the
+ * evidence descriptions (srtm_evidence_describe, srtm_evidence_cel, srtm_policy_create).
  *
  * The constants are those of the real evidence in corpus/verify/swtpm-evidence.bin, taken
  * from srtmd on swtpm (docs/fuzzing.md, "Seeds"): its AIK, a policy built from its
@@ -143,6 +145,25 @@ static void walk(const srtm_verify_result *r)
     (void)sum;
 }
 
+/* Evidence whose state was kept, verified again with that state: the same verdict. */
+static void again_with_state(const uint8_t *data, size_t size, const srtm_verify_result *r)
+{
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    if (srtm_verify_result_state(r, &blob, &len) != SRTM_OK)
+        return;
+    srtm_verify_state *st = NULL;
+    CHECK(srtm_verify_state_parse(blob, len, &st) == SRTM_OK);
+    free(blob);
+    srtm_verify_result *r2 = NULL;
+    srtm_err err = srtm_verify_with_state(data, size, aik_pem, policy, nonce, sizeof(nonce), st,
+                                          &r2);
+    CHECK(r2 != NULL && srtm_verify_result_ok(r2) == srtm_verify_result_ok(r) &&
+          srtm_verify_result_ok(r2) == (err == SRTM_OK) && !srtm_verify_result_needs_full(r2));
+    srtm_verify_result_free(r2);
+    srtm_verify_state_free(st);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     srtm_verify_result *r = NULL;
@@ -152,10 +173,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(r != NULL);
         CHECK(srtm_verify_result_ok(r) == (err == SRTM_OK));
         walk(r);
+        again_with_state(data, size, r);
     } else {
         CHECK(r == NULL);
     }
     srtm_verify_result_free(r);
+    /* The same bytes as a stored verifier state: one, or an error with nothing. */
+    srtm_verify_state *st = NULL;
+    err = srtm_verify_state_parse(data, size, &st);
+    CHECK((err == SRTM_OK) == (st != NULL));
+    uint8_t instance[SRTM_INSTANCE_LEN];
+    uint64_t seq = 0;
+    (void)srtm_verify_state_since(st, policy, instance, &seq);
+    srtm_verify_state_free(st);
     /* The descriptions of the same bytes (show, CEL, policy create) parse them too; each
      * answers JSON text or an error with nothing. */
     srtm_err (*const describe[])(const uint8_t *, size_t, char **) = {srtm_evidence_describe,
