@@ -5,7 +5,9 @@
  * component runs what the policy allows; a binary the policy does not know turns it
  * untrusted within about one interval, with the reason stored in its history; after a
  * reboot (a new boot: resetCount moves, srtmd starts empty) and the component's honest
- * start, it is verified again from scratch and trusted.
+ * start, it is verified again from scratch and trusted. After the first full attempt the
+ * loop quotes srtmd since its last verified report (incremental attempts), and the
+ * unknown binary is caught by such an attempt.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -165,12 +167,32 @@ Test(fleet_e2e, a_real_host_over_mutual_tls_untrusted_then_rebooted)
     int64_t boot = st.reset_count;
     vs_state_clear(&st);
 
-    /* An unknown binary: untrusted within about one interval, the reason stored. */
+    /* The allowed binary again: the next attempts ask srtmd since the report verified,
+     * and it answers incrementally; still trusted. */
+    extend_vm("vm-1 kernel");
+    attest_metrics m = {0};
+    for (time_t end = time(NULL) + 4 * INTERVAL + 5;
+         m.kinds[ATTEST_KIND_INCREMENTAL] < 2 && time(NULL) <= end; usleep(100000))
+        attest_metrics_get(l, &m);
+    cr_assert_geq(m.kinds[ATTEST_KIND_INCREMENTAL], 2, "full %llu, incremental %llu",
+                  (unsigned long long)m.kinds[ATTEST_KIND_FULL],
+                  (unsigned long long)m.kinds[ATTEST_KIND_INCREMENTAL]);
+    cr_expect_eq(m.kinds[ATTEST_KIND_RETRY], 0);
+    cr_expect_eq(m.attempts[ATTEST_UNTRUSTED] + m.attempts[ATTEST_ERROR], 0);
+
+    /* An unknown binary: untrusted within about one interval, the reason stored, found
+     * by an incremental attempt. */
     time_t t0 = time(NULL);
     extend_vm("a binary nobody allowed");
     cr_assert(wait_verdict(s, "untrusted", 2 * INTERVAL + 2, &v),
               "still %s %ld s after the unknown binary ran", v.verdict, (long)(time(NULL) - t0));
     cr_expect(strstr(v.reasons, "not in the allowlist") != NULL, "%s", v.reasons);
+    for (time_t end = time(NULL) + 5; time(NULL) <= end; usleep(100000)) {
+        cr_assert_eq(store_host_get(s, "host-1", h), SRTM_OK);
+        if (strncmp(h->last_outcome, "untrusted", 9) == 0)
+            break; /* the attempt is recorded just after its verdict */
+    }
+    cr_expect_str_eq(h->last_outcome, "untrusted: incremental");
     vs_verdict hist[4] = {0};
     size_t n = 0;
     cr_assert_eq(store_verdict_history(s, "host-1", 0, hist, 4, &n), SRTM_OK);

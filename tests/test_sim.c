@@ -3,7 +3,8 @@
  * with srtm_quote from an honest simulated host verifies as trusted with srtm_verify and
  * with `srtmctl verify`, given the files the simulator wrote; every lie is caught, by the
  * check the README names; a dead host times out, a slow one answers late, a rebooted one
- * reports its new boot counters and a growing log grows; the read-only protocol holds.
+ * reports its new boot counters and a growing log grows; the read-only protocol holds;
+ * a quote asked since an earlier report of the same srtmd run is answered incrementally.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include "helpers.h"
 #include "srtm.pb-c.h"
@@ -515,4 +518,154 @@ Test(sim, spliced_increment_is_caught_by_the_state)
     srtm_verify_state_free(st);
     srtm_policy_free(pol);
     free(aik);
+}
+
+/* ---- incremental answers (docs/protocol.md, "Incremental quotes") ---- */
+
+/* Quote host of s with a request asking since (inst, seq), as a fleet verifier sends it;
+ * the report of the evidence, unpacked (the caller frees it). */
+static Srtm__CcrReport *quote_since_raw(const sim *s, unsigned host, const uint8_t *inst,
+                                        size_t inst_len, uint64_t seq)
+{
+    char path[256];
+    host_file(s, host, "url", path, sizeof(path));
+    char *url = slurp(path);
+    uint8_t nonce[32];
+    fresh_nonce(nonce, 20);
+    Srtm__QuoteRequest q = SRTM__QUOTE_REQUEST__INIT;
+    q.nonce = (ProtobufCBinaryData){sizeof(nonce), nonce};
+    q.since_instance = (ProtobufCBinaryData){inst_len, (uint8_t *)inst};
+    q.since_seq = seq;
+    Srtm__Request req = SRTM__REQUEST__INIT;
+    req.version = SRTM__VERSION__VERSION_1;
+    req.op_case = SRTM__REQUEST__OP_QUOTE;
+    req.quote = &q;
+    uint8_t buf[256];
+    size_t len = srtm__request__pack(&req, buf);
+    nng_socket sock;
+    void *ans = NULL;
+    size_t ans_len = 0;
+    cr_assert_eq(nng_req0_open(&sock), 0);
+    cr_assert_eq(nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, 64u << 20), 0);
+    cr_assert_eq(nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 10000), 0);
+    cr_assert_eq(nng_dial(sock, url, NULL, 0), 0, "%s", url);
+    cr_assert_eq(nng_send(sock, buf, len, 0), 0);
+    cr_assert_eq(nng_recv(sock, &ans, &ans_len, NNG_FLAG_ALLOC), 0);
+    nng_close(sock);
+    free(url);
+    Srtm__Response *r = srtm__response__unpack(NULL, ans_len, ans);
+    nng_free(ans, ans_len);
+    cr_assert(r != NULL && r->status == SRTM__STATUS__STATUS_OK &&
+              r->result_case == SRTM__RESPONSE__RESULT_QUOTE && r->quote->evidence != NULL);
+    const ProtobufCBinaryData *rb = &r->quote->evidence->report;
+    Srtm__CcrReport *rep = srtm__ccr_report__unpack(NULL, rb->len, rb->data);
+    srtm__response__free_unpacked(r, NULL);
+    cr_assert(rep != NULL && rep->srtm_instance.len == 16);
+    return rep;
+}
+
+/* The replay of n entries from base (32 bytes). */
+static void replay(const uint8_t *base, Srtm__LogEntry *const *log, size_t n, uint8_t out[32])
+{
+    uint8_t buf[64];
+    memcpy(out, base, 32);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(log[i]->digest.len, 32);
+        memcpy(buf, out, 32);
+        memcpy(buf + 32, log[i]->digest.data, 32);
+        cr_assert_eq(srtm_sha256(buf, sizeof(buf), out), SRTM_OK);
+    }
+}
+
+/* An incremental CCR continues the full one of the report before: log_offset is its
+ * length (every entry had seq <= since), base_value its value, the entries after it
+ * numbered on, and the value the replay from the base. */
+static void expect_continues(const Srtm__ReportCcr *full, const Srtm__ReportCcr *inc)
+{
+    static const uint8_t zero[32];
+    uint8_t v[32];
+    cr_assert_eq(inc->log_offset, full->n_log);
+    cr_assert_eq(inc->base_value.len, 32);
+    replay(zero, full->log, full->n_log, v);
+    cr_assert_eq(memcmp(v, full->value.data, 32), 0, "the full log replays");
+    cr_assert_eq(memcmp(inc->base_value.data, full->value.data, 32), 0);
+    for (size_t i = 0; i < inc->n_log; i++)
+        cr_assert_eq(inc->log[i]->index, inc->log_offset + i);
+    replay(inc->base_value.data, inc->log, inc->n_log, v);
+    cr_assert_eq(memcmp(v, inc->value.data, 32), 0, "the value continues the base");
+}
+
+/* Every IRREVERSIBLE CCR whole: log_offset 0, no base value, the report's since_seq 0. */
+static void expect_full(const Srtm__CcrReport *rep)
+{
+    cr_assert_eq(rep->since_seq, 0);
+    for (size_t c = 0; c < rep->n_components; c++)
+        for (size_t k = 0; k < rep->components[c]->n_ccrs; k++) {
+            const Srtm__ReportCcr *x = rep->components[c]->ccrs[k];
+            cr_assert(x->log_offset == 0 && x->base_value.len == 0);
+            cr_assert(x->n_log == 0 || x->log[0]->index == 0);
+        }
+}
+
+/* A host with 600 entries per CCR (beyond one checkpoint) growing by 50 a second: asked
+ * since the report before, it sends only the entries after it, with the base value;
+ * asked since another instance, a sequence number it has not reached or an instance of
+ * the wrong length, the whole logs. */
+Test(sim, incremental_answer_sends_only_new_entries)
+{
+    sim grow = {0};
+    static const char *const args[] = {"--growth", "50", "--log-entries", "600", NULL};
+    sim_start(&grow, "1", args);
+    Srtm__CcrReport *full = quote_since_raw(&grow, 0, NULL, 0, 0);
+    expect_full(full);
+    usleep(300000);
+    Srtm__CcrReport *inc = quote_since_raw(&grow, 0, full->srtm_instance.data, 16, full->seq);
+    cr_assert_eq(inc->since_seq, full->seq);
+    cr_assert_gt(inc->seq, full->seq, "the logs grew");
+    cr_assert_eq(inc->n_components, full->n_components);
+    size_t sent = 0;
+    for (size_t c = 0; c < inc->n_components; c++)
+        for (size_t k = 0; k < inc->components[c]->n_ccrs; k++) {
+            expect_continues(full->components[c]->ccrs[k], inc->components[c]->ccrs[k]);
+            sent += inc->components[c]->ccrs[k]->n_log;
+            for (size_t i = 0; i < inc->components[c]->ccrs[k]->n_log; i++)
+                cr_assert_gt(inc->components[c]->ccrs[k]->log[i]->seq, full->seq);
+        }
+    cr_assert(sent > 0 && sent < 9 * 100, "%zu new entries in 0.3 s at 50/s", sent);
+    uint8_t other[16];
+    memcpy(other, full->srtm_instance.data, 16);
+    other[0] ^= 1;
+    Srtm__CcrReport *r = quote_since_raw(&grow, 0, other, 16, full->seq);
+    expect_full(r);
+    srtm__ccr_report__free_unpacked(r, NULL);
+    r = quote_since_raw(&grow, 0, full->srtm_instance.data, 16, UINT64_MAX);
+    expect_full(r);
+    srtm__ccr_report__free_unpacked(r, NULL);
+    r = quote_since_raw(&grow, 0, full->srtm_instance.data, 15, full->seq);
+    expect_full(r);
+    srtm__ccr_report__free_unpacked(r, NULL);
+    srtm__ccr_report__free_unpacked(full, NULL);
+    srtm__ccr_report__free_unpacked(inc, NULL);
+    sim_stop(&grow);
+}
+
+/* The spliced host's second quote, asked since its first: vm-1 CCR 0's base value is the
+ * spliced log's, not the value the first quote reported, and the value continues that
+ * base, so only the comparison with what was verified before tells. */
+Test(sim, spliced_increment_carries_the_spliced_base)
+{
+    Srtm__CcrReport *full = quote_since_raw(&fleet, SPLICED, NULL, 0, 0);
+    Srtm__CcrReport *inc = quote_since_raw(&fleet, SPLICED, full->srtm_instance.data, 16,
+                                           full->seq);
+    cr_assert_eq(inc->since_seq, full->seq);
+    const Srtm__ReportCcr *f = full->components[1]->ccrs[0], *i = inc->components[1]->ccrs[0];
+    cr_assert_eq(i->log_offset, f->n_log);
+    cr_assert_eq(i->base_value.len, 32);
+    cr_assert_neq(memcmp(i->base_value.data, f->value.data, 32), 0, "the spliced base");
+    uint8_t v[32];
+    replay(i->base_value.data, i->log, i->n_log, v);
+    cr_assert_eq(memcmp(v, i->value.data, 32), 0);
+    expect_continues(full->components[1]->ccrs[1], inc->components[1]->ccrs[1]);
+    srtm__ccr_report__free_unpacked(full, NULL);
+    srtm__ccr_report__free_unpacked(inc, NULL);
 }

@@ -288,6 +288,13 @@ Test(verifierd, fleet_verdicts)
     cr_expect(sscanf(t, "%*s %llu", &trusted) == 1 && trusted >= 3, "%s", t);
     cr_expect(sscanf(c, "%*s %llu", &count) == 1 && count >= trusted, "%s", c);
     cr_expect(strstr(body, "srtm_fleet_hosts{verdict=\"untrusted\"} 4") != NULL, "%s", body);
+    /* The honest hosts' attempts after their first are incremental, counted by kind. */
+    unsigned long long inc = 0, inc_bytes = 0;
+    const char *k = strstr(body, "srtm_fleet_verified_attempts_total{kind=\"incremental\"} ");
+    const char *kb = strstr(body, "srtm_fleet_answer_bytes_total{kind=\"incremental\"} ");
+    cr_assert(k != NULL && kb != NULL, "%s", body);
+    cr_expect(sscanf(k, "%*s %llu", &inc) == 1 && inc >= 1, "%s", k);
+    cr_expect(sscanf(kb, "%*s %llu", &inc_bytes) == 1 && inc_bytes > inc * 1000, "%s", kb);
     http_url[0] = '\0';
     daemon_stop(pid);
     view_read(s, f);
@@ -632,4 +639,286 @@ Test(verifierd, hosts_over_mutual_tls)
     free(evil_key);
     kill(tls_sim, SIGTERM);
     cr_expect(waitpid(tls_sim, NULL, 0) == tls_sim);
+}
+
+/* ---- incremental attempts (docs/fleet.md, "Incremental attempts") ---- */
+
+/* Start srtm-sim serving its hosts from DIR/sub with args after --dir; its pid. */
+static pid_t sim_in(const char *sub, char *simdir, size_t size, const char *const *args)
+{
+    char log[192], ready[192];
+    snprintf(simdir, size, "%s/%s", dir, sub);
+    cr_assert(mkdir(simdir, 0700) == 0);
+    snprintf(log, sizeof(log), "%s/sim.log", simdir);
+    snprintf(ready, sizeof(ready), "%s/ready", simdir);
+    const char *argv[24] = {test_binary("SRTM_SIM"), "--dir", simdir, "--shared-boot"};
+    size_t n = 4;
+    for (size_t i = 0; args[i] != NULL && n < 23; i++)
+        argv[n++] = args[i];
+    pid_t pid = fleet_spawn(argv, log);
+    double end = fleet_now_s() + 20;
+    while (!test_path_exists(ready) && fleet_now_s() < end && waitpid(pid, NULL, WNOHANG) == 0)
+        fleet_sleep_ms(20);
+    cr_assert(test_path_exists(ready), "srtm-sim did not come up (see %s)", log);
+    return pid;
+}
+
+static void sim_end(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    cr_expect(waitpid(pid, NULL, 0) == pid);
+}
+
+/* The loop in-process on store url (one host), until done(m) or 30 s; the counters. */
+static attest_loop *loop_start(void)
+{
+    attest_config cfg = {.store_url = url, .node = "in-process", .max_inflight = 4,
+                         .timeout_ms = 2000, .lease_s = 6, .workers = 1};
+    attest_loop *l = NULL;
+    char err[256] = "";
+    cr_assert_eq(attest_start(&cfg, &l, err, sizeof(err)), SRTM_OK, "%s", err);
+    return l;
+}
+
+static void loop_until(attest_loop *l, attest_metrics *m, bool (*done)(const attest_metrics *))
+{
+    double end = fleet_now_s() + 30;
+    do {
+        fleet_sleep_ms(100);
+        attest_metrics_get(l, m);
+    } while (!done(m) && fleet_now_s() < end);
+}
+
+static uint64_t full_seen; /* the full attempts before the policy changed */
+
+static bool two_incremental(const attest_metrics *m)
+{
+    return m->kinds[ATTEST_KIND_INCREMENTAL] >= 2;
+}
+
+static bool full_again(const attest_metrics *m)
+{
+    return m->kinds[ATTEST_KIND_FULL] > full_seen;
+}
+
+static void log_metrics(const attest_metrics *m)
+{
+    cr_log_info("full %llu (%llu bytes), incremental %llu (%llu bytes), retries %llu; "
+                "trusted %llu, untrusted %llu, unreachable %llu, error %llu",
+                (unsigned long long)m->kinds[0], (unsigned long long)m->kind_bytes[0],
+                (unsigned long long)m->kinds[1], (unsigned long long)m->kind_bytes[1],
+                (unsigned long long)m->kinds[2], (unsigned long long)m->attempts[0],
+                (unsigned long long)m->attempts[1], (unsigned long long)m->attempts[2],
+                (unsigned long long)m->attempts[3]);
+}
+
+/* An honest host whose logs grow (600 entries per CCR, 20 more a second): the first
+ * attempt is full, the later ones incremental, trusted, and their answers a fraction of
+ * the full one's bytes; its state follows the reports. A changed policy gives a full
+ * attempt (the state was judged under the old one), then incremental ones again. */
+Test(verifierd, honest_growing_host_is_verified_incrementally)
+{
+    char simdir[160];
+    static const char *const args[] = {"--hosts", "1", "--log-entries", "600", "--growth", "20",
+                                       NULL};
+    pid_t sim = sim_in("grow", simdir, sizeof(simdir), args);
+    vstore *s = fleet_store("inc.db", simdir);
+    add_host_in(s, simdir, 0);
+    attest_loop *l = loop_start();
+    attest_metrics m = {0};
+    loop_until(l, &m, two_incremental);
+    log_metrics(&m);
+    cr_assert_geq(m.kinds[ATTEST_KIND_INCREMENTAL], 2, "incremental attempts follow the first");
+    cr_assert_eq(m.kinds[ATTEST_KIND_FULL], 1, "only the first attempt is full");
+    cr_assert_eq(m.kinds[ATTEST_KIND_RETRY], 0);
+    cr_assert_eq(m.attempts[ATTEST_UNTRUSTED] + m.attempts[ATTEST_ERROR], 0);
+    double full = (double)m.kind_bytes[ATTEST_KIND_FULL],
+           inc = (double)m.kind_bytes[ATTEST_KIND_INCREMENTAL] / m.kinds[ATTEST_KIND_INCREMENTAL];
+    cr_expect_lt(inc, full / 4, "an incremental answer %.0f bytes, the full one %.0f", inc,
+                 full);
+    vs_host *h = calloc(1, sizeof(*h));
+    cr_assert_eq(store_host_get(s, "host-0", h), SRTM_OK);
+    cr_expect_str_eq(h->verdict, "trusted");
+    vs_state st = {0};
+    cr_assert_eq(store_state_get(s, "host-0", &st), SRTM_OK);
+    cr_expect(st.blob_len > 0 && st.seq > 600 * 9, "the state holds the last report (seq %lld)",
+              (long long)st.seq);
+    vs_state_clear(&st);
+    /* The same policy, another text: another SHA-256, so the next quote is full. */
+    char *body = fleet_shared_policy(simdir), *spaced = malloc(strlen(body) + 2);
+    snprintf(spaced, strlen(body) + 2, "%s ", body);
+    full_seen = m.kinds[ATTEST_KIND_FULL];
+    uint64_t inc_before = m.kinds[ATTEST_KIND_INCREMENTAL];
+    cr_assert_eq(store_policy_put(s, "fleet", spaced, strlen(spaced), time(NULL)), SRTM_OK);
+    loop_until(l, &m, full_again);
+    attest_metrics_get(l, &m);
+    uint64_t inc_at_full = m.kinds[ATTEST_KIND_INCREMENTAL];
+    full_seen = inc_at_full + 1;
+    double end = fleet_now_s() + 10;
+    while (m.kinds[ATTEST_KIND_INCREMENTAL] <= inc_at_full && fleet_now_s() < end) {
+        fleet_sleep_ms(100);
+        attest_metrics_get(l, &m);
+    }
+    attest_stop(l);
+    log_metrics(&m);
+    cr_assert_eq(m.kinds[ATTEST_KIND_FULL], 2, "the changed policy gave one full attempt");
+    cr_expect_leq(inc_at_full, inc_before + 1, "at most one incremental attempt was in flight");
+    cr_assert_gt(m.kinds[ATTEST_KIND_INCREMENTAL], inc_at_full, "then incremental again");
+    cr_assert_eq(m.attempts[ATTEST_UNTRUSTED] + m.attempts[ATTEST_ERROR], 0);
+    cr_assert_eq(m.kinds[ATTEST_KIND_RETRY], 0);
+    vs_verdict hist[4];
+    size_t n = 0;
+    cr_assert_eq(store_verdict_history(s, "host-0", 0, hist, 4, &n), SRTM_OK);
+    cr_expect_eq(n, 1, "trusted throughout: one verdict");
+    vs_verdicts_free(hist, n);
+    free(h);
+    free(body);
+    free(spaced);
+    store_close(s);
+    sim_end(sim);
+}
+
+static bool rebooted_and_back(const attest_metrics *m)
+{
+    return m->kinds[ATTEST_KIND_FULL] >= 2 && m->kinds[ATTEST_KIND_INCREMENTAL] >= 2;
+}
+
+/* A host that reboots every 5 s: each new boot (another srtm instance, resetCount moved)
+ * is verified from a full report, since srtmd answers a request since another run in
+ * full, and trusted; within a boot the attempts are incremental. */
+Test(verifierd, rebooting_host_is_verified_in_full_after_each_reboot)
+{
+    char simdir[160];
+    static const char *const args[] = {"--hosts", "1", "--log-entries", "100", "--growth", "10",
+                                       "--reboot-every", "5", NULL};
+    pid_t sim = sim_in("reboot", simdir, sizeof(simdir), args);
+    vstore *s = fleet_store("reboot.db", simdir);
+    add_host_in(s, simdir, 0);
+    attest_loop *l = loop_start();
+    attest_metrics m = {0};
+    loop_until(l, &m, rebooted_and_back);
+    attest_stop(l);
+    log_metrics(&m);
+    cr_assert_geq(m.kinds[ATTEST_KIND_FULL], 2, "a full attempt after the reboot");
+    cr_assert_geq(m.kinds[ATTEST_KIND_INCREMENTAL], 2);
+    cr_assert_eq(m.kinds[ATTEST_KIND_RETRY], 0, "another run's full answer needs no retry");
+    cr_assert_eq(m.attempts[ATTEST_UNTRUSTED] + m.attempts[ATTEST_ERROR], 0);
+    vs_state st = {0};
+    cr_assert_eq(store_state_get(s, "host-0", &st), SRTM_OK);
+    cr_expect_gt(st.reset_count, 1, "the state is of a later boot");
+    vs_state_clear(&st);
+    vs_verdict v = {0};
+    cr_assert_eq(store_verdict_current(s, "host-0", &v), SRTM_OK);
+    cr_expect_str_eq(v.verdict, "trusted");
+    vs_verdicts_free(&v, 1);
+    store_close(s);
+    sim_end(sim);
+}
+
+/* A host whose every second quote rewrites an entry an earlier one reported
+ * (srtm-sim --spliced-increment), attested by the daemon: asked since its first report,
+ * its second reports a base value that is not the value verified, so it is untrusted with
+ * the continuity check's reason in its verdict, its history and the HTTP API. */
+Test(verifierd, spliced_host_fails_continuity)
+{
+    char simdir[160];
+    static const char *const args[] = {"--hosts", "1", "--spliced-increment", "0", NULL};
+    pid_t sim = sim_in("spliced", simdir, sizeof(simdir), args);
+    vstore *s = fleet_store("spliced.db", simdir);
+    add_host_in(s, simdir, 0);
+    int port = test_free_port();
+    snprintf(http_url, sizeof(http_url), "http://127.0.0.1:%d", port);
+    pid_t pid = daemon_start("node-s");
+    vs_verdict v = {0};
+    bool untrusted = wait_verdict(s, "host-0", "untrusted", &v);
+    static char body[1 << 20];
+    int status = http_get(port, "/api/hosts/host-0/history", body, sizeof(body));
+    http_url[0] = '\0';
+    daemon_stop(pid);
+    cr_assert(untrusted, "got %s", v.verdict);
+    cr_expect(strstr(v.reasons, "\"check\":\"continuity\"") != NULL, "%s", v.reasons);
+    cr_expect(strstr(v.reasons, "does not extend what was verified") != NULL, "%s", v.reasons);
+    cr_expect(strstr(v.reasons, "evidence not verified (failed: continuity)") != NULL, "%s",
+              v.reasons);
+    vs_verdict hist[8];
+    size_t n = 0;
+    cr_assert_eq(store_verdict_history(s, "host-0", 0, hist, 8, &n), SRTM_OK);
+    cr_assert_geq(n, 2);
+    cr_expect_str_eq(hist[n - 1].verdict, "trusted", "its first, full report was trusted");
+    vs_verdicts_free(hist, n);
+    cr_assert_eq(status, 200);
+    cr_expect(strstr(body, "continuity") != NULL, "%s", body);
+    vs_verdicts_free(&v, 1);
+    store_close(s);
+    sim_end(sim);
+}
+
+static bool retried_then_incremental(const attest_metrics *m)
+{
+    return m->kinds[ATTEST_KIND_RETRY] >= 1 && m->kinds[ATTEST_KIND_INCREMENTAL] >= 1;
+}
+
+/* A stored state that holds the platform's CCR only (the state of a quote of the platform
+ * alone): the loop asks since it, srtmd (the sim) answers incrementally for every
+ * component, and the VMs' CCRs, reported after entries the state does not hold, cannot
+ * be judged from it (needs full). The same attempt quotes again in full and is trusted
+ * (kind full-retry); the state of that result then allows incremental attempts. */
+Test(verifierd, an_answer_the_state_cannot_judge_is_quoted_again_in_full)
+{
+    char simdir[160];
+    static const char *const args[] = {"--hosts", "1", "--log-entries", "50", "--growth", "10",
+                                       NULL};
+    pid_t sim = sim_in("retry", simdir, sizeof(simdir), args);
+    vstore *s = fleet_store("retry.db", simdir);
+    add_host_in(s, simdir, 0);
+    char *addr = fleet_host_file(simdir, 0, "url"), *aik = fleet_host_file(simdir, 0, "aik.pem");
+    char *body = fleet_shared_policy(simdir), msg[256] = "";
+    srtm_verifier_policy *pol = NULL;
+    cr_assert_eq(srtm_policy_parse(body, strlen(body), NULL, &pol, msg, sizeof(msg)), SRTM_OK,
+                 "%s", msg);
+    srtm_conn *c = NULL;
+    uint8_t nonce[32] = {7}, *ev = NULL;
+    size_t len = 0;
+    const char *platform[] = {"platform"};
+    cr_assert_eq(srtm_open(addr, &c), SRTM_OK);
+    cr_assert_eq(srtm_quote_selection(c, nonce, sizeof(nonce), platform, 1, false, &ev, &len),
+                 SRTM_OK);
+    srtm_close(c);
+    srtm_verify_result *r = NULL;
+    cr_assert_eq(srtm_verify_with_state(ev, len, aik, pol, nonce, sizeof(nonce), NULL, &r),
+                 SRTM_E_DENIED, "the policy's VMs are not reported");
+    vs_state st = {0};
+    cr_assert_eq(srtm_verify_result_state(r, &st.blob, &st.blob_len), SRTM_OK,
+                 "the evidence verified");
+    srtm_verify_state *vst = NULL;
+    cr_assert_eq(srtm_verify_state_parse(st.blob, st.blob_len, &vst), SRTM_OK);
+    cr_assert_eq(srtm_verify_state_since(vst, pol, st.instance, (uint64_t *)&st.seq), 1,
+                 "the platform's CCR is resumable: the loop will ask since");
+    st.instance_len = SRTM_INSTANCE_LEN;
+    st.reset_count = 1;
+    cr_assert_eq(store_state_put(s, "host-0", &st), SRTM_OK, "%s", store_errmsg(s));
+    attest_loop *l = loop_start();
+    attest_metrics m = {0};
+    loop_until(l, &m, retried_then_incremental);
+    attest_stop(l);
+    log_metrics(&m);
+    cr_assert_eq(m.kinds[ATTEST_KIND_RETRY], 1, "the first attempt is quoted again in full");
+    cr_assert_eq(m.kinds[ATTEST_KIND_FULL], 0);
+    cr_assert_geq(m.kinds[ATTEST_KIND_INCREMENTAL], 1, "then incremental");
+    cr_assert_eq(m.attempts[ATTEST_UNTRUSTED] + m.attempts[ATTEST_ERROR], 0);
+    cr_expect_gt(m.kind_bytes[ATTEST_KIND_RETRY], 0);
+    vs_verdict v = {0};
+    cr_assert_eq(store_verdict_current(s, "host-0", &v), SRTM_OK);
+    cr_expect_str_eq(v.verdict, "trusted");
+    vs_verdicts_free(&v, 1);
+    srtm_verify_state_free(vst);
+    srtm_verify_result_free(r);
+    srtm_policy_free(pol);
+    vs_state_clear(&st);
+    free(ev);
+    free(addr);
+    free(aik);
+    free(body);
+    store_close(s);
+    sim_end(sim);
 }

@@ -35,6 +35,12 @@ const char *attest_outcome_name(attest_outcome o)
     return (unsigned)o < ATTEST_OUTCOMES ? names[o] : "error";
 }
 
+const char *attest_kind_name(attest_kind k)
+{
+    static const char *const names[ATTEST_KINDS] = {"full", "incremental", "full-retry"};
+    return (unsigned)k < ATTEST_KINDS ? names[k] : "full";
+}
+
 uint64_t attest_now_ms(void)
 {
     struct timespec ts;
@@ -195,6 +201,7 @@ void attest_attempt_free(attempt *a)
     if (a->opened)
         nng_close(a->sock);
     nng_msg_free(a->answer);
+    srtm_verify_state_free(a->state);
     attest_loop *l = a->l;
     pthread_mutex_lock(&l->lock);
     attest_pcache_put(l, a->pol);
@@ -206,12 +213,18 @@ void attest_attempt_free(attempt *a)
     free(a);
 }
 
-/* The packed quote request: version, the nonce, every component (libsrtm's srtm_quote). */
+/* The packed quote request: version, the nonce, every component (libsrtm's srtm_quote),
+ * and since the report of the host's state when a->since_seq is set (srtm_quote_since). */
 static int quote_msg(const attempt *a, nng_msg **out)
 {
     Srtm__QuoteRequest q = SRTM__QUOTE_REQUEST__INIT;
     q.nonce.data = (uint8_t *)a->nonce;
     q.nonce.len = sizeof(a->nonce);
+    if (a->since_seq != 0) {
+        q.since_instance.data = (uint8_t *)a->since_instance;
+        q.since_instance.len = sizeof(a->since_instance);
+        q.since_seq = a->since_seq;
+    }
     Srtm__Request req = SRTM__REQUEST__INIT;
     req.version = SRTM__VERSION__VERSION_1;
     req.op_case = SRTM__REQUEST__OP_QUOTE;
@@ -291,12 +304,71 @@ static int attempt_send(const attest_config *c, attempt *a, const char *address,
     return 0;
 }
 
+/* The host's stored verifier state, and the report to quote since when the state allows
+ * it under the host's policy (srtm_verify_state_since); a full quote otherwise. A stored
+ * state that does not parse is not used: the host is verified in full and the state of
+ * that result replaces it. SRTM_OK, or a store failure. */
+static srtm_err attempt_state(attest_loop *l, attempt *a, const char *name)
+{
+    if (l->cfg.full_only || a->pol->policy == NULL)
+        return SRTM_OK;
+    vs_state st = {0};
+    srtm_err err = store_state_get(l->driver_store, name, &st);
+    if (err == SRTM_E_NO_COMPONENT) /* the host exists (read just before): no state yet */
+        return SRTM_OK;
+    if (err == SRTM_OK && st.blob_len > 0 && /* empty: a boot identity only, or dropped */
+        srtm_verify_state_parse(st.blob, st.blob_len, &a->state) != SRTM_OK) {
+        srtm_log(SRTM_LOG_WARN, "host %s: its stored verifier state does not parse; "
+                                "verifying in full", name);
+        a->state = NULL;
+    }
+    if (err == SRTM_OK && a->state != NULL &&
+        srtm_verify_state_since(a->state, a->pol->policy, a->since_instance, &a->since_seq) != 1)
+        a->since_seq = 0;
+    vs_state_clear(&st);
+    return err;
+}
+
+attest_resend attest_resend_full(attempt *a)
+{
+    attest_loop *l = a->l;
+    nng_msg *msg = NULL;
+    nng_msg_free(a->answer);
+    a->answer = NULL;
+    a->since_seq = 0;
+    a->retried = true;
+    if (RAND_bytes(a->nonce, sizeof(a->nonce)) != 1 || quote_msg(a, &msg) != 0)
+        return ATTEST_RESEND_FAILED;
+    /* Under the lock, as attempt_cb's receive: drain() either sees it in flight and
+     * cancels it, or it never starts. */
+    pthread_mutex_lock(&l->lock);
+    if (l->stopping) {
+        pthread_mutex_unlock(&l->lock);
+        nng_msg_free(msg);
+        return ATTEST_RESEND_STOPPING;
+    }
+    a->next = l->flying.next;
+    a->prev = &l->flying;
+    l->flying.next->prev = a;
+    l->flying.next = a;
+    a->rv = 0;
+    a->phase = PH_SEND;
+    a->deadline_ms = attest_now_ms() + (uint64_t)l->cfg.timeout_ms;
+    nng_aio_set_msg(a->aio, msg);
+    nng_aio_set_timeout(a->aio, l->cfg.timeout_ms);
+    nng_ctx_send(a->ctx, a->aio);
+    pthread_mutex_unlock(&l->lock);
+    return ATTEST_RESENT;
+}
+
 /* Read host name and its policy, and fill a. SRTM_OK, or a store failure. */
 static srtm_err attempt_prepare(attest_loop *l, attempt *a, const char *name, vs_host *h)
 {
     srtm_err err = store_host_get(l->driver_store, name, h);
     if (err == SRTM_OK)
         err = pcache_get(l, l->driver_store, h->policy, &a->pol);
+    if (err == SRTM_OK)
+        err = attempt_state(l, a, name);
     if (err == SRTM_OK && RAND_bytes(a->nonce, sizeof(a->nonce)) != 1)
         err = SRTM_E_CRYPTO;
     if (err != SRTM_OK)
@@ -331,6 +403,8 @@ static void attempt_start(attest_loop *l, const char *name, vs_host *h)
         pthread_mutex_unlock(&l->lock);
         if (a != NULL && a->aio != NULL)
             nng_aio_free(a->aio);
+        if (a != NULL)
+            srtm_verify_state_free(a->state);
         free(a);
         attest_release(l, l->driver_store, name);
         return;

@@ -34,6 +34,9 @@ typedef struct attest_config {
      * the caller while the loop runs; all NULL: such hosts are unreachable. */
     const char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;
     webhook *webhook; /* told of every verdict change (webhook.h); NULL: none */
+    /* Never quote since a stored state, never verify with one: every attempt is a full
+     * verification (the benchmark's comparison; docs/fleet.md, "Incremental attempts"). */
+    bool full_only;
 } attest_config;
 
 /* Outcomes of an attempt, the index into attest_metrics.attempts. */
@@ -45,6 +48,19 @@ typedef enum attest_outcome {
     ATTEST_OUTCOMES
 } attest_outcome;
 
+/* The kinds of the attempts whose answer was verified, by the report the verdict came
+ * from: a full report, an incremental one, or a full one asked for at once after an
+ * incremental answer the host's state could not judge (srtm_verify_result_needs_full). */
+typedef enum attest_kind {
+    ATTEST_KIND_FULL = 0,
+    ATTEST_KIND_INCREMENTAL,
+    ATTEST_KIND_RETRY,
+    ATTEST_KINDS
+} attest_kind;
+
+/* The kind names of the metrics and of the attempt outcomes. */
+const char *attest_kind_name(attest_kind k);
+
 /* Upper bounds (milliseconds, inclusive) of the latency histogram's buckets; the last
  * bucket counts everything slower. */
 #define ATTEST_LATENCY_BUCKETS 10u
@@ -53,6 +69,8 @@ extern const uint32_t attest_latency_le_ms[ATTEST_LATENCY_BUCKETS - 1];
 /* Counters since the loop started; a snapshot, read with attest_metrics_get. */
 typedef struct attest_metrics {
     uint64_t attempts[ATTEST_OUTCOMES];
+    uint64_t kinds[ATTEST_KINDS];       /* verified attempts (trusted or untrusted) by kind */
+    uint64_t kind_bytes[ATTEST_KINDS];  /* the bytes of their answers (both, for a retry) */
     uint64_t verdict_changes;  /* verdicts appended to the history */
     uint64_t latency_ms_sum;   /* claim to recorded outcome */
     uint64_t latency_count;

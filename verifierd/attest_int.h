@@ -40,6 +40,15 @@ typedef struct attempt {
     bool was_unreachable;  /* the host's last outcome, for the back-off */
     int64_t last_delay_s;  /* its next_due - last_attempt then */
     pcache *pol;
+    /* Incremental verification (docs/fleet.md, "Incremental attempts"): the host's stored
+     * state (NULL: none, or cfg.full_only), and the report the quote asks since (seq 0: a
+     * full quote). retried: the full quote after an incremental answer the state could not
+     * judge was sent; answer_bytes: every answer of the attempt. */
+    srtm_verify_state *state;
+    uint8_t since_instance[SRTM_INSTANCE_LEN];
+    uint64_t since_seq;
+    bool retried;
+    uint64_t answer_bytes;
     uint8_t nonce[ATTEST_NONCE_LEN];
     nng_socket sock;
     nng_ctx ctx;
@@ -95,6 +104,12 @@ void *attest_worker(void *arg);
 
 /* Drop one reference to p (lock held). */
 void attest_pcache_put(attest_loop *l, pcache *p);
+
+/* Send a's quote again, in full, with a new nonce, on its connection (lock not held):
+ * ATTEST_RESENT (a is in flight again: its answer comes back through the queue),
+ * ATTEST_RESEND_STOPPING (the loop stops; record nothing) or ATTEST_RESEND_FAILED. */
+typedef enum { ATTEST_RESENT, ATTEST_RESEND_STOPPING, ATTEST_RESEND_FAILED } attest_resend;
+attest_resend attest_resend_full(attempt *a);
 
 /* Free a finished attempt: its aio, socket, answer and policy reference; one fewer in
  * flight. Called without the lock. */

@@ -34,6 +34,17 @@ int attest_metrics_text(const attest_metrics *m, char *buf, size_t cap, size_t *
     for (unsigned i = 0; i < ATTEST_OUTCOMES; i++)
         put(&o, "srtm_fleet_attempts_total{outcome=\"%s\"} %llu\n",
             attest_outcome_name((attest_outcome)i), (unsigned long long)m->attempts[i]);
+    put(&o, "# HELP srtm_fleet_verified_attempts_total Attempts this node finished with a "
+            "verified answer (trusted or untrusted), by the report the verdict came from.\n"
+            "# TYPE srtm_fleet_verified_attempts_total counter\n");
+    for (unsigned i = 0; i < ATTEST_KINDS; i++)
+        put(&o, "srtm_fleet_verified_attempts_total{kind=\"%s\"} %llu\n",
+            attest_kind_name((attest_kind)i), (unsigned long long)m->kinds[i]);
+    put(&o, "# HELP srtm_fleet_answer_bytes_total Bytes of the answers of those attempts.\n"
+            "# TYPE srtm_fleet_answer_bytes_total counter\n");
+    for (unsigned i = 0; i < ATTEST_KINDS; i++)
+        put(&o, "srtm_fleet_answer_bytes_total{kind=\"%s\"} %llu\n",
+            attest_kind_name((attest_kind)i), (unsigned long long)m->kind_bytes[i]);
     put(&o, "# HELP srtm_fleet_verdict_changes_total Verdict changes this node recorded.\n"
             "# TYPE srtm_fleet_verdict_changes_total counter\n"
             "srtm_fleet_verdict_changes_total %llu\n",

@@ -1,9 +1,12 @@
 /*
  * The verification threads of the attestation loop: each takes finished attempts off the
- * queue, turns the answer into an outcome (srtm_verify decides trust; nothing here
- * re-checks evidence) and records it through its own store connection: the verdict when
- * it or its reasons changed, the boot identity of a report whose evidence checks passed,
- * and the attempt with the host's next due time (jitter, or back-off when unreachable).
+ * queue, turns the answer into an outcome (srtm_verify_with_state decides trust, with the
+ * host's stored state; nothing here re-checks evidence) and records it through its own
+ * store connection: the verdict when it or its reasons changed, the state of a report
+ * whose evidence checks passed (its boot identity and the blob of incremental
+ * verification), and the attempt with the host's next due time (jitter, or back-off when
+ * unreachable). An incremental answer the state could not judge is quoted again in full
+ * at once, in the same attempt.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,7 +27,10 @@ typedef struct result {
     char detail[200]; /* for unreachable and error; fits an attempt outcome */
     json_object *reasons;        /* owned; NULL: "" */
     bool evidence_ok;            /* every evidence-level check passed: the state is real */
-    vs_state state;
+    bool verified;               /* trusted or untrusted: kind says of which report */
+    bool needs_full;             /* only the state could not be used: quote in full */
+    attest_kind kind;
+    vs_state state;              /* its blob owned (vs_state_clear) */
 } result;
 
 static void set_detail(result *r, attest_outcome o, const char *fmt, ...)
@@ -74,50 +80,90 @@ static json_object *untrusted_reasons(const srtm_verify_result *v)
     return o;
 }
 
-static int64_t json_i64(json_object *o, const char *key)
+/* The since_seq (field 7, a varint) of a packed CcrReport, read from its top-level fields
+ * without unpacking the logs: 0 for a full report, and for bytes that are not a message.
+ * It only names the kind of an attempt; srtm_verify_with_state judges the report. */
+static uint64_t report_since_seq(const uint8_t *p, size_t n)
 {
-    json_object *v = NULL;
-    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
+    size_t i = 0;
+    while (i < n) {
+        uint64_t key = 0, v = 0;
+        for (unsigned shift = 0, more = 1; more; shift += 7) { /* the key */
+            if (i >= n || shift > 63)
+                return 0;
+            key |= (uint64_t)(p[i] & 0x7f) << shift;
+            more = p[i++] & 0x80;
+        }
+        unsigned type = key & 7;
+        if (type == 0 || type == 2) {
+            for (unsigned shift = 0, more = 1; more; shift += 7) {
+                if (i >= n || shift > 63)
+                    return 0;
+                v |= (uint64_t)(p[i] & 0x7f) << shift;
+                more = p[i++] & 0x80;
+            }
+        }
+        if (type == 0 && key >> 3 == 7)
+            return v;
+        size_t skip = type == 1 ? 8 : type == 5 ? 4 : type == 2 ? (size_t)v : 0;
+        if ((type != 0 && type != 1 && type != 2 && type != 5) || (uint64_t)skip > n - i)
+            return 0;
+        i += skip;
+    }
+    return 0;
 }
 
-/* The boot identity of verified evidence: srtm instance, boot counters, report seq. */
-static bool boot_identity(const uint8_t *ev, size_t len, vs_state *st)
+/* The state to keep after a result whose evidence checks passed: the blob of
+ * srtm_verify_result_state and, read back from it, the boot identity and the sequence
+ * number it holds (the report's, verified). false when there is none. */
+static bool result_state(const srtm_verify_result *v, vs_state *st)
 {
-    char *text = NULL;
-    if (srtm_evidence_describe(ev, len, &text) != SRTM_OK)
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    if (srtm_verify_result_state(v, &blob, &len) != SRTM_OK)
         return false;
-    json_object *root = json_tokener_parse(text), *rep = NULL, *inst = NULL;
-    free(text);
-    bool ok = root != NULL && json_object_object_get_ex(root, "report", &rep) &&
-              json_object_object_get_ex(rep, "srtm_instance", &inst);
-    const char *hex = ok ? json_object_get_string(inst) : "";
-    size_t n = strlen(hex) / 2;
-    ok = ok && n > 0 && n <= sizeof(st->instance) &&
-         hex_decode(hex, strlen(hex), st->instance, n) == SRTM_OK;
-    st->instance_len = ok ? n : 0;
-    st->reset_count = ok ? json_i64(rep, "reset_count") : -1;
-    st->restart_count = ok ? json_i64(rep, "restart_count") : -1;
-    st->seq = ok ? json_i64(rep, "seq") : -1;
-    json_object_put(root);
-    return ok && st->reset_count >= 0 && st->restart_count >= 0 && st->seq >= 0;
+    Srtm__VerifierState *vs = srtm__verifier_state__unpack(NULL, len, blob);
+    bool ok = vs != NULL && vs->srtm_instance.len > 0 &&
+              vs->srtm_instance.len <= sizeof(st->instance) && vs->seq <= INT64_MAX;
+    if (ok) {
+        memcpy(st->instance, vs->srtm_instance.data, vs->srtm_instance.len);
+        st->instance_len = vs->srtm_instance.len;
+        st->reset_count = vs->reset_count;
+        st->restart_count = vs->restart_count;
+        st->seq = (int64_t)vs->seq;
+        st->blob = blob;
+        st->blob_len = len;
+    } else {
+        free(blob);
+    }
+    if (vs != NULL)
+        srtm__verifier_state__free_unpacked(vs, NULL);
+    return ok;
 }
 
-static void verify(const attempt *a, const uint8_t *ev, size_t len, result *r)
+static void verify(const attempt *a, const uint8_t *ev, size_t len, const uint8_t *report,
+                   size_t report_len, result *r)
 {
     srtm_verify_result *v = NULL;
-    srtm_err err = srtm_verify(ev, len, a->aik_pem, a->pol->policy, a->nonce,
-                               sizeof(a->nonce), &v);
+    srtm_err err = srtm_verify_with_state(ev, len, a->aik_pem, a->pol->policy, a->nonce,
+                                          sizeof(a->nonce), a->state, &v);
     if (err != SRTM_OK && err != SRTM_E_DENIED) {
         set_detail(r, ATTEST_ERROR, "verification did not run: %s", srtm_strerror(err));
         return;
     }
     r->outcome = err == SRTM_OK ? ATTEST_TRUSTED : ATTEST_UNTRUSTED;
+    r->verified = true;
+    r->needs_full = srtm_verify_result_needs_full(v) == 1;
+    r->kind = a->retried                              ? ATTEST_KIND_RETRY
+              : report_since_seq(report, report_len) ? ATTEST_KIND_INCREMENTAL
+                                                     : ATTEST_KIND_FULL;
+    snprintf(r->detail, sizeof(r->detail), "%s", attest_kind_name(r->kind));
     if (err != SRTM_OK)
         r->reasons = untrusted_reasons(v);
     bool checks_ok = true;
     for (size_t i = 0; i < srtm_verify_result_check_count(v); i++)
         checks_ok = checks_ok && srtm_verify_result_check_ok(v, i);
-    r->evidence_ok = checks_ok && boot_identity(ev, len, &r->state);
+    r->evidence_ok = checks_ok && result_state(v, &r->state);
     srtm_verify_result_free(v);
 }
 
@@ -151,7 +197,8 @@ static void judge(const attempt *a, result *r)
             set_detail(r, ATTEST_ERROR, "out of memory");
         } else {
             srtm__evidence__pack(resp->quote->evidence, buf);
-            verify(a, buf, n, r);
+            verify(a, buf, n, resp->quote->evidence->report.data,
+                   resp->quote->evidence->report.len, r);
         }
         free(buf);
     }
@@ -199,8 +246,8 @@ static int record_verdict(vstore *s, const attempt *a, const char *verdict, cons
     return store_verdict_append(s, a->host, now, verdict, reasons) == SRTM_OK ? 1 : -1;
 }
 
-/* Store the boot identity when it moved: an unchanged one keeps the stored state (and the
- * blob of incremental verification) as it is. */
+/* Store the state of a result whose evidence checks passed, when it differs from the
+ * stored one (a host whose logs did not grow keeps its row as it is). */
 static srtm_err record_state(vstore *s, const char *host, const vs_state *st)
 {
     vs_state cur = {0};
@@ -208,7 +255,8 @@ static srtm_err record_state(vstore *s, const char *host, const vs_state *st)
     bool same = err == SRTM_OK && cur.instance_len == st->instance_len &&
                 memcmp(cur.instance, st->instance, st->instance_len) == 0 &&
                 cur.reset_count == st->reset_count && cur.restart_count == st->restart_count &&
-                cur.seq == st->seq;
+                cur.seq == st->seq && cur.blob_len == st->blob_len &&
+                (st->blob_len == 0 || memcmp(cur.blob, st->blob, st->blob_len) == 0);
     vs_state_clear(&cur);
     if (err != SRTM_OK && err != SRTM_E_NO_COMPONENT)
         return err;
@@ -253,6 +301,10 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
         b++;
     pthread_mutex_lock(&l->lock);
     l->m.attempts[r->outcome]++;
+    if (r->verified) {
+        l->m.kinds[r->kind]++;
+        l->m.kind_bytes[r->kind] += a->answer_bytes;
+    }
     l->m.verdict_changes += changed > 0;
     l->m.db_errors += (uint64_t)db_errors;
     l->m.latency_ms_sum += ms;
@@ -262,6 +314,42 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
 }
 
 /* ---- the thread ---- */
+
+/* Judge a's answer and record the outcome; true when instead a was quoted again in full
+ * (an incremental answer its state could not judge: srtm_verify_result_needs_full), and
+ * is in flight again. A second such answer is not retried: it is an error, and the
+ * stored state, which could not judge even a full report, is dropped. */
+static bool judge_and_record(attest_loop *l, vstore *s, attempt *a)
+{
+    result r = {0};
+    a->answer_bytes += a->answer != NULL ? nng_msg_len(a->answer) : 0;
+    judge(a, &r);
+    attest_resend rs = ATTEST_RESEND_FAILED;
+    if (r.needs_full && !a->retried) {
+        rs = attest_resend_full(a);
+        if (rs == ATTEST_RESENT || rs == ATTEST_RESEND_STOPPING) {
+            json_object_put(r.reasons);
+            vs_state_clear(&r.state);
+            return rs == ATTEST_RESENT; /* stopping: nothing is recorded */
+        }
+    }
+    if (r.needs_full) {
+        json_object_put(r.reasons);
+        vs_state_clear(&r.state);
+        memset(&r, 0, sizeof(r));
+        set_detail(&r, ATTEST_ERROR, "%s", rs == ATTEST_RESEND_FAILED && !a->retried
+                   ? "the full quote after an incremental answer could not be sent"
+                   : "the stored verifier state cannot judge a full report; it is dropped");
+        vs_state none = {0};
+        if (a->retried && store_state_put(s, a->host, &none) != SRTM_OK)
+            srtm_log(SRTM_LOG_WARN, "host %s: dropping its state: %s", a->host,
+                     store_errmsg(s));
+    }
+    record(l, s, a, &r);
+    json_object_put(r.reasons);
+    vs_state_clear(&r.state);
+    return false;
+}
 
 static attempt *next_done(attest_loop *l)
 {
@@ -292,12 +380,8 @@ void *attest_worker(void *arg)
         pthread_mutex_unlock(&l->lock);
         /* A cancelled attempt says nothing about the host: record nothing; the driver
          * releases the lease. */
-        if (!(stopping && a->rv == NNG_ECANCELED)) {
-            result r = {0};
-            judge(a, &r);
-            record(l, s, a, &r);
-            json_object_put(r.reasons);
-        }
+        if (!(stopping && a->rv == NNG_ECANCELED) && judge_and_record(l, s, a))
+            continue; /* quoted again in full: back in flight */
         attest_attempt_free(a);
     }
     return NULL;

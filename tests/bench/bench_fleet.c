@@ -11,7 +11,16 @@
  * about 60 bytes), the resident memory per host, and at the end the hosts that are stale
  * (last attempt older than two intervals) and the oldest last attempt.
  *
+ * MODE (default incremental) chooses how the loop verifies: `incremental` quotes each host
+ * since its stored state after the first full attempt (docs/fleet.md, "Incremental
+ * attempts"), `full` verifies every attempt in full (attest_config.full_only). For each
+ * kind of attempt it prints the count and the answer bytes per attempt, and the figures of
+ * the steady state: from the moment every host was attested once (the first round is
+ * full in both modes) to the end, the verifier's CPU per attestation and attestations
+ * per CPU second.
+ *
  * Usage: bench_fleet BUILD_DIR HOSTS INTERVAL SECONDS [LOG] [GROWTH] [INFLIGHT] [WORKERS]
+ *        [MODE]
  */
 #include "bench_util.h"
 
@@ -179,6 +188,39 @@ static void report_staleness(const char *url, unsigned hosts)
     store_close(s);
 }
 
+static uint64_t verified(const attest_metrics *m)
+{
+    uint64_t n = 0;
+    for (unsigned k = 0; k < ATTEST_KINDS; k++)
+        n += m->kinds[k];
+    return n;
+}
+
+/* The attempts by kind with their answer bytes, and the steady state: the counters from
+ * s0 (every host attested once, at cpu0 and t0) to m (at cpu1, t1). */
+static void print_kinds(const attest_metrics *s0, const attest_metrics *m, double cpu,
+                        double wall)
+{
+    printf("verified attempts by kind:");
+    for (unsigned k = 0; k < ATTEST_KINDS; k++)
+        printf(" %s %llu (%.0f bytes each)", attest_kind_name((attest_kind)k),
+               (unsigned long long)m->kinds[k],
+               m->kinds[k] ? (double)m->kind_bytes[k] / m->kinds[k] : 0.0);
+    printf("\n");
+    uint64_t n = verified(m) - verified(s0), bytes = 0;
+    for (unsigned k = 0; k < ATTEST_KINDS; k++)
+        bytes += m->kind_bytes[k] - s0->kind_bytes[k];
+    if (n == 0 || wall <= 0) {
+        printf("steady state: no attempt after the first round\n");
+        return;
+    }
+    printf("steady state (after the first round, %.1f s): %llu attestations, %.0f bytes "
+           "received per attestation, verifier CPU %.2f s: %.2f ms per attestation, %.0f "
+           "attestations per CPU second, %.1f attestations/s\n",
+           wall, (unsigned long long)n, (double)bytes / n, cpu, 1e3 * cpu / n,
+           cpu > 0 ? n / cpu : 0, n / wall);
+}
+
 static void print_metrics(const attest_metrics *m, double wall, double cpu, unsigned hosts,
                           long rss_before, long rss_after)
 {
@@ -213,7 +255,7 @@ int main(int argc, char **argv)
 {
     if (argc < 5) {
         fprintf(stderr, "usage: bench_fleet BUILD_DIR HOSTS INTERVAL SECONDS [LOG] [GROWTH] "
-                        "[INFLIGHT] [WORKERS]\n");
+                        "[INFLIGHT] [WORKERS] [full|incremental]\n");
         return 2;
     }
     const char *b = argv[1];
@@ -223,7 +265,9 @@ int main(int argc, char **argv)
     const char *log = argc > 5 ? argv[5] : "4", *growth = argc > 6 ? argv[6] : "0";
     unsigned inflight = argc > 7 ? (unsigned)atoi(argv[7]) : 256;
     unsigned workers = argc > 8 ? (unsigned)atoi(argv[8]) : 2;
-    if (hosts == 0 || interval <= 0 || seconds <= 0 || inflight == 0 || workers == 0)
+    const char *mode = argc > 9 ? argv[9] : "incremental";
+    if (hosts == 0 || interval <= 0 || seconds <= 0 || inflight == 0 || workers == 0 ||
+        (strcmp(mode, "full") != 0 && strcmp(mode, "incremental") != 0))
         return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
     srtm_log_set_level(SRTM_LOG_WARN); /* not a line per verdict */
@@ -255,11 +299,12 @@ int main(int argc, char **argv)
     t0 = bench_now();
     fill_store(dir, url, hosts, interval);
     printf("store filled in %.1f s; interval %lld s, %u in flight at most, %u verification "
-           "threads, %d s\n",
-           bench_now() - t0, (long long)interval, inflight, workers, seconds);
+           "threads, %d s, %s verification\n",
+           bench_now() - t0, (long long)interval, inflight, workers, seconds, mode);
 
     attest_config cfg = {.store_url = url, .node = "bench", .max_inflight = inflight,
-                         .timeout_ms = 10000, .lease_s = 60, .workers = workers};
+                         .timeout_ms = 10000, .lease_s = 60, .workers = workers,
+                         .full_only = strcmp(mode, "full") == 0};
     attest_loop *l = NULL;
     char err[256] = "";
     long rss0 = rss_kib();
@@ -269,11 +314,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_fleet: %s\n", err);
         return 1;
     }
-    attest_metrics m = {0};
+    attest_metrics m = {0}, s0 = {0};
+    double steady_t = 0, steady_cpu = 0;
     for (int s = 1; s <= seconds; s++) {
         sleep(1);
+        attest_metrics_get(l, &m);
+        if (steady_t == 0 && verified(&m) >= hosts) { /* the first round is done */
+            s0 = m;
+            steady_t = bench_now();
+            steady_cpu = cpu_seconds();
+        }
         if (s % 10 == 0 || s == seconds) {
-            attest_metrics_get(l, &m);
             uint64_t total = 0;
             for (unsigned i = 0; i < ATTEST_OUTCOMES; i++)
                 total += m.attempts[i];
@@ -282,10 +333,11 @@ int main(int argc, char **argv)
         }
     }
     attest_metrics_get(l, &m);
-    double wall = bench_now() - t0, cpu = cpu_seconds() - cpu0;
+    double t1 = bench_now(), cpu1 = cpu_seconds(), wall = t1 - t0, cpu = cpu1 - cpu0;
     long rss1 = rss_kib();
     attest_stop(l);
     print_metrics(&m, wall, cpu, hosts, rss0, rss1);
+    print_kinds(&s0, &m, steady_t > 0 ? cpu1 - steady_cpu : 0, steady_t > 0 ? t1 - steady_t : 0);
     report_staleness(url, hosts);
     kill(sim_pid, SIGTERM);
     waitpid(sim_pid, NULL, 0);

@@ -1,6 +1,7 @@
 /*
  * A simulated host's answers to the requests srtmd serves on a read-only tcp listener:
- * quote answers with evidence; a mutation and status are refused as srtmd refuses them
+ * quote answers with evidence (incremental when asked since a report of this boot's
+ * srtmd instance, as srtmd answers); a mutation and status are refused as srtmd refuses them
  * there (DENIED, with srtmd's message); read, log, list and graph are not simulated
  * (UNSUPPORTED); malformed requests, other versions and oversized messages get srtmd's
  * status.
@@ -171,10 +172,11 @@ static srtm_err quote(sim_host *h, const Srtm__QuoteRequest *q, double now, answ
         return err;
     uint8_t nonce[SIM_NONCE_MAX], *report = NULL;
     size_t nonce_len = 0, report_len = 0;
+    sim_since since = {q->since_instance.data, q->since_instance.len, q->since_seq};
     evidence_mem *m = calloc(1, sizeof(*m));
     err = m != NULL ? sim_host_advance(h, now) : SRTM_E_NO_MEMORY;
     if (err == SRTM_OK)
-        err = sim_report(h, sel, &report, &report_len);
+        err = sim_report(h, sel, &since, &report, &report_len);
     if (err == SRTM_OK) {
         choose_nonce(h, &q->nonce, nonce, &nonce_len);
         err = sign_evidence(h, nonce, nonce_len, report, report_len, now, m);

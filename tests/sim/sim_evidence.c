@@ -95,7 +95,7 @@ typedef struct report_mem {
     Srtm__ReportCcr ccr[SLOTS], *ccrp[SLOTS];
     Srtm__ReportComponent comp[NCOMP], *compp[NCOMP];
     Srtm__DependencyChange chg[NCOMP][3], *chgp[NCOMP][3];
-    uint8_t value[SLOTS][SRTM_DIGEST_LEN];
+    uint8_t value[SLOTS][SRTM_DIGEST_LEN], base[SLOTS][SRTM_DIGEST_LEN];
     uint8_t odd[SRTM_DIGEST_LEN];
     char names[NCOMP][16];
 } report_mem;
@@ -111,64 +111,113 @@ static void report_mem_free(report_mem *m)
 /* The lying slot: vm-1's CCR 0. */
 #define LIE_SLOT 1u
 
-/* Entry 0 becomes another allowed binary and the value is replayed again: evidence that
- * verifies alone, but whose log does not extend the one the quote before reported. */
-static srtm_err splice(report_mem *m, unsigned slot, size_t n)
+/* What a report says of one CCR slot: its entries, the ones left out, and the one entry a
+ * lie alters. */
+typedef struct slot_plan {
+    uint64_t n;                /* entries, the unknown-binary lie's extra one included */
+    uint64_t offset;           /* entries left out of an incremental report */
+    uint64_t lie_at;           /* the entry whose digest is not the honest one, or UINT64_MAX */
+    const uint8_t *lie_digest;
+    bool replay_value;         /* the value is the replay of the lying log (the splice) */
+} slot_plan;
+
+/* The global sequence number of entry k of slot (sim_host.c's invariant). */
+static uint64_t entry_seq(unsigned slot, uint64_t k)
 {
-    srtm_err err = SRTM_OK;
-    m->entries[slot][0].digest.data = (uint8_t *)sim_binary(slot, 1);
-    memset(m->value[slot], 0, SRTM_DIGEST_LEN);
-    for (size_t k = 0; k < n && err == SRTM_OK; k++)
-        err = sim_extend(m->value[slot], m->entries[slot][k].digest.data, m->value[slot]);
+    return SIM_VMS + 1 + k * SLOTS + slot;
+}
+
+/* Entries of slot with seq <= since, of its first n (logs are in seq order). */
+static uint64_t entries_upto(unsigned slot, uint64_t n, uint64_t since)
+{
+    if (since < entry_seq(slot, 0))
+        return 0;
+    uint64_t k = (since - entry_seq(slot, 0)) / SLOTS + 1;
+    return k < n ? k : n;
+}
+
+/* The lies that touch logs. bad-digest alters entry 0 of a full report and the first
+ * reported entry of an incremental one (entry 0 again when none is reported: the base
+ * value is then the lying log's); the splice rewrites entry 0 in every other quote, the
+ * value and an incremental report's base value replayed from the spliced log. A lie in
+ * the log already makes the evidence untrusted; the splice stays out of it. */
+static void plan_slot(const sim_host *h, unsigned slot, uint64_t since, const uint8_t *odd,
+                      slot_plan *p)
+{
+    const sim_ccr *c = &h->ccrs[slot];
+    bool lying = slot == LIE_SLOT, unknown = lying && h->k.lie == SIM_UNKNOWN_BINARY,
+         bad = lying && h->k.lie == SIM_BAD_DIGEST;
+    memset(p, 0, sizeof(*p));
+    p->n = c->n + ((unknown || (bad && c->n == 0)) ? 1 : 0);
+    p->offset = entries_upto(slot, p->n, since);
+    p->lie_at = UINT64_MAX;
+    if (unknown) {
+        p->lie_at = c->n;
+        p->lie_digest = odd;
+    } else if (bad) { /* an allowed binary, not the one measured: only the replay tells */
+        p->lie_at = p->offset < p->n ? p->offset : 0;
+        p->lie_digest = sim_binary(slot, c->n == 0 ? 0 : p->lie_at + 1);
+    } else if (lying && h->k.spliced && p->n > 0 && h->quotes % 2 == 1) {
+        p->lie_at = 0;
+        p->lie_digest = sim_binary(slot, 1);
+        p->replay_value = true;
+    }
+}
+
+static const uint8_t *plan_digest(const slot_plan *p, unsigned slot, uint64_t k)
+{
+    return k == p->lie_at ? p->lie_digest : sim_binary(slot, k);
+}
+
+/* The replay of the slot's first upto entries as the report says them: honest entries
+ * from the shared checkpoints, the rest one by one. */
+static srtm_err plan_value(const slot_plan *p, unsigned slot, uint64_t upto,
+                           uint8_t out[SRTM_DIGEST_LEN])
+{
+    uint64_t k = p->lie_at < upto ? p->lie_at : upto;
+    srtm_err err = sim_value_at(slot, k, out);
+    for (; k < upto && err == SRTM_OK; k++)
+        err = sim_extend(out, plan_digest(p, slot, k), out);
     return err;
 }
 
-/* The log of one CCR slot, with the lies that touch logs. */
-static srtm_err report_log(const sim_host *h, unsigned slot, report_mem *m, uint64_t *max_seq)
+/* The value, the base value and the reported log of one CCR slot. */
+static srtm_err report_log(const sim_host *h, unsigned slot, const slot_plan *p, report_mem *m)
 {
     const sim_ccr *c = &h->ccrs[slot];
-    bool extra = slot == LIE_SLOT && (h->k.lie == SIM_UNKNOWN_BINARY ||
-                                      (h->k.lie == SIM_BAD_DIGEST && c->n == 0));
-    size_t n = (size_t)c->n + (extra ? 1 : 0);
+    size_t n = (size_t)(p->n - p->offset);
+    srtm_err err = SRTM_OK;
     memcpy(m->value[slot], c->value, SRTM_DIGEST_LEN);
+    if (p->replay_value)
+        err = plan_value(p, slot, p->n, m->value[slot]);
+    else if (p->lie_digest == m->odd) /* the unknown binary, replayed correctly */
+        err = sim_extend(m->value[slot], m->odd, m->value[slot]);
+    if (err == SRTM_OK && p->offset > 0)
+        err = plan_value(p, slot, p->offset, m->base[slot]);
     m->entries[slot] = calloc(n + 1, sizeof(Srtm__LogEntry));
     m->logs[slot] = calloc(n + 1, sizeof(Srtm__LogEntry *));
-    if (m->entries[slot] == NULL || m->logs[slot] == NULL)
-        return SRTM_E_NO_MEMORY;
-    for (size_t k = 0; k < n; k++) {
-        Srtm__LogEntry *e = &m->entries[slot][k];
+    if (err == SRTM_OK && (m->entries[slot] == NULL || m->logs[slot] == NULL))
+        err = SRTM_E_NO_MEMORY;
+    for (size_t i = 0; i < n && err == SRTM_OK; i++) {
+        uint64_t k = p->offset + i;
+        Srtm__LogEntry *e = &m->entries[slot][i];
         srtm__log_entry__init(e);
         e->index = k;
-        e->seq = SIM_VMS + 1 + (uint64_t)k * SLOTS + slot;
-        e->digest = (ProtobufCBinaryData){SRTM_DIGEST_LEN, (uint8_t *)sim_binary(slot, k)};
+        e->seq = entry_seq(slot, k);
+        e->digest = (ProtobufCBinaryData){SRTM_DIGEST_LEN, (uint8_t *)plan_digest(p, slot, k)};
         e->event_type = 1;
-        e->description = "binary";
-        m->logs[slot][k] = e;
-        if (e->seq > *max_seq)
-            *max_seq = e->seq;
+        e->description = k == p->lie_at && p->lie_digest == m->odd ? "unknown" : "binary";
+        m->logs[slot][i] = e;
     }
-    srtm_err err = SRTM_OK;
-    if (slot == LIE_SLOT && h->k.lie == SIM_UNKNOWN_BINARY) {
-        err = srtm_sha256(SIM_UNKNOWN_TEXT, strlen(SIM_UNKNOWN_TEXT), m->odd);
-        m->entries[slot][n - 1].digest.data = m->odd;
-        m->entries[slot][n - 1].description = "unknown";
-        if (err == SRTM_OK)
-            err = sim_extend(m->value[slot], m->odd, m->value[slot]);
-    } else if (slot == LIE_SLOT && h->k.lie == SIM_BAD_DIGEST) {
-        /* An allowed binary, but not the one measured: the value stays the honest one, so
-         * only the replay can tell. */
-        m->entries[slot][0].digest.data = (uint8_t *)sim_binary(slot, c->n == 0 ? 0 : 1);
-    }
-    /* A lie in the log already makes the evidence untrusted; the splice stays out of it. */
-    if (err == SRTM_OK && slot == LIE_SLOT && h->k.spliced && h->k.lie != SIM_BAD_DIGEST &&
-        h->k.lie != SIM_UNKNOWN_BINARY && n > 0 && h->quotes % 2 == 1)
-        err = splice(m, slot, n);
     Srtm__ReportCcr *rc = &m->ccr[slot];
     srtm__report_ccr__init(rc);
     rc->policy = SRTM__CHANGE_POLICY__POLICY_IRREVERSIBLE;
     rc->value = (ProtobufCBinaryData){SRTM_DIGEST_LEN, m->value[slot]};
     rc->n_log = n;
     rc->log = m->logs[slot];
+    rc->log_offset = p->offset;
+    if (p->offset > 0)
+        rc->base_value = (ProtobufCBinaryData){SRTM_DIGEST_LEN, m->base[slot]};
     m->ccrp[slot] = rc;
     return err;
 }
@@ -204,14 +253,35 @@ static void report_component(unsigned handle, report_mem *m)
     c->dependency_changes = m->chgp[handle];
 }
 
-srtm_err sim_report(const sim_host *h, uint32_t selected, uint8_t **out, size_t *len_out)
+/* The since_seq of the report: the request's when it names this boot's srtmd instance
+ * and a sequence number this run has reached (srtmd's rule), else 0: a full report. */
+static uint64_t report_since(const sim_host *h, const sim_since *since, uint64_t cut_seq)
+{
+    if (since == NULL || since->seq == 0 || since->seq > cut_seq ||
+        since->instance_len != sizeof(h->instance) ||
+        memcmp(since->instance, h->instance, sizeof(h->instance)) != 0)
+        return 0;
+    return since->seq;
+}
+
+srtm_err sim_report(const sim_host *h, uint32_t selected, const sim_since *since,
+                    uint8_t **out, size_t *len_out)
 {
     report_mem m;
     memset(&m, 0, sizeof(m));
+    slot_plan plan[SLOTS];
     uint64_t max_seq = SIM_VMS;
-    srtm_err err = SRTM_OK;
-    for (unsigned s = 0; s < SLOTS && err == SRTM_OK; s++)
-        err = report_log(h, s, &m, &max_seq);
+    srtm_err err = srtm_sha256(SIM_UNKNOWN_TEXT, strlen(SIM_UNKNOWN_TEXT), m.odd);
+    for (unsigned s = 0; s < SLOTS; s++) {
+        plan_slot(h, s, 0, m.odd, &plan[s]);
+        if (plan[s].n > 0 && entry_seq(s, plan[s].n - 1) > max_seq)
+            max_seq = entry_seq(s, plan[s].n - 1);
+    }
+    uint64_t since_seq = report_since(h, since, max_seq);
+    for (unsigned s = 0; s < SLOTS && err == SRTM_OK; s++) {
+        plan_slot(h, s, since_seq, m.odd, &plan[s]);
+        err = report_log(h, s, &plan[s], &m);
+    }
     size_t n = 0;
     for (unsigned c = 0; c < NCOMP && err == SRTM_OK; c++) {
         report_component(c, &m);
@@ -223,6 +293,7 @@ srtm_err sim_report(const sim_host *h, uint32_t selected, uint8_t **out, size_t 
     r.srtm_instance = (ProtobufCBinaryData){sizeof(h->instance), (uint8_t *)h->instance};
     r.reset_count = (uint32_t)(1 + h->boot);
     r.seq = max_seq;
+    r.since_seq = since_seq;
     r.n_components = n;
     r.components = m.compp;
     size_t len = err == SRTM_OK ? srtm__ccr_report__get_packed_size(&r) : 0;

@@ -65,6 +65,58 @@ srtm_err sim_extend(const uint8_t old[SRTM_DIGEST_LEN], const uint8_t d[SRTM_DIG
     return srtm_sha256(buf, sizeof(buf), out);
 }
 
+/* ---- checkpoints of the honest logs ----
+ * cp[s][j] is the value of slot s after j * SIM_CHECKPOINT honest entries; the table only
+ * grows, under cp_lock, and is shared by every host (they measure the same binaries). */
+static pthread_mutex_t cp_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t (*cp[SLOTS])[SRTM_DIGEST_LEN];
+static size_t cp_n[SLOTS], cp_cap[SLOTS];
+
+/* Extend slot's table to hold checkpoint j (cp_lock held). */
+static srtm_err cp_grow(unsigned slot, size_t j)
+{
+    srtm_err err = SRTM_OK;
+    while (cp_n[slot] <= j && err == SRTM_OK) {
+        if (cp_n[slot] == cp_cap[slot]) {
+            size_t cap = cp_cap[slot] ? 2 * cp_cap[slot] : 64;
+            void *p = realloc(cp[slot], cap * SRTM_DIGEST_LEN);
+            if (p == NULL)
+                return SRTM_E_NO_MEMORY;
+            cp[slot] = p;
+            cp_cap[slot] = cap;
+        }
+        size_t k = cp_n[slot];
+        if (k == 0) {
+            memset(cp[slot][0], 0, SRTM_DIGEST_LEN);
+        } else {
+            memcpy(cp[slot][k], cp[slot][k - 1], SRTM_DIGEST_LEN);
+            for (uint64_t e = (k - 1) * SIM_CHECKPOINT; e < k * SIM_CHECKPOINT && err == SRTM_OK;
+                 e++)
+                err = sim_extend(cp[slot][k], sim_binary(slot, e), cp[slot][k]);
+        }
+        cp_n[slot] += err == SRTM_OK;
+    }
+    return err;
+}
+
+srtm_err sim_value_at(unsigned slot, uint64_t n, uint8_t out[SRTM_DIGEST_LEN])
+{
+    if (slot >= SLOTS || n / SIM_CHECKPOINT >= SIZE_MAX / SRTM_DIGEST_LEN)
+        return SRTM_E_INVALID;
+    size_t j = (size_t)(n / SIM_CHECKPOINT);
+    uint8_t v[SRTM_DIGEST_LEN];
+    pthread_mutex_lock(&cp_lock);
+    srtm_err err = cp_grow(slot, j);
+    if (err == SRTM_OK)
+        memcpy(v, cp[slot][j], SRTM_DIGEST_LEN);
+    pthread_mutex_unlock(&cp_lock);
+    for (uint64_t e = (uint64_t)j * SIM_CHECKPOINT; e < n && err == SRTM_OK; e++)
+        err = sim_extend(v, sim_binary(slot, e), v);
+    if (err == SRTM_OK)
+        memcpy(out, v, SRTM_DIGEST_LEN);
+    return err;
+}
+
 /* SHA-256 of "srtm-sim host INDEX WHAT". */
 static srtm_err text_digest(const char *what, unsigned index, uint8_t out[SRTM_DIGEST_LEN])
 {

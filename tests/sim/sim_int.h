@@ -28,9 +28,25 @@ size_t sim_component_deps(unsigned handle, const uint64_t **deps);
 /* The CCR slots of component handle: the count, the first in *first. */
 unsigned sim_component_slots(unsigned handle, unsigned *first);
 
-/* The packed CcrReport of the components in the bit set selected (malloc'd into *out). */
-SRTM_WUR srtm_err sim_report(const sim_host *h, uint32_t selected, uint8_t **out,
-                             size_t *len_out);
+/* The value of CCR slot after its first n honest entries, from a table of checkpoints
+ * (one every SIM_CHECKPOINT entries) shared by every host: every host measures the same
+ * binaries, so at most SIM_CHECKPOINT - 1 SHA-256s per call, as srtmd's base values. */
+#define SIM_CHECKPOINT 256u
+SRTM_WUR srtm_err sim_value_at(unsigned slot, uint64_t n, uint8_t out[SRTM_DIGEST_LEN]);
+
+/* What a quote request asked for: the report of this srtmd run verified before
+ * (docs/protocol.md, "Incremental quotes"); seq 0: a full report. */
+typedef struct sim_since {
+    const uint8_t *instance;
+    size_t instance_len;
+    uint64_t seq;
+} sim_since;
+
+/* The packed CcrReport of the components in the bit set selected (malloc'd into *out):
+ * incremental as srtmd makes it when since names this boot's instance and a sequence
+ * number 1 .. the report's, else full. */
+SRTM_WUR srtm_err sim_report(const sim_host *h, uint32_t selected, const sim_since *since,
+                             uint8_t **out, size_t *len_out);
 
 /* What the unknown-binary lie measures, and no policy allows. */
 #define SIM_UNKNOWN_TEXT "srtm-sim binary the policy does not know"
