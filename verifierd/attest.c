@@ -495,12 +495,26 @@ static void claim_and_start(attest_loop *l, vs_name *names, vs_host *h)
  * (store_renew_hosts: a lease held without an attempt expires). */
 static void renew(attest_loop *l)
 {
+    /* An attempt takes at most two quotes (a full one after an answer the state could not
+     * judge), its verification and its records; one running longer than two time-outs
+     * and a lease is stuck (nng 1.5.2 can hang in nng_close: docs/fleet.md, "Leases"),
+     * and its lease is left to expire so that another node can take the host. */
+    uint64_t now = attest_now_ms();
+    uint64_t overdue = 2u * (uint64_t)l->cfg.timeout_ms + (uint64_t)l->cfg.lease_s * 1000u;
     pthread_mutex_lock(&l->lock);
     size_t n = 0, cap = l->inflight;
     vs_name *names = cap > 0 ? malloc(cap * sizeof(*names)) : NULL;
     for (attempt *a = l->held.held_next; names != NULL && a != &l->held && n < cap;
-         a = a->held_next)
-        memcpy(names[n++].s, a->host, sizeof(a->host));
+         a = a->held_next) {
+        if (now - a->t0_ms <= overdue) {
+            memcpy(names[n++].s, a->host, sizeof(a->host));
+        } else if (!a->overdue) {
+            a->overdue = true;
+            srtm_log(SRTM_LOG_WARN, "host %s: its attempt has run for %llu s; its lease is "
+                                    "no longer renewed", a->host,
+                     (unsigned long long)((now - a->t0_ms) / 1000u));
+        }
+    }
     pthread_mutex_unlock(&l->lock);
     srtm_err err = cap > 0 && names == NULL ? SRTM_E_NO_MEMORY : SRTM_OK;
     if (err == SRTM_OK)

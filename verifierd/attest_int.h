@@ -33,6 +33,7 @@ typedef enum { PH_SEND, PH_RECV } attempt_phase;
 typedef struct attempt {
     struct attempt *prev, *next; /* in flight (loop.flying) or queued (loop.done) */
     struct attempt *held_prev, *held_next; /* on loop.held from claim to free */
+    bool overdue;          /* running too long: its lease is no longer renewed (lock) */
     struct attest_loop *l;
     char host[VS_NAME_MAX + 1];
     char aik_pem[VS_AIK_MAX + 1];
