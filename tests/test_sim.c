@@ -478,7 +478,7 @@ Test(sim, spliced_increment_rewrites_a_reported_entry)
 
 /* The same two quotes judged as a fleet verifier does, keeping the state of the first
  * (incremental verification, docs/verifier.md): the second fails check continuity as a lie
- * of the host (needs_full 0), and no state is kept from it. */
+ * of the host (needs_full 0), and the state kept from it marks the run tainted. */
 Test(sim, spliced_increment_is_caught_by_the_state)
 {
     char path[256], msg[256] = "";
@@ -506,7 +506,15 @@ Test(sim, spliced_increment_is_caught_by_the_state)
             cr_expect(!check_ok(r, "continuity"));
             cr_expect_eq(failed_checks(r), 1, "only continuity fails");
             cr_expect_eq(srtm_verify_result_needs_full(r), 0, "a lie, not a lost state");
-            cr_expect_eq(srtm_verify_result_state(r, &blob, &blen), SRTM_E_DENIED);
+            /* The state kept marks the run tainted: no increment is asked for again. */
+            srtm_verify_state *t = NULL;
+            uint8_t inst[SRTM_INSTANCE_LEN];
+            uint64_t since = 0;
+            cr_assert_eq(srtm_verify_result_state(r, &blob, &blen), SRTM_OK);
+            cr_assert_eq(srtm_verify_state_parse(blob, blen, &t), SRTM_OK);
+            free(blob);
+            cr_expect_eq(srtm_verify_state_since(t, pol, inst, &since), 0);
+            srtm_verify_state_free(t);
             for (size_t k = 0; k < srtm_verify_result_check_count(r); k++)
                 if (strcmp(srtm_verify_result_check_name(r, k), "continuity") == 0)
                     cr_expect(strstr(srtm_verify_result_check_reason(r, k),

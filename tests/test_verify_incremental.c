@@ -360,7 +360,7 @@ static const char *continuity_reason(const srtm_verify_result *r)
 }
 
 /* The report is a lie: continuity fails with a reason containing want, no full quote
- * helps, nothing is trusted and no state is kept. */
+ * helps, nothing is trusted, and the state kept marks the run tainted with that reason. */
 static void expect_lie(const srtm_verify_result *r, const char *want)
 {
     cr_expect(!srtm_verify_result_check_ok(r, 1));
@@ -374,9 +374,10 @@ static void expect_lie(const srtm_verify_result *r, const char *want)
         cr_expect_str_eq(srtm_verify_result_component_reason(r, i, 0),
                          "evidence not verified (failed: continuity)");
     }
-    uint8_t *blob = NULL;
-    size_t len = 0;
-    cr_expect_eq(srtm_verify_result_state(r, &blob, &len), SRTM_E_DENIED);
+    srtm_verify_state *t = state_after(r);
+    cr_expect(t->tainted[0] != '\0' && strstr(continuity_reason(r), t->tainted) != NULL,
+              "the state keeps the lie: [%s] [%s]", t->tainted, continuity_reason(r));
+    srtm_verify_state_free(t);
 }
 
 /* Only the state could not be used: needs_full, a reason "cannot continue: ...". */
@@ -528,7 +529,31 @@ static void lie_case(void (*mutate)(built *b, const model *m), const char *want)
     mutate(b, &m);
     srtm_verify_result *r = judge(p, b, st);
     expect_lie(r, want);
+    /* The run stays tainted: its next honest report fails too, with the first reason;
+     * the state asks for no increment; a new run starts clean. */
+    srtm_verify_state *t = state_after(r);
+    uint8_t inst[SRTM_INSTANCE_LEN];
+    uint64_t since = 0;
+    cr_expect_eq(srtm_verify_state_since(t, p, inst, &since), 0);
+    measure(&m, 1, 0, 2);
+    built *honest = build(&m, 0, 0);
+    srtm_verify_result *again = judge(p, honest, t);
+    expect_lie(again, "an earlier report of this srtmd run failed continuity: ");
+    cr_expect(strstr(continuity_reason(again), continuity_reason(r)) != NULL, "%s",
+              continuity_reason(again));
+    srtm_verify_state *t2 = state_after(again);
+    cr_expect_str_eq(t2->tainted, t->tainted, "the first lie is what the run is known by");
+    m.instance[0] ^= 1;
+    built *next_run = build(&m, 0, 0);
+    srtm_verify_result *fresh = judge(p, next_run, t2);
+    expect_passes(fresh);
+    srtm_verify_result_free(fresh);
+    srtm_verify_result_free(again);
     srtm_verify_result_free(r);
+    srtm_verify_state_free(t);
+    srtm_verify_state_free(t2);
+    free(next_run);
+    free(honest);
     free(b);
     srtm_verify_state_free(st);
     srtm_policy_free(p);
@@ -542,6 +567,28 @@ static void hide_one(built *b, const model *m)
     r->log_offset++;
     r->log++;
     r->n_log--;
+}
+
+/* A lie in a report that fails another evidence-level check (here report-handles: a
+ * handle twice) proves nothing about the host: no state, nothing tainted. */
+Test(verify_incremental, a_lie_in_unverified_evidence_taints_nothing)
+{
+    model m;
+    srtm_verifier_policy *p = NULL;
+    srtm_verify_state *st = NULL;
+    built *b = increment(&m, &p, &st);
+    hide_one(b, &m);
+    b->comps[2].handle = b->comps[1].handle;
+    srtm_verify_result *r = judge(p, b, st);
+    cr_expect(!srtm_verify_result_check_ok(r, 0));
+    cr_expect(!srtm_verify_result_check_ok(r, 1));
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    cr_expect_eq(srtm_verify_result_state(r, &blob, &len), SRTM_E_DENIED);
+    srtm_verify_result_free(r);
+    free(b);
+    srtm_verify_state_free(st);
+    srtm_policy_free(p);
 }
 
 Test(verify_incremental, lie_offset_is_not_the_length_verified)

@@ -26,7 +26,7 @@ typedef struct result {
     attest_outcome outcome;
     char detail[200]; /* for unreachable and error; fits an attempt outcome */
     json_object *reasons;        /* owned; NULL: "" */
-    bool evidence_ok;            /* every evidence-level check passed: the state is real */
+    bool evidence_ok;            /* srtm_verify_result_state gave a state to keep */
     bool verified;               /* trusted or untrusted: kind says of which report */
     bool needs_full;             /* only the state could not be used: quote in full */
     attest_kind kind;
@@ -160,10 +160,8 @@ static void verify(const attempt *a, const uint8_t *ev, size_t len, const uint8_
     snprintf(r->detail, sizeof(r->detail), "%s", attest_kind_name(r->kind));
     if (err != SRTM_OK)
         r->reasons = untrusted_reasons(v);
-    bool checks_ok = true;
-    for (size_t i = 0; i < srtm_verify_result_check_count(v); i++)
-        checks_ok = checks_ok && srtm_verify_result_check_ok(v, i);
-    r->evidence_ok = checks_ok && result_state(v, &r->state);
+    /* A state to keep: of verified evidence, or of a run that lied (tainted). */
+    r->evidence_ok = result_state(v, &r->state);
     srtm_verify_result_free(v);
 }
 

@@ -57,7 +57,8 @@ SRTM_API void srtm_verify_state_free(srtm_verify_state *state)
 static bool state_msg_ok(const Srtm__VerifierState *m)
 {
     if (m->format != STATE_FORMAT || m->srtm_instance.len != SRTM_INSTANCE_LEN ||
-        m->policy_sha256.len != SRTM_DIGEST_LEN)
+        m->policy_sha256.len != SRTM_DIGEST_LEN ||
+        (m->tainted != NULL && strlen(m->tainted) >= sizeof(((srtm_verify_state *)0)->tainted)))
         return false;
     for (size_t i = 0; i < m->n_ccrs; i++) {
         const Srtm__VerifierCcrState *c = m->ccrs[i];
@@ -94,6 +95,7 @@ static srtm_verify_state *state_from_msg(const Srtm__VerifierState *m)
     }
     s->ccrs = ccrs;
     s->n_ccrs = m->n_ccrs;
+    snprintf(s->tainted, sizeof(s->tainted), "%s", m->tainted != NULL ? m->tainted : "");
     return s;
 }
 
@@ -124,7 +126,7 @@ SRTM_API int srtm_verify_state_since(const srtm_verify_state *state,
                                      uint8_t instance_out[SRTM_INSTANCE_LEN], uint64_t *seq_out)
 {
     if (state == NULL || policy == NULL || instance_out == NULL || seq_out == NULL ||
-        state->seq == 0 ||
+        state->seq == 0 || state->tainted[0] != '\0' ||
         CRYPTO_memcmp(state->policy_sha256, policy->sha256, SRTM_DIGEST_LEN) != 0)
         return 0;
     for (size_t i = 0; i < state->n_ccrs; i++)
@@ -164,6 +166,7 @@ SRTM_API srtm_err srtm_verify_result_state(const srtm_verify_result *result, uin
     m.policy_sha256 = (ProtobufCBinaryData){SRTM_DIGEST_LEN, (uint8_t *)s->policy_sha256};
     m.ccrs = ptrs;
     m.n_ccrs = s->n_ccrs;
+    m.tainted = (char *)s->tainted;
     size_t n = err == SRTM_OK ? srtm__verifier_state__get_packed_size(&m) : 0;
     uint8_t *blob = err == SRTM_OK ? malloc(n ? n : 1) : NULL;
     if (err == SRTM_OK && blob == NULL)
@@ -248,6 +251,50 @@ srtm_err continuity_state(const srtm_verifier_policy *p, const Srtm__CcrReport *
     s->ccrs = ccrs;
     s->n_ccrs = n;
     *out = s;
+    return SRTM_OK;
+}
+
+static srtm_verify_state *state_copy(const srtm_verify_state *s)
+{
+    srtm_verify_state *c = calloc(1, sizeof(*c));
+    verify_ccr_state *ccrs = calloc(s->n_ccrs ? s->n_ccrs : 1, sizeof(*ccrs));
+    if (c == NULL || ccrs == NULL) {
+        free(c);
+        free(ccrs);
+        return NULL;
+    }
+    *c = *s;
+    if (s->n_ccrs > 0)
+        memcpy(ccrs, s->ccrs, s->n_ccrs * sizeof(*ccrs));
+    c->ccrs = ccrs;
+    return c;
+}
+
+static bool same_run(const Srtm__CcrReport *rep, const srtm_verify_state *s);
+
+srtm_err continuity_taint(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                          const srtm_verify_state *s, const char *reason,
+                          srtm_verify_state **out)
+{
+    *out = NULL;
+    if (rep->srtm_instance.len != SRTM_INSTANCE_LEN)
+        return SRTM_OK;
+    srtm_verify_state *t = NULL;
+    if (s != NULL && same_run(rep, s)) {
+        t = state_copy(s);
+    } else if ((t = calloc(1, sizeof(*t))) != NULL) {
+        memcpy(t->instance, rep->srtm_instance.data, SRTM_INSTANCE_LEN);
+        t->reset_count = rep->reset_count;
+        t->restart_count = rep->restart_count;
+        t->seq = rep->seq;
+        memcpy(t->policy_sha256, p->sha256, SRTM_DIGEST_LEN);
+    }
+    if (t == NULL)
+        return SRTM_E_NO_MEMORY;
+    /* A lie found against a tainted state repeats its first reason. */
+    if (s == NULL || !same_run(rep, s) || s->tainted[0] == '\0')
+        snprintf(t->tainted, sizeof(t->tainted), "%s", reason);
+    *out = t;
     return SRTM_OK;
 }
 
@@ -490,6 +537,9 @@ static void continuity_rules(cont *x)
         lie(x, NULL, NULL, "out of memory");
     else if (x->lie[0] != '\0')
         ;
+    else if (x->s != NULL && same_run(x->rep, x->s) && x->s->tainted[0] != '\0')
+        lie(x, NULL, NULL, "an earlier report of this srtmd run failed continuity: %s",
+            x->s->tainted);
     else if (x->s != NULL && same_run(x->rep, x->s))
         same_run_rules(x);
     else if (x->rep->since_seq != 0 && x->s == NULL)

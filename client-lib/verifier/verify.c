@@ -900,13 +900,25 @@ static srtm_err run_checks(vstate *s)
     return err;
 }
 
-/* needs_full only when continuity is the one failed check and failed for the state. */
-static bool only_state_failed(const srtm_verify_result *r, bool needs_full, size_t continuity)
+/* continuity is the one failed evidence-level check. */
+static bool only_continuity_failed(const srtm_verify_result *r, size_t continuity)
 {
     bool others_ok = true;
     for (size_t i = 0; i < r->n_checks; i++)
         others_ok = others_ok && (i == continuity || r->checks[i].ok);
-    return needs_full && others_ok && continuity < r->n_checks && !r->checks[continuity].ok;
+    return others_ok && continuity < r->n_checks && !r->checks[continuity].ok;
+}
+
+/* needs_full only when continuity is the one failed check and failed for the state. */
+static bool only_state_failed(const srtm_verify_result *r, bool needs_full, size_t continuity)
+{
+    return needs_full && only_continuity_failed(r, continuity);
+}
+
+/* ... and when it found a lie, not only an unusable state. */
+static bool only_lie_failed(const srtm_verify_result *r, bool needs_full, size_t continuity)
+{
+    return !needs_full && only_continuity_failed(r, continuity);
 }
 
 /* ---- the dependency rule ---- */
@@ -1570,6 +1582,10 @@ static srtm_err verify_run(vstate *s)
         s->r->ok = evidence_ok && s->r->requested_ok;
         s->r->needs_full = only_state_failed(s->r, s->needs_full, C_CONTINUITY);
     }
+    /* Evidence the host signed that lies about its own past: the run stays tainted. */
+    if (err == SRTM_OK && rep != NULL && only_lie_failed(s->r, s->needs_full, C_CONTINUITY))
+        err = continuity_taint(s->pol, rep, s->state, s->r->checks[C_CONTINUITY].reason,
+                               &s->r->next);
     return err;
 }
 
@@ -1613,6 +1629,11 @@ srtm_err verify_report_state(const srtm_verifier_policy *p, const Srtm__CcrRepor
     }
     r->ok = evidence_ok && r->requested_ok;
     r->needs_full = only_state_failed(r, needs_full, 1);
+    if (only_lie_failed(r, needs_full, 1) &&
+        (err = continuity_taint(p, rep, state, r->checks[1].reason, &r->next)) != SRTM_OK) {
+        srtm_verify_result_free(r);
+        return err;
+    }
     *out = r;
     return SRTM_OK;
 }

@@ -141,6 +141,7 @@ struct srtm_verify_state {
     uint8_t policy_sha256[SRTM_DIGEST_LEN];
     verify_ccr_state *ccrs; /* ascending (handle, index), unique */
     size_t n_ccrs;
+    char tainted[512];      /* not "": this run lied (the reason); see continuity_taint */
 };
 
 struct srtm_verify_result {
@@ -155,7 +156,7 @@ struct srtm_verify_result {
 };
 
 /* Bytes of an evidence-level check's reason. */
-#define VERIFY_REASON_LEN 512u
+#define VERIFY_REASON_LEN 512u /* = sizeof(srtm_verify_state.tainted) */
 
 /* The state's record of CCR (handle, index), or NULL. */
 const verify_ccr_state *continuity_find(const srtm_verify_state *s, uint64_t handle,
@@ -178,6 +179,17 @@ bool continuity_check(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
  */
 SRTM_WUR srtm_err continuity_state(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
                                    const verify_verdict *v, srtm_verify_state **out);
+
+/*
+ * The state after rep, verified but for check continuity, which found a lie (reason):
+ * the state s of the same run (or, without one or of another run, an empty state of
+ * rep's run) marked tainted with reason, so that every later report of this run fails
+ * continuity too. *out is NULL for a report without a 16-byte srtm instance. The caller
+ * owns *out. SRTM_E_NO_MEMORY.
+ */
+SRTM_WUR srtm_err continuity_taint(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                                   const srtm_verify_state *s, const char *reason,
+                                   srtm_verify_state **out);
 
 /* true when every entry of r the allowlist judges (live measurements) is in rule's. */
 bool verify_all_allowed(const Srtm__ReportCcr *r, const pol_ccr *rule);

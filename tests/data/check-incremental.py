@@ -96,10 +96,18 @@ class Check:
                     rc == 1 and "check continuity: failed: vm (handle 1) CCR 0: log_offset 3, "
                     "base value " in out and "the log does not extend what was verified" in out,
                     out)
+        self.expect("a lie leaves the state tainted: no increment is asked for again",
+                    self.state_bytes() != after and self.since() == "", self.since())
+        rc, out = self.verify(report(host(ccr(0, old + [entry(15, D[2]), entry(25, D[0])])), 30))
+        self.expect("and the run's next honest report is refused too",
+                    rc == 1 and "an earlier report of this srtmd run failed continuity: " in out,
+                    out)
+
+        with open(self.state, "wb") as f:  # the state before the lie, again
+            f.write(after)
         rc, out = self.verify(report(host(ccr(0, spliced + [entry(25, D[0])])), 30))
         self.expect("a full report of the same run that rewrites a verified entry is refused",
                     rc == 1 and "vm (handle 1) CCR 0: log entry 0 .. 2 replay to " in out, out)
-        self.expect("a refused report leaves the state", self.state_bytes() == after)
 
         new = [entry(2, D[0])]
         rc, out = self.verify(report(host(inc(0, new, [entry(25, D[1])])), 30, 20, RUN_B),

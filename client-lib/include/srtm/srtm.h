@@ -609,8 +609,10 @@ SRTM_API int srtm_verify_result_needs_full(const srtm_verify_result *result);
 
 /*
  * The state to keep after this result, for the next srtm_verify_with_state: a new
- * malloc'd byte string (*blob_out, *len_out) the caller frees. SRTM_E_DENIED when an
- * evidence-level check failed (keep the old state, or none).
+ * malloc'd byte string (*blob_out, *len_out) the caller frees. After evidence whose every
+ * check passed but continuity, which found a lie, the state marks the srtmd run tainted:
+ * every later report of that run fails continuity (docs/verifier.md). SRTM_E_DENIED when
+ * any other evidence-level check failed (keep the old state, or none).
  */
 SRTM_MUST_CHECK SRTM_API srtm_err srtm_verify_result_state(const srtm_verify_result *result,
                                                            uint8_t **blob_out, size_t *len_out);
