@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <srtm/srtm.h>
 
@@ -106,6 +107,12 @@ uint64_t siphash24(const uint8_t key[16], const void *data, size_t len);
  */
 SRTM_WUR srtm_err read_small_file(const char *path, size_t max_len, char **buf_out,
                                   size_t *len_out);
+
+/* Replace path with len bytes, mode mode whatever the umask, through path.tmp (created
+ * anew, a link never followed), fsync and a rename, so that a reader never sees half a
+ * file. SRTM_E_IO with errno set. */
+SRTM_WUR srtm_err write_file_replace(const char *path, const void *data, size_t len,
+                                     mode_t mode);
 
 /* The directory part of path into out: "/" for "/x", "." for "x". false when it does not
  * fit in size bytes. */

@@ -2,6 +2,7 @@
  * the tools. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,35 @@ int write_full(int fd, const void *buf, size_t len)
         off += (size_t)n;
     }
     return 0;
+}
+
+srtm_err write_file_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return SRTM_E_IO;
+    }
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+    int fd = open(tmp, flags, mode);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0) /* left by a writer that died */
+        fd = open(tmp, flags, mode);
+    if (fd < 0)
+        return SRTM_E_IO;
+    int saved = fchmod(fd, mode) == 0 ? 0 : errno; /* whatever the umask */
+    if (saved == 0)
+        saved = write_full(fd, data, len);
+    if (saved == 0 && fsync(fd) != 0)
+        saved = errno;
+    if (close(fd) != 0 && saved == 0)
+        saved = errno;
+    if (saved == 0 && rename(tmp, path) == 0)
+        return SRTM_OK;
+    if (saved == 0)
+        saved = errno;
+    unlink(tmp);
+    errno = saved;
+    return SRTM_E_IO;
 }
 
 srtm_err read_small_file(const char *path, size_t max_len, char **buf_out, size_t *len_out)

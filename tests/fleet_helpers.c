@@ -115,3 +115,20 @@ int fleet_http_get(int port, const char *path, char **body)
     free(all);
     return *body != NULL ? status : -1;
 }
+
+void fleet_add_sim_host(vstore *s, const char *base, unsigned i, const char *name,
+                        const char *policy, int64_t interval_s)
+{
+    vs_host *h = calloc(1, sizeof(*h));
+    cr_assert(h != NULL);
+    char *addr = fleet_host_file(base, i, "url"), *aik = fleet_host_file(base, i, "aik.pem");
+    snprintf(h->name, sizeof(h->name), "%s", name);
+    snprintf(h->address, sizeof(h->address), "%s", addr);
+    snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
+    snprintf(h->policy, sizeof(h->policy), "%s", policy);
+    h->interval_s = interval_s;
+    cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
+    free(addr);
+    free(aik);
+    free(h);
+}

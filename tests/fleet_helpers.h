@@ -7,7 +7,10 @@
 #ifndef SRTM_TESTS_FLEET_HELPERS_H
 #define SRTM_TESTS_FLEET_HELPERS_H
 
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "store.h"
 
 /* The monotonic clock in seconds; a sleep of ms milliseconds. */
 double fleet_now_s(void);
@@ -25,6 +28,11 @@ char *fleet_host_file(const char *base, unsigned i, const char *name);
 /* Host 0's policy of the sim serving from base, with its reference PCRs inline: one
  * policy for every host under --shared-boot. The caller frees it. */
 char *fleet_shared_policy(const char *base);
+
+/* Add sim host i serving from base to s as name, with the stored policy `policy` and an
+ * interval of interval_s seconds: its address and AIK from the sim's files. */
+void fleet_add_sim_host(vstore *s, const char *base, unsigned i, const char *name,
+                        const char *policy, int64_t interval_s);
 
 /* GET path (at most about 1000 bytes) from an HTTP server on 127.0.0.1:port, over a fresh
  * connection: the status code, and the body (at most 1 MiB of the answer) into *body, a

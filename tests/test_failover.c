@@ -33,11 +33,6 @@ static pid_t sim_pid;
 static pid_t nodes[MAX_NODES];
 static test_pg pg;
 
-static char *host_file(unsigned i, const char *name)
-{
-    return fleet_host_file(dir, i, name);
-}
-
 static char *shared_policy(void)
 {
     return fleet_shared_policy(dir);
@@ -85,17 +80,9 @@ static void fleet_up(unsigned n, int64_t interval_s, const char *slow)
                  "%s", store_errmsg(s));
     free(body);
     for (unsigned i = 0; i < n; i++) {
-        vs_host *h = calloc(1, sizeof(*h));
-        char *addr = host_file(i, "url"), *aik = host_file(i, "aik.pem");
-        snprintf(h->name, sizeof(h->name), "host-%u", i);
-        snprintf(h->address, sizeof(h->address), "%s", addr);
-        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
-        snprintf(h->policy, sizeof(h->policy), "fleet");
-        h->interval_s = interval_s;
-        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
-        free(addr);
-        free(aik);
-        free(h);
+        char name[32];
+        snprintf(name, sizeof(name), "host-%u", i);
+        fleet_add_sim_host(s, dir, i, name, "fleet", interval_s);
     }
     store_close(s);
 }

@@ -75,17 +75,9 @@ static vstore *fleet_store(const char *file, const char *base)
  * and a 2-s interval. */
 static void add_host_in(vstore *s, const char *base, unsigned i)
 {
-    vs_host *h = calloc(1, sizeof(*h));
-    char *addr = fleet_host_file(base, i, "url"), *aik = fleet_host_file(base, i, "aik.pem");
-    snprintf(h->name, sizeof(h->name), "host-%u", i);
-    snprintf(h->address, sizeof(h->address), "%s", addr);
-    snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
-    snprintf(h->policy, sizeof(h->policy), "fleet");
-    h->interval_s = 2;
-    cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
-    free(addr);
-    free(aik);
-    free(h);
+    char name[32];
+    snprintf(name, sizeof(name), "host-%u", i);
+    fleet_add_sim_host(s, base, i, name, "fleet", 2);
 }
 
 static void add_sim_host(vstore *s, unsigned i)

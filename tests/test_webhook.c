@@ -392,17 +392,9 @@ Test(webhook, the_loop_posts_each_verdict_change_once)
     cr_assert_eq(store_policy_put(s, "fleet", policy, strlen(policy), time(NULL)), SRTM_OK);
     free(policy);
     for (unsigned i = 0; i < 2; i++) {
-        vs_host *h = calloc(1, sizeof(*h));
-        char *addr = fleet_host_file(dir, i, "url"), *aik = fleet_host_file(dir, i, "aik.pem");
-        snprintf(h->name, sizeof(h->name), "host-%u", i);
-        snprintf(h->address, sizeof(h->address), "%s", addr);
-        snprintf(h->aik_pem, sizeof(h->aik_pem), "%s\n", aik);
-        snprintf(h->policy, sizeof(h->policy), "fleet");
-        h->interval_s = 1;
-        cr_assert_eq(store_host_add(s, h, time(NULL), NULL), SRTM_OK, "%s", store_errmsg(s));
-        free(addr);
-        free(aik);
-        free(h);
+        char name[32];
+        snprintf(name, sizeof(name), "host-%u", i);
+        fleet_add_sim_host(s, dir, i, name, "fleet", 1);
     }
     webhook *w = start("/fleet", true, 3);
     attest_config cfg = {.store_url = url, .node = "hook-node", .max_inflight = 4,

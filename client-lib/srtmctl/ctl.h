@@ -155,9 +155,6 @@ int ctl_read_input(const ctx *c, const char *what, const char *path, size_t max,
 /* SHA-256 of the contents of path. */
 int ctl_hash_input(const ctx *c, const char *what, const char *path,
                    uint8_t out[SRTM_DIGEST_LEN]);
-/* Replace path with len bytes, mode mode whatever the umask, through path.tmp, fsync and
- * a rename, so a reader never sees half a file. SRTM_E_IO with errno set. */
-srtm_err ctl_write_file(const char *path, const void *data, size_t len, mode_t mode);
 
 /* ---- the verifier state of 'verify --state' (state.c) ---- */
 

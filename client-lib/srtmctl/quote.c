@@ -32,7 +32,7 @@ typedef struct quote_args {
  * reader never sees half an evidence file. */
 static srtm_err write_public_file(const char *path, const uint8_t *data, size_t len)
 {
-    return ctl_write_file(path, data, len, 0644);
+    return write_file_replace(path, data, len, 0644);
 }
 
 static int quote_output(const ctx *c, const quote_args *a, size_t len)

@@ -40,7 +40,7 @@ int ctl_state_save(const ctx *c, const char *path, const srtm_verify_result *r)
         return CTL_CONTINUE; /* the evidence failed: the old state stays */
     if (err != SRTM_OK)
         return fail(c, err);
-    err = ctl_write_file(path, blob, len, 0600);
+    err = write_file_replace(path, blob, len, 0600);
     free(blob);
     if (err != SRTM_OK)
         return file_error(c, err, "cannot write state file '%s': %s", path, strerror(errno));

@@ -23,29 +23,12 @@
 static srtm_err write_file(const char *dir, const char *prefix, const char *name,
                            const void *data, size_t len)
 {
-    char path[PATH_MAX], tmp[PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/%s%s", dir, prefix, name) >= (int)sizeof(path) ||
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s%s", dir, prefix, name) >= (int)sizeof(path)) {
         errno = ENAMETOOLONG;
         return SRTM_E_IO;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return SRTM_E_IO;
-    int saved = fchmod(fd, 0644) == 0 ? 0 : errno;
-    if (saved == 0)
-        saved = write_full(fd, data, len);
-    if (saved == 0 && fsync(fd) != 0)
-        saved = errno;
-    if (close(fd) != 0 && saved == 0)
-        saved = errno;
-    if (saved == 0 && rename(tmp, path) == 0)
-        return SRTM_OK;
-    if (saved == 0)
-        saved = errno;
-    unlink(tmp);
-    errno = saved;
-    return SRTM_E_IO;
+    return write_file_replace(path, data, len, 0644);
 }
 
 /*
