@@ -558,7 +558,8 @@ BOTH(lease_expiry_takeover)
     cr_assert_eq(n, 0, "a held lease was handed out");
     OK(store_claim_due(s, "node-a", 1010, 30, 4, got, &n));
     cr_assert_eq(n, 0, "a held lease was handed out again to its holder");
-    OK(store_renew(s, "node-a", 1020, 30, &n)); /* heartbeat: until 1050 */
+    vs_name both[2] = {{"h1"}, {"h2"}};
+    OK(store_renew_hosts(s, "node-a", both, 2, 1020, 30, &n)); /* heartbeat: until 1050 */
     cr_assert_eq(n, 2);
     OK(store_claim_due(s, "node-b", 1049, 30, 4, got, &n));
     cr_assert_eq(n, 0, "a renewed lease was handed out");

@@ -68,7 +68,6 @@ static const char *const sql[ST_COUNT] = {
                         "THEN 0 ELSE lease_expiry END, lease_owner = CASE WHEN lease_owner = $3 "
                         "THEN '' ELSE lease_owner END WHERE name = $1",
     [ST_CLAIM] = CLAIM_SQL(""),
-    [ST_RENEW] = "UPDATE hosts SET lease_expiry = $2 WHERE lease_owner = $1",
     [ST_RENEW_ONE] = "UPDATE hosts SET lease_expiry = $2 WHERE lease_owner = $1 AND name = $3",
     [ST_RELEASE_ONE] = "UPDATE hosts SET lease_owner = '', lease_expiry = 0 "
                        "WHERE lease_owner = $1 AND name = $2",
@@ -742,18 +741,6 @@ srtm_err store_claim_due(vstore *s, const char *node, int64_t now, int64_t lease
     err = in_tx(s, claim_tx, &a);
     if (err == SRTM_OK)
         *n = a.pg.n;
-    return err;
-}
-
-srtm_err store_renew(vstore *s, const char *node, int64_t now, int64_t lease_s, size_t *n)
-{
-    int64_t changes = 0;
-    srtm_err err = check_lease(s, node, now, lease_s);
-    if (err == SRTM_OK)
-        err = run(s, ST_RENEW, (vs_param[]){P_T(node), P_I(now + lease_s)}, 2, NULL, NULL,
-                  &changes);
-    if (err == SRTM_OK && n)
-        *n = (size_t)changes;
     return err;
 }
 

@@ -153,8 +153,6 @@ VS_WUR srtm_err store_attempt_next(vstore *s, const char *host, const char *node
                             const char *outcome, int64_t next_due);
 VS_WUR srtm_err store_claim_due(vstore *s, const char *node, int64_t now, int64_t lease_s,
                          size_t limit, vs_name *out, size_t *n);
-/* Extend every lease node holds to now + lease_s; the count into *n (may be NULL). */
-VS_WUR srtm_err store_renew(vstore *s, const char *node, int64_t now, int64_t lease_s, size_t *n);
 /* Extend to now + lease_s the leases node holds of the n hosts named (one transaction);
  * leases node holds of other hosts are left to expire. The heartbeat of a node names the
  * hosts it is attempting, so that a lease it holds without knowing it (a claim whose

@@ -31,7 +31,6 @@ typedef enum vs_stmt {
     ST_ATTEMPT,
     ST_ATTEMPT_NEXT,
     ST_CLAIM,
-    ST_RENEW,
     ST_RENEW_ONE,
     ST_RELEASE_ONE,
     ST_RELEASE_ALL,
