@@ -900,25 +900,24 @@ static srtm_err run_checks(vstate *s)
     return err;
 }
 
-/* continuity is the one failed evidence-level check. */
-static bool only_continuity_failed(const srtm_verify_result *r, size_t continuity)
+/*
+ * What check 18 leaves behind when it is the one failed evidence-level check (at index
+ * continuity of r's checks): needs_full when only the state could not be used, or, when
+ * it found a lie in evidence otherwise verified, the tainted state of the run in r->next
+ * (the host signed it: the run is not to be trusted again). SRTM_E_NO_MEMORY.
+ */
+static srtm_err continuity_outcome(srtm_verify_result *r, size_t continuity, bool needs_full,
+                                   const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
+                                   const srtm_verify_state *state)
 {
     bool others_ok = true;
     for (size_t i = 0; i < r->n_checks; i++)
         others_ok = others_ok && (i == continuity || r->checks[i].ok);
-    return others_ok && continuity < r->n_checks && !r->checks[continuity].ok;
-}
-
-/* needs_full only when continuity is the one failed check and failed for the state. */
-static bool only_state_failed(const srtm_verify_result *r, bool needs_full, size_t continuity)
-{
-    return needs_full && only_continuity_failed(r, continuity);
-}
-
-/* ... and when it found a lie, not only an unusable state. */
-static bool only_lie_failed(const srtm_verify_result *r, bool needs_full, size_t continuity)
-{
-    return !needs_full && only_continuity_failed(r, continuity);
+    bool only = others_ok && continuity < r->n_checks && !r->checks[continuity].ok;
+    r->needs_full = only && needs_full;
+    if (!only || needs_full || rep == NULL)
+        return SRTM_OK;
+    return continuity_taint(p, rep, state, r->checks[continuity].reason, &r->next);
 }
 
 /* ---- the dependency rule ---- */
@@ -1580,12 +1579,8 @@ static srtm_err verify_run(vstate *s)
     sha256_hasher_free(h);
     if (err == SRTM_OK) {
         s->r->ok = evidence_ok && s->r->requested_ok;
-        s->r->needs_full = only_state_failed(s->r, s->needs_full, C_CONTINUITY);
+        err = continuity_outcome(s->r, C_CONTINUITY, s->needs_full, s->pol, rep, s->state);
     }
-    /* Evidence the host signed that lies about its own past: the run stays tainted. */
-    if (err == SRTM_OK && rep != NULL && only_lie_failed(s->r, s->needs_full, C_CONTINUITY))
-        err = continuity_taint(s->pol, rep, s->state, s->r->checks[C_CONTINUITY].reason,
-                               &s->r->next);
     return err;
 }
 
@@ -1623,14 +1618,11 @@ srtm_err verify_report_state(const srtm_verifier_policy *p, const Srtm__CcrRepor
     if (err == SRTM_OK)
         err = verify_components(p, rep, h, evidence_ok, r);
     sha256_hasher_free(h);
-    if (err != SRTM_OK) {
-        srtm_verify_result_free(r);
-        return err;
+    if (err == SRTM_OK) {
+        r->ok = evidence_ok && r->requested_ok;
+        err = continuity_outcome(r, 1, needs_full, p, rep, state);
     }
-    r->ok = evidence_ok && r->requested_ok;
-    r->needs_full = only_state_failed(r, needs_full, 1);
-    if (only_lie_failed(r, needs_full, 1) &&
-        (err = continuity_taint(p, rep, state, r->checks[1].reason, &r->next)) != SRTM_OK) {
+    if (err != SRTM_OK) {
         srtm_verify_result_free(r);
         return err;
     }
