@@ -634,6 +634,88 @@ BOTH(renew_names_only_the_hosts_attempted)
     store_close(s);
 }
 
+/* A node whose lease expired while it attempted (a stall, a partition from the store)
+ * must not write its older verdict or state over those of the node that took the host over:
+ * a tainted state overwritten by an untainted one would make the next report of a run that
+ * lied verify as trusted. */
+BOTH(record_only_while_holding_the_lease)
+{
+    vstore *s = open_store();
+    put_policy(s, "base");
+    add_host(s, "h", 60, 1000);
+    vs_name got[1];
+    size_t n;
+    OK(store_claim_due(s, "node-a", 1000, 30, 1, got, &n));
+    cr_assert_eq(n, 1);
+    /* node-a stalls; its lease expires and node-b takes the host over */
+    OK(store_claim_due(s, "node-b", 1031, 30, 1, got, &n));
+    cr_assert_eq(n, 1);
+    uint8_t tainted[] = {1, 2, 3}, clean[] = {4, 5, 6, 7};
+    vs_state st_b = {.instance = {9}, .instance_len = 16, .reset_count = 1, .seq = 7,
+                     .blob = tainted, .blob_len = sizeof tainted};
+    vs_record rb = {.now = 1032, .next_due = 1092, .verdict = "untrusted",
+                    .reasons = "{\"continuity\":1}", .outcome = "untrusted", .state = &st_b};
+    bool changed = false;
+    char previous[VS_VERDICT_MAX + 1];
+    OK(store_record(s, "h", "node-b", &rb, &changed, previous));
+    cr_assert(changed);
+    cr_assert_str_eq(previous, "");
+    /* node-a's older attempt ends now: nothing of it is written */
+    vs_state st_a = {.instance = {9}, .instance_len = 16, .reset_count = 1, .seq = 5,
+                     .blob = clean, .blob_len = sizeof clean};
+    vs_record ra = {.now = 1033, .next_due = 1093, .verdict = "trusted", .reasons = "",
+                    .outcome = "trusted", .state = &st_a};
+    changed = true;
+    FAILS(store_record(s, "h", "node-a", &ra, &changed, previous), SRTM_E_DENIED);
+    cr_assert(!changed);
+    vs_verdict v[4];
+    OK(store_verdict_history(s, "h", 0, v, 4, &n));
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(v[0].verdict, "untrusted");
+    vs_verdicts_free(v, n);
+    vs_verdict cur = {0};
+    OK(store_verdict_current(s, "h", &cur));
+    cr_assert_str_eq(cur.verdict, "untrusted");
+    vs_verdicts_free(&cur, 1);
+    vs_state got_st = {0};
+    OK(store_state_get(s, "h", &got_st));
+    cr_assert_eq(got_st.seq, 7);
+    cr_assert_eq(got_st.blob_len, sizeof tainted);
+    cr_assert_eq(memcmp(got_st.blob, tainted, sizeof tainted), 0, "the tainted state stays");
+    vs_state_clear(&got_st);
+    vs_host *h = calloc(1, sizeof *h);
+    OK(store_host_get(s, "h", h));
+    cr_assert_str_eq(h->last_node, "node-b");
+    cr_assert_eq(h->next_due, 1092);
+    cr_assert_str_eq(h->lease_owner, "", "node-b's record freed its lease");
+    /* nor once the lease is free, nor for a host that does not exist */
+    FAILS(store_record(s, "h", "node-a", &ra, NULL, NULL), SRTM_E_DENIED);
+    FAILS(store_record(s, "nope", "node-a", &ra, NULL, NULL), SRTM_E_DENIED);
+    /* the holder's record of the same verdict appends nothing; a record without a state
+     * keeps the stored one */
+    OK(store_claim_due(s, "node-a", 1092, 30, 1, got, &n));
+    cr_assert_eq(n, 1);
+    vs_record same = rb;
+    same.now = 1093;
+    same.next_due = 1153;
+    same.state = NULL;
+    OK(store_record(s, "h", "node-a", &same, &changed, previous));
+    cr_assert(!changed);
+    cr_assert_str_eq(previous, "untrusted");
+    OK(store_verdict_history(s, "h", 0, v, 4, &n));
+    cr_assert_eq(n, 1);
+    vs_verdicts_free(v, n);
+    OK(store_state_get(s, "h", &got_st));
+    cr_assert_eq(got_st.seq, 7);
+    vs_state_clear(&got_st);
+    OK(store_host_get(s, "h", h));
+    cr_assert_str_eq(h->last_node, "node-a");
+    FAILS(store_record(s, "h", "", &same, NULL, NULL), SRTM_E_INVALID);
+    FAILS(store_record(s, "h", "node-a", NULL, NULL, NULL), SRTM_E_INVALID);
+    free(h);
+    store_close(s);
+}
+
 BOTH(stale_detection)
 {
     vstore *s = open_store();

@@ -466,6 +466,20 @@ static void retry_releases(attest_loop *l)
     }
 }
 
+/* Whether this node has an attempt of host in flight. A claim can hand it a host it is
+ * still attempting when that attempt outlived the lease (its renewal failed for a whole
+ * lease); the claim then serves as the renewal, and the one attempt records, since a
+ * second attempt of this node would pass the lease check of store_record as well. */
+static bool attempting(attest_loop *l, const char *host)
+{
+    bool found = false;
+    pthread_mutex_lock(&l->lock);
+    for (attempt *a = l->held.held_next; a != &l->held && !found; a = a->held_next)
+        found = strcmp(a->host, host) == 0;
+    pthread_mutex_unlock(&l->lock);
+    return found;
+}
+
 static void claim_and_start(attest_loop *l, vs_name *names, vs_host *h)
 {
     pthread_mutex_lock(&l->lock);
@@ -488,7 +502,8 @@ static void claim_and_start(attest_loop *l, vs_name *names, vs_host *h)
         srtm_log(SRTM_LOG_INFO, "claiming hosts again");
     l->claim_failing = false;
     for (size_t i = 0; i < n; i++)
-        attempt_start(l, names[i].s, h);
+        if (!attempting(l, names[i].s))
+            attempt_start(l, names[i].s, h);
 }
 
 /* The heartbeat: renew the leases of the hosts this node is attempting, and only those

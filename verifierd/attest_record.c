@@ -29,6 +29,7 @@ typedef struct result {
     bool evidence_ok;            /* srtm_verify_result_state gave a state to keep */
     bool verified;               /* trusted or untrusted: kind says of which report */
     bool needs_full;             /* only the state could not be used: quote in full */
+    bool drop_state;             /* the record replaces the stored state with none */
     attest_kind kind;
     vs_state state;              /* its blob owned (vs_state_clear) */
 } result;
@@ -227,40 +228,6 @@ static int64_t next_delay(const attempt *a, attest_outcome o)
     return d >= 1 ? d : 1;
 }
 
-/* Append the verdict when it or its reasons differ from the current one; 1 if appended,
- * 0 if not, -1 on a store failure. */
-static int record_verdict(vstore *s, const attempt *a, const char *verdict, const char *reasons,
-                          int64_t now, char previous[VS_VERDICT_MAX + 1])
-{
-    vs_verdict cur = {0};
-    if (store_verdict_current(s, a->host, &cur) != SRTM_OK)
-        return -1;
-    bool same = strcmp(cur.verdict, verdict) == 0 && cur.reasons != NULL &&
-                strcmp(cur.reasons, reasons) == 0;
-    snprintf(previous, VS_VERDICT_MAX + 1, "%s", cur.verdict);
-    vs_verdicts_free(&cur, 1);
-    if (same)
-        return 0;
-    return store_verdict_append(s, a->host, now, verdict, reasons) == SRTM_OK ? 1 : -1;
-}
-
-/* Store the state of a result whose evidence checks passed, when it differs from the
- * stored one (a host whose logs did not grow keeps its row as it is). */
-static srtm_err record_state(vstore *s, const char *host, const vs_state *st)
-{
-    vs_state cur = {0};
-    srtm_err err = store_state_get(s, host, &cur);
-    bool same = err == SRTM_OK && cur.instance_len == st->instance_len &&
-                memcmp(cur.instance, st->instance, st->instance_len) == 0 &&
-                cur.reset_count == st->reset_count && cur.restart_count == st->restart_count &&
-                cur.seq == st->seq && cur.blob_len == st->blob_len &&
-                (st->blob_len == 0 || memcmp(cur.blob, st->blob, st->blob_len) == 0);
-    vs_state_clear(&cur);
-    if (err != SRTM_OK && err != SRTM_E_NO_COMPONENT)
-        return err;
-    return same ? SRTM_OK : store_state_put(s, host, st);
-}
-
 static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
 {
     int64_t now = (int64_t)time(NULL);
@@ -273,23 +240,26 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
     char outcome[VS_OUTCOME_MAX + 1];
     snprintf(outcome, sizeof(outcome), "%s%s%s", verdict, r->detail[0] ? ": " : "", r->detail);
     char previous[VS_VERDICT_MAX + 1] = "";
-    int db_errors = 0, changed = record_verdict(s, a, verdict, reasons, now, previous);
-    db_errors += changed < 0;
-    /* A verdict that could not be stored leaves the host as it was: the attempt is not
-     * recorded, so the host stays due and is attempted again at the next claim, and the
-     * change is stored then, not an interval later (or never, had it changed back). */
-    bool verdict_stored = changed >= 0;
-    if (verdict_stored && r->evidence_ok && record_state(s, a->host, &r->state) != SRTM_OK)
-        db_errors++;
-    bool recorded = verdict_stored &&
-                    store_attempt_next(s, a->host, l->node, now, outcome,
-                                       now + next_delay(a, r->outcome)) == SRTM_OK;
-    db_errors += verdict_stored && !recorded;
-    if (db_errors > 0)
+    /* One transaction, fenced by the lease: a record that fails leaves the host as it was,
+     * due, and it is attempted again at the next claim, so a verdict change is stored
+     * then, not an interval later (or never, had it changed back). */
+    vs_record rec = {.now = now,
+                     .next_due = now + next_delay(a, r->outcome),
+                     .verdict = verdict,
+                     .reasons = reasons,
+                     .outcome = outcome,
+                     .state = r->evidence_ok || r->drop_state ? &r->state : NULL};
+    bool changed = false;
+    srtm_err err = store_record(s, a->host, l->node, &rec, &changed, previous);
+    int db_errors = err != SRTM_OK && err != SRTM_E_DENIED;
+    if (err == SRTM_E_DENIED) /* the lease expired and another node took the host */
+        srtm_log(SRTM_LOG_WARN, "host %s: %s not recorded: %s", a->host, verdict,
+                 store_errmsg(s));
+    else if (err != SRTM_OK)
         srtm_log(SRTM_LOG_WARN, "host %s: recording %s: %s", a->host, verdict, store_errmsg(s));
-    if (!recorded) /* the attempt would have freed the lease */
+    if (err != SRTM_OK && err != SRTM_E_DENIED) /* the record would have freed the lease */
         attest_release(l, s, a->host);
-    if (changed > 0) {
+    if (changed) {
         srtm_log(SRTM_LOG_INFO, "host %s: %s %s", a->host, verdict, reasons);
         webhook_notify(l->cfg.webhook, l->node, a->host, previous, verdict, reasons, now);
     }
@@ -303,7 +273,7 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
         l->m.kinds[r->kind]++;
         l->m.kind_bytes[r->kind] += a->answer_bytes;
     }
-    l->m.verdict_changes += changed > 0;
+    l->m.verdict_changes += changed ? 1u : 0u;
     l->m.db_errors += (uint64_t)db_errors;
     l->m.latency_ms_sum += ms;
     l->m.latency_count++;
@@ -338,10 +308,7 @@ static bool judge_and_record(attest_loop *l, vstore *s, attempt *a)
         set_detail(&r, ATTEST_ERROR, "%s", rs == ATTEST_RESEND_FAILED && !a->retried
                    ? "the full quote after an incremental answer could not be sent"
                    : "the stored verifier state cannot judge a full report; it is dropped");
-        vs_state none = {0};
-        if (a->retried && store_state_put(s, a->host, &none) != SRTM_OK)
-            srtm_log(SRTM_LOG_WARN, "host %s: dropping its state: %s", a->host,
-                     store_errmsg(s));
+        r.drop_state = a->retried;
     }
     record(l, s, a, &r);
     json_object_put(r.reasons);

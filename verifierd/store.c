@@ -67,6 +67,10 @@ static const char *const sql[ST_COUNT] = {
                         "next_due = $5, lease_expiry = CASE WHEN lease_owner = $3 "
                         "THEN 0 ELSE lease_expiry END, lease_owner = CASE WHEN lease_owner = $3 "
                         "THEN '' ELSE lease_owner END WHERE name = $1",
+    /* Locks the host's row for the rest of the transaction (PostgreSQL; SQLite's BEGIN
+     * IMMEDIATE holds the database) if, and only if, node holds its lease: a claim by
+     * another node then waits for the commit, and sees a lease still held. */
+    [ST_HOLD] = "UPDATE hosts SET lease_owner = lease_owner WHERE name = $1 AND lease_owner = $2",
     [ST_CLAIM] = CLAIM_SQL(""),
     [ST_RENEW_ONE] = "UPDATE hosts SET lease_expiry = $2 WHERE lease_owner = $1 AND name = $3",
     [ST_RELEASE_ONE] = "UPDATE hosts SET lease_owner = '', lease_expiry = 0 "
@@ -714,6 +718,79 @@ srtm_err store_attempt_next(vstore *s, const char *host, const char *node, int64
                             const char *outcome, int64_t next_due)
 {
     return record_attempt(s, ST_ATTEMPT_NEXT, host, node, now, outcome, next_due, 5);
+}
+
+/* ---- an attempt's whole record, fenced by its lease ---- */
+
+typedef struct record_args {
+    const char *host, *node;
+    const vs_record *r;
+    bool changed;
+    char previous[VS_VERDICT_MAX + 1];
+} record_args;
+
+static srtm_err record_tx(vstore *s, void *ctx)
+{
+    record_args *a = ctx;
+    const vs_record *r = a->r;
+    int64_t changes = 0;
+    srtm_err err = run(s, ST_HOLD, (vs_param[]){P_T(a->host), P_T(a->node)}, 2, NULL, NULL,
+                       &changes);
+    if (err == SRTM_OK && changes == 0)
+        return vs_fail(s, SRTM_E_DENIED, "node '%s' does not hold the lease of host '%s' "
+                                         "(or there is no such host)", a->node, a->host);
+    vs_verdict cur = {0};
+    verdict_page pg = {.out = &cur, .max = 1, .first_col = 1};
+    if (err == SRTM_OK)
+        err = run(s, ST_VERDICT_CURRENT, (vs_param[]){P_T(a->host)}, 1, row_verdict, &pg, NULL);
+    if (err == SRTM_OK) {
+        snprintf(a->previous, sizeof a->previous, "%s", pg.n ? cur.verdict : "");
+        a->changed = pg.n == 0 || strcmp(cur.verdict, r->verdict) != 0 || !cur.reasons ||
+                     strcmp(cur.reasons, r->reasons) != 0;
+    }
+    vs_verdicts_free(&cur, pg.n);
+    if (err == SRTM_OK && a->changed) {
+        verdict_args v = {a->host, r->verdict, r->reasons, r->now};
+        err = verdict_tx(s, &v);
+    }
+    if (err == SRTM_OK && r->state) {
+        vs_state old = {0};
+        srtm_err g = run(s, ST_STATE_GET, (vs_param[]){P_T(a->host)}, 1, row_state, &old, NULL);
+        const vs_state *st = r->state;
+        bool same = g == SRTM_OK && old.blob != NULL && old.instance_len == st->instance_len &&
+                    memcmp(old.instance, st->instance, st->instance_len) == 0 &&
+                    old.reset_count == st->reset_count &&
+                    old.restart_count == st->restart_count && old.seq == st->seq &&
+                    old.blob_len == st->blob_len &&
+                    (st->blob_len == 0 || memcmp(old.blob, st->blob, st->blob_len) == 0);
+        vs_state_clear(&old);
+        err = g != SRTM_OK ? g : same ? SRTM_OK : store_state_put(s, a->host, st);
+    }
+    if (err == SRTM_OK)
+        err = store_attempt_next(s, a->host, a->node, r->now, r->outcome, r->next_due);
+    return err;
+}
+
+srtm_err store_record(vstore *s, const char *host, const char *node, const vs_record *r,
+                      bool *changed, char previous[VS_VERDICT_MAX + 1])
+{
+    record_args a = {.host = host, .node = node, .r = r};
+    srtm_err err = check_str(s, "host name", host, VS_NAME_MAX, false);
+    if (err == SRTM_OK)
+        err = check_lease(s, node, r ? r->now : 0, 1);
+    if (err == SRTM_OK && !r)
+        err = vs_fail(s, SRTM_E_INVALID, "no record");
+    if (err == SRTM_OK)
+        err = check_str(s, "verdict", r->verdict, VS_VERDICT_MAX, false);
+    if (err == SRTM_OK)
+        err = check_str(s, "reasons", r->reasons, VS_REASONS_MAX, true);
+    if (err == SRTM_OK)
+        err = in_tx(s, record_tx, &a);
+    if (changed)
+        *changed = err == SRTM_OK && a.changed;
+    if (previous)
+        snprintf(previous, VS_VERDICT_MAX + 1, "%s", a.previous);
+    return err;
 }
 
 typedef struct claim_args {

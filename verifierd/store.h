@@ -151,6 +151,23 @@ VS_WUR srtm_err store_attempt(vstore *s, const char *host, const char *node, int
  * jitter and back-off. */
 VS_WUR srtm_err store_attempt_next(vstore *s, const char *host, const char *node, int64_t now,
                             const char *outcome, int64_t next_due);
+/* What an attempt leaves: its verdict and reasons (appended to the history when they
+ * differ from the current ones), the verifier state of evidence whose checks passed (NULL:
+ * none; stored when it differs from the stored one), and store_attempt_next's outcome and
+ * next due time. */
+typedef struct vs_record {
+    int64_t now, next_due;
+    const char *verdict, *reasons, *outcome;
+    const vs_state *state;
+} vs_record;
+/* Record an attempt of host by node in one transaction, only while node holds the host's
+ * lease: SRTM_E_DENIED, with nothing written, once the lease expired and another node
+ * claimed the host (or the host is gone). So a node that lost a lease (a stall, a
+ * partition from the store) never writes an older verdict or state over those of the node
+ * that took the host over. *changed (may be NULL): whether a verdict was appended;
+ * previous (may be NULL): the verdict before. */
+VS_WUR srtm_err store_record(vstore *s, const char *host, const char *node, const vs_record *r,
+                             bool *changed, char previous[VS_VERDICT_MAX + 1]);
 VS_WUR srtm_err store_claim_due(vstore *s, const char *node, int64_t now, int64_t lease_s,
                          size_t limit, vs_name *out, size_t *n);
 /* Extend to now + lease_s the leases node holds of the n hosts named (one transaction);

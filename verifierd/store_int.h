@@ -30,6 +30,7 @@ typedef enum vs_stmt {
     ST_VERDICT_HISTORY,
     ST_ATTEMPT,
     ST_ATTEMPT_NEXT,
+    ST_HOLD,
     ST_CLAIM,
     ST_RENEW_ONE,
     ST_RELEASE_ONE,
