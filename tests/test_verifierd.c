@@ -304,13 +304,21 @@ Test(verifierd, fleet_verdicts)
  * twice at the same time. */
 
 #define FAKE_HOSTS 4
-#define FAKE_CTX 2
+#define FAKE_CTX 2 /* fake_serve names "the other" request as 1 - me */
 
 typedef struct fake_host {
     nng_socket sock;
     char url[64];
     pthread_mutex_t lock;
     int busy, max_busy, quotes; /* under lock */
+    /* under lock: the requests being served (pipe id 0: none), and the first overlap seen:
+     * the same request on two pipes is nng's resend after a lost connection, two
+     * different ones two attempts */
+    struct {
+        uint32_t pipe, sum;
+        size_t len;
+    } serving[FAKE_CTX];
+    char overlap[200];
     pthread_t th[FAKE_CTX];
 } fake_host;
 
@@ -333,14 +341,30 @@ static void *fake_serve(void *arg)
         if (nng_aio_result(aio) != 0)
             break;
         nng_msg *m = nng_aio_get_msg(aio);
+        uint32_t sum = 2166136261u; /* FNV-1a of the request */
+        for (size_t k = 0; k < nng_msg_len(m); k++)
+            sum = (sum ^ ((const uint8_t *)nng_msg_body(m))[k]) * 16777619u;
         pthread_mutex_lock(&h->lock);
         h->quotes++;
         if (++h->busy > h->max_busy)
             h->max_busy = h->busy;
+        unsigned me = 0;
+        while (me < FAKE_CTX - 1 && h->serving[me].pipe != 0)
+            me++;
+        h->serving[me].pipe = nng_pipe_id(nng_msg_get_pipe(m));
+        h->serving[me].sum = sum;
+        h->serving[me].len = nng_msg_len(m);
+        if (h->busy > 1 && h->overlap[0] == '\0')
+            snprintf(h->overlap, sizeof(h->overlap),
+                     "pipe %u (%zu bytes, FNV-1a %08x) while serving pipe %u (%zu bytes, "
+                     "FNV-1a %08x) at %.3f s", h->serving[me].pipe, h->serving[me].len, sum,
+                     h->serving[1 - me].pipe, h->serving[1 - me].len, h->serving[1 - me].sum,
+                     fleet_now_s());
         pthread_mutex_unlock(&h->lock);
         fleet_sleep_ms(600);
         pthread_mutex_lock(&h->lock);
         h->busy--;
+        h->serving[me].pipe = 0;
         pthread_mutex_unlock(&h->lock);
         nng_msg_clear(m);
         if (nng_msg_append(m, ans, ans_len) != 0) {
@@ -413,11 +437,18 @@ Test(verifierd, two_daemons_never_share_a_host)
     }
     daemon_stop(a);
     daemon_stop(b);
+    bool logs_shown = false;
     for (unsigned i = 0; i < FAKE_HOSTS; i++) {
         fake_stop(&fakes[i]);
+        if (fakes[i].max_busy > 1 && !logs_shown) { /* what the daemons did, for the failure */
+            char cmd[256];
+            snprintf(cmd, sizeof(cmd), "tail -n 60 %s/verifierd-node-a.log "
+                                       "%s/verifierd-node-b.log >&2", dir, dir);
+            logs_shown = system(cmd) == 0;
+        }
         cr_expect_geq(fakes[i].quotes, 3, "fake-%u quoted %d times", i, fakes[i].quotes);
-        cr_expect_eq(fakes[i].max_busy, 1, "fake-%u served %d quotes at once", i,
-                     fakes[i].max_busy);
+        cr_expect_eq(fakes[i].max_busy, 1, "fake-%u served %d quotes at once: %s", i,
+                     fakes[i].max_busy, fakes[i].overlap);
         snprintf(h->name, sizeof(h->name), "fake-%u", i);
         cr_assert_eq(store_host_get(s, h->name, h), SRTM_OK);
         cr_expect_str_eq(h->lease_owner, "");
