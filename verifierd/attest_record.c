@@ -243,12 +243,20 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
     /* One transaction, fenced by the lease: a record that fails leaves the host as it was,
      * due, and it is attempted again at the next claim, so a verdict change is stored
      * then, not an interval later (or never, had it changed back). */
+    const vs_state *st = r->evidence_ok || r->drop_state ? &r->state : NULL;
+    if (st != NULL && (st->blob_len > VS_STATE_MAX || st->instance_len > VS_INSTANCE_MAX)) {
+        /* kept out of the record, which it would fail: the stored state stays, and the
+         * verdict and the attempt are recorded */
+        srtm_log(SRTM_LOG_WARN, "host %s: its verifier state (%zu bytes) is over %u bytes; "
+                                "not stored", a->host, st->blob_len, VS_STATE_MAX);
+        st = NULL;
+    }
     vs_record rec = {.now = now,
                      .next_due = now + next_delay(a, r->outcome),
                      .verdict = verdict,
                      .reasons = reasons,
                      .outcome = outcome,
-                     .state = r->evidence_ok || r->drop_state ? &r->state : NULL};
+                     .state = st};
     bool changed = false;
     srtm_err err = store_record(s, a->host, l->node, &rec, &changed, previous);
     int db_errors = err != SRTM_OK && err != SRTM_E_DENIED;
