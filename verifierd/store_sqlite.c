@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store_int.h"
 
@@ -201,5 +202,16 @@ srtm_err vs_sqlite_open(const char *path, vstore *s)
         return sq_fail(s, q->db, rc);
     sqlite3_extended_result_codes(q->db, 1);
     sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
-    return sq_script(s, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
+    /* Switching a new database to WAL takes its exclusive lock; SQLite answers SQLITE_BUSY
+     * at once, without the busy handler, to one of two connections doing so together
+     * (nodes started at once on a new database), so that is retried here, within the
+     * same time-out. */
+    srtm_err err;
+    for (int waited_ms = 0;; waited_ms += 5) {
+        err = sq_script(s, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
+        if (err != SRTM_E_TIMEOUT || waited_ms >= BUSY_TIMEOUT_MS)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 5 * 1000000L}, NULL);
+    }
+    return err;
 }
