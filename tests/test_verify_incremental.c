@@ -377,6 +377,7 @@ static void expect_lie(const srtm_verify_result *r, const char *want)
     srtm_verify_state *t = state_after(r);
     cr_expect(t->tainted[0] != '\0' && strstr(continuity_reason(r), t->tainted) != NULL,
               "the state keeps the lie: [%s] [%s]", t->tainted, continuity_reason(r));
+    cr_expect_eq(t->n_ccrs, 0, "a tainted state keeps no CCR (%zu)", t->n_ccrs);
     srtm_verify_state_free(t);
 }
 

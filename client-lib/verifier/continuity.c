@@ -254,22 +254,6 @@ srtm_err continuity_state(const srtm_verifier_policy *p, const Srtm__CcrReport *
     return SRTM_OK;
 }
 
-static srtm_verify_state *state_copy(const srtm_verify_state *s)
-{
-    srtm_verify_state *c = calloc(1, sizeof(*c));
-    verify_ccr_state *ccrs = calloc(s->n_ccrs ? s->n_ccrs : 1, sizeof(*ccrs));
-    if (c == NULL || ccrs == NULL) {
-        free(c);
-        free(ccrs);
-        return NULL;
-    }
-    *c = *s;
-    if (s->n_ccrs > 0)
-        memcpy(ccrs, s->ccrs, s->n_ccrs * sizeof(*ccrs));
-    c->ccrs = ccrs;
-    return c;
-}
-
 static bool same_run(const Srtm__CcrReport *rep, const srtm_verify_state *s);
 
 srtm_err continuity_taint(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
@@ -279,18 +263,25 @@ srtm_err continuity_taint(const srtm_verifier_policy *p, const Srtm__CcrReport *
     *out = NULL;
     if (rep->srtm_instance.len != SRTM_INSTANCE_LEN)
         return SRTM_OK;
-    srtm_verify_state *t = NULL;
+    /* No CCRs: every later report of the run fails before they would be read, and the
+     * state stays small whatever the host reported, so a verifier can always keep it. */
+    srtm_verify_state *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return SRTM_E_NO_MEMORY;
     if (s != NULL && same_run(rep, s)) {
-        t = state_copy(s);
-    } else if ((t = calloc(1, sizeof(*t))) != NULL) {
+        memcpy(t->instance, s->instance, SRTM_INSTANCE_LEN);
+        t->reset_count = s->reset_count;
+        t->restart_count = s->restart_count;
+        t->seq = s->seq;
+        memcpy(t->policy_sha256, s->policy_sha256, SRTM_DIGEST_LEN);
+        snprintf(t->tainted, sizeof(t->tainted), "%s", s->tainted);
+    } else {
         memcpy(t->instance, rep->srtm_instance.data, SRTM_INSTANCE_LEN);
         t->reset_count = rep->reset_count;
         t->restart_count = rep->restart_count;
         t->seq = rep->seq;
         memcpy(t->policy_sha256, p->sha256, SRTM_DIGEST_LEN);
     }
-    if (t == NULL)
-        return SRTM_E_NO_MEMORY;
     /* A lie found against a tainted state repeats its first reason. */
     if (s == NULL || !same_run(rep, s) || s->tainted[0] == '\0')
         snprintf(t->tainted, sizeof(t->tainted), "%s", reason);

@@ -182,9 +182,9 @@ SRTM_WUR srtm_err continuity_state(const srtm_verifier_policy *p, const Srtm__Cc
 
 /*
  * The state after rep, verified but for check continuity, which found a lie (reason):
- * the state s of the same run (or, without one or of another run, an empty state of
- * rep's run) marked tainted with reason, so that every later report of this run fails
- * continuity too. *out is NULL for a report without a 16-byte srtm instance. The caller
+ * the header of the state s of the same run (or, without one or of another run, of rep's
+ * run) with no CCRs, marked tainted with reason (s's own when s is tainted already), so
+ * that every later report of this run fails continuity too. *out is NULL for a report without a 16-byte srtm instance. The caller
  * owns *out. SRTM_E_NO_MEMORY.
  */
 SRTM_WUR srtm_err continuity_taint(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
