@@ -148,7 +148,8 @@ struct srtm_verify_result {
     bool ok;
     bool requested_ok; /* every requested component trusted, every policy name matched */
     bool needs_full;   /* only continuity failed, and only because the state was unusable */
-    srtm_verify_state *next; /* the state to keep; NULL unless every evidence check passed */
+    srtm_verify_state *next; /* the state to keep; NULL unless every evidence check passed
+                              * but continuity's lie (then tainted) */
     verify_check *checks;
     size_t n_checks;
     verify_verdict *comps;
@@ -184,8 +185,8 @@ SRTM_WUR srtm_err continuity_state(const srtm_verifier_policy *p, const Srtm__Cc
  * The state after rep, verified but for check continuity, which found a lie (reason):
  * the header of the state s of the same run (or, without one or of another run, of rep's
  * run) with no CCRs, marked tainted with reason (s's own when s is tainted already), so
- * that every later report of this run fails continuity too. *out is NULL for a report without a 16-byte srtm instance. The caller
- * owns *out. SRTM_E_NO_MEMORY.
+ * that every later report of this run fails continuity too. *out is NULL for a report
+ * without a 16-byte srtm instance. The caller owns *out. SRTM_E_NO_MEMORY.
  */
 SRTM_WUR srtm_err continuity_taint(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
                                    const srtm_verify_state *s, const char *reason,

@@ -4,7 +4,7 @@ state` (docs/verifier.md, "Incremental verification"): reports of one made-up sr
 full and incremental, signed into evidence with the example's software AIK and IRK (as
 compare-crafted.py does), verified in sequence with the state file the verifier keeps.
 An honest increment verifies; an increment or a full report that does not extend what was
-verified is refused (check continuity, a verdict) and leaves the state as it was; an
+verified is refused (check continuity, a verdict) and leaves the state tainted; an
 increment of another run only asks for a full quote (needs_full); a full report of a new
 run starts a new state.
 
