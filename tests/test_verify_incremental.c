@@ -11,11 +11,13 @@
  * incremental verdict equals the verdict of the full report. The stored state is read
  * back strictly.
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
 
 #include "verify_int.h"
 
@@ -317,6 +319,25 @@ static srtm_verifier_policy *model_policy(const model *m, const char *extra)
     return p;
 }
 
+/* ---- a verifier that cannot hash ---- */
+
+static int finals_to_fail; /* the next calls of EVP_DigestFinal_ex that fail */
+
+/* Every SHA-256 of the verifier ends here (common/digest.c): this one, the test's, is the
+ * one linked, and fails the next finals_to_fail calls as a broken libcrypto would. */
+int EVP_DigestFinal_ex(EVP_MD_CTX *ctx, unsigned char *md, unsigned int *len)
+{
+    static int (*real)(EVP_MD_CTX *, unsigned char *, unsigned int *);
+    if (finals_to_fail > 0) {
+        finals_to_fail--;
+        return 0;
+    }
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "EVP_DigestFinal_ex");
+    cr_assert(real != NULL, "%s", dlerror());
+    return real(ctx, md, len);
+}
+
 /* ---- judging ---- */
 
 static srtm_verify_result *judge(const srtm_verifier_policy *p, const built *b,
@@ -587,6 +608,40 @@ Test(verify_incremental, a_lie_in_unverified_evidence_taints_nothing)
     size_t len = 0;
     cr_expect_eq(srtm_verify_result_state(r, &blob, &len), SRTM_E_DENIED);
     srtm_verify_result_free(r);
+    free(b);
+    srtm_verify_state_free(st);
+    srtm_policy_free(p);
+}
+
+/* The verifier failing to hash the log it compares with the state says nothing about the
+ * host: continuity fails (nothing is trusted on a check that did not run), but it is not a
+ * lie, asks for no full quote, and keeps no state, so the run is not tainted and its
+ * report verifies once the verifier works again. */
+Test(verify_incremental, an_internal_failure_taints_nothing)
+{
+    model m;
+    srtm_verifier_policy *p = NULL;
+    srtm_verify_state *st = NULL;
+    built *b = increment(&m, &p, &st);
+    built *whole = build(&m, 0, 0); /* of the same run: its first logs replay to the state */
+    finals_to_fail = 1;
+    srtm_verify_result *r = judge(p, whole, st);
+    finals_to_fail = 0;
+    cr_expect(!srtm_verify_result_check_ok(r, 1));
+    cr_expect(strstr(continuity_reason(r), ": cannot hash its log") != NULL, "%s",
+              continuity_reason(r));
+    cr_expect_eq(srtm_verify_result_needs_full(r), 0);
+    cr_expect(!srtm_verify_result_ok(r));
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    cr_expect_eq(srtm_verify_result_state(r, &blob, &len), SRTM_E_DENIED, "a state was kept");
+    free(blob);
+    srtm_verify_result *again = judge(p, whole, st);
+    expect_passes(again);
+    cr_expect(srtm_verify_result_ok(again));
+    srtm_verify_result_free(again);
+    srtm_verify_result_free(r);
+    free(whole);
     free(b);
     srtm_verify_state_free(st);
     srtm_policy_free(p);

@@ -298,6 +298,7 @@ typedef struct cont {
     const srtm_verify_state *s; /* NULL: none */
     char lie[VERIFY_REASON_LEN];  /* the first lie found; "" while none */
     char full[VERIFY_REASON_LEN]; /* the first reason the state cannot be used */
+    char err[VERIFY_REASON_LEN];  /* the first internal failure: the check could not run */
 } cont;
 
 static void say(char *buf, const char *prefix, const Srtm__ReportComponent *c,
@@ -327,6 +328,19 @@ static void lie(cont *x, const Srtm__ReportComponent *c, const Srtm__ReportCcr *
     va_start(ap, fmt);
     say(x->lie, "", c, r, fmt, ap);
     va_end(ap);
+}
+
+/* The verifier failed (memory, hashing): nothing is known about the host. */
+static void failed(cont *x, const Srtm__ReportComponent *c, const Srtm__ReportCcr *r,
+                   const char *what)
+{
+    if (x->err[0] != '\0')
+        return; /* the first one is told */
+    if (c != NULL && r != NULL)
+        snprintf(x->err, sizeof(x->err), "%s (handle %llu) CCR %u: %s", c->name,
+                 (unsigned long long)c->handle, r->index, what);
+    else
+        snprintf(x->err, sizeof(x->err), "%s", what);
 }
 
 /* The state cannot be used for this report: a full quote is needed, no verdict. */
@@ -452,7 +466,7 @@ static void extends_whole(cont *x, const Srtm__ReportComponent *c, const Srtm__R
                      "not extend what was verified",
             r->n_log, L, seq);
     else if (st->length > 0 && prefix_value(x->h, r, st->length, v, &bad) != SRTM_OK)
-        lie(x, c, r, "cannot hash its log");
+        failed(x, c, r, "cannot hash its log");
     else if (st->length > 0 && bad != SIZE_MAX)
         lie(x, c, r, "log entry %zu is not a 32-byte measurement, yet it was verified at seq "
                      "%llu: the log does not extend what was verified",
@@ -525,7 +539,7 @@ static void same_run_rules(cont *x)
 static void continuity_rules(cont *x)
 {
     if (!shapes(x))
-        lie(x, NULL, NULL, "out of memory");
+        failed(x, NULL, NULL, "out of memory");
     else if (x->lie[0] != '\0')
         ;
     else if (x->s != NULL && same_run(x->rep, x->s) && x->s->tainted[0] != '\0')
@@ -543,16 +557,24 @@ static void continuity_rules(cont *x)
 }
 
 bool continuity_check(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
-                      const srtm_verify_state *s, char *reason, size_t size, bool *needs_full)
+                      const srtm_verify_state *s, char *reason, size_t size, bool *needs_full,
+                      bool *internal)
 {
     cont x = {.p = p, .rep = rep, .s = s};
     *needs_full = false;
+    *internal = false;
     if (sha256_hasher_new(&x.h) != SRTM_OK) {
         snprintf(reason, size, "cannot hash");
+        *internal = true;
         return false;
     }
     continuity_rules(&x);
     sha256_hasher_free(x.h);
+    if (x.err[0] != '\0') { /* whatever else was found: the rules did not all run */
+        snprintf(reason, size, "%s", x.err);
+        *internal = true;
+        return false;
+    }
     if (x.lie[0] != '\0') {
         snprintf(reason, size, "%s", x.lie);
         return false;

@@ -443,6 +443,7 @@ typedef struct vstate {
     srtm_verify_result *r;
     const srtm_verify_state *state; /* of the host's last verified report; NULL: none */
     bool needs_full;                /* continuity failed only because of the state */
+    bool cont_internal;             /* continuity failed because the verifier did */
     uint8_t report_digest[SRTM_DIGEST_LEN]; /* SHA-256(report), once have_digest */
     bool have_digest;
     char reason[VERIFY_REASON_LEN]; /* the running check's reason when it fails */
@@ -802,7 +803,7 @@ static bool check_report_handles(vstate *s)
 static bool check_continuity(vstate *s)
 {
     return continuity_check(s->pol, s->report, s->state, s->reason, sizeof(s->reason),
-                            &s->needs_full);
+                            &s->needs_full, &s->cont_internal);
 }
 
 /* Check indexes, for the dependency lists below. */
@@ -902,20 +903,21 @@ static srtm_err run_checks(vstate *s)
 
 /*
  * What check 18 leaves behind when it is the one failed evidence-level check (at index
- * continuity of r's checks): needs_full when only the state could not be used, or, when
- * it found a lie in evidence otherwise verified, the tainted state of the run in r->next
- * (the host signed it: the run is not to be trusted again). SRTM_E_NO_MEMORY.
+ * continuity of r's checks): needs_full when only the state could not be used, nothing
+ * when the verifier failed (internal), or, when it found a lie in evidence otherwise
+ * verified, the tainted state of the run in r->next (the host signed it: the run is not
+ * to be trusted again). SRTM_E_NO_MEMORY.
  */
 static srtm_err continuity_outcome(srtm_verify_result *r, size_t continuity, bool needs_full,
-                                   const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
-                                   const srtm_verify_state *state)
+                                   bool internal, const srtm_verifier_policy *p,
+                                   const Srtm__CcrReport *rep, const srtm_verify_state *state)
 {
     bool others_ok = true;
     for (size_t i = 0; i < r->n_checks; i++)
         others_ok = others_ok && (i == continuity || r->checks[i].ok);
     bool only = others_ok && continuity < r->n_checks && !r->checks[continuity].ok;
     r->needs_full = only && needs_full;
-    if (!only || needs_full || rep == NULL)
+    if (!only || needs_full || internal || rep == NULL)
         return SRTM_OK;
     return continuity_taint(p, rep, state, r->checks[continuity].reason, &r->next);
 }
@@ -1579,7 +1581,8 @@ static srtm_err verify_run(vstate *s)
     sha256_hasher_free(h);
     if (err == SRTM_OK) {
         s->r->ok = evidence_ok && s->r->requested_ok;
-        err = continuity_outcome(s->r, C_CONTINUITY, s->needs_full, s->pol, rep, s->state);
+        err = continuity_outcome(s->r, C_CONTINUITY, s->needs_full, s->cont_internal, s->pol,
+                                 rep, s->state);
     }
     return err;
 }
@@ -1587,10 +1590,11 @@ static srtm_err verify_run(vstate *s)
 /* The report-level checks of verify_report_state: report-handles, then continuity. */
 static srtm_err report_checks(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
                               const srtm_verify_state *state, srtm_verify_result *r,
-                              bool *needs_full)
+                              bool *needs_full, bool *internal)
 {
     char reason[VERIFY_REASON_LEN] = "";
     *needs_full = false;
+    *internal = false;
     if ((r->checks = calloc(2, sizeof(*r->checks))) == NULL)
         return SRTM_E_NO_MEMORY;
     bool handles_ok = report_handles_ok(rep, reason, sizeof(reason));
@@ -1599,7 +1603,7 @@ static srtm_err report_checks(const srtm_verifier_policy *p, const Srtm__CcrRepo
     if (!handles_ok)
         snprintf(reason, sizeof(reason), "not checked: %s failed", checks[C_REPORT_HANDLES].name);
     else
-        ok = continuity_check(p, rep, state, reason, sizeof(reason), needs_full);
+        ok = continuity_check(p, rep, state, reason, sizeof(reason), needs_full, internal);
     if (err == SRTM_OK)
         err = add_check(r, checks[C_CONTINUITY].name, ok, reason);
     return err;
@@ -1610,17 +1614,17 @@ srtm_err verify_report_state(const srtm_verifier_policy *p, const Srtm__CcrRepor
 {
     srtm_verify_result *r = calloc(1, sizeof(*r));
     sha256_hasher *h = NULL;
-    bool needs_full = false;
+    bool needs_full = false, internal = false;
     srtm_err err = r != NULL ? sha256_hasher_new(&h) : SRTM_E_NO_MEMORY;
     if (err == SRTM_OK)
-        err = report_checks(p, rep, state, r, &needs_full);
+        err = report_checks(p, rep, state, r, &needs_full, &internal);
     bool evidence_ok = err == SRTM_OK && r->checks[0].ok && r->checks[1].ok;
     if (err == SRTM_OK)
         err = verify_components(p, rep, h, evidence_ok, r);
     sha256_hasher_free(h);
     if (err == SRTM_OK) {
         r->ok = evidence_ok && r->requested_ok;
-        err = continuity_outcome(r, 1, needs_full, p, rep, state);
+        err = continuity_outcome(r, 1, needs_full, internal, p, rep, state);
     }
     if (err != SRTM_OK) {
         srtm_verify_result_free(r);

@@ -166,11 +166,14 @@ const verify_ccr_state *continuity_find(const srtm_verify_state *s, uint64_t han
 /*
  * Check 18 "continuity" of report rep against the state s (NULL: none) under policy p
  * (docs/verifier.md, "Incremental verification"); rep's handles are ascending and unique
- * (report-handles passed). true when it passed; otherwise the reason is in reason and
- * *needs_full tells whether only the state could not be used.
+ * (report-handles passed). true when it passed; otherwise the reason is in reason,
+ * *needs_full tells whether only the state could not be used, and *internal whether the
+ * verifier failed (memory, hashing): neither says anything about the host, and only a
+ * failure with both false is a lie.
  */
 bool continuity_check(const srtm_verifier_policy *p, const Srtm__CcrReport *rep,
-                      const srtm_verify_state *s, char *reason, size_t size, bool *needs_full);
+                      const srtm_verify_state *s, char *reason, size_t size, bool *needs_full,
+                      bool *internal);
 
 /*
  * The state after rep, whose evidence-level checks all passed, judged under p with the
