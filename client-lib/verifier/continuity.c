@@ -269,12 +269,9 @@ srtm_err continuity_taint(const srtm_verifier_policy *p, const Srtm__CcrReport *
     if (t == NULL)
         return SRTM_E_NO_MEMORY;
     if (s != NULL && same_run(rep, s)) {
-        memcpy(t->instance, s->instance, SRTM_INSTANCE_LEN);
-        t->reset_count = s->reset_count;
-        t->restart_count = s->restart_count;
-        t->seq = s->seq;
-        memcpy(t->policy_sha256, s->policy_sha256, SRTM_DIGEST_LEN);
-        snprintf(t->tainted, sizeof(t->tainted), "%s", s->tainted);
+        *t = *s;
+        t->ccrs = NULL;
+        t->n_ccrs = 0;
     } else {
         memcpy(t->instance, rep->srtm_instance.data, SRTM_INSTANCE_LEN);
         t->reset_count = rep->reset_count;
@@ -332,15 +329,14 @@ static void lie(cont *x, const Srtm__ReportComponent *c, const Srtm__ReportCcr *
 
 /* The verifier failed (memory, hashing): nothing is known about the host. */
 static void failed(cont *x, const Srtm__ReportComponent *c, const Srtm__ReportCcr *r,
-                   const char *what)
+                   const char *fmt, ...) SRTM_PRINTF(4, 5);
+static void failed(cont *x, const Srtm__ReportComponent *c, const Srtm__ReportCcr *r,
+                   const char *fmt, ...)
 {
-    if (x->err[0] != '\0')
-        return; /* the first one is told */
-    if (c != NULL && r != NULL)
-        snprintf(x->err, sizeof(x->err), "%s (handle %llu) CCR %u: %s", c->name,
-                 (unsigned long long)c->handle, r->index, what);
-    else
-        snprintf(x->err, sizeof(x->err), "%s", what);
+    va_list ap;
+    va_start(ap, fmt);
+    say(x->err, "", c, r, fmt, ap);
+    va_end(ap);
 }
 
 /* The state cannot be used for this report: a full quote is needed, no verdict. */
