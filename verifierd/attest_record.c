@@ -244,7 +244,7 @@ static void record(attest_loop *l, vstore *s, const attempt *a, result *r)
      * due, and it is attempted again at the next claim, so a verdict change is stored
      * then, not an interval later (or never, had it changed back). */
     const vs_state *st = r->evidence_ok || r->drop_state ? &r->state : NULL;
-    if (st != NULL && (st->blob_len > VS_STATE_MAX || st->instance_len > VS_INSTANCE_MAX)) {
+    if (st != NULL && !vs_state_fits(st)) {
         /* kept out of the record, which it would fail: the stored state stays, and the
          * verdict and the attempt are recorded */
         srtm_log(SRTM_LOG_WARN, "host %s: its verifier state (%zu bytes) is over %u bytes; "

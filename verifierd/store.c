@@ -519,8 +519,7 @@ srtm_err store_state_put(vstore *s, const char *host, const vs_state *st)
 {
     int64_t changes = 0;
     srtm_err err = check_str(s, "host name", host, VS_NAME_MAX, false);
-    if (err == SRTM_OK && (!st || st->instance_len > VS_INSTANCE_MAX ||
-                           st->blob_len > VS_STATE_MAX || (st->blob_len && !st->blob)))
+    if (err == SRTM_OK && (!st || !vs_state_fits(st) || (st->blob_len && !st->blob)))
         err = vs_fail(s, SRTM_E_TOO_BIG, "state missing or over its bounds (instance %u, "
                                          "blob %u bytes)", VS_INSTANCE_MAX, VS_STATE_MAX);
     if (err != SRTM_OK)
@@ -563,6 +562,11 @@ srtm_err store_state_get(vstore *s, const char *host, vs_state *out)
     }
     *out = st;
     return SRTM_OK;
+}
+
+bool vs_state_fits(const vs_state *st)
+{
+    return st->instance_len <= VS_INSTANCE_MAX && st->blob_len <= VS_STATE_MAX;
 }
 
 void vs_state_clear(vs_state *st)
@@ -740,15 +744,14 @@ static srtm_err record_tx(vstore *s, void *ctx)
         return vs_fail(s, SRTM_E_DENIED, "node '%s' does not hold the lease of host '%s' "
                                          "(or there is no such host)", a->node, a->host);
     vs_verdict cur = {0};
-    verdict_page pg = {.out = &cur, .max = 1, .first_col = 1};
     if (err == SRTM_OK)
-        err = run(s, ST_VERDICT_CURRENT, (vs_param[]){P_T(a->host)}, 1, row_verdict, &pg, NULL);
+        err = store_verdict_current(s, a->host, &cur); /* the host's row is held: it exists */
     if (err == SRTM_OK) {
-        snprintf(a->previous, sizeof a->previous, "%s", pg.n ? cur.verdict : "");
-        a->changed = pg.n == 0 || strcmp(cur.verdict, r->verdict) != 0 || !cur.reasons ||
+        snprintf(a->previous, sizeof a->previous, "%s", cur.verdict);
+        a->changed = strcmp(cur.verdict, r->verdict) != 0 || !cur.reasons ||
                      strcmp(cur.reasons, r->reasons) != 0;
+        vs_verdicts_free(&cur, 1);
     }
-    vs_verdicts_free(&cur, pg.n);
     if (err == SRTM_OK && a->changed) {
         verdict_args v = {a->host, r->verdict, r->reasons, r->now};
         err = verdict_tx(s, &v);

@@ -124,6 +124,9 @@ VS_WUR srtm_err store_state_put(vstore *s, const char *host, const vs_state *st)
 /* SRTM_E_NO_COMPONENT when the host has no state yet. out->blob is owned by *out. */
 VS_WUR srtm_err store_state_get(vstore *s, const char *host, vs_state *out);
 void vs_state_clear(vs_state *st); /* releases st->blob; NULL-safe */
+/* Whether st is within what the store keeps (instance VS_INSTANCE_MAX, blob VS_STATE_MAX
+ * bytes); store_state_put refuses any other with SRTM_E_TOO_BIG. */
+bool vs_state_fits(const vs_state *st);
 
 /* ---- verdicts ---- */
 /* Record a verdict change: one history row and the host's current verdict and reasons, in
